@@ -1,0 +1,151 @@
+/* control.c - yield, the v0.2 dispatch / resume expressed on it, and the
+ * interrupt state (pip-spec §2.4-2.6; docs/kernel.md §6). */
+#include <string.h>
+#include "core.h"
+
+#define CTX_BYTES (PIP_CONTEXT_WORDS * 4)
+
+static uint32_t yield_fail(pip_kernel *k, uint32_t reason) {
+    k->last_error = reason;
+    return pip_yield_code(reason);
+}
+
+/* the VIDT page of part if present and accessible there, else 0 */
+static uint32_t *vidt(pip_kernel *k, uint32_t part) {
+    uint32_t *pte = leaf(k, mmu_root(k, part), pip_vidt_va(k));
+    uint32_t need = PIP_PTE_PRESENT | PIP_PTE_ACCESSIBLE;
+    return pte && (*pte & need) == need ? tbl(k, pe_page(*pte)) : 0;
+}
+
+static int page_usable(pip_kernel *k, uint32_t part, uint32_t va) {
+    uint32_t *pte = leaf(k, mmu_root(k, part), va);
+    uint32_t need = PIP_PTE_PRESENT | PIP_PTE_ACCESSIBLE;
+    return pte && (*pte & need) == need && tbl(k, pe_page(*pte));
+}
+
+/* first and last byte of a context present and accessible, no wrap-around */
+static int ctx_ok(pip_kernel *k, uint32_t part, uint32_t va) {
+    uint64_t last = (uint64_t)va + CTX_BYTES - 1;
+    return last <= k->va_mask && page_usable(k, part, va) && page_usable(k, part, (uint32_t)last);
+}
+
+/* copy a context between cpu-format words and part's memory (after ctx_ok) */
+static void ctx_copy(pip_kernel *k, uint32_t part, uint32_t va, uint32_t *words, int to_memory) {
+    uint8_t *bytes = (uint8_t *)words;
+    uint32_t first = (1u << PAGE_SHIFT) - (va & PAGE_MASK);
+    if (first > CTX_BYTES) first = CTX_BYTES;
+    for (uint32_t done = 0; done < CTX_BYTES;) {
+        uint32_t at = va + done, n = done ? CTX_BYTES - done : first;
+        uint32_t *pte = leaf(k, mmu_root(k, part), at);
+        uint8_t *mem = k->mem + (*pte & ~PAGE_MASK) + (at & PAGE_MASK);
+        if (to_memory) memcpy(mem, bytes + done, n);
+        else memcpy(bytes + done, mem, n);
+        done += n;
+    }
+}
+
+static void set_state(pip_kernel *k, uint32_t part, uint32_t state) {
+    uint32_t *pd = tbl(k, part);
+    if (pd) pd[PIP_PD_INT_STATE] = state;
+}
+
+static uint32_t get_state(pip_kernel *k, uint32_t part) { return pd_word(k, part, PIP_PD_INT_STATE); }
+
+/* the child named by va in caller, present and PD-flagged; 0 otherwise */
+static uint32_t child_named(pip_kernel *k, uint32_t caller, uint32_t va) {
+    uint32_t *pte = leaf(k, mmu_root(k, caller), va);
+    if (!pte || !pe_present(*pte) || !check_child(k, caller, va)) return 0;
+    return tbl(k, pe_page(*pte)) ? pe_page(*pte) : 0;
+}
+
+/* load ctx_va of target into the CPU and make target the current partition */
+static void switch_to(pip_kernel *k, uint32_t target, uint32_t ctx_va) {
+    k->current = target;
+    ctx_copy(k, target, ctx_va, k->cpu, 0);
+    set_state(k, target, k->cpu[PIP_CTX_PIPFLAGS]);
+}
+
+/* yield's checks and switch; *target receives the partition now running */
+static uint32_t do_yield(pip_kernel *k, uint32_t caller, uint32_t callee, uint32_t tint,
+                         uint32_t save_idx, uint32_t on_yield, uint32_t on_wake,
+                         uint32_t *target) {
+    if (tint >= k->table_size - 1) return yield_fail(k, PIP_E_INVALID_INT_LEVEL);
+    if (save_idx >= k->table_size - 1) return yield_fail(k, PIP_E_INVALID_CTX_SAVE_INDEX);
+    callee = va_page(k, callee);
+    if (!callee) {
+        if (caller == k->root) return yield_fail(k, PIP_E_ROOT_CALLER);
+        *target = parent_of(k, caller);
+    } else if (!(*target = child_named(k, caller, callee))) {
+        return yield_fail(k, PIP_E_INVALID_CHILD);
+    }
+    uint32_t *caller_vidt = vidt(k, caller), *target_vidt;
+    if (!caller_vidt) return yield_fail(k, PIP_E_UNAVAILABLE_CALLER_VIDT);
+    if (!(target_vidt = vidt(k, *target))) return yield_fail(k, PIP_E_UNAVAILABLE_TARGET_VIDT);
+    uint32_t ctx = target_vidt[tint] & k->va_mask;
+    if (!ctx_ok(k, *target, ctx)) return yield_fail(k, PIP_E_UNAVAILABLE_TARGET_CTX);
+    uint32_t save = caller_vidt[save_idx] & k->va_mask;
+    if (save) {
+        if (!ctx_ok(k, caller, save)) return yield_fail(k, PIP_E_CALLER_CONTEXT_SAVE);
+        k->cpu[PIP_CTX_PIPFLAGS] = on_wake;
+        k->cpu[PIP_CTX_VALID] = 1;
+        ctx_copy(k, caller, save, k->cpu, 1);
+    }
+    set_state(k, caller, on_yield);
+    switch_to(k, *target, ctx);
+    return ok(k, 0);
+}
+
+uint32_t pip_yield(pip_kernel *k, uint32_t caller, uint32_t calleeDesc, uint32_t targetInterrupt,
+                   uint32_t callerCtxSaveIndex, uint32_t flagsOnYield, uint32_t flagsOnWake) {
+    uint32_t target;
+    k->current = caller;
+    return do_yield(k, caller, calleeDesc, targetInterrupt, callerCtxSaveIndex, flagsOnYield,
+                    flagsOnWake, &target);
+}
+
+static uint32_t save_index(pip_kernel *k, uint32_t part) {
+    return get_state(k, part) == 0 ? k->cli_index : k->sti_index;
+}
+
+uint32_t pip_dispatch(pip_kernel *k, uint32_t caller, uint32_t descriptor, uint32_t vint,
+                      uint32_t notify, uint32_t data1, uint32_t data2) {
+    (void)notify;   /* chose a v0.2 VIDT buffer; the current layout has slots 48/49 */
+    uint32_t target, state = get_state(k, caller);
+    k->current = caller;
+    uint32_t code = do_yield(k, caller, descriptor, vint, save_index(k, caller), state, state,
+                             &target);
+    if (code) return code;
+    k->cpu[PIP_CTX_REGS + 0] = data1;
+    k->cpu[PIP_CTX_REGS + 1] = data2;
+    k->cpu[PIP_CTX_REGS + 2] = parent_of(k, caller) == target ? pd_word(k, caller, PIP_PD_SELF) : 0;
+    set_state(k, target, 0);
+    return 0;
+}
+
+uint32_t pip_resume(pip_kernel *k, uint32_t caller, uint32_t descriptor, uint32_t pipflags) {
+    uint32_t target, *target_vidt;
+    k->current = caller;
+    if (descriptor == PIP_RESUME_SELF) target = caller;
+    else if (!va_page(k, descriptor)) target = caller == k->root ? caller : parent_of(k, caller);
+    else if (!(target = child_named(k, caller, va_page(k, descriptor))))
+        return yield_fail(k, PIP_E_INVALID_CHILD);
+    if (!(target_vidt = vidt(k, target))) return yield_fail(k, PIP_E_UNAVAILABLE_TARGET_VIDT);
+    uint32_t ctx = target_vidt[save_index(k, target)] & k->va_mask;
+    if (!ctx_ok(k, target, ctx)) return yield_fail(k, PIP_E_UNAVAILABLE_TARGET_CTX);
+    switch_to(k, target, ctx);
+    set_state(k, target, pipflags);
+    return ok(k, 0);
+}
+
+uint32_t pip_get_int_state(pip_kernel *k, uint32_t caller, uint32_t descChild) {
+    k->current = caller;
+    uint32_t child = child_named(k, caller, va_page(k, descChild));
+    if (!child) return fail(k, PIP_E_NOT_CHILD, PIP_GET_INT_STATE_ERROR);
+    return ok(k, get_state(k, child));
+}
+
+void pip_set_int_state(pip_kernel *k, uint32_t caller, uint32_t state) {
+    k->current = caller;
+    set_state(k, caller, state);
+    k->last_error = 0;
+}

@@ -1,0 +1,273 @@
+"""The Python API over the C core (pipkernel/c, built by cffi in API mode).
+
+Arguments are checked here, before the core sees them: wrong types raise
+TypeError, out-of-range values ValueError.  Well-typed calls that Pip refuses
+return Pip's result and leave the reason in ``Kernel.last_error``.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Iterable
+
+from ._pipcore import ffi, lib
+from .abi import BOOT_ERRORS, CONTEXT_WORDS, INVARIANTS, RESUME_SELF, PipError
+from .types import Geometry, Mapping, MemoryFault, Partition, Prepared
+
+_ERRORS = {e.value: e for e in PipError}
+_ACCESS = {"r": 0, "w": 1, "x": 2}
+_WORD = 1 << 32
+
+
+def _check_ints(names: Iterable[str], values: Iterable[object], limit: int) -> None:
+    """Raise the clear error for the first argument that is not an int in [0, limit)."""
+    for name, value in zip(names, values):
+        if not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+        if not 0 <= value < limit:
+            raise ValueError(f"{name}={value:#x} is outside [0, {limit:#x})")
+
+
+class PartitionAPI:
+    """The system calls, issued with one partition as the caller (Pip's currentPartition)."""
+
+    __slots__ = ("kernel", "partition", "_k", "_pd", "_bits")
+
+    def __init__(self, kernel: "Kernel", partition: Partition):
+        self.kernel, self.partition = kernel, partition
+        self._k, self._pd = kernel._k, partition.pd
+        self._bits = kernel.geometry.va_limit.bit_length() - 1
+
+    def _check(self, names, values, limit=None):
+        """Slow path of the fast checks below: name the offending argument."""
+        _check_ints(names, values, limit or (1 << self._bits))
+
+    # ---- memory services (pip-spec §2.3) ----
+    def create_partition(self, desc, pd, sh1, sh2, ll) -> bool:
+        try:
+            if (desc | pd | sh1 | sh2 | ll) >> self._bits:
+                raise ValueError
+        except (TypeError, ValueError):
+            self._check(("desc", "pd", "sh1", "sh2", "ll"), (desc, pd, sh1, sh2, ll))
+        return lib.pip_createPartition(self._k, self._pd, desc, pd, sh1, sh2, ll)
+
+    def delete_partition(self, desc) -> bool:
+        try:
+            if desc >> self._bits:
+                raise ValueError
+        except (TypeError, ValueError):
+            self._check(("desc",), (desc,))
+        return lib.pip_deletePartition(self._k, self._pd, desc)
+
+    def add_vaddr(self, src, desc, dst, r, w, e) -> bool:
+        try:
+            if (src | desc | dst) >> self._bits or (r | w | e) >> 1:
+                raise ValueError
+        except (TypeError, ValueError):
+            self._check(("src", "desc", "dst"), (src, desc, dst))
+            self._check(("r", "w", "e"), (r, w, e), 2)
+        return lib.pip_addVAddr(self._k, self._pd, src, desc, dst, r, w, e)
+
+    def remove_vaddr(self, desc, va) -> bool:
+        try:
+            if (desc | va) >> self._bits:
+                raise ValueError
+        except (TypeError, ValueError):
+            self._check(("desc", "va"), (desc, va))
+        return lib.pip_removeVAddr(self._k, self._pd, desc, va)
+
+    def prepare(self, desc, va, first_free_va) -> Prepared:
+        try:
+            if (desc | va | first_free_va) >> self._bits:
+                raise ValueError
+        except (TypeError, ValueError):
+            self._check(("desc", "va", "first_free_va"), (desc, va, first_free_va))
+        packed = lib.pip_prepare(self._k, self._pd, desc, va, first_free_va)
+        return Prepared(packed & 1 == 1, packed & ~1)
+
+    def collect(self, desc, va) -> bool:
+        try:
+            if (desc | va) >> self._bits:
+                raise ValueError
+        except (TypeError, ValueError):
+            self._check(("desc", "va"), (desc, va))
+        return lib.pip_collect(self._k, self._pd, desc, va)
+
+    def count_to_map(self, desc, va) -> int:
+        try:
+            if (desc | va) >> self._bits:
+                raise ValueError
+        except (TypeError, ValueError):
+            self._check(("desc", "va"), (desc, va))
+        return lib.pip_countToMap(self._k, self._pd, desc, va)
+
+    def mapped_in_child(self, va) -> int:
+        try:
+            if va >> self._bits:
+                raise ValueError
+        except (TypeError, ValueError):
+            self._check(("va",), (va,))
+        return lib.pip_mappedInChild(self._k, self._pd, va)
+
+    # ---- control flow (pip-spec §2.4-2.6) ----
+    def _words(self, names, values, vas=0) -> None:
+        """Check 32-bit arguments; the first `vas` of them are VAs of this address space."""
+        _check_ints(names[:vas], values[:vas], 1 << self._bits)
+        _check_ints(names[vas:], values[vas:], _WORD)
+
+    def yield_(self, callee, target_interrupt, save_index, flags_on_yield, flags_on_wake) -> int:
+        self._words(("callee", "target_interrupt", "save_index", "flags_on_yield",
+                     "flags_on_wake"),
+                    (callee, target_interrupt, save_index, flags_on_yield, flags_on_wake), 1)
+        return lib.pip_yield(self._k, self._pd, callee, target_interrupt, save_index,
+                             flags_on_yield, flags_on_wake)
+
+    def dispatch(self, desc, vint, notify, data1, data2) -> int:
+        self._words(("desc", "vint", "notify", "data1", "data2"), (desc, vint, notify, data1, data2),
+                    1)
+        return lib.pip_dispatch(self._k, self._pd, desc, vint, notify, data1, data2)
+
+    def resume(self, desc, pipflags) -> int:
+        """desc: 0 = the parent, RESUME_SELF (0xFFFFFFFF) = the caller, else a child's VA."""
+        self._words(("desc", "pipflags"), (desc, pipflags), 0 if desc == RESUME_SELF else 1)
+        return lib.pip_resume(self._k, self._pd, desc, pipflags)
+
+    def get_int_state(self, desc) -> int:
+        self._words(("desc",), (desc,), 1)
+        return lib.pip_get_int_state(self._k, self._pd, desc)
+
+    def set_int_state(self, value) -> None:
+        self._words(("value",), (value,))
+        lib.pip_set_int_state(self._k, self._pd, value)
+
+    # ---- memory as this partition sees it ----
+    def translate(self, va, access: str) -> int | None:
+        """The PA the MMU gives this partition for va, or None if it refuses."""
+        if access not in _ACCESS:
+            raise ValueError(f"access must be one of 'r', 'w', 'x', not {access!r}")
+        self._words(("va",), (va,), 1)
+        pa = ffi.new("uint32_t *")
+        return None if lib.pip_translate(self._k, self._pd, va, _ACCESS[access], pa) else pa[0]
+
+    def read(self, va, n) -> bytes:
+        self._words(("va", "n"), (va, n), 1)
+        buf = ffi.new("uint8_t[]", n)
+        self._copy(va, buf, n, 0, "read")
+        return bytes(ffi.buffer(buf, n))
+
+    def write(self, va, data) -> None:
+        self._words(("va",), (va,), 1)
+        try:
+            data = bytes(data)
+        except TypeError:
+            raise TypeError(f"data must be bytes-like, not {type(data).__name__}") from None
+        self._copy(va, ffi.from_buffer(data), len(data), 1, "write")
+
+    def _copy(self, va, buf, n, to_memory, access) -> None:
+        fault = ffi.new("uint32_t *")
+        if lib.pip_user_copy(self._k, self._pd, va, buf, n, to_memory, fault):
+            raise MemoryFault(self.partition, fault[0], access)
+
+
+class Kernel:
+    """A booted Pip kernel over simulated physical memory (docs/kernel.md)."""
+
+    def __init__(self, pages: int = 4096, table_size: int = 1024, levels: int = 2):
+        self.geometry = Geometry(pages, table_size, levels)
+        self._k = ffi.new("pip_kernel *")
+        code = lib.pip_boot(self._k, pages, table_size, levels)
+        if code:
+            raise ValueError(f"cannot boot pages={pages}, table_size={table_size}, "
+                             f"levels={levels}: {BOOT_ERRORS[code]}")
+        weakref.finalize(self, lib.pip_shutdown, self._k)
+        self.root = Partition(self._k.root)
+
+    # ---- calls ----
+    def as_partition(self, partition: Partition) -> PartitionAPI:
+        if not isinstance(partition, Partition):
+            raise TypeError(f"expected a Partition, not {type(partition).__name__}")
+        if not self.is_partition(partition):
+            raise ValueError(f"{partition} is not a partition of this kernel")
+        return PartitionAPI(self, partition)
+
+    @property
+    def last_error(self) -> PipError | None:
+        return _ERRORS.get(self._k.last_error)
+
+    @property
+    def current(self) -> Partition:
+        return Partition(self._k.current)
+
+    @property
+    def cpu_context(self) -> tuple[int, ...]:
+        return tuple(self._k.cpu)
+
+    @cpu_context.setter
+    def cpu_context(self, words) -> None:
+        words = tuple(words)
+        if len(words) != CONTEXT_WORDS:
+            raise ValueError(f"a context has {CONTEXT_WORDS} words, got {len(words)}")
+        _check_ints([f"word {i}" for i in range(CONTEXT_WORDS)], words, _WORD)
+        self._k.cpu = list(words)
+
+    # ---- observable state (docs/kernel.md §8) ----
+    def is_partition(self, partition: Partition) -> bool:
+        return 0 < partition.pd < self.geometry.pages and bool(
+            lib.pip_is_partition(self._k, partition.pd))
+
+    def _collect(self, fn, part: Partition, *buffers: str) -> tuple:
+        cap = 64
+        while True:
+            bufs = [ffi.new(f"uint32_t[{cap}]") for _ in buffers]
+            n = fn(self._k, part.pd, *bufs, cap) if len(bufs) > 1 else fn(self._k, part.pd,
+                                                                             bufs[0], cap)
+            if n <= cap:
+                return tuple(list(b[0:n]) for b in bufs)
+            cap = n
+
+    def children(self, partition: Partition) -> list[Partition]:
+        pds, _ = self._collect(lib.pip_children, partition, "pd", "va")
+        return [Partition(pd) for pd in pds]
+
+    def parent(self, partition: Partition) -> Partition | None:
+        if partition == self.root:
+            return None
+        return Partition(lib.pip_parent(self._k, partition.pd))
+
+    def partitions(self) -> list[Partition]:
+        order, stack = [], [self.root]
+        while stack:
+            p = stack.pop()
+            order.append(p)
+            stack.extend(reversed(self.children(p)))
+        return order
+
+    def mappings(self, partition: Partition) -> dict[int, Mapping]:
+        vas, ptes = self._collect(lib.pip_mappings, partition, "va", "pte")
+        return {va: Mapping(pte & ~0xFFF, bool(pte & 4), bool(pte & 8), bool(pte & 16),
+                            bool(pte & 2)) for va, pte in zip(vas, ptes)}
+
+    def config_pages(self, partition: Partition) -> frozenset[int]:
+        (pages,) = self._collect(lib.pip_config_pages, partition, "page")
+        return frozenset(pages)
+
+    def used_pages(self, partition: Partition) -> frozenset[int]:
+        mapped = {m.pa >> 12 for m in self.mappings(partition).values()}
+        return self.config_pages(partition) | mapped
+
+    def check_invariants(self) -> list[str]:
+        bits = lib.pip_check_invariants(self._k)
+        return [name for i, name in enumerate(INVARIANTS) if bits >> i & 1]
+
+    # ---- test-only access to raw physical memory ----
+    def debug_read_word(self, pa: int) -> int:
+        self._check_pa(pa)
+        return int.from_bytes(ffi.buffer(self._k.mem + pa, 4), "little")
+
+    def debug_write_word(self, pa: int, value: int) -> None:
+        """Corrupt the state on purpose (tests of the invariant checkers)."""
+        self._check_pa(pa)
+        ffi.buffer(self._k.mem + pa, 4)[:] = (value & 0xFFFFFFFF).to_bytes(4, "little")
+
+    def _check_pa(self, pa: int) -> None:
+        if not isinstance(pa, int) or not 0 <= pa <= self.geometry.pages * 4096 - 4 or pa % 4:
+            raise ValueError(f"pa={pa!r} is not a word address of physical memory")
