@@ -1,0 +1,22 @@
+"""Exceptions raised by the token package."""
+
+REASONS = frozenset({
+    "malformed", "unsupported_algorithm", "unknown_key", "bad_signature",
+    "wrong_issuer", "expired", "not_yet_valid", "wrong_audience", "out_of_scope",
+    "missing_claim", "replayed", "replay_cache_full",
+})
+
+
+class TokenError(Exception):
+    """A token was rejected; ``reason`` is one of ``REASONS``, ``detail`` says what was wrong."""
+
+    def __init__(self, reason: str, detail: str):
+        if reason not in REASONS:
+            raise ValueError(f"unknown TokenError reason {reason!r}")
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class VaultError(Exception):
+    """A key could not be imported, generated, found or stored."""
