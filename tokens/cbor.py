@@ -75,6 +75,12 @@ def bstr_head(length: int) -> bytes:
     return b"\x5b" + length.to_bytes(8, "big")
 
 
+def cbor_type(value) -> str:
+    """A short name of a decoded value's CBOR type, for messages."""
+    return {bool: "bool", int: "int", bytes: "bstr", str: "tstr", list: "array", tuple: "array",
+            dict: "map", float: "float", CBORTag: "tag"}.get(type(value), type(value).__name__)
+
+
 def diagnostic(value) -> str:
     """Render a decoded value in CBOR diagnostic notation (RFC 8949 §8)."""
     if isinstance(value, bool):

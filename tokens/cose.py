@@ -8,7 +8,7 @@ from functools import lru_cache
 import cbor2
 from cbor2 import CBORTag
 
-from .cbor import CBORError, bstr_head, loads
+from .cbor import CBORError, bstr_head, cbor_type, loads
 from .errors import TokenError
 from .keys import ALGORITHMS, Algorithm, CoseKey
 
@@ -150,12 +150,6 @@ def _check_headers(protected: dict, unprotected: dict) -> Algorithm:
     if kid is not None and type(kid) is not bytes:
         raise _malformed(f"kid must be a byte string, not {cbor_type(kid)}")
     return alg
-
-
-def cbor_type(value) -> str:
-    """A short name of a decoded value's CBOR type, for messages."""
-    return {bool: "bool", int: "int", bytes: "bstr", str: "tstr", list: "array", dict: "map",
-            float: "float", CBORTag: "tag"}.get(type(value), type(value).__name__)
 
 
 def encode(key: CoseKey, payload: bytes, *, kid_protected: bool = False, tagged: bool = True,
