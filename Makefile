@@ -1,0 +1,50 @@
+# pipsim - setup, build, test, bench, demo.  Every target sets up what it needs.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SOURCES := pyproject.toml setup.py pipkernel/_build.py pipkernel/abi.py \
+           $(wildcard pipkernel/c/*.c) pipkernel/c/pip.h pipkernel/c/core.h
+
+.PHONY: setup build run demo test test-deep test-sanitize bench clean
+
+setup: $(STAMP)
+
+# (re)install the package in editable mode; this compiles the C core through cffi
+$(STAMP): $(SOURCES)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+build: setup
+
+run: setup
+	$(VENV)/bin/pipsim run
+
+demo: setup
+	$(VENV)/bin/pipsim demo
+
+test: setup
+	$(PY) -m pytest -q
+
+test-deep: setup
+	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q
+
+# the core built with AddressSanitizer + UBSan, in a venv of its own
+ASAN_VENV := .venv-sanitize
+test-sanitize: setup
+	@test -x $(ASAN_VENV)/bin/python || $(PYTHON) -m venv $(ASAN_VENV)
+	PIPSIM_SANITIZE=1 $(ASAN_VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps .
+	$(ASAN_VENV)/bin/python -m pip install --quiet '.[test]'
+	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ../$(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not slow" \
+	  --rootdir=. -c ../pyproject.toml --import-mode=importlib .
+
+bench: setup
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) $(ASAN_VENV) build *.egg-info pipkernel/*.so pipkernel/_pipcore.c \
+	       pipkernel/*.o pipkernel/c/*.o pipkernel/c/pip_abi.h

@@ -1,0 +1,82 @@
+"""A convenience layer in the spirit of libpip (pip-spec §8): build children and
+map pages in one call.  Built only on the system calls of a PartitionAPI, so it
+works the same on the C core and on the reference model.
+"""
+from __future__ import annotations
+
+from .abi import PAGE_SIZE, PipError
+
+
+class PipCallError(RuntimeError):
+    """A system call the convenience layer relied on was refused."""
+
+    def __init__(self, call: str, reason: PipError | None):
+        why = reason.name if reason is not None else "no pages left"
+        super().__init__(f"{call} failed: {why}")
+        self.call, self.reason = call, reason
+
+
+class PageAllocator:
+    """The caller's own pool of free pages (VAs it maps, accessible and underived)."""
+
+    def __init__(self, vas):
+        self._free = sorted(vas, reverse=True)
+
+    @classmethod
+    def for_root(cls, kernel) -> "PageAllocator":
+        """Every page the root maps at boot except its VIDT."""
+        vidt = kernel.geometry.vidt_va
+        return cls(va for va, m in kernel.mappings(kernel.root).items() if va != vidt)
+
+    def __len__(self) -> int:
+        return len(self._free)
+
+    def alloc(self) -> int:
+        if not self._free:
+            raise PipCallError("alloc", None)
+        return self._free.pop()
+
+    def free(self, va: int) -> None:
+        self._free.append(va)
+
+
+def create_child(api, alloc: PageAllocator) -> int:
+    """Create a child from five fresh pages; returns its descriptor's VA.
+
+    The descriptor page is cleared first, so the child starts with interrupt
+    state 0 (Pip leaves slots 12-13 as the page held them).
+    """
+    pages = [alloc.alloc() for _ in range(5)]
+    api.write(pages[0], bytes(PAGE_SIZE))
+    if not api.create_partition(*pages):
+        reason = api.kernel.last_error
+        for va in pages:
+            alloc.free(va)
+        raise PipCallError("createPartition", reason)
+    return pages[0]
+
+
+def map_page(api, alloc: PageAllocator, desc: int, src: int, dst: int,
+             r: bool = True, w: bool = True, e: bool = False) -> None:
+    """Pip_MapPageWrapper: countToMap, chain that many free pages, prepare, addVAddr."""
+    needed = api.count_to_map(desc, dst)
+    if needed:
+        chain = [alloc.alloc() for _ in range(needed)]
+        for va, nxt in zip(chain, chain[1:] + [0]):
+            api.write(va, nxt.to_bytes(4, "little"))
+        ok, unused = api.prepare(desc, dst, chain[0])
+        if not ok:
+            raise PipCallError("prepare", api.kernel.last_error)
+        for va in chain[chain.index(unused):] if unused else ():
+            alloc.free(va)
+    if not api.add_vaddr(src, desc, dst, r, w, e):
+        raise PipCallError("addVAddr", api.kernel.last_error)
+
+
+def map_range(api, alloc: PageAllocator, desc: int, dst: int, count: int,
+              r: bool = True, w: bool = True, e: bool = False) -> list[int]:
+    """Map `count` fresh pages of the caller at dst, dst+4K, ... in the child; returns them."""
+    srcs = [alloc.alloc() for _ in range(count)]
+    for i, src in enumerate(srcs):
+        map_page(api, alloc, desc, src, dst + i * PAGE_SIZE, r, w, e)
+    return srcs
