@@ -44,67 +44,75 @@ class PartitionAPI:
     # ---- memory services (pip-spec §2.3) ----
     def create_partition(self, desc, pd, sh1, sh2, ll) -> bool:
         try:
-            if (desc | pd | sh1 | sh2 | ll) >> self._bits:
-                raise ValueError
-        except (TypeError, ValueError):
+            bad = (desc | pd | sh1 | sh2 | ll) >> self._bits
+        except TypeError:
+            bad = True
+        if bad:
             self._check(("desc", "pd", "sh1", "sh2", "ll"), (desc, pd, sh1, sh2, ll))
         return lib.pip_createPartition(self._k, self._pd, desc, pd, sh1, sh2, ll)
 
     def delete_partition(self, desc) -> bool:
         try:
-            if desc >> self._bits:
-                raise ValueError
-        except (TypeError, ValueError):
+            bad = desc >> self._bits
+        except TypeError:
+            bad = True
+        if bad:
             self._check(("desc",), (desc,))
         return lib.pip_deletePartition(self._k, self._pd, desc)
 
     def add_vaddr(self, src, desc, dst, r, w, e) -> bool:
         try:
-            if (src | desc | dst) >> self._bits or (r | w | e) >> 1:
-                raise ValueError
-        except (TypeError, ValueError):
+            bad = (src | desc | dst) >> self._bits or (r | w | e) >> 1
+        except TypeError:
+            bad = True
+        if bad:
             self._check(("src", "desc", "dst"), (src, desc, dst))
             self._check(("r", "w", "e"), (r, w, e), 2)
         return lib.pip_addVAddr(self._k, self._pd, src, desc, dst, r, w, e)
 
     def remove_vaddr(self, desc, va) -> bool:
         try:
-            if (desc | va) >> self._bits:
-                raise ValueError
-        except (TypeError, ValueError):
+            bad = (desc | va) >> self._bits
+        except TypeError:
+            bad = True
+        if bad:
             self._check(("desc", "va"), (desc, va))
         return lib.pip_removeVAddr(self._k, self._pd, desc, va)
 
     def prepare(self, desc, va, first_free_va) -> Prepared:
         try:
-            if (desc | va | first_free_va) >> self._bits:
-                raise ValueError
-        except (TypeError, ValueError):
+            bad = (desc | va | first_free_va) >> self._bits
+        except TypeError:
+            bad = True
+        if bad:
             self._check(("desc", "va", "first_free_va"), (desc, va, first_free_va))
         packed = lib.pip_prepare(self._k, self._pd, desc, va, first_free_va)
         return Prepared(packed & 1 == 1, packed & ~1)
 
     def collect(self, desc, va) -> bool:
         try:
-            if (desc | va) >> self._bits:
-                raise ValueError
-        except (TypeError, ValueError):
+            bad = (desc | va) >> self._bits
+        except TypeError:
+            bad = True
+        if bad:
             self._check(("desc", "va"), (desc, va))
         return lib.pip_collect(self._k, self._pd, desc, va)
 
     def count_to_map(self, desc, va) -> int:
         try:
-            if (desc | va) >> self._bits:
-                raise ValueError
-        except (TypeError, ValueError):
+            bad = (desc | va) >> self._bits
+        except TypeError:
+            bad = True
+        if bad:
             self._check(("desc", "va"), (desc, va))
         return lib.pip_countToMap(self._k, self._pd, desc, va)
 
     def mapped_in_child(self, va) -> int:
         try:
-            if va >> self._bits:
-                raise ValueError
-        except (TypeError, ValueError):
+            bad = va >> self._bits
+        except TypeError:
+            bad = True
+        if bad:
             self._check(("va",), (va,))
         return lib.pip_mappedInChild(self._k, self._pd, va)
 
@@ -156,10 +164,9 @@ class PartitionAPI:
 
     def write(self, va, data) -> None:
         self._words(("va",), (va,), 1)
-        try:
-            data = bytes(data)
-        except TypeError:
-            raise TypeError(f"data must be bytes-like, not {type(data).__name__}") from None
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
+        data = bytes(data)
         self._copy(va, ffi.from_buffer(data), len(data), 1, "write")
 
     def _copy(self, va, buf, n, to_memory, access) -> None:
