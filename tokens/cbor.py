@@ -15,11 +15,16 @@ on the first short read, and the input itself is bounded.
 """
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Mapping
 
 import cbor2
 from cbor2 import CBORTag
+
+# Maps decode to dict, or (inside tags and as map keys) to an immutable frozendict.
+MAP_TYPES = (dict, getattr(cbor2, "frozendict", None) or getattr(builtins, "frozendict"))
+ARRAY_TYPES = (list, tuple)
 
 MAX_INPUT = 4096
 MAX_DEPTH = 8
@@ -62,8 +67,7 @@ def _describe(exc: Exception) -> str:
     return text
 
 
-def bstr_head(length: int) -> bytes:
-    """The preferred (shortest) head of a byte string of ``length`` (RFC 8949 §4.2.1)."""
+def _bstr_head(length: int) -> bytes:
     if length < 24:
         return bytes((0x40 | length,))
     if length < 0x100:
@@ -75,10 +79,20 @@ def bstr_head(length: int) -> bytes:
     return b"\x5b" + length.to_bytes(8, "big")
 
 
+_SHORT_HEADS = [_bstr_head(n) for n in range(256)]
+
+
+def bstr_head(length: int) -> bytes:
+    """The preferred (shortest) head of a byte string of ``length`` (RFC 8949 §4.2.1)."""
+    return _SHORT_HEADS[length] if length < 256 else _bstr_head(length)
+
+
 def cbor_type(value) -> str:
     """A short name of a decoded value's CBOR type, for messages."""
+    if type(value) in MAP_TYPES:
+        return "map"
     return {bool: "bool", int: "int", bytes: "bstr", str: "tstr", list: "array", tuple: "array",
-            dict: "map", float: "float", CBORTag: "tag"}.get(type(value), type(value).__name__)
+            float: "float", CBORTag: "tag"}.get(type(value), type(value).__name__)
 
 
 def diagnostic(value) -> str:

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
+from typing import NamedTuple
 
 import cbor2
 from cbor2 import CBORTag
 
-from .cbor import CBORError, bstr_head, cbor_type, loads
+from .cbor import ARRAY_TYPES, MAP_TYPES, CBORError, bstr_head, cbor_type, loads
 from .errors import TokenError
 from .keys import ALGORITHMS, Algorithm, CoseKey
 
@@ -32,15 +33,14 @@ def to_be_authenticated(alg: Algorithm, protected: bytes, payload: bytes, extern
                      bstr_head(len(payload)), payload))
 
 
-@dataclass(frozen=True, slots=True)
-class CoseMessage:
+class CoseMessage(NamedTuple):
     """A decoded COSE_Mac0 / COSE_Sign1 whose integrity is not yet checked."""
 
     alg: Algorithm
     kid: bytes | None
     protected_raw: bytes
-    protected: dict
-    unprotected: dict
+    protected: Mapping
+    unprotected: Mapping
     payload: bytes
     tag: bytes  # MAC tag or signature
     cose_tagged: bool
@@ -54,7 +54,7 @@ class CoseMessage:
         if key.alg is not self.alg:
             raise TokenError("unsupported_algorithm",
                              f"token alg {self.alg.name} does not match key {key.kid!r} ({key.alg.name})")
-        if not key.check(self.to_be_authenticated(external_aad), self.tag):
+        if not key.check(to_be_authenticated(self.alg, self.protected_raw, self.payload, external_aad), self.tag):
             what = "MAC tag" if self.alg.is_mac else "signature"
             raise TokenError("bad_signature", f"{what} does not verify with key {key.kid!r}")
 
@@ -68,10 +68,12 @@ def decode(data: bytes) -> CoseMessage:
 
     An untagged message's type follows from its algorithm (RFC 9052 §2 leaves it to the
     application context); a tagged one must agree with it."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise _malformed(f"a token is bytes, not {type(data).__name__}")
+    if type(data) is not bytes:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise _malformed(f"a token is bytes, not {type(data).__name__}")
+        data = bytes(data)
     try:
-        item = loads(bytes(data))
+        item = loads(data)
     except CBORError as exc:
         raise _malformed(f"token is not acceptable CBOR: {exc}") from None
     cwt_tagged = type(item) is CBORTag and item.tag == TAG_CWT
@@ -85,71 +87,70 @@ def decode(data: bytes) -> CoseMessage:
         cose_tag, item = item.tag, item.value
     elif cwt_tagged:
         raise _malformed("the CWT tag must wrap a tagged COSE message (RFC 8392 §6)")
-    if type(item) not in (list, tuple) or len(item) != 4:  # cbor2 decodes tag contents as tuples
+    if type(item) not in ARRAY_TYPES or len(item) != 4:
         raise _malformed("a COSE_Mac0 / COSE_Sign1 is an array of 4 items (RFC 9052 §4.2, §6.2)")
     protected_raw, unprotected, payload, tag = item
     if type(protected_raw) is not bytes:
         raise _malformed("protected header must be a byte string (RFC 9052 §3)")
-    if not isinstance(unprotected, Mapping):
+    if type(unprotected) not in MAP_TYPES:
         raise _malformed("unprotected header must be a map (RFC 9052 §3)")
-    unprotected = dict(unprotected)
     if type(payload) is not bytes:
         raise _malformed("payload must be a byte string; detached payloads are not accepted")
     if type(tag) is not bytes:
         raise _malformed("MAC tag / signature must be a byte string")
-    protected = _protected_header(protected_raw)
-    alg = _check_headers(protected, unprotected)
+    protected, alg = _protected_header(protected_raw)
     if cose_tag is not None and cose_tag != (TAG_MAC0 if alg.is_mac else TAG_SIGN1):
         raise _malformed(f"tag {cose_tag} does not fit alg {alg.name}")
-    kid = protected.get(H_KID, unprotected.get(H_KID))
+    if unprotected:
+        if not protected.keys().isdisjoint(unprotected):  # RFC 9052 §3: never in both buckets
+            both = sorted(map(repr, protected.keys() & unprotected.keys()))
+            raise _malformed(f"header label(s) {', '.join(both)} in both protected and unprotected headers")
+        if H_CRIT in unprotected:
+            raise _malformed("crit must be a protected header (RFC 9052 §3.1)")
+        if H_ALG in unprotected:
+            raise _malformed("alg must be in the protected header only (RFC 9052 §3.1)")
+    kid = protected.get(H_KID)
+    if kid is None:
+        kid = unprotected.get(H_KID)
+    if kid is not None and type(kid) is not bytes:
+        raise _malformed(f"kid must be a byte string, not {cbor_type(kid)}")
     return CoseMessage(alg, kid, protected_raw, protected, unprotected, payload, tag,
                        cose_tag is not None, cwt_tagged)
 
 
 @lru_cache(maxsize=64)
-def _protected_header(raw: bytes) -> dict:
-    """Decode a protected header; cached, since issuers repeat theirs (callers must not mutate)."""
-    if not raw:  # a zero-length bstr is the empty header (RFC 9052 §3)
-        return {}
-    try:
-        header = loads(raw)
-    except CBORError as exc:
-        raise _malformed(f"protected header is not acceptable CBOR: {exc}") from None
-    if type(header) is not dict:
-        raise _malformed("protected header must encode a map (RFC 9052 §3)")
-    return header
-
-
-def _check_headers(protected: dict, unprotected: dict) -> Algorithm:
-    both = protected.keys() & unprotected.keys()
-    if both:  # RFC 9052 §3: a label MUST NOT occur in both buckets
-        raise _malformed(f"header label(s) {sorted(map(repr, both))} in both protected and unprotected headers")
-    if H_CRIT in unprotected:
-        raise _malformed("crit must be a protected header (RFC 9052 §3.1)")
-    crit = protected.get(H_CRIT)
+def _protected_header(raw: bytes) -> tuple[Mapping, Algorithm]:
+    """Decode and check a protected header; cached, since issuers repeat theirs."""
+    header = {}
+    if raw:  # a zero-length bstr is the empty header (RFC 9052 §3)
+        try:
+            header = loads(raw)
+        except CBORError as exc:
+            raise _malformed(f"protected header is not acceptable CBOR: {exc}") from None
+        if type(header) is not dict:
+            raise _malformed("protected header must encode a map (RFC 9052 §3)")
+    crit = header.get(H_CRIT)
     if crit is not None:
-        if type(crit) not in (list, tuple) or not crit:
+        if type(crit) is not list or not crit:
             raise _malformed("crit must be a non-empty array of labels (RFC 9052 §3.1)")
         for label in crit:
-            if label not in protected:
+            if type(label) not in (int, str):
+                raise _malformed(f"crit labels are ints or text, not {cbor_type(label)}")
+            if label not in header:
                 raise _malformed(f"critical header {label!r} is not in the protected header")
             if label not in UNDERSTOOD_HEADERS:
                 raise _malformed(f"critical header {label!r} is not understood (RFC 9052 §3.1)")
-    if H_ALG not in protected:
-        where = "unprotected" if H_ALG in unprotected else "any"
-        raise _malformed(f"alg is missing from the protected header (found in {where} header);"
-                         " it must be integrity-protected (RFC 9052 §3.1)")
-    alg_id = protected[H_ALG]
+    if H_ALG not in header:
+        raise _malformed("alg is missing from the protected header; it must be integrity-protected"
+                         " (RFC 9052 §3.1)")
+    alg_id = header[H_ALG]
     alg = ALGORITHMS.get(alg_id) if type(alg_id) is int else None
     if alg is None:
         if type(alg_id) not in (int, str):
             raise _malformed(f"alg must be an int or text, not {cbor_type(alg_id)}")
         raise TokenError("unsupported_algorithm", f"alg {alg_id!r} is not one of "
                          + ", ".join(f"{a.name} ({a.id})" for a in ALGORITHMS.values()))
-    kid = protected.get(H_KID, unprotected.get(H_KID))
-    if kid is not None and type(kid) is not bytes:
-        raise _malformed(f"kid must be a byte string, not {cbor_type(kid)}")
-    return alg
+    return MappingProxyType(header), alg
 
 
 def encode(key: CoseKey, payload: bytes, *, kid_protected: bool = False, tagged: bool = True,

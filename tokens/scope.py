@@ -34,8 +34,9 @@ class ScopeError(ValueError):
     """A scope text or a requested resource does not follow the format."""
 
 
+@lru_cache(maxsize=256)
 def parse_path(text: str) -> tuple[int, ...]:
-    """``"26261/0/7"`` -> ``(26261, 0, 7)``; 1 to 3 decimal ids."""
+    """``"26261/0/7"`` -> ``(26261, 0, 7)``; 1 to 3 decimal ids (cached: requests repeat paths)."""
     parts = text.split("/")
     if not 1 <= len(parts) <= 3:
         raise ScopeError(f"path {text!r} must be object[/instance[/resource]]")
@@ -77,6 +78,12 @@ class Scope:
     def __str__(self) -> str:
         return " ".join("/".join(map(str, path)) + ":" + "".join(_LETTERS[b] for b in sorted(_LETTERS) if perms & b)
                         for path, perms in self.grants)
+
+
+@lru_cache(maxsize=1024)
+def allows(scope_text: str, bit: int, path: tuple[int, ...]) -> bool:
+    """Whether the scope text grants the permission ``bit`` on ``path`` (cached decision)."""
+    return parse(scope_text).allows_bit(bit, path)
 
 
 @lru_cache(maxsize=256)

@@ -8,7 +8,7 @@ from . import cose, cwt
 from .errors import TokenError
 from .keys import VERIFY
 from .replay import ReplayCache
-from .scope import ScopeError, operation_bit, parse, parse_path
+from .scope import ScopeError, allows, operation_bit, parse, parse_path
 from .vault import KeyVault, as_kid
 
 DEFAULT_LEEWAY = 30.0
@@ -91,10 +91,10 @@ class Validator:
         if claims.aud != self.audience:
             raise TokenError("wrong_audience", f"token is for {claims.aud!r}, not {self.audience!r}")
         try:
-            scope = parse(claims.scope)
+            granted = parse(claims.scope) if request is None else allows(claims.scope, *request)
         except ScopeError as exc:
             raise TokenError("malformed", f"scope: {exc}") from None
-        if request is not None and not scope.allows_bit(*request):
+        if not granted:
             raise TokenError("out_of_scope", f"scope {claims.scope!r} does not allow {operation} on {resource}")
         if self.boot_time is not None and claims.iat < self.boot_time - leeway:
             raise TokenError("replayed", f"token issued at {claims.iat}, before boot at {self.boot_time};"
@@ -103,6 +103,8 @@ class Validator:
         return claims
 
     def _require(self, claims: cwt.Claims) -> None:
-        for name in ("iss", "aud", "exp", "cti", "scope") + (("iat",) if self.boot_time is not None else ()):
-            if getattr(claims, name) is None:
-                raise TokenError("missing_claim", f"management tokens must carry {name}")
+        required = (claims.iss, claims.aud, claims.exp, claims.cti, claims.scope,
+                    0 if self.boot_time is None else claims.iat)
+        if None in required:
+            name = ("iss", "aud", "exp", "cti", "scope", "iat")[required.index(None)]
+            raise TokenError("missing_claim", f"management tokens must carry {name}")
