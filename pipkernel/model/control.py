@@ -1,0 +1,211 @@
+"""Control flow: yield, the v0.2 dispatch/resume, get/set_int_state (docs/kernel.md §6).
+
+Contexts are 20 little-endian words (0 pc, 1 pipflags, 2 status, 3 valid, 4-19 r0-r15) stored in
+a partition's memory at a VA read from its VIDT (the page at ``VA_LIMIT - 4096``); the kernel
+reaches them through that partition's page tables, so a context may straddle two pages.
+"""
+from __future__ import annotations
+
+import struct
+
+from ..abi import (CONTEXT_SIZE, CONTEXT_WORDS, CTX_PIPFLAGS, CTX_REGS, CTX_VALID,
+                   GET_INT_STATE_ERROR, PAGE_SIZE, RESUME_SELF, YIELD_CODES, PipError as E,
+                   cli_sti_save_indices)
+from .internal import checkChild
+from .mal import (getIntState, getParent, isPresentAccessible, isRoot, leafIndex, leafMMU,
+                  readPDslot, readPhyEntry, readPresent, readWord, setIntState, vaddr)
+from .state import State, fail, succeed
+
+_CTX = struct.Struct(f"<{CONTEXT_WORDS}I")
+
+
+class _YieldFailure(Exception):
+    def __init__(self, reason: E):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# ---------------------------------------------------------------- VIDT and contexts
+
+
+def vidtPage(s: State, pd: int) -> int | None:
+    """The page of the partition's VIDT if it is present and accessible there, else None."""
+    va = s.geo.vidt_va
+    if not isPresentAccessible(s, pd, va):
+        return None
+    return readPhyEntry(s, leafMMU(s, pd, va), leafIndex(s, va))
+
+
+def readVidtSlot(s: State, vidt: int, i: int) -> int:
+    """VIDT word ``i``: the VA of a context (bits above VA_LIMIT ignored, offset kept)."""
+    return readWord(s, vidt, i) & (s.va_limit - 1)
+
+
+def ctxOk(s: State, pd: int, va: int) -> bool:
+    """The pages of the first and last byte are present and accessible in ``pd``, and the
+    context does not pass the end of the address space."""
+    last = va + CONTEXT_SIZE - 1
+    return (last < s.va_limit and isPresentAccessible(s, pd, va)
+            and isPresentAccessible(s, pd, last))
+
+
+def _contextChunks(s: State, pd: int, va: int) -> list[tuple[int, int]]:
+    """(PA, length) of the 1 or 2 pieces of the context at ``va`` (ctxOk must hold)."""
+    chunks = []
+    remaining, cursor = CONTEXT_SIZE, va
+    while remaining:
+        page = readPhyEntry(s, leafMMU(s, pd, cursor), leafIndex(s, cursor))
+        offset = cursor & (PAGE_SIZE - 1)
+        length = min(remaining, PAGE_SIZE - offset)
+        chunks.append((page * PAGE_SIZE + offset, length))
+        cursor += length
+        remaining -= length
+    return chunks
+
+
+def readContext(s: State, pd: int, va: int) -> list[int]:
+    raw = b"".join(s.mem.read_bytes(pa, n) for pa, n in _contextChunks(s, pd, va))
+    return list(_CTX.unpack(raw))
+
+
+def writeContext(s: State, pd: int, va: int, ctx: list[int]) -> None:
+    raw = _CTX.pack(*ctx)
+    done = 0
+    for pa, n in _contextChunks(s, pd, va):
+        s.mem.write_bytes(pa, raw[done:done + n])
+        done += n
+
+
+# ---------------------------------------------------------------- yield
+
+
+def getTarget(s: State, caller: int, callee: int) -> int:
+    """yield step 3: null -> the parent (root caller refused); else a child of the caller."""
+    if callee == 0:
+        if isRoot(caller):
+            raise _YieldFailure(E.ROOT_CALLER)
+        return getParent(s, caller)
+    return getChildTarget(s, caller, callee)
+
+
+def getChildTarget(s: State, caller: int, callee: int) -> int:
+    mmu = leafMMU(s, caller, callee)
+    if (mmu is None or not readPresent(s, mmu, leafIndex(s, callee))
+            or not checkChild(s, caller, callee)):
+        raise _YieldFailure(E.INVALID_CHILD)
+    return readPhyEntry(s, mmu, leafIndex(s, callee))
+
+
+def switchTo(s: State, caller: int, target: int, targetInt: int, saveIdx: int,
+             flagsOnYield: int, flagsOnWake: int) -> None:
+    """yield steps 4-7 (getSourceVidtCont / saveSourcePartCtxCont / switchContextCont)."""
+    callerVidt = vidtPage(s, caller)
+    if callerVidt is None:
+        raise _YieldFailure(E.UNAVAILABLE_CALLER_VIDT)
+    targetVidt = vidtPage(s, target)
+    if targetVidt is None:
+        raise _YieldFailure(E.UNAVAILABLE_TARGET_VIDT)
+    ctx = readVidtSlot(s, targetVidt, targetInt)
+    if not ctxOk(s, target, ctx):
+        raise _YieldFailure(E.UNAVAILABLE_TARGET_CTX)
+    save = readVidtSlot(s, callerVidt, saveIdx)
+    if save != 0:
+        if not ctxOk(s, caller, save):
+            raise _YieldFailure(E.CALLER_CONTEXT_SAVE)
+        interrupted = list(s.cpu)
+        interrupted[CTX_PIPFLAGS] = flagsOnWake
+        interrupted[CTX_VALID] = 1
+        writeContext(s, caller, save, interrupted)
+    setIntState(s, caller, flagsOnYield)
+    s.current = target
+    s.cpu = readContext(s, target, ctx)
+    setIntState(s, target, s.cpu[CTX_PIPFLAGS])
+
+
+def _checkIndices(s: State, targetInt: int, saveIdx: int) -> None:
+    if targetInt >= s.ts - 1:
+        raise _YieldFailure(E.INVALID_INT_LEVEL)
+    if saveIdx >= s.ts - 1:
+        raise _YieldFailure(E.INVALID_CTX_SAVE_INDEX)
+
+
+def yield_(s: State, calleePartDescVA: int, targetInterrupt: int, callerCtxSaveIndex: int,
+           flagsOnYield: int, flagsOnWake: int) -> int:
+    caller = s.current
+    try:
+        _checkIndices(s, targetInterrupt, callerCtxSaveIndex)
+        target = getTarget(s, caller, vaddr(s, calleePartDescVA))
+        switchTo(s, caller, target, targetInterrupt, callerCtxSaveIndex, flagsOnYield,
+                 flagsOnWake)
+    except _YieldFailure as failure:
+        return fail(s, failure.reason, YIELD_CODES[failure.reason])
+    return succeed(s, 0)
+
+
+# ---------------------------------------------------------------- v0.2 dispatch / resume
+
+
+def saveIndexFor(s: State, state: int) -> int:
+    cli, sti = cli_sti_save_indices(s.ts)
+    return cli if state == 0 else sti
+
+
+def dispatch(s: State, descriptor: int, vint: int, notify: int, data1: int, data2: int) -> int:
+    """yield with the save slot chosen by the caller's state (which stays unchanged); the target
+    handler gets r0 = data1, r1 = data2, r2 = the caller's identity, and starts in state 0.
+    ``notify`` is accepted for the v0.2 signature and otherwise unused."""
+    caller = s.current
+    desc = vaddr(s, descriptor)
+    state = getIntState(s, caller)
+    try:
+        _checkIndices(s, vint, saveIndexFor(s, state))
+        target = getTarget(s, caller, desc)
+        switchTo(s, caller, target, vint, saveIndexFor(s, state), state, state)
+    except _YieldFailure as failure:
+        return fail(s, failure.reason, YIELD_CODES[failure.reason])
+    s.cpu[CTX_REGS + 0] = data1
+    s.cpu[CTX_REGS + 1] = data2
+    s.cpu[CTX_REGS + 2] = 0 if desc != 0 else readPDslot(s, caller, 0)
+    setIntState(s, target, 0)
+    return succeed(s, 0)
+
+
+def resume(s: State, descriptor: int, pipflags: int) -> int:
+    caller = s.current
+    try:
+        if descriptor == RESUME_SELF:
+            target = caller
+        elif vaddr(s, descriptor) == 0:
+            target = caller if isRoot(caller) else getParent(s, caller)
+        else:
+            target = getChildTarget(s, caller, vaddr(s, descriptor))
+        vidt = vidtPage(s, target)
+        if vidt is None:
+            raise _YieldFailure(E.UNAVAILABLE_TARGET_VIDT)
+        ctx = readVidtSlot(s, vidt, saveIndexFor(s, getIntState(s, target)))
+        if not ctxOk(s, target, ctx):
+            raise _YieldFailure(E.UNAVAILABLE_TARGET_CTX)
+    except _YieldFailure as failure:
+        return fail(s, failure.reason, YIELD_CODES[failure.reason])
+    s.current = target
+    s.cpu = readContext(s, target, ctx)
+    setIntState(s, target, pipflags)
+    return succeed(s, 0)
+
+
+# ---------------------------------------------------------------- interrupt state
+
+
+def get_int_state(s: State, descChild: int) -> int:
+    caller = s.current
+    desc = vaddr(s, descChild)
+    mmu = leafMMU(s, caller, desc)
+    if (mmu is None or not readPresent(s, mmu, leafIndex(s, desc))
+            or not checkChild(s, caller, desc)):
+        return fail(s, E.NOT_CHILD, GET_INT_STATE_ERROR)
+    return succeed(s, getIntState(s, readPhyEntry(s, mmu, leafIndex(s, desc))))
+
+
+def set_int_state(s: State, value: int) -> None:
+    setIntState(s, s.current, value)
+    succeed(s, None)

@@ -1,0 +1,40 @@
+"""The model's state: Pip's ``state = {currentPartition; memory}`` plus the CPU context.
+
+``current`` is the physical page of the current partition's descriptor (Pip's
+``currentPartition``); ``cpu`` is the 20-word context of the running partition (kernel.md §6);
+``last_error`` is the reason of the last syscall's failure (None after a success).
+"""
+from __future__ import annotations
+
+from ..abi import CONTEXT_WORDS, PipError
+from ..types import Geometry
+from .memory import PhysicalMemory
+
+#: Pip's ``pageRootPartition := CPage 1`` (the multiplexer)
+ROOT_PD = 1
+
+
+class State:
+    def __init__(self, geometry: Geometry):
+        self.geo = geometry
+        self.ts = geometry.table_size
+        self.levels = geometry.levels
+        self.nbL = geometry.levels - 1            # top level index (Pip's nbL)
+        self.va_limit = geometry.va_limit
+        #: mask applied to VAs read from memory or given as arguments: page-aligned, below VA_LIMIT
+        self.va_page_mask = (geometry.va_limit - 1) & ~0xFFF
+        self.mem = PhysicalMemory(geometry.pages)
+        self.current = ROOT_PD
+        self.cpu: list[int] = [0] * CONTEXT_WORDS
+        self.last_error: PipError | None = None
+
+
+def fail(s: State, reason: PipError, value):
+    """A failed check: record why and return Pip's failure value."""
+    s.last_error = reason
+    return value
+
+
+def succeed(s: State, value):
+    s.last_error = None
+    return value
