@@ -17,9 +17,9 @@ DEFAULT_LEEWAY = 30.0
 class Validator:
     """Validates CWTs for one audience (the partition the commands are for).
 
-    ``issuers`` is a collection of accepted issuer names, or a mapping from issuer name
-    to the kids that issuer may use (binding keys to issuers, so one domain's key cannot
-    vouch for another domain's tokens).
+    ``issuers`` is a collection of accepted issuer names (any vault key), or a mapping
+    from issuer name to the kids that issuer may use, None meaning any (binding keys to
+    issuers, so one domain's key cannot vouch for another domain's tokens).
 
     Checks run in ACE order (RFC 9200 §5.10.1.1): integrity (COSE MAC/signature with the
     vault key named by kid), issuer, expiry and not-before (with ``leeway`` seconds of
@@ -42,7 +42,8 @@ class Validator:
         self.vault = vault
         self.audience = audience
         if isinstance(issuers, Mapping):
-            self.issuers = {name: frozenset(map(as_kid, kids)) for name, kids in issuers.items()}
+            self.issuers = {name: None if kids is None else frozenset(map(as_kid, kids))
+                            for name, kids in issuers.items()}
         else:
             self.issuers = dict.fromkeys(issuers)
         self.leeway = float(leeway)
