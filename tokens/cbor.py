@@ -6,6 +6,7 @@ Every decode in this package goes through :func:`loads`, which
 * rejects duplicate map keys (RFC 9052 §9: a message with the same label twice in a
   map MUST NOT be processed).  Keys that are equal in Python (``1``, ``1.0``, ``true``)
   count as duplicates, which is stricter than CBOR and loses nothing COSE/CWT uses;
+* rejects bytes after the item (cbor2.loads alone would ignore them);
 * rejects indefinite-length items (a profile choice: tokens are small and built in one go);
 * turns off every semantic tag decoder of cbor2 (dates, bignums, regexes, MIME,
   value sharing, ...): a tag always decodes to a plain ``CBORTag``, so hostile input
@@ -16,6 +17,7 @@ on the first short read, and the input itself is bounded.
 from __future__ import annotations
 
 import builtins
+import io
 import math
 from collections.abc import Mapping
 
@@ -52,11 +54,15 @@ def loads(data: bytes, *, max_depth: int = MAX_DEPTH):
         raise CBORError(f"{len(data)} bytes exceeds the {MAX_INPUT}-byte limit")
     if not data:
         raise CBORError("empty input")
+    stream = io.BytesIO(data)  # a stream, because cbor2.loads ignores trailing bytes
     try:
-        return cbor2.loads(data, max_depth=max_depth, allow_indefinite=False,
-                           allow_duplicate_keys=False, semantic_decoders=_PLAIN_TAGS)
+        value = cbor2.CBORDecoder(stream, max_depth=max_depth, allow_indefinite=False, allow_duplicate_keys=False,
+                                  semantic_decoders=_PLAIN_TAGS).decode()
     except Exception as exc:  # cbor2 signals bad input with several exception types
         raise CBORError(_describe(exc)) from None
+    if stream.tell() != len(data):
+        raise CBORError(f"{len(data) - stream.tell()} extra bytes after the CBOR item")
+    return value
 
 
 def _describe(exc: Exception) -> str:
