@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SOURCES := pyproject.toml setup.py pipkernel/_build.py pipkernel/abi.py \
            $(wildcard pipkernel/c/*.c) pipkernel/c/pip.h pipkernel/c/core.h
 
-.PHONY: setup build run demo test test-deep test-sanitize bench clean
+.PHONY: setup build run test test-deep test-sanitize bench clean
 
 setup: $(STAMP)
 
@@ -21,9 +21,6 @@ build: setup
 
 run: setup
 	$(VENV)/bin/pipsim run
-
-demo: setup
-	$(VENV)/bin/pipsim demo
 
 test: setup
 	$(PY) -m pytest -q

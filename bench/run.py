@@ -1,0 +1,28 @@
+"""`make bench`: run every benchmark script and print one JSON document.
+
+Each script measures its own ratios side by side in one run and prints JSON.
+"""
+import json
+import pathlib
+import subprocess
+import sys
+
+HERE = pathlib.Path(__file__).resolve().parent
+SCRIPTS = ["bench_kernel.py", "bench_tokens.py"]
+
+
+def main() -> int:
+    results = {}
+    for script in SCRIPTS:
+        print(f"running {script} ...", file=sys.stderr)
+        done = subprocess.run([sys.executable, str(HERE / script)], capture_output=True, text=True)
+        if done.returncode:
+            print(done.stderr, file=sys.stderr)
+            return done.returncode
+        results[script.removesuffix(".py")] = json.loads(done.stdout)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
