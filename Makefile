@@ -36,8 +36,7 @@ test-sanitize: setup
 	$(ASAN_VENV)/bin/python -m pip install --quiet '.[test]'
 	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ../$(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not slow" \
-	  --rootdir=. -c ../pyproject.toml --import-mode=importlib .
+	  ../$(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider kernel properties
 
 bench: setup
 	$(PY) bench/run.py
