@@ -1,0 +1,103 @@
+"""Random syscall sequences: the invariants hold after every step, failed ones included."""
+import struct
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from pipkernel.abi import PAGE_SIZE
+from pipkernel.model import Kernel
+from pipkernel.types import MemoryFault, Prepared
+
+OPS = ["create", "create", "prepare", "prepare", "add", "add", "remove", "collect", "delete",
+       "count", "mapped", "yield", "int", "rw"]
+
+
+def candidates(k, p, data):
+    """VAs worth trying as p: its pages, its children's descriptors, a few odd ones."""
+    g = k.geometry
+    own = sorted(k.mappings(p))
+    kids = {c.pd * PAGE_SIZE for c in k.children(p)}
+    descs = [va for va, m in sorted(k.mappings(p).items()) if m.pa in kids] or [0]
+    special = [0, g.slot_size + PAGE_SIZE, g.root_va_start, g.vidt_va, g.vidt_va - PAGE_SIZE,
+               PAGE_SIZE]
+    maps = k.mappings(p)
+    free = [va for va in own if maps[va].accessible and va != g.vidt_va
+            and k.as_partition(p).mapped_in_child(va) == 0] or [0]
+    pool = own + special
+    return pool, descs, free
+
+
+def run(k, data, steps):
+    for _ in range(steps):
+        parts = k.partitions()
+        parents = [q for q in parts if k.children(q)] or parts
+        p = data.draw(st.one_of(st.sampled_from(parents), st.sampled_from(parents),
+                                st.sampled_from(parts)))
+        api = k.as_partition(p)
+        pool, descs, free = candidates(k, p, data)
+        va = lambda: data.draw(st.one_of(st.sampled_from(free), st.sampled_from(free),  # noqa
+                                         st.sampled_from(pool)))
+        child_va = lambda: data.draw(st.sampled_from(                   # noqa: E731
+            [k.geometry.root_va_start + i * PAGE_SIZE for i in range(3)]
+            + [k.geometry.root_va_start + k.geometry.slot_size + PAGE_SIZE]
+            + [k.geometry.vidt_va, 5 * k.geometry.slot_size, 0] + pool))
+        desc = lambda: data.draw(st.one_of(st.sampled_from(descs),     # noqa: E731
+                                           st.sampled_from(descs), st.sampled_from(pool)))
+        op = data.draw(st.sampled_from(OPS))
+        if op == "create":
+            vas = [va() for _ in range(5)]
+            for v in vas:
+                try:
+                    api.write(v, bytes(PAGE_SIZE))
+                except MemoryFault:
+                    pass
+            api.create_partition(*vas)
+        elif op == "prepare":
+            d, cva = desc(), child_va()
+            n = api.count_to_map(d, cva) or data.draw(st.integers(1, 7))
+            n = min(n + data.draw(st.integers(-1, 1)), len(free)) or 1
+            pages = data.draw(st.lists(st.sampled_from(free), min_size=n, max_size=n,
+                                       unique=len(free) >= n))
+            for v, nxt in zip(pages, pages[1:] + [0]):
+                try:
+                    api.write(v, struct.pack("<I", nxt))
+                except MemoryFault:
+                    pass
+            res = api.prepare(d, cva, pages[0])
+            assert isinstance(res, Prepared)
+        elif op == "add":
+            api.add_vaddr(va(), desc(), child_va(), data.draw(st.sampled_from([1, 1, 1, 0])),
+                          data.draw(st.booleans()), data.draw(st.booleans()))
+        elif op == "remove":
+            api.remove_vaddr(desc(), child_va())
+        elif op == "collect":
+            api.collect(desc(), child_va())
+        elif op == "delete":
+            api.delete_partition(desc())
+        elif op == "count":
+            assert api.count_to_map(desc(), child_va()) in range(0, 3 * k.geometry.levels + 1)
+        elif op == "mapped":
+            api.mapped_in_child(va())
+        elif op == "yield":
+            api.yield_(data.draw(st.sampled_from([0] + descs)), data.draw(st.integers(0, 16)),
+                       data.draw(st.integers(0, 16)), 0, 1)
+        elif op == "int":
+            api.set_int_state(data.draw(st.integers(0, 3)))
+            api.get_int_state(desc())
+        elif op == "rw":
+            try:
+                api.write(va() + 4000, b"\x01" * 200)
+            except MemoryFault:
+                pass
+        assert k.check_invariants() == [], (op, k.last_error)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_random_l2(data):
+    run(Kernel(pages=128, table_size=16, levels=2), data, 30)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_random_l3(data):
+    run(Kernel(pages=128, table_size=16, levels=3), data, 30)
