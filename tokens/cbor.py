@@ -48,21 +48,37 @@ class CBORError(ValueError):
     """Input is not acceptable CBOR; the message says why."""
 
 
-def loads(data: bytes, *, max_depth: int = MAX_DEPTH):
-    """Decode one CBOR item that must fill ``data`` exactly, under the rules above."""
+_OPTIONS = dict(allow_indefinite=False, allow_duplicate_keys=False, semantic_decoders=_PLAIN_TAGS)
+
+
+def _check_size(data: bytes) -> None:
     if len(data) > MAX_INPUT:
         raise CBORError(f"{len(data)} bytes exceeds the {MAX_INPUT}-byte limit")
     if not data:
         raise CBORError("empty input")
+
+
+def loads(data: bytes, *, max_depth: int = MAX_DEPTH):
+    """Decode one CBOR item that must fill ``data`` exactly, under the rules above."""
+    _check_size(data)
     stream = io.BytesIO(data)  # a stream, because cbor2.loads ignores trailing bytes
     try:
-        value = cbor2.CBORDecoder(stream, max_depth=max_depth, allow_indefinite=False, allow_duplicate_keys=False,
-                                  semantic_decoders=_PLAIN_TAGS).decode()
+        value = cbor2.CBORDecoder(stream, max_depth=max_depth, **_OPTIONS).decode()
     except Exception as exc:  # cbor2 signals bad input with several exception types
         raise CBORError(_describe(exc)) from None
     if stream.tell() != len(data):
         raise CBORError(f"{len(data) - stream.tell()} extra bytes after the CBOR item")
     return value
+
+
+def loads_prefix(data: bytes, *, max_depth: int = MAX_DEPTH):
+    """:func:`loads` without the trailing-bytes check (faster); the caller must make sure
+    the item filled ``data``, e.g. with :func:`preferred_length`, or else call :func:`loads`."""
+    _check_size(data)
+    try:
+        return cbor2.loads(data, max_depth=max_depth, **_OPTIONS)
+    except Exception as exc:
+        raise CBORError(_describe(exc)) from None
 
 
 def _describe(exc: Exception) -> str:

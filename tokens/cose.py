@@ -9,7 +9,7 @@ from typing import NamedTuple
 import cbor2
 from cbor2 import CBORTag
 
-from .cbor import ARRAY_TYPES, MAP_TYPES, CBORError, bstr_head, cbor_type, loads
+from .cbor import ARRAY_TYPES, MAP_TYPES, CBORError, bstr_head, cbor_type, loads, loads_prefix
 from .errors import TokenError
 from .keys import ALGORITHMS, Algorithm, CoseKey
 
@@ -73,7 +73,7 @@ def decode(data: bytes) -> CoseMessage:
             raise _malformed(f"a token is bytes, not {type(data).__name__}")
         data = bytes(data)
     try:
-        item = loads(data)
+        item = loads_prefix(data)
     except CBORError as exc:
         raise _malformed(f"token is not acceptable CBOR: {exc}") from None
     cwt_tagged = type(item) is CBORTag and item.tag == TAG_CWT
@@ -98,6 +98,11 @@ def decode(data: bytes) -> CoseMessage:
         raise _malformed("payload must be a byte string; detached payloads are not accepted")
     if type(tag) is not bytes:
         raise _malformed("MAC tag / signature must be a byte string")
+    if _shortest_length(cwt_tagged, cose_tag, item) != len(data):
+        try:  # bytes after the message, or a longer-than-needed encoding: decode exactly to tell
+            loads(data)
+        except CBORError as exc:
+            raise _malformed(f"token is not acceptable CBOR: {exc}") from None
     protected, alg = _protected_header(protected_raw)
     if cose_tag is not None and cose_tag != (TAG_MAC0 if alg.is_mac else TAG_SIGN1):
         raise _malformed(f"tag {cose_tag} does not fit alg {alg.name}")
@@ -116,6 +121,21 @@ def decode(data: bytes) -> CoseMessage:
         raise _malformed(f"kid must be a byte string, not {cbor_type(kid)}")
     return CoseMessage(alg, kid, protected_raw, protected, unprotected, payload, tag,
                        cose_tag is not None, cwt_tagged)
+
+
+def _shortest_length(cwt_tagged: bool, cose_tag, item) -> int:
+    """Length of the message in preferred encoding (RFC 8949 §4.2.1), never more than its
+    real length; equal to ``len(data)`` proves nothing follows it.  0 when the unprotected
+    header is not the usual {} or {kid: bstr}."""
+    protected, unprotected, payload, tag = item
+    if not unprotected:
+        header = 1
+    elif len(unprotected) == 1 and type(unprotected.get(H_KID)) is bytes:
+        header = 2 + len(bstr_head(len(unprotected[H_KID]))) + len(unprotected[H_KID])
+    else:
+        return 0
+    return ((2 if cwt_tagged else 0) + (cose_tag is not None) + 1 + header
+            + sum(len(bstr_head(len(part))) + len(part) for part in (protected, payload, tag)))
 
 
 @lru_cache(maxsize=64)

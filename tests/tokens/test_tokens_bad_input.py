@@ -42,6 +42,23 @@ def test_trailing_bytes(vault, issuer, validator):
     assert err.reason == "malformed" and "protected header" in err.detail
 
 
+def test_trailing_bytes_after_any_header_shape(vault, validator):
+    shapes = ((b"\xa2\x01\x04\x04\x45owner", {}), (b"\xa1\x01\x04", {4: b"owner", 99: [1, 2]}))
+    for cti, (protected, unprotected) in enumerate(shapes):
+        payload = cbor2.dumps({**cbor2.loads(PAYLOAD), 7: bytes([cti])})
+        err = rejection(validator, mac0(vault, protected, unprotected, payload) + b"\xf6")
+        assert err.reason == "malformed" and "extra bytes" in err.detail
+        assert validator.validate(mac0(vault, protected, unprotected, payload), **WRITE, now=NOW)
+
+
+def test_longer_than_needed_encodings_are_accepted(vault, validator):
+    token = mac0(vault, b"\xa1\x01\x04", {4: b"owner"})
+    assert token[1] == 0x84
+    longer = token[:1] + b"\x98\x04" + token[2:]  # array(4) with a one-byte length argument
+    assert validator.validate(longer, **WRITE, now=NOW)
+    assert rejection(validator, longer + b"\x00").reason == "malformed"
+
+
 @pytest.mark.parametrize("token, words", [
     (b"", "empty"),
     ("text", "bytes"),
