@@ -109,6 +109,12 @@ def bstr_head(length: int) -> bytes:
     return _SHORT_HEADS[length] if length < 256 else _bstr_head(length)
 
 
+def bstr_length(length: int) -> int:
+    """Encoded size of a byte string of ``length`` with the preferred head."""
+    return length + (1 if length < 24 else 2 if length < 0x100 else 3 if length < 0x10000
+                     else 5 if length < 0x100000000 else 9)
+
+
 def cbor_type(value) -> str:
     """A short name of a decoded value's CBOR type, for messages."""
     if type(value) in MAP_TYPES:

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import cbor2
 from cbor2 import CBORTag
 
-from .cbor import ARRAY_TYPES, MAP_TYPES, CBORError, bstr_head, cbor_type, loads, loads_prefix
+from .cbor import ARRAY_TYPES, MAP_TYPES, CBORError, bstr_head, bstr_length, cbor_type, loads, loads_prefix
 from .errors import TokenError
 from .keys import ALGORITHMS, Algorithm, CoseKey
 
@@ -131,11 +131,11 @@ def _shortest_length(cwt_tagged: bool, cose_tag, item) -> int:
     if not unprotected:
         header = 1
     elif len(unprotected) == 1 and type(unprotected.get(H_KID)) is bytes:
-        header = 2 + len(bstr_head(len(unprotected[H_KID]))) + len(unprotected[H_KID])
+        header = 2 + bstr_length(len(unprotected[H_KID]))
     else:
         return 0
-    return ((2 if cwt_tagged else 0) + (cose_tag is not None) + 1 + header
-            + sum(len(bstr_head(len(part))) + len(part) for part in (protected, payload, tag)))
+    return ((2 if cwt_tagged else 0) + (cose_tag is not None) + 1 + header + bstr_length(len(protected))
+            + bstr_length(len(payload)) + bstr_length(len(tag)))
 
 
 @lru_cache(maxsize=64)
