@@ -58,10 +58,11 @@ def nextLLPage(s: State, page: int) -> tuple[int, int]:
 
 
 def iterLLPages(s: State, head: int) -> Iterator[int]:
-    """The LL pages from ``head`` (bounded: stops at 0, on a repeated page, or after N steps)."""
+    """The LL pages from ``head`` (bounded: stops at 0, at a page outside RAM or on a repeated
+    page)."""
     seen: set[int] = set()
     page = head
-    while page != 0 and page not in seen and len(seen) < s.mem.pages:
+    while page != 0 and page not in seen and s.mem.valid_page(page):
         seen.add(page)
         yield page
         page = nextLLPage(s, page)[1]
@@ -98,7 +99,7 @@ def iterLLPagesWithVA(s: State, headVA: int, head: int) -> Iterator[tuple[int, i
     """(VA in the parent, page) of every LL page, from the head given by PD slots 8/9."""
     seen: set[int] = set()
     va, page = headVA, head
-    while page != 0 and page not in seen and len(seen) < s.mem.pages:
+    while page != 0 and page not in seen and s.mem.valid_page(page):
         seen.add(page)
         yield vaddr(s, va), page
         va, page = nextLLPage(s, page)
