@@ -7,6 +7,8 @@
 uint32_t pip_countToMap(pip_kernel *k, uint32_t caller, uint32_t descChild, uint32_t vaChild) {
     k->current = caller;
     uint32_t desc = va_page(k, descChild), va = va_page(k, vaChild);
+    /* not in Pip, whose kernel entry is a real table: nothing is ever needed there */
+    if (in_kernel_slot(k, va)) return fail(k, PIP_E_KERNEL_SLOT, 0);
     uint32_t *pte = leaf(k, mmu_root(k, caller), desc);
     if (!pte) return fail(k, PIP_E_NOT_MAPPED, 0);
     /* not in Pip: reading a non-descriptor page as a descriptor is undefined there */
@@ -37,6 +39,7 @@ uint32_t pip_prepare(pip_kernel *k, uint32_t caller, uint32_t descChild, uint32_
                      uint32_t fstVA) {
     k->current = caller;
     uint32_t desc = va_page(k, descChild), va = va_page(k, vaChild), fst = va_page(k, fstVA);
+    if (in_kernel_slot(k, va)) return PREPARE_FAIL(PIP_E_KERNEL_SLOT, fst);   /* as countToMap */
     if (!check_child(k, caller, desc)) return PREPARE_FAIL(PIP_E_NOT_CHILD, fst);
     uint32_t *dpte = leaf(k, mmu_root(k, caller), desc);
     if (!dpte) return PREPARE_FAIL(PIP_E_NOT_MAPPED, fst);

@@ -52,6 +52,9 @@ def _check_flag(name: str, value) -> bool:
 # ---------------------------------------------------------------- the kernel
 
 
+_ACCESS_NAMES = {"r": "read", "w": "write", "x": "execute"}
+
+
 class Kernel:
     """The pure-Python reference model of the Pip-style kernel (docs/kernel.md)."""
 
@@ -260,7 +263,7 @@ class PartitionAPI:
             length = min(end - cursor, PAGE_SIZE - (cursor & (PAGE_SIZE - 1)))
             pa = self._translate(cursor, access)
             if pa is None or pa + length > self._k._s.mem.size:
-                raise MemoryFault(self.partition, cursor, access)
+                raise MemoryFault(self.partition, cursor, _ACCESS_NAMES[access])
             pieces.append((pa, length))
             cursor += length
         return pieces

@@ -85,6 +85,8 @@ def createPartition(s: State, descChild: int, pdChild: int, shadow1: int, shadow
 def countToMap(s: State, descChild: int, vaChild: int) -> int:
     caller = s.current
     desc, va = vaddr(s, descChild), vaddr(s, vaChild)
+    if checkKernelMap(s, va):                    # choice of the contract: see kernel.md §5
+        return fail(s, E.KERNEL_SLOT, 0)
     mmuDesc = leafMMU(s, caller, desc)
     if mmuDesc is None:
         return fail(s, E.NOT_MAPPED, 0)
@@ -107,6 +109,8 @@ def countToMap(s: State, descChild: int, vaChild: int) -> int:
 def prepare(s: State, descChild: int, vaChild: int, fstVA: int) -> Prepared:
     caller = s.current
     desc, va, fst = vaddr(s, descChild), vaddr(s, vaChild), vaddr(s, fstVA)
+    if checkKernelMap(s, va):                    # choice of the contract: see kernel.md §5
+        return fail(s, E.KERNEL_SLOT, Prepared(False, fst))
     if not checkChild(s, caller, desc):
         return fail(s, E.NOT_CHILD, Prepared(False, fst))
     mmuDesc = leafMMU(s, caller, desc)

@@ -5,8 +5,7 @@ import pipkernel
 import pipkernel.model
 from pipkernel.wrappers import PageAllocator
 
-IMPLEMENTATIONS = {"c": pipkernel.Kernel, "model": getattr(pipkernel.model, "Kernel", None)}  # TEMP
-IMPLEMENTATIONS = {n: v for n, v in IMPLEMENTATIONS.items() if v}
+IMPLEMENTATIONS = {"c": pipkernel.Kernel, "model": pipkernel.model.Kernel}
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))

@@ -225,7 +225,7 @@ def test_access_rights_and_faults():
     before = root.read(ro, 16)
     with pytest.raises(MemoryFault) as info:
         capi.write(0x21FF8, b"x" * 16)         # 0x21000 writable, 0x22000 read-only
-    assert info.value.va == 0x22000 and info.value.access == "w"
+    assert info.value.va == 0x22000 and info.value.access == "write"
     assert info.value.partition == env.child
     assert root.read(env.src2 + 0xFF8, 8) == bytes(8) and root.read(ro, 16) == before
     with pytest.raises(MemoryFault):
