@@ -220,3 +220,45 @@ def c_header() -> str:
     lines += [f"    case PIP_E_{e.name}: return {code};" for e, code in YIELD_CODES.items()]
     lines += ["    default: return 0xFFFFFFFFu;", "    }", "}", "", "#endif", ""]
     return "\n".join(lines)
+
+
+# ---- The machine (docs/abi.md): kernel calls, vectors, devices ----
+HOST_CALL_BASE = 0x100          # call numbers >= this go to the simulator's Python side
+SWI_FIRST = 48                  # int n / svc #n with n >= 48: software interrupt to the parent
+SWI_ERROR = 0xFFFFFFFF          # r0 / eax after a software interrupt the parent cannot take
+
+VECTORS: dict[str, int] = {
+    "DIVIDE_ERROR": 0, "BREAKPOINT": 3, "INVALID_OPCODE": 6, "DOUBLE_FAULT": 8,
+    "GENERAL_PROTECTION": 13, "PAGE_FAULT": 14, "TIMER": 32, "CONSOLE": 33,
+}
+ACCESS_CODES = {"read": 1, "write": 2, "execute": 3}   # r3 / edx of a page-fault handler
+
+MACHINE_TABLE_SIZE, MACHINE_LEVELS = 1024, 2
+VIDT_VA = 0xFFFFF000
+CONSOLE_VA = 0x800000           # the root's first page
+SYSTEM_VA = 0x801000            # the root's second page
+ROOT_IMAGE_BASE = 0x802000
+CONSOLE_TX, CONSOLE_STATUS, CONSOLE_RX = 0, 4, 8
+SYSTEM_TIMER_PERIOD, SYSTEM_HALT, SYSTEM_BLOCKS = 0, 4, 8
+
+
+def firmware_header() -> str:
+    """firmware/include/pip/abi.h: the same numbers for C firmware."""
+    lines = ["/* Generated from pipkernel/abi.py: do not edit. See docs/abi.md. */",
+             "#ifndef PIP_ABI_H", "#define PIP_ABI_H", ""]
+    lines += [f"#define PIP_CALL_{s.name.upper()} {s.number}  /* {s.doc} */" for s in SYSCALLS]
+    lines += [f"#define PIP_VECTOR_{name} {value}" for name, value in VECTORS.items()]
+    lines += [f"#define PIP_ACCESS_{name.upper()} {value}" for name, value in ACCESS_CODES.items()]
+    constants = dict(HOST_CALL_BASE=HOST_CALL_BASE, SWI_FIRST=SWI_FIRST, SWI_ERROR=SWI_ERROR,
+                     VIDT_VA=VIDT_VA, CONSOLE_VA=CONSOLE_VA, SYSTEM_VA=SYSTEM_VA,
+                     ROOT_IMAGE_BASE=ROOT_IMAGE_BASE, CONSOLE_TX=CONSOLE_TX,
+                     CONSOLE_STATUS=CONSOLE_STATUS, CONSOLE_RX=CONSOLE_RX,
+                     SYSTEM_TIMER_PERIOD=SYSTEM_TIMER_PERIOD, SYSTEM_HALT=SYSTEM_HALT,
+                     SYSTEM_BLOCKS=SYSTEM_BLOCKS, CLI_SAVE_INDEX=48, STI_SAVE_INDEX=49,
+                     CONTEXT_WORDS=CONTEXT_WORDS, CTX_PC=CTX_PC, CTX_PIPFLAGS=CTX_PIPFLAGS,
+                     CTX_STATUS=CTX_STATUS, CTX_VALID=CTX_VALID, CTX_REGS=CTX_REGS,
+                     PAGE_SIZE=PAGE_SIZE, RESUME_SELF=RESUME_SELF,
+                     GET_INT_STATE_ERROR=GET_INT_STATE_ERROR)
+    lines += [f"#define PIP_{name} {value:#x}u" for name, value in constants.items()]
+    lines += ["", "#endif", ""]
+    return "\n".join(lines)

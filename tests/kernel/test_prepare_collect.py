@@ -120,3 +120,15 @@ def test_count_to_map_needs_a_descriptor(make_kernel, levels, pages_):
     api = k.as_partition(k.root)
     assert api.count_to_map(0x5000, 0x3000) == 0 and k.last_error == PipError.NOT_MAPPED
     assert api.count_to_map(k.geometry.root_va_start, 0) == 0 and k.last_error == PipError.NOT_CHILD
+
+
+def test_kernel_slot_needs_no_tables(k, api, alloc):
+    """Pip's kernel entry is a real table, so nothing is ever prepared there (kernel.md §5)."""
+    desc = create_child(api, alloc)
+    chain(api, pages(alloc, 4))
+    slot_va = k.geometry.slot_size + 0x3000
+    assert api.count_to_map(desc, slot_va) == 0 and k.last_error == PipError.KERNEL_SLOT
+    first = k.geometry.root_va_start
+    assert api.prepare(desc, slot_va, first + 0x123) == Prepared(False, first)
+    assert k.last_error == PipError.KERNEL_SLOT
+    assert len(k.config_pages(k.children(k.root)[0])) == 5
