@@ -31,12 +31,14 @@ CAPABILITIES: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class Figure:
-    """A standard figure: each y measure against parameter x, one line per other varying
-    parameter combination, error bars = standard deviation over the runs of a point."""
+    """A standard figure: one panel per measure in `y` against `x` (a parameter or a
+    measure), one line per combination of the parameters in `by` (default: every varying
+    parameter but x), error bars = standard deviation of the runs averaged at each x."""
 
     name: str
     x: str
     y: tuple[str, ...]
+    by: tuple[str, ...] | None = None
     title: str = ""
     logx: bool = False
 
@@ -81,7 +83,8 @@ def experiment(name: str, *, params: Iterable[Param], measures: dict[str, str],
     if len(set(names)) != len(names) or set(names) & set(measures):
         raise ValueError(f"experiment {name}: parameter and measurement names must be distinct")
     for fig in figures:
-        if fig.x not in names or not set(fig.y) <= set(measures):
+        if (fig.x not in names and fig.x not in measures) or not set(fig.y) <= set(measures) \
+                or not set(fig.by or ()) <= set(names):
             raise ValueError(f"experiment {name}: figure {fig.name} plots unknown columns")
     for cap in requires:
         if cap not in CAPABILITIES:

@@ -1,0 +1,10 @@
+"""Research experiments on Pip partition trees: experiments as code, a reproducible sweep
+runner (CSV + JSON summary, resume, local processes or Dask), standard plots, and random tree
+generators.  docs/experiments.md describes every built-in experiment."""
+from .errors import ExperimentError
+from .params import Param
+from .registry import Experiment, Figure, all_experiments, experiment, get
+from .runner import SweepReport, run_sweep
+
+__all__ = ["ExperimentError", "Param", "Experiment", "Figure", "experiment", "get",
+           "all_experiments", "run_sweep", "SweepReport"]
