@@ -15,8 +15,9 @@ from .results import ResultsFile
 FORMATS = ("png", "svg")
 
 
-def plot_dir(directory, formats=FORMATS) -> list[Path]:
-    """Draw every figure of every experiment with a CSV in `directory`; the files written."""
+def plot_dir(directory, formats=FORMATS) -> tuple[list[Path], list[str]]:
+    """Draw every figure of every experiment with a CSV in `directory`: the files written,
+    and why figures were skipped (no successful run, or an x with a single value)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ExperimentError(f"no results directory {str(directory)!r}")
@@ -26,13 +27,18 @@ def plot_dir(directory, formats=FORMATS) -> list[Path]:
     csvs = sorted(directory.glob("*.csv"))
     if not csvs:
         raise ExperimentError(f"{str(directory)!r} holds no experiment CSV")
-    written = []
+    written, skipped = [], []
     for csv_path in csvs:
         exp = registry.get(csv_path.stem)
         rows = [r for r in ResultsFile(directory, exp).read() if r["status"] == "ok"]
-        for fig in exp.figures if rows else ():
-            written += _draw(exp, fig, rows, directory, formats)
-    return written
+        for fig in exp.figures:
+            xs = {r[fig.x] for r in rows}
+            if len(xs) < 2:
+                skipped.append(f"{exp.name}-{fig.name}: {len(xs)} value(s) of {fig.x} in "
+                               f"the successful runs, a figure needs 2")
+            else:
+                written += _draw(exp, fig, rows, directory, formats)
+    return written, skipped
 
 
 def _series(exp, fig, rows) -> dict:

@@ -15,7 +15,7 @@ TABLE_SIZE = Param("table_size", 1024, "entries per page table",
                    choices=(16, 32, 64, 128, 256, 512, 1024))
 LEVELS = Param("levels", 2, "page-table levels (levels*log2(table_size) + 12 <= 32)",
                low=2, high=5)
-SHAPE = Param("shape", "balanced", "tree shape: " + ", ".join(SHAPES), choices=SHAPES)
+SHAPE = Param("shape", "balanced", "tree shape", choices=SHAPES)
 DEPTH = Param("depth", 2, "tree depth below the root (random: the maximum)", low=1, high=12)
 FANOUT = Param("fanout", 2, "children per partition (random: the maximum; chain: unused)",
                low=1, high=64)

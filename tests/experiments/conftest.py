@@ -1,0 +1,27 @@
+"""Shared fixtures of the experiment tests: the toy experiments, the pipsim command."""
+import pytest
+
+import pipkernel.cli
+import toy  # noqa: F401  (registers the toy experiments)
+from experiments.cli import register
+
+
+class _EntryPoint:
+    def load(self):
+        return register
+
+
+@pytest.fixture
+def pipsim(monkeypatch, capsys):
+    """Run `pipsim ARGS...` in-process with the experiment command plugged in:
+    returns (exit code, stdout, stderr)."""
+    monkeypatch.setattr(pipkernel.cli, "entry_points", lambda group: [_EntryPoint()])
+
+    def run(*argv):
+        try:
+            code = pipkernel.cli.main([str(a) for a in argv])
+        except SystemExit as exit_:
+            code = exit_.code
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    return run
