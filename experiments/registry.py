@@ -63,7 +63,7 @@ class Experiment:
 
     def missing(self) -> list[str]:
         """The capabilities this experiment requires that are not installed."""
-        return [c for c in self.requires if importlib.util.find_spec(CAPABILITIES[c][0]) is None]
+        return [c for c in self.requires if not _installed(CAPABILITIES[c][0])]
 
     def check_runnable(self) -> None:
         for name in self.missing():
@@ -73,6 +73,15 @@ class Experiment:
 
 
 _REGISTRY: dict[str, Experiment] = {}
+
+
+def _installed(module: str) -> bool:
+    """A real module (not just a folder: a namespace package has no origin) is importable."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except ImportError:
+        return False
+    return spec is not None and spec.origin is not None
 
 
 def experiment(name: str, *, params: Iterable[Param], measures: dict[str, str],

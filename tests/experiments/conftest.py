@@ -2,7 +2,8 @@
 import pytest
 
 import pipkernel.cli
-import toy  # noqa: F401  (registers the toy experiments)
+import toy_experiments  # noqa: F401  (registers the toy experiments)
+from experiments import registry
 from experiments.cli import register
 
 
@@ -25,3 +26,10 @@ def pipsim(monkeypatch, capsys):
         out = capsys.readouterr()
         return code, out.out, out.err
     return run
+
+
+@pytest.fixture(autouse=True)
+def no_machine(monkeypatch):
+    """The machine may be installed or not: the tests pretend it is not."""
+    monkeypatch.setitem(registry.CAPABILITIES, "machine",
+                        ("pipsim_tests_no_such_module", "the Unicorn machine"))

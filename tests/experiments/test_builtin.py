@@ -1,0 +1,84 @@
+"""Each built-in experiment end to end through `pipsim experiment`: CSV, summary, figures,
+and the facts it is meant to show."""
+import csv
+
+import pytest
+
+from experiments import all_experiments
+
+SWEEPS = {
+    "memory_overhead": ["shape=chain,balanced", "depth=1,2", "table_size=16,32", "levels=3",
+                        "impl=c,model"],
+    "syscall_cost": ["depth=0..2", "table_size=16", "calls=3", "impl=c,model"],
+    "fault_containment": ["attacker_depth=0..3", "depth=3", "table_size=16", "calls=60",
+                          "impl=c,model"],
+    "deletion": ["depth=1..3", "order=top_down,bottom_up", "table_size=16", "levels=3"],
+}
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_every_builtin_experiment_has_a_sweep_here():
+    assert {e.name for e in all_experiments() if e.module.startswith("experiments.")} == set(SWEEPS)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    return tmp_path_factory.mktemp("results")
+
+
+@pytest.mark.parametrize("name", sorted(SWEEPS))
+def test_runs_end_to_end_and_plots(pipsim, results, name):
+    out = results / name
+    args = [a for p in SWEEPS[name] for a in ("--param", p)]
+    code, stdout, _ = pipsim("experiment", "run", name, *args, "--out", out, "--no-progress")
+    assert code == 0, stdout
+    assert "0 failed" in stdout
+    table = rows(out / f"{name}.csv")
+    assert table and all(r["status"] == "ok" for r in table)
+    assert (out / f"{name}.json").exists()
+    code, stdout, _ = pipsim("experiment", "plot", out, "--format", "png")
+    assert code == 0 and stdout.count(".png") >= 1
+    assert all((out / line).exists() or (line.startswith("skipped")) for line in
+               stdout.splitlines() if line.endswith(".png"))
+    FACTS[name](table)
+
+
+def memory_overhead(table):
+    for row in table:
+        assert float(row["overhead_ratio"]) == int(row["kernel_pages"]) / int(row["data_pages"])
+    by_impl = {}
+    for row in table:                                   # both kernels count the same pages
+        key = (row["shape"], row["depth"], row["table_size"])
+        by_impl.setdefault(key, set()).add(row["kernel_pages"])
+    assert all(len(values) == 1 for values in by_impl.values())
+
+
+def syscall_cost(table):
+    for row in table:
+        assert float(row["create_partition_ns"]) > 0
+        assert (row["prepare_words"] == "") == (row["impl"] == "c")
+    model = sorted((int(r["depth"]), int(r["create_partition_words"]), int(r["add_vaddr_words"]))
+                   for r in table if r["impl"] == "model")
+    assert model[0][1] < model[1][1] < model[2][1]        # writeAccessibleRec walks ancestors
+    assert len({words for _, _, words in model}) == 1     # addVAddr does not
+
+
+def fault_containment(table):
+    for row in table:
+        assert row["changed_others"] == "0" and row["foreign_ancestor_entries"] == "0"
+        assert row["invariant_violations"] == "0"
+        assert int(row["accepted"]) + int(row["refused"]) == 60
+
+
+def deletion(table):
+    for row in table:
+        lost, predicted = int(row["lost"]), int(row["predicted_lost"])
+        assert lost == (predicted if row["order"] == "top_down" else 0)
+        assert int(row["recovered"]) + lost == int(row["lent"])
+
+
+FACTS = {f.__name__: f for f in (memory_overhead, syscall_cost, fault_containment, deletion)}
