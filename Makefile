@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SOURCES := pyproject.toml setup.py pipkernel/_build.py pipkernel/abi.py \
-           $(wildcard pipkernel/c/*.c) pipkernel/c/pip.h pipkernel/c/core.h
+           $(wildcard pipkernel/c/*.c) $(wildcard pipkernel/c/*.h)
 
 .PHONY: setup build run test test-deep test-sanitize bench clean
 

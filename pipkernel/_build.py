@@ -23,7 +23,9 @@ SOURCES = [
     "control.c",      # yield, dispatch, resume, interrupt state
     "introspect.c",   # children, mappings, configuration pages
     "invariants.c",   # isolation properties and consistency
+    "machine.c",      # the Unicorn glue: TLB fill, kernel calls, interrupts, devices
 ]
+HEADERS = ["pip.h", "machine.h"]     # their CDEF sections are the whole Python-visible API
 
 
 def _load_abi():
@@ -39,9 +41,19 @@ def _write_if_changed(path: pathlib.Path, text: str) -> None:
 
 
 def _cdef() -> str:
-    """The declarations between BEGIN CDEF and END CDEF in pip.h."""
-    text = (C_DIR / "pip.h").read_text()
-    return text.split("/* BEGIN CDEF */", 1)[1].split("/* END CDEF */", 1)[0]
+    """The declarations between BEGIN CDEF and END CDEF in each header."""
+    sections = []
+    for header in HEADERS:
+        text = (C_DIR / header).read_text()
+        sections.append(text.split("/* BEGIN CDEF */", 1)[1].split("/* END CDEF */", 1)[0])
+    return "\n".join(sections)
+
+
+def _unicorn_include() -> str:
+    """Unicorn's headers ship in its wheel (a build requirement); the library itself is
+    found at run time (machine.c binds to the copy the Python binding loaded)."""
+    import unicorn
+    return str(pathlib.Path(unicorn.__file__).parent / "include")
 
 
 _write_if_changed(C_DIR / "pip_abi.h", _load_abi().c_header())
@@ -57,9 +69,10 @@ ffibuilder = FFI()
 ffibuilder.cdef(_cdef())
 ffibuilder.set_source(
     "pipkernel._pipcore",
-    '#include "pip.h"',
+    '#include "pip.h"\n#include "machine.h"',
     sources=[f"pipkernel/c/{name}" for name in SOURCES],   # relative to the project root
-    include_dirs=[str(C_DIR)],
+    include_dirs=[str(C_DIR), _unicorn_include()],
+    libraries=["dl"],
     extra_compile_args=_flags,
     extra_link_args=_link,
 )

@@ -215,6 +215,12 @@ def c_header() -> str:
                      CTX_REGS=CTX_REGS, CONTEXT_WORDS=CONTEXT_WORDS,
                      GET_INT_STATE_ERROR=GET_INT_STATE_ERROR, RESUME_SELF=RESUME_SELF)
     lines += [f"#define PIP_{name} {value:#x}u" for name, value in constants.items()]
+    lines += [f"#define PIP_VECTOR_{name} {value}u" for name, value in VECTORS.items()]
+    machine = dict(HOST_CALL_BASE=HOST_CALL_BASE, SWI_FIRST=SWI_FIRST, SWI_ERROR=SWI_ERROR,
+                   CONSOLE_TX=CONSOLE_TX, CONSOLE_STATUS=CONSOLE_STATUS, CONSOLE_RX=CONSOLE_RX,
+                   SYSTEM_TIMER_PERIOD=SYSTEM_TIMER_PERIOD, SYSTEM_HALT=SYSTEM_HALT,
+                   SYSTEM_BLOCKS=SYSTEM_BLOCKS)
+    lines += [f"#define PIP_{name} {value:#x}u" for name, value in machine.items()]
     lines += ["", "static inline uint32_t pip_yield_code(uint32_t reason) {",
               "    switch (reason) {"]
     lines += [f"    case PIP_E_{e.name}: return {code};" for e, code in YIELD_CODES.items()]

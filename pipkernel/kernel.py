@@ -10,7 +10,7 @@ import weakref
 from typing import Iterable
 
 from ._pipcore import ffi, lib
-from .abi import BOOT_ERRORS, CONTEXT_WORDS, INVARIANTS, RESUME_SELF, PipError
+from .abi import BOOT_ERRORS, CONTEXT_WORDS, INVARIANTS, PAGE_SIZE, RESUME_SELF, PipError
 from .types import Geometry, Mapping, MemoryFault, Partition, Prepared
 
 _ERRORS = {e.value: e for e in PipError}
@@ -264,6 +264,10 @@ class Kernel:
     def check_invariants(self) -> list[str]:
         bits = lib.pip_check_invariants(self._k)
         return [name for i, name in enumerate(INVARIANTS) if bits >> i & 1]
+
+    def physical_memory(self) -> memoryview:
+        """The simulated RAM itself, for the machine (devices, loader): not a partition's view."""
+        return memoryview(ffi.buffer(self._k.mem, self.geometry.pages * PAGE_SIZE))
 
     # ---- test-only access to raw physical memory ----
     def debug_read_word(self, pa: int) -> int:

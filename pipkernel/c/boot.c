@@ -85,3 +85,13 @@ void pip_shutdown(pip_kernel *k) {
     if (k->mem) munmap(k->mem, (size_t)k->npages << PAGE_SHIFT);
     k->mem = 0;
 }
+
+/* The loader's one change to a page table (docs/abi.md "Memory map"): the rights
+ * of the root's image pages, as Pip's boot maps the root binary.  Root only. */
+int pip_root_set_rights(pip_kernel *k, uint32_t va, uint32_t r, uint32_t w, uint32_t x) {
+    uint32_t *pte = leaf(k, mmu_root(k, k->root), va_page(k, va));
+    if (!pte || !pe_present(*pte)) return -1;
+    *pte = (*pte & ~(uint32_t)(PIP_PTE_READ | PIP_PTE_WRITE | PIP_PTE_EXEC)) |
+           (r ? PIP_PTE_READ : 0) | (w ? PIP_PTE_WRITE : 0) | (x ? PIP_PTE_EXEC : 0);
+    return 0;
+}

@@ -149,3 +149,68 @@ void pip_set_int_state(pip_kernel *k, uint32_t caller, uint32_t state) {
     set_state(k, caller, state);
     k->last_error = 0;
 }
+
+/* ---- Pip's interrupt model (pip-spec §5; docs/abi.md "Delivery") ---- */
+
+/* save the running partition's context in its VIDT slot 48/49 (skipped if unusable) */
+static void save_interrupted(pip_kernel *k) {
+    uint32_t p = k->current, *v = vidt(k, p);
+    if (!v) return;
+    uint32_t save = v[save_index(k, p)] & k->va_mask;
+    if (!save || !ctx_ok(k, p, save)) return;
+    k->cpu[PIP_CTX_PIPFLAGS] = get_state(k, p);
+    k->cpu[PIP_CTX_VALID] = 1;
+    ctx_copy(k, p, save, k->cpu, 1);
+}
+
+/* load target's handler for vector; r0-r3 := vector, source, address, access */
+static int load_handler(pip_kernel *k, uint32_t target, uint32_t vector, uint32_t source,
+                        uint32_t addr, uint32_t access) {
+    uint32_t *v = vidt(k, target);
+    if (!v || vector >= k->table_size) return 0;
+    uint32_t ctx = v[vector] & k->va_mask;
+    if (!ctx || !ctx_ok(k, target, ctx)) return 0;
+    uint32_t from = parent_of(k, source) == target && source != target
+                        ? pd_word(k, source, PIP_PD_SELF) : 0;
+    switch_to(k, target, ctx);
+    k->cpu[PIP_CTX_REGS + 0] = vector;
+    k->cpu[PIP_CTX_REGS + 1] = from;
+    k->cpu[PIP_CTX_REGS + 2] = addr;
+    k->cpu[PIP_CTX_REGS + 3] = access;
+    return 1;
+}
+
+uint32_t pip_fault(pip_kernel *k, uint32_t vector, uint32_t addr, uint32_t access) {
+    uint32_t source = k->current, target = source;
+    save_interrupted(k);
+    for (uint32_t n = 0; n < k->npages; n++) {
+        if (target == k->root) return 0;              /* a root fault is a kernel panic */
+        target = parent_of(k, target);
+        if (!tbl(k, target)) return 0;
+        if (load_handler(k, target, vector, source, addr, access)) return target;
+        vector = PIP_VECTOR_DOUBLE_FAULT, addr = access = 0;
+    }
+    return 0;
+}
+
+uint32_t pip_software_interrupt(pip_kernel *k, uint32_t vector) {
+    uint32_t source = k->current;
+    if (source == k->root) return 0;
+    uint32_t saved[PIP_CONTEXT_WORDS];
+    memcpy(saved, k->cpu, sizeof saved);
+    save_interrupted(k);
+    if (load_handler(k, parent_of(k, source), vector, source, 0, 0)) return parent_of(k, source);
+    memcpy(k->cpu, saved, sizeof saved);               /* the caller goes on */
+    return 0;
+}
+
+uint32_t pip_hardware_interrupt(pip_kernel *k, uint32_t vector) {
+    uint32_t source = k->current, saved[PIP_CONTEXT_WORDS];
+    memcpy(saved, k->cpu, sizeof saved);
+    save_interrupted(k);
+    if (load_handler(k, k->root, vector, source, 0, 0)) return k->root;
+    memcpy(k->cpu, saved, sizeof saved);
+    return 0;
+}
+
+uint32_t pip_int_state(pip_kernel *k, uint32_t part) { return get_state(k, part); }

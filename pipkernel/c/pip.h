@@ -35,6 +35,7 @@ int pip_boot(pip_kernel *k, uint32_t npages, uint32_t table_size, uint32_t level
 void pip_shutdown(pip_kernel *k);
 uint32_t pip_root_va_start(const pip_kernel *k);
 uint32_t pip_vidt_va(const pip_kernel *k);
+int pip_root_set_rights(pip_kernel *k, uint32_t va, uint32_t r, uint32_t w, uint32_t x);
 
 /* partition.c */
 _Bool pip_createPartition(pip_kernel *k, uint32_t caller, uint32_t descChild,
@@ -62,6 +63,11 @@ uint32_t pip_dispatch(pip_kernel *k, uint32_t caller, uint32_t descriptor, uint3
 uint32_t pip_resume(pip_kernel *k, uint32_t caller, uint32_t descriptor, uint32_t pipflags);
 uint32_t pip_get_int_state(pip_kernel *k, uint32_t caller, uint32_t descChild);
 void pip_set_int_state(pip_kernel *k, uint32_t caller, uint32_t state);
+uint32_t pip_int_state(pip_kernel *k, uint32_t part);
+/* Pip's interrupt model: the partition now running, or 0 (fault: panic; others: not taken) */
+uint32_t pip_fault(pip_kernel *k, uint32_t vector, uint32_t addr, uint32_t access);
+uint32_t pip_software_interrupt(pip_kernel *k, uint32_t vector);
+uint32_t pip_hardware_interrupt(pip_kernel *k, uint32_t vector);
 
 /* mmu.c: translation as the MMU does it; no allocation, O(levels) */
 int pip_translate(pip_kernel *k, uint32_t part, uint32_t va, uint32_t access, uint32_t *pa);

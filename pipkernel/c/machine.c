@@ -1,0 +1,364 @@
+/*
+ * machine.c - glue between the kernel core and a Unicorn engine (the only C file
+ * that knows Unicorn; the services never call it).
+ *
+ * - Translation: a native UC_HOOK_TLB_FILL walks the *current* partition's Pip
+ *   tables (virtual-TLB mode); a refusal is recorded and becomes a page fault.
+ * - Kernel calls: ARM `svc #0` / x86 `sysenter` are served here without Python;
+ *   host calls (numbers >= PIP_HOST_CALL_BASE) go to one Python callback.
+ * - Switches: registers <-> k->cpu, then a TLB flush, inside the hook.
+ * - Timer and devices: a native block hook and MMIO callbacks.
+ * Unicorn is reached through function pointers resolved at run time from the
+ * library the Python binding already loaded, so the build needs only its headers.
+ */
+#define _DEFAULT_SOURCE
+#include <dlfcn.h>
+#include <string.h>
+#include <unicorn/unicorn.h>
+#include "core.h"
+#include "machine.h"
+
+/* ---- the Unicorn functions we use ---- */
+static struct {
+    uc_err (*hook_add)(uc_engine *, uc_hook *, int, void *, void *, uint64_t, uint64_t, ...);
+    uc_err (*reg_read_batch)(uc_engine *, int *, void **, int);
+    uc_err (*reg_write_batch)(uc_engine *, int *, void *const *, int);
+    uc_err (*emu_start)(uc_engine *, uint64_t, uint64_t, uint64_t, size_t);
+    uc_err (*emu_stop)(uc_engine *);
+    uc_err (*ctl)(uc_engine *, uc_control_type, ...);
+    uc_err (*mmio_map)(uc_engine *, uint64_t, size_t, uc_cb_mmio_read_t, void *,
+                       uc_cb_mmio_write_t, void *);
+} U;
+
+int pip_machine_bind(const char *libunicorn) {
+    void *lib = dlopen(libunicorn, RTLD_NOW | RTLD_NOLOAD);
+    if (!lib) lib = dlopen(libunicorn, RTLD_NOW);
+    if (!lib) return -1;
+    *(void **)&U.hook_add = dlsym(lib, "uc_hook_add");
+    *(void **)&U.reg_read_batch = dlsym(lib, "uc_reg_read_batch");
+    *(void **)&U.reg_write_batch = dlsym(lib, "uc_reg_write_batch");
+    *(void **)&U.emu_start = dlsym(lib, "uc_emu_start");
+    *(void **)&U.emu_stop = dlsym(lib, "uc_emu_stop");
+    *(void **)&U.ctl = dlsym(lib, "uc_ctl");
+    *(void **)&U.mmio_map = dlsym(lib, "uc_mmio_map");
+    return U.hook_add && U.reg_read_batch && U.reg_write_batch && U.emu_start && U.emu_stop &&
+                   U.ctl && U.mmio_map ? 0 : -2;
+}
+
+/* ---- registers <-> the kernel's context record (docs/abi.md "Contexts") ---- */
+#define NREGS 18
+static const int x86_regs[NREGS] = {
+    UC_X86_REG_EIP, UC_X86_REG_EFLAGS, UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_EDX,
+    UC_X86_REG_EBX, UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI};
+static const int arm_regs[NREGS] = {
+    UC_ARM_REG_PC, UC_ARM_REG_CPSR, UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_R2, UC_ARM_REG_R3,
+    UC_ARM_REG_R4, UC_ARM_REG_R5, UC_ARM_REG_R6, UC_ARM_REG_R7, UC_ARM_REG_R8, UC_ARM_REG_R9,
+    UC_ARM_REG_R10, UC_ARM_REG_R11, UC_ARM_REG_R12, UC_ARM_REG_SP, UC_ARM_REG_LR, UC_ARM_REG_PC};
+#define ARM_THUMB 0x20u
+
+static int nregs(const pip_machine *m) { return m->arch == PIP_ARCH_X86 ? 10 : NREGS; }
+
+/* CPU -> k->cpu (pc, status, r0..) */
+static void sync_in(pip_machine *m) {
+    uint32_t v[NREGS] = {0};
+    void *ptr[NREGS];
+    for (int i = 0; i < NREGS; i++) ptr[i] = &v[i];
+    U.reg_read_batch(m->uc, (int *)(m->arch == PIP_ARCH_X86 ? x86_regs : arm_regs), ptr, nregs(m));
+    uint32_t *cpu = m->k->cpu;
+    cpu[PIP_CTX_PC] = v[0] | (m->arch == PIP_ARCH_ARM && (v[1] & ARM_THUMB) ? 1 : 0);
+    cpu[PIP_CTX_STATUS] = v[1];
+    for (int i = 2; i < nregs(m); i++) cpu[PIP_CTX_REGS + i - 2] = v[i];
+}
+
+/* k->cpu -> CPU; the pc's bit 0 selects Thumb state on ARM */
+static void sync_out(pip_machine *m) {
+    uint32_t *cpu = m->k->cpu, v[NREGS];
+    void *ptr[NREGS];
+    int n = nregs(m);
+    v[0] = cpu[PIP_CTX_PC], v[1] = cpu[PIP_CTX_STATUS];
+    for (int i = 2; i < n; i++) v[i] = cpu[PIP_CTX_REGS + i - 2];
+    if (m->arch == PIP_ARCH_ARM) {          /* CPSR first, the pc last: it sets Thumb state */
+        v[1] = (v[1] & ~ARM_THUMB) | (v[0] & 1 ? ARM_THUMB : 0);
+        v[NREGS - 1] = v[0];
+        for (int i = 1; i < NREGS; i++) ptr[i - 1] = &v[i];
+        U.reg_write_batch(m->uc, (int *)arm_regs + 1, ptr, NREGS - 1);
+    } else {
+        for (int i = 0; i < n; i++) ptr[i] = &v[i];
+        U.reg_write_batch(m->uc, (int *)x86_regs, ptr, n);
+    }
+    U.ctl(m->uc, UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0));   /* another partition's tables */
+}
+
+static void trace(pip_machine *m, uint32_t kind, uint32_t a, uint32_t b, uint32_t c) {
+    if (!m->tracing || m->trace_len >= PIP_TRACE_CAP) return;
+    pip_event *e = &m->trace[m->trace_len++];
+    e->kind = kind, e->partition = m->k->current, e->a = a, e->b = b, e->c = c;
+    e->blocks = m->blocks;
+}
+
+static void stop(pip_machine *m, uint32_t reason) {
+    m->stop_reason = reason;
+    U.emu_stop(m->uc);
+}
+
+/* a fault of the running partition, with k->cpu holding its state */
+static void deliver_fault(pip_machine *m, uint32_t vector, uint32_t addr, uint32_t access) {
+    pip_kernel *k = m->k;
+    uint32_t from = k->current;
+    m->faults++;
+    m->fault = (pip_fault_record){vector, addr, access, from, k->cpu[PIP_CTX_PC]};
+    uint32_t to = pip_fault(k, vector, addr, access);
+    trace(m, PIP_EVENT_FAULT, vector, addr, to);
+    if (!to) {
+        m->panic = 1;
+        stop(m, PIP_STOP_PANIC);
+        return;
+    }
+    m->switches++;
+    sync_out(m);
+}
+
+/* ---- translation: the TLB-fill hook ---- */
+static bool tlb_fill(uc_engine *uc, uint64_t va, uc_mem_type type, uc_tlb_entry *e, void *ud) {
+    (void)uc;
+    pip_machine *m = ud;
+    pip_kernel *k = m->k;
+    uint32_t need = type == UC_MEM_WRITE ? PIP_PTE_WRITE : type == UC_MEM_FETCH ? PIP_PTE_EXEC
+                                                                                 : PIP_PTE_READ;
+    need |= PIP_PTE_PRESENT | PIP_PTE_ACCESSIBLE;
+    uint32_t *pte = va <= k->va_mask ? leaf(k, mmu_root(k, k->current), (uint32_t)va) : 0;
+    m->tlb_fills++;
+    if (!pte || (*pte & need) != need || pe_page(*pte) >= k->npages) {
+        m->pending_fault = 1;
+        m->fault_va = (uint32_t)va;
+        m->fault_access = type == UC_MEM_WRITE ? 2 : type == UC_MEM_FETCH ? 3 : 1;
+        return false;
+    }
+    e->paddr = (*pte & ~PAGE_MASK);
+    e->perms = (*pte >> 2) & 7;          /* R W X bits are laid out as UC_PROT_* */
+    return true;
+}
+
+/* ---- kernel calls ---- */
+static uint32_t *result_reg(pip_machine *m) { return &m->k->cpu[PIP_CTX_REGS]; }
+
+/* call number and arguments from k->cpu (docs/abi.md "Kernel calls") */
+static void call_args(pip_machine *m, uint32_t *nr, uint32_t a[6]) {
+    uint32_t *r = &m->k->cpu[PIP_CTX_REGS];
+    if (m->arch == PIP_ARCH_X86) {   /* eax; ebx ecx edx esi edi ebp */
+        *nr = r[0];
+        a[0] = r[3], a[1] = r[1], a[2] = r[2], a[3] = r[6], a[4] = r[7], a[5] = r[5];
+    } else {                         /* r7; r0-r5 */
+        *nr = r[7];
+        for (int i = 0; i < 6; i++) a[i] = r[i];
+    }
+}
+
+static void kernel_call(pip_machine *m) {
+    pip_kernel *k = m->k;
+    uint32_t nr, a[6], caller = k->current, result, switched = 0;
+    sync_in(m);
+    if (m->arch == PIP_ARCH_X86) k->cpu[PIP_CTX_PC] += 2;   /* resume after sysenter */
+    call_args(m, &nr, a);
+    m->syscalls++;
+    switch (nr) {
+    case PIP_SYS_createPartition: result = pip_createPartition(k, caller, a[0], a[1], a[2], a[3], a[4]); break;
+    case PIP_SYS_deletePartition: result = pip_deletePartition(k, caller, a[0]); break;
+    case PIP_SYS_addVAddr: result = pip_addVAddr(k, caller, a[0], a[1], a[2], a[3], a[4], a[5]); break;
+    case PIP_SYS_removeVAddr: result = pip_removeVAddr(k, caller, a[0], a[1]); break;
+    case PIP_SYS_prepare: result = pip_prepare(k, caller, a[0], a[1], a[2]); break;
+    case PIP_SYS_collect: result = pip_collect(k, caller, a[0], a[1]); break;
+    case PIP_SYS_countToMap: result = pip_countToMap(k, caller, a[0], a[1]); break;
+    case PIP_SYS_mappedInChild: result = pip_mappedInChild(k, caller, a[0]); break;
+    case PIP_SYS_get_int_state: result = pip_get_int_state(k, caller, a[0]); break;
+    case PIP_SYS_set_int_state: pip_set_int_state(k, caller, a[0]); result = 0; break;
+    case PIP_SYS_yield:
+    case PIP_SYS_dispatch:
+    case PIP_SYS_resume:
+        *result_reg(m) = 0;          /* what the caller sees when it is resumed */
+        result = nr == PIP_SYS_yield ? pip_yield(k, caller, a[0], a[1], a[2], a[3], a[4])
+               : nr == PIP_SYS_dispatch ? pip_dispatch(k, caller, a[0], a[1], a[2], a[3], a[4])
+                                        : pip_resume(k, caller, a[0], a[1]);
+        switched = result == 0;
+        break;
+    default:
+        if (nr >= PIP_HOST_CALL_BASE && m->host_call) {
+            result = m->host_call(m, nr, a);
+        } else {
+            result = 0xFFFFFFFFu;
+        }
+    }
+    trace(m, PIP_EVENT_SYSCALL, nr, a[0], result);
+    if (switched) {
+        m->switches++;
+        trace(m, PIP_EVENT_SWITCH, caller, k->current, 0);
+    } else {
+        *result_reg(m) = result;
+    }
+    if (m->arch == PIP_ARCH_X86) k->cpu[PIP_CTX_PC] -= 2;  /* the engine steps over sysenter */
+    sync_out(m);
+    if (m->halt_requested) stop(m, PIP_STOP_HALT);
+}
+
+static void software_interrupt(pip_machine *m, uint32_t vector) {
+    pip_kernel *k = m->k;
+    m->swis++;
+    uint32_t from = k->current, to = pip_software_interrupt(k, vector);
+    trace(m, PIP_EVENT_SWI, vector, from, to);
+    if (to) m->switches++;
+    else *result_reg(m) = PIP_SWI_ERROR;
+    sync_out(m);
+}
+
+/* the svc immediate of the instruction just executed (ARM / Thumb) */
+static uint32_t svc_number(pip_machine *m) {
+    pip_kernel *k = m->k;
+    uint32_t pc = k->cpu[PIP_CTX_PC], thumb = pc & 1, pa;
+    uint32_t at = (pc & ~1u) - (thumb ? 2 : 4);
+    if (pip_translate(k, k->current, at, 2, &pa)) return 0xFFFFFFFFu;
+    if (thumb) return k->mem[pa];                       /* svc #imm8: 0xDFxx */
+    uint32_t insn;
+    memcpy(&insn, k->mem + pa, 4);
+    return insn & 0xFFFFFF;
+}
+
+static void on_interrupt(uc_engine *uc, uint32_t intno, void *ud) {
+    (void)uc;
+    pip_machine *m = ud;
+    sync_in(m);
+    if (m->arch == PIP_ARCH_ARM) {
+        if (intno == 2) {                               /* EXCP_SWI */
+            uint32_t n = svc_number(m);
+            if (n == 0) kernel_call(m);
+            else if (n >= PIP_SWI_FIRST && n <= 255) software_interrupt(m, n);
+            else deliver_fault(m, PIP_VECTOR_INVALID_OPCODE, 0, 0);
+        } else if (intno == 7) {                        /* EXCP_BKPT */
+            deliver_fault(m, PIP_VECTOR_BREAKPOINT, 0, 0);
+        } else {                                        /* undefined instruction and others */
+            deliver_fault(m, PIP_VECTOR_INVALID_OPCODE, 0, 0);
+        }
+    } else if (intno >= PIP_SWI_FIRST) {
+        software_interrupt(m, intno);
+    } else if (intno == PIP_VECTOR_DIVIDE_ERROR || intno == PIP_VECTOR_BREAKPOINT ||
+               intno == PIP_VECTOR_INVALID_OPCODE) {
+        deliver_fault(m, intno, 0, 0);
+    } else {
+        deliver_fault(m, PIP_VECTOR_GENERAL_PROTECTION, 0, 0);
+    }
+}
+
+static void on_sysenter(uc_engine *uc, void *ud) {
+    (void)uc;
+    kernel_call(ud);
+}
+
+/* ---- time: executed blocks drive the timer (deterministic virtual time) ---- */
+static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *ud) {
+    (void)uc, (void)address, (void)size;
+    pip_machine *m = ud;
+    m->blocks++;
+    if (m->timer_period && ++m->timer_count >= m->timer_period) {
+        m->timer_count = 0;
+        m->irq_pending |= 1u << (PIP_VECTOR_TIMER - 32);
+        stop(m, PIP_STOP_IRQ);
+    }
+    if (m->block_budget && m->blocks >= m->block_budget) stop(m, PIP_STOP_BUDGET);
+}
+
+/* ---- devices (docs/abi.md "Memory map") ---- */
+static uint64_t console_read(uc_engine *uc, uint64_t offset, unsigned size, void *ud) {
+    (void)uc, (void)size;
+    pip_machine *m = ud;
+    if (offset == PIP_CONSOLE_STATUS) return 1 | (m->rx_len > m->rx_pos ? 2 : 0);
+    if (offset == PIP_CONSOLE_RX && m->rx_pos < m->rx_len) return m->rx[m->rx_pos++];
+    return 0;
+}
+
+static void console_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *ud) {
+    (void)uc, (void)size;
+    pip_machine *m = ud;
+    if (offset == PIP_CONSOLE_TX && m->out_len < PIP_CONSOLE_CAP) m->out[m->out_len++] = (uint8_t)value;
+}
+
+static uint64_t system_read(uc_engine *uc, uint64_t offset, unsigned size, void *ud) {
+    (void)uc, (void)size;
+    pip_machine *m = ud;
+    if (offset == PIP_SYSTEM_TIMER_PERIOD) return m->timer_period;
+    if (offset == PIP_SYSTEM_BLOCKS) return (uint32_t)m->blocks;
+    return 0;
+}
+
+static void system_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *ud) {
+    (void)uc, (void)size;
+    pip_machine *m = ud;
+    if (offset == PIP_SYSTEM_TIMER_PERIOD) {
+        m->timer_period = (uint32_t)value, m->timer_count = 0;
+    } else if (offset == PIP_SYSTEM_HALT) {
+        m->exit_code = (uint32_t)value;
+        m->halt_requested = 1;
+        stop(m, PIP_STOP_HALT);
+    }
+}
+
+/* ---- set-up and the run loop ---- */
+int pip_machine_init(pip_machine *m, pip_kernel *k, void *uc, uint32_t arch,
+                     uint32_t console_pa, uint32_t system_pa) {
+    memset(m, 0, sizeof *m);
+    m->k = k, m->uc = uc, m->arch = arch;
+    uc_hook h;
+    if (U.hook_add(uc, &h, UC_HOOK_TLB_FILL, (void *)tlb_fill, m, 1, 0)) return -1;
+    if (U.hook_add(uc, &h, UC_HOOK_INTR, (void *)on_interrupt, m, 1, 0)) return -2;
+    if (U.hook_add(uc, &h, UC_HOOK_BLOCK, (void *)on_block, m, 1, 0)) return -3;
+    if (arch == PIP_ARCH_X86 &&
+        U.hook_add(uc, &h, UC_HOOK_INSN, (void *)on_sysenter, m, 1, 0, UC_X86_INS_SYSENTER))
+        return -4;
+    if (U.mmio_map(uc, console_pa, 1u << PAGE_SHIFT, console_read, m, console_write, m)) return -5;
+    if (U.mmio_map(uc, system_pa, 1u << PAGE_SHIFT, system_read, m, system_write, m)) return -6;
+    return 0;
+}
+
+/* deliver the pending hardware interrupts the root accepts now */
+static void deliver_irqs(pip_machine *m) {
+    pip_kernel *k = m->k;
+    while (m->irq_pending && pip_int_state(k, k->root)) {
+        uint32_t bit = __builtin_ctz(m->irq_pending);
+        m->irq_pending &= ~(1u << bit);
+        uint32_t from = k->current;
+        sync_in(m);
+        if (pip_hardware_interrupt(k, 32 + bit)) {
+            m->irqs++, m->switches++;
+            trace(m, PIP_EVENT_IRQ, 32 + bit, from, k->root);
+            sync_out(m);
+        } else {
+            m->irqs_dropped++;
+        }
+    }
+}
+
+void pip_machine_load_cpu(pip_machine *m) { sync_out(m); }
+
+uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks) {
+    pip_kernel *k = m->k;
+    m->block_budget = max_blocks ? m->blocks + max_blocks : 0;
+    m->halt_requested = 0;
+    for (;;) {
+        deliver_irqs(m);
+        m->stop_reason = PIP_STOP_NONE;
+        m->pending_fault = 0;
+        sync_in(m);                          /* the pc to start from (with Thumb state) */
+        uc_err err = U.emu_start(m->uc, k->cpu[PIP_CTX_PC], 0, 0, 0);
+        if (err == UC_ERR_EXCEPTION && m->pending_fault) {
+            sync_in(m);                                  /* precise pc of the access */
+            deliver_fault(m, PIP_VECTOR_PAGE_FAULT, m->fault_va, m->fault_access);
+        } else if (err == UC_ERR_INSN_INVALID || err == UC_ERR_EXCEPTION) {
+            sync_in(m);
+            deliver_fault(m, PIP_VECTOR_INVALID_OPCODE, 0, 0);
+        } else if (err) {
+            m->error = err;
+            return PIP_STOP_ERROR;
+        }
+        if (m->panic) return PIP_STOP_PANIC;
+        if (m->stop_reason == PIP_STOP_HALT || m->halt_requested) return PIP_STOP_HALT;
+        if (m->stop_reason == PIP_STOP_BUDGET) return PIP_STOP_BUDGET;
+    }
+}

@@ -1,0 +1,67 @@
+/*
+ * machine.h - the Unicorn glue's interface (machine.c).  As in pip.h, the part
+ * between BEGIN CDEF and END CDEF is read by the cffi build as is.
+ */
+#ifndef PIP_MACHINE_H
+#define PIP_MACHINE_H
+#include "pip.h"
+
+/* BEGIN CDEF */
+#define PIP_ARCH_ARM 0
+#define PIP_ARCH_X86 1
+#define PIP_STOP_NONE 0
+#define PIP_STOP_HALT 1
+#define PIP_STOP_PANIC 2
+#define PIP_STOP_BUDGET 3
+#define PIP_STOP_IRQ 4
+#define PIP_STOP_ERROR 5
+#define PIP_EVENT_SYSCALL 1
+#define PIP_EVENT_SWITCH 2
+#define PIP_EVENT_FAULT 3
+#define PIP_EVENT_SWI 4
+#define PIP_EVENT_IRQ 5
+#define PIP_CONSOLE_CAP 65536
+#define PIP_RX_CAP 256
+#define PIP_TRACE_CAP 65536
+
+typedef struct pip_event {
+    uint32_t kind, partition, a, b, c;
+    uint64_t blocks;
+} pip_event;
+
+typedef struct pip_fault_record {
+    uint32_t vector, address, access, partition, pc;
+} pip_fault_record;
+
+typedef struct pip_machine {
+    pip_kernel *k;
+    void *uc;
+    uint32_t arch;
+    uint32_t (*host_call)(struct pip_machine *m, uint32_t number, uint32_t *args);
+    /* run state */
+    uint32_t stop_reason, halt_requested, panic, exit_code, error;
+    uint32_t pending_fault, fault_va, fault_access;
+    pip_fault_record fault;          /* the last fault */
+    uint32_t irq_pending;            /* bit i: vector 32 + i */
+    uint64_t blocks, block_budget;
+    uint32_t timer_period, timer_count;
+    /* counters */
+    uint64_t syscalls, switches, faults, swis, irqs, irqs_dropped, tlb_fills;
+    /* devices */
+    uint8_t out[65536];
+    uint32_t out_len;
+    uint8_t rx[256];
+    uint32_t rx_len, rx_pos;
+    /* trace */
+    uint32_t tracing, trace_len;
+    pip_event trace[65536];
+} pip_machine;
+
+int pip_machine_bind(const char *libunicorn);
+int pip_machine_init(pip_machine *m, pip_kernel *k, void *uc, uint32_t arch,
+                     uint32_t console_pa, uint32_t system_pa);
+uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks);
+void pip_machine_load_cpu(pip_machine *m);   /* k->cpu -> the engine's registers */
+/* END CDEF */
+
+#endif

@@ -1,0 +1,127 @@
+"""The machine: firmware in partitions on a Unicorn engine, isolated by the core's
+page tables (docs/abi.md).  One engine per machine; the core's physical memory is
+mapped once (zero-copy); translation, kernel calls, switches, interrupts and the
+timer run in C (pipkernel/c/machine.c)."""
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass, field
+
+import unicorn
+from unicorn import UC_PROT_ALL, UC_TLB_VIRTUAL
+
+from .._pipcore import ffi, lib
+from ..abi import (CONSOLE_VA, CTX_PC, CTX_REGS, CTX_STATUS, MACHINE_LEVELS, MACHINE_TABLE_SIZE,
+                   PAGE_SIZE, SYSTEM_VA)
+from ..kernel import Kernel
+from . import arm, x86
+from .loader import Image, ImageError, load_image
+
+ARCHES = {"arm": arm, "x86": x86}
+STOPS = {lib.PIP_STOP_HALT: "halt", lib.PIP_STOP_PANIC: "panic", lib.PIP_STOP_BUDGET: "budget",
+         lib.PIP_STOP_ERROR: "error"}
+_bound = False
+
+
+def _bind_unicorn() -> None:
+    """Resolve the C glue's Unicorn functions in the library the binding loaded."""
+    global _bound
+    if not _bound:
+        path = pathlib.Path(unicorn.__file__).parent / "lib" / "libunicorn.so.2"
+        if lib.pip_machine_bind(str(path).encode()):
+            raise RuntimeError(f"cannot bind the Unicorn library at {path}")
+        _bound = True
+
+
+@dataclass
+class RunResult:
+    stop: str                   # halt | panic | budget | error
+    exit_code: int
+    console: bytes
+    counters: dict = field(default_factory=dict)
+    fault: dict | None = None   # the last fault (vector, address, access, partition, pc)
+
+
+class Machine:
+    """An emulated ARMv7-A or x86-32 CPU running the partitions of one kernel."""
+
+    def __init__(self, arch: str = "arm", pages: int = 4096):
+        if arch not in ARCHES:
+            raise ValueError(f"arch must be one of {', '.join(ARCHES)}, not {arch!r}")
+        _bind_unicorn()
+        self.arch = ARCHES[arch]
+        self.kernel = Kernel(pages=pages, table_size=MACHINE_TABLE_SIZE, levels=MACHINE_LEVELS)
+        k = self.kernel
+        maps = k.mappings(k.root)
+        self.console_pa, self.system_pa = maps[CONSOLE_VA].pa, maps[SYSTEM_VA].pa
+        assert self.system_pa == self.console_pa + PAGE_SIZE
+        self.uc = uc = self.arch.engine()
+        uc.ctl_set_tcg_buffer_size(64 << 20)
+        uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+        uc.ctl_exits_enabled(True)
+        uc.ctl_set_exits([])
+        base = int(ffi.cast("uintptr_t", k._k.mem))
+        devices_end = self.system_pa + PAGE_SIZE
+        uc.mem_map_ptr(0, self.console_pa, UC_PROT_ALL, base)
+        uc.mem_map_ptr(devices_end, pages * PAGE_SIZE - devices_end, UC_PROT_ALL, base + devices_end)
+        self._m = ffi.new("pip_machine *")
+        code = lib.pip_machine_init(self._m, k._k, ffi.cast("void *", uc._uch.value),
+                                    lib.PIP_ARCH_ARM if arch == "arm" else lib.PIP_ARCH_X86,
+                                    self.console_pa, self.system_pa)
+        if code:
+            raise RuntimeError(f"cannot set up the engine's hooks (step {-code})")
+        self.image: Image | None = None
+
+    # ---- loading ----
+    def load(self, path: str) -> Image:
+        """Load a root image and point the CPU at its entry (docs/abi.md "Memory map")."""
+        self.image = load_image(self, path)
+        self.uc.ctl_flush_tb()               # host writes do not invalidate translated code
+        start = self.arch.initial_context(self.image.entry, self.image.stack_top)
+        words = [0] * len(self.kernel.cpu_context)
+        words[CTX_PC], words[CTX_STATUS] = start["pc"], start["status"]
+        for index, value in start["regs"].items():
+            words[CTX_REGS + index] = value
+        self.kernel.cpu_context = words
+        lib.pip_machine_load_cpu(self._m)
+        return self.image
+
+    def set_root_rights(self, va: int, r: bool, w: bool, x: bool) -> None:
+        if lib.pip_root_set_rights(self.kernel._k, va, r, w, x):
+            raise ImageError(f"the root does not map {va:#x}")
+
+    def write_root_image(self, va: int, data: bytes) -> None:
+        """Copy bytes to the root's VAs through its page tables, whatever their rights."""
+        maps, memory = self.kernel.mappings(self.kernel.root), self.kernel.physical_memory()
+        done = 0
+        while done < len(data):
+            at = va + done
+            chunk = min(len(data) - done, PAGE_SIZE - (at & 0xFFF))
+            pa = maps[at & ~0xFFF].pa + (at & 0xFFF)
+            memory[pa:pa + chunk] = data[done:done + chunk]
+            done += chunk
+
+    # ---- running ----
+    def run(self, max_blocks: int = 0) -> RunResult:
+        """Run until the firmware halts, the kernel panics or max_blocks blocks have run."""
+        m = self._m
+        stop = lib.pip_machine_run(m, max_blocks)
+        console = bytes(ffi.buffer(m.out, m.out_len))
+        m.out_len = 0
+        counters = {name: int(getattr(m, name)) for name in
+                    ("blocks", "syscalls", "switches", "faults", "swis", "irqs", "irqs_dropped",
+                     "tlb_fills")}
+        fault = None
+        if m.faults:
+            f = m.fault
+            fault = {"vector": f.vector, "address": f.address, "access": f.access,
+                     "partition": f.partition, "pc": f.pc}
+        return RunResult(STOPS.get(stop, "error"), int(m.exit_code), console, counters, fault)
+
+    @property
+    def tracing(self) -> bool:
+        return bool(self._m.tracing)
+
+    @tracing.setter
+    def tracing(self, on: bool) -> None:
+        self._m.tracing = int(on)
