@@ -4,7 +4,6 @@ from __future__ import annotations
 import statistics
 import time
 
-from pipkernel.abi import PAGE_SIZE
 from pipkernel.model.memory import PhysicalMemory
 from pipkernel.wrappers import create_child, map_page
 
