@@ -101,11 +101,42 @@ static void stop(pip_machine *m, uint32_t reason) {
     U.emu_stop(m->uc);
 }
 
+/* ---- per-partition statistics ---- */
+static pip_stats *stats_of(pip_machine *m, uint32_t pd) {
+    for (uint32_t i = 0; i < PIP_STAT_SLOTS; i++) {
+        pip_stats *s = &m->stats[(pd + i) % PIP_STAT_SLOTS];
+        if (s->pd == pd) return s;
+        if (!s->pd) {
+            s->pd = pd;
+            return s;
+        }
+    }
+    return &m->stats[0];            /* full: the first slot absorbs the rest */
+}
+
+/* instructions in the translated block at address (cached per partition and address) */
+static uint32_t block_icount(pip_machine *m, uint64_t address) {
+    uint64_t key = (uint64_t)m->k->current << 32 | (uint32_t)address;
+    pip_icount *slot = &m->icounts[(key ^ key >> 29) % PIP_ICOUNT_SLOTS];
+    if (slot->key != key || !slot->icount) {
+        uc_tb tb = {0};
+        if (U.ctl(m->uc, UC_CTL_READ_WRITE(UC_CTL_TB_REQUEST_CACHE, 2), address, &tb)) return 0;
+        slot->key = key, slot->icount = tb.icount;
+    }
+    return slot->icount;
+}
+
+void pip_machine_code_changed(pip_machine *m) {
+    memset(m->icounts, 0, sizeof m->icounts);
+    U.ctl(m->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
+}
+
 /* a fault of the running partition, with k->cpu holding its state */
 static void deliver_fault(pip_machine *m, uint32_t vector, uint32_t addr, uint32_t access) {
     pip_kernel *k = m->k;
     uint32_t from = k->current;
     m->faults++;
+    stats_of(m, from)->faults++;
     m->fault = (pip_fault_record){vector, addr, access, from, k->cpu[PIP_CTX_PC]};
     uint32_t to = pip_fault(k, vector, addr, access);
     trace(m, PIP_EVENT_FAULT, vector, addr, to);
@@ -189,8 +220,10 @@ static void kernel_call(pip_machine *m) {
         }
     }
     trace(m, PIP_EVENT_SYSCALL, nr, a[0], result);
+    stats_of(m, caller)->syscalls++;
     if (switched) {
         m->switches++;
+        stats_of(m, k->current)->switches_in++;
         trace(m, PIP_EVENT_SWITCH, caller, k->current, 0);
     } else {
         *result_reg(m) = result;
@@ -254,9 +287,14 @@ static void on_sysenter(uc_engine *uc, void *ud) {
 
 /* ---- time: executed blocks drive the timer (deterministic virtual time) ---- */
 static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *ud) {
-    (void)uc, (void)address, (void)size;
+    (void)uc, (void)size;
     pip_machine *m = ud;
+    uint32_t n = block_icount(m, address);
     m->blocks++;
+    m->instructions += n;
+    stats_of(m, m->k->current)->instructions += n;
+    if (m->instruction_budget && m->instructions >= m->instruction_budget)
+        stop(m, PIP_STOP_BUDGET);
     if (m->timer_period && ++m->timer_count >= m->timer_period) {
         m->timer_count = 0;
         m->irq_pending |= 1u << (PIP_VECTOR_TIMER - 32);
@@ -337,9 +375,10 @@ static void deliver_irqs(pip_machine *m) {
 
 void pip_machine_load_cpu(pip_machine *m) { sync_out(m); }
 
-uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks) {
+uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks, uint64_t max_instructions) {
     pip_kernel *k = m->k;
     m->block_budget = max_blocks ? m->blocks + max_blocks : 0;
+    m->instruction_budget = max_instructions ? m->instructions + max_instructions : 0;
     m->halt_requested = 0;
     for (;;) {
         deliver_irqs(m);

@@ -23,6 +23,8 @@
 #define PIP_CONSOLE_CAP 65536
 #define PIP_RX_CAP 256
 #define PIP_TRACE_CAP 65536
+#define PIP_ICOUNT_SLOTS 8192
+#define PIP_STAT_SLOTS 256
 
 typedef struct pip_event {
     uint32_t kind, partition, a, b, c;
@@ -32,6 +34,13 @@ typedef struct pip_event {
 typedef struct pip_fault_record {
     uint32_t vector, address, access, partition, pc;
 } pip_fault_record;
+
+typedef struct pip_stats {           /* per partition: pd 0 = free slot */
+    uint32_t pd;
+    uint64_t instructions, syscalls, faults, switches_in;
+} pip_stats;
+
+typedef struct pip_icount { uint64_t key; uint32_t icount; } pip_icount;
 
 typedef struct pip_machine {
     pip_kernel *k;
@@ -46,7 +55,10 @@ typedef struct pip_machine {
     uint64_t blocks, block_budget;
     uint32_t timer_period, timer_count;
     /* counters */
-    uint64_t syscalls, switches, faults, swis, irqs, irqs_dropped, tlb_fills;
+    uint64_t instructions, syscalls, switches, faults, swis, irqs, irqs_dropped, tlb_fills;
+    uint64_t instruction_budget;
+    pip_stats stats[256];
+    pip_icount icounts[8192];        /* (partition, block address) -> instructions */
     /* devices */
     uint8_t out[65536];
     uint32_t out_len;
@@ -60,8 +72,9 @@ typedef struct pip_machine {
 int pip_machine_bind(const char *libunicorn);
 int pip_machine_init(pip_machine *m, pip_kernel *k, void *uc, uint32_t arch,
                      uint32_t console_pa, uint32_t system_pa);
-uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks);
+uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks, uint64_t max_instructions);
 void pip_machine_load_cpu(pip_machine *m);   /* k->cpu -> the engine's registers */
+void pip_machine_code_changed(pip_machine *m); /* after host writes to code pages */
 /* END CDEF */
 
 #endif

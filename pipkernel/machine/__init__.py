@@ -40,6 +40,7 @@ class RunResult:
     console: bytes
     counters: dict = field(default_factory=dict)
     fault: dict | None = None   # the last fault (vector, address, access, partition, pc)
+    partitions: dict = field(default_factory=dict)   # per-partition counters
 
 
 class Machine:
@@ -76,7 +77,7 @@ class Machine:
     def load(self, path: str) -> Image:
         """Load a root image and point the CPU at its entry (docs/abi.md "Memory map")."""
         self.image = load_image(self, path)
-        self.uc.ctl_flush_tb()               # host writes do not invalidate translated code
+        lib.pip_machine_code_changed(self._m)   # host writes do not invalidate translated code
         start = self.arch.initial_context(self.image.entry, self.image.stack_top)
         words = [0] * len(self.kernel.cpu_context)
         words[CTX_PC], words[CTX_STATUS] = start["pc"], start["status"]
@@ -102,21 +103,28 @@ class Machine:
             done += chunk
 
     # ---- running ----
-    def run(self, max_blocks: int = 0) -> RunResult:
-        """Run until the firmware halts, the kernel panics or max_blocks blocks have run."""
+    def run(self, max_instructions: int = 0, max_blocks: int = 0) -> RunResult:
+        """Run until the firmware halts, the kernel panics or a budget (0 = none) is spent."""
         m = self._m
-        stop = lib.pip_machine_run(m, max_blocks)
+        stop = lib.pip_machine_run(m, max_blocks, max_instructions)
         console = bytes(ffi.buffer(m.out, m.out_len))
         m.out_len = 0
         counters = {name: int(getattr(m, name)) for name in
-                    ("blocks", "syscalls", "switches", "faults", "swis", "irqs", "irqs_dropped",
-                     "tlb_fills")}
+                    ("instructions", "blocks", "syscalls", "switches", "faults", "swis", "irqs",
+                     "irqs_dropped", "tlb_fills")}
         fault = None
         if m.faults:
             f = m.fault
             fault = {"vector": f.vector, "address": f.address, "access": f.access,
                      "partition": f.partition, "pc": f.pc}
-        return RunResult(STOPS.get(stop, "error"), int(m.exit_code), console, counters, fault)
+        return RunResult(STOPS.get(stop, "error"), int(m.exit_code), console, counters, fault,
+                         self.partition_stats())
+
+    def partition_stats(self) -> dict[int, dict]:
+        """{pd page: instructions, syscalls, faults, switches_in} since the machine started."""
+        return {s.pd: {"instructions": s.instructions, "syscalls": s.syscalls,
+                       "faults": s.faults, "switches_in": s.switches_in}
+                for s in self._m.stats if s.pd}
 
     @property
     def tracing(self) -> bool:
