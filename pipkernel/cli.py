@@ -8,16 +8,26 @@ import sys
 from importlib.metadata import entry_points
 
 
-def _demo(args) -> int:
-    from .demo import run
-    return run()
+def _run(args) -> int:
+    if args.image is None:
+        from .demo import run
+        return run()
+    from .machine.cli import run_image
+    return run_image(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipsim", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("run", help="run the default demo: a partition tree on the C core")
-    demo.set_defaults(func=_demo)
+    run = sub.add_parser("run", help="run a firmware image (default: the kernel demo)")
+    run.add_argument("image", nargs="?", help="root partition ELF image")
+    run.add_argument("--arch", choices=["arm", "x86"], help="CPU (default: from the ELF)")
+    run.add_argument("--trace", nargs="?", const="-", metavar="FILE",
+                     help="print syscalls, switches, faults and interrupts; FILE.jsonl: JSON lines")
+    run.add_argument("--max-instructions", type=int, default=0, metavar="N",
+                     help="stop after about N guest instructions (0: no limit)")
+    run.add_argument("--pages", type=int, default=4096, help="physical pages (default 4096)")
+    run.set_defaults(func=_run)
     for ep in entry_points(group="pipsim.commands"):
         ep.load()(sub)
     return parser

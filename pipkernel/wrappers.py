@@ -58,10 +58,15 @@ def create_child(api, alloc: PageAllocator) -> int:
 
 def map_page(api, alloc: PageAllocator, desc: int, src: int, dst: int,
              r: bool = True, w: bool = True, e: bool = False) -> None:
-    """Pip_MapPageWrapper: countToMap, chain that many free pages, prepare, addVAddr."""
+    """Pip_MapPageWrapper: countToMap, chain free pages, prepare, addVAddr.
+
+    countToMap only asks whether *some* LL page has room for one level; a prepare
+    that builds several levels may need one more LL page per level, so the chain
+    carries levels - 1 spare pages and prepare's unused tail goes back to the pool."""
     needed = api.count_to_map(desc, dst)
     if needed:
-        chain = [alloc.alloc() for _ in range(needed)]
+        spare = api.kernel.geometry.levels - 1
+        chain = [alloc.alloc() for _ in range(needed + spare)]
         for va, nxt in zip(chain, chain[1:] + [0]):
             api.write(va, nxt.to_bytes(4, "little"))
         ok, unused = api.prepare(desc, dst, chain[0])

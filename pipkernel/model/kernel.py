@@ -161,6 +161,7 @@ class PartitionAPI:
 
     def __init__(self, kernel: Kernel, partition: Partition):
         self._k, self.partition = kernel, partition
+        self.kernel = kernel
 
     def _enter(self):
         self._k._s.current = self.partition.pd

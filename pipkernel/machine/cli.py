@@ -1,0 +1,46 @@
+"""`pipsim run IMAGE.elf`: console output, fault reports and a run summary."""
+from __future__ import annotations
+
+import sys
+
+from elftools.elf.elffile import ELFFile
+
+from . import Machine
+from .loader import ImageError
+from .report import fault_report, summary, trace_events, trace_json, trace_text
+
+_ELF_ARCH = {"EM_ARM": "arm", "EM_386": "x86"}
+
+
+def _arch_of(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            machine = ELFFile(handle)["e_machine"]
+    except Exception as error:
+        raise ImageError(f"{path}: not an ELF image ({error})") from None
+    if machine not in _ELF_ARCH:
+        raise ImageError(f"{path}: {machine} images are not supported (arm or x86)")
+    return _ELF_ARCH[machine]
+
+
+def run_image(args, out=None) -> int:
+    out = out or sys.stdout
+    arch = args.arch or _arch_of(args.image)
+    machine = Machine(arch, pages=args.pages)
+    machine.load(args.image)
+    machine.tracing = args.trace is not None
+    result = machine.run(max_instructions=args.max_instructions)
+    out.write(result.console.decode("utf-8", "replace"))
+    if result.console and not result.console.endswith(b"\n"):
+        out.write("\n")
+    if result.fault and (result.stop == "panic"):
+        print(fault_report(machine, result.fault, panic=True), file=out)
+    if args.trace is not None:
+        events = trace_events(machine)
+        if args.trace == "-":
+            print(trace_text(events), file=out)
+        else:
+            with open(args.trace, "w") as handle:
+                handle.write(trace_json(events) + "\n")
+    print(summary(result), file=out)
+    return {"halt": result.exit_code & 0xFF, "budget": 0}.get(result.stop, 3)
