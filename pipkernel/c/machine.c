@@ -70,8 +70,9 @@ static void sync_in(pip_machine *m) {
     for (int i = 2; i < nregs(m); i++) cpu[PIP_CTX_REGS + i - 2] = v[i];
 }
 
-/* k->cpu -> CPU; the pc's bit 0 selects Thumb state on ARM */
-static void sync_out(pip_machine *m) {
+/* k->cpu -> CPU; the pc's bit 0 selects Thumb state on ARM.  flush: the running
+ * partition's translations changed (a switch, or its own page tables changed) */
+static void sync_out(pip_machine *m, int flush) {
     uint32_t *cpu = m->k->cpu, v[NREGS];
     void *ptr[NREGS];
     int n = nregs(m);
@@ -86,7 +87,7 @@ static void sync_out(pip_machine *m) {
         for (int i = 0; i < n; i++) ptr[i] = &v[i];
         U.reg_write_batch(m->uc, (int *)x86_regs, ptr, n);
     }
-    U.ctl(m->uc, UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0));   /* another partition's tables */
+    if (flush) U.ctl(m->uc, UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0));
 }
 
 static void trace(pip_machine *m, uint32_t kind, uint32_t a, uint32_t b, uint32_t c) {
@@ -146,7 +147,7 @@ static void deliver_fault(pip_machine *m, uint32_t vector, uint32_t addr, uint32
         return;
     }
     m->switches++;
-    sync_out(m);
+    sync_out(m, 1);
 }
 
 /* ---- translation: the TLB-fill hook ---- */
@@ -229,7 +230,10 @@ static void kernel_call(pip_machine *m) {
         *result_reg(m) = result;
     }
     if (m->arch == PIP_ARCH_X86) k->cpu[PIP_CTX_PC] -= 2;  /* the engine steps over sysenter */
-    sync_out(m);
+    /* these services change accessible bits of the caller's own pages */
+    int own_tables = nr == PIP_SYS_createPartition || nr == PIP_SYS_deletePartition ||
+                     nr == PIP_SYS_prepare || nr == PIP_SYS_collect;
+    sync_out(m, switched || own_tables);
     if (m->halt_requested) stop(m, PIP_STOP_HALT);
 }
 
@@ -240,7 +244,7 @@ static void software_interrupt(pip_machine *m, uint32_t vector) {
     trace(m, PIP_EVENT_SWI, vector, from, to);
     if (to) m->switches++;
     else *result_reg(m) = PIP_SWI_ERROR;
-    sync_out(m);
+    sync_out(m, to != 0);
 }
 
 /* the svc immediate of the instruction just executed (ARM / Thumb) */
@@ -366,14 +370,14 @@ static void deliver_irqs(pip_machine *m) {
         if (pip_hardware_interrupt(k, 32 + bit)) {
             m->irqs++, m->switches++;
             trace(m, PIP_EVENT_IRQ, 32 + bit, from, k->root);
-            sync_out(m);
+            sync_out(m, 1);
         } else {
             m->irqs_dropped++;
         }
     }
 }
 
-void pip_machine_load_cpu(pip_machine *m) { sync_out(m); }
+void pip_machine_load_cpu(pip_machine *m) { sync_out(m, 1); }
 
 uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks, uint64_t max_instructions) {
     pip_kernel *k = m->k;
