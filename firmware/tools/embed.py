@@ -61,7 +61,8 @@ def main(argv):
     lines += ["    .section .rodata.pipimage." + name + ",\"a\"", "    .balign 4",
               f"    .global {name}_image", f"    .type {name}_image, %object",
               f"{name}_image:", f"    .long {entry:#x}, {len(segs)}", *table,
-              f"    .size {name}_image, . - {name}_image", ""]
+              f"    .size {name}_image, . - {name}_image",
+              "    .section .note.GNU-stack,\"\",%progbits", ""]
     text = "\n".join(lines)
     if not out.exists() or out.read_text() != text:
         out.write_text(text)

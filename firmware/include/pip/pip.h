@@ -14,6 +14,8 @@
 #include "context.h"
 #include "vidt.h"
 #include "image.h"
+#include "spawn.h"
+#include "fail.h"
 
 /* Linker-script symbols (ld/image.ld). */
 extern char __image_start[], __image_end[], __stack_top[];

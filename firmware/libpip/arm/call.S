@@ -19,3 +19,4 @@ pip_call6:
     svc     #0
     pop     {r4, r5, r7, pc}
     .size pip_call6, . - pip_call6
+    .section .note.GNU-stack, "", %progbits

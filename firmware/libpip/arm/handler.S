@@ -17,3 +17,4 @@ pip_handler_entry:
 1:  b       1b
     .ltorg
     .size pip_handler_entry, . - pip_handler_entry
+    .section .note.GNU-stack, "", %progbits

@@ -28,3 +28,4 @@ _start:
 3:  b       3b
     .ltorg
     .size _start, . - _start
+    .section .note.GNU-stack, "", %progbits
