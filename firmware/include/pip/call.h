@@ -15,6 +15,7 @@
 #define PIP_CALL_H
 
 #include <stdint.h>
+#include "abi.h"
 
 uint32_t pip_call6(uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                    uint32_t a4, uint32_t a5, uint32_t number);
@@ -43,5 +44,14 @@ uint32_t pip_call6(uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
 #endif
 
 #define PIP_SOFTINT(n, a) PIP_SOFTINT4(n, a, 0, 0, 0)
+
+/* The fault a software interrupt below PIP_SWI_FIRST raises in its caller (docs/abi.md
+ * "Interrupt vectors"): `svc #1..47` is an invalid instruction (6) on ARM, `int n`
+ * with n < 48 a general protection fault (13) on x86. */
+#if defined(__arm__)
+#define PIP_VECTOR_LOW_SOFTINT PIP_VECTOR_INVALID_OPCODE
+#else
+#define PIP_VECTOR_LOW_SOFTINT PIP_VECTOR_GENERAL_PROTECTION
+#endif
 
 #endif

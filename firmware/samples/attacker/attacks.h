@@ -1,0 +1,46 @@
+/* The attacker's attempts, in order. The root starts the attacker once per attempt
+ * with main(index, victim_data, victim_desc, own_desc): the VAs, in the root's address
+ * space, of the victim's data page, the victim's descriptor and the attacker's own
+ * descriptor (none of them mapped in the attacker). Each attempt ends in a fault
+ * delivered to the root, or in a report: software interrupt PIP_SERVICE_VECTOR with
+ * r0 = the call's result (or ATTACK_NOT_REFUSED after a memory access that worked). */
+#ifndef ATTACKS_H
+#define ATTACKS_H
+
+#define ATTACK_NOT_REFUSED 0xBAD0ACCEu
+
+/* Fixed addresses the attacker aims at. */
+#define KERNEL_SLOT_LOW 0x400000u       /* first VA of the kernel slot (index 1) */
+#define KERNEL_SLOT_HIGH 0x7FFFFCu      /* last word of the kernel slot */
+#define FOREIGN_VA 0x3000u              /* a VA the attacker tries to hand out/ask for */
+
+enum attack {
+    /* memory: each must fault */
+    ATK_READ_VICTIM,        /* read the victim's data page (unmapped here) */
+    ATK_WRITE_VICTIM,       /* write it */
+    ATK_WRITE_OWN_CODE,     /* write its own code page (R X) */
+    ATK_EXEC_OWN_DATA,      /* jump into its own data page (R W) */
+    ATK_READ_KERNEL,        /* read the kernel slot */
+    ATK_WRITE_KERNEL,       /* write the kernel slot */
+    ATK_EXEC_KERNEL,        /* jump into the kernel slot */
+    ATK_READ_OWN_PD,        /* read where its own descriptor is in the root */
+    ATK_READ_VICTIM_PD,     /* read where the victim's descriptor is in the root */
+    ATK_READ_CONSOLE,       /* read the console page it was not given */
+    ATK_FORGE_TIMER,        /* raise vector 32 by software (`svc #32` / `int $32`) */
+    /* system calls naming pages and partitions it does not own: each must fail */
+    ATK_CREATE_FOREIGN,     /* createPartition from the victim's and the root's pages */
+    ATK_ADD_VICTIM_PAGE,    /* addVAddr(victim data, victim descriptor, ...) */
+    ATK_PREPARE_VICTIM,     /* prepare the victim's tables */
+    ATK_COUNT_VICTIM,       /* countToMap in the victim */
+    ATK_MAPPED_VICTIM,      /* mappedInChild(victim data) */
+    ATK_REMOVE_VICTIM,      /* removeVAddr(victim, its data) */
+    ATK_COLLECT_VICTIM,     /* collect in the victim */
+    ATK_DELETE_VICTIM,      /* deletePartition(victim) */
+    ATK_YIELD_SIBLING,      /* yield to the victim, a sibling */
+    ATK_DISPATCH_SIBLING,   /* dispatch to it */
+    ATK_RESUME_SIBLING,     /* resume it */
+    ATK_INT_STATE_SIBLING,  /* get_int_state(victim) */
+    ATK_COUNT
+};
+
+#endif
