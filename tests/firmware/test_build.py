@@ -1,0 +1,139 @@
+"""The firmware images build for ARM and x86 and have the layout docs/abi.md asks for.
+
+`make -C firmware` runs once per session (it does nothing when the images are up to
+date). Without the ARM toolchain these tests fail, on purpose: run
+firmware/setup-toolchain.sh (the top-level `make setup` does).
+"""
+from __future__ import annotations
+
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+from elftools.elf.constants import P_FLAGS
+from elftools.elf.elffile import ELFFile
+
+from pipkernel import abi
+
+FIRMWARE = pathlib.Path(__file__).resolve().parents[2] / "firmware"
+PAGE = abi.PAGE_SIZE
+CHILD_BASE = 0x1000
+KERNEL_SLOT = (0x400000, 0x800000)      # top-level index 1 (docs/kernel.md §1)
+
+# name: (kind, arches, ARM instruction set, embedded children)
+IMAGES = {
+    "hello": ("root", ("arm", "x86"), "thumb", ()),
+    "hello_a32": ("root", ("arm",), "arm", ()),
+    "sched_a": ("child", ("arm", "x86"), "thumb", ()),
+    "sched_b": ("child", ("arm", "x86"), "arm", ()),
+    "scheduler": ("root", ("arm", "x86"), "thumb", ("sched_a", "sched_b")),
+    "attack_victim": ("child", ("arm", "x86"), "thumb", ()),
+    "attack_evil": ("child", ("arm", "x86"), "thumb", ()),
+    "attacker": ("root", ("arm", "x86"), "thumb", ("attack_victim", "attack_evil")),
+    "compute_child": ("child", ("arm", "x86"), "thumb", ()),
+    "compute": ("root", ("arm", "x86"), "thumb", ("compute_child",)),
+    "compute_small": ("root", ("arm", "x86"), "thumb", ("compute_child",)),
+}
+CASES = [(arch, name) for name, (_, arches, _, _) in IMAGES.items() for arch in arches]
+
+
+@pytest.fixture(scope="session")
+def built():
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.fail("arm-none-eabi-gcc is missing: run firmware/setup-toolchain.sh "
+                    "(as root; `make setup` at the top level does it)", pytrace=False)
+    run = subprocess.run(["make", "-C", str(FIRMWARE), f"PY={sys.executable}"],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        pytest.fail(f"make -C firmware failed:\n{run.stdout}\n{run.stderr}", pytrace=False)
+    return FIRMWARE / "build"
+
+
+class Image:
+    def __init__(self, path: pathlib.Path):
+        self.path = path
+        with open(path, "rb") as handle:
+            elf = ELFFile(handle)
+            self.machine = elf["e_machine"]
+            self.entry = elf["e_entry"]
+            self.loads = [(s["p_vaddr"], s["p_memsz"], s["p_flags"])
+                          for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
+            symtab = elf.get_section_by_name(".symtab")
+            self.symbols = {sym.name: sym["st_value"] for sym in symtab.iter_symbols()
+                            if sym.name}
+
+    def segment_of(self, va: int):
+        for vaddr, memsz, flags in self.loads:
+            if vaddr <= va < vaddr + memsz:
+                return flags
+        return None
+
+
+def pages(vaddr: int, memsz: int) -> set[int]:
+    return set(range(vaddr // PAGE, (vaddr + memsz + PAGE - 1) // PAGE))
+
+
+@pytest.mark.parametrize("arch,name", CASES)
+def test_segments_are_wx_separate(built, arch, name):
+    img = Image(built / arch / f"{name}.elf")
+    assert img.machine == {"arm": "EM_ARM", "x86": "EM_386"}[arch]
+    assert len(img.loads) == 2, img.loads
+    seen: set[int] = set()
+    for vaddr, memsz, flags in img.loads:
+        assert vaddr % PAGE == 0, f"segment at {vaddr:#x} is not page-aligned"
+        assert flags & P_FLAGS.PF_R
+        assert not (flags & P_FLAGS.PF_W and flags & P_FLAGS.PF_X), "a W+X segment"
+        span = pages(vaddr, memsz)
+        assert not span & seen, "two segments share a page"
+        seen |= span
+    code, data = img.loads
+    assert code[2] == P_FLAGS.PF_R | P_FLAGS.PF_X
+    assert data[2] == P_FLAGS.PF_R | P_FLAGS.PF_W
+
+
+@pytest.mark.parametrize("arch,name", CASES)
+def test_link_address_stack_and_entry(built, arch, name):
+    kind, _, state, _ = IMAGES[name]
+    img = Image(built / arch / f"{name}.elf")
+    low = min(v for v, _, _ in img.loads)
+    high = max(v + m for v, m, _ in img.loads)
+    if kind == "root":
+        assert low >= abi.ROOT_IMAGE_BASE, f"root image linked at {low:#x}"
+        assert low == abi.ROOT_IMAGE_BASE
+    else:
+        assert low == CHILD_BASE
+        assert high <= KERNEL_SLOT[0], "a child image reaches the kernel slot"
+    top = img.symbols.get("__stack_top")
+    assert top is not None, "__stack_top is not defined"
+    assert top % 16 == 0
+    assert img.segment_of(top - 4) == P_FLAGS.PF_R | P_FLAGS.PF_W, "stack not in R W data"
+    assert img.segment_of(img.entry & ~1) == P_FLAGS.PF_R | P_FLAGS.PF_X
+    assert img.entry & ~1 == img.symbols["_start"] & ~1
+    if arch == "arm":
+        assert img.entry & 1 == (state == "thumb"), "entry state (bit 0 = Thumb)"
+
+
+@pytest.mark.parametrize("arch,name", [(a, n) for a, n in CASES if IMAGES[n][3]])
+def test_embedded_children_are_whole_pages(built, arch, name):
+    """Each child segment stored in the root sits on pages of its own, in a root segment
+    with the child segment's rights, so the root can give exactly those pages."""
+    root = Image(built / arch / f"{name}.elf")
+    for child_name in IMAGES[name][3]:
+        child = Image(built / arch / f"{child_name}.elf")
+        assert f"{child_name}_image" in root.symbols
+        for i, (vaddr, memsz, flags) in enumerate(child.loads):
+            label = f"{child_name}_seg{i}"
+            if label not in root.symbols:
+                continue        # nothing stored: .bss and stack only
+            at = root.symbols[label]
+            assert at % PAGE == 0, f"{label} at {at:#x} is not page-aligned"
+            rights = root.segment_of(at)
+            assert rights is not None
+            assert bool(rights & P_FLAGS.PF_W) == bool(flags & P_FLAGS.PF_W), label
+
+
+def test_abi_header_matches_pipkernel(built):
+    header = FIRMWARE / "include" / "pip" / "abi.h"
+    assert header.read_text() == abi.firmware_header()
