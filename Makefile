@@ -6,9 +6,16 @@ STAMP  := $(VENV)/.installed
 SOURCES := pyproject.toml setup.py pipkernel/_build.py pipkernel/abi.py \
            $(wildcard pipkernel/c/*.c) $(wildcard pipkernel/c/*.h)
 
-.PHONY: setup build run test test-deep test-sanitize bench clean
+.PHONY: setup build run test test-deep test-sanitize bench clean firmware firmware-toolchain
 
-setup: $(STAMP)
+setup: $(STAMP) firmware
+
+# Debian's gcc-arm-none-eabi (--no-install-recommends); nothing happens when it is there
+firmware-toolchain:
+	firmware/setup-toolchain.sh
+
+firmware: firmware-toolchain $(STAMP)
+	$(MAKE) --no-print-directory -C firmware PY=$(abspath $(PY))
 
 # (re)install the package in editable mode; this compiles the C core through cffi
 $(STAMP): $(SOURCES)
@@ -42,5 +49,6 @@ bench: setup
 	$(PY) bench/run.py
 
 clean:
+	-$(MAKE) -C firmware clean
 	rm -rf $(VENV) $(ASAN_VENV) build *.egg-info pipkernel/*.so pipkernel/_pipcore.c \
 	       pipkernel/*.o pipkernel/c/*.o pipkernel/c/pip_abi.h

@@ -219,7 +219,7 @@ def c_header() -> str:
     machine = dict(HOST_CALL_BASE=HOST_CALL_BASE, SWI_FIRST=SWI_FIRST, SWI_ERROR=SWI_ERROR,
                    CONSOLE_TX=CONSOLE_TX, CONSOLE_STATUS=CONSOLE_STATUS, CONSOLE_RX=CONSOLE_RX,
                    SYSTEM_TIMER_PERIOD=SYSTEM_TIMER_PERIOD, SYSTEM_HALT=SYSTEM_HALT,
-                   SYSTEM_BLOCKS=SYSTEM_BLOCKS)
+                   SYSTEM_BLOCKS=SYSTEM_BLOCKS, SYSTEM_PAGES=SYSTEM_PAGES)
     lines += [f"#define PIP_{name} {value:#x}u" for name, value in machine.items()]
     lines += ["", "static inline uint32_t pip_yield_code(uint32_t reason) {",
               "    switch (reason) {"]
@@ -245,7 +245,7 @@ CONSOLE_VA = 0x800000           # the root's first page
 SYSTEM_VA = 0x801000            # the root's second page
 ROOT_IMAGE_BASE = 0x802000
 CONSOLE_TX, CONSOLE_STATUS, CONSOLE_RX = 0, 4, 8
-SYSTEM_TIMER_PERIOD, SYSTEM_HALT, SYSTEM_BLOCKS = 0, 4, 8
+SYSTEM_TIMER_PERIOD, SYSTEM_HALT, SYSTEM_BLOCKS, SYSTEM_PAGES = 0, 4, 8, 12
 
 
 def firmware_header() -> str:
@@ -260,7 +260,7 @@ def firmware_header() -> str:
                      ROOT_IMAGE_BASE=ROOT_IMAGE_BASE, CONSOLE_TX=CONSOLE_TX,
                      CONSOLE_STATUS=CONSOLE_STATUS, CONSOLE_RX=CONSOLE_RX,
                      SYSTEM_TIMER_PERIOD=SYSTEM_TIMER_PERIOD, SYSTEM_HALT=SYSTEM_HALT,
-                     SYSTEM_BLOCKS=SYSTEM_BLOCKS, CLI_SAVE_INDEX=48, STI_SAVE_INDEX=49,
+                     SYSTEM_BLOCKS=SYSTEM_BLOCKS, SYSTEM_PAGES=SYSTEM_PAGES, CLI_SAVE_INDEX=48, STI_SAVE_INDEX=49,
                      CONTEXT_WORDS=CONTEXT_WORDS, CTX_PC=CTX_PC, CTX_PIPFLAGS=CTX_PIPFLAGS,
                      CTX_STATUS=CTX_STATUS, CTX_VALID=CTX_VALID, CTX_REGS=CTX_REGS,
                      PAGE_SIZE=PAGE_SIZE, RESUME_SELF=RESUME_SELF,

@@ -327,6 +327,7 @@ static uint64_t system_read(uc_engine *uc, uint64_t offset, unsigned size, void 
     pip_machine *m = ud;
     if (offset == PIP_SYSTEM_TIMER_PERIOD) return m->timer_period;
     if (offset == PIP_SYSTEM_BLOCKS) return (uint32_t)m->blocks;
+    if (offset == PIP_SYSTEM_PAGES) return m->k->npages;
     return 0;
 }
 
