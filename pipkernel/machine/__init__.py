@@ -87,6 +87,13 @@ class Machine:
         lib.pip_machine_load_cpu(self._m)
         return self.image
 
+    def start_at(self, pc: int) -> None:
+        """Point the running partition's CPU at pc (bit 0: Thumb on ARM)."""
+        words = list(self.kernel.cpu_context)
+        words[CTX_PC] = pc
+        self.kernel.cpu_context = words
+        lib.pip_machine_load_cpu(self._m)
+
     def set_root_rights(self, va: int, r: bool, w: bool, x: bool) -> None:
         if lib.pip_root_set_rights(self.kernel._k, va, r, w, x):
             raise ImageError(f"the root does not map {va:#x}")

@@ -1,0 +1,66 @@
+"""Bad images get a clear error; a fault nobody can take is a kernel panic with a report."""
+import pathlib
+import struct
+
+import pytest
+
+from pipkernel.cli import main
+from pipkernel.machine import ImageError, Machine
+from pipkernel.machine.report import fault_report
+
+BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
+
+
+def patched(tmp_path, arch, name, offset_of, value):
+    data = bytearray((BUILD / arch / f"{name}.elf").read_bytes())
+    struct.pack_into("<I", data, offset_of(data), value)
+    path = tmp_path / "patched.elf"
+    path.write_bytes(bytes(data))
+    return str(path)
+
+
+def first_phdr_vaddr(data):
+    phoff = struct.unpack_from("<I", data, 28)[0]
+    return phoff + 8
+
+
+@pytest.mark.parametrize("make_image, message", [
+    (lambda tmp: str(pathlib.Path(__file__)), "not an ELF image"),
+    (lambda tmp: str(BUILD / "x86" / "hello.elf"), "this machine is arm"),
+    (lambda tmp: patched(tmp, "arm", "hello", first_phdr_vaddr, 0x1000), "outside the root's"),
+    (lambda tmp: patched(tmp, "arm", "hello", lambda d: 24, 0x900000), "not in an executable"),
+    (lambda tmp: str(tmp / "missing.elf"), "No such file"),
+])
+def test_bad_images_are_refused_clearly(tmp_path, make_image, message):
+    with pytest.raises(ImageError, match=message):
+        Machine("arm").load(make_image(tmp_path))
+
+
+def test_the_command_line_reports_bad_images(tmp_path, capsys):
+    assert main(["run", str(pathlib.Path(__file__))]) == 2
+    assert "not an ELF image" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arch", ["arm", "x86"])
+def test_a_root_fault_is_a_kernel_panic_with_a_report(arch):
+    machine = Machine(arch)
+    image = machine.load(str(BUILD / arch / "hello.elf"))
+    data_page = next(va for va, size, flags in image.segments if "w" in flags)
+    machine.start_at(data_page | (1 if arch == "arm" else 0))     # execute a data page
+    result = machine.run(max_instructions=10_000)
+    assert result.stop == "panic"
+    assert result.fault["vector"] == 14 and result.fault["access"] == 3
+    report = fault_report(machine, result.fault, panic=True)
+    assert report.startswith("KERNEL PANIC: page fault in partition pd 1")
+    assert f"execute access to {data_page:#010x} refused" in report
+
+
+def test_run_command_prints_console_trace_and_summary(tmp_path, capsys):
+    trace = tmp_path / "trace.jsonl"
+    assert main(["run", str(BUILD / "x86" / "compute_small.elf"), "--trace", str(trace)]) == 0
+    out = capsys.readouterr().out
+    assert "compute: done" in out and "stopped: halt (exit code 0)" in out
+    assert "partition pd" in out
+    import json
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert {"syscall", "switch"} <= {e["event"] for e in events}
