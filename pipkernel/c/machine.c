@@ -23,6 +23,7 @@ static struct {
     uc_err (*hook_add)(uc_engine *, uc_hook *, int, void *, void *, uint64_t, uint64_t, ...);
     uc_err (*reg_read_batch)(uc_engine *, int *, void **, int);
     uc_err (*reg_write_batch)(uc_engine *, int *, void *const *, int);
+    uc_err (*reg_write)(uc_engine *, int, const void *);
     uc_err (*emu_start)(uc_engine *, uint64_t, uint64_t, uint64_t, size_t);
     uc_err (*emu_stop)(uc_engine *);
     uc_err (*ctl)(uc_engine *, uc_control_type, ...);
@@ -37,11 +38,13 @@ int pip_machine_bind(const char *libunicorn) {
     *(void **)&U.hook_add = dlsym(lib, "uc_hook_add");
     *(void **)&U.reg_read_batch = dlsym(lib, "uc_reg_read_batch");
     *(void **)&U.reg_write_batch = dlsym(lib, "uc_reg_write_batch");
+    *(void **)&U.reg_write = dlsym(lib, "uc_reg_write");
     *(void **)&U.emu_start = dlsym(lib, "uc_emu_start");
     *(void **)&U.emu_stop = dlsym(lib, "uc_emu_stop");
     *(void **)&U.ctl = dlsym(lib, "uc_ctl");
     *(void **)&U.mmio_map = dlsym(lib, "uc_mmio_map");
-    return U.hook_add && U.reg_read_batch && U.reg_write_batch && U.emu_start && U.emu_stop &&
+    return U.hook_add && U.reg_read_batch && U.reg_write_batch && U.reg_write && U.emu_start &&
+                   U.emu_stop &&
                    U.ctl && U.mmio_map ? 0 : -2;
 }
 
@@ -226,14 +229,16 @@ static void kernel_call(pip_machine *m) {
         m->switches++;
         stats_of(m, k->current)->switches_in++;
         trace(m, PIP_EVENT_SWITCH, caller, k->current, 0);
-    } else {
+        if (m->arch == PIP_ARCH_X86) k->cpu[PIP_CTX_PC] -= 2;   /* the engine steps over sysenter */
+        sync_out(m, 1);
+    } else {                 /* the caller goes on: only its result register changes */
         *result_reg(m) = result;
+        U.reg_write(m->uc, m->arch == PIP_ARCH_X86 ? UC_X86_REG_EAX : UC_ARM_REG_R0, &result);
+        /* these services change accessible bits of the caller's own pages */
+        if (nr == PIP_SYS_createPartition || nr == PIP_SYS_deletePartition ||
+            nr == PIP_SYS_prepare || nr == PIP_SYS_collect)
+            U.ctl(m->uc, UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0));
     }
-    if (m->arch == PIP_ARCH_X86) k->cpu[PIP_CTX_PC] -= 2;  /* the engine steps over sysenter */
-    /* these services change accessible bits of the caller's own pages */
-    int own_tables = nr == PIP_SYS_createPartition || nr == PIP_SYS_deletePartition ||
-                     nr == PIP_SYS_prepare || nr == PIP_SYS_collect;
-    sync_out(m, switched || own_tables);
     if (m->halt_requested) stop(m, PIP_STOP_HALT);
 }
 

@@ -59,7 +59,8 @@ def _load(machine, elf: ELFFile, path: str) -> Image:
             page not in k.mappings(root) for page in rights):
         raise ImageError(f"{path}: the image needs {last_va - ROOT_IMAGE_BASE:#x} bytes above "
                          f"{ROOT_IMAGE_BASE:#x}; the machine has too few pages for it")
-    for page, flags in rights.items():
+    for page in k.mappings(root):        # W^X: only the image's code pages stay executable
+        flags = rights.get(page, "rw")
         machine.set_root_rights(page, "r" in flags or "x" in flags, "w" in flags, "x" in flags)
     for seg in loads:
         data = seg.data()
