@@ -3,7 +3,7 @@
 same results, same reasons, same observable state, and every invariant after
 every step, failed calls included."""
 import hypothesis.strategies as st
-from hypothesis import note
+from hypothesis import event, note
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import pipkernel
@@ -47,7 +47,8 @@ class Differential(RuleBasedStateMachine):
 
     # ---- drawing arguments ----
     def caller(self, data):
-        return data.draw(st.sampled_from(self.c.partitions()), label="caller")
+        """Any partition; the most recently created ones come first, so deep trees grow."""
+        return data.draw(st.sampled_from(self.c.partitions()[::-1]), label="caller")
 
     def own_va(self, data, p, label):
         """Mostly a VA the caller maps or names a child by; sometimes anything."""
@@ -82,6 +83,38 @@ class Differential(RuleBasedStateMachine):
         for va, nxt in zip(chain, chain[1:] + [0]):
             twin.write(va, nxt.to_bytes(4, "little"))
         return chain[0]
+
+    def free_pages(self, p, twin):
+        """The caller's accessible, underived pages (probed on both kernels alike)."""
+        return [va for va, mp in sorted(self.c.mappings(p).items())
+                if mp.accessible and va != self.g.vidt_va and twin.mapped_in_child(va) == 0]
+
+    # ---- macro rules that grow deep trees (libpip patterns, every call compared) ----
+    @rule(data=st.data())
+    def spawn(self, data):
+        p = self.caller(data)
+        twin = Twin(self, p)
+        free = self.free_pages(p, twin)
+        if len(free) >= 5:
+            twin.create_partition(*data.draw(st.permutations(free), label="pages")[:5])
+
+    @rule(data=st.data())
+    def grow(self, data):
+        p = self.caller(data)
+        twin = Twin(self, p)
+        desc, free = self.child_desc(data, p), self.free_pages(p, twin)
+        base = data.draw(st.integers(1, 8), label="first page")
+        for i in range(data.draw(st.integers(5, 8), label="pages")):
+            dst = (base + i) * PAGE_SIZE
+            need = twin.count_to_map(desc, dst) or 0
+            if len(free) < need + self.g.levels:
+                return
+            if need:
+                chain = [free.pop() for _ in range(need + self.g.levels - 1)]
+                for va, nxt in zip(chain, chain[1:] + [0]):
+                    twin.write(va, nxt.to_bytes(4, "little"))
+                twin.prepare(desc, dst, chain[0])
+            twin.add_vaddr(free.pop(), desc, dst, True, True, False)
 
     # ---- rules: every syscall, from a random caller ----
     @rule(data=st.data())
@@ -179,6 +212,10 @@ class Differential(RuleBasedStateMachine):
             return
         parts = self.c.partitions()
         assert parts == self.m.partitions()
+        depth = {self.c.root: 0}
+        for p in parts[1:]:
+            depth[p] = depth[self.c.parent(p)] + 1
+        event(f"tree depth reached: {max(depth.values())}")
         assert self.c.current == self.m.current
         assert self.c.cpu_context == self.m.cpu_context
         for p in parts:
