@@ -46,9 +46,12 @@ class RunResult:
 class Machine:
     """An emulated ARMv7-A or x86-32 CPU running the partitions of one kernel."""
 
-    def __init__(self, arch: str = "arm", pages: int = 4096):
+    def __init__(self, arch: str = "arm", pages: int = 4096, devices=()):
         if arch not in ARCHES:
             raise ValueError(f"arch must be one of {', '.join(ARCHES)}, not {arch!r}")
+        names = [d.name for d in devices]
+        if len(set(names)) != len(names):
+            raise ValueError(f"device names must be distinct: {names}")
         _bind_unicorn()
         self.arch = ARCHES[arch]
         self.kernel = Kernel(pages=pages, table_size=MACHINE_TABLE_SIZE, levels=MACHINE_LEVELS)
@@ -61,10 +64,22 @@ class Machine:
         uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
         uc.ctl_exits_enabled(True)
         uc.ctl_set_exits([])
+        linear = sorted(va for va in maps if va != k.geometry.vidt_va)
+        if len(devices) > len(linear) // 2:
+            raise ValueError(f"{len(devices)} devices do not fit in {pages} pages")
+        self.devices = {d.name: (linear[-1 - i], d) for i, d in enumerate(devices)}
+        device_pas = sorted([self.console_pa, self.system_pa] +
+                            [maps[va].pa for va, _ in self.devices.values()])
         base = int(ffi.cast("uintptr_t", k._k.mem))
-        devices_end = self.system_pa + PAGE_SIZE
-        uc.mem_map_ptr(0, self.console_pa, UC_PROT_ALL, base)
-        uc.mem_map_ptr(devices_end, pages * PAGE_SIZE - devices_end, UC_PROT_ALL, base + devices_end)
+        start = 0
+        for pa in device_pas + [pages * PAGE_SIZE]:          # RAM: every page but devices
+            if pa > start:
+                uc.mem_map_ptr(start, pa - start, UC_PROT_ALL, base + start)
+            start = pa + PAGE_SIZE
+        for va, device in self.devices.values():
+            uc.mmio_map(maps[va].pa, PAGE_SIZE,
+                        lambda uc, offset, size, d: d.read(offset, size), device,
+                        lambda uc, offset, size, value, d: d.write(offset, size, value), device)
         self._m = ffi.new("pip_machine *")
         code = lib.pip_machine_init(self._m, k._k, ffi.cast("void *", uc._uch.value),
                                     lib.PIP_ARCH_ARM if arch == "arm" else lib.PIP_ARCH_X86,
@@ -72,6 +87,19 @@ class Machine:
         if code:
             raise RuntimeError(f"cannot set up the engine's hooks (step {-code})")
         self.image: Image | None = None
+
+    def device_va(self, name: str) -> int:
+        """Where the root sees the device `name`."""
+        if name not in self.devices:
+            raise KeyError(f"no device {name!r}; devices: {', '.join(self.devices) or 'none'}")
+        return self.devices[name][0]
+
+    def raise_irq(self, vector: int) -> None:
+        """A device interrupt (vectors 33..47) for the root, delivered when it accepts one."""
+        if not 33 <= vector <= 47:
+            raise ValueError(f"device interrupts are vectors 33..47, not {vector}")
+        self._m.irq_pending |= 1 << (vector - 32)
+        self.uc.emu_stop()
 
     # ---- loading ----
     def load(self, path: str) -> Image:

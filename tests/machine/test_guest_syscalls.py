@@ -124,3 +124,21 @@ def test_guest_calls_match_the_api_and_keep_the_properties(data, arch):
     assert state(guest) == state(twin)
     event(f"partitions after the script: {len(guest.kernel.partitions())}")
     assert guest.kernel.check_invariants() == []
+
+
+def test_a_python_device_is_reached_through_the_roots_page_tables():
+    from pipkernel.machine.devices import Registers
+    writes = []
+    sensor = Registers("sensor", on_write=lambda offset, value: writes.append((offset, value)))
+    sensor.words[0] = 2150                           # 21.50 degrees
+    m = Machine("x86", pages=512, devices=[sensor])
+    m.load(str(BUILD / "x86" / "syscalls.elf"))
+    va, sym = m.device_va("sensor"), symbols("x86")
+    script = [(0x1001, va), (STORE, va + 4, 1)]
+    words = [w for entry in script for w in (list(entry) + [0] * 7)[:7]]
+    m.write_root_image(sym["script"], struct.pack(f"<{len(words)}I", *words))
+    m.write_root_image(sym["script_count"], struct.pack("<I", len(script)))
+    assert m.run(max_instructions=1_000_000).stop == "halt"
+    api = m.kernel.as_partition(m.kernel.root)
+    assert struct.unpack("<I", api.read(sym["results"], 4))[0] == 2150
+    assert writes == [(4, 1)]

@@ -1,0 +1,37 @@
+"""The small interface more MMIO devices plug in through (docs/abi.md "Memory map").
+
+A device owns one physical page. The machine gives it one of the root's pages (the
+last pages of the root's linear range, below its VIDT), so the root can delegate it
+down the tree like any page; guest reads and writes of that page reach the device's
+`read` / `write`. The console and the system device are built in (native C); devices
+written in Python cost one callback (about a microsecond) per access.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Device(Protocol):
+    name: str
+
+    def read(self, offset: int, size: int) -> int:
+        """The value a guest load of `size` bytes at `offset` in the page returns."""
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        """A guest store of `size` bytes at `offset` in the page."""
+
+
+class Registers:
+    """A device that is just a page of 32-bit registers, with an optional hook per write:
+    a minimal base for sensors and actuators."""
+
+    def __init__(self, name: str, on_write=None):
+        self.name, self.words, self._on_write = name, {}, on_write
+
+    def read(self, offset: int, size: int) -> int:
+        return self.words.get(offset & ~3, 0)
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        self.words[offset & ~3] = value
+        if self._on_write:
+            self._on_write(offset & ~3, value)
