@@ -1,5 +1,4 @@
 """ARMv7-A (ARM and Thumb-2 state), as pipcore's armv7 port."""
-from capstone import CS_ARCH_ARM, CS_MODE_ARM, CS_MODE_THUMB, Cs
 from elftools.elf.enums import ENUM_E_MACHINE
 from unicorn import UC_ARCH_ARM, UC_MODE_ARM, Uc
 from unicorn.arm_const import UC_CPU_ARM_CORTEX_A7
@@ -24,6 +23,7 @@ def initial_context(entry: int, stack_top: int) -> dict:
     return {"pc": entry, "status": status, "regs": {13: stack_top}}
 
 
-def disassembler(pc: int) -> tuple[Cs, int]:
+def disassembler(pc: int):
     """A capstone instance for the state the pc's bit 0 names, and the address."""
+    from capstone import CS_ARCH_ARM, CS_MODE_ARM, CS_MODE_THUMB, Cs   # only for reports
     return Cs(CS_ARCH_ARM, CS_MODE_THUMB if pc & 1 else CS_MODE_ARM), pc & ~1

@@ -1,5 +1,4 @@
 """x86 32-bit protected mode, flat segments (as Unicorn sets them up)."""
-from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 from unicorn import UC_ARCH_X86, UC_MODE_32, Uc
 
 NAME = "x86"
@@ -16,5 +15,7 @@ def initial_context(entry: int, stack_top: int) -> dict:
     return {"pc": entry, "status": EFLAGS, "regs": {4: stack_top}}
 
 
-def disassembler(pc: int) -> tuple[Cs, int]:
+def disassembler(pc: int):
+    """A capstone instance for 32-bit x86, and the address."""
+    from capstone import CS_ARCH_X86, CS_MODE_32, Cs   # only for reports
     return Cs(CS_ARCH_X86, CS_MODE_32), pc
