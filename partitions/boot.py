@@ -1,0 +1,125 @@
+"""Boot a validated manifest into a running kernel, only through the system calls.
+
+Each parent, top-down, creates its children with its own pages (`k.as_partition(parent)` and
+`pipkernel.wrappers`), maps their pages from `memory.CHILD_VA_START` up and relays device
+pages down to their owners with addVAddr (docs/manifests.md "Boot").
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+from pipkernel import Kernel, Partition, PartitionAPI
+from pipkernel.abi import PAGE_SIZE
+from pipkernel.wrappers import PageAllocator, create_child, map_page, map_range
+
+from . import memory
+from .manifest import ROOT, ChannelSpec, KeySpec, Manifest, ManifestError, PartitionSpec, load
+
+
+@dataclass
+class BootedPartition:
+    """One partition of a booted image, with what it sees in its own address space."""
+
+    spec: PartitionSpec
+    partition: Partition
+    api: PartitionAPI
+    desc: int | None                      # its descriptor's VA in its parent (None: the root)
+    pages: tuple[int, ...]                # VAs of its own pages (the root: its pool)
+    devices: dict[str, int] = field(default_factory=dict)   # device name -> VA here
+
+
+@dataclass
+class DeviceImage:
+    """A booted device image: the kernel, the machine (arm / x86) and every partition."""
+
+    manifest: Manifest
+    kernel: Kernel
+    machine: object | None                # pipkernel.machine.Machine, None for arch python
+    partitions: dict[str, BootedPartition]
+    devices: dict[str, object]            # device name -> its Registers (None for arch python)
+
+    @property
+    def channels(self) -> tuple[ChannelSpec, ...]:
+        return self.manifest.channels
+
+    @property
+    def keys(self) -> tuple[KeySpec, ...]:
+        return self.manifest.keys
+
+    @property
+    def names(self) -> dict[Partition, str]:
+        """Partition handle -> name (for pipkernel.show.render_tree)."""
+        return {b.partition: name for name, b in self.partitions.items()}
+
+    def check_invariants(self) -> list[str]:
+        return self.kernel.check_invariants()
+
+    def component(self, name: str):
+        """The class a partition's Python component names, imported now."""
+        runs = self.partitions[name].spec.runs
+        if runs is None or runs.kind != "python":
+            raise ValueError(f'partition "{name}" runs no Python component')
+        module, _, attr = runs.target.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except Exception as error:
+            raise ManifestError(f'partition "{name}": cannot load {runs.target}: {error}') from None
+
+
+def _start(manifest: Manifest):
+    """The kernel (and machine) with the root's firmware loaded; device name -> (VA, device)."""
+    if not manifest.machine:
+        kernel = Kernel(*(getattr(manifest.geometry, f) for f in ("pages", "table_size", "levels")))
+        linear = sorted(va for va in kernel.mappings(kernel.root) if va != kernel.geometry.vidt_va)
+        _, vas = memory.root_layout(linear, False, len(manifest.devices))
+        return kernel, None, {d.name: (va, None) for d, va in zip(manifest.devices, vas)}
+    from pipkernel.machine import Machine
+    from pipkernel.machine.devices import Registers
+    from pipkernel.machine.loader import ImageError
+    machine = Machine(manifest.arch, manifest.geometry.pages,
+                      devices=[Registers(d.name) for d in manifest.devices])
+    runs = manifest.root.runs
+    if runs and runs.kind == "firmware":
+        try:
+            machine.load(runs.target)
+        except ImageError as error:
+            raise ManifestError(f"root.runs.firmware: {error}") from None
+    return machine.kernel, machine, {name: machine.devices[name] for name in machine.devices}
+
+
+def boot(manifest: Manifest | str) -> DeviceImage:
+    """Boot a manifest (or a manifest file's path) and return the device image."""
+    if not isinstance(manifest, Manifest):
+        manifest = load(manifest)
+    kernel, machine, devices = _start(manifest)
+    linear = sorted(va for va in kernel.mappings(kernel.root) if va != kernel.geometry.vidt_va)
+    pool, _ = memory.root_layout(linear, manifest.machine, len(devices),
+                                 manifest.firmware_reserve())
+    root = BootedPartition(manifest.root, kernel.root, kernel.as_partition(kernel.root), None,
+                           tuple(pool), {name: va for name, (va, _) in devices.items()})
+    booted = {ROOT: root}
+    allocators = {ROOT: PageAllocator(pool)}
+    for spec in manifest.partitions[1:]:
+        parent = booted[spec.parent]
+        booted[spec.name] = _create(manifest, parent, allocators[spec.parent], spec)
+        allocators[spec.name] = PageAllocator(booted[spec.name].pages)
+    return DeviceImage(manifest, kernel, machine, booted,
+                       {name: device for name, (_, device) in devices.items()})
+
+
+def _create(manifest: Manifest, parent: BootedPartition, alloc: PageAllocator,
+            spec: PartitionSpec) -> BootedPartition:
+    """The parent creates `spec`, maps its pages, then relays its devices to it."""
+    api, kernel = parent.api, parent.api.kernel
+    desc = create_child(api, alloc)
+    relayed = manifest.relayed_devices(spec.name)
+    vas = memory.child_vas(kernel.geometry, spec.pages + len(relayed))
+    for start, end in memory.child_ranges(kernel.geometry, spec.pages):
+        map_range(api, alloc, desc, start, (end - start) // PAGE_SIZE)
+    for device, va in zip(relayed, vas[spec.pages:]):
+        map_page(api, alloc, desc, parent.devices[device.name], va)
+    handle = Partition(kernel.mappings(parent.partition)[desc].pa // PAGE_SIZE)
+    return BootedPartition(spec, handle, kernel.as_partition(handle), desc,
+                           tuple(vas[:spec.pages]),
+                           {d.name: va for d, va in zip(relayed, vas[spec.pages:])})

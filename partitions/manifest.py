@@ -1,0 +1,529 @@
+"""Device-image manifests: TOML in, a validated frozen tree out (docs/manifests.md).
+
+`load(path)` / `parse(data, base)` check the whole manifest before anything boots and raise
+one `ManifestError` listing every problem found, each naming its field
+(`partition[3].parent: "sensr" is not a partition (did you mean "sensor"?)`).
+"""
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from pipkernel import Geometry
+from pipkernel.abi import MACHINE_LEVELS, MACHINE_TABLE_SIZE, PAGE_SIZE, ROOT_IMAGE_BASE
+
+from . import memory
+
+ROOT = "root"
+ARCHES = ("python", "arm", "x86")
+DEVICE_KINDS = ("registers",)
+ALGORITHMS = ("HMAC256/64", "HMAC256/256", "ES256", "EdDSA")   # tokens.keys spells them so
+KEY_USES = ("issue", "verify")
+OPERATIONS = ("read", "write", "execute", "delete", "create")
+_ELF_MACHINES = {"arm": "EM_ARM", "x86": "EM_386"}
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
+_COMPONENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*\Z")
+_MISSING = object()
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot boot; `errors` holds one "field: reason" line per problem."""
+
+    def __init__(self, errors: list[str] | str):
+        self.errors = [errors] if isinstance(errors, str) else list(errors)
+        super().__init__("\n".join(self.errors))
+
+
+@dataclass(frozen=True)
+class Runs:
+    """What runs in a partition: a Python component ("module:Class") or a firmware ELF."""
+
+    kind: str                  # "python" | "firmware"
+    target: str                # "module:Class", or the ELF's resolved path
+
+
+@dataclass(frozen=True)
+class PartitionSpec:
+    name: str
+    parent: str | None         # None for the root
+    pages: int                 # its own usable pages (the root: its pool after boot)
+    runs: Runs | None = None
+    domain: str | None = None
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    name: str
+    kind: str
+    owner: str
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    from_: str
+    to: str
+    max_size: int | None
+    operations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    kid: str
+    alg: str
+    holder: str
+    cose_key: Path | None      # resolved path, or None with generate
+    generate: bool
+    use: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated device image. `partitions` lists the root first, then parents before
+    their children (manifest order otherwise)."""
+
+    name: str
+    arch: str
+    geometry: Geometry
+    partitions: tuple[PartitionSpec, ...]
+    devices: tuple[DeviceSpec, ...] = ()
+    channels: tuple[ChannelSpec, ...] = ()
+    keys: tuple[KeySpec, ...] = ()
+    firmware_end: int = 0      # end VA of the root's firmware image (0: none)
+    source: Path | None = field(default=None, compare=False)
+
+    @property
+    def root(self) -> PartitionSpec:
+        return self.partitions[0]
+
+    @property
+    def machine(self) -> bool:
+        return self.arch != "python"
+
+    def partition(self, name: str) -> PartitionSpec:
+        return next(p for p in self.partitions if p.name == name)
+
+    def children(self, name: str) -> list[PartitionSpec]:
+        return [p for p in self.partitions if p.parent == name]
+
+    def ancestry(self, name: str) -> list[str]:
+        """Names from the root down to `name`."""
+        chain = [name]
+        while chain[-1] != ROOT:
+            chain.append(self.partition(chain[-1]).parent)
+        return chain[::-1]
+
+    def relayed_devices(self, name: str) -> list[DeviceSpec]:
+        """Devices `name` maps: its own and those of its descendants, in manifest order."""
+        return [d for d in self.devices if name in self.ancestry(d.owner)]
+
+    def mapped_pages(self, name: str) -> int:
+        """Pages a non-root partition maps: its own pages, then its relayed devices."""
+        return self.partition(name).pages + len(self.relayed_devices(name))
+
+    def kernel_pages(self, name: str) -> int:
+        """Pages the kernel takes from the parent of `name` for it (0 for the root)."""
+        return 0 if name == ROOT else memory.kernel_pages(self.geometry, self.mapped_pages(name))
+
+    def firmware_reserve(self) -> range:
+        """Root VAs kept for the firmware's image and heap (empty without firmware)."""
+        if not self.firmware_end:
+            return range(0)
+        end = -(-self.firmware_end // PAGE_SIZE) * PAGE_SIZE
+        return range(ROOT_IMAGE_BASE, end + memory.FIRMWARE_HEAP_PAGES * PAGE_SIZE)
+
+
+# ---------------------------------------------------------------- reading
+def load(path) -> Manifest:
+    """Read and validate a manifest file; paths in it are relative to its folder."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ManifestError(f"{path}: cannot read it ({error.strerror or error})") from None
+    except UnicodeDecodeError:
+        raise ManifestError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ManifestError(f"{path}: not valid TOML ({error})") from None
+    return parse(data, path.parent, source=path)
+
+
+def parse(data, base=".", source: Path | None = None) -> Manifest:
+    """Validate a manifest already read from TOML (a dict); `base` anchors relative paths."""
+    return _Validator(Path(base)).manifest(data, source)
+
+
+def _kind(value) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a float", str: "a string",
+             list: "an array", dict: "a table"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def _suggest(word, choices) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def _quote(items) -> str:
+    return ", ".join(f'"{i}"' for i in items)
+
+
+class _Validator:
+    """Collects every error, each as 'field.path: reason'."""
+
+    def __init__(self, base: Path):
+        self.base, self.errors = base, []
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(f"{path}: {message}")
+
+    # ---- typed fields
+    def table(self, path: str, value, allowed) -> dict | None:
+        """`value` must be a table whose keys are all in `allowed`; None if it is not a table."""
+        if not isinstance(value, dict):
+            self.error(path, f"must be a table, not {_kind(value)}")
+            return None
+        for key in value:
+            if key not in allowed:
+                self.error(f"{path}.{key}" if path != "manifest" else str(key),
+                           f"unknown key{_suggest(key, allowed)}")
+        return value
+
+    def get(self, path, table, key, kind, default=_MISSING, check=None):
+        """table[key] of TOML type `kind`, passed through check(value) -> message or None;
+        the default when absent; None (and an error) when wrong or missing."""
+        where = f"{path}.{key}" if path else key
+        value = table.get(key, _MISSING)
+        if value is _MISSING:
+            if default is _MISSING:
+                self.error(where, "missing")
+                return None
+            return default
+        if type(value) is not kind:
+            self.error(where, f"must be {_kind(kind())}, not {_kind(value)}")
+            return None
+        problem = check(value) if check else None
+        if problem:
+            self.error(where, problem)
+            return None
+        return value
+
+    def name(self, path, table, key, default=_MISSING):
+        return self.get(path, table, key, str, default, lambda v: None if _NAME.match(v) else (
+            f'"{v}" is not a name (a letter, then letters, digits, "-" or "_"; 64 at most)'))
+
+    def choice(self, path, table, key, choices, default=_MISSING):
+        return self.get(path, table, key, str, default, lambda v: None if v in choices else (
+            f'"{v}" is not one of {_quote(choices)}{_suggest(v, choices)}'))
+
+    def subset(self, path, table, key, choices):
+        """A non-empty array of distinct strings from `choices` (default: all of them)."""
+        def check(values):
+            bad = [v for v in values if v not in choices]
+            if bad or not values or len(set(values)) != len(values):
+                return (f"must be a non-empty array of distinct values from {_quote(choices)}"
+                        + (f", not {bad[0]!r}" if bad else ""))
+            return None
+        return tuple(self.get(path, table, key, list, list(choices), check) or ())
+
+    def count(self, path, table, key, lo, hi, default=_MISSING):
+        return self.get(path, table, key, int, default, lambda v: None if lo <= v <= hi else (
+            f"must be in [{lo}, {hi}], not {v}"))
+
+    def path(self, path, table, key, default=_MISSING) -> Path | None:
+        """An existing file, relative to the manifest's folder."""
+        value = self.get(path, table, key, str, default, lambda v: None if v else "empty path")
+        if value is None:
+            return None
+        resolved = (self.base / value).resolve()
+        if not resolved.is_file():
+            self.error(f"{path}.{key}", f'no file "{value}" (looked at {resolved})')
+            return None
+        return resolved
+
+    def array(self, data, key) -> list[tuple[str, dict]]:
+        """The tables of an array of tables, each with its path `key[i]`."""
+        items = data.get(key, [])
+        if not isinstance(items, list):
+            self.error(key, f"must be an array of tables ([[{key}]]), not {_kind(items)}")
+            return []
+        found = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                self.error(f"{key}[{i}]", f"must be a table, not {_kind(item)}")
+            else:
+                found.append((f"{key}[{i}]", item))
+        return found
+
+    # ---- sections
+    def manifest(self, data, source) -> Manifest:
+        data = self.table("manifest", data, ("image", "root", "partition", "device", "channel", "key"))
+        if data is None:
+            raise ManifestError(self.errors)
+        image = self.image(data.get("image", _MISSING))
+        arch = image["arch"]
+        root = self.partition_fields("root", data.get("root", {}), ("runs", "domain"), arch)
+        parts = [(p, self.partition_fields(p, t, ("name", "parent", "pages", "runs", "domain"),
+                                           arch))
+                 for p, t in self.array(data, "partition")]
+        names = self.partition_names(parts)
+        order = self.tree(parts, names)
+        devices = self.devices(self.array(data, "device"), names)
+        channels = self.channels(self.array(data, "channel"), names)
+        keys = self.keys(self.array(data, "key"), names)
+        for path, spec in parts:
+            if spec["runs"] and spec["runs"].kind == "firmware":
+                self.error(f"{path}.runs.firmware", "only the root runs firmware in this version "
+                           "(a root image can spawn children itself)")
+        if self.errors:
+            raise ManifestError(self.errors)
+        firmware = root["runs"].target if root["runs"] and root["runs"].kind == "firmware" else None
+        specs = {p["name"]: PartitionSpec(p["name"], p["parent"], p["pages"], p["runs"],
+                                          p["domain"]) for _, p in parts}
+        draft = Manifest(image["name"], arch, image["geometry"],
+                         (PartitionSpec(ROOT, None, 0, root["runs"], root["domain"]),)
+                         + tuple(specs[n] for n in order),
+                         devices, channels, keys, self.firmware_end(firmware, arch), source)
+        pool = self.memory(draft, {p["name"]: path for path, p in parts})
+        if self.errors:
+            raise ManifestError(self.errors)
+        return Manifest(draft.name, arch, draft.geometry,
+                        (PartitionSpec(ROOT, None, pool, root["runs"], root["domain"]),)
+                        + draft.partitions[1:], devices, channels, keys, draft.firmware_end,
+                        source)
+
+    def image(self, value) -> dict:
+        if value is _MISSING:
+            self.error("image", "missing (the [image] table: name, arch, pages, ...)")
+            value = {}
+        table = self.table("image", value, ("name", "arch", "pages", "table_size", "levels")) or {}
+        arch = self.choice("image", table, "arch", ARCHES, "python")
+        machine = arch in ("arm", "x86")
+        pages = self.get("image", table, "pages", int, 4096)
+        ts = self.get("image", table, "table_size", int, MACHINE_TABLE_SIZE)
+        levels = self.get("image", table, "levels", int, MACHINE_LEVELS)
+        if machine and (ts, levels) != (MACHINE_TABLE_SIZE, MACHINE_LEVELS) and None not in (
+                ts, levels):
+            self.error("image.table_size", f"the {arch} machine has table_size "
+                       f"{MACHINE_TABLE_SIZE} and levels {MACHINE_LEVELS}, not {ts} and {levels}")
+            ts = None
+        return {"name": self.name("image", table, "name"), "arch": arch,
+                "geometry": self.geometry(pages, ts, levels)}
+
+    def geometry(self, pages, ts, levels) -> Geometry | None:
+        if None in (pages, ts, levels):
+            return None
+        try:
+            geometry = Geometry(pages, ts, levels)
+        except ValueError as error:       # its message starts with the field's name
+            self.error(f"image.{str(error).split()[0]}", str(error))
+            return None
+        free = memory.root_free_pages(geometry)
+        if free < 2:
+            self.error("image.pages", f"{pages} pages leave the root fewer than 2 free pages")
+        elif free > memory.root_capacity(geometry):
+            self.error("image.pages", f"{pages} pages do not fit the root's address space "
+                       f"({memory.root_capacity(geometry)} pages): raise table_size or levels")
+        else:
+            return geometry
+        return None
+
+    def partition_fields(self, path, value, allowed, arch) -> dict:
+        table = self.table(path, value, allowed) or {}
+        return {"name": ROOT if path == "root" else self.name(path, table, "name"),
+                "parent": None if path == "root" else self.name(path, table, "parent"),
+                "pages": None if path == "root" else self.count(path, table, "pages", 1, 1 << 20),
+                "runs": self.runs(path, table, arch),
+                "domain": self.name(path, table, "domain", None)}
+
+    def runs(self, path, table, arch) -> Runs | None:
+        value = table.get("runs")
+        if value is None or self.table(f"{path}.runs", value, ("python", "firmware")) is None:
+            return None
+        where = f"{path}.runs"
+        if len([k for k in value if k in ("python", "firmware")]) != 1:
+            self.error(where, 'must name exactly one of "python" or "firmware"')
+            return None
+        if "python" in value:
+            target = self.get(where, value, "python", str, check=lambda v: None if _COMPONENT.match(
+                v) else f'"{v}" is not "package.module:Class"')
+            return Runs("python", target) if target and self.importable(where, target) else None
+        if "firmware" in value:
+            if arch not in _ELF_MACHINES:
+                self.error(f"{where}.firmware", f'firmware needs arch "arm" or "x86", not "{arch}"')
+                return None
+            elf = self.path(where, value, "firmware")
+            return Runs("firmware", str(elf)) if elf else None
+        return None
+
+    def importable(self, path, target) -> bool:
+        module = target.partition(":")[0]
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except Exception as error:        # a parent package that fails to import
+            self.error(f"{path}.python", f'cannot import "{module}": {error}')
+            return False
+        if not found:
+            self.error(f"{path}.python", f'no module "{module}"')
+        return found
+
+    def partition_names(self, parts) -> set[str]:
+        names, seen = set(), {}
+        for path, p in parts:
+            name = p["name"]
+            if name == ROOT:
+                self.error(f"{path}.name", '"root" is the implicit root partition; use [root]')
+            elif name in seen:
+                self.error(f"{path}.name", f'"{name}" is already {seen[name]}')
+            elif name is not None:
+                seen[name] = path
+                names.add(name)
+        return names | {ROOT}
+
+    def refer(self, path, name, names, what="partition") -> bool:
+        """`name` must be one of `names`."""
+        if name is None:
+            return False
+        if name not in names:
+            self.error(path, f'"{name}" is not a {what}{_suggest(name, names)}')
+            return False
+        return True
+
+    def tree(self, parts, names) -> list[str]:
+        """Check parents; return the names in tree order (parents first)."""
+        parent = {}
+        for path, p in parts:
+            if p["name"] in names and p["name"] != ROOT and self.refer(f"{path}.parent",
+                                                                       p["parent"], names):
+                parent.setdefault(p["name"], p["parent"])
+        paths = {p["name"]: path for path, p in parts}
+        reported: set[str] = set()
+        for name in parent:
+            chain = [name]
+            while chain[-1] in parent and parent[chain[-1]] not in chain:
+                chain.append(parent[chain[-1]])
+            if chain[-1] in parent and not reported & set(chain):
+                loop = chain[chain.index(parent[chain[-1]]):]
+                self.error(f"{paths[loop[0]]}.parent", "cycle " + " → ".join(
+                    f'"{n}"' for n in loop + loop[:1]))
+                reported.update(loop)
+        order, frontier = [], [ROOT]
+        while frontier:
+            frontier = [n for _, p in parts for n in [p["name"]]
+                        if parent.get(n) in frontier and n not in order]
+            order += frontier
+        return order
+
+    def devices(self, items, names) -> tuple[DeviceSpec, ...]:
+        found, seen = [], {}
+        for path, table in items:
+            self.table(path, table, ("name", "kind", "owner"))
+            name = self.name(path, table, "name")
+            kind = self.choice(path, table, "kind", DEVICE_KINDS)
+            owner = self.name(path, table, "owner")
+            if name in seen:
+                self.error(f"{path}.name", f'"{name}" is already {seen[name]}')
+            elif self.refer(f"{path}.owner", owner, names) and name and kind:
+                seen[name] = path
+                found.append(DeviceSpec(name, kind, owner))
+        return tuple(found)
+
+    def channels(self, items, names) -> tuple[ChannelSpec, ...]:
+        found, seen = [], {}
+        for path, table in items:
+            self.table(path, table, ("from", "to", "max_size", "operations"))
+            ends = [self.name(path, table, "from"), self.name(path, table, "to")]
+            max_size = self.count(path, table, "max_size", 1, 1 << 30, None)
+            ops = self.subset(path, table, "operations", OPERATIONS)
+            ok = all([self.refer(f"{path}.{k}", n, names) for k, n in zip(("from", "to"), ends)])
+            if ok and ends[0] == ends[1]:
+                self.error(f"{path}.to", f'a channel from "{ends[0]}" to itself')
+            elif ok and tuple(ends) in seen:
+                self.error(path, f'"{ends[0]}" → "{ends[1]}" is already {seen[tuple(ends)]}')
+            elif ok and ops:
+                seen[tuple(ends)] = path
+                found.append(ChannelSpec(ends[0], ends[1], max_size, ops))
+        return tuple(found)
+
+    def keys(self, items, names) -> tuple[KeySpec, ...]:
+        found, seen = [], {}
+        for path, table in items:
+            self.table(path, table, ("kid", "alg", "holder", "cose_key", "generate", "use"))
+            kid = self.name(path, table, "kid")
+            alg = self.choice(path, table, "alg", ALGORITHMS)
+            holder = self.name(path, table, "holder")
+            generate = self.get(path, table, "generate", bool, False)
+            cose_key = self.path(path, table, "cose_key", None)
+            use = self.subset(path, table, "use", KEY_USES)
+            if generate == ("cose_key" in table):
+                self.error(path, 'give exactly one of cose_key = "FILE" or generate = true')
+            elif kid in seen:
+                self.error(f"{path}.kid", f'"{kid}" is already {seen[kid]}')
+            elif self.refer(f"{path}.holder", holder, names) and kid and alg and use and (
+                    cose_key or generate):
+                seen[kid] = path
+                found.append(KeySpec(kid, alg, holder, cose_key, generate, use))
+        return tuple(found)
+
+    # ---- firmware and memory (run on an otherwise valid manifest)
+    def firmware_end(self, path, arch) -> int:
+        """End VA of the root image's loadable segments, after checking it is an ELF for arch."""
+        if path is None:
+            return 0
+        where = "root.runs.firmware"
+        try:
+            with open(path, "rb") as handle:
+                elf = ELFFile(handle)
+                machine = elf["e_machine"]
+                loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
+                end = max((s["p_vaddr"] + s["p_memsz"] for s in loads), default=0)
+        except (ELFError, OSError, ValueError) as error:
+            self.error(where, f"{path}: not an ELF image ({error})")
+            return 0
+        if machine != _ELF_MACHINES[arch]:
+            self.error(where, f"{path} is built for {machine}, the image's arch is {arch}")
+        elif not end:
+            self.error(where, f"{path} has no loadable segment")
+        return end
+
+    def memory(self, manifest: Manifest, paths: dict[str, str]) -> int:
+        """Check every partition's pages cover its children; return the root's pool."""
+        g = manifest.geometry
+        linear = memory.root_linear_vas(g)
+        ndev = len(manifest.devices)
+        if ndev > len(linear) // 2:
+            self.error("device", f"{ndev} devices do not fit the root's {len(linear)} pages "
+                       "(half of them at most)")
+            return 0
+        reserve = manifest.firmware_reserve()
+        pool, device_vas = memory.root_layout(linear, manifest.machine, ndev, reserve)
+        image_end = -(-manifest.firmware_end // PAGE_SIZE) * PAGE_SIZE
+        if image_end > min(device_vas, default=linear[-1] + PAGE_SIZE):
+            self.error("root.runs.firmware", f"the image ends at {manifest.firmware_end:#x}, "
+                       "past the root's free pages: raise image.pages")
+        for spec in manifest.partitions[1:]:
+            if manifest.mapped_pages(spec.name) > memory.child_capacity(g):
+                self.error(f"{paths[spec.name]}.pages", (
+                    f"{spec.pages} pages and {len(manifest.relayed_devices(spec.name))} devices "
+                    f"do not fit a partition's address space ({memory.child_capacity(g)} pages)"))
+        if self.errors:
+            return 0
+        for spec in manifest.partitions:
+            kids = manifest.children(spec.name)
+            if not kids:
+                continue
+            need = sum(k.pages + manifest.kernel_pages(k.name) for k in kids) + g.levels - 1
+            has = len(pool) if spec.name == ROOT else spec.pages
+            if need > has:
+                where = "image.pages" if spec.name == ROOT else f"{paths[spec.name]}.pages"
+                detail = ", ".join(f'"{k.name}" {k.pages} + {manifest.kernel_pages(k.name)} kernel'
+                                   for k in kids)
+                self.error(where, f'"{spec.name}" has {has} pages, its children need {need} '
+                           f"({detail}, + {g.levels - 1} spare while tables are built)")
+        return len(pool)
