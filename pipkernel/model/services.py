@@ -79,6 +79,17 @@ def createPartition(s: State, descChild: int, pdChild: int, shadow1: int, shadow
     return succeed(s, True)
 
 
+def presentChild(s: State, caller: int, desc: int):
+    """The descriptor page of the child named by desc (checkChild done): (page, None), or
+    (None, reason) when the caller has no table for desc or the page is not present."""
+    mmuDesc = leafMMU(s, caller, desc)
+    if mmuDesc is None:
+        return None, E.NOT_MAPPED
+    if not readPresent(s, mmuDesc, leafIndex(s, desc)):
+        return None, E.CHILD_NOT_PRESENT
+    return readPhyEntry(s, mmuDesc, leafIndex(s, desc)), None
+
+
 # ====================================================================== countToMap
 
 
@@ -113,12 +124,9 @@ def prepare(s: State, descChild: int, vaChild: int, fstVA: int) -> Prepared:
         return fail(s, E.KERNEL_SLOT, Prepared(False, fst))
     if not checkChild(s, caller, desc):
         return fail(s, E.NOT_CHILD, Prepared(False, fst))
-    mmuDesc = leafMMU(s, caller, desc)
-    if mmuDesc is None:
-        return fail(s, E.NOT_MAPPED, Prepared(False, fst))
-    if not readPresent(s, mmuDesc, leafIndex(s, desc)):
-        return fail(s, E.CHILD_NOT_PRESENT, Prepared(False, fst))
-    child = readPhyEntry(s, mmuDesc, leafIndex(s, desc))
+    child, why = presentChild(s, caller, desc)
+    if why:
+        return fail(s, why, Prepared(False, fst))
     mmu, sh1, sh2 = childRoots(s, child)
     return prepareRec(s, caller, child, mmu, sh1, sh2, getConfigPagesLL(s, child), va, fst)
 
@@ -252,12 +260,9 @@ def addVAddr(s: State, vaParent: int, descChild: int, vaChild: int, r: bool, w: 
     mmuP = leafMMU(s, caller, vaP)
     if mmuP is None:
         return fail(s, E.NOT_MAPPED, False)
-    mmuDesc = leafMMU(s, caller, desc)
-    if mmuDesc is None:
-        return fail(s, E.NOT_MAPPED, False)
-    if not readPresent(s, mmuDesc, leafIndex(s, desc)):
-        return fail(s, E.CHILD_NOT_PRESENT, False)
-    child = readPhyEntry(s, mmuDesc, leafIndex(s, desc))
+    child, why = presentChild(s, caller, desc)
+    if why:
+        return fail(s, why, False)
     mmuC = leafMMU(s, child, vaC)
     if mmuC is None:
         return fail(s, E.CHILD_TABLE_MISSING, False)
@@ -308,12 +313,9 @@ def removeVAddr(s: State, descChild: int, vaChild: int) -> bool:
         return fail(s, E.KERNEL_SLOT, False)
     if not checkChild(s, caller, desc):
         return fail(s, E.NOT_CHILD, False)
-    mmuDesc = leafMMU(s, caller, desc)
-    if mmuDesc is None:
-        return fail(s, E.NOT_MAPPED, False)
-    if not readPresent(s, mmuDesc, leafIndex(s, desc)):
-        return fail(s, E.CHILD_NOT_PRESENT, False)
-    child = readPhyEntry(s, mmuDesc, leafIndex(s, desc))
+    child, why = presentChild(s, caller, desc)
+    if why:
+        return fail(s, why, False)
     mmuC = leafMMU(s, child, vaC)
     if mmuC is None:
         return fail(s, E.CHILD_TABLE_MISSING, False)
