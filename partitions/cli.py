@@ -1,0 +1,64 @@
+"""`pipsim tree IMAGE.toml` and `pipsim validate IMAGE.toml` (entry point "pipsim.commands")."""
+from __future__ import annotations
+
+import sys
+
+from pipkernel.abi import PAGE_SIZE
+from pipkernel.show import render_tree
+
+from .boot import boot
+from .manifest import ROOT, Manifest, ManifestError, load
+
+
+def register(subparsers) -> None:
+    tree = subparsers.add_parser("tree", help="boot a device image and show its partition tree")
+    tree.add_argument("image", help="device-image manifest (TOML)")
+    tree.set_defaults(func=_tree)
+    check = subparsers.add_parser("validate", help="check a device-image manifest")
+    check.add_argument("image", help="device-image manifest (TOML)")
+    check.set_defaults(func=_validate)
+
+
+def _load(path: str) -> Manifest | None:
+    try:
+        return load(path)
+    except ManifestError as error:
+        count = len(error.errors)
+        print(f"{path}: {count} error{'s' * (count != 1)}", file=sys.stderr)
+        for line in error.errors:
+            print(f"  {line}", file=sys.stderr)
+        return None
+
+
+def _validate(args) -> int:
+    manifest = _load(args.image)
+    if manifest is None:
+        return 2
+    print(f"{args.image}: ok ({_summary(manifest)})")
+    return 0
+
+
+def _tree(args) -> int:
+    manifest = _load(args.image)
+    if manifest is None:
+        return 2
+    image = boot(manifest)
+    names = {b.partition: f"{name} <{b.spec.domain}>" if b.spec.domain else name
+             for name, b in image.partitions.items()}
+    print(f"{manifest.name} ({_summary(manifest)})")
+    print(render_tree(image.kernel, names))
+    kernel = sum(manifest.kernel_pages(p.name) for p in manifest.partitions)
+    spent = sum(p.pages + manifest.kernel_pages(p.name) for p in manifest.children(ROOT))
+    print(f"total: {len(manifest.partitions) - 1} partitions below the root, {kernel} kernel "
+          f"pages ({kernel * PAGE_SIZE // 1024} KiB) for them; the root keeps "
+          f"{manifest.root.pages - spent} of its {manifest.root.pages} free pages; invariants "
+          f"{'hold' if not image.check_invariants() else 'VIOLATED'}")
+    return 0
+
+
+def _summary(manifest: Manifest) -> str:
+    g = manifest.geometry
+    return (f"arch {manifest.arch}, {g.pages} pages, table_size {g.table_size}, "
+            f"levels {g.levels}; {len(manifest.partitions)} partitions, "
+            f"{len(manifest.devices)} devices, {len(manifest.channels)} channels, "
+            f"{len(manifest.keys)} keys")
