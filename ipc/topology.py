@@ -1,0 +1,186 @@
+"""Endpoints: a tree of named partitions and where each sees the mailboxes.
+
+A Topology caches names, endpoint ids and VAs (configuration); the mailboxes
+themselves live in partition pages.  ``setup_topology`` builds a tree on a kernel
+through system calls, as the root and then as each parent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping
+
+from pipkernel.abi import PAGE_SIZE
+from pipkernel.types import Partition
+from pipkernel.wrappers import PageAllocator, create_child, map_range
+
+from .mailbox import MAILBOX_PAGES, MAX_ENDPOINT, IpcError, Mailbox, MailboxView
+
+
+@dataclass(eq=False)
+class Node:
+    """One endpoint: a partition and its mailbox's VAs, in its own and its parent's space."""
+
+    name: str
+    id: int
+    partition: Partition
+    outbox_va: int
+    inbox_va: int
+    parent: "Node | None" = None
+    parent_pages: tuple[int, ...] | None = None
+    children: list["Node"] = field(default_factory=list)
+    subtree: set[int] = field(default_factory=set)   # endpoint ids, this node's included
+
+    def __repr__(self) -> str:
+        return f"Node({self.name!r}, id={self.id})"
+
+
+class Topology:
+    """The partition tree the relay serves; endpoints are partition names (ids 1, 2, ...)."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self.root: Node | None = None
+        self._by_name: dict[str, Node] = {}
+        self._by_id: dict[int, Node] = {}
+        self._apis: dict[Partition, object] = {}
+
+    def add(self, name: str, partition: Partition, outbox_va: int, inbox_va: int,
+            parent: str | None = None, parent_pages=None) -> Node:
+        """Register an endpoint.  The root comes first (no parent); any other node names
+        its parent, the partition must be that parent's child and ``parent_pages`` are
+        the parent's VAs of the mailbox's four pages (outbox pair, then inbox pair)."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"an endpoint name is a non-empty string, not {name!r}")
+        if name in self._by_name:
+            raise ValueError(f"endpoint {name!r} already exists")
+        if len(self._by_id) >= MAX_ENDPOINT:
+            raise ValueError(f"a topology holds at most {MAX_ENDPOINT} endpoints")
+        if (parent is None) != (self.root is None):
+            raise ValueError("the first endpoint is the root and only it has no parent")
+        up = self.node(parent) if parent is not None else None
+        expected = up.partition if up else None
+        if self.kernel.parent(partition) != expected:
+            raise ValueError(f"{partition} is not the child of {parent!r}'s partition")
+        if up is not None and (parent_pages is None or len(parent_pages) != MAILBOX_PAGES):
+            raise ValueError(f"{name!r}: parent_pages must list the parent's VAs of the "
+                             f"{MAILBOX_PAGES} mailbox pages")
+        node = Node(name, len(self._by_id) + 1, partition, outbox_va, inbox_va, up,
+                    tuple(parent_pages) if up else None)
+        self._by_name[name], self._by_id[node.id] = node, node
+        if up is None:
+            self.root = node
+        else:
+            up.children.append(node)
+        ancestor = node
+        while ancestor is not None:
+            ancestor.subtree.add(node.id)
+            ancestor = ancestor.parent
+        return node
+
+    # ---- lookups ----
+    def node(self, name: str) -> Node:
+        try:
+            return self._by_name[name]
+        except (KeyError, TypeError):
+            raise IpcError(f"unknown endpoint {name!r}") from None
+
+    def by_id(self, endpoint: int) -> Node | None:
+        return self._by_id.get(endpoint)
+
+    @property
+    def endpoints(self) -> dict[str, int]:
+        return {name: node.id for name, node in self._by_name.items()}
+
+    def child_toward(self, node: Node, endpoint: int) -> Node:
+        """The child of node whose subtree holds endpoint (a strict descendant of node)."""
+        hop = self._by_id[endpoint]
+        while hop.parent is not node:
+            hop = hop.parent
+        return hop
+
+    def preorder(self) -> Iterator[Node]:
+        stack = [self.root] if self.root else []
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
+
+    def postorder(self) -> list[Node]:
+        return list(self.preorder())[::-1]
+
+    # ---- acting as a partition ----
+    def api(self, node: Node):
+        """The system-call interface of node's partition (cached)."""
+        if node.partition not in self._apis:
+            self._apis[node.partition] = self.kernel.as_partition(node.partition)
+        return self._apis[node.partition]
+
+    def own_view(self, node: Node) -> MailboxView:
+        return MailboxView.own(self.api(node), node.outbox_va, node.inbox_va)
+
+    def parent_view(self, node: Node) -> MailboxView:
+        """node's mailbox through its parent's VAs of the same pages."""
+        return MailboxView(self.api(node.parent), node.parent_pages)
+
+    def format(self, name: str) -> None:
+        """Initialise name's mailbox, as its partition."""
+        node = self.node(name)
+        self.own_view(node).format(node.id)
+
+    def mailbox(self, name: str) -> Mailbox:
+        """name's own Mailbox, used as its partition."""
+        node = self.node(name)
+        return Mailbox(self.api(node), node.outbox_va, node.inbox_va, self.endpoints)
+
+
+def _pool_size(tree: Mapping, levels: int, table_size: int) -> int:
+    """Pages a node needs to build the subtree `tree` (its children) from its own pool."""
+    total = 0
+    for sub in tree.values():
+        pool = _pool_size(sub, levels, table_size)
+        mapped = MAILBOX_PAGES + pool
+        tables = (3 * levels + 2) * (2 + mapped // table_size)   # prepare + LL, generous
+        total += 5 + mapped + tables
+    return total
+
+
+def setup_topology(kernel, tree: Mapping, mailbox_va: int | None = None) -> Topology:
+    """Build a partition tree with a formatted mailbox in each partition.
+
+    ``tree`` is ``{"root": {"a": {"a1": {}}, "b": {}}}``: one key, the root partition's
+    name.  Each parent creates its children (pipkernel.wrappers) from its own pages and
+    maps them their mailbox at ``mailbox_va`` (default: the first VA after the kernel
+    slot; outbox pair, then inbox pair) and, if they have children, a page pool after it.
+    """
+    if not isinstance(tree, Mapping) or len(tree) != 1:
+        raise ValueError("tree must be a mapping with one key, the root's name")
+    g = kernel.geometry
+    base = g.root_va_start if mailbox_va is None else mailbox_va
+    pool_va = base + MAILBOX_PAGES * PAGE_SIZE
+    topo = Topology(kernel)
+    (root_name, root_tree), = tree.items()
+    alloc = PageAllocator.for_root(kernel)
+    pages = [alloc.alloc() for _ in range(MAILBOX_PAGES)]
+    if pages[1] != pages[0] + PAGE_SIZE or pages[3] != pages[2] + PAGE_SIZE:
+        raise IpcError("the root has no two pairs of consecutive free pages for its mailbox")
+    topo.add(root_name, kernel.root, pages[0], pages[2])
+    topo.format(root_name)
+
+    def build(parent: Node, subtree: Mapping, alloc: PageAllocator) -> None:
+        api = topo.api(parent)
+        for name, sub in subtree.items():
+            if not isinstance(sub, Mapping):
+                raise ValueError(f"children of {name!r} must be a mapping, not {sub!r}")
+            before = set(kernel.children(parent.partition))
+            desc = create_child(api, alloc)
+            (child,) = set(kernel.children(parent.partition)) - before
+            mine = map_range(api, alloc, desc, base, MAILBOX_PAGES)
+            node = topo.add(name, child, base, base + 2 * PAGE_SIZE, parent.name, mine)
+            topo.format(name)
+            if sub:
+                count = _pool_size(sub, g.levels, g.table_size)
+                map_range(api, alloc, desc, pool_va, count)
+                build(node, sub, PageAllocator(pool_va + i * PAGE_SIZE for i in range(count)))
+
+    build(topo.root, root_tree, alloc)
+    return topo
