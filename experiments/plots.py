@@ -49,12 +49,24 @@ def _series(exp, fig, rows) -> dict:
     series: dict = defaultdict(lambda: defaultdict(list))
     for row in rows:
         label = ", ".join(f"{n}={row[n]}" for n in by)
-        series[label][float(row[fig.x])].append(row)
+        series[label][_number(row[fig.x])].append(row)
     return series
+
+
+def _number(text: str):
+    """A numeric x as a float; a categorical one (arch, order...) stays a string."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _draw(exp, fig, rows, directory: Path, formats) -> list[Path]:
     series = _series(exp, fig, rows)
+    xs_all = {x for by_x in series.values() for x in by_x}
+    categories = None                   # a categorical x: one tick per value, in order
+    if any(isinstance(x, str) for x in xs_all):
+        categories = {x: i for i, x in enumerate(sorted(map(str, xs_all)))}
     cols = min(3, len(fig.y))
     nrows = math.ceil(len(fig.y) / cols)
     figure = MplFigure(figsize=(4.5 * cols, 3.4 * nrows), layout="constrained")
@@ -63,17 +75,22 @@ def _draw(exp, fig, rows, directory: Path, formats) -> list[Path]:
         ax = figure.add_subplot(nrows, cols, i + 1)
         for label, by_x in sorted(series.items()):
             xs, means, stds = [], [], []
-            for x in sorted(by_x):
+            for x in sorted(by_x, key=(lambda x: categories[str(x)]) if categories else None):
                 values = [float(r[measure]) for r in by_x[x] if r[measure] != ""]
                 if values:
                     xs.append(x)
                     means.append(statistics.fmean(values))
                     stds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
             if xs:
-                ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=label or None)
+                at = [categories[str(x)] for x in xs] if categories else xs
+                ax.errorbar(at, means, yerr=stds, marker="o", capsize=3, label=label or None,
+                            linestyle="none" if categories else "-")
+        if categories:
+            ax.set_xticks(list(categories.values()), list(categories))
+            ax.set_xlim(-0.5, len(categories) - 0.5)
         ax.set_xlabel(fig.x)
         ax.set_ylabel(measure)
-        if fig.logx:
+        if fig.logx and not categories:
             ax.set_xscale("log", base=2)
         if any(label for label in series) and ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")

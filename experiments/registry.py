@@ -8,8 +8,9 @@ registered under a name with its parameters, measurements and standard figures.
         \"\"\"What it measures, how, and the limits of measuring it in a simulator.\"\"\"
         return {"kernel_pages": ...}
 
-An experiment that needs a part of the project that does not exist yet names it in
-``requires`` (see CAPABILITIES); it is listed, and refused at run time with a clear message.
+An experiment that needs a part of the project that may be missing names it in ``requires``
+(see CAPABILITIES); without it the experiment is listed as such, and refused at run time with
+a clear message saying what is missing.
 """
 from __future__ import annotations
 
@@ -17,15 +18,43 @@ import importlib
 import importlib.util
 import inspect
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable
 
+from . import firmware
 from .errors import ExperimentError
 from .params import Param
 
-#: parts of the project an experiment may require: name -> (module that provides it, what it is)
-CAPABILITIES: dict[str, tuple[str, str]] = {
-    "machine": ("pipkernel.machine", "the Unicorn machine (partition switches, real faults)"),
-    "ipc": ("ipc", "the ODSI IPC runtime (mailboxes, parent relay)"),
+
+@dataclass(frozen=True)
+class Capability:
+    """A part of the project an experiment may require: modules that must import (real
+    modules, not bare folders) and files that must exist (given by a function, so that
+    where they are is decided when checked)."""
+
+    what: str
+    modules: tuple[str, ...]
+    files: Callable[[], Iterable[Path]] = tuple
+    hint: str = ""
+
+    def problem(self) -> str | None:
+        """Why this installation lacks the capability, or None if it has it."""
+        for module in self.modules:
+            reason = _import_problem(module)
+            if reason:
+                return f"{module} {reason}"
+        missing = [str(path) for path in self.files() if not Path(path).is_file()]
+        if missing:
+            return f"missing {', '.join(missing)}" + (f" ({self.hint})" if self.hint else "")
+        return None
+
+
+#: parts of the project an experiment may require
+CAPABILITIES: dict[str, Capability] = {
+    "machine": Capability("the Unicorn machine (partition switches, real faults)",
+                          ("pipkernel.machine",), firmware.required_images,
+                          "build them with `make setup` or `make -C firmware`"),
+    "ipc": Capability("the ODSI IPC runtime (mailboxes, parent relay)", ("ipc",)),
 }
 
 
@@ -63,25 +92,34 @@ class Experiment:
 
     def missing(self) -> list[str]:
         """The capabilities this experiment requires that are not installed."""
-        return [c for c in self.requires if not _installed(CAPABILITIES[c][0])]
+        return [c for c in self.requires if CAPABILITIES[c].problem()]
 
     def check_runnable(self) -> None:
-        for name in self.missing():
-            module, what = CAPABILITIES[name]
-            raise ExperimentError(f"experiment {self.name!r} needs {what} ({module}), which "
-                                  f"this installation does not have yet")
+        for name in self.requires:
+            problem = CAPABILITIES[name].problem()
+            if problem:
+                raise ExperimentError(f"experiment {self.name!r} needs "
+                                      f"{CAPABILITIES[name].what}, which this installation "
+                                      f"does not have: {problem}")
 
 
 _REGISTRY: dict[str, Experiment] = {}
 
 
-def _installed(module: str) -> bool:
-    """A real module (not just a folder: a namespace package has no origin) is importable."""
+def _import_problem(module: str) -> str | None:
+    """Why `module` is not a real importable module (a bare folder, a namespace package, has
+    no origin), or None."""
     try:
         spec = importlib.util.find_spec(module)
-    except ImportError:
-        return False
-    return spec is not None and spec.origin is not None
+    except ImportError as error:
+        return f"cannot be found ({error})"
+    if spec is None or spec.origin is None:
+        return "is not installed"
+    try:
+        importlib.import_module(module)
+    except Exception as error:          # a missing dependency, an unbuilt extension...
+        return f"cannot be imported ({type(error).__name__}: {error})"
+    return None
 
 
 def experiment(name: str, *, params: Iterable[Param], measures: dict[str, str],

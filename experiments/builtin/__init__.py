@@ -1,7 +1,7 @@
 """The built-in experiments, one module each; importing this package registers them.
 
-Planned, waiting for parts of the project that do not exist yet (docs/experiments.md):
-partition-switch and fault-delivery costs on the machine (requires="machine"), and IPC latency
-between siblings against their distance in the tree (requires="ipc").
+switch_cost requires the machine (requires=("machine",)); ipc_latency, IPC latency between
+partitions against their distance in the tree, waits for the ipc package (docs/experiments.md).
 """
-from . import deletion, fault_containment, memory_overhead, syscall_cost  # noqa: F401
+from . import (deletion, fault_containment, fault_propagation, memory_overhead,  # noqa: F401
+               switch_cost, syscall_cost)

@@ -28,8 +28,22 @@ def pipsim(monkeypatch, capsys):
     return run
 
 
+REAL_MACHINE = registry.CAPABILITIES["machine"]
+
+
 @pytest.fixture(autouse=True)
 def no_machine(monkeypatch):
-    """The machine may be installed or not: the tests pretend it is not."""
+    """The machine may be installed or not: the tests pretend it is not (see `machine`)."""
     monkeypatch.setitem(registry.CAPABILITIES, "machine",
-                        ("pipsim_tests_no_such_module", "the Unicorn machine"))
+                        registry.Capability("the Unicorn machine",
+                                            ("pipsim_tests_no_such_module",)))
+
+
+@pytest.fixture
+def machine(monkeypatch, no_machine):
+    """The real machine capability, for the tests that run firmware; skipped without it
+    (the machine's own tests fail then, these need not)."""
+    problem = REAL_MACHINE.problem()
+    if problem:
+        pytest.skip(f"no machine: {problem}")
+    monkeypatch.setitem(registry.CAPABILITIES, "machine", REAL_MACHINE)

@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from experiments import all_experiments
+from experiments import all_experiments, get
 
 SWEEPS = {
     "memory_overhead": ["shape=chain,balanced", "depth=1,2", "table_size=16,32", "levels=3",
@@ -13,6 +13,8 @@ SWEEPS = {
     "fault_containment": ["attacker_depth=0..3", "depth=3", "table_size=16", "calls=60",
                           "impl=c,model"],
     "deletion": ["depth=1..3", "order=top_down,bottom_up", "table_size=16", "levels=3"],
+    "fault_propagation": ["depth=0..3", "handlers=all,none,root,parent,every", "calls=3"],
+    "switch_cost": ["arch=arm,x86", "iterations=30", "best_of=1"],      # requires the machine
 }
 
 
@@ -31,7 +33,9 @@ def results(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", sorted(SWEEPS))
-def test_runs_end_to_end_and_plots(pipsim, results, name):
+def test_runs_end_to_end_and_plots(pipsim, results, name, request):
+    if "machine" in get(name).requires:
+        request.getfixturevalue("machine")
     out = results / name
     args = [a for p in SWEEPS[name] for a in ("--param", p)]
     code, stdout, _ = pipsim("experiment", "run", name, *args, "--out", out, "--no-progress")
@@ -81,4 +85,30 @@ def deletion(table):
         assert int(row["recovered"]) + lost == int(row["lent"])
 
 
-FACTS = {f.__name__: f for f in (memory_overhead, syscall_cost, fault_containment, deletion)}
+def fault_propagation(table):
+    for row in table:
+        depth, received, hops = int(row["depth"]), int(row["received_depth"]), int(row["hops"])
+        assert received == int(row["predicted_depth"])
+        assert row["changed_elsewhere"] == "0" and row["changed_pages"] == "1"
+        assert row["saved_context_ok"] == "1" and row["invariant_violations"] == "0"
+        if row["panic"] == "1":
+            assert received == -1 and hops == depth and row["handler_registers_ok"] == ""
+        else:
+            assert hops == depth - 1 - received and row["handler_registers_ok"] == "1"
+            assert row["vector"] == ("14" if hops == 0 else "8")
+    root_only = {int(r["depth"]): int(r["hops"]) for r in table if r["handlers"] == "root"}
+    assert root_only == {0: 0, 1: 0, 2: 1, 3: 2}          # a root fault is a panic
+
+
+def switch_cost(table):
+    assert {r["arch"] for r in table} == {"arm", "x86"}
+    for row in table:                       # counters are exact; times are not checked
+        assert float(row["switches_per_iteration"]) == 2.0
+        assert float(row["syscalls_per_iteration"]) == 2.0
+        assert float(row["tlb_fills_per_switch"]) > 0
+        assert float(row["syscall_instructions"]) > 0
+        assert float(row["switch_instructions"]) > float(row["syscall_instructions"])
+
+
+FACTS = {f.__name__: f for f in (memory_overhead, syscall_cost, fault_containment, deletion,
+                                 fault_propagation, switch_cost)}
