@@ -104,6 +104,10 @@ def boot(manifest: Manifest | str) -> DeviceImage:
         parent = booted[spec.parent]
         booted[spec.name] = _create(manifest, parent, allocators[spec.parent], spec)
         allocators[spec.name] = PageAllocator(booted[spec.name].pages)
+    for spec in manifest.children(ROOT)[-1:]:
+        # every call makes its caller current: a last (read-only) call of the root's makes it
+        # the running partition again, where the machine's CPU state belongs
+        root.api.get_int_state(booted[spec.name].desc)
     return DeviceImage(manifest, kernel, machine, booted,
                        {name: device for name, (_, device) in devices.items()})
 

@@ -281,15 +281,16 @@ class _Validator:
             if spec["runs"] and spec["runs"].kind == "firmware":
                 self.error(f"{path}.runs.firmware", "only the root runs firmware in this version "
                            "(a root image can spawn children itself)")
+        firmware = root["runs"].target if root["runs"] and root["runs"].kind == "firmware" else None
+        firmware_end = self.firmware_end(firmware, arch)
         if self.errors:
             raise ManifestError(self.errors)
-        firmware = root["runs"].target if root["runs"] and root["runs"].kind == "firmware" else None
         specs = {p["name"]: PartitionSpec(p["name"], p["parent"], p["pages"], p["runs"],
                                           p["domain"]) for _, p in parts}
         draft = Manifest(image["name"], arch, image["geometry"],
                          (PartitionSpec(ROOT, None, 0, root["runs"], root["domain"]),)
                          + tuple(specs[n] for n in order),
-                         devices, channels, keys, self.firmware_end(firmware, arch), source)
+                         devices, channels, keys, firmware_end, source)
         pool = self.memory(draft, {p["name"]: path for path, p in parts})
         if self.errors:
             raise ManifestError(self.errors)
