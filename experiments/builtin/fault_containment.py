@@ -95,7 +95,7 @@ def fault_containment(p, rng):
 
     Limits: only the kernel's view (mappings, kernel pages, invariants) is compared, not the
     contents of data pages (the MMU checks of api.write are covered by the kernel tests);
-    faults are hostile system calls, not CPU exceptions: those need the machine.
+    faults are hostile system calls, not CPU exceptions (fault_propagation delivers those).
     """
     tree = build(KERNELS[p["impl"]], tree_shape(p, rng), p["table_size"], p["levels"])
     k, node = tree.kernel, tree.leftmost(p["attacker_depth"])

@@ -85,8 +85,9 @@ def switch_cost(p, rng):
     to a child and the child's yield back per iteration.  Each loop's host time (best of
     `best_of` runs of Machine.run) minus the same image run with 1 iteration (set-up, the
     child's spawn and start-up, code translation), over iterations - 1, gives its cost per
-    iteration; the empty loop's is subtracted from the others.  The machine's counters (RunResult.counters) give the guest
-    instructions, kernel calls, switches and TLB refills per iteration the same way.
+    iteration; the empty loop's is subtracted from the others.  The machine's counters
+    (RunResult.counters) give the guest instructions, kernel calls, switches and TLB refills
+    per iteration the same way.
 
     Limits: host time of an emulator on a shared host, not cycles of a device: compare
     arches and runs within one sweep, use --repeat.  Unicorn's virtual TLB is flushed at
