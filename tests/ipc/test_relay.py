@@ -1,0 +1,195 @@
+"""The relay: delivery through the common ancestor, refusals with reasons, back-pressure,
+crash recovery, and isolation of the mailbox pages."""
+import pytest
+
+from ipc import IpcError, Policy, Reason, Relay, Topology
+from ipc.mailbox import RINGS, MailboxView, RingKind
+from pipkernel.types import MemoryFault
+
+ALL = ["root", "a", "a1", "a11", "a2", "b", "b1", "b11"]
+
+
+def everyone(max_size=None):
+    return Policy([(s, d, max_size) for s in ALL for d in ALL if s != d])
+
+
+@pytest.mark.parametrize("src, dst, copies", [("a1", "a2", 1), ("a1", "b1", 3),
+                                              ("a11", "b11", 5), ("a", "a11", 2),
+                                              ("b11", "root", 3), ("root", "b11", 3)])
+def test_messages_travel_up_to_the_common_ancestor_and_down(topo, src, dst, copies):
+    """Siblings: one copy by their parent; tree distance d through a common ancestor
+    that is neither end: d - 1 copies (up the outboxes, across, down the inboxes)."""
+    relay = Relay(topo, Policy([(src, dst)]))
+    seq = topo.mailbox(src).send(dst, {"hello": src})
+    stats = relay.step()                        # one pass carries it all the way
+    assert stats == {"delivered": 1, "forwarded": copies - 1} if copies > 1 else {"delivered": 1}
+    [msg] = topo.mailbox(dst).receive()
+    assert (msg.src_name, msg.seq, msg.payload) == (src, seq, {"hello": src})
+    assert topo.mailbox(src).refusals() == []
+    assert topo.kernel.check_invariants() == []
+
+
+@pytest.mark.parametrize("policy, sender, dst, payload, reason", [
+    (Policy([("b11", "a11")]), "a11", "b11", 1, Reason.UNAUTHORISED),   # only the other way
+    (Policy([("a11", "b11", 8)]), "a11", "b11", "x" * 8, Reason.OVERSIZED),  # 9 bytes > 8
+    (Policy(), "a11", 99, 1, Reason.UNDELIVERABLE),                     # no such endpoint
+    (Policy(), "a1", "a1", 1, Reason.UNDELIVERABLE),                    # itself
+])
+def test_refusals_come_back_to_the_sender_with_the_reason(topo, policy, sender, dst, payload,
+                                                         reason):
+    relay = Relay(topo, policy)
+    seq = topo.mailbox(sender).send(dst, payload)
+    relay.run_until_idle()
+    [refusal] = topo.mailbox(sender).refusals()
+    assert (refusal.reason, refusal.seq) == (reason, seq)
+    assert all(topo.mailbox(n).receive() == [] for n in ALL)
+
+
+def fill_inbox(topo, relay, sender, dst):
+    for _ in range(2):
+        for i in range(RINGS[RingKind.OUTBOX].count):
+            topo.mailbox(sender).send(dst, i)
+        relay.run_until_idle()
+
+
+def test_a_refusal_deep_in_the_tree_travels_back_to_the_sender(topo):
+    """b11's inbox stays full: the message from a11 waits at b1's relay, then is refused
+    there and the refusal climbs back over the common ancestor to a11."""
+    relay = Relay(topo, everyone(), max_attempts=3)
+    a11 = topo.mailbox("a11")
+    fill_inbox(topo, relay, "b", "b11")
+    seq = a11.send("b11", "late")
+    stats = relay.run_until_idle()
+    assert stats["refused"] == 1 and stats["blocked"] == 3
+    [refusal] = a11.refusals()
+    assert (refusal.reason, refusal.dst_name, refusal.seq) == (Reason.INBOX_FULL, "b11", seq)
+    assert len(topo.mailbox("b11").receive()) == 16
+
+
+def test_without_max_attempts_a_full_inbox_is_back_pressure(topo):
+    relay = Relay(topo, everyone(), max_attempts=None)
+    fill_inbox(topo, relay, "b", "b1")
+    topo.mailbox("a").send("b1", "waits")
+    for _ in range(5):
+        assert relay.step() == {"blocked": 2}          # one attempt per sweep
+    assert len(topo.mailbox("b1").receive()) == 16
+    relay.step()
+    assert [m.payload for m in topo.mailbox("b1").receive()] == ["waits"]
+    assert topo.mailbox("a").refusals() == []
+
+
+def write_slot(view, kind, slot, header, payload=b""):
+    view.ring(kind).put(slot, header, payload)
+
+
+def test_forged_sources_and_refusals_are_refused_to_the_forger(topo):
+    from ipc.mailbox import Header, State
+    a1, b1 = topo.node("a1"), topo.node("b1")
+    view = topo.own_view(a1)
+    # a message claiming to come from b1, and a fake refusal for b1's message
+    write_slot(view, RingKind.OUTBOX, 0, Header(State.READY, 0, 1, b1.id, topo.node("a2").id, 7),
+               b"\x01")
+    write_slot(view, RingKind.OUTBOX, 1, Header(State.READY, Reason.UNAUTHORISED, 1, b1.id,
+                                                topo.node("root").id, 3))
+    write_slot(view, RingKind.OUTBOX, 2, Header(State.READY, 0, 2, a1.id, b1.id, 1), b"\xff\xff")
+    Relay(topo, everyone()).run_until_idle()
+    reasons = sorted((r.reason, r.seq) for r in topo.mailbox("a1").refusals())
+    assert reasons == [(Reason.UNAUTHORISED, 3), (Reason.MALFORMED, 1), (Reason.MALFORMED, 7)] \
+        or reasons == sorted([(Reason.MALFORMED, 7), (Reason.MALFORMED, 3),
+                              (Reason.MALFORMED, 1)])
+    assert all(topo.mailbox(n).refusals() == [] and topo.mailbox(n).receive() == []
+               for n in ALL if n != "a1")
+
+
+def test_siblings_cannot_touch_each_others_mailbox(topo):
+    k = topo.kernel
+    a, b, a1 = topo.node("a"), topo.node("b"), topo.node("a1")
+    api_b = topo.api(b)
+    theirs = {k.mappings(k.root)[va].pa for va in a.parent_pages}
+    assert theirs.isdisjoint(m.pa for m in k.mappings(b.partition).values())
+    for va in a.parent_pages:        # the root's VAs of a's pages: b faults or sees its own
+        pa = api_b.translate(va, "r")
+        assert pa is None or pa & ~0xFFF not in theirs
+    for va in range(b.outbox_va, b.outbox_va + 0x10000, 0x1000):
+        if api_b.translate(va, "r") is None:
+            with pytest.raises(MemoryFault):
+                api_b.read(va, 1)
+            with pytest.raises(MemoryFault):
+                api_b.write(va, b"\0")
+    # a child cannot reach its parent's mailbox either (the parent's VAs are not its own)
+    with pytest.raises(MemoryFault):
+        topo.api(a1).read(a.outbox_va + 0x100000, 1)
+    # a parent sees its child's mailbox through its own VAs of the same pages
+    assert MailboxView(topo.api(a), a1.parent_pages).endpoint() == a1.id
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("crash_at", range(1, 12))
+def test_a_crash_at_any_write_neither_loses_nor_duplicates(topo, monkeypatch, crash_at):
+    """The relay dies at its n-th write; a fresh relay recovers and finishes the work."""
+    sent = [("a11", "b11"), ("a2", "a1"), ("b1", "root")]
+    for src, dst in sent:
+        topo.mailbox(src).send(dst, src)
+    writes = 0
+    real_write = MailboxView.write
+
+    def crashing_write(self, offset, data):
+        nonlocal writes
+        writes += 1
+        if writes == crash_at:
+            raise Crash
+        real_write(self, offset, data)
+
+    monkeypatch.setattr(MailboxView, "write", crashing_write)
+    with pytest.raises(Crash):
+        Relay(topo, everyone()).run_until_idle()
+    monkeypatch.setattr(MailboxView, "write", real_write)
+    Relay(topo, everyone()).run_until_idle()
+    got = sorted((m.src_name, dst, m.seq) for dst in ALL for m in topo.mailbox(dst).receive())
+    assert got == sorted((src, dst, 1) for src, dst in sent)
+
+
+def test_bad_relay_configuration_is_refused(topo):
+    with pytest.raises(ValueError, match="unknown endpoints: \\['zz'\\]"):
+        Relay(topo, Policy([("a", "zz")]))
+    with pytest.raises(TypeError, match="must be a Policy"):
+        Relay(topo, [("a", "b")])
+    with pytest.raises(ValueError, match="max_attempts"):
+        Relay(topo, Policy(), max_attempts=0)
+    with pytest.raises(ValueError, match="with a root"):
+        Relay(Topology(topo.kernel), Policy())
+
+
+@pytest.mark.parametrize("channels, match", [
+    ([("a", "a")], "to itself"), ([("a", 3)], "partition names"), ([("a", "b", 0)], "max_size"),
+    ([("a", "b", 481)], "max_size"), ([{"from": "a"}], "'from' and 'to'"), (["ab"], "channel"),
+])
+def test_bad_policies_are_refused(channels, match):
+    with pytest.raises(ValueError, match=match):
+        Policy(channels)
+
+
+def test_policy_from_manifest_data():
+    policy = Policy([{"from": "a", "to": "b", "max_size": 16}]).allow("c", "d", both=True)
+    assert ("a", "b") in policy and ("b", "a") not in policy and ("d", "c") in policy
+    assert policy.check("a", "b", 17) == Reason.OVERSIZED
+    assert policy.check("b", "a", 1) == Reason.UNAUTHORISED and policy.check("c", "d", 480) is None
+
+
+def test_bad_topologies_are_refused(kernel):
+    from ipc import setup_topology
+    with pytest.raises(ValueError, match="one key"):
+        setup_topology(kernel, {"r": {}, "s": {}})
+    topo = setup_topology(kernel, {"r": {"x": {}}})
+    x = topo.node("x")
+    with pytest.raises(ValueError, match="already exists"):
+        topo.add("x", x.partition, 0, 0, "r", x.parent_pages)
+    with pytest.raises(ValueError, match="not the child of"):
+        topo.add("y", x.partition, 0, 0, "x", x.parent_pages)
+    with pytest.raises(IpcError, match="unknown endpoint 'q'"):
+        topo.add("y", x.partition, 0, 0, "q", x.parent_pages)
+    with pytest.raises(ValueError, match="parent_pages"):
+        topo.add("y", x.partition, 0, 0, "r", None)
