@@ -70,6 +70,7 @@ def test_without_max_attempts_a_full_inbox_is_back_pressure(topo):
     relay = Relay(topo, everyone(), max_attempts=None)
     fill_inbox(topo, relay, "b", "b1")
     topo.mailbox("a").send("b1", "waits")
+    assert relay.step() == {"forwarded": 1, "blocked": 1}   # up to the root, down to b
     for _ in range(5):
         assert relay.step() == {"blocked": 2}          # one attempt per sweep
     assert len(topo.mailbox("b1").receive()) == 16
