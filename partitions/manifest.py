@@ -198,7 +198,7 @@ class _Validator:
     def get(self, path, table, key, kind, default=_MISSING, check=None):
         """table[key] of TOML type `kind`, passed through check(value) -> message or None;
         the default when absent; None (and an error) when wrong or missing."""
-        where = f"{path}.{key}" if path else key
+        where = f"{path}.{key}"
         value = table.get(key, _MISSING)
         if value is _MISSING:
             if default is _MISSING:
@@ -511,8 +511,7 @@ class _Validator:
         for spec in manifest.partitions[1:]:
             if manifest.mapped_pages(spec.name) > memory.child_capacity(g):
                 self.error(f"{paths[spec.name]}.pages", (
-                    f"{spec.pages} pages and {len(manifest.relayed_devices(spec.name))} devices "
-                    f"do not fit a partition's address space ({memory.child_capacity(g)} pages)"))
+                    f"{manifest.mapped_pages(spec.name)} pages (with its devices) do not fit a partition's address space ({memory.child_capacity(g)} pages)"))
         if self.errors:
             return 0
         for spec in manifest.partitions:
