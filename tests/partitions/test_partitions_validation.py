@@ -234,3 +234,9 @@ def test_files_that_are_not_manifests(tmp_path):
         load(tmp_path / "missing.toml")
     with pytest.raises(ManifestError, match="manifest: must be a table"):
         parse([1, 2])
+
+
+def test_parents_may_come_after_their_children(valid, tmp_path):
+    valid["partition"].reverse()
+    m = parse(valid, tmp_path)
+    assert [p.name for p in m.partitions] == ["root", "provider", "owner", "sensor"]
