@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from partitions import boot, load, parse
+from partitions import boot, parse
 from partitions.memory import child_vas, root_free_pages, root_linear_vas
-from pipkernel import Geometry, Kernel
+from pipkernel import Kernel
 
 REPO = Path(__file__).resolve().parents[2]
 
