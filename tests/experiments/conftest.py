@@ -47,3 +47,16 @@ def machine(monkeypatch, no_machine):
     if problem:
         pytest.skip(f"no machine: {problem}")
     monkeypatch.setitem(registry.CAPABILITIES, "machine", REAL_MACHINE)
+
+
+@pytest.fixture
+def require(request):
+    """require(exp): the real capabilities exp requires (the machine through `machine`),
+    or skip the test."""
+    def check(exp):
+        for name in exp.requires:
+            if name == "machine":
+                request.getfixturevalue("machine")
+            elif registry.CAPABILITIES[name].problem():
+                pytest.skip(f"no {name}: {registry.CAPABILITIES[name].problem()}")
+    return check

@@ -15,6 +15,7 @@ SWEEPS = {
     "deletion": ["depth=1..3", "order=top_down,bottom_up", "table_size=16", "levels=3"],
     "fault_propagation": ["depth=0..3", "handlers=all,none,root,parent,every", "calls=3"],
     "switch_cost": ["arch=arm,x86", "iterations=30", "best_of=1"],      # requires the machine
+    "ipc_latency": ["distance=2,3", "placement=across,down", "messages=3"],  # requires ipc
 }
 
 
@@ -33,9 +34,8 @@ def results(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", sorted(SWEEPS))
-def test_runs_end_to_end_and_plots(pipsim, results, name, request):
-    if "machine" in get(name).requires:
-        request.getfixturevalue("machine")
+def test_runs_end_to_end_and_plots(pipsim, results, name, require):
+    require(get(name))
     out = results / name
     args = [a for p in SWEEPS[name] for a in ("--param", p)]
     code, stdout, _ = pipsim("experiment", "run", name, *args, "--out", out, "--no-progress")
@@ -110,5 +110,14 @@ def switch_cost(table):
         assert float(row["switch_instructions"]) > float(row["syscall_instructions"])
 
 
+def ipc_latency(table):
+    for row in table:                       # across a common ancestor: one copy fewer
+        distance = int(row["distance"])
+        assert float(row["copies"]) == distance - (row["placement"] == "across")
+        assert float(row["steps"]) == 1.0 and row["invariant_violations"] == "0"
+        assert int(row["partitions"]) == distance + 1
+        assert float(row["throughput_msgs_per_s"]) > 0
+
+
 FACTS = {f.__name__: f for f in (memory_overhead, syscall_cost, fault_containment, deletion,
-                                 fault_propagation, switch_cost)}
+                                 fault_propagation, switch_cost, ipc_latency)}

@@ -33,9 +33,21 @@ def test_modules_must_import(tmp_path, monkeypatch):
     assert Capability("x", ("json",), lambda: [tmp_path / "broken_mod.py"]).problem() is None
 
 
-def test_ipc_is_a_capability_too():
+def test_ipc_is_a_capability_too(monkeypatch, tmp_path):
     problem = CAPABILITIES["ipc"].problem()
     assert problem is None or problem.startswith("ipc ")
+    monkeypatch.setitem(CAPABILITIES, "ipc", Capability("the ODSI IPC runtime",
+                                                        ("pipsim_tests_no_ipc",)))
+    with pytest.raises(ExperimentError, match="'ipc_latency' needs the ODSI IPC runtime"):
+        run_sweep("ipc_latency", out=tmp_path, progress=False)
+
+
+def test_across_needs_two_branches(require, tmp_path):
+    require(get("ipc_latency"))
+    report = run_sweep("ipc_latency", ["distance=1", "placement=across", "messages=1"],
+                       out=tmp_path, progress=False)
+    assert report.failed == 1
+    assert "needs distance >= 2" in report.csv.read_text()
 
 
 @pytest.mark.parametrize("name, assignment, message", [
@@ -46,10 +58,12 @@ def test_ipc_is_a_capability_too():
     ("fault_propagation", "table_size=16", "parameter table_size=16 is not one of"),
     ("fault_propagation", "depth=13", "parameter depth=13 is above its maximum 12"),
     ("fault_propagation", "handler_every=0", "below its minimum 1"),
+    ("ipc_latency", "placement=sideways", "parameter placement='sideways' is not one of"),
+    ("ipc_latency", "distance=0", "parameter distance=0 is below its minimum 1"),
+    ("ipc_latency", "payload_bytes=478", "parameter payload_bytes=478 is above its maximum"),
 ])
-def test_bad_parameters_are_refused(request, tmp_path, name, assignment, message):
-    if "machine" in get(name).requires:
-        request.getfixturevalue("machine")
+def test_bad_parameters_are_refused(require, tmp_path, name, assignment, message):
+    require(get(name))
     with pytest.raises(ExperimentError) as error:
         run_sweep(name, [assignment], out=tmp_path, progress=False)
     assert message in str(error.value)
