@@ -159,21 +159,25 @@ class Ring:
     def _at(self, slot: int) -> int:
         return self.spec.offset + slot * self.spec.slot_size
 
-    def snapshot(self) -> list[tuple[Header, bytes]]:
-        """Every slot's header and payload area, from one read per page."""
+    def _raw(self) -> bytes:
+        """The whole ring, from one read per page."""
         size, count = self.spec.slot_size, self.spec.count
         per_page = PAGE_SIZE // size
-        raw = b"".join(self.view.read(self._at(i), min(per_page, count - i) * size)
-                       for i in range(0, count, per_page))
-        return [(Header.unpack(raw[i * size:]), raw[i * size + HEADER_SIZE:(i + 1) * size])
-                for i in range(count)]
+        return b"".join(self.view.read(self._at(i), min(per_page, count - i) * size)
+                        for i in range(0, count, per_page))
+
+    def live(self) -> list[tuple[int, Header, bytes]]:
+        """(slot, header, payload area) of every slot that is not FREE."""
+        raw, size = self._raw(), self.spec.slot_size
+        return [(i, Header.unpack(raw[at:]), raw[at + HEADER_SIZE:at + size])
+                for i, at in enumerate(range(0, len(raw), size)) if raw[at] != State.FREE]
 
     def header(self, slot: int) -> Header:
         return Header.unpack(self.view.read(self._at(slot), HEADER_SIZE))
 
-    def free_slot(self, snapshot=None) -> int | None:
-        slots = snapshot if snapshot is not None else self.snapshot()
-        return next((i for i, (h, _) in enumerate(slots) if h.state == State.FREE), None)
+    def free_slot(self) -> int | None:
+        raw, size = self._raw(), self.spec.slot_size
+        return next((i for i in range(self.spec.count) if raw[i * size] == State.FREE), None)
 
     def put(self, slot: int, header: Header, payload: bytes = b"") -> None:
         """Write the payload, then the header (its state byte makes the slot live)."""
@@ -265,7 +269,7 @@ class Mailbox:
         """Take the messages delivered to this partition, by (source, sequence)."""
         inbox = self.view.ring(RingKind.INBOX)
         taken = []
-        for slot, (h, payload) in enumerate(inbox.snapshot()):
+        for slot, h, payload in inbox.live():
             if h.state == State.READY and h.kind == 0 and h.dst == self.me:
                 obj = cbor2.loads(payload[:h.length])
                 inbox.set_state(slot, State.FREE)
@@ -276,7 +280,7 @@ class Mailbox:
         """Take the refusals the relay wrote back for this partition's messages."""
         status = self.view.ring(RingKind.STATUS)
         taken = []
-        for slot, (h, _) in enumerate(status.snapshot()):
+        for slot, h, _ in status.live():
             if h.state == State.READY:
                 status.set_state(slot, State.FREE)
                 taken.append(Refusal(Reason(h.kind), h.dst, h.seq, h.length,

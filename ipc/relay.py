@@ -89,7 +89,7 @@ class Relay:
 
     def _relay(self, relayer: Node, stats: Counter) -> None:
         for ring, owner, outbox in self._sources(relayer):
-            for slot, (h, payload) in enumerate(ring.snapshot()):
+            for slot, h, payload in ring.live():
                 if h.state == State.READY and self._handles(relayer, owner, outbox, h):
                     self._hop(relayer, ring, owner, outbox, slot, h, payload, stats)
 
@@ -183,7 +183,7 @@ class Relay:
                                                                      RingKind.STATUS)]
         for owner, kind in targets:
             ring = self._rings[relayer, owner, kind]
-            for slot, (h, _) in enumerate(ring.snapshot()):
+            for slot, h, _ in ring.live():
                 origin = readable.get(h.origin_owner)
                 if (h.state != State.CLAIMED or origin is None or h.origin_ring not in _KINDS
                         or h.origin_slot >= self._rings[relayer, origin,
