@@ -87,6 +87,7 @@ class Machine:
         if code:
             raise RuntimeError(f"cannot set up the engine's hooks (step {-code})")
         self.image: Image | None = None
+        self._running = k._k.root      # whose context the CPU holds (API calls move k.current)
 
     def device_va(self, name: str) -> int:
         """Where the root sees the device `name`."""
@@ -141,7 +142,9 @@ class Machine:
     def run(self, max_instructions: int = 0, max_blocks: int = 0) -> RunResult:
         """Run until the firmware halts, the kernel panics or a budget (0 = none) is spent."""
         m = self._m
+        self.kernel._k.current = self._running
         stop = lib.pip_machine_run(m, max_blocks, max_instructions)
+        self._running = self.kernel._k.current
         console = bytes(ffi.buffer(m.out, m.out_len))
         m.out_len = 0
         counters = {name: int(getattr(m, name)) for name in
