@@ -222,11 +222,11 @@ class Kernel:
             lib.pip_is_partition(self._k, partition.pd))
 
     def _collect(self, fn, part: Partition, *buffers: str) -> tuple:
+        """Call a C enumerator, growing its output arrays until everything fits."""
         cap = 64
         while True:
             bufs = [ffi.new(f"uint32_t[{cap}]") for _ in buffers]
-            n = fn(self._k, part.pd, *bufs, cap) if len(bufs) > 1 else fn(self._k, part.pd,
-                                                                             bufs[0], cap)
+            n = fn(self._k, part.pd, *bufs, cap)
             if n <= cap:
                 return tuple(list(b[0:n]) for b in bufs)
             cap = n

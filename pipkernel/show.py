@@ -1,7 +1,7 @@
 """Text views of a kernel's state: the partition tree with pages and kernel overhead."""
 from __future__ import annotations
 
-from .abi import PAGE_SIZE
+from .abi import INVARIANTS, PAGE_SIZE
 
 
 def describe(kernel, partition, names: dict | None = None) -> str:
@@ -31,6 +31,5 @@ def render_tree(kernel, names: dict | None = None) -> str:
 
 
 def invariant_report(kernel) -> str:
-    from .abi import INVARIANTS
     violated = set(kernel.check_invariants())
     return "\n".join(f"  {'VIOLATED' if name in violated else 'ok':8} {name}" for name in INVARIANTS)
