@@ -2,8 +2,8 @@
 crash recovery, and isolation of the mailbox pages."""
 import pytest
 
-from ipc import IpcError, Policy, Reason, Relay, Topology
-from ipc.mailbox import RINGS, MailboxView, RingKind
+from ipc import IpcError, Policy, Reason, Relay, Topology, setup_topology
+from ipc.mailbox import RINGS, Header, MailboxView, RingKind, State
 from pipkernel.types import MemoryFault
 
 ALL = ["root", "a", "a1", "a11", "a2", "b", "b1", "b11"]
@@ -84,7 +84,6 @@ def write_slot(view, kind, slot, header, payload=b""):
 
 
 def test_forged_sources_and_refusals_are_refused_to_the_forger(topo):
-    from ipc.mailbox import Header, State
     a1, b1 = topo.node("a1"), topo.node("b1")
     view = topo.own_view(a1)
     # a message claiming to come from b1, and a fake refusal for b1's message
@@ -95,9 +94,7 @@ def test_forged_sources_and_refusals_are_refused_to_the_forger(topo):
     write_slot(view, RingKind.OUTBOX, 2, Header(State.READY, 0, 2, a1.id, b1.id, 1), b"\xff\xff")
     Relay(topo, everyone()).run_until_idle()
     reasons = sorted((r.reason, r.seq) for r in topo.mailbox("a1").refusals())
-    assert reasons == [(Reason.UNAUTHORISED, 3), (Reason.MALFORMED, 1), (Reason.MALFORMED, 7)] \
-        or reasons == sorted([(Reason.MALFORMED, 7), (Reason.MALFORMED, 3),
-                              (Reason.MALFORMED, 1)])
+    assert reasons == [(Reason.MALFORMED, 1), (Reason.MALFORMED, 3), (Reason.MALFORMED, 7)]
     assert all(topo.mailbox(n).refusals() == [] and topo.mailbox(n).receive() == []
                for n in ALL if n != "a1")
 
@@ -181,7 +178,6 @@ def test_policy_from_manifest_data():
 
 
 def test_bad_topologies_are_refused(kernel):
-    from ipc import setup_topology
     with pytest.raises(ValueError, match="one key"):
         setup_topology(kernel, {"r": {}, "s": {}})
     topo = setup_topology(kernel, {"r": {"x": {}}})
