@@ -12,16 +12,17 @@ setup: $(STAMP) firmware
 
 # Debian's gcc-arm-none-eabi (--no-install-recommends); nothing happens when it is there
 firmware-toolchain:
-	firmware/setup-toolchain.sh
+	@firmware/setup-toolchain.sh >&2
 
 firmware: firmware-toolchain $(STAMP)
-	$(MAKE) --no-print-directory -C firmware PY=$(abspath $(PY))
+	@$(MAKE) -s --no-print-directory -C firmware PY=$(abspath $(PY)) >&2
 
 # (re)install the package in editable mode; this compiles the C core through cffi
 $(STAMP): $(SOURCES)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	@echo "setup: installing the package and its dependencies into $(VENV)" >&2
+	@$(PY) -m pip install --quiet --upgrade pip >&2
+	@$(PY) -m pip install --quiet -e '.[test]' >&2
 	@touch $@
 
 build: setup

@@ -14,6 +14,11 @@ from .abi import BOOT_ERRORS, CONTEXT_WORDS, INVARIANTS, PAGE_SIZE, RESUME_SELF,
 from .types import Geometry, Mapping, MemoryFault, Partition, Prepared
 
 _ERRORS = {e.value: e for e in PipError}
+# the memory services, bound once: a module global is cheaper than a lookup on `lib`
+(_createPartition, _deletePartition, _addVAddr, _removeVAddr, _prepare, _collect, _countToMap,
+ _mappedInChild) = (lib.pip_createPartition, lib.pip_deletePartition, lib.pip_addVAddr,
+                    lib.pip_removeVAddr, lib.pip_prepare, lib.pip_collect, lib.pip_countToMap,
+                    lib.pip_mappedInChild)
 _ACCESS = {"r": 0, "w": 1, "x": 2}
 _WORD = 1 << 32
 
@@ -49,7 +54,7 @@ class PartitionAPI:
             bad = True
         if bad:
             self._check(("desc", "pd", "sh1", "sh2", "ll"), (desc, pd, sh1, sh2, ll))
-        return lib.pip_createPartition(self._k, self._pd, desc, pd, sh1, sh2, ll)
+        return _createPartition(self._k, self._pd, desc, pd, sh1, sh2, ll)
 
     def delete_partition(self, desc) -> bool:
         try:
@@ -58,7 +63,7 @@ class PartitionAPI:
             bad = True
         if bad:
             self._check(("desc",), (desc,))
-        return lib.pip_deletePartition(self._k, self._pd, desc)
+        return _deletePartition(self._k, self._pd, desc)
 
     def add_vaddr(self, src, desc, dst, r, w, e) -> bool:
         try:
@@ -68,7 +73,7 @@ class PartitionAPI:
         if bad:
             self._check(("src", "desc", "dst"), (src, desc, dst))
             self._check(("r", "w", "e"), (r, w, e), 2)
-        return lib.pip_addVAddr(self._k, self._pd, src, desc, dst, r, w, e)
+        return _addVAddr(self._k, self._pd, src, desc, dst, r, w, e)
 
     def remove_vaddr(self, desc, va) -> bool:
         try:
@@ -77,7 +82,7 @@ class PartitionAPI:
             bad = True
         if bad:
             self._check(("desc", "va"), (desc, va))
-        return lib.pip_removeVAddr(self._k, self._pd, desc, va)
+        return _removeVAddr(self._k, self._pd, desc, va)
 
     def prepare(self, desc, va, first_free_va) -> Prepared:
         try:
@@ -86,7 +91,7 @@ class PartitionAPI:
             bad = True
         if bad:
             self._check(("desc", "va", "first_free_va"), (desc, va, first_free_va))
-        packed = lib.pip_prepare(self._k, self._pd, desc, va, first_free_va)
+        packed = _prepare(self._k, self._pd, desc, va, first_free_va)
         return Prepared(packed & 1 == 1, packed & ~1)
 
     def collect(self, desc, va) -> bool:
@@ -96,7 +101,7 @@ class PartitionAPI:
             bad = True
         if bad:
             self._check(("desc", "va"), (desc, va))
-        return lib.pip_collect(self._k, self._pd, desc, va)
+        return _collect(self._k, self._pd, desc, va)
 
     def count_to_map(self, desc, va) -> int:
         try:
@@ -105,7 +110,7 @@ class PartitionAPI:
             bad = True
         if bad:
             self._check(("desc", "va"), (desc, va))
-        return lib.pip_countToMap(self._k, self._pd, desc, va)
+        return _countToMap(self._k, self._pd, desc, va)
 
     def mapped_in_child(self, va) -> int:
         try:
@@ -114,7 +119,7 @@ class PartitionAPI:
             bad = True
         if bad:
             self._check(("va",), (va,))
-        return lib.pip_mappedInChild(self._k, self._pd, va)
+        return _mappedInChild(self._k, self._pd, va)
 
     # ---- control flow (pip-spec §2.4-2.6) ----
     def _words(self, names, values, vas=0) -> None:
