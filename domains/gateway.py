@@ -1,0 +1,217 @@
+"""The default device image, images/gateway.toml: the paper's smart-home gateway, and a
+scripted management session printing who did what and whether it was accepted.
+
+    from domains.gateway import Gateway, run_default
+    run_default(sys.stdout)          # 0 when every expectation held
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import partitions
+from ipc import Reason
+from pipkernel import MemoryFault
+from tokens import Issuer, KeyVault
+from tokens.keys import ISSUE
+
+from .commands import Command, Response
+from .drivers import Hardware
+from .runtime import Runtime
+
+IMAGE = os.path.join(os.path.dirname(__file__), "..", "images", "gateway.toml")
+TEMPERATURE, PERIOD, LAMP, PACKAGE_URL, APP_CONFIG = (
+    "3303/0/5700", "3303/0/5900", "3311/0/5850", "5/0/1", "32769/0/1")
+CREATE, LIST = "26261/0/7", "26261/0/11"
+
+
+def _server(domain: str) -> dict:
+    return {"audience": domain, "issuers": {f"{domain}-server": [f"{domain}-server"]}}
+
+
+def _virtual(manager: str, reg: str, *ops: str) -> dict:
+    return {"manager": manager, "reg": reg, "ops": list(ops)}
+
+
+# The security policy and resources of each domain (the manifest schema has no place for them).
+CONFIGS = {
+    "root": {**_server("owner"), "isolation": True, "forwarders": ["maintainer"],
+             "virtual": {TEMPERATURE: _virtual("sensor-manager", "value", "read"),
+                         PERIOD: _virtual("sensor-manager", "period", "read", "write"),
+                         LAMP: _virtual("actuator-manager", "on", "read", "write")}},
+    "maintainer": {**_server("maintainer"), "owner_domain": "owner",
+                   "policy": {PERIOD: "device"},
+                   "resources": {PACKAGE_URL: "https://maintainer.example/sensor-1.0.bin"},
+                   "forward": {PERIOD: {"to": "root", "ops": ["write"]}}},
+    "provider-a": {**_server("provider-a"), "resources": {APP_CONFIG: "comfort"},
+                   "virtual": {TEMPERATURE: _virtual("sensor-manager", "value", "read"),
+                               LAMP: _virtual("actuator-manager", "on", "read", "write")}},
+    "provider-b": {**_server("provider-b"), "resources": {APP_CONFIG: "eco"},
+                   "virtual": {TEMPERATURE: _virtual("sensor-manager", "value", "read"),
+                               LAMP: _virtual("actuator-manager", "on", "read", "write")}},
+}
+
+
+def path(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("/"))
+
+
+class Gateway:
+    """The booted image, its runtime, and each domain's (off-device) server with its key."""
+
+    def __init__(self, manifest: str = IMAGE):
+        self.image = partitions.boot(manifest)
+        self.runtime = Runtime(self.image, CONFIGS)
+        self.sensor = Hardware(self.image, "temperature")
+        self.lamp = Hardware(self.image, "lamp")
+        self.issuers = {}
+        for key in self.image.keys:        # enrolment: each server gets its key's issuing copy
+            vault = KeyVault()
+            vault.add_cose_key(self.runtime.components[key.holder].vault.export(key.kid, private=True),
+                               uses={ISSUE})
+            domain = key.kid.removesuffix("-server")
+            self.issuers[domain] = Issuer(vault, key.kid, key.kid)
+        self._next_id = 0
+
+    def token(self, server: str, audience: str, scope: str, **kw) -> bytes:
+        return self.issuers[server].issue(audience=audience, scope=scope, **kw)
+
+    def command(self, domain: str, code: str, resource: str, value=None, token=b"",
+                token_b=None) -> Command:
+        self._next_id += 1
+        return Command(self._next_id, domain, "gateway", code, path(resource), value, token,
+                       token_b)
+
+    def submit(self, target: str, command: Command | bytes) -> list[Response]:
+        """Send a command (or raw bytes) to ``target``'s manager, run until idle, responses."""
+        frame = command.encode() if isinstance(command, Command) else command
+        refused = self.runtime.submit(target, frame)
+        self.runtime.run()
+        return [refused] if refused else self.runtime.collect()
+
+
+@dataclass
+class Step:
+    who: str
+    what: str
+    accepted: bool
+    reason: str
+    detail: str = ""
+
+
+def session(gw: Gateway) -> list[tuple[Step, bool, str]]:
+    """The scripted session: (what happened, whether it was expected, expected reason)."""
+    out = []
+
+    def cmd(who, target, c, accept, reason, what):
+        responses = gw.submit(target, c)
+        wanted = (c.id if isinstance(c, Command) else None, None)
+        got = next((r for r in responses if r.id in wanted), None)
+        if got is None:
+            step = Step(who, what, False, "no_response")
+        else:
+            shown = f" = {got.value!r}" if got.accepted and got.value is not None else ""
+            step = Step(who, what + shown,
+                        got.accepted, got.reason, "" if got.accepted else str(got.value or ""))
+        out.append((step, step.accepted == accept and step.reason == reason, reason))
+
+    gw.sensor.set(0, 2150)
+    t = gw.token
+    a_read = t("provider-a", "provider-a", f"{TEMPERATURE}:r {LAMP}:rw")
+    cmd("provider-a server", "provider-a", gw.command("provider-a", "read", TEMPERATURE, token=a_read),
+        True, "content", "reads the temperature (virtual sensor)")
+    cmd("provider-a server", "provider-a",
+        gw.command("provider-a", "write", LAMP, 1, token=t("provider-a", "provider-a", f"{LAMP}:w")),
+        True, "changed", "switches the lamp on (virtual actuator)")
+    out.append((Step("lamp", f"register on = {gw.lamp.get(0)}", gw.lamp.get(0) == 1, "hardware"),
+                gw.lamp.get(0) == 1, "hardware"))
+    cmd("maintainer server", "maintainer",
+        gw.command("maintainer", "write", PACKAGE_URL, "https://maintainer.example/sensor-1.1.bin",
+                   token=t("maintainer", "maintainer", f"{PACKAGE_URL}:w")),
+        True, "changed", "sets its package URL (domain resource, Fig. 8)")
+    cmd("maintainer server", "maintainer",
+        gw.command("maintainer", "write", PERIOD, 500,
+                   token=t("maintainer", "maintainer", f"{PERIOD}:w"),
+                   token_b=t("owner", "owner", f"{PERIOD}:w")),
+        True, "changed", "sets the sensor driver's sampling period to 500 ms with tokens A and B (Fig. 9)")
+    out.append((Step("temperature", f"register period = {gw.sensor.get(4)}", gw.sensor.get(4) == 500,
+                     "hardware"), gw.sensor.get(4) == 500, "hardware"))
+    owner = t("owner", "owner", f"{CREATE}:w")
+    cmd("owner server", "owner", gw.command("owner", "write", CREATE, {"name": "provider-c", "pages": 4},
+                                            token=owner), True, "created", "creates domain provider-c")
+    cmd("owner server", "owner", gw.command("owner", "read", LIST, token=t("owner", "owner", f"{LIST}:r")), True, "content",
+        "lists the domains")
+    # refusals
+    cmd("attacker", "provider-a", gw.command("provider-a", "read", TEMPERATURE,
+                                             token=a_read[:-1] + bytes([a_read[-1] ^ 1])),
+        False, "bad_signature", "reads the temperature with a forged token")
+    cmd("provider-a server", "provider-a", gw.command(
+        "provider-a", "read", TEMPERATURE, token=t("provider-a", "provider-a", f"{TEMPERATURE}:r",
+                                                   now=1_000_000, lifetime=60)),
+        False, "expired", "reads the temperature with an expired token")
+    cmd("attacker", "provider-a", gw.command("provider-a", "read", TEMPERATURE, token=a_read),
+        False, "replayed", "replays provider A's earlier token")
+    cmd("provider-a server", "provider-a", gw.command(
+        "provider-a", "read", TEMPERATURE, token=t("provider-a", "provider-b", f"{TEMPERATURE}:r")),
+        False, "wrong_audience", "sends provider A a token made out to provider B")
+    cmd("provider-a server", "provider-a", gw.command(
+        "provider-a", "write", LAMP, 0, token=t("provider-a", "provider-a", f"{TEMPERATURE}:r")),
+        False, "out_of_scope", "switches the lamp with a read-only temperature token")
+    cmd("provider-a server", "provider-b", gw.command(
+        "provider-b", "write", APP_CONFIG, "pwned", token=t("provider-a", "provider-b", f"{APP_CONFIG}:w")),
+        False, "unknown_key", "writes provider B's app configuration")
+    cmd("maintainer server", "maintainer", gw.command(
+        "maintainer", "write", PERIOD, 1, token=t("maintainer", "maintainer", f"{PERIOD}:w")),
+        False, "missing_token_b", "sets the sampling period without the owner's token B")
+    cmd("maintainer server", "maintainer", gw.command(
+        "maintainer", "write", PERIOD, 1, token=t("maintainer", "maintainer", f"{PERIOD}:w"),
+        token_b=t("maintainer", "owner", f"{PERIOD}:w")),
+        False, "unknown_key", "sets the sampling period with a token B it made itself")
+    cmd("network", "provider-a", b"\xa1\x62id\xff", False, "malformed", "sends a malformed CBOR frame")
+    out += compromised(gw)
+    return out
+
+
+def compromised(gw: Gateway) -> list[tuple[Step, bool, str]]:
+    """Provider B's partition is compromised and attacks its sibling, provider A."""
+    rt, out = gw.runtime, []
+    rt.run_as("provider-b", lambda c: c.mailbox.send("provider-a", {"t": "rep", "rid": 1,
+                                                                     "status": 205}))
+    rt.relay.run_until_idle()
+    refusals = rt.run_as("provider-b", lambda c: c.mailbox.refusals())
+    refused = [r.reason for r in refusals] == [Reason.UNAUTHORISED]
+    out.append((Step("provider-b (compromised)", "sends a message to provider-a on no channel",
+                     not refused, "ipc_unauthorised" if refused else "delivered"), refused,
+                "ipc_unauthorised"))
+    victim = gw.image.partitions["provider-a"]
+    vault_va = rt.components["provider-a"].vault._storage.store.va
+    pa = gw.image.kernel.mappings(victim.partition)[vault_va].pa
+    root_va = next(va for va, m in gw.image.kernel.mappings(gw.image.kernel.root).items() if m.pa == pa)
+    fault = rt.run_as("provider-b", lambda c: c.api.read(root_va, 16))
+    contained = isinstance(fault, MemoryFault) and not rt.running("provider-b")
+    out.append((Step("provider-b (compromised)", f"reads provider-a's key vault page (VA {root_va:#x})",
+                     False, "memory_fault", rt.faults[-1] if rt.faults else ""), contained, "memory_fault"))
+    return out
+
+
+def run_default(out=sys.stdout) -> int:
+    """Boot the gateway, run the session, print the transcript; 0 if all went as expected."""
+    gw = Gateway()
+    print(f"device image {gw.image.manifest.name}: {len(gw.image.partitions)} partitions, "
+          f"domains {', '.join(sorted(gw.runtime.managers))}", file=out)
+    ok = True
+    for step, expected, reason in session(gw):
+        verdict = ("observed" if step.reason == "hardware" else
+                   "accepted" if step.accepted else f"refused ({step.reason})")
+        mark = "ok " if expected else "UNEXPECTED"
+        print(f"{mark} {step.who:<26} {step.what}: {verdict}"
+              + (f" - {step.detail}" if step.detail else ""), file=out)
+        ok &= expected
+    invariants = gw.image.check_invariants()
+    print(f"kernel invariants after the session: {invariants or 'all hold'}", file=out)
+    return 0 if ok and not invariants else 1
+
+
+if __name__ == "__main__":
+    sys.exit(run_default())

@@ -1,0 +1,143 @@
+"""The ODSI runtime on a booted device image: mailboxes, relay, components, scheduling.
+
+``Runtime(image, configs)`` gives every partition a mailbox in the first two pairs of
+consecutive free pages it has (each formatted as that partition), builds the relay with
+the image's channels as the policy, and starts each partition's Python component with
+its ``Context``.  A round polls every running component, then makes one relay pass.
+Frames from the network go to a domain's manager (``submit``); its answers come back from
+``collect``.  A component's MemoryFault is contained: reported to its parent component,
+its domain is stopped.
+"""
+from __future__ import annotations
+
+from ipc import Policy, Relay, Topology
+from pipkernel import MemoryFault
+from pipkernel.abi import PAGE_SIZE
+
+from tokens.keys import algorithm
+
+from .commands import STATUS, Response
+from .component import Context
+
+
+def free_pages(api, pages) -> list[int]:
+    """Own pages the partition can still use: accessible, given to no child."""
+    return [va for va in pages if api.translate(va, "w") is not None
+            and not api.mapped_in_child(va)]
+
+
+def _mailbox_pages(free: list[int]) -> tuple[int, int]:
+    pairs = [va for va in free if va + PAGE_SIZE in free]
+    first = pairs[0]
+    second = next(va for va in pairs if va >= first + 2 * PAGE_SIZE)
+    return first, second
+
+
+def derived_config(image, name: str) -> dict:
+    """What the image says about a partition: its parent and children, who may send it
+    what (channel operations), and its domain's description for the Configuration Manager."""
+    manifest, spec = image.manifest, image.partitions[name].spec
+    domain = spec.domain or name
+    mine = {p.name for p in manifest.partitions if (p.domain or p.name) == domain}
+    return {
+        "parent": spec.parent if name != "root" else None,
+        "children": [c.name for c in manifest.children(name)],
+        "clients": {c.from_: list(c.operations) for c in manifest.channels if c.to == name},
+        "description": {
+            "partitions": {p.name: {"parent": p.parent, "pages": p.pages,
+                                    "runs": p.runs.target if p.runs else None}
+                           for p in manifest.partitions if p.name in mine and p.name != "root"},
+            "channels": [[c.from_, c.to] for c in manifest.channels
+                         if c.from_ in mine or c.to in mine],
+            "domains": {p.domain or p.name: {"pages": p.pages} for p in manifest.partitions
+                        if p.parent in mine and (p.domain or p.name) != domain}},
+    }
+
+
+class Runtime:
+    def __init__(self, image, configs: dict[str, dict]):
+        self.image, self.kernel = image, image.kernel
+        self.topology = Topology(self.kernel)
+        free = {}
+        for name, booted in image.partitions.items():
+            pages = free_pages(booted.api, booted.pages)
+            outbox, inbox = _mailbox_pages(pages)
+            mine = [outbox, outbox + PAGE_SIZE, inbox, inbox + PAGE_SIZE]
+            free[name] = [va for va in pages if va not in mine]
+            parent = booted.spec.parent if booted.desc is not None else None
+            parent_pages = None
+            if parent is not None:
+                parent_vas = {m.pa: va for va, m in
+                              self.kernel.mappings(image.partitions[parent].partition).items()}
+                maps = self.kernel.mappings(booted.partition)
+                parent_pages = [parent_vas[maps[va].pa] for va in mine]
+            self.topology.add(name, booted.partition, outbox, inbox, parent, parent_pages)
+            self.topology.format(name)
+        self.relay = Relay(self.topology, Policy(
+            (c.from_, c.to, c.max_size) for c in image.channels))
+        self.components, self.domain_of = {}, {}
+        for name, booted in image.partitions.items():
+            self.domain_of[name] = booted.spec.domain or name
+            if booted.spec.runs is None or booted.spec.runs.kind != "python":
+                continue
+            ctx = Context(name, self.domain_of[name], booted.api, free[name],
+                          self.topology.mailbox(name), dict(booted.devices),
+                          {**derived_config(image, name), **configs.get(name, {})})
+            self.components[name] = image.component(name)(ctx)
+        for key in image.keys:             # provisioning: each key into its holder's vault
+            self.components[key.holder].vault.generate(key.kid, algorithm(key.alg), key.use)
+        self.managers = {c.domain: c for n, c in self.components.items()
+                         if hasattr(c, "receive_frame")}
+        self.owner = self.components.get("root")
+        self.faults: list[str] = []
+
+    def running(self, name: str) -> bool:
+        """The owner's Configuration Manager's flag for the partition's domain."""
+        return self.owner is None or self.owner.configuration.running(self.domain_of[name])
+
+    def submit(self, domain: str, frame: bytes) -> Response | None:
+        """Deliver a frame to a domain's Internal Communicator; a refusal if it cannot be."""
+        manager = self.managers.get(domain)
+        if manager is None:
+            return Response(None, STATUS["unknown_path"], "no_such_domain", domain)
+        if not self.running(manager.name):
+            return Response(None, STATUS["stopped"], "stopped", f"domain {domain} is stopped")
+        self.run_as(manager.name, lambda c: c.receive_frame(frame))
+        return None
+
+    def run_as(self, name: str, action):
+        """Run ``action(component)`` as the partition ``name``, containing its faults."""
+        try:
+            return action(self.components[name])
+        except MemoryFault as fault:
+            parent = self.image.partitions[name].spec.parent
+            report = f"{name}: {fault}; reported to {parent}, domain {self.domain_of[name]} stopped"
+            self.faults.append(report)
+            if self.owner is not None:
+                self.owner.configuration.stop(self.domain_of[name])
+            return fault
+
+    def step(self) -> int:
+        """One round: every running component polls, then one relay pass; work done."""
+        work = 0
+        for name, component in self.components.items():
+            if self.running(name):
+                done = self.run_as(name, lambda c: c.poll())
+                work += done if isinstance(done, int) else 0
+        moved = self.relay.step()
+        return work + moved["delivered"] + moved["forwarded"] + moved["refused"]
+
+    def run(self, max_rounds: int = 100) -> int:
+        """Rounds until nothing moves; how many were run."""
+        for rounds in range(1, max_rounds + 1):
+            if not self.step():
+                return rounds
+        return max_rounds
+
+    def collect(self) -> list[Response]:
+        """Every response the domains sent to the network since the last call."""
+        out = []
+        for manager in self.managers.values():
+            out += manager.outgoing
+            manager.outgoing = []
+        return out
