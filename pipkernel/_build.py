@@ -26,6 +26,8 @@ SOURCES = [
     "machine.c",      # the Unicorn glue: TLB fill, kernel calls, interrupts, devices
 ]
 HEADERS = ["pip.h", "machine.h"]     # their CDEF sections are the whole Python-visible API
+# the one way from guest code to Python (machine.c's host_call), defined in pipkernel.machine
+CALLBACKS = 'extern "Python" uint32_t pip_host_call_py(pip_machine *, uint32_t, uint32_t *);'
 
 
 def _load_abi():
@@ -42,11 +44,12 @@ def _write_if_changed(path: pathlib.Path, text: str) -> None:
 
 def _cdef() -> str:
     """The declarations between BEGIN CDEF and END CDEF in each header."""
-    sections = []
-    for header in HEADERS:
-        text = (C_DIR / header).read_text()
-        sections.append(text.split("/* BEGIN CDEF */", 1)[1].split("/* END CDEF */", 1)[0])
-    return "\n".join(sections)
+    return "\n".join(_section(header) for header in HEADERS)
+
+
+def _section(header: str) -> str:
+    text = (C_DIR / header).read_text()
+    return text.split("/* BEGIN CDEF */", 1)[1].split("/* END CDEF */", 1)[0]
 
 
 def _unicorn_include() -> str:
@@ -66,7 +69,7 @@ if os.environ.get("PIPSIM_SANITIZE") == "1":
     _link += ["-fsanitize=address,undefined"]
 
 ffibuilder = FFI()
-ffibuilder.cdef(_cdef())
+ffibuilder.cdef(_cdef() + CALLBACKS)
 ffibuilder.set_source(
     "pipkernel._pipcore",
     '#include "pip.h"\n#include "machine.h"',

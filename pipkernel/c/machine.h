@@ -46,6 +46,7 @@ typedef struct pip_machine {
     pip_kernel *k;
     void *uc;
     uint32_t arch;
+    /* kernel calls numbered >= PIP_HOST_CALL_BASE: the Python callback of _build.py */
     uint32_t (*host_call)(struct pip_machine *m, uint32_t number, uint32_t *args);
     /* run state */
     uint32_t stop_reason, halt_requested, panic, exit_code, error;

@@ -5,6 +5,7 @@ timer run in C (pipkernel/c/machine.c)."""
 from __future__ import annotations
 
 import pathlib
+import weakref
 from dataclasses import dataclass, field
 
 import unicorn
@@ -41,6 +42,23 @@ class RunResult:
     counters: dict = field(default_factory=dict)
     fault: dict | None = None   # the last fault (vector, address, access, partition, pc)
     partitions: dict = field(default_factory=dict)   # per-partition counters
+
+
+_MACHINES: dict = {}            # pip_machine address -> Machine, for the host-call callback
+
+
+@ffi.def_extern()
+def pip_host_call_py(m, number, args):
+    """Kernel calls numbered >= HOST_CALL_BASE (docs/abi.md): served by Python handlers."""
+    machine = _MACHINES.get(int(ffi.cast("uintptr_t", m)))
+    handler = machine.host_calls.get(number) if machine else None
+    if handler is None:
+        return 0xFFFFFFFF
+    try:
+        return handler(machine, [args[i] for i in range(6)]) & 0xFFFFFFFF
+    except Exception as error:            # a host tool's bug must not unwind through C
+        machine.host_errors.append(error)
+        return 0xFFFFFFFF
 
 
 class Machine:
@@ -87,6 +105,12 @@ class Machine:
         if code:
             raise RuntimeError(f"cannot set up the engine's hooks (step {-code})")
         self.image: Image | None = None
+        #: {call number >= HOST_CALL_BASE: handler(machine, args[6]) -> result}
+        self.host_calls: dict = {}
+        self.host_errors: list[Exception] = []
+        self._m.host_call = lib.pip_host_call_py
+        _MACHINES[int(ffi.cast("uintptr_t", self._m))] = self
+        weakref.finalize(self, _MACHINES.pop, int(ffi.cast("uintptr_t", self._m)), None)
         self._running = k._k.root      # whose context the CPU holds (API calls move k.current)
 
     def device_va(self, name: str) -> int:

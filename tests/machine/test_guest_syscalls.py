@@ -142,3 +142,20 @@ def test_a_python_device_is_reached_through_the_roots_page_tables():
     api = m.kernel.as_partition(m.kernel.root)
     assert struct.unpack("<I", api.read(sym["results"], 4))[0] == 2150
     assert writes == [(4, 1)]
+
+
+def test_host_calls_reach_python_handlers():
+    m = Machine("arm", pages=512)
+    m.load(str(BUILD / "arm" / "syscalls.elf"))
+    seen = []
+    m.host_calls[0x100] = lambda machine, args: seen.append(args) or sum(args)
+    m.host_calls[0x101] = lambda machine, args: 1 // 0          # a buggy tool
+    sym = symbols("arm")
+    script = [(0x100, 1, 2, 3, 4, 5, 6), (0x101,), (0x102,)]
+    words = [w for entry in script for w in (list(entry) + [0] * 7)[:7]]
+    m.write_root_image(sym["script"], struct.pack(f"<{len(words)}I", *words))
+    m.write_root_image(sym["script_count"], struct.pack("<I", len(script)))
+    assert m.run(max_instructions=1_000_000).stop == "halt"
+    results = struct.unpack("<3I", m.kernel.as_partition(m.kernel.root).read(sym["results"], 12))
+    assert results == (21, 0xFFFFFFFF, 0xFFFFFFFF) and seen == [[1, 2, 3, 4, 5, 6]]
+    assert isinstance(m.host_errors[0], ZeroDivisionError)
