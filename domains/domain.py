@@ -23,7 +23,7 @@ from .keyvault import page_vault
 from .security import SecurityValidator
 from .store import PageReplayCache
 
-REPLAY_PAGES = 4
+REPLAY_PAGES = 16
 POOL_PAGES = 40
 
 

@@ -1,0 +1,138 @@
+"""The gateway image: session transcript, refusals, hostile commands, isolation, load."""
+import io
+
+import cbor2
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from domains import commands
+from domains.gateway import LAMP, TEMPERATURE, Gateway, run_default, session
+from pipkernel import MemoryFault
+
+
+@pytest.fixture
+def gw():
+    return Gateway()
+
+
+def test_run_default_meets_every_expectation():
+    out = io.StringIO()
+    assert run_default(out) == 0, out.getvalue()
+    assert "UNEXPECTED" not in out.getvalue()
+
+
+@pytest.mark.parametrize("reason", ["bad_signature", "expired", "replayed", "wrong_audience",
+                                    "out_of_scope", "unknown_key", "missing_token_b", "malformed",
+                                    "ipc_unauthorised", "memory_fault"])
+def test_each_refusal_reason_is_in_the_transcript(reason):
+    steps = session(Gateway())
+    assert any(s.reason == reason and not s.accepted and ok for s, ok, _ in steps)
+
+
+def test_kernel_invariants_after_session(gw):
+    session(gw)
+    assert gw.image.check_invariants() == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.binary(max_size=300),
+                 st.recursive(st.none() | st.integers() | st.text(max_size=8) | st.binary(max_size=8),
+                              lambda c: st.lists(c, max_size=4) | st.dictionaries(
+                                  st.sampled_from(["id", "domain", "device", "operation", "value",
+                                                   "token", "code", "objectId"]), c, max_size=6),
+                              max_leaves=12).map(cbor2.dumps)))
+def test_hostile_frames_are_refused_never_crash(frame):
+    try:
+        commands.decode(frame)
+    except commands.Refused as refusal:
+        assert refusal.status >= 400
+
+
+def test_hostile_frames_through_the_runtime(gw):
+    for frame in (b"", b"\xff" * 2000, cbor2.dumps({"id": 1}), cbor2.dumps([1, 2])):
+        responses = gw.submit("provider-a", frame)
+        assert len(responses) == 1 and not responses[0].accepted
+
+
+def test_owner_non_interference(gw):
+    owner = gw.runtime.components["root"]
+    token = gw.token("provider-a", "provider-a", "32769/0/1:w")
+    before = list(owner.seen)
+    (r,) = gw.submit("provider-a", gw.command("provider-a", "write", "32769/0/1", "x", token=token))
+    assert r.accepted and owner.seen == before          # a domain resource: the owner saw nothing
+    token = gw.token("maintainer", "maintainer", "3303/0/5900:w")
+    b = gw.token("owner", "owner", "3303/0/5900:w")
+    (r,) = gw.submit("maintainer", gw.command("maintainer", "write", "3303/0/5900", 9, token=token,
+                                              token_b=b))
+    assert r.accepted and owner.seen[len(before):] == ["write 3303/0/5900 for maintainer"]
+
+
+def test_sibling_cannot_reach_key_vault_pages(gw):
+    kernel = gw.image.kernel
+    victim = gw.runtime.components["provider-a"]
+    store = victim.vault._storage.store
+    vault_pas = {kernel.mappings(gw.image.partitions["provider-a"].partition)[store.va + i * 4096].pa
+                 for i in range(2)}
+    attacker = gw.image.partitions["provider-b"]
+    for va, m in kernel.mappings(attacker.partition).items():
+        assert m.pa not in vault_pas
+    root_vas = [va for va, m in kernel.mappings(kernel.root).items() if m.pa in vault_pas]
+    for va in root_vas:
+        with pytest.raises(MemoryFault):
+            attacker.api.read(va, 4)
+
+
+def test_relay_never_delivers_without_a_channel(gw):
+    rt = gw.runtime
+    for src in ("provider-b", "provider-a-app", "maintainer"):
+        for dst in ("provider-a", "temp-driver", "lamp-driver", "provider-b-app"):
+            if (src, dst) not in rt.relay.policy and src != dst:
+                rt.topology.mailbox(src).send(dst, {"probe": src})
+    rt.relay.run_until_idle()
+    for dst in ("provider-a", "temp-driver", "lamp-driver", "provider-b-app"):
+        assert rt.topology.mailbox(dst).receive() == []
+
+
+def test_load_no_command_lost_or_duplicated(gw):
+    gw.sensor.set(0, 1234)
+    ids = []
+    for i in range(200):
+        token = gw.token("provider-a", "provider-a", f"{TEMPERATURE}:r {LAMP}:w")
+        code, res, value = ("read", TEMPERATURE, None) if i % 2 else ("write", LAMP, i % 4 // 2)
+        c = gw.command("provider-a", code, res, value, token=token)
+        ids.append(c.id)
+        gw.runtime.submit("provider-a", c.encode())
+        if i % 8 == 7:
+            gw.runtime.run()
+    gw.runtime.run()
+    responses = gw.runtime.collect()
+    assert sorted(r.id for r in responses) == sorted(ids)
+    assert all(r.accepted for r in responses)
+    assert gw.image.check_invariants() == []
+
+
+def test_stopped_domain_refuses_and_start_restores(gw):
+    owner = gw.token("owner", "owner", "26261/0/10:w 26261/0/9:w")
+    (r,) = gw.submit("owner", gw.command("owner", "write", "26261/0/10", "provider-b", token=owner))
+    assert r.accepted
+    token = gw.token("provider-b", "provider-b", f"{TEMPERATURE}:r")
+    (r,) = gw.submit("provider-b", gw.command("provider-b", "read", TEMPERATURE, token=token))
+    assert r.reason == "stopped"
+    (r,) = gw.submit("owner", gw.command("owner", "write", "26261/0/9", "provider-b",
+                                         token=gw.token("owner", "owner", "26261/0/9:w")))
+    (r,) = gw.submit("provider-b", gw.command("provider-b", "read", TEMPERATURE,
+                                              token=gw.token("provider-b", "provider-b", f"{TEMPERATURE}:r")))
+    assert r.accepted
+
+
+def test_create_then_delete_domain_restores_pages(gw):
+    root = gw.image.partitions["root"].api
+    cm = gw.runtime.components["root"].configuration
+    before = len(cm._allocator())
+    tok = gw.token("owner", "owner", "26261/0/7:w 26261/0/8:w")
+    (r,) = gw.submit("owner", gw.command("owner", "write", "26261/0/7", {"name": "x", "pages": 3}, token=tok))
+    assert r.status == 201 and len(gw.image.kernel.children(gw.image.kernel.root)) == 6
+    (r,) = gw.submit("owner", gw.command("owner", "write", "26261/0/8", "x",
+                                         token=gw.token("owner", "owner", "26261/0/8:w")))
+    assert r.status == 202 and len(cm._allocator()) == before
+    assert root.kernel.check_invariants() == []
