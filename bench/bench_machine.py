@@ -29,18 +29,11 @@ TIMER_PERIOD = 20_000          # blocks between timer interrupts, as the schedul
 ROUNDS, KIB = 48, 64           # the compute image's defaults
 
 
-def symbol(path: pathlib.Path, name: str) -> int:
-    with open(path, "rb") as handle:
-        return ELFFile(handle).get_section_by_name(".symtab").get_symbol_by_name(name)[0][
-            "st_value"]
-
-
 def timed_run(arch: str, image: str, patches: dict[str, int], timer: int = 0):
-    path = BUILD / arch / f"{image}.elf"
     machine = Machine(arch)
-    machine.load(str(path))
+    machine.load(str(BUILD / arch / f"{image}.elf"))
     for name, value in patches.items():
-        machine.write_root_image(symbol(path, name), value.to_bytes(4, "little"))
+        machine.patch_word(name, value)
     machine._m.timer_period = timer
     start = time.perf_counter()
     result = machine.run()
@@ -62,6 +55,7 @@ def bare_compute(arch: str) -> float:
         elf = ELFFile(handle)
         loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
         entry = elf["e_entry"]
+        top = elf.get_section_by_name(".symtab").get_symbol_by_name("__stack_top")[0]["st_value"]
         low = min(s["p_vaddr"] for s in loads) & ~0xFFF
         high = max(s["p_vaddr"] + s["p_memsz"] for s in loads)
         uc.mem_map(low, (high - low + 0xFFF) & ~0xFFF, UC_PROT_ALL)
@@ -69,7 +63,6 @@ def bare_compute(arch: str) -> float:
             uc.mem_write(s["p_vaddr"], s.data())
     uc.mem_map(CONSOLE_VA, PAGE_SIZE, UC_PROT_ALL)
     uc.mem_write(CONSOLE_VA + CONSOLE_STATUS, (1).to_bytes(4, "little"))   # always ready
-    top = symbol(path, "__stack_top")
     if arch == "arm":
         regs = {UC_ARM_REG_SP: top, UC_ARM_REG_R0: ROUNDS, UC_ARM_REG_R1: KIB}
     else:

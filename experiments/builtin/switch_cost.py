@@ -15,11 +15,10 @@ COUNTERS = ("instructions", "syscalls", "switches", "tlb_fills")
 def bench_run(arch: str, mode: int, iterations: int):
     """One run of the bench image: (host seconds of Machine.run, RunResult)."""
     from pipkernel.machine import Machine     # needs the machine: imported when it runs
-    path = firmware.image(arch, "bench")
     machine = Machine(arch, pages=MACHINE_PAGES)
-    machine.load(str(path))
-    for name, value in (("bench_mode", mode), ("bench_iterations", iterations)):
-        machine.write_root_image(firmware.symbol(path, name), value.to_bytes(4, "little"))
+    machine.load(str(firmware.image(arch, "bench")))
+    machine.patch_word("bench_mode", mode)
+    machine.patch_word("bench_iterations", iterations)
     start = time.perf_counter()
     result = machine.run()
     elapsed = time.perf_counter() - start

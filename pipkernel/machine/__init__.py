@@ -140,6 +140,13 @@ class Machine:
         lib.pip_machine_load_cpu(self._m)
         return self.image
 
+    def patch_word(self, symbol: str, value: int) -> None:
+        """Set the 32-bit data word at an ELF symbol of the loaded root image (a runner's
+        parameter: the word must be in .data, since the start file clears .bss)."""
+        if self.image is None or symbol not in self.image.symbols:
+            raise KeyError(f"the loaded image has no symbol {symbol!r}")
+        self.write_root_image(self.image.symbols[symbol], (value & 0xFFFFFFFF).to_bytes(4, "little"))
+
     def start_at(self, pc: int) -> None:
         """Point the running partition's CPU at pc (bit 0: Thumb on ARM)."""
         words = list(self.kernel.cpu_context)

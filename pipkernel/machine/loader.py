@@ -19,6 +19,7 @@ class Image:
     entry: int
     stack_top: int
     segments: tuple[tuple[int, int, str], ...]     # (va, size, "rwx" flags)
+    symbols: dict[str, int]                        # the ELF symbol table: name -> address
 
 
 def load_image(machine, path: str) -> Image:
@@ -69,12 +70,12 @@ def _load(machine, elf: ELFFile, path: str) -> Image:
     if not any(s["p_vaddr"] <= (entry & ~1) < s["p_vaddr"] + s["p_memsz"]
                and s["p_flags"] & P_FLAGS.PF_X for s in loads):
         raise ImageError(f"{path}: entry point {entry:#x} is not in an executable segment")
-    symbols = elf.get_section_by_name(".symtab")
-    top = symbols.get_symbol_by_name("__stack_top") if symbols else None
-    if not top:
+    table = elf.get_section_by_name(".symtab")
+    symbols = {sym.name: sym["st_value"] for sym in table.iter_symbols() if sym.name} if table else {}
+    if "__stack_top" not in symbols:
         raise ImageError(f"{path}: no __stack_top symbol (the initial stack pointer)")
-    return Image(entry, top[0]["st_value"], tuple(
-        (s["p_vaddr"], s["p_memsz"], _flags(s)) for s in loads))
+    return Image(entry, symbols["__stack_top"], tuple(
+        (s["p_vaddr"], s["p_memsz"], _flags(s)) for s in loads), symbols)
 
 
 def _flags(segment) -> str:
