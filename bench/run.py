@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-SCRIPTS = ["bench_kernel.py", "bench_machine.py", "bench_ipc.py", "bench_tokens.py"]
+SCRIPTS = ["bench_kernel.py", "bench_machine.py", "bench_ipc.py", "bench_tokens.py", "bench_domains.py"]
 
 
 def main() -> int:

@@ -8,18 +8,28 @@ import sys
 from importlib.metadata import entry_points
 
 
+def _demo(args) -> int:
+    from .demo import run
+    return run()
+
+
 def _run(args) -> int:
-    if args.image is None:
-        from .demo import run
-        return run()
-    from .machine.cli import run_image
-    return run_image(args)
+    """An image, else the default device image a package registers under the
+    "pipsim.default_image" entry point (the ODSI gateway), else the kernel demo."""
+    if args.image is not None:
+        from .machine.cli import run_image
+        return run_image(args)
+    for ep in entry_points(group="pipsim.default_image"):
+        return ep.load()()
+    return _demo(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipsim", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a firmware image (default: the kernel demo)")
+    demo = sub.add_parser("demo", help="the kernel demo: a partition tree on the C core")
+    demo.set_defaults(func=_demo)
+    run = sub.add_parser("run", help="run a firmware image (default: the default device image)")
     run.add_argument("image", nargs="?", help="root partition ELF image")
     run.add_argument("--arch", choices=["arm", "x86"], help="CPU (default: from the ELF)")
     run.add_argument("--trace", nargs="?", const="-", metavar="FILE",
