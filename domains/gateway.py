@@ -195,8 +195,9 @@ def compromised(gw: Gateway) -> list[tuple[Step, bool, str]]:
     return out
 
 
-def run_default(out=sys.stdout) -> int:
+def run_default(out=None) -> int:
     """Boot the gateway, run the session, print the transcript; 0 if all went as expected."""
+    out = out or sys.stdout
     gw = Gateway()
     print(f"device image {gw.image.manifest.name}: {len(gw.image.partitions)} partitions, "
           f"domains {', '.join(sorted(gw.runtime.managers))}", file=out)
