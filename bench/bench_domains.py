@@ -5,7 +5,8 @@ Communicator, validated (token, replay cache in pages), routed and answered; rea
 writes go over IPC to the owner's managers and drivers and back.  Commands are submitted in
 batches of BATCH then the runtime runs until idle; token issuing (off-device) is done first
 and not timed.  1000 commands per run: the page-backed replay
-cache (16 pages, ~2000 live tokens) bounds how many 300-s tokens one domain accepts.  Prints JSON."""
+cache (64 pages, 8,176 slots probed 16 at a time) bounds how many 300-s tokens one domain
+accepts before it fails closed.  Prints JSON."""
 import json
 import os
 import sys

@@ -23,7 +23,7 @@ from .keyvault import page_vault
 from .security import SecurityValidator
 from .store import PageReplayCache
 
-REPLAY_PAGES = 16
+REPLAY_PAGES = 64     # 8,176 slots: 1,000 live tokens leave a 16-slot probe window free
 POOL_PAGES = 40
 
 
