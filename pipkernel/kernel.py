@@ -16,9 +16,10 @@ from .types import Geometry, Mapping, MemoryFault, Partition, Prepared
 _ERRORS = {e.value: e for e in PipError}
 # the memory services, bound once: a module global is cheaper than a lookup on `lib`
 (_createPartition, _deletePartition, _addVAddr, _removeVAddr, _prepare, _collect, _countToMap,
- _mappedInChild) = (lib.pip_createPartition, lib.pip_deletePartition, lib.pip_addVAddr,
-                    lib.pip_removeVAddr, lib.pip_prepare, lib.pip_collect, lib.pip_countToMap,
-                    lib.pip_mappedInChild)
+ _mappedInChild, _user_copy) = (lib.pip_createPartition, lib.pip_deletePartition,
+                                lib.pip_addVAddr, lib.pip_removeVAddr, lib.pip_prepare,
+                                lib.pip_collect, lib.pip_countToMap, lib.pip_mappedInChild,
+                                lib.pip_user_copy)
 _ACCESS = {"r": 0, "w": 1, "x": 2}
 _WORD = 1 << 32
 
@@ -35,12 +36,13 @@ def _check_ints(names: Iterable[str], values: Iterable[object], limit: int) -> N
 class PartitionAPI:
     """The system calls, issued with one partition as the caller (Pip's currentPartition)."""
 
-    __slots__ = ("kernel", "partition", "_k", "_pd", "_bits")
+    __slots__ = ("kernel", "partition", "_k", "_pd", "_bits", "_fault")
 
     def __init__(self, kernel: "Kernel", partition: Partition):
         self.kernel, self.partition = kernel, partition
         self._k, self._pd = kernel._k, partition.pd
         self._bits = kernel.geometry.va_limit.bit_length() - 1
+        self._fault = ffi.new("uint32_t *")       # where pip_user_copy reports a refused VA
 
     def _check(self, names, values, limit=None):
         """Slow path of the fast checks below: name the offending argument."""
@@ -162,22 +164,28 @@ class PartitionAPI:
         return None if lib.pip_translate(self._k, self._pd, va, _ACCESS[access], pa) else pa[0]
 
     def read(self, va, n) -> bytes:
-        self._words(("va", "n"), (va, n), 1)
+        try:
+            bad = va >> self._bits or n >> 32 or n < 0
+        except TypeError:
+            bad = True
+        if bad:
+            self._words(("va", "n"), (va, n), 1)
         buf = ffi.new("uint8_t[]", n)
-        self._copy(va, buf, n, 0, "read")
-        return bytes(ffi.buffer(buf, n))
+        if _user_copy(self._k, self._pd, va, buf, n, 0, self._fault):
+            raise MemoryFault(self.partition, self._fault[0], "read")
+        return ffi.buffer(buf, n)[:]
 
     def write(self, va, data) -> None:
-        self._words(("va",), (va,), 1)
+        try:
+            bad = va >> self._bits
+        except TypeError:
+            bad = True
+        if bad:
+            self._words(("va",), (va,), 1)
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
-        data = bytes(data)
-        self._copy(va, ffi.from_buffer(data), len(data), 1, "write")
-
-    def _copy(self, va, buf, n, to_memory, access) -> None:
-        fault = ffi.new("uint32_t *")
-        if lib.pip_user_copy(self._k, self._pd, va, buf, n, to_memory, fault):
-            raise MemoryFault(self.partition, fault[0], access)
+        if _user_copy(self._k, self._pd, va, ffi.from_buffer(data), len(data), 1, self._fault):
+            raise MemoryFault(self.partition, self._fault[0], "write")
 
 
 class Kernel:
