@@ -41,6 +41,7 @@ class Relay:
         if max_attempts is not None and (type(max_attempts) is not int or max_attempts < 1):
             raise ValueError(f"max_attempts must be a positive int or None, not {max_attempts!r}")
         self.topology, self.policy, self.max_attempts = topology, policy, max_attempts
+        self._recovered = False
         # rings[(relayer, owner, kind)]: owner's ring through the relayer's VAs
         self._rings: dict[tuple[Node, Node, RingKind], Ring] = {}
         for node in topology.preorder():
@@ -52,12 +53,16 @@ class Relay:
 
     # ---- public ----
     def step(self) -> Counter:
-        """One pass over the tree: recovery, then every partition relays bottom-up (messages
-        climb to their common ancestor), then top-down (they descend to their inbox)."""
+        """One pass over the tree: every partition relays bottom-up (messages climb to their
+        common ancestor), then top-down (they descend to their inbox).  A relay's first pass
+        starts with recovery: a relay that starts may follow one that crashed mid-hop (a
+        running relay completes its hops, so later passes have nothing to recover)."""
         stats = Counter()
         order = self.topology.postorder()
-        for relayer in order:
-            self._recover(relayer, stats)
+        if not self._recovered:
+            for relayer in order:
+                self._recover(relayer, stats)
+            self._recovered = True
         for relayer in order + order[::-1]:
             self._relay(relayer, stats)
         return stats

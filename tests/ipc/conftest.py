@@ -1,6 +1,8 @@
 """A kernel with a small partition tree and its mailboxes, on the C core and on the model."""
 import pytest
 
+from ipc_trees import TREE
+
 from ipc import setup_topology
 from pipkernel import Kernel
 from pipkernel.model import Kernel as ModelKernel
@@ -8,7 +10,6 @@ from pipkernel.model import Kernel as ModelKernel
 # root ── a ── a1 ── a11
 #  │      └── a2
 #  └── b ── b1 ── b11
-TREE = {"root": {"a": {"a1": {"a11": {}}, "a2": {}}, "b": {"b1": {"b11": {}}}}}
 
 
 @pytest.fixture(params=[Kernel, ModelKernel], ids=["core", "model"])

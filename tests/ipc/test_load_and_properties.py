@@ -4,7 +4,7 @@ import random
 
 from hypothesis import given, strategies as st
 
-from conftest import TREE
+from ipc_trees import TREE
 from ipc import OutboxFull, Policy, Reason, Relay, setup_topology
 from pipkernel import Kernel
 

@@ -1,7 +1,7 @@
 """createPartition and deletePartition: effects and every refusal, in Pip's order."""
 import pytest
 
-from helpers import child_with_page, pages, pd_slot
+from kernel_helpers import child_with_page, pages, pd_slot
 from pipkernel import Partition, PipError
 from pipkernel.abi import PAGE_SIZE
 from pipkernel.wrappers import create_child, map_page

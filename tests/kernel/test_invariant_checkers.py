@@ -2,7 +2,7 @@
 raw-memory hook), on the C core and on the model."""
 import pytest
 
-from helpers import child_with_page
+from kernel_helpers import child_with_page
 from pipkernel import INVARIANTS
 from pipkernel.abi import PAGE_SIZE, PD_LL, PD_MMU, PD_PARENT, PD_SELF, PD_SH1, PD_SH2
 

@@ -1,5 +1,5 @@
 """addVAddr, removeVAddr and mappedInChild: effects and every refusal."""
-from helpers import chain, child_with_page, pages
+from kernel_helpers import chain, child_with_page, pages
 from pipkernel import Mapping, PipError
 from pipkernel.abi import PAGE_SIZE
 from pipkernel.wrappers import create_child, map_page

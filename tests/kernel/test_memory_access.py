@@ -1,7 +1,7 @@
 """Memory as a partition sees it: reads, writes and translation refused exactly as the MMU would."""
 import pytest
 
-from helpers import child_with_page
+from kernel_helpers import child_with_page
 from pipkernel import MemoryFault
 from pipkernel.abi import PAGE_SIZE
 

@@ -2,7 +2,7 @@
 non-atomic behaviour across MMU levels."""
 import pytest
 
-from helpers import chain, pages, pd_slot
+from kernel_helpers import chain, pages, pd_slot
 from pipkernel import PipError, Prepared
 from pipkernel.abi import PAGE_SIZE, PD_LL
 from pipkernel.wrappers import create_child, map_page

@@ -5,7 +5,7 @@ import copy
 from hypothesis import given, strategies as st
 
 from partitions import ManifestError, boot, parse
-from conftest import VALID
+from partition_manifests import VALID
 
 KEYS = ["image", "root", "partition", "device", "channel", "key", "name", "arch", "pages",
         "table_size", "levels", "parent", "runs", "python", "firmware", "domain", "kind",

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from tokens import TokenError, cose
 from tokens.cbor import MAX_INPUT
 
-from conftest import NOW, RFC8392_A3_SIGNED, RFC8392_A4_MACED, issue
+from token_vectors import NOW, RFC8392_A3_SIGNED, RFC8392_A4_MACED, issue
 
 WRITE = dict(operation="write", resource="26261/0/7")
 PAYLOAD = cbor2.dumps({1: "owner", 3: "dom1", 4: NOW + 300, 6: NOW, 7: b"c", 9: "26261/0/7:w"})

@@ -6,7 +6,7 @@ import pytest
 
 from tokens.cli import main, register
 
-from conftest import NOW, RFC8392_A2_3_KEY, RFC8392_A3_SIGNED
+from token_vectors import NOW, RFC8392_A2_3_KEY, RFC8392_A3_SIGNED
 
 
 def run(*argv):

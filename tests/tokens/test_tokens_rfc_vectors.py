@@ -5,7 +5,7 @@ import pytest
 from tokens import ES256, HMAC_256_64, HMAC_256_256, CoseKey, KeyVault, TokenError, Validator, VaultError, cose, cwt
 from tokens.cwt import Claims
 
-from conftest import (RFC8392_A1_CLAIMS, RFC8392_A2_2_KEY, RFC8392_A2_3_KEY, RFC8392_A3_SIGNED, RFC8392_A4_MACED,
+from token_vectors import (RFC8392_A1_CLAIMS, RFC8392_A2_2_KEY, RFC8392_A2_3_KEY, RFC8392_A3_SIGNED, RFC8392_A4_MACED,
                       rfc8392_hmac_key_bytes)
 
 A1 = Claims(iss="coap://as.example.com", sub="erikw", aud="coap://light.example.com", exp=1444064944,

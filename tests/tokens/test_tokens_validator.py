@@ -4,7 +4,7 @@ import pytest
 from tokens import EDDSA, ES256, HMAC_256_256, Issuer, KeyVault, ReplayCache, ScopeError, TokenError, Validator, cose
 from tokens.cwt import Claims
 
-from conftest import NOW, issue
+from token_vectors import NOW, issue
 
 WRITE = dict(operation="write", resource="26261/0/7")
 
