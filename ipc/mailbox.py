@@ -42,6 +42,10 @@ class State(IntEnum):
     CLAIMED = 2    # being written by a relay; invisible until the relay commits (docs/ipc.md)
 
 
+_FREE = int(State.FREE)
+_FREE_BYTE = bytes((_FREE,))
+
+
 class Reason(IntEnum):
     """Why a message was refused; a refusal slot's ``kind`` byte (0 = a message)."""
 
@@ -169,8 +173,11 @@ class Ring:
     def live(self) -> list[tuple[int, Header, bytes]]:
         """(slot, header, payload area) of every slot that is not FREE."""
         raw, size = self._raw(), self.spec.slot_size
-        return [(i, Header.unpack(raw[at:]), raw[at + HEADER_SIZE:at + size])
-                for i, at in enumerate(range(0, len(raw), size)) if raw[at] != State.FREE]
+        states = raw[::size]                         # each slot's first byte: its state
+        if not states.strip(_FREE_BYTE):
+            return []
+        return [(i, Header.unpack(raw[i * size:]), raw[i * size + HEADER_SIZE:(i + 1) * size])
+                for i, state in enumerate(states) if state != _FREE]
 
     def header(self, slot: int) -> Header:
         return Header.unpack(self.view.read(self._at(slot), HEADER_SIZE))
