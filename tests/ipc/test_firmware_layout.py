@@ -33,8 +33,7 @@ void pip_cbor_array(pip_cbor *w, uint16_t items);
 
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory):
-    if shutil.which("gcc") is None:
-        pytest.skip("no host gcc")
+    assert shutil.which("gcc"), "the host gcc builds the C core too: it must be installed"
     so = tmp_path_factory.mktemp("ipc") / "libipc.so"
     subprocess.run(["gcc", "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-shared",
                     "-fPIC", f"-I{ROOT / 'include'}", str(ROOT / "libpip" / "ipc.c"), "-o",
