@@ -1,4 +1,4 @@
-"""The default device image, images/gateway.toml: the paper's smart-home gateway, and a
+"""The default device image, domains/gateway.toml: the paper's smart-home gateway, and a
 scripted management session printing who did what and whether it was accepted.
 
     from domains.gateway import Gateway, run_default
@@ -20,7 +20,7 @@ from .commands import Command, Response
 from .drivers import Hardware
 from .runtime import Runtime
 
-IMAGE = os.path.join(os.path.dirname(__file__), "..", "images", "gateway.toml")
+IMAGE = os.path.join(os.path.dirname(__file__), "gateway.toml")   # package data
 TEMPERATURE, PERIOD, LAMP, PACKAGE_URL, APP_CONFIG = (
     "3303/0/5700", "3303/0/5900", "3311/0/5850", "5/0/1", "32769/0/1")
 CREATE, LIST = "26261/0/7", "26261/0/11"

@@ -71,7 +71,7 @@ def test_devices_are_delegated_down_the_tree(valid, tmp_path):
 
 
 def test_the_example_image_boots():
-    image = boot(str(REPO / "images" / "example.toml"))
+    image = boot(str(REPO / "partitions" / "example.toml"))
     assert image.check_invariants() == []
     assert set(image.partitions) == {"root", "owner-config", "sensor-driver", "provider-a",
                                      "provider-a-app", "provider-a-sensor"}

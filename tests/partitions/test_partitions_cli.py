@@ -4,7 +4,7 @@ from pathlib import Path
 
 from partitions.cli import register
 
-EXAMPLE = str(Path(__file__).resolve().parents[2] / "images" / "example.toml")
+EXAMPLE = str(Path(__file__).resolve().parents[2] / "partitions" / "example.toml")
 
 
 def run(*argv):
