@@ -76,6 +76,7 @@ static void sync_in(pip_machine *m) {
 /* k->cpu -> CPU; the pc's bit 0 selects Thumb state on ARM.  flush: the running
  * partition's translations changed (a switch, or its own page tables changed) */
 static void sync_out(pip_machine *m, int flush) {
+    if (m->host_pd && m->k->current == m->host_pd) return;   /* Python code has no CPU state */
     uint32_t *cpu = m->k->cpu, v[NREGS];
     void *ptr[NREGS];
     int n = nregs(m);
@@ -135,6 +136,14 @@ void pip_machine_code_changed(pip_machine *m) {
     U.ctl(m->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
 }
 
+/* control passed to another partition; a host partition (Python code, no CPU
+ * context) takes it back from the engine: emulation stops */
+static void switched(pip_machine *m) {
+    m->switches++;
+    stats_of(m, m->k->current)->switches_in++;
+    if (m->host_pd && m->k->current == m->host_pd) stop(m, PIP_STOP_HOST);
+}
+
 /* a fault of the running partition, with k->cpu holding its state */
 static void deliver_fault(pip_machine *m, uint32_t vector, uint32_t addr, uint32_t access) {
     pip_kernel *k = m->k;
@@ -149,7 +158,7 @@ static void deliver_fault(pip_machine *m, uint32_t vector, uint32_t addr, uint32
         stop(m, PIP_STOP_PANIC);
         return;
     }
-    m->switches++;
+    switched(m);
     sync_out(m, 1);
 }
 
@@ -191,7 +200,7 @@ static void call_args(pip_machine *m, uint32_t *nr, uint32_t a[6]) {
 
 static void kernel_call(pip_machine *m) {
     pip_kernel *k = m->k;
-    uint32_t nr, a[6], caller = k->current, result, switched = 0;
+    uint32_t nr, a[6], caller = k->current, result, switches = 0;
     sync_in(m);
     if (m->arch == PIP_ARCH_X86) k->cpu[PIP_CTX_PC] += 2;   /* resume after sysenter */
     call_args(m, &nr, a);
@@ -214,7 +223,7 @@ static void kernel_call(pip_machine *m) {
         result = nr == PIP_SYS_yield ? pip_yield(k, caller, a[0], a[1], a[2], a[3], a[4])
                : nr == PIP_SYS_dispatch ? pip_dispatch(k, caller, a[0], a[1], a[2], a[3], a[4])
                                         : pip_resume(k, caller, a[0], a[1]);
-        switched = result == 0;
+        switches = result == 0;
         break;
     default:
         if (nr >= PIP_HOST_CALL_BASE && m->host_call) {
@@ -225,9 +234,8 @@ static void kernel_call(pip_machine *m) {
     }
     trace(m, PIP_EVENT_SYSCALL, nr, a[0], result);
     stats_of(m, caller)->syscalls++;
-    if (switched) {
-        m->switches++;
-        stats_of(m, k->current)->switches_in++;
+    if (switches) {
+        switched(m);
         trace(m, PIP_EVENT_SWITCH, caller, k->current, 0);
         if (m->arch == PIP_ARCH_X86) k->cpu[PIP_CTX_PC] -= 2;   /* the engine steps over sysenter */
         sync_out(m, 1);
@@ -247,7 +255,7 @@ static void software_interrupt(pip_machine *m, uint32_t vector) {
     m->swis++;
     uint32_t from = k->current, to = pip_software_interrupt(k, vector);
     trace(m, PIP_EVENT_SWI, vector, from, to);
-    if (to) m->switches++;
+    if (to) switched(m);
     else *result_reg(m) = PIP_SWI_ERROR;
     sync_out(m, to != 0);
 }
@@ -374,7 +382,8 @@ static void deliver_irqs(pip_machine *m) {
         uint32_t from = k->current;
         sync_in(m);
         if (pip_hardware_interrupt(k, 32 + bit)) {
-            m->irqs++, m->switches++;
+            m->irqs++;
+            switched(m);
             trace(m, PIP_EVENT_IRQ, 32 + bit, from, k->root);
             sync_out(m, 1);
         } else {
@@ -408,6 +417,7 @@ uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks, uint64_t max_instr
         }
         if (m->panic) return PIP_STOP_PANIC;
         if (m->stop_reason == PIP_STOP_HALT || m->halt_requested) return PIP_STOP_HALT;
-        if (m->stop_reason == PIP_STOP_BUDGET) return PIP_STOP_BUDGET;
+        if (m->stop_reason == PIP_STOP_BUDGET || m->stop_reason == PIP_STOP_HOST)
+            return m->stop_reason;
     }
 }

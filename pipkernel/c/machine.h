@@ -15,6 +15,7 @@
 #define PIP_STOP_BUDGET 3
 #define PIP_STOP_IRQ 4
 #define PIP_STOP_ERROR 5
+#define PIP_STOP_HOST 6
 #define PIP_EVENT_SYSCALL 1
 #define PIP_EVENT_SWITCH 2
 #define PIP_EVENT_FAULT 3
@@ -50,6 +51,7 @@ typedef struct pip_machine {
     uint32_t (*host_call)(struct pip_machine *m, uint32_t number, uint32_t *args);
     /* run state */
     uint32_t stop_reason, halt_requested, panic, exit_code, error;
+    uint32_t host_pd;                /* a partition run by Python: switching to it stops */
     uint32_t pending_fault, fault_va, fault_access;
     pip_fault_record fault;          /* the last fault */
     uint32_t irq_pending;            /* bit i: vector 32 + i */

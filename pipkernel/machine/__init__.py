@@ -20,7 +20,7 @@ from .loader import Image, ImageError, load_image
 
 ARCHES = {"arm": arm, "x86": x86}
 STOPS = {lib.PIP_STOP_HALT: "halt", lib.PIP_STOP_PANIC: "panic", lib.PIP_STOP_BUDGET: "budget",
-         lib.PIP_STOP_ERROR: "error"}
+         lib.PIP_STOP_ERROR: "error", lib.PIP_STOP_HOST: "host"}
 _bound = False
 
 
@@ -64,7 +64,9 @@ def pip_host_call_py(m, number, args):
 class Machine:
     """An emulated ARMv7-A or x86-32 CPU running the partitions of one kernel."""
 
-    def __init__(self, arch: str = "arm", pages: int = 4096, devices=()):
+    def __init__(self, arch: str = "arm", pages: int = 4096, devices=(), python_root: bool = False):
+        """python_root: the root partition is Python code acting through the API (no root
+        image): firmware partitions run until they pass control back to the root."""
         if arch not in ARCHES:
             raise ValueError(f"arch must be one of {', '.join(ARCHES)}, not {arch!r}")
         names = [d.name for d in devices]
@@ -112,6 +114,8 @@ class Machine:
         _MACHINES[int(ffi.cast("uintptr_t", self._m))] = self
         weakref.finalize(self, _MACHINES.pop, int(ffi.cast("uintptr_t", self._m)), None)
         self._running = k._k.root      # whose context the CPU holds (API calls move k.current)
+        if python_root:
+            self._m.host_pd = k._k.root
 
     def device_va(self, name: str) -> int:
         """Where the root sees the device `name`."""
@@ -139,6 +143,12 @@ class Machine:
         self.kernel.cpu_context = words
         lib.pip_machine_load_cpu(self._m)
         return self.image
+
+    def enter(self) -> None:
+        """After a Python partition's yield / dispatch / resume through the API switched to a
+        firmware partition: give the CPU that partition's context (then call run)."""
+        self._running = self.kernel._k.current
+        lib.pip_machine_load_cpu(self._m)
 
     def patch_word(self, symbol: str, value: int) -> None:
         """Set the 32-bit data word at an ELF symbol of the loaded root image (a runner's
@@ -171,7 +181,8 @@ class Machine:
 
     # ---- running ----
     def run(self, max_instructions: int = 0, max_blocks: int = 0) -> RunResult:
-        """Run until the firmware halts, the kernel panics or a budget (0 = none) is spent."""
+        """Run until the firmware halts, the kernel panics, a budget (0 = none) is spent, or
+        (python_root) control comes back to the Python root: stop "host"."""
         m = self._m
         self.kernel._k.current = self._running
         stop = lib.pip_machine_run(m, max_blocks, max_instructions)

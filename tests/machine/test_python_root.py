@@ -1,0 +1,44 @@
+"""A Python root partition runs firmware children: it builds them with its system calls
+(pipkernel.machine.spawn), yields to them through the API, and gets control back when
+they yield to it (Machine(python_root=True): the run stops "host")."""
+import hashlib
+import pathlib
+
+import pytest
+
+from pipkernel.abi import CONSOLE_VA, SYSTEM_VA
+from pipkernel.machine import Machine
+from pipkernel.machine.spawn import spawn_child
+from pipkernel.wrappers import PageAllocator, map_page
+
+BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
+SERVICE_VECTOR = 64        # the compute child yields to this slot of its parent when done
+
+
+@pytest.mark.parametrize("arch", ["arm", "x86"])
+def test_a_python_root_runs_a_firmware_child(arch):
+    m = Machine(arch, pages=1024, python_root=True)
+    k = m.kernel
+    root = k.as_partition(k.root)
+    alloc = PageAllocator(va for va in PageAllocator.for_root(k)._free
+                          if va not in (CONSOLE_VA, SYSTEM_VA))
+    landing = alloc.alloc()                     # where the child's yield "returns" to the root
+    root.write(k.geometry.vidt_va + 4 * SERVICE_VECTOR, landing.to_bytes(4, "little"))
+    desc = spawn_child(m, root, alloc, str(BUILD / arch / "compute_child.elf"), args=(1, 4))
+    map_page(root, alloc, desc, CONSOLE_VA, CONSOLE_VA, True, True, False)
+    assert k.check_invariants() == []
+
+    assert root.yield_(desc, 0, 2, 0, 0) == 0 and k.current != k.root
+    m.enter()
+    result = m.run(max_instructions=5_000_000)
+
+    buf = bytes((i * 31 + (i >> 8)) & 255 for i in range(4 * 1024))
+    digest = hashlib.sha256(bytes(32) + buf).hexdigest()
+    assert result.stop == "host" and k.current == k.root
+    assert result.console.decode() == f"compute: sha256 = {digest}\n"
+    assert k.check_invariants() == []
+    # the root runs it again: the child did not save its context, so it starts afresh
+    assert root.yield_(desc, 0, 2, 0, 0) == 0
+    m.enter()
+    again = m.run(max_instructions=5_000_000)
+    assert again.stop == "host" and again.console == result.console
