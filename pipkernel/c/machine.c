@@ -75,8 +75,14 @@ static void sync_in(pip_machine *m) {
 
 /* k->cpu -> CPU; the pc's bit 0 selects Thumb state on ARM.  flush: the running
  * partition's translations changed (a switch, or its own page tables changed) */
+static int is_host(const pip_machine *m, uint32_t part) {
+    for (uint32_t i = 0; i < m->host_count && i < PIP_MAX_HOSTS; i++)
+        if (m->hosts[i] == part) return 1;
+    return 0;
+}
+
 static void sync_out(pip_machine *m, int flush) {
-    if (m->host_pd && m->k->current == m->host_pd) return;   /* Python code has no CPU state */
+    if (is_host(m, m->k->current)) return;           /* Python code has no CPU state */
     uint32_t *cpu = m->k->cpu, v[NREGS];
     void *ptr[NREGS];
     int n = nregs(m);
@@ -141,7 +147,7 @@ void pip_machine_code_changed(pip_machine *m) {
 static void switched(pip_machine *m) {
     m->switches++;
     stats_of(m, m->k->current)->switches_in++;
-    if (m->host_pd && m->k->current == m->host_pd) stop(m, PIP_STOP_HOST);
+    if (is_host(m, m->k->current)) stop(m, PIP_STOP_HOST);
 }
 
 /* a fault of the running partition, with k->cpu holding its state */

@@ -24,6 +24,7 @@
 #define PIP_CONSOLE_CAP 65536
 #define PIP_RX_CAP 256
 #define PIP_TRACE_CAP 65536
+#define PIP_MAX_HOSTS 64
 #define PIP_ICOUNT_SLOTS 8192
 #define PIP_STAT_SLOTS 256
 
@@ -51,7 +52,7 @@ typedef struct pip_machine {
     uint32_t (*host_call)(struct pip_machine *m, uint32_t number, uint32_t *args);
     /* run state */
     uint32_t stop_reason, halt_requested, panic, exit_code, error;
-    uint32_t host_pd;                /* a partition run by Python: switching to it stops */
+    uint32_t hosts[64], host_count;  /* partitions run by Python: switching to one stops */
     uint32_t pending_fault, fault_va, fault_access;
     pip_fault_record fault;          /* the last fault */
     uint32_t irq_pending;            /* bit i: vector 32 + i */

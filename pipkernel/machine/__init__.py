@@ -115,7 +115,7 @@ class Machine:
         weakref.finalize(self, _MACHINES.pop, int(ffi.cast("uintptr_t", self._m)), None)
         self._running = k._k.root      # whose context the CPU holds (API calls move k.current)
         if python_root:
-            self._m.host_pd = k._k.root
+            self.add_python_partition(k.root)
 
     def device_va(self, name: str) -> int:
         """Where the root sees the device `name`."""
@@ -143,6 +143,15 @@ class Machine:
         self.kernel.cpu_context = words
         lib.pip_machine_load_cpu(self._m)
         return self.image
+
+    def add_python_partition(self, partition) -> None:
+        """Mark a partition as run by Python code (no CPU context): when control passes to
+        it, the run stops with "host"."""
+        m = self._m
+        if m.host_count >= lib.PIP_MAX_HOSTS:
+            raise ValueError(f"at most {lib.PIP_MAX_HOSTS} Python partitions per machine")
+        m.hosts[m.host_count] = partition.pd
+        m.host_count += 1
 
     def enter(self) -> None:
         """After a Python partition's yield / dispatch / resume through the API switched to a

@@ -42,3 +42,30 @@ def test_a_python_root_runs_a_firmware_child(arch):
     m.enter()
     again = m.run(max_instructions=5_000_000)
     assert again.stop == "host" and again.console == result.console
+
+
+def test_a_python_partition_below_the_root_runs_a_firmware_child():
+    """root (Python) -> manager (Python) -> driver (firmware): the manager yields to its child
+    through the API; control coming back to the manager stops the run."""
+    from pipkernel.wrappers import create_child, map_range
+    m = Machine("x86", pages=1024, python_root=True)
+    k = m.kernel
+    root = k.as_partition(k.root)
+    alloc = PageAllocator(va for va in PageAllocator.for_root(k)._free
+                          if va not in (CONSOLE_VA, SYSTEM_VA))
+    desc = create_child(root, alloc)
+    pages = map_range(root, alloc, desc, 0x100000, 48)          # the manager's own pages
+    map_page(root, alloc, desc, CONSOLE_VA, CONSOLE_VA, True, True, False)
+    manager = k.as_partition(k.children(k.root)[0])
+    m.add_python_partition(manager.partition)
+    mine = PageAllocator(0x100000 + i * 0x1000 for i in range(len(pages)))
+    landing = mine.alloc()                          # where the driver's yield lands
+    map_page(root, alloc, desc, alloc.alloc(), k.geometry.vidt_va, True, True, False)
+    manager.write(k.geometry.vidt_va + 4 * SERVICE_VECTOR, landing.to_bytes(4, "little"))
+    driver = spawn_child(m, manager, mine, str(BUILD / "x86" / "compute_child.elf"), args=(1, 4))
+    map_page(manager, mine, driver, CONSOLE_VA, CONSOLE_VA, True, True, False)
+    assert manager.yield_(driver, 0, 2, 0, 0) == 0
+    m.enter()
+    result = m.run(max_instructions=5_000_000)
+    assert result.stop == "host" and k.current == manager.partition
+    assert result.console.startswith(b"compute: sha256 = ") and k.check_invariants() == []
