@@ -62,7 +62,7 @@ class ConfigurationManager:
         name = value["name"]
         if name in state["domains"] or name in state["partitions"]:
             raise Refused("not_allowed", f"{name} already exists", 409)
-        alloc = self._allocator()
+        alloc = self.allocator()
         try:
             desc = create_child(self.api, alloc)
             map_range(self.api, alloc, desc, CHILD_VA_START, value["pages"])
@@ -92,7 +92,7 @@ class ConfigurationManager:
         self.store.save(state)
         return respond(command, "changed")
 
-    def _allocator(self) -> PageAllocator:
+    def allocator(self) -> PageAllocator:
         """The pool pages that are still this partition's to give: accessible, in no child."""
         return PageAllocator(va for va in self.pool if self.api.translate(va, "w") is not None
                              and not self.api.mapped_in_child(va))

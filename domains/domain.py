@@ -31,7 +31,8 @@ class DomainManager(Component):
     def __init__(self, ctx):
         super().__init__(ctx)
         cfg = self.config
-        self.vault = page_vault(self.store(2))
+        self.vault_store = self.store(2)        # the Key Vault's records, in pages
+        self.vault = page_vault(self.vault_store)
         replay = PageReplayCache(self.api, self.region(REPLAY_PAGES), REPLAY_PAGES)
         replay.format()
         self.security = SecurityValidator(

@@ -23,10 +23,11 @@ class PageAllocator:
         self._free = sorted(vas, reverse=True)
 
     @classmethod
-    def for_root(cls, kernel) -> "PageAllocator":
-        """Every page the root maps at boot except its VIDT."""
-        vidt = kernel.geometry.vidt_va
-        return cls(va for va, m in kernel.mappings(kernel.root).items() if va != vidt)
+    def for_root(cls, kernel, exclude=()) -> "PageAllocator":
+        """Every page the root maps at boot except its VIDT and the VAs in `exclude`
+        (e.g. the machine's device pages)."""
+        skip = {kernel.geometry.vidt_va, *exclude}
+        return cls(va for va in kernel.mappings(kernel.root) if va not in skip)
 
     def __len__(self) -> int:
         return len(self._free)

@@ -70,7 +70,7 @@ def test_owner_non_interference(gw):
 def test_sibling_cannot_reach_key_vault_pages(gw):
     kernel = gw.image.kernel
     victim = gw.runtime.components["provider-a"]
-    store = victim.vault._storage.store
+    store = victim.vault_store
     vault_pas = {kernel.mappings(gw.image.partitions["provider-a"].partition)[store.va + i * 4096].pa
                  for i in range(2)}
     attacker = gw.image.partitions["provider-b"]
@@ -128,11 +128,11 @@ def test_stopped_domain_refuses_and_start_restores(gw):
 def test_create_then_delete_domain_restores_pages(gw):
     root = gw.image.partitions["root"].api
     cm = gw.runtime.components["root"].configuration
-    before = len(cm._allocator())
+    before = len(cm.allocator())
     tok = gw.token("owner", "owner", "26261/0/7:w 26261/0/8:w")
     (r,) = gw.submit("owner", gw.command("owner", "write", "26261/0/7", {"name": "x", "pages": 3}, token=tok))
     assert r.status == 201 and len(gw.image.kernel.children(gw.image.kernel.root)) == 6
     (r,) = gw.submit("owner", gw.command("owner", "write", "26261/0/8", "x",
                                          token=gw.token("owner", "owner", "26261/0/8:w")))
-    assert r.status == 202 and len(cm._allocator()) == before
+    assert r.status == 202 and len(cm.allocator()) == before
     assert root.kernel.check_invariants() == []

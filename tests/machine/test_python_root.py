@@ -20,8 +20,7 @@ def test_a_python_root_runs_a_firmware_child(arch):
     m = Machine(arch, pages=1024, python_root=True)
     k = m.kernel
     root = k.as_partition(k.root)
-    alloc = PageAllocator(va for va in PageAllocator.for_root(k)._free
-                          if va not in (CONSOLE_VA, SYSTEM_VA))
+    alloc = PageAllocator.for_root(k, exclude=(CONSOLE_VA, SYSTEM_VA))
     landing = alloc.alloc()                     # where the child's yield "returns" to the root
     root.write(k.geometry.vidt_va + 4 * SERVICE_VECTOR, landing.to_bytes(4, "little"))
     desc = spawn_child(m, root, alloc, str(BUILD / arch / "compute_child.elf"), args=(1, 4))
@@ -51,8 +50,7 @@ def test_a_python_partition_below_the_root_runs_a_firmware_child():
     m = Machine("x86", pages=1024, python_root=True)
     k = m.kernel
     root = k.as_partition(k.root)
-    alloc = PageAllocator(va for va in PageAllocator.for_root(k)._free
-                          if va not in (CONSOLE_VA, SYSTEM_VA))
+    alloc = PageAllocator.for_root(k, exclude=(CONSOLE_VA, SYSTEM_VA))
     desc = create_child(root, alloc)
     pages = map_range(root, alloc, desc, 0x100000, 48)          # the manager's own pages
     map_page(root, alloc, desc, CONSOLE_VA, CONSOLE_VA, True, True, False)
