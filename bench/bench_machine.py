@@ -34,7 +34,7 @@ def timed_run(arch: str, image: str, patches: dict[str, int], timer: int = 0):
     machine.load(str(BUILD / arch / f"{image}.elf"))
     for name, value in patches.items():
         machine.patch_word(name, value)
-    machine._m.timer_period = timer
+    machine.timer_period = timer
     start = time.perf_counter()
     result = machine.run()
     elapsed = time.perf_counter() - start

@@ -229,6 +229,15 @@ class Kernel:
         _check_ints([f"word {i}" for i in range(CONTEXT_WORDS)], words, _WORD)
         self._k.cpu = list(words)
 
+    def deliver_fault(self, vector: int, address: int = 0, access: int = 0) -> Partition | None:
+        """Pip's fault delivery for the running partition (pip-spec §5, docs/abi.md): to its
+        parent, as a double fault further up when a parent has no handler.  Returns the
+        partition now running, or None for a kernel panic.  The machine calls the same
+        core function when the CPU faults."""
+        _check_ints(("vector", "address", "access"), (vector, address, access), _WORD)
+        to = lib.pip_fault(self._k, vector, address, access)
+        return Partition(to) if to else None
+
     # ---- observable state (docs/kernel.md §8) ----
     def is_partition(self, partition: Partition) -> bool:
         return 0 < partition.pd < self.geometry.pages and bool(

@@ -6,7 +6,6 @@ import struct
 import time
 
 import pipkernel
-from pipkernel._pipcore import lib
 from pipkernel.abi import (CONTEXT_SIZE, CONTEXT_WORDS, CTX_PC, CTX_PIPFLAGS, CTX_REGS, CTX_VALID,
                            PAGE_SIZE, VECTORS)
 
@@ -148,7 +147,8 @@ def fault_propagation(p, rng):
     memory = k.physical_memory()
     before = _pages(memory)
     _run_as(k, leaf, interrupted)
-    to = lib.pip_fault(k._k, PF, address, access)
+    received_by = k.deliver_fault(PF, address, access)
+    to = received_by.pd if received_by else 0
     after = _pages(memory)
     by_pd = {n.partition.pd: n for n in nodes}
     receiver = by_pd[to] if to else None
@@ -169,7 +169,7 @@ def fault_propagation(p, rng):
     for _ in range(p["calls"]):
         _run_as(k, leaf, interrupted)
         start = time.perf_counter_ns()
-        lib.pip_fault(k._k, PF, address, access)
+        k.deliver_fault(PF, address, access)
         times.append(time.perf_counter_ns() - start)
 
     received = receiver.depth if receiver else -1

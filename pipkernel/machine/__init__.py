@@ -153,6 +153,17 @@ class Machine:
         m.hosts[m.host_count] = partition.pd
         m.host_count += 1
 
+    @property
+    def timer_period(self) -> int:
+        """Executed blocks between timer interrupts (0: off); the system page's register."""
+        return int(self._m.timer_period)
+
+    @timer_period.setter
+    def timer_period(self, blocks: int) -> None:
+        if type(blocks) is not int or not 0 <= blocks < 2**32:
+            raise ValueError(f"timer_period must be an int in [0, 2**32), not {blocks!r}")
+        self._m.timer_period, self._m.timer_count = blocks, 0
+
     def enter(self) -> None:
         """After a Python partition's yield / dispatch / resume through the API switched to a
         firmware partition: give the CPU that partition's context (then call run)."""

@@ -79,3 +79,11 @@ def test_compute_in_a_child(arch):
 def test_an_instruction_budget_stops_the_machine():
     _, result = run("x86", "scheduler", budget=200_000)
     assert result.stop == "budget" and 200_000 <= result.counters["instructions"] < 260_000
+
+
+def test_the_timer_period_is_settable_and_checked():
+    machine = Machine("x86")
+    machine.timer_period = 500
+    assert machine.timer_period == 500
+    with pytest.raises(ValueError):
+        machine.timer_period = -1

@@ -114,3 +114,11 @@ def test_hardware_interrupts_go_to_the_root(tree):
     assert lib.pip_hardware_interrupt(tree.k._k, TIMER) == tree.k.root.pd
     assert tree.k.cpu_context[CTX_PC] == 0xD000
     assert tree.k.cpu_context[CTX_REGS + 1] == 0            # not the root's child
+
+
+def test_the_python_api_delivers_faults_like_the_core(tree):
+    tree.handler(tree.root, PF, tree.root_ctx, 0xAAA0)
+    run_as(tree, tree.child)
+    assert tree.k.deliver_fault(PF, 0x5000, 1) == tree.k.root
+    run_as(tree, tree.root)
+    assert tree.k.deliver_fault(PF, 0x5000, 1) is None                 # a root fault: panic
