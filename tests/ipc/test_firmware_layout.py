@@ -1,4 +1,4 @@
-"""libpip's C helper (firmware/libpip/ipc.c) speaks the same mailbox layout as ipc/.
+"""libpip's C helper (firmware/libpip/ipc.c, payloads by cbor.c) speaks the same mailbox layout as ipc/.
 
 The helper is built for the host and run on a copy of a partition's own mailbox pages,
 read and written back through that partition's API: what the C code writes, the Python
@@ -36,7 +36,8 @@ def lib(tmp_path_factory):
     assert shutil.which("gcc"), "the host gcc builds the C core too: it must be installed"
     so = tmp_path_factory.mktemp("ipc") / "libipc.so"
     subprocess.run(["gcc", "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-shared",
-                    "-fPIC", f"-I{ROOT / 'include'}", str(ROOT / "libpip" / "ipc.c"), "-o",
+                    "-fPIC", f"-I{ROOT / 'include'}", str(ROOT / "libpip" / "ipc.c"),
+                    str(ROOT / "libpip" / "cbor.c"), "-o",
                     str(so)], check=True)
     ffi = FFI()
     ffi.cdef(CDEF)

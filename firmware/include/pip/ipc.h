@@ -1,5 +1,5 @@
 /* Mailbox IPC for firmware partitions: send / receive / refusals on the byte layout of
- * docs/ipc.md (the same as ipc/mailbox.py), plus a tiny CBOR writer for payloads.
+ * docs/ipc.md (the same as ipc/mailbox.py); payloads are CBOR (pip/cbor.h).
  * The relay runs in the ancestors; a partition only touches its own mailbox pages. */
 #ifndef PIP_IPC_H
 #define PIP_IPC_H
@@ -51,19 +51,5 @@ int32_t pip_ipc_receive(const pip_ipc_mailbox *mb, void *buf, uint16_t cap, uint
                         uint32_t *seq);
 /* Take one refusal: returns its reason and fills *dst, *seq, or 0 if there is none. */
 int32_t pip_ipc_refusal(const pip_ipc_mailbox *mb, uint16_t *dst, uint32_t *seq);
-
-/* Minimal CBOR writer (RFC 8949): unsigned / negative ints, text strings, maps, arrays.
- * Overflowing the buffer sets `error`; the length is then meaningless. */
-typedef struct {
-    uint8_t *buf;
-    uint16_t cap, len;
-    int error;
-} pip_cbor;
-
-void pip_cbor_init(pip_cbor *w, void *buf, uint16_t cap);
-void pip_cbor_int(pip_cbor *w, int32_t v);
-void pip_cbor_text(pip_cbor *w, const char *s);
-void pip_cbor_map(pip_cbor *w, uint16_t pairs);
-void pip_cbor_array(pip_cbor *w, uint16_t items);
 
 #endif
