@@ -72,3 +72,6 @@ class Component:
 
     def on_refusal(self, refusal: Refusal) -> None:
         """The relay refused one of our messages; by default nothing to undo."""
+
+    def on_child_fault(self, child: str, what: str) -> None:
+        """A child partition faulted (or ran away) and was contained; by default no more."""

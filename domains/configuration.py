@@ -45,6 +45,10 @@ class ConfigurationManager:
     def running(self, name: str) -> bool:
         return self.store.load()["domains"].get(name, {}).get("running", True)
 
+    def stopped(self) -> set[str]:
+        """The domains whose running flag is off."""
+        return {n for n, d in self.store.load()["domains"].items() if not d.get("running", True)}
+
     def stop(self, name: str) -> None:
         state = self.store.load()
         state["domains"].setdefault(name, {})["running"] = False

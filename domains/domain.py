@@ -1,15 +1,18 @@
 """A domain's manager partition: Internal Communicator, Token & Security Validator,
 Administration Manager, Configuration Manager and Key Vault, in that partition's pages.
 
-Config (from the runtime): ``audience``, ``issuers`` ({issuer: [kids]}), ``policy``
-(security policy, see security.py), ``resources`` (domain resources: path -> initial
-value, read / write here), ``virtual`` (path -> {"manager", "reg", "ops"}: virtual
-sensors / actuators served by an owner manager over IPC), ``forward`` (path -> {"to",
-"ops"}: device resources whose token B goes to the owner domain, Fig. 9),
-``forwarders`` (domains that may forward commands here), ``description`` and
-``isolation`` (owner: object 26261).  Responses for the network go to ``outgoing``.
+Config (the manifest's ``config`` table, checked by ``check_config``): ``audience``,
+``issuers`` ({issuer: [kids]}), ``policy`` (security policy, see security.py),
+``resources`` (domain resources: path -> initial value, read / write here), ``virtual``
+(path -> {"manager", "reg", "ops"}: virtual sensors / actuators served by an owner manager
+over IPC), ``forward`` (path -> {"to", "ops"}: device resources whose token B goes to the
+owner domain ``owner_domain``, Fig. 9), ``forwarders`` (domains that may forward commands
+here), ``isolation`` (owner: object 26261); the runtime adds ``description``.  Responses for
+the network go to ``outgoing``.
 """
 from __future__ import annotations
+
+import re
 
 from ipc import IpcError, Message, Refusal
 from tokens import Validator
@@ -20,14 +23,71 @@ from .communicator import InternalCommunicator
 from .component import Component
 from .configuration import ConfigurationManager
 from .keyvault import page_vault
-from .security import SecurityValidator
+from .security import RULES, SecurityValidator
 from .store import PageReplayCache
 
 REPLAY_PAGES = 64     # 8,176 slots: 1,000 live tokens leave a 16-slot probe window free
 POOL_PAGES = 40
+CONFIG_KEYS = ("audience", "issuers", "policy", "resources", "virtual", "forward", "forwarders",
+               "owner_domain", "isolation")
+OPERATIONS = ("read", "write", "execute", "delete", "create")
+_PATH = re.compile(r"\d{1,5}(/\d{1,5}){1,3}\Z")        # object/instance/resource[/instance]
+
+
+def _route(value, target: str, partitions, *texts: str) -> str | None:
+    """A route table {target: partition, "ops": [...], texts...}: None or what is wrong."""
+    keys = {target, "ops", *texts}
+    if not isinstance(value, dict) or set(value) != keys:
+        return f"must be a table with exactly {', '.join(sorted(keys))}"
+    if value[target] not in partitions:
+        return f'{target}: "{value[target]}" is not a partition'
+    ops = value["ops"]
+    if not isinstance(ops, list) or not ops or len(set(ops)) != len(ops) or not set(ops) <= set(
+            OPERATIONS):
+        return f"ops: must be a non-empty array of distinct operations from {', '.join(OPERATIONS)}"
+    if any(not isinstance(value[t], str) for t in texts):
+        return f"{', '.join(texts)}: must be a string"
+    return None
 
 
 class DomainManager(Component):
+    @classmethod
+    def check_config(cls, config: dict, partitions: set[str]) -> list[str]:
+        """What is wrong with a manifest's config for a domain manager: "key: reason" lines."""
+        problems = [f"{key}: unknown key" for key in config if key not in CONFIG_KEYS]
+
+        def need(key, ok: bool, what: str) -> None:
+            if not ok:
+                problems.append(f"{key}: {what}")
+
+        need("audience", isinstance(config.get("audience"), str), "must be a string (the audience "
+             "of the domain's tokens)")
+        issuers = config.get("issuers")
+        need("issuers", isinstance(issuers, dict) and bool(issuers) and all(
+            isinstance(kids, list) and kids and all(isinstance(k, str) for k in kids)
+            for kids in issuers.values()), "must be a table: issuer = [key ids]")
+        checks = {"policy": lambda v: None if v in RULES else f"must be one of {', '.join(RULES)}",
+                  "resources": lambda v: None,
+                  "virtual": lambda v: _route(v, "manager", partitions, "reg"),
+                  "forward": lambda v: _route(v, "to", partitions)}
+        for key, check in checks.items():
+            table = config.get(key, {})
+            if not isinstance(table, dict):
+                problems.append(f"{key}: must be a table keyed by LwM2M paths")
+                continue
+            for path, value in table.items():
+                why = "not an LwM2M path (object/instance/resource)" if not _PATH.match(
+                    path) else check(value)
+                need(f'{key}."{path}"', why is None, why)
+        forwarders = config.get("forwarders", [])
+        need("forwarders", isinstance(forwarders, list) and all(
+            isinstance(f, str) for f in forwarders), "must be an array of domain names")
+        need("owner_domain", isinstance(config.get("owner_domain", ""), str) and (
+            "owner_domain" in config or not config.get("forward")),
+            "must be a string, the domain forwarded commands go to (needed with forward)")
+        need("isolation", isinstance(config.get("isolation", False), bool), "must be a boolean")
+        return problems
+
     def __init__(self, ctx):
         super().__init__(ctx)
         cfg = self.config

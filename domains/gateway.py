@@ -17,40 +17,12 @@ from tokens import Issuer, KeyVault
 from tokens.keys import ISSUE
 
 from .commands import Command, Response
-from .drivers import Hardware
 from .runtime import Runtime
 
 IMAGE = os.path.join(os.path.dirname(__file__), "gateway.toml")   # package data
 TEMPERATURE, PERIOD, LAMP, PACKAGE_URL, APP_CONFIG = (
     "3303/0/5700", "3303/0/5900", "3311/0/5850", "5/0/1", "32769/0/1")
 CREATE, LIST = "26261/0/7", "26261/0/11"
-
-
-def _server(domain: str) -> dict:
-    return {"audience": domain, "issuers": {f"{domain}-server": [f"{domain}-server"]}}
-
-
-def _virtual(manager: str, reg: str, *ops: str) -> dict:
-    return {"manager": manager, "reg": reg, "ops": list(ops)}
-
-
-# The security policy and resources of each domain (the manifest schema has no place for them).
-CONFIGS = {
-    "root": {**_server("owner"), "isolation": True, "forwarders": ["maintainer"],
-             "virtual": {TEMPERATURE: _virtual("sensor-manager", "value", "read"),
-                         PERIOD: _virtual("sensor-manager", "period", "read", "write"),
-                         LAMP: _virtual("actuator-manager", "on", "read", "write")}},
-    "maintainer": {**_server("maintainer"), "owner_domain": "owner",
-                   "policy": {PERIOD: "device"},
-                   "resources": {PACKAGE_URL: "https://maintainer.example/sensor-1.0.bin"},
-                   "forward": {PERIOD: {"to": "root", "ops": ["write"]}}},
-    "provider-a": {**_server("provider-a"), "resources": {APP_CONFIG: "comfort"},
-                   "virtual": {TEMPERATURE: _virtual("sensor-manager", "value", "read"),
-                               LAMP: _virtual("actuator-manager", "on", "read", "write")}},
-    "provider-b": {**_server("provider-b"), "resources": {APP_CONFIG: "eco"},
-                   "virtual": {TEMPERATURE: _virtual("sensor-manager", "value", "read"),
-                               LAMP: _virtual("actuator-manager", "on", "read", "write")}},
-}
 
 
 def path(text: str) -> tuple[int, ...]:
@@ -60,11 +32,14 @@ def path(text: str) -> tuple[int, ...]:
 class Gateway:
     """The booted image, its runtime, and each domain's (off-device) server with its key."""
 
-    def __init__(self, manifest: str = IMAGE):
+    def __init__(self, manifest: str | partitions.Manifest = IMAGE, arch: str | None = None):
+        """manifest: a path or a loaded Manifest; arch: "arm" (the manifest's) or "x86"."""
+        if not isinstance(manifest, partitions.Manifest):
+            manifest = partitions.load(manifest, arch)
         self.image = partitions.boot(manifest)
-        self.runtime = Runtime(self.image, CONFIGS)
-        self.sensor = Hardware(self.image, "temperature")
-        self.lamp = Hardware(self.image, "lamp")
+        self.runtime = Runtime(self.image)
+        self.sensor = self.image.devices["temperature"]      # the hardware's side
+        self.lamp = self.image.devices["lamp"]
         self.issuers = {}
         for key in self.image.keys:        # enrolment: each server gets its key's issuing copy
             vault = KeyVault()
@@ -195,12 +170,14 @@ def compromised(gw: Gateway) -> list[tuple[Step, bool, str]]:
     return out
 
 
-def run_default(out=None) -> int:
+def run_default(out=None, arch: str | None = None) -> int:
     """Boot the gateway, run the session, print the transcript; 0 if all went as expected."""
     out = out or sys.stdout
-    gw = Gateway()
-    print(f"device image {gw.image.manifest.name}: {len(gw.image.partitions)} partitions, "
-          f"domains {', '.join(sorted(gw.runtime.managers))}", file=out)
+    gw = Gateway(arch=arch)
+    image = gw.image
+    print(f"device image {image.manifest.name} on {image.manifest.arch}: "
+          f"{len(image.partitions)} partitions, domains {', '.join(sorted(gw.runtime.managers))}; "
+          f"firmware: {', '.join(gw.runtime.firmware)}", file=out)
     ok = True
     for step, expected, reason in session(gw):
         verdict = ("observed" if step.reason == "hardware" else
@@ -209,7 +186,13 @@ def run_default(out=None) -> int:
         print(f"{mark} {step.who:<26} {step.what}: {verdict}"
               + (f" - {step.detail}" if step.detail else ""), file=out)
         ok &= expected
-    invariants = gw.image.check_invariants()
+    stats = image.machine.partition_stats()
+    for name, firmware in gw.runtime.firmware.items():
+        s = stats.get(firmware.pd, {})
+        print(f"{name} (firmware): {firmware.turns} turns, "
+              f"{s.get('instructions', 0)} instructions, {s.get('syscalls', 0)} system calls"
+              + (f", halted: {firmware.halted}" if firmware.halted else ""), file=out)
+    invariants = image.check_invariants()
     print(f"kernel invariants after the session: {invariants or 'all hold'}", file=out)
     return 0 if ok and not invariants else 1
 

@@ -1,12 +1,15 @@
 """The ODSI runtime on a booted device image: mailboxes, relay, components, scheduling.
 
-``Runtime(image, configs)`` gives every partition a mailbox in the first two pairs of
+``Runtime(image)`` gives every partition a mailbox in the first two pairs of
 consecutive free pages it has (each formatted as that partition), builds the relay with
 the image's channels as the policy, and starts each partition's Python component with
-its ``Context``.  A round polls every running component, then makes one relay pass.
-Frames from the network go to a domain's manager (``submit``); its answers come back from
-``collect``.  A component's MemoryFault is contained: reported to its parent component,
-its domain is stopped.
+its ``Context`` (the manifest's ``config`` for it, plus what ``derived_config`` reads
+from the image); firmware partitions (on arch arm / x86) are run by their parents
+(``domains.firmware``).  A round polls every running component, gives every firmware
+partition a turn, then makes one relay pass.  Frames from the network go to a domain's
+manager (``submit``); its answers come back from ``collect``.  Faults are contained and
+reported to the parent component (``Component.on_child_fault``): a component's MemoryFault
+stops its domain, a faulting or runaway firmware partition is halted.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from tokens.keys import algorithm
 
 from .commands import STATUS, Response
 from .component import Context
+from .firmware import FirmwarePartition
 
 
 def free_pages(api, pages) -> list[int]:
@@ -55,7 +59,7 @@ def derived_config(image, name: str) -> dict:
 
 
 class Runtime:
-    def __init__(self, image, configs: dict[str, dict]):
+    def __init__(self, image):
         self.image, self.kernel = image, image.kernel
         self.topology = Topology(self.kernel)
         free = {}
@@ -82,10 +86,16 @@ class Runtime:
                 continue
             ctx = Context(name, self.domain_of[name], booted.api, free[name],
                           self.topology.mailbox(name), dict(booted.devices),
-                          {**derived_config(image, name), **configs.get(name, {})})
+                          {**derived_config(image, name), **(booted.spec.config or {})})
             self.components[name] = image.component(name)(ctx)
         for key in image.keys:             # provisioning: each key into its holder's vault
             self.components[key.holder].vault.generate(key.kid, algorithm(key.alg), key.use)
+        self.firmware = {
+            name: FirmwarePartition(image.machine, name,
+                                    image.partitions[booted.spec.parent].api, booted.desc,
+                                    booted.partition)
+            for name, booted in image.partitions.items()
+            if booted.spec.runs is not None and booted.spec.runs.kind == "firmware"}
         self.managers = {c.domain: c for n, c in self.components.items()
                          if hasattr(c, "receive_frame")}
         self.owner = self.components.get("root")
@@ -110,20 +120,35 @@ class Runtime:
         try:
             return action(self.components[name])
         except MemoryFault as fault:
-            parent = self.image.partitions[name].spec.parent
-            report = f"{name}: {fault}; reported to {parent}, domain {self.domain_of[name]} stopped"
-            self.faults.append(report)
             if self.owner is not None:
                 self.owner.configuration.stop(self.domain_of[name])
+            self._report(name, f"{fault}", f"domain {self.domain_of[name]} stopped")
             return fault
 
+    def _report(self, name: str, what: str, outcome: str) -> None:
+        parent = self.image.partitions[name].spec.parent
+        self.faults.append(f"{name}: {what}; reported to {parent}, {outcome}")
+        if parent in self.components and self.running(parent):
+            self.run_as(parent, lambda c: c.on_child_fault(name, what))
+
+    def _stopped(self) -> set[str]:
+        return self.owner.configuration.stopped() if self.owner is not None else set()
+
     def step(self) -> int:
-        """One round: every running component polls, then one relay pass; work done."""
-        work = 0
+        """One round: every running component polls, every running firmware partition has a
+        turn, then one relay pass; work done.  Running flags change only while a component
+        handles messages or a fault is reported: they are read again only then."""
+        work, stopped = 0, self._stopped()
         for name, component in self.components.items():
-            if self.running(name):
+            if self.domain_of[name] not in stopped:
                 done = self.run_as(name, lambda c: c.poll())
-                work += done if isinstance(done, int) else 0
+                if not isinstance(done, int) or done:
+                    work += done if isinstance(done, int) else 0
+                    stopped = self._stopped()
+        for name, firmware in self.firmware.items():
+            if self.domain_of[name] not in stopped and (problem := firmware.turn()):
+                self._report(name, problem, "halted")
+                stopped = self._stopped()
         moved = self.relay.step()
         return work + moved["delivered"] + moved["forwarded"] + moved["refused"]
 

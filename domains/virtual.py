@@ -1,16 +1,27 @@
 """Virtual sensors / actuators and their managers (paper §V.B.3–4).
 
-A ``VirtualManager`` partition of the owner domain serves one driver (its child) to the
-virtual devices of other domains: a client may use the operations its channel lists in the
-image (endpoint -> operations), nothing else.  It relays requests to the
-driver and replies back, keeping who asked in its page store.
+A ``VirtualManager`` partition of the owner domain serves one driver (its child, a firmware
+partition: firmware/samples/drivers) to the virtual devices of other domains: a client may
+use the operations its channel lists in the image (endpoint -> operations), nothing else.
+It relays requests to the driver and replies back, keeping who asked in its page store.
+
+Driver protocol (CBOR over IPC): ``{"t": "req", "rid", "op": "read" | "write", "reg": NAME,
+"value": int}`` -> ``{"t": "rep", "rid", "reason", "value"}``; the manager answers its
+client ``{"t": "rep", "rid", "status", "reason", "value"}``.
 """
 from __future__ import annotations
 
 from ipc import Message
 
+from .commands import STATUS
 from .component import Component
-from .drivers import reply
+
+DRIVER_REASONS = ("content", "changed", "malformed", "unknown_path", "not_allowed")
+
+
+def reply(rid, reason: str, value=None) -> dict:
+    return {"t": "rep", "rid": rid, "status": STATUS.get(reason, 403), "reason": reason,
+            "value": value}
 
 
 class VirtualManager(Component):
@@ -29,7 +40,11 @@ class VirtualManager(Component):
             asked = state.pop(msg.get("rid"), None)
             if asked is not None:
                 self.pending.save(state)
-                self.send(asked[0], dict(msg, rid=asked[1]))
+                reason = msg.get("reason")
+                value = msg.get("value")
+                if reason not in DRIVER_REASONS or not (value is None or type(value) is int):
+                    reason, value = "failed", f"the driver answered {reason!r}"
+                self.send(asked[0], reply(asked[1], reason, value))
             return
         if msg.get("t") != "req" or src not in self.clients:
             return
@@ -37,8 +52,20 @@ class VirtualManager(Component):
             self.send(src, reply(msg.get("rid"), "unauthorised"))
             return
         state = self.pending.load()
+        if state.get("down"):
+            self.send(src, reply(msg.get("rid"), "failed", state["down"]))
+            return
         rid = state["next"]
         state["next"], state[rid] = rid + 1, [src, msg.get("rid")]
         self.pending.save(state)
         self.send(self.driver, {"t": "req", "rid": rid, "op": msg["op"], "reg": msg.get("reg"),
                                 "value": msg.get("value")})
+
+    def on_child_fault(self, child: str, what: str) -> None:
+        """The driver is halted: its pending requests, and any later one, fail."""
+        state = self.pending.load()
+        for rid in [k for k in state if type(k) is int]:
+            src, their_rid = state.pop(rid)
+            self.send(src, reply(their_rid, "failed", f"driver {child} halted"))
+        state["down"] = f"driver {child} halted"
+        self.pending.save(state)

@@ -1,20 +1,22 @@
 """Boot a validated manifest into a running kernel, only through the system calls.
 
 Each parent, top-down, creates its children with its own pages (`k.as_partition(parent)` and
-`pipkernel.wrappers`), maps their pages from `memory.CHILD_VA_START` up and relays device
-pages down to their owners with addVAddr (docs/manifests.md "Boot").
+`pipkernel.wrappers`), maps their pages from `memory.CHILD_VA_START` up (a firmware child: its
+image first, `pipkernel.machine.spawn`, then its pages after it) and relays device pages down to
+their owners with addVAddr (docs/manifests.md "Boot").
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 
 from pipkernel import Kernel, Partition, PartitionAPI
 from pipkernel.abi import PAGE_SIZE
+from pipkernel.machine.spawn import python_parent_vidt, spawn_child
 from pipkernel.wrappers import PageAllocator, create_child, map_page, map_range
 
 from . import memory
-from .manifest import ROOT, ChannelSpec, KeySpec, Manifest, ManifestError, PartitionSpec, load
+from .manifest import (ROOT, ChannelSpec, KeySpec, Manifest, ManifestError, PartitionSpec,
+                       component_class, load)
 
 
 @dataclass
@@ -60,11 +62,10 @@ class DeviceImage:
         runs = self.partitions[name].spec.runs
         if runs is None or runs.kind != "python":
             raise ValueError(f'partition "{name}" runs no Python component')
-        module, _, attr = runs.target.partition(":")
         try:
-            return getattr(importlib.import_module(module), attr)
-        except Exception as error:
-            raise ManifestError(f'partition "{name}": cannot load {runs.target}: {error}') from None
+            return component_class(runs.target)
+        except ManifestError as error:
+            raise ManifestError(f'partition "{name}": {error}') from None
 
 
 def _start(manifest: Manifest):
@@ -77,9 +78,10 @@ def _start(manifest: Manifest):
     from pipkernel.machine import Machine
     from pipkernel.machine.devices import Registers
     from pipkernel.machine.loader import ImageError
-    machine = Machine(manifest.arch, manifest.geometry.pages,
-                      devices=[Registers(d.name) for d in manifest.devices])
     runs = manifest.root.runs
+    machine = Machine(manifest.arch, manifest.geometry.pages,
+                      devices=[Registers(d.name) for d in manifest.devices],
+                      python_root=bool(runs and runs.kind == "python"))
     if runs and runs.kind == "firmware":
         try:
             machine.load(runs.target)
@@ -100,10 +102,14 @@ def boot(manifest: Manifest | str) -> DeviceImage:
                            tuple(pool), {name: va for name, (va, _) in devices.items()})
     booted = {ROOT: root}
     allocators = {ROOT: PageAllocator(pool)}
+    if manifest.schedules_firmware(ROOT):
+        python_parent_vidt(root.api, kernel.geometry.vidt_va)
     for spec in manifest.partitions[1:]:
         parent = booted[spec.parent]
-        booted[spec.name] = _create(manifest, parent, allocators[spec.parent], spec)
+        booted[spec.name] = _create(manifest, machine, parent, allocators[spec.parent], spec)
         allocators[spec.name] = PageAllocator(booted[spec.name].pages)
+        if machine is not None and spec.runs and spec.runs.kind == "python":
+            machine.add_python_partition(booted[spec.name].partition)
     for spec in manifest.children(ROOT)[-1:]:
         # every call makes its caller current: a last (read-only) call of the root's makes it
         # the running partition again, where the machine's CPU state belongs
@@ -112,18 +118,28 @@ def boot(manifest: Manifest | str) -> DeviceImage:
                        {name: device for name, (_, device) in devices.items()})
 
 
-def _create(manifest: Manifest, parent: BootedPartition, alloc: PageAllocator,
+def _create(manifest: Manifest, machine, parent: BootedPartition, alloc: PageAllocator,
             spec: PartitionSpec) -> BootedPartition:
-    """The parent creates `spec`, maps its pages, then relays its devices to it."""
+    """The parent creates `spec` (a firmware child: with its image), maps its pages, then
+    relays its devices to it; a Python parent of firmware gets a VIDT to come back to."""
     api, kernel = parent.api, parent.api.kernel
-    desc = create_child(api, alloc)
+    g, start = kernel.geometry, manifest.data_start(spec.name)
     relayed = manifest.relayed_devices(spec.name)
-    vas = memory.child_vas(kernel.geometry, spec.pages + len(relayed))
-    for start, end in memory.child_ranges(kernel.geometry, spec.pages):
-        map_range(api, alloc, desc, start, (end - start) // PAGE_SIZE)
+    vas = memory.child_vas(g, spec.pages + len(relayed), start)
+    if manifest.runs_firmware(spec.name):
+        # the contract of a firmware partition's main (docs/manifests.md): its pages, a device
+        desc = spawn_child(machine, api, alloc, spec.runs.target,
+                           args=(start, vas[spec.pages] if relayed else 0))
+    else:
+        desc = create_child(api, alloc)
+    for lo, hi in memory.child_ranges(g, spec.pages, start):
+        map_range(api, alloc, desc, lo, (hi - lo) // PAGE_SIZE)
     for device, va in zip(relayed, vas[spec.pages:]):
         map_page(api, alloc, desc, parent.devices[device.name], va)
     handle = Partition(kernel.mappings(parent.partition)[desc].pa // PAGE_SIZE)
-    return BootedPartition(spec, handle, kernel.as_partition(handle), desc,
-                           tuple(vas[:spec.pages]),
+    child = kernel.as_partition(handle)
+    if manifest.schedules_firmware(spec.name):
+        map_page(api, alloc, desc, alloc.alloc(), g.vidt_va)
+        python_parent_vidt(child, g.vidt_va)
+    return BootedPartition(spec, handle, child, desc, tuple(vas[:spec.pages]),
                            {d.name: va for d, va in zip(relayed, vas[spec.pages:])})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from pipkernel.abi import PAGE_SIZE
 from pipkernel.show import render_tree
@@ -43,12 +44,14 @@ def _tree(args) -> int:
     if manifest is None:
         return 2
     image = boot(manifest)
-    names = {b.partition: f"{name} <{b.spec.domain}>" if b.spec.domain else name
+    names = {b.partition: name + (f" <{b.spec.domain}>" if b.spec.domain else "")
+             + (f" {{{Path(b.spec.runs.target).name}}}" if manifest.runs_firmware(name) else "")
              for name, b in image.partitions.items()}
     print(f"{manifest.name} ({_summary(manifest)})")
     print(render_tree(image.kernel, names))
     kernel = sum(manifest.kernel_pages(p.name) for p in manifest.partitions)
-    spent = sum(p.pages + manifest.kernel_pages(p.name) for p in manifest.children(ROOT))
+    spent = sum(manifest.given_pages(p.name) + manifest.kernel_pages(p.name)
+                for p in manifest.children(ROOT))
     print(f"total: {len(manifest.partitions) - 1} partitions below the root, {kernel} kernel "
           f"pages ({kernel * PAGE_SIZE // 1024} KiB) for them; the root keeps "
           f"{manifest.root.pages - spent} of its {manifest.root.pages} free pages; invariants "

@@ -28,6 +28,7 @@ ALGORITHMS = ("HMAC256/64", "HMAC256/256", "ES256", "EdDSA")   # tokens.keys spe
 KEY_USES = ("issue", "verify")
 OPERATIONS = ("read", "write", "execute", "delete", "create")
 _ELF_MACHINES = {"arm": "EM_ARM", "x86": "EM_386"}
+MAILBOX_PAGES = 4              # a firmware partition's first pages: its mailbox (docs/ipc.md)
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
 _COMPONENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*\Z")
 _MISSING = object()
@@ -47,6 +48,18 @@ class Runs:
 
     kind: str                  # "python" | "firmware"
     target: str                # "module:Class", or the ELF's resolved path
+    segments: tuple[tuple[int, int], ...] = ()   # firmware: its loadable VA ranges
+
+    @property
+    def image_pages(self) -> list[int]:
+        """The VAs of the pages a firmware image occupies."""
+        return sorted({va for start, end in self.segments
+                       for va in range(start & ~(PAGE_SIZE - 1), end, PAGE_SIZE)})
+
+    @property
+    def image_end(self) -> int:
+        """The first page-aligned VA past the image (0 without one)."""
+        return -(-max((end for _, end in self.segments), default=0) // PAGE_SIZE) * PAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,7 @@ class PartitionSpec:
     pages: int                 # its own usable pages (the root: its pool after boot)
     runs: Runs | None = None
     domain: str | None = None
+    config: dict | None = field(default=None, hash=False)   # its Python component's
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,27 @@ class Manifest:
             chain.append(self.partition(chain[-1]).parent)
         return chain[::-1]
 
+    def runs_firmware(self, name: str) -> bool:
+        runs = self.partition(name).runs
+        return runs is not None and runs.kind == "firmware"
+
+    def schedules_firmware(self, name: str) -> bool:
+        """A partition that runs firmware children: it needs a VIDT where they yield to it."""
+        return any(self.runs_firmware(c.name) for c in self.children(name))
+
+    def data_start(self, name: str) -> int:
+        """Where a partition's own pages start: after its firmware image, if any."""
+        runs = self.partition(name).runs
+        return runs.image_end if self.runs_firmware(name) else memory.CHILD_VA_START
+
+    def given_pages(self, name: str) -> int:
+        """Pages the parent of `name` gives it (kernel pages apart): its own pages, its
+        firmware image's and VIDT's, or a VIDT for a Python parent of firmware."""
+        spec = self.partition(name)
+        if self.runs_firmware(name):
+            return spec.pages + len(spec.runs.image_pages) + 1
+        return spec.pages + self.schedules_firmware(name)
+
     def relayed_devices(self, name: str) -> list[DeviceSpec]:
         """Devices `name` maps: its own and those of its descendants, in manifest order."""
         return [d for d in self.devices if name in self.ancestry(d.owner)]
@@ -129,7 +164,15 @@ class Manifest:
 
     def kernel_pages(self, name: str) -> int:
         """Pages the kernel takes from the parent of `name` for it (0 for the root)."""
-        return 0 if name == ROOT else memory.kernel_pages(self.geometry, self.mapped_pages(name))
+        if name == ROOT:
+            return 0
+        vidt = self.geometry.vidt_va
+        extra = [(vidt, vidt + PAGE_SIZE)] if self.given_pages(name) > self.partition(
+            name).pages else []
+        if self.runs_firmware(name):
+            extra += [(va, va + PAGE_SIZE) for va in self.partition(name).runs.image_pages]
+        return memory.kernel_pages(self.geometry, self.mapped_pages(name), self.data_start(name),
+                                   extra)
 
     def firmware_reserve(self) -> range:
         """Root VAs kept for the firmware's image and heap (empty without firmware)."""
@@ -139,9 +182,19 @@ class Manifest:
         return range(ROOT_IMAGE_BASE, end + memory.FIRMWARE_HEAP_PAGES * PAGE_SIZE)
 
 
+def component_class(target: str):
+    """The class a Python component's "package.module:Class" names, imported now."""
+    module, _, attr = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except Exception as error:
+        raise ManifestError(f"cannot load {target}: {error}") from None
+
+
 # ---------------------------------------------------------------- reading
-def load(path) -> Manifest:
-    """Read and validate a manifest file; paths in it are relative to its folder."""
+def load(path, arch: str | None = None) -> Manifest:
+    """Read and validate a manifest file; paths in it are relative to its folder.  `arch`
+    replaces image.arch (a manifest whose firmware paths say "{arch}" runs on both)."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -151,11 +204,13 @@ def load(path) -> Manifest:
         raise ManifestError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise ManifestError(f"{path}: not valid TOML ({error})") from None
-    return parse(data, path.parent, source=path)
+    return parse(data, path.parent, source=path, arch=arch)
 
 
-def parse(data, base=".", source: Path | None = None) -> Manifest:
+def parse(data, base=".", source: Path | None = None, arch: str | None = None) -> Manifest:
     """Validate a manifest already read from TOML (a dict); `base` anchors relative paths."""
+    if arch is not None and isinstance(data, dict) and isinstance(data.get("image"), dict):
+        data = {**data, "image": {**data["image"], "arch": arch}}
     return _Validator(Path(base)).manifest(data, source)
 
 
@@ -268,34 +323,36 @@ class _Validator:
             raise ManifestError(self.errors)
         image = self.image(data.get("image", _MISSING))
         arch = image["arch"]
-        root = self.partition_fields("root", data.get("root", {}), ("runs", "domain"), arch)
-        parts = [(p, self.partition_fields(p, t, ("name", "parent", "pages", "runs", "domain"),
-                                           arch))
+        root = self.partition_fields("root", data.get("root", {}), ("runs", "domain", "config"),
+                                     arch)
+        parts = [(p, self.partition_fields(p, t, ("name", "parent", "pages", "runs", "domain",
+                                                  "config"), arch))
                  for p, t in self.array(data, "partition")]
         names = self.partition_names(parts)
+        for path, spec in [("root", root)] + parts:
+            self.component_config(path, spec, names)
         order = self.tree(parts, names)
         devices = self.devices(self.array(data, "device"), names)
         channels = self.channels(self.array(data, "channel"), names)
         keys = self.keys(self.array(data, "key"), names)
         for path, spec in parts:
-            if spec["runs"] and spec["runs"].kind == "firmware":
-                self.error(f"{path}.runs.firmware", "only the root runs firmware in this version "
-                           "(a root image can spawn children itself)")
-        firmware = root["runs"].target if root["runs"] and root["runs"].kind == "firmware" else None
-        firmware_end = self.firmware_end(firmware, arch)
+            self.firmware_child(path, spec, root if spec["parent"] == ROOT else
+                                next((p for _, p in parts if p["name"] == spec["parent"]), None))
+        root_runs = root["runs"]
+        firmware_end = max((e for _, e in root_runs.segments), default=0) if root_runs else 0
         if self.errors:
             raise ManifestError(self.errors)
         specs = {p["name"]: PartitionSpec(p["name"], p["parent"], p["pages"], p["runs"],
-                                          p["domain"]) for _, p in parts}
+                                          p["domain"], p["config"]) for _, p in parts}
         draft = Manifest(image["name"], arch, image["geometry"],
-                         (PartitionSpec(ROOT, None, 0, root["runs"], root["domain"]),)
+                         (PartitionSpec(ROOT, None, 0, root["runs"], root["domain"], root["config"]),)
                          + tuple(specs[n] for n in order),
                          devices, channels, keys, firmware_end, source)
         pool = self.memory(draft, {p["name"]: path for path, p in parts})
         if self.errors:
             raise ManifestError(self.errors)
         return Manifest(draft.name, arch, draft.geometry,
-                        (PartitionSpec(ROOT, None, pool, root["runs"], root["domain"]),)
+                        (PartitionSpec(ROOT, None, pool, root["runs"], root["domain"], root["config"]),)
                         + draft.partitions[1:], devices, channels, keys, draft.firmware_end,
                         source)
 
@@ -341,7 +398,8 @@ class _Validator:
                 "parent": None if path == "root" else self.name(path, table, "parent"),
                 "pages": None if path == "root" else self.count(path, table, "pages", 1, 1 << 20),
                 "runs": self.runs(path, table, arch),
-                "domain": self.name(path, table, "domain", None)}
+                "domain": self.name(path, table, "domain", None),
+                "config": self.get(path, table, "config", dict, None)}
 
     def runs(self, path, table, arch) -> Runs | None:
         value = table.get("runs")
@@ -359,9 +417,44 @@ class _Validator:
             if arch not in _ELF_MACHINES:
                 self.error(f"{where}.firmware", f'firmware needs arch "arm" or "x86", not "{arch}"')
                 return None
+            if isinstance(value["firmware"], str):   # one manifest for both architectures
+                value = {"firmware": value["firmware"].replace("{arch}", arch)}
             elf = self.path(where, value, "firmware")
-            return Runs("firmware", str(elf)) if elf else None
+            segments = self.segments(f"{where}.firmware", elf, arch) if elf else ()
+            return Runs("firmware", str(elf), segments) if segments else None
         return None
+
+    def firmware_child(self, path, spec, parent) -> None:
+        """A firmware partition below the root: its Python parent runs it (docs/manifests.md)."""
+        if not spec["runs"] or spec["runs"].kind != "firmware" or parent is None:
+            return
+        if not parent["runs"] or parent["runs"].kind != "python":
+            self.error(f"{path}.runs.firmware", f'its parent "{spec["parent"]}" must run a Python '
+                       "component, which schedules it (a firmware parent spawns its own children)")
+        if spec["pages"] is not None and spec["pages"] < MAILBOX_PAGES:
+            self.error(f"{path}.pages", f"a firmware partition needs {MAILBOX_PAGES} pages at "
+                       f"least: its first {MAILBOX_PAGES} hold its mailbox, not {spec['pages']}")
+
+    def component_config(self, path, spec, names) -> None:
+        """A partition's `config` goes to its Python component, whose check_config(config,
+        partition names) lists what is wrong with it ("key: reason" lines)."""
+        config, runs = spec["config"], spec["runs"]
+        if config is None:
+            return
+        if runs is None or runs.kind != "python":
+            self.error(f"{path}.config", "only a partition running a Python component has one")
+            return
+        try:
+            check = getattr(component_class(runs.target), "check_config", None)
+        except ManifestError as error:
+            self.error(f"{path}.runs.python", str(error))
+            return
+        if check is None:
+            self.error(f"{path}.config", f"{runs.target} takes no config")
+            return
+        for line in check(config, names):
+            key, _, reason = line.partition(": ")
+            self.error(f"{path}.config.{key}", reason)
 
     def importable(self, path, target) -> bool:
         module = target.partition(":")[0]
@@ -473,25 +566,26 @@ class _Validator:
         return tuple(found)
 
     # ---- firmware and memory (run on an otherwise valid manifest)
-    def firmware_end(self, path, arch) -> int:
-        """End VA of the root image's loadable segments, after checking it is an ELF for arch."""
-        if path is None:
-            return 0
-        where = "root.runs.firmware"
+    def segments(self, where, path, arch) -> tuple[tuple[int, int], ...]:
+        """The (start, end) VAs of an ELF's loadable segments, sorted, after checking it is
+        an ELF for arch; () with an error otherwise."""
         try:
             with open(path, "rb") as handle:
                 elf = ELFFile(handle)
                 machine = elf["e_machine"]
-                loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
-                end = max((s["p_vaddr"] + s["p_memsz"] for s in loads), default=0)
+                found = tuple(sorted((s["p_vaddr"], s["p_vaddr"] + s["p_memsz"])
+                                     for s in elf.iter_segments()
+                                     if s["p_type"] == "PT_LOAD" and s["p_memsz"]))
         except (ELFError, OSError, ValueError) as error:
             self.error(where, f"{path}: not an ELF image ({error})")
-            return 0
+            return ()
         if machine != _ELF_MACHINES[arch]:
             self.error(where, f"{path} is built for {machine}, the image's arch is {arch}")
-        elif not end:
+        elif not found:
             self.error(where, f"{path} has no loadable segment")
-        return end
+        else:
+            return found
+        return ()
 
     def memory(self, manifest: Manifest, paths: dict[str, str]) -> int:
         """Check every partition's pages cover its children; return the root's pool."""
@@ -509,21 +603,26 @@ class _Validator:
             self.error("root.runs.firmware", f"the image ends at {manifest.firmware_end:#x}, "
                        "past the root's free pages: raise image.pages")
         for spec in manifest.partitions[1:]:
-            if manifest.mapped_pages(spec.name) > memory.child_capacity(g):
+            try:
+                memory.child_ranges(g, manifest.mapped_pages(spec.name),
+                                    manifest.data_start(spec.name))
+            except ValueError:
                 self.error(f"{paths[spec.name]}.pages", (
-                    f"{manifest.mapped_pages(spec.name)} pages (with its devices) do not fit a partition's address space ({memory.child_capacity(g)} pages)"))
+                    f"{manifest.mapped_pages(spec.name)} pages (with its devices) do not fit a "
+                    f"partition's address space from {manifest.data_start(spec.name):#x}"))
         if self.errors:
             return 0
         for spec in manifest.partitions:
             kids = manifest.children(spec.name)
             if not kids:
                 continue
-            need = sum(k.pages + manifest.kernel_pages(k.name) for k in kids) + g.levels - 1
+            need = sum(manifest.given_pages(k.name) + manifest.kernel_pages(k.name)
+                       for k in kids) + g.levels - 1
             has = len(pool) if spec.name == ROOT else spec.pages
             if need > has:
                 where = "image.pages" if spec.name == ROOT else f"{paths[spec.name]}.pages"
-                detail = ", ".join(f'"{k.name}" {k.pages} + {manifest.kernel_pages(k.name)} kernel'
-                                   for k in kids)
+                detail = ", ".join(f'"{k.name}" {manifest.given_pages(k.name)} + '
+                                   f'{manifest.kernel_pages(k.name)} kernel' for k in kids)
                 self.error(where, f'"{spec.name}" has {has} pages, its children need {need} '
                            f"({detail}, + {g.levels - 1} spare while tables are built)")
         return len(pool)

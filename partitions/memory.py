@@ -27,39 +27,35 @@ def _count_tables(geometry, ranges) -> int:
     return total
 
 
-def child_ranges(geometry, count: int) -> list[tuple[int, int]]:
-    """The VA ranges of a child's first `count` pages: from CHILD_VA_START up, skipping the
-    kernel slot, below the VIDT. ValueError if they do not fit."""
+def child_ranges(geometry, count: int, start: int = CHILD_VA_START) -> list[tuple[int, int]]:
+    """The VA ranges of a child's first `count` pages: from `start` (page-aligned; a firmware
+    partition's pages follow its image) up, skipping the kernel slot, below the VIDT.
+    ValueError if they do not fit."""
     ranges = []
-    for lo, hi in ((CHILD_VA_START, KERNEL_INDEX * geometry.slot_size),
-                   (geometry.root_va_start, geometry.vidt_va)):
+    low_end = KERNEL_INDEX * geometry.slot_size
+    for lo, hi in ((start, low_end), (max(start, geometry.root_va_start), geometry.vidt_va)):
         n = max(0, min(count, (hi - lo) // PAGE_SIZE))
         if n:
             ranges.append((lo, lo + n * PAGE_SIZE))
         count -= n
     if count > 0:
         raise ValueError(f"{count} pages more than a partition's address space holds "
-                         f"({child_capacity(geometry)})")
+                         f"from {start:#x}")
     return ranges
 
 
-def child_capacity(geometry) -> int:
-    """How many pages the child layout can place."""
-    low = KERNEL_INDEX * geometry.slot_size - CHILD_VA_START
-    return (low + geometry.vidt_va - geometry.root_va_start) // PAGE_SIZE
-
-
-def child_vas(geometry, count: int) -> list[int]:
+def child_vas(geometry, count: int, start: int = CHILD_VA_START) -> list[int]:
     """The VAs of a child's first `count` pages, in layout order."""
-    return [va for start, end in child_ranges(geometry, count)
-            for va in range(start, end, PAGE_SIZE)]
+    return [va for lo, hi in child_ranges(geometry, count, start)
+            for va in range(lo, hi, PAGE_SIZE)]
 
 
-def kernel_pages(geometry, count: int) -> int:
+def kernel_pages(geometry, count: int, start: int = CHILD_VA_START, extra=()) -> int:
     """Pages the kernel takes from the parent for a child that maps `count` pages at the
-    child layout: its 5 creation pages, 3 tables (MMU, sh1, sh2) per table of its tree
-    below the root, and one more LL page per (ts/2 - 2) // 3 tables beyond the first LL's."""
-    tables = _count_tables(geometry, child_ranges(geometry, count))
+    child layout from `start`, and the VA ranges `extra` (a firmware image, a VIDT page):
+    its 5 creation pages, 3 tables (MMU, sh1, sh2) per table of its tree below the root,
+    and one more LL page per (ts/2 - 2) // 3 tables beyond the first LL's."""
+    tables = _count_tables(geometry, sorted(child_ranges(geometry, count, start) + list(extra)))
     per_ll = (geometry.table_size // 2 - 2) // 3
     ll_pages = max(1, -(-tables // per_ll))
     return PARTITION_PAGES - 1 + 3 * tables + ll_pages

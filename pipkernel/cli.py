@@ -20,7 +20,7 @@ def _run(args) -> int:
         from .machine.cli import run_image
         return run_image(args)
     for ep in entry_points(group="pipsim.default_image"):
-        return ep.load()()
+        return ep.load()(arch=args.arch)
     return _demo(args)
 
 
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
     run = sub.add_parser("run", help="run a firmware image (default: the default device image)")
     run.add_argument("image", nargs="?", help="root partition ELF image")
-    run.add_argument("--arch", choices=["arm", "x86"], help="CPU (default: from the ELF)")
+    run.add_argument("--arch", choices=["arm", "x86"], help="CPU (default: from the ELF; the default image's is arm)")
     run.add_argument("--trace", nargs="?", const="-", metavar="FILE",
                      help="print syscalls, switches, faults and interrupts; FILE.jsonl: JSON lines")
     run.add_argument("--max-instructions", type=int, default=0, metavar="N",

@@ -209,9 +209,7 @@ class Machine:
         self._running = self.kernel._k.current
         console = bytes(ffi.buffer(m.out, m.out_len))
         m.out_len = 0
-        counters = {name: int(getattr(m, name)) for name in
-                    ("instructions", "blocks", "syscalls", "switches", "faults", "swis", "irqs",
-                     "irqs_dropped", "tlb_fills")}
+        counters = self.counters()
         fault = None
         if m.faults:
             f = m.fault
@@ -219,6 +217,13 @@ class Machine:
                      "partition": f.partition, "pc": f.pc}
         return RunResult(STOPS.get(stop, "error"), int(m.exit_code), console, counters, fault,
                          self.partition_stats())
+
+    def counters(self) -> dict[str, int]:
+        """What the machine did since it started (instructions, syscalls, faults, ...)."""
+        m = self._m
+        return {name: int(getattr(m, name)) for name in
+                ("instructions", "blocks", "syscalls", "switches", "faults", "swis", "irqs",
+                 "irqs_dropped", "tlb_fills")}
 
     def partition_stats(self) -> dict[int, dict]:
         """{pd page: instructions, syscalls, faults, switches_in} since the machine started."""

@@ -35,3 +35,10 @@ class Registers:
         self.words[offset & ~3] = value
         if self._on_write:
             self._on_write(offset & ~3, value)
+
+    # the device's own side (the hardware changing or showing its registers)
+    def get(self, offset: int) -> int:
+        return self.words.get(offset & ~3, 0)
+
+    def set(self, offset: int, value: int) -> None:
+        self.words[offset & ~3] = value & 0xFFFFFFFF

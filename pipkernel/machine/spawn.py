@@ -51,6 +51,14 @@ def spawn_child(machine, api, alloc, path: str, args=(0, 0, 0, 0), pipflags: int
     return desc
 
 
+def python_parent_vidt(api, vidt_va: int = VIDT_VA) -> None:
+    """Prepare the VIDT of a Python partition that runs firmware children: every slot names
+    one context in the page's upper half, so whatever a child yields to or faults into,
+    control comes back to the Python partition (the machine's run stops "host")."""
+    landing = (vidt_va + CONTEXT_OFFSET).to_bytes(4, "little")
+    api.write(vidt_va, landing * (CONTEXT_OFFSET // 4))
+
+
 def _vidt_page(machine, entry: int, stack_top: int, args, pipflags: int) -> bytes:
     start = machine.arch.initial_context(entry, stack_top)
     words = [0] * CONTEXT_WORDS

@@ -1,7 +1,11 @@
 """Every kind of bad manifest is refused with a message naming the field."""
 import pytest
 
+from pathlib import Path
+
 from partitions import ManifestError, load, parse
+
+BUILD = Path(__file__).resolve().parents[2] / "firmware" / "build"
 
 
 def only(lines):
@@ -193,15 +197,36 @@ def test_python_components(valid, errors, tmp_path):
 
 
 def test_firmware_rules(valid, errors):
-    hello = "/work/main/firmware/build/arm/hello.elf"
+    hello = str(BUILD / "arm" / "hello.elf")
     valid["root"]["runs"] = {"firmware": hello}
     assert only(errors(valid)) == 'root.runs.firmware: firmware needs arch "arm" or "x86", not "python"'
     valid["image"] = {"name": "t", "arch": "x86", "pages": 1024}
     valid["partition"][0]["runs"] = {"firmware": hello}
     lines = errors(valid)
     assert "root.runs.firmware: " + hello + " is built for EM_ARM, the image's arch is x86" in lines
-    assert any(line.startswith("partition[0].runs.firmware: only the root runs firmware")
-               for line in lines)
+    assert "partition[0].runs.firmware: " + hello + " is built for EM_ARM, the image's arch is x86" in lines
+
+
+def test_firmware_partition_rules(valid, errors):
+    """A firmware partition below the root: its parent runs Python, it has room for its
+    mailbox, and "{arch}" in its path names the image's architecture."""
+    valid["image"] = {"name": "t", "arch": "x86", "pages": 1024}
+    valid["partition"][1]["runs"] = {"firmware": str(BUILD / "{arch}" / "temp_driver.elf")}
+    valid["partition"][1]["pages"] = 3
+    lines = errors(valid)
+    assert 'partition[1].runs.firmware: its parent "owner" must run a Python component' in lines[0]
+    assert lines[1] == ("partition[1].pages: a firmware partition needs 4 pages at least: its "
+                        "first 4 hold its mailbox, not 3")
+    assert len(lines) == 2
+    valid["partition"][0]["runs"] = {"python": "domains.virtual:VirtualManager"}
+    valid["partition"][1]["pages"] = 4
+    m = parse(valid, ".")
+    sensor = m.partition("sensor")
+    assert sensor.runs.target.endswith("x86/temp_driver.elf")
+    assert m.data_start("sensor") == sensor.runs.image_end > 0x1000
+    # its image, its VIDT and its pages come from the owner, which gets a VIDT itself
+    assert m.given_pages("sensor") == 4 + len(sensor.runs.image_pages) + 1
+    assert m.given_pages("owner") == 120 + 1 and m.schedules_firmware("owner")
 
 
 def test_not_an_elf(valid, errors, tmp_path):

@@ -1,0 +1,48 @@
+"""Firmware partitions of a device image, run on the machine's CPU by their Python parent.
+
+A turn: the parent yields to its child's VIDT slot 0 (the child's main context, where it
+saves itself when it yields back: firmware/samples/drivers), the machine runs it until
+control comes back to the parent (the run stops "host"), at most ``BUDGET`` instructions.
+A child that faults, halts, or runs past its budget is halted and reported; the parent's
+VIDT sends every fault back to the parent (pipkernel.machine.spawn.python_parent_vidt).
+"""
+from __future__ import annotations
+
+from pipkernel.machine.report import fault_report
+
+BUDGET = 2_000_000             # instructions per turn: a request costs a few thousand
+MAIN_SLOT = 0                  # the child's VIDT slot naming its main context
+
+
+class FirmwarePartition:
+    def __init__(self, machine, name: str, parent_api, desc: int, partition):
+        self.machine, self.name = machine, name
+        self.parent_api, self.desc, self.pd = parent_api, desc, partition.pd
+        self.halted: str | None = None          # why it no longer runs
+        self.turns = 0
+
+    def turn(self) -> str | None:
+        """Run it until it yields back; None, or the report of what went wrong (it is then
+        halted: later turns do nothing)."""
+        if self.halted:
+            return None
+        faults = self.machine.counters()["faults"]
+        self.turns += 1
+        code = self.parent_api.yield_(self.desc, MAIN_SLOT, MAIN_SLOT, 0, 0)
+        if code:
+            return self._halt(f"its parent cannot yield to it (Pip code {code})")
+        self.machine.enter()
+        result = self.machine.run(max_instructions=BUDGET)
+        if result.stop == "host" and result.counters["faults"] == faults:
+            return None
+        fault = result.fault if result.counters["faults"] != faults else None
+        if fault and fault["partition"] == self.pd:
+            return self._halt("; ".join(line.strip() for line in
+                                        fault_report(self.machine, fault, False).splitlines()))
+        if result.stop == "budget":
+            return self._halt(f"ran {BUDGET} instructions without yielding back")
+        return self._halt(f"the machine stopped: {result.stop}")
+
+    def _halt(self, why: str) -> str:
+        self.halted = why
+        return why

@@ -1,0 +1,148 @@
+"""The gateway's drivers are firmware partitions on the emulated CPU (firmware/samples/drivers):
+booted from the manifest under their Python managers, run by them each round, serving requests
+over IPC with a C CBOR reader, and contained when they fault or run away."""
+import io
+import tomllib
+from pathlib import Path
+
+import cbor2
+import pytest
+
+import partitions
+from domains.gateway import IMAGE, LAMP, TEMPERATURE, Gateway, run_default
+from pipkernel.machine.spawn import CONTEXT_OFFSET
+
+ARCHES = ["arm", "x86"]
+
+
+@pytest.fixture(scope="module", params=ARCHES)
+def arch(request):
+    return request.param
+
+
+def test_the_default_image_runs_on_both_arches(arch):
+    out = io.StringIO()
+    assert run_default(out, arch=arch) == 0, out.getvalue()
+    text = out.getvalue()
+    assert f"gateway on {arch}" in text and "firmware: temp-driver, lamp-driver" in text
+    assert "temp-driver (firmware):" in text and "halted" not in text
+
+
+def test_firmware_partitions_boot_under_their_managers(arch):
+    gw = Gateway(arch=arch)
+    image, k = gw.image, gw.image.kernel
+    m = image.manifest
+    for name, manager in (("temp-driver", "sensor-manager"), ("lamp-driver", "actuator-manager")):
+        driver, spec = image.partitions[name], m.partition(name)
+        assert k.children(image.partitions[manager].partition) == [driver.partition]
+        maps = k.mappings(driver.partition)
+        image_pages = spec.runs.image_pages
+        # its image (code executable, not writable), its VIDT, its pages after the image,
+        # its device after its pages: nothing else
+        assert set(maps) == set(image_pages) | {k.geometry.vidt_va} | set(driver.pages) | set(
+            driver.devices.values())
+        assert maps[image_pages[0]].x and not maps[image_pages[0]].w
+        assert all(maps[va].w and not maps[va].x for va in driver.pages)
+        assert driver.pages[0] == m.data_start(name) == spec.runs.image_end
+        assert len(k.config_pages(driver.partition)) == m.kernel_pages(name)
+        assert len(k.config_pages(image.partitions[manager].partition)) == m.kernel_pages(manager)
+        # the manager's VIDT sends everything back to one context in its upper half
+        vidt = image.partitions[manager].api.read(k.geometry.vidt_va, 8)
+        landing = (k.geometry.vidt_va + CONTEXT_OFFSET).to_bytes(4, "little")
+        assert vidt == landing * 2
+    assert image.check_invariants() == []
+
+
+def _ask(gw, payloads):
+    """As the sensor manager, send payloads to the temperature driver; its replies."""
+    rt = gw.runtime
+    mailbox, replies = rt.topology.mailbox("sensor-manager"), []
+    for first in range(0, len(payloads), 8):              # an outbox holds 8 messages
+        chunk = payloads[first:first + 8]
+        for payload in chunk:
+            mailbox.send("temp-driver", payload)
+        rt.relay.run_until_idle()
+        assert rt.firmware["temp-driver"].turn() is None
+        rt.relay.run_until_idle()
+        replies += [msg.payload for msg in mailbox.receive()]
+    return replies
+
+
+def test_the_driver_serves_its_protocol_and_refuses_bad_requests(arch):
+    gw = Gateway(arch=arch)
+    gw.sensor.set(0, 2150)
+    nested = [0]
+    for _ in range(20):
+        nested = [nested]
+    req = {"t": "req", "op": "read", "reg": "value"}
+    cases = [
+        (dict(req, rid=1), "content", 2150),
+        (dict(req, rid=2, op="write", value=5), "not_allowed", None),
+        (dict(req, rid=3, op="write", reg="period", value=2**32), "malformed", None),
+        (dict(req, rid=4, op="write", reg="period"), "malformed", None),
+        (dict(req, rid=5, reg="humidity"), "unknown_path", None),
+        (dict(req, rid=6, op="execute"), "malformed", None),
+        (dict(req, rid=7, t="rep"), "malformed", None),
+        (dict(req, rid=8, extra=nested), "malformed", None),             # nested too deep
+        (dict(req, rid=9, x={"f": 1.5, b"k": cbor2.CBORTag(99, [1])}, pad="p" * 400), "content", 2150),
+        (dict(req, rid=10, op="write", reg="period", value=77), "changed", None),
+        ([1, 2, 3], "malformed", None),
+        (dict(req, rid=-1), "malformed", None),
+        (dict(req, rid=2**40), "malformed", None),
+    ]
+    replies = _ask(gw, [payload for payload, _, _ in cases])
+    expected = [{"t": "rep", "rid": p["rid"] if isinstance(p, dict) and 0 <= p["rid"] < 2**32
+                 else None, "reason": reason, "value": value} for p, reason, value in cases]
+    assert replies == expected
+    assert gw.sensor.get(4) == 77 and gw.sensor.get(0) == 2150
+    assert gw.runtime.firmware["temp-driver"].halted is None
+
+
+def _read_temperature(gw):
+    token = gw.token("provider-a", "provider-a", f"{TEMPERATURE}:r")
+    [response] = gw.submit("provider-a", gw.command("provider-a", "read", TEMPERATURE,
+                                                    token=token))
+    return response
+
+
+def _switch_lamp(gw, on):
+    token = gw.token("provider-a", "provider-a", f"{LAMP}:w")
+    [response] = gw.submit("provider-a", gw.command("provider-a", "write", LAMP, on, token=token))
+    return response
+
+
+def test_a_faulting_driver_is_halted_and_reported_to_its_manager(arch):
+    """The manager revokes its driver's device page: the driver's next register access
+    faults; the fault goes to the manager, the driver is halted, requests fail, and the
+    rest of the device goes on."""
+    gw = Gateway(arch=arch)
+    gw.sensor.set(0, 1999)
+    assert _read_temperature(gw).value == 1999
+    manager, driver = gw.image.partitions["sensor-manager"], gw.image.partitions["temp-driver"]
+    assert manager.api.remove_vaddr(driver.desc, driver.devices["temperature"])
+    failed = _read_temperature(gw)
+    assert (failed.accepted, failed.reason) == (False, "failed")
+    [report] = gw.runtime.faults
+    assert report.startswith("temp-driver: ") and "reported to sensor-manager, halted" in report
+    assert f"{driver.devices['temperature']:#010x}" in report
+    assert gw.runtime.firmware["temp-driver"].halted
+    assert _read_temperature(gw).reason == "failed"                   # it stays halted
+    assert _switch_lamp(gw, 1).accepted and gw.lamp.get(0) == 1       # its sibling is unharmed
+    assert gw.image.check_invariants() == []
+
+
+def test_a_runaway_driver_is_cut_at_its_budget():
+    """A lamp driver that never yields back (it spins) is stopped after its instruction
+    budget, halted and reported; the sensor keeps working."""
+    data = tomllib.loads(open(IMAGE).read())
+    lamp = next(p for p in data["partition"] if p["name"] == "lamp-driver")
+    base = partitions.load(IMAGE).partition("lamp-driver").runs.target
+    lamp["runs"] = {"firmware": base.replace("lamp_driver", "attack_victim")}
+    gw = Gateway(partitions.parse(data, Path(IMAGE).parent))
+    response = _switch_lamp(gw, 1)
+    assert (response.accepted, response.reason) == (False, "failed")
+    assert any(r.startswith("lamp-driver: ran 2000000 instructions without yielding back")
+               for r in gw.runtime.faults)
+    gw.sensor.set(0, 2024)
+    assert _read_temperature(gw).value == 2024
+    assert gw.image.check_invariants() == []
