@@ -2,9 +2,14 @@
 
 A mailbox is four 4 KiB pages owned by one partition:
 
-    outbox region (outbox_va): page 0 control (header, status ring, sequence table),
-                               page 1 outbox slots
+    outbox region (outbox_va): page 0 control (header, pending counts, status ring,
+                               sequence table), page 1 outbox slots
     inbox region  (inbox_va):  pages 0-1 inbox slots
+
+The control page's pending counts (one byte per ring, the inbox's split between the owner's
+messages and those in transit) let readers skip an empty ring with one small read; writers
+raise a count before a slot becomes READY and lower it after the slot is freed, so a count
+is never below the READY slots it counts (docs/ipc.md §1).
 
 Every access goes through a PartitionAPI (``api.read`` / ``api.write``), so the MMU's
 rules apply: a partition sees its own mailbox through its own VAs, its parent sees it
@@ -22,13 +27,14 @@ import cbor2
 from pipkernel.abi import PAGE_SIZE
 
 MAGIC = 0x4D504950           # b"PIPM" little-endian
-VERSION = 1
+VERSION = 2                  # 2: pending counts at PENDING
 MAILBOX_PAGES = 4
 HEADER_SIZE = 32
 SLOT_SIZE = 512
 MAX_PAYLOAD = SLOT_SIZE - HEADER_SIZE
 MAX_ENDPOINT = 511           # endpoint ids are 1..511 (0 = none)
 SEQ_TABLE = 0x800            # control page: u32 last sequence number used, per destination id
+PENDING = 0x008              # control page: a u8 count of READY slots per Pending index
 
 _HEADER = struct.Struct("<BBHHHIHBBB15x")
 _CONTROL = struct.Struct("<IHH")
@@ -44,6 +50,20 @@ class State(IntEnum):
 
 _FREE = int(State.FREE)
 _FREE_BYTE = bytes((_FREE,))
+
+
+class Pending(IntEnum):
+    """The pending counts: control-page bytes at PENDING + index, READY slots in a ring."""
+
+    OUTBOX = 0     # READY outbox slots
+    MINE = 1       # READY inbox slots that are messages for the owner (what receive takes)
+    TRANSIT = 2    # other READY inbox slots: in transit to the owner's descendants
+    STATUS = 3     # READY status slots (refusals)
+
+
+_PENDING_COUNTS = len(Pending)
+_P_OUTBOX, _P_MINE, _P_STATUS = int(Pending.OUTBOX), int(Pending.MINE), int(Pending.STATUS)
+_PENDING_MAX = 255           # counts saturate: never wrap to zero
 
 
 class Reason(IntEnum):
@@ -84,9 +104,8 @@ class OutboxFull(IpcError):
     """Every outbox slot holds a message the relay has not taken yet: send again later."""
 
 
-@dataclass(frozen=True)
-class Header:
-    """A slot header (32 bytes, docs/ipc.md §2)."""
+class Header(NamedTuple):
+    """A slot header (32 bytes, docs/ipc.md §1)."""
 
     state: int
     kind: int            # 0 = message, else a Reason: a refusal of message (src, dst, seq)
@@ -100,12 +119,11 @@ class Header:
     tries: int = 0          # relay attempts that found the next ring full
 
     @classmethod
-    def unpack(cls, raw: bytes) -> "Header":
-        return cls(*_HEADER.unpack_from(raw))
+    def unpack(cls, raw: bytes, offset: int = 0) -> "Header":
+        return cls._make(_HEADER.unpack_from(raw, offset))
 
     def pack(self) -> bytes:
-        return _HEADER.pack(self.state, self.kind, self.length, self.src, self.dst, self.seq,
-                            self.origin_owner, self.origin_ring, self.origin_slot, self.tries)
+        return _HEADER.pack(*self)
 
     @property
     def identity(self) -> tuple[int, int, int]:
@@ -115,12 +133,15 @@ class Header:
 class MailboxView:
     """Byte access to one mailbox through one partition's VAs of its four pages."""
 
-    __slots__ = ("api", "pages")
+    __slots__ = ("api", "pages", "_joined")
 
     def __init__(self, api, pages):
         if len(pages) != MAILBOX_PAGES:
             raise ValueError(f"a mailbox has {MAILBOX_PAGES} pages, got {len(pages)}")
         self.api, self.pages = api, tuple(pages)
+        # _joined[i]: page i + 1 follows page i in this partition's address space
+        self._joined = tuple(self.pages[i + 1] == self.pages[i] + PAGE_SIZE
+                             for i in range(MAILBOX_PAGES - 1))
 
     @classmethod
     def own(cls, api, outbox_va: int, inbox_va: int) -> "MailboxView":
@@ -128,10 +149,22 @@ class MailboxView:
         return cls(api, (outbox_va, outbox_va + PAGE_SIZE, inbox_va, inbox_va + PAGE_SIZE))
 
     def read(self, offset: int, n: int) -> bytes:
-        """Read n bytes at a mailbox offset; the range stays within one page."""
-        return self.api.read(self.pages[offset // PAGE_SIZE] + offset % PAGE_SIZE, n)
+        """Read n bytes at a mailbox offset: one read if the pages the range covers follow
+        each other in this partition's address space, else one per page."""
+        first = offset // PAGE_SIZE
+        last = (offset + n - 1) // PAGE_SIZE
+        if first == last or all(self._joined[first:last]):
+            return self.api.read(self.pages[first] + offset - first * PAGE_SIZE, n)
+        parts, end = [], offset + n
+        while offset < end:
+            size = min(end, (offset // PAGE_SIZE + 1) * PAGE_SIZE) - offset
+            parts.append(self.api.read(self.pages[offset // PAGE_SIZE] + offset % PAGE_SIZE,
+                                       size))
+            offset += size
+        return b"".join(parts)
 
     def write(self, offset: int, data: bytes) -> None:
+        """Write within one page (slots, headers, state bytes and counts never cross one)."""
         self.api.write(self.pages[offset // PAGE_SIZE] + offset % PAGE_SIZE, data)
 
     def format(self, endpoint: int) -> None:
@@ -147,6 +180,19 @@ class MailboxView:
             raise IpcError(f"no version-{VERSION} mailbox at {self.pages[0]:#x} "
                            f"(magic {magic:#x}, version {version})")
         return endpoint
+
+    def pending(self) -> bytes:
+        """The four pending counts, indexed by Pending, in one read."""
+        return self.api.read(self.pages[0] + PENDING, _PENDING_COUNTS)
+
+    def set_pending(self, which: Pending, value: int) -> None:
+        self.write(PENDING + which, bytes((max(0, min(value, _PENDING_MAX)),)))
+
+    def raise_pending(self, which: Pending) -> None:
+        """One more READY slot is coming (before its state byte is written)."""
+        value = self.read(PENDING + which, 1)[0]
+        if value < _PENDING_MAX:
+            self.write(PENDING + which, bytes((value + 1,)))
 
     def ring(self, kind: RingKind) -> "Ring":
         return Ring(self, RINGS[kind])
@@ -164,11 +210,8 @@ class Ring:
         return self.spec.offset + slot * self.spec.slot_size
 
     def _raw(self) -> bytes:
-        """The whole ring, from one read per page."""
-        size, count = self.spec.slot_size, self.spec.count
-        per_page = PAGE_SIZE // size
-        return b"".join(self.view.read(self._at(i), min(per_page, count - i) * size)
-                        for i in range(0, count, per_page))
+        """The whole ring (one read if its pages are consecutive in the reader's space)."""
+        return self.view.read(self.spec.offset, self.spec.count * self.spec.slot_size)
 
     def live(self) -> list[tuple[int, Header, bytes]]:
         """(slot, header, payload area) of every slot that is not FREE."""
@@ -176,15 +219,15 @@ class Ring:
         states = raw[::size]                         # each slot's first byte: its state
         if not states.strip(_FREE_BYTE):
             return []
-        return [(i, Header.unpack(raw[i * size:]), raw[i * size + HEADER_SIZE:(i + 1) * size])
+        return [(i, Header.unpack(raw, i * size), raw[i * size + HEADER_SIZE:(i + 1) * size])
                 for i, state in enumerate(states) if state != _FREE]
 
     def header(self, slot: int) -> Header:
         return Header.unpack(self.view.read(self._at(slot), HEADER_SIZE))
 
     def free_slot(self) -> int | None:
-        raw, size = self._raw(), self.spec.slot_size
-        return next((i for i in range(self.spec.count) if raw[i * size] == State.FREE), None)
+        free = self._raw()[::self.spec.slot_size].find(_FREE_BYTE)
+        return None if free < 0 else free
 
     def put(self, slot: int, header: Header, payload: bytes = b"") -> None:
         """Write the payload, then the header (its state byte makes the slot live)."""
@@ -244,6 +287,13 @@ class Mailbox:
         self.me = self.view.endpoint()
         self._ids = dict(endpoints or {})
         self._names = {v: k for k, v in self._ids.items()}
+        self._read, self._pending_va = api.read, outbox_va + PENDING
+
+    def waiting(self) -> bool:
+        """Whether a message or a refusal may be waiting (one read of the pending counts):
+        if False, ``receive`` and ``refusals`` would return nothing."""
+        counts = self._read(self._pending_va, _PENDING_COUNTS)
+        return bool(counts[_P_MINE] or counts[_P_STATUS])
 
     def _dest_id(self, dest: int | str) -> int:
         if isinstance(dest, str):
@@ -259,7 +309,8 @@ class Mailbox:
         """Queue a CBOR message for dest in the outbox; returns its sequence number.
 
         The sequence counter is bumped before the slot is written, so a crash in
-        between leaves a gap, never two messages with one number."""
+        between leaves a gap, never two messages with one number; the outbox's pending
+        count is raised before the slot becomes READY."""
         dst = self._dest_id(dest)
         data = encode(payload_obj)
         out = self.view.ring(RingKind.OUTBOX)
@@ -267,13 +318,21 @@ class Mailbox:
         if slot is None:
             raise OutboxFull(f"outbox of endpoint {self.me} is full ({out.spec.count} slots)")
         seq_at = SEQ_TABLE + 4 * dst
-        seq = (int.from_bytes(self.view.read(seq_at, 4), "little") + 1) & 0xFFFFFFFF or 1
+        control = self.view.read(PENDING, seq_at + 4 - PENDING)   # counts .. seq, one read
+        seq = (int.from_bytes(control[-4:], "little") + 1) & 0xFFFFFFFF or 1
         self.view.write(seq_at, seq.to_bytes(4, "little"))
+        queued = control[_P_OUTBOX]
+        if queued < _PENDING_MAX:        # raised before the slot is READY
+            self.view.write(PENDING + _P_OUTBOX, bytes((queued + 1,)))
         out.put(slot, Header(State.READY, 0, len(data), self.me, dst, seq), data)
         return seq
 
     def receive(self) -> list[Message]:
-        """Take the messages delivered to this partition, by (source, sequence)."""
+        """Take the messages delivered to this partition, by (source, sequence).
+
+        The inbox is read only if its pending count of the owner's messages is not 0."""
+        if not self._read(self._pending_va + _P_MINE, 1)[0]:
+            return []
         inbox = self.view.ring(RingKind.INBOX)
         taken = []
         for slot, h, payload in inbox.live():
@@ -281,10 +340,13 @@ class Mailbox:
                 obj = cbor2.loads(payload[:h.length])
                 inbox.set_state(slot, State.FREE)
                 taken.append(Message(h.src, h.seq, obj, self._names.get(h.src)))
+        self.view.set_pending(_P_MINE, 0)            # after the frees: every one was taken
         return sorted(taken, key=lambda m: (m.src, m.seq))
 
     def refusals(self) -> list[Refusal]:
         """Take the refusals the relay wrote back for this partition's messages."""
+        if not self._read(self._pending_va + _P_STATUS, 1)[0]:
+            return []
         status = self.view.ring(RingKind.STATUS)
         taken = []
         for slot, h, _ in status.live():
@@ -292,4 +354,5 @@ class Mailbox:
                 status.set_state(slot, State.FREE)
                 taken.append(Refusal(Reason(h.kind), h.dst, h.seq, h.length,
                                      self._names.get(h.dst)))
+        self.view.set_pending(_P_STATUS, 0)
         return sorted(taken, key=lambda r: (r.dst, r.seq))

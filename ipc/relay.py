@@ -10,16 +10,27 @@ in its status ring.  The hop protocol and its crash argument are in docs/ipc.md 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 
 import cbor2
 
-from .mailbox import MAX_PAYLOAD, Header, IpcError, Reason, Ring, RingKind, State
+from .mailbox import (MAX_PAYLOAD, PENDING, Header, IpcError, MailboxView, Pending, Reason, Ring,
+                      RingKind, State)
 from .policy import Policy
 from .topology import Node, Topology
 
 _REASONS = set(Reason)
 _KINDS = set(RingKind)
+_READY, _FREE, _CLAIMED = int(State.READY), int(State.FREE), int(State.CLAIMED)
+_OUTBOX, _INBOX, _STATUS = RingKind.OUTBOX, RingKind.INBOX, RingKind.STATUS
+_P_OUTBOX, _P_MINE, _P_TRANSIT, _P_STATUS = (int(p) for p in Pending)
+_P_MAX = 255
+
+
+def _pending_index(kind: RingKind, h: Header, owner: int) -> int:
+    """Which pending count of owner's mailbox a READY slot h in its ring `kind` counts in."""
+    if kind is _INBOX:
+        return _P_MINE if h.kind == 0 and h.dst == owner else _P_TRANSIT
+    return _P_OUTBOX if kind is _OUTBOX else _P_STATUS
 
 
 class Relay:
@@ -28,9 +39,16 @@ class Relay:
     ``max_attempts``: a message that finds its destination inbox full that many times
     is refused (INBOX_FULL); None keeps it waiting (pure back-pressure).  A step makes
     up to two attempts per message (the bottom-up and the top-down sweep).
+
+    A pass reads only the rings whose pending count is not 0 (docs/ipc.md §3), and sets
+    the counts of the rings it reads to the READY slots left: a count a crash left too high
+    costs one read.  The first pass, and then one in every ``rescan`` (None: never), is
+    full: it reads every ring, so a count something outside the protocol left too low
+    delays a slot until the next full pass, never longer.
     """
 
-    def __init__(self, topology: Topology, policy: Policy, max_attempts: int | None = 16):
+    def __init__(self, topology: Topology, policy: Policy, max_attempts: int | None = 16,
+                 rescan: int | None = 64):
         if not isinstance(topology, Topology) or topology.root is None:
             raise ValueError("the relay needs a Topology with a root")
         if not isinstance(policy, Policy):
@@ -40,31 +58,67 @@ class Relay:
             raise ValueError(f"the policy names unknown endpoints: {sorted(unknown)}")
         if max_attempts is not None and (type(max_attempts) is not int or max_attempts < 1):
             raise ValueError(f"max_attempts must be a positive int or None, not {max_attempts!r}")
+        if rescan is not None and (type(rescan) is not int or rescan < 1):
+            raise ValueError(f"rescan must be a positive int or None, not {rescan!r}")
         self.topology, self.policy, self.max_attempts = topology, policy, max_attempts
+        self.rescan = rescan
         self._recovered = False
-        # rings[(relayer, owner, kind)]: owner's ring through the relayer's VAs
+        self._passes = 0
+        self._order = topology.postorder()
+        # views[(relayer, owner)]: owner's mailbox through the relayer's VAs;
+        # rings[(relayer, owner, kind)]: one of its rings
+        self._views: dict[tuple[Node, Node], MailboxView] = {}
         self._rings: dict[tuple[Node, Node, RingKind], Ring] = {}
-        for node in topology.preorder():
+        for node in self._order:
+            self._views[node, node] = topology.own_view(node)
+            if node.parent is not None:
+                self._views[node.parent, node] = topology.parent_view(node)
+        for (relayer, owner), view in self._views.items():
             for kind in RingKind:
-                self._rings[node, node, kind] = topology.own_view(node).ring(kind)
-                if node.parent is not None:
-                    view = topology.parent_view(node)
-                    self._rings[node.parent, node, kind] = view.ring(kind)
+                self._rings[relayer, owner, kind] = view.ring(kind)
+        # what each relayer reads: (owner, pending count, ring kind), in this order
+        self._plan = [(relayer, ((relayer, _P_OUTBOX, _OUTBOX), (relayer, _P_TRANSIT, _INBOX),
+                                 *((child, _P_OUTBOX, _OUTBOX) for child in relayer.children)))
+                      for relayer in self._order]
+        self._pending = [(node.id, self._views[node, node].pending) for node in self._order]
+        self._size = max(node.id for node in self._order) + 1
 
     # ---- public ----
     def step(self) -> Counter:
         """One pass over the tree: every partition relays bottom-up (messages climb to their
         common ancestor), then top-down (they descend to their inbox).  A relay's first pass
         starts with recovery: a relay that starts may follow one that crashed mid-hop (a
-        running relay completes its hops, so later passes have nothing to recover)."""
+        running relay completes its hops, so later passes have nothing to recover).
+
+        The pass reads each mailbox's pending counts once, at its start, through its owner's
+        VAs (nobody but the relay writes during a pass) and keeps them up to date as it
+        writes them; it reads a ring only if its count is not 0, except in a full pass."""
         stats = Counter()
-        order = self.topology.postorder()
+        order = self._order
+        full = not self._recovered or (self.rescan is not None
+                                       and self._passes % self.rescan == 0)
         if not self._recovered:
             for relayer in order:
                 self._recover(relayer, stats)
             self._recovered = True
-        for relayer in order + order[::-1]:
-            self._relay(relayer, stats)
+        counts = [b""] * self._size                 # by endpoint id
+        for endpoint, pending in self._pending:
+            counts[endpoint] = bytearray(pending())
+        scan = self._scan
+        for relayer, sources in self._plan:         # bottom-up: full passes read every ring
+            for owner, which, kind in sources:
+                if full or counts[owner.id][which]:
+                    scan(relayer, owner, kind, counts, stats)
+        for relayer, sources in reversed(self._plan):   # top-down: by the counts
+            for owner, which, kind in sources:
+                if counts[owner.id][which]:
+                    scan(relayer, owner, kind, counts, stats)
+        if full:
+            for node in order:
+                ready = sum(1 for _, h, _ in self._rings[node, node, _STATUS].live()
+                            if h.state == _READY)
+                self._settle(node, node, _P_STATUS, ready, counts)
+        self._passes += 1
         return stats
 
     def run_until_idle(self, max_steps: int = 1000) -> Counter:
@@ -78,12 +132,36 @@ class Relay:
         raise IpcError(f"the relay was still moving messages after {max_steps} steps")
 
     # ---- one relaying partition ----
-    def _sources(self, relayer: Node):
-        """The rings relayer reads and the predicate of the slots it is responsible for."""
-        yield self._rings[relayer, relayer, RingKind.OUTBOX], relayer, True
-        yield self._rings[relayer, relayer, RingKind.INBOX], relayer, False
-        for child in relayer.children:
-            yield self._rings[relayer, child, RingKind.OUTBOX], child, True
+    def _scan(self, relayer: Node, owner: Node, kind: RingKind, counts: list,
+              stats: Counter) -> None:
+        """Move the READY slots of one ring that relayer is responsible for (relayer reads
+        its own outbox and inbox and its children's outboxes), then set the ring's pending
+        count(s) to the READY slots left: it has just read them all."""
+        ring = self._rings[relayer, owner, kind]
+        outbox = kind is _OUTBOX
+        left = own = 0
+        for slot, h, payload in ring.live():
+            if h.state != _READY:
+                continue
+            if not outbox and h.kind == 0 and h.dst == owner.id:
+                own += 1                # the owner's: receive() takes it
+                continue
+            left += 1
+            if (self._handles(relayer, owner, outbox, h)
+                    and self._hop(relayer, ring, owner, slot, h, payload, counts, stats)):
+                left -= 1
+        if outbox:
+            self._settle(relayer, owner, _P_OUTBOX, left, counts)
+        else:
+            self._settle(relayer, owner, _P_MINE, own, counts)
+            self._settle(relayer, owner, _P_TRANSIT, left, counts)
+
+    def _settle(self, relayer: Node, owner: Node, which: int, value: int, counts: list) -> None:
+        """Write an exact pending count, if the page does not hold it already."""
+        value = min(value, _P_MAX)
+        if counts[owner.id][which] != value:
+            self._views[relayer, owner].write(PENDING + which, bytes((value,)))
+            counts[owner.id][which] = value
 
     def _handles(self, relayer: Node, owner: Node, outbox: bool, h: Header) -> bool:
         target = h.dst if h.kind == 0 else h.src
@@ -91,12 +169,6 @@ class Relay:
             return h.kind != 0 or h.dst != owner.id
         inside = owner.parent is None or target in owner.subtree
         return inside if owner is relayer else not inside
-
-    def _relay(self, relayer: Node, stats: Counter) -> None:
-        for ring, owner, outbox in self._sources(relayer):
-            for slot, h, payload in ring.live():
-                if h.state == State.READY and self._handles(relayer, owner, outbox, h):
-                    self._hop(relayer, ring, owner, outbox, slot, h, payload, stats)
 
     def _check(self, owner: Node, outbox: bool, h: Header, payload: bytes):
         """(reason, who to tell) for a slot that must be refused, else None.
@@ -124,56 +196,67 @@ class Relay:
             return Reason.MALFORMED, h.src
         return None
 
-    def _hop(self, relayer, ring, owner, outbox, slot, h, payload, stats) -> None:
-        refused = self._check(owner, outbox, h, payload)
+    def _hop(self, relayer, ring, owner, slot, h, payload, counts, stats) -> bool:
+        """Move (or refuse) one slot; True if it left its ring."""
+        refused = self._check(owner, ring.spec.kind is _OUTBOX, h, payload)
         if refused is not None:
-            self._refuse(relayer, ring, owner, slot, h, *refused, stats)
-            return
+            return self._refuse(relayer, ring, owner, slot, h, *refused, counts, stats)
         target = h.dst if h.kind == 0 else h.src
-        dest, final = self._next(relayer, target, RingKind.INBOX if h.kind == 0
-                                 else RingKind.STATUS)
+        dest, kind, final = self._next(relayer, target, _INBOX if h.kind == 0 else _STATUS)
         data = payload[:h.length] if h.kind == 0 else b""
-        if self._move(ring, owner, slot, dest, h, data):
+        if self._move(relayer, ring, owner, slot, dest, kind, h, data, counts):
             stats["delivered" if final and h.kind == 0 else "forwarded"] += 1
-            return
+            return True
         stats["blocked"] += 1
         tries = h.tries + 1
         if (final and h.kind == 0 and self.max_attempts is not None
                 and tries >= self.max_attempts):
-            self._refuse(relayer, ring, owner, slot, h, Reason.INBOX_FULL, h.src, stats)
-        else:
-            ring.set_tries(slot, tries)
+            return self._refuse(relayer, ring, owner, slot, h, Reason.INBOX_FULL, h.src,
+                                counts, stats)
+        ring.set_tries(slot, tries)
+        return False
 
-    def _refuse(self, relayer, ring, owner, slot, h, reason, sender, stats) -> None:
+    def _refuse(self, relayer, ring, owner, slot, h, reason, sender, counts, stats) -> bool:
         """Replace the slot's message by its refusal, on its way to the sender's status ring."""
-        dest, _ = self._next(relayer, sender, RingKind.STATUS)
-        if self._move(ring, owner, slot, dest, replace(h, kind=reason, tries=0), b""):
+        dest, kind, _ = self._next(relayer, sender, _STATUS)
+        if self._move(relayer, ring, owner, slot, dest, kind, h._replace(kind=reason, tries=0),
+                      b"", counts):
             stats["refused"] += 1
-        else:
-            stats["blocked"] += 1
+            return True
+        stats["blocked"] += 1
+        return False
 
-    def _next(self, relayer: Node, target: int, final_kind: RingKind) -> tuple[Ring, bool]:
-        """The ring relayer copies into for target, and whether it is target's own."""
+    def _next(self, relayer: Node, target: int,
+              final_kind: RingKind) -> tuple[Node, RingKind, bool]:
+        """(owner, kind) of the ring relayer copies into for target, and whether it is
+        target's own."""
         if target == relayer.id:
-            return self._rings[relayer, relayer, final_kind], True
+            return relayer, final_kind, True
         if target in relayer.subtree:
             child = self.topology.child_toward(relayer, target)
             if child.id == target:
-                return self._rings[relayer, child, final_kind], True
-            return self._rings[relayer, child, RingKind.INBOX], False
-        return self._rings[relayer, relayer, RingKind.OUTBOX], False
+                return child, final_kind, True
+            return child, _INBOX, False
+        return relayer, _OUTBOX, False
 
-    def _move(self, src: Ring, owner: Node, slot: int, dest: Ring, h: Header,
-              data: bytes) -> bool:
-        """Copy slot to a free slot of dest: claim + fill, free the source (the commit), then
-        publish.  False if dest is full."""
+    def _move(self, relayer: Node, src: Ring, owner: Node, slot: int, dest_owner: Node,
+              kind: RingKind, h: Header, data: bytes, counts: list) -> bool:
+        """Copy slot to a free slot of dest_owner's ring `kind`: claim + fill, raise the
+        destination's pending count, free the source (the commit), then publish.  False
+        if the destination is full.  (The source's count is lowered by _scan.)"""
+        dest = self._rings[relayer, dest_owner, kind]
         free = dest.free_slot()
         if free is None:
             return False
-        dest.put(free, replace(h, state=State.CLAIMED, origin_owner=owner.id,
-                               origin_ring=src.spec.kind, origin_slot=slot, tries=0), data)
-        src.set_state(slot, State.FREE)
-        dest.set_state(free, State.READY)
+        dest.put(free, h._replace(state=_CLAIMED, origin_owner=owner.id,
+                                  origin_ring=src.spec.kind, origin_slot=slot, tries=0), data)
+        which = _pending_index(kind, h, dest_owner.id)
+        count = counts[dest_owner.id]
+        if count[which] < _P_MAX:
+            count[which] += 1
+            self._views[relayer, dest_owner].write(PENDING + which, bytes((count[which],)))
+        src.set_state(slot, _FREE)
+        dest.set_state(free, _READY)
         return True
 
     def _recover(self, relayer: Node, stats: Counter) -> None:
@@ -181,20 +264,23 @@ class Relay:
 
         A CLAIMED slot whose origin still holds the same message (same source,
         destination and sequence number) was not committed: it is freed and the hop
-        will be redone.  Otherwise the origin was freed (the commit): it is published."""
+        will be redone.  Otherwise the origin was freed (the commit): it is published,
+        its pending count raised first."""
         readable = {relayer.id: relayer, **{c.id: c for c in relayer.children}}
         targets = [(relayer, kind) for kind in RingKind]
-        targets += [(c, kind) for c in relayer.children for kind in (RingKind.INBOX,
-                                                                     RingKind.STATUS)]
+        targets += [(c, kind) for c in relayer.children for kind in (_INBOX, _STATUS)]
         for owner, kind in targets:
             ring = self._rings[relayer, owner, kind]
             for slot, h, _ in ring.live():
                 origin = readable.get(h.origin_owner)
-                if (h.state != State.CLAIMED or origin is None or h.origin_ring not in _KINDS
+                if (h.state != _CLAIMED or origin is None or h.origin_ring not in _KINDS
                         or h.origin_slot >= self._rings[relayer, origin,
                                                         RingKind(h.origin_ring)].spec.count):
                     continue
                 a = self._rings[relayer, origin, RingKind(h.origin_ring)].header(h.origin_slot)
-                committed = not (a.state == State.READY and a.identity == h.identity)
-                ring.set_state(slot, State.READY if committed else State.FREE)
+                committed = not (a.state == _READY and a.identity == h.identity)
+                if committed:
+                    self._views[relayer, owner].raise_pending(
+                        Pending(_pending_index(kind, h, owner.id)))
+                ring.set_state(slot, _READY if committed else _FREE)
                 stats["recovered"] += 1

@@ -9,6 +9,27 @@ static pip_ipc_header *slot(uint8_t *base, uint32_t i)
     return (pip_ipc_header *)(base + i * PIP_IPC_SLOT_SIZE);
 }
 
+static volatile uint8_t *pending(const pip_ipc_mailbox *mb, uint32_t which)
+{
+    return (volatile uint8_t *)(mb->outbox + PIP_IPC_PENDING_OFF + which);
+}
+
+/* Before a slot of the counted ring goes READY (counts saturate, never wrap to 0). */
+static void pending_raise(const pip_ipc_mailbox *mb, uint32_t which)
+{
+    volatile uint8_t *count = pending(mb, which);
+    if (*count != 0xFF)
+        *count = (uint8_t)(*count + 1);
+}
+
+/* After a slot of the counted ring was freed. */
+static void pending_lower(const pip_ipc_mailbox *mb, uint32_t which)
+{
+    volatile uint8_t *count = pending(mb, which);
+    if (*count != 0)
+        *count = (uint8_t)(*count - 1);
+}
+
 int32_t pip_ipc_endpoint(const pip_ipc_mailbox *mb)
 {
     const uint32_t *w = (const uint32_t *)mb->outbox;
@@ -45,6 +66,7 @@ int32_t pip_ipc_send(const pip_ipc_mailbox *mb, uint16_t dst, const void *payloa
     fresh.dst = dst;
     fresh.seq = seq;
     *h = fresh;
+    pending_raise(mb, PIP_IPC_PENDING_OUTBOX);
     *(volatile uint8_t *)&h->state = PIP_IPC_READY;   /* the slot goes live last */
     return (int32_t)seq;
 }
@@ -70,6 +92,7 @@ int32_t pip_ipc_receive(const pip_ipc_mailbox *mb, void *buf, uint16_t cap, uint
     *src = best->src;
     *seq = best->seq;
     *(volatile uint8_t *)&best->state = PIP_IPC_FREE;
+    pending_lower(mb, PIP_IPC_PENDING_MINE);
     return best->length;
 }
 
@@ -82,6 +105,7 @@ int32_t pip_ipc_refusal(const pip_ipc_mailbox *mb, uint16_t *dst, uint32_t *seq)
             *seq = status[i].seq;
             int32_t reason = status[i].kind;
             *(volatile uint8_t *)&status[i].state = PIP_IPC_FREE;
+            pending_lower(mb, PIP_IPC_PENDING_STATUS);
             return reason;
         }
     }

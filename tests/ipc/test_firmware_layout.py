@@ -11,6 +11,8 @@ import cbor2
 import pytest
 from cffi import FFI
 
+from ipc_trees import count_errors
+
 from ipc import Policy, Reason, Relay
 from pipkernel.abi import PAGE_SIZE
 
@@ -131,3 +133,27 @@ def test_python_sends_c_receives_and_reads_refusals(topo, lib):
         assert (dst[0], seq[0]) == (99, 1)
         assert c.pip_ipc_refusal(cm.mb, dst, seq) == 0
     assert topo.mailbox("a11").receive() == []
+
+
+def test_c_keeps_the_pending_counts(topo, lib):
+    """The C helper raises the outbox count before a slot goes READY and lowers the inbox and
+    status counts after it frees a slot: a relay past its first (full) pass, which reads only
+    counted rings, carries its messages, and the counts stay exact."""
+    ffi, c = lib
+    relay = Relay(topo, Policy([("a11", "b1"), ("b1", "a11")]), rescan=None)
+    relay.step()
+    with CMailbox(topo, "a11", lib) as cm:
+        for dst in ("b1", "b1", "a"):                  # a11 -> a: not authorised
+            assert c.pip_ipc_send(cm.mb, topo.node(dst).id, b"\x01", 1) > 0
+    assert list(topo.own_view(topo.node("a11")).pending()) == [3, 0, 0, 0]
+    assert count_errors(topo) == {}
+    topo.mailbox("b1").send("a11", "back")
+    relay.run_until_idle()
+    assert [m.seq for m in topo.mailbox("b1").receive()] == [1, 2]
+    assert list(topo.own_view(topo.node("a11")).pending()) == [0, 1, 0, 1]
+    with CMailbox(topo, "a11", lib) as cm:
+        buf, src, seq = ffi.new("uint8_t[480]"), ffi.new("uint16_t *"), ffi.new("uint32_t *")
+        assert c.pip_ipc_receive(cm.mb, buf, 480, src, seq) == 5
+        assert c.pip_ipc_refusal(cm.mb, ffi.new("uint16_t *"), seq) == Reason.UNAUTHORISED
+    assert list(topo.own_view(topo.node("a11")).pending()) == [0, 0, 0, 0]
+    assert count_errors(topo) == {}

@@ -4,9 +4,11 @@ import struct
 import cbor2
 import pytest
 
-from ipc import MAX_PAYLOAD, IpcError, Mailbox, OutboxFull
-from ipc.mailbox import (HEADER_SIZE, MAGIC, RINGS, SEQ_TABLE, SLOT_SIZE, Header, RingKind,
-                         State)
+from ipc_trees import count_errors
+
+from ipc import MAX_PAYLOAD, IpcError, Mailbox, OutboxFull, Policy, Relay
+from ipc.mailbox import (HEADER_SIZE, MAGIC, PENDING, RINGS, SEQ_TABLE, SLOT_SIZE, VERSION,
+                         Header, Pending, RingKind, State)
 from pipkernel.abi import PAGE_SIZE
 
 
@@ -16,6 +18,7 @@ def test_layout_fits_the_pages():
     status, out, inbox = RINGS[RingKind.STATUS], RINGS[RingKind.OUTBOX], RINGS[RingKind.INBOX]
     assert status.offset + status.count * status.slot_size <= SEQ_TABLE
     assert SEQ_TABLE + 4 * 512 == PAGE_SIZE
+    assert 8 <= PENDING and PENDING + len(Pending) <= status.offset   # after magic, version, id
     assert out.offset == PAGE_SIZE and out.count * out.slot_size == PAGE_SIZE
     assert inbox.offset == 2 * PAGE_SIZE and inbox.count * inbox.slot_size == 2 * PAGE_SIZE
 
@@ -64,10 +67,48 @@ def test_full_outbox_raises_and_keeps_every_message(topo):
 def test_a_mailbox_needs_its_control_header(topo):
     node = topo.node("a")
     topo.api(node).write(node.outbox_va, bytes(4))
-    with pytest.raises(IpcError, match="no version-1 mailbox"):
+    with pytest.raises(IpcError, match=f"no version-{VERSION} mailbox"):
         Mailbox(topo.api(node), node.outbox_va, node.inbox_va)
 
 
 def test_empty_mailbox_has_nothing(topo):
     box = topo.mailbox("b1")
     assert box.receive() == [] and box.refusals() == []
+
+
+def test_pending_counts_follow_send_relay_receive_and_refusals(topo):
+    """Each count is the number of READY slots it counts, at every stage."""
+    a1, b11 = topo.mailbox("a1"), topo.mailbox("b11")
+    a1.send("b11", 1)
+    a1.send("b11", 2)
+    a1.send(99, 3)                                  # nobody: refused back to a1
+    assert list(a1.view.pending()) == [3, 0, 0, 0] and count_errors(topo) == {}
+    assert not b11.waiting() and not a1.waiting()
+    Relay(topo, Policy([("a1", "b11")])).run_until_idle()
+    assert list(b11.view.pending()) == [0, 2, 0, 0] and list(a1.view.pending()) == [0, 0, 0, 1]
+    assert count_errors(topo) == {}
+    assert b11.waiting() and a1.waiting()
+    assert [m.payload for m in b11.receive()] == [1, 2]
+    assert [(r.dst, r.seq) for r in a1.refusals()] == [(99, 1)]
+    assert not b11.waiting() and not a1.waiting()
+    assert count_errors(topo) == {}
+
+
+def test_receive_reads_the_inbox_only_when_its_count_says_so(topo):
+    """A message the count does not show is not seen (the relay's full passes repair it)."""
+    box = topo.mailbox("b1")
+    topo.mailbox("b").send("b1", "hi")
+    Relay(topo, Policy([("b", "b1")])).step()
+    box.view.set_pending(Pending.MINE, 0)
+    assert box.receive() == []
+    box.view.set_pending(Pending.MINE, 1)
+    assert [m.payload for m in box.receive()] == ["hi"]
+    assert box.view.pending()[Pending.MINE] == 0
+
+
+def test_counts_saturate_instead_of_wrapping(topo):
+    box = topo.mailbox("a")
+    box.view.set_pending(Pending.OUTBOX, 255)
+    box.send("b", 1)
+    assert box.view.pending()[Pending.OUTBOX] == 255
+    assert topo.api(topo.node("a")).read(topo.node("a").outbox_va + PENDING, 1) == b"\xff"

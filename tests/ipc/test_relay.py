@@ -2,8 +2,10 @@
 crash recovery, and isolation of the mailbox pages."""
 import pytest
 
+from ipc_trees import TREE, count_errors
+
 from ipc import IpcError, Policy, Reason, Relay, Topology, setup_topology
-from ipc.mailbox import RINGS, Header, MailboxView, RingKind, State
+from ipc.mailbox import RINGS, Header, MailboxView, Pending, Ring, RingKind, State
 from pipkernel.types import MemoryFault
 
 ALL = ["root", "a", "a1", "a11", "a2", "b", "b1", "b11"]
@@ -64,6 +66,7 @@ def test_a_refusal_deep_in_the_tree_travels_back_to_the_sender(topo):
     [refusal] = a11.refusals()
     assert (refusal.reason, refusal.dst_name, refusal.seq) == (Reason.INBOX_FULL, "b11", seq)
     assert len(topo.mailbox("b11").receive()) == 16
+    assert count_errors(topo) == {}
 
 
 def test_without_max_attempts_a_full_inbox_is_back_pressure(topo):
@@ -73,6 +76,7 @@ def test_without_max_attempts_a_full_inbox_is_back_pressure(topo):
     assert relay.step() == {"forwarded": 1, "blocked": 1}   # up to the root, down to b
     for _ in range(5):
         assert relay.step() == {"blocked": 2}          # one attempt per sweep
+        assert count_errors(topo) == {}
     assert len(topo.mailbox("b1").receive()) == 16
     relay.step()
     assert [m.payload for m in topo.mailbox("b1").receive()] == ["waits"]
@@ -95,6 +99,7 @@ def test_forged_sources_and_refusals_are_refused_to_the_forger(topo):
     Relay(topo, everyone()).run_until_idle()
     reasons = sorted((r.reason, r.seq) for r in topo.mailbox("a1").refusals())
     assert reasons == [(Reason.MALFORMED, 1), (Reason.MALFORMED, 3), (Reason.MALFORMED, 7)]
+    assert count_errors(topo) == {}          # the first pass counted the forged slots
     assert all(topo.mailbox(n).refusals() == [] and topo.mailbox(n).receive() == []
                for n in ALL if n != "a1")
 
@@ -125,11 +130,38 @@ class Crash(Exception):
     pass
 
 
-@pytest.mark.parametrize("crash_at", range(1, 12))
-def test_a_crash_at_any_write_neither_loses_nor_duplicates(topo, monkeypatch, crash_at):
-    """The relay dies at its n-th write; a fresh relay recovers and finishes the work."""
-    sent = [("a11", "b11"), ("a2", "a1"), ("b1", "root")]
+def relay_writes(topo, sent) -> int:
     for src, dst in sent:
+        topo.mailbox(src).send(dst, src)
+    writes = 0
+    real_write = MailboxView.write
+
+    def counting_write(self, offset, data):
+        nonlocal writes
+        writes += 1
+        real_write(self, offset, data)
+
+    MailboxView.write = counting_write
+    try:
+        Relay(topo, everyone()).run_until_idle()
+    finally:
+        MailboxView.write = real_write
+    return writes
+
+
+CRASH_SENT = [("a11", "b11"), ("a2", "a1"), ("b1", "root")]
+CRASH_WRITES = 48       # every write the relay makes for CRASH_SENT (checked below)
+
+
+def test_the_crash_test_covers_every_write_of_the_relay(kernel):
+    assert relay_writes(setup_topology(kernel, TREE), CRASH_SENT) == CRASH_WRITES
+
+
+@pytest.mark.parametrize("crash_at", range(1, CRASH_WRITES + 1))
+def test_a_crash_at_any_write_neither_loses_nor_duplicates(topo, monkeypatch, crash_at):
+    """The relay dies at its n-th write; a fresh relay recovers and finishes the work.
+    At every write, no pending count is below the READY slots it counts."""
+    for src, dst in CRASH_SENT:
         topo.mailbox(src).send(dst, src)
     writes = 0
     real_write = MailboxView.write
@@ -137,6 +169,7 @@ def test_a_crash_at_any_write_neither_loses_nor_duplicates(topo, monkeypatch, cr
     def crashing_write(self, offset, data):
         nonlocal writes
         writes += 1
+        assert count_errors(topo, exact=False) == {}
         if writes == crash_at:
             raise Crash
         real_write(self, offset, data)
@@ -146,8 +179,70 @@ def test_a_crash_at_any_write_neither_loses_nor_duplicates(topo, monkeypatch, cr
         Relay(topo, everyone()).run_until_idle()
     monkeypatch.setattr(MailboxView, "write", real_write)
     Relay(topo, everyone()).run_until_idle()
+    assert count_errors(topo) == {}              # the fresh relay's first pass set them right
     got = sorted((m.src_name, dst, m.seq) for dst in ALL for m in topo.mailbox(dst).receive())
-    assert got == sorted((src, dst, 1) for src, dst in sent)
+    assert got == sorted((src, dst, 1) for src, dst in CRASH_SENT)
+
+
+def ring_reads(monkeypatch) -> list:
+    """Record (owner endpoint, ring kind) of every ring read (Ring.live)."""
+    reads = []
+    real_live = Ring.live
+
+    def live(self):
+        reads.append((self.view.endpoint(), self.spec.kind))
+        return real_live(self)
+
+    monkeypatch.setattr(Ring, "live", live)
+    return reads
+
+
+def test_a_pass_reads_only_the_rings_whose_pending_count_is_not_zero(topo, monkeypatch):
+    relay = Relay(topo, everyone(), rescan=None)
+    relay.step()                                  # the first pass reads every ring
+    reads = ring_reads(monkeypatch)
+    relay.step()
+    assert reads == []                            # idle: the counts only
+    topo.mailbox("a1").send("a2", "x")
+    assert relay.step() == {"delivered": 1}
+    a1 = topo.node("a1").id
+    assert reads == [(a1, RingKind.OUTBOX), (a1, RingKind.OUTBOX)]   # a1's relay, then a's
+    assert count_errors(topo) == {}
+
+
+def test_a_count_left_too_high_costs_one_read(topo, monkeypatch):
+    relay = Relay(topo, everyone(), rescan=None)
+    relay.step()
+    view = topo.own_view(topo.node("b1"))
+    view.set_pending(Pending.OUTBOX, 3)           # e.g. a crash after a send raised it
+    view.set_pending(Pending.TRANSIT, 9)
+    reads = ring_reads(monkeypatch)
+    relay.step()
+    b1 = topo.node("b1").id
+    assert reads == [(b1, RingKind.OUTBOX), (b1, RingKind.INBOX)]   # b1 corrects them
+    assert list(view.pending()) == [0, 0, 0, 0]
+    reads.clear()
+    relay.step()
+    assert reads == []
+
+
+@pytest.mark.parametrize("rescan", [1, 4, None])
+def test_a_slot_the_counts_miss_waits_for_a_full_pass(topo, rescan):
+    """A READY slot written without its count (outside the protocol) is moved by the next
+    full pass: the first one, then one in every `rescan`."""
+    relay = Relay(topo, everyone(), rescan=rescan)
+    relay.step()
+    a1 = topo.node("a1")
+    write_slot(topo.own_view(a1), RingKind.OUTBOX, 0,
+               Header(State.READY, 0, 1, a1.id, topo.node("a2").id, 1), b"\x01")
+    passes = 1
+    while not topo.mailbox("a2").waiting() and passes < 10:
+        relay.step()
+        passes += 1
+    assert passes == {1: 2, 4: 5, None: 10}[rescan]     # steps made, the first included
+    if rescan is not None:
+        assert [m.seq for m in topo.mailbox("a2").receive()] == [1]
+        assert count_errors(topo) == {}
 
 
 def test_bad_relay_configuration_is_refused(topo):
@@ -157,6 +252,9 @@ def test_bad_relay_configuration_is_refused(topo):
         Relay(topo, [("a", "b")])
     with pytest.raises(ValueError, match="max_attempts"):
         Relay(topo, Policy(), max_attempts=0)
+    for rescan in (0, 2.5, True):
+        with pytest.raises(ValueError, match="rescan"):
+            Relay(topo, Policy(), rescan=rescan)
     with pytest.raises(ValueError, match="with a root"):
         Relay(Topology(topo.kernel), Policy())
 
