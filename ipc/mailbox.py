@@ -36,7 +36,7 @@ MAX_ENDPOINT = 511           # endpoint ids are 1..511 (0 = none)
 SEQ_TABLE = 0x800            # control page: u32 last sequence number used, per destination id
 PENDING = 0x008              # control page: a u8 count of READY slots per Pending index
 
-_HEADER = struct.Struct("<BBHHHIHBBB15x")
+HEADER_STRUCT = _HEADER = struct.Struct("<BBHHHIHBBB15x")     # a Header's fields, packed
 _CONTROL = struct.Struct("<IHH")
 
 
@@ -288,6 +288,9 @@ class Mailbox:
         self._ids = dict(endpoints or {})
         self._names = {v: k for k, v in self._ids.items()}
         self._read, self._pending_va = api.read, outbox_va + PENDING
+        self._outbox, self._inbox, self._status = (self.view.ring(kind) for kind in
+                                                   (RingKind.OUTBOX, RingKind.INBOX,
+                                                    RingKind.STATUS))
 
     def waiting(self) -> bool:
         """Whether a message or a refusal may be waiting (one read of the pending counts):
@@ -313,7 +316,7 @@ class Mailbox:
         count is raised before the slot becomes READY."""
         dst = self._dest_id(dest)
         data = encode(payload_obj)
-        out = self.view.ring(RingKind.OUTBOX)
+        out = self._outbox
         slot = out.free_slot()
         if slot is None:
             raise OutboxFull(f"outbox of endpoint {self.me} is full ({out.spec.count} slots)")
@@ -333,7 +336,7 @@ class Mailbox:
         The inbox is read only if its pending count of the owner's messages is not 0."""
         if not self._read(self._pending_va + _P_MINE, 1)[0]:
             return []
-        inbox = self.view.ring(RingKind.INBOX)
+        inbox = self._inbox
         taken = []
         for slot, h, payload in inbox.live():
             if h.state == State.READY and h.kind == 0 and h.dst == self.me:
@@ -347,7 +350,7 @@ class Mailbox:
         """Take the refusals the relay wrote back for this partition's messages."""
         if not self._read(self._pending_va + _P_STATUS, 1)[0]:
             return []
-        status = self.view.ring(RingKind.STATUS)
+        status = self._status
         taken = []
         for slot, h, _ in status.live():
             if h.state == State.READY:

@@ -13,8 +13,8 @@ from collections import Counter
 
 import cbor2
 
-from .mailbox import (MAX_PAYLOAD, PENDING, Header, IpcError, MailboxView, Pending, Reason, Ring,
-                      RingKind, State)
+from .mailbox import (HEADER_SIZE, HEADER_STRUCT, MAX_PAYLOAD, PENDING, Header, IpcError,
+                      MailboxView, Pending, Reason, Ring, RingKind, State)
 from .policy import Policy
 from .topology import Node, Topology
 
@@ -24,6 +24,7 @@ _READY, _FREE, _CLAIMED = int(State.READY), int(State.FREE), int(State.CLAIMED)
 _OUTBOX, _INBOX, _STATUS = RingKind.OUTBOX, RingKind.INBOX, RingKind.STATUS
 _P_OUTBOX, _P_MINE, _P_TRANSIT, _P_STATUS = (int(p) for p in Pending)
 _P_MAX = 255
+_READY_BYTE = bytes((_READY,))
 
 
 def _pending_index(kind: RingKind, h: Header, owner: int) -> int:
@@ -76,12 +77,20 @@ class Relay:
         for (relayer, owner), view in self._views.items():
             for kind in RingKind:
                 self._rings[relayer, owner, kind] = view.ring(kind)
-        # what each relayer reads: (owner, pending count, ring kind), in this order
-        self._plan = [(relayer, ((relayer, _P_OUTBOX, _OUTBOX), (relayer, _P_TRANSIT, _INBOX),
-                                 *((child, _P_OUTBOX, _OUTBOX) for child in relayer.children)))
-                      for relayer in self._order]
+        # what each relayer reads, in this order: its outbox, its inbox, its children's
+        # outboxes; (relayer, owner, owner's id, pending count, ring kind), by sweep
+        plan = [[(relayer, owner, owner.id, which, kind) for owner, which, kind in
+                 ((relayer, _P_OUTBOX, _OUTBOX), (relayer, _P_TRANSIT, _INBOX),
+                  *((child, _P_OUTBOX, _OUTBOX) for child in relayer.children))]
+                for relayer in self._order]
+        self._bottom_up = [source for sources in plan for source in sources]
+        self._top_down = [source for sources in plan[::-1] for source in sources]
         self._pending = [(node.id, self._views[node, node].pending) for node in self._order]
         self._size = max(node.id for node in self._order) + 1
+        self._nodes = {node.id: node for node in self._order}
+        # toward[relayer][target]: relayer's child whose subtree holds target
+        self._toward = {node: {target: child for child in node.children
+                               for target in child.subtree} for node in self._order}
 
     # ---- public ----
     def step(self) -> Counter:
@@ -102,17 +111,24 @@ class Relay:
                 self._recover(relayer, stats)
             self._recovered = True
         counts = [b""] * self._size                 # by endpoint id
+        relayed = False                             # any outbox or transit count not 0
         for endpoint, pending in self._pending:
-            counts[endpoint] = bytearray(pending())
+            count = counts[endpoint] = bytearray(pending())
+            relayed = relayed or count[_P_OUTBOX] or count[_P_TRANSIT]
         scan = self._scan
-        for relayer, sources in self._plan:         # bottom-up: full passes read every ring
-            for owner, which, kind in sources:
-                if full or counts[owner.id][which]:
+        if full:                                    # bottom-up, every ring
+            for relayer, owner, _, _, kind in self._bottom_up:
+                scan(relayer, owner, kind, counts, stats)
+        elif not relayed:                           # nothing for a relay: an idle pass
+            self._passes += 1
+            return stats
+        else:                                       # bottom-up, by the counts
+            for relayer, owner, endpoint, which, kind in self._bottom_up:
+                if counts[endpoint][which]:
                     scan(relayer, owner, kind, counts, stats)
-        for relayer, sources in reversed(self._plan):   # top-down: by the counts
-            for owner, which, kind in sources:
-                if counts[owner.id][which]:
-                    scan(relayer, owner, kind, counts, stats)
+        for relayer, owner, endpoint, which, kind in self._top_down:
+            if counts[endpoint][which]:
+                scan(relayer, owner, kind, counts, stats)
         if full:
             for node in order:
                 ready = sum(1 for _, h, _ in self._rings[node, node, _STATUS].live()
@@ -148,7 +164,7 @@ class Relay:
                 continue
             left += 1
             if (self._handles(relayer, owner, outbox, h)
-                    and self._hop(relayer, ring, owner, slot, h, payload, counts, stats)):
+                    and self._hop(relayer, ring, owner, outbox, slot, h, payload, counts, stats)):
                 left -= 1
         if outbox:
             self._settle(relayer, owner, _P_OUTBOX, left, counts)
@@ -175,8 +191,7 @@ class Relay:
 
         Slots in an outbox must come from the owner's subtree (a message) or be bound
         for it (a refusal): anything else is the owner's forgery, refused to the owner."""
-        topo = self.topology
-        src, dst = topo.by_id(h.src), topo.by_id(h.dst)
+        src, dst = self._nodes.get(h.src), self._nodes.get(h.dst)
         if h.kind != 0:
             forged = (h.kind not in _REASONS or src is None
                       or (outbox and h.dst not in owner.subtree))
@@ -196,9 +211,9 @@ class Relay:
             return Reason.MALFORMED, h.src
         return None
 
-    def _hop(self, relayer, ring, owner, slot, h, payload, counts, stats) -> bool:
+    def _hop(self, relayer, ring, owner, outbox, slot, h, payload, counts, stats) -> bool:
         """Move (or refuse) one slot; True if it left its ring."""
-        refused = self._check(owner, ring.spec.kind is _OUTBOX, h, payload)
+        refused = self._check(owner, outbox, h, payload)
         if refused is not None:
             return self._refuse(relayer, ring, owner, slot, h, *refused, counts, stats)
         target = h.dst if h.kind == 0 else h.src
@@ -232,11 +247,9 @@ class Relay:
         target's own."""
         if target == relayer.id:
             return relayer, final_kind, True
-        if target in relayer.subtree:
-            child = self.topology.child_toward(relayer, target)
-            if child.id == target:
-                return child, final_kind, True
-            return child, _INBOX, False
+        child = self._toward[relayer].get(target)
+        if child is not None:
+            return (child, final_kind, True) if child.id == target else (child, _INBOX, False)
         return relayer, _OUTBOX, False
 
     def _move(self, relayer: Node, src: Ring, owner: Node, slot: int, dest_owner: Node,
@@ -248,15 +261,18 @@ class Relay:
         free = dest.free_slot()
         if free is None:
             return False
-        dest.put(free, h._replace(state=_CLAIMED, origin_owner=owner.id,
-                                  origin_ring=src.spec.kind, origin_slot=slot, tries=0), data)
+        view, at = dest.view, dest.spec.offset + free * dest.spec.slot_size
+        if data:
+            view.write(at + HEADER_SIZE, data)
+        view.write(at, HEADER_STRUCT.pack(_CLAIMED, h.kind, h.length, h.src, h.dst, h.seq,
+                                          owner.id, src.spec.kind, slot, 0))
         which = _pending_index(kind, h, dest_owner.id)
         count = counts[dest_owner.id]
         if count[which] < _P_MAX:
             count[which] += 1
             self._views[relayer, dest_owner].write(PENDING + which, bytes((count[which],)))
         src.set_state(slot, _FREE)
-        dest.set_state(free, _READY)
+        view.write(at, _READY_BYTE)
         return True
 
     def _recover(self, relayer: Node, stats: Counter) -> None:
