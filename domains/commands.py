@@ -32,7 +32,7 @@ _OP_KEYS = ("objectId", "objectInstanceId", "resourceId", "resourceInstanceId")
 
 STATUS = {"content": 205, "changed": 204, "created": 201, "deleted": 202,
           "malformed": 400, "oversized": 413, "unknown_path": 404, "not_allowed": 405,
-          "wrong_domain": 400, "stopped": 503, "timeout": 504, "failed": 500,
+          "wrong_domain": 400, "stopped": 503, "busy": 503, "timeout": 504, "failed": 500,
           "unauthorised": 403}
 
 

@@ -3,7 +3,8 @@
 A component holds only its partition's ``PartitionAPI`` (every read, write and system
 call is that partition's), the VAs of its free pages, and its ipc ``Mailbox`` (the only
 way it talks to other partitions).  Its state lives in page-backed stores it reserves
-with ``region``; what the Python object keeps is configuration (names, VAs).
+with ``region``; what the Python object keeps is configuration (names, VAs).  Messages the
+outbox has no room for wait in a backlog in its pages and leave, in order, as room frees up.
 """
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from dataclasses import dataclass, field
 
 from ipc import Mailbox, Message, OutboxFull, Refusal
 
-from .store import PageStore
+from .store import PageStore, StoreError
+
+BACKLOG_PAGES = 4
+BACKLOG_MAX = 32               # messages waiting for outbox room
 
 
 @dataclass
@@ -34,6 +38,9 @@ class Component:
         self.name, self.domain, self.api = ctx.name, ctx.domain, ctx.api
         self.mailbox, self.devices, self.config = ctx.mailbox, ctx.devices, ctx.config
         self._free = list(ctx.free)
+        self._backlog = self.store(BACKLOG_PAGES, [])
+        self._backlogged = False        # whether the backlog's pages hold any message
+        self.unanswered = 0             # answers nothing could take (see answer)
 
     def region(self, count: int) -> int:
         """Reserve ``count`` consecutive free pages of this partition; their first VA."""
@@ -50,16 +57,56 @@ class Component:
         store.format(value)
         return store
 
-    def send(self, dest: str, payload) -> bool:
-        """Queue a message; False when the outbox is full (the caller answers 'busy')."""
+    def send(self, dest: str, payload, tag=None) -> int | None:
+        """Queue a message: its sequence number if it went into the outbox, 0 if it waits in
+        the backlog (``on_sent(tag, dest, seq)`` is called when it leaves), None if neither
+        has room.  IpcError for a message no outbox would take (unknown endpoint, too big)."""
+        if not self._backlogged:
+            try:
+                return self.mailbox.send(dest, payload)
+            except OutboxFull:
+                pass
+        backlog = self._backlog.load()
+        if len(backlog) >= BACKLOG_MAX:
+            return None
         try:
-            self.mailbox.send(dest, payload)
-        except OutboxFull:
-            return False
-        return True
+            self._backlog.save(backlog + [[dest, payload, tag]])
+        except StoreError:
+            return None
+        self._backlogged = True
+        return 0
+
+    def answer(self, dest: str, payload) -> None:
+        """Send an answer; one that neither the outbox nor the backlog can take is counted
+        in ``unanswered`` (the runtime reports it)."""
+        if self.send(dest, payload) is None:
+            self.unanswered += 1
+
+    def _flush(self) -> int:
+        """Move what the outbox has room for from the backlog; how many left."""
+        backlog, sent = self._backlog.load(), 0
+        for dest, payload, tag in backlog:
+            try:
+                seq = self.mailbox.send(dest, payload)
+            except OutboxFull:
+                break
+            sent += 1
+            self.on_sent(tag, dest, seq)
+        self._backlog.save(backlog[sent:])
+        self._backlogged = sent < len(backlog)
+        return sent
+
+    def on_sent(self, tag, dest: str, seq: int) -> None:
+        """A backlogged message went into the outbox with sequence number seq."""
 
     def poll(self) -> int:
-        """Handle what arrived: refusals of our messages, then messages.  Returns how many."""
+        """Send what waits in the backlog, then handle what arrived: refusals of our
+        messages, then messages.  Returns how many (nothing is read but the pending counts
+        when nothing is waiting)."""
+        if self._backlogged:
+            self._flush()
+        if not self.mailbox.waiting():
+            return 0
         refusals, messages = self.mailbox.refusals(), self.mailbox.receive()
         for refusal in refusals:
             self.on_refusal(refusal)

@@ -164,7 +164,7 @@ class DomainManager(Component):
             state[state["next"] - 1]["reply"] = [source, msg.get("rid")]
             self.pending.save(state)
         else:
-            self.send(source, {"t": "rep", "rid": msg.get("rid"), **_fields(answer)})
+            self.answer(source, {"t": "rep", "rid": msg.get("rid"), **_fields(answer)})
 
     # ---- IPC requests and their answers ----
     def _ask(self, command: Command, manager: str, reg: str) -> None:
@@ -181,11 +181,19 @@ class DomainManager(Component):
         state = self.pending.load()
         rid = state["next"]
         try:
-            seq = self.mailbox.send(dest, dict(msg, rid=rid))
-        except IpcError as error:        # outbox full or too big: answer now
+            seq = self.send(dest, dict(msg, rid=rid), tag=rid)
+        except IpcError as error:        # too big, or no such endpoint: answer now
             raise Refused("failed", f"cannot reach {dest}: {error}", 503) from None
+        if seq is None:
+            raise Refused("busy", f"cannot reach {dest} now: outbox and backlog full", 503)
         state["next"], state[rid] = rid + 1, {"id": command.id, "seq": [dest, seq]}
         self.pending.save(state)
+
+    def on_sent(self, tag, dest: str, seq: int) -> None:
+        state = self.pending.load()
+        if tag in state:                 # its refusal, if any, will name this seq
+            state[tag]["seq"] = [dest, seq]
+            self.pending.save(state)
 
     def _complete(self, msg: dict) -> None:
         state = self.pending.load()
@@ -198,7 +206,7 @@ class DomainManager(Component):
         status = msg.get("status") if type(msg.get("status")) is int else 500
         if "reply" in entry:
             dest, rid = entry["reply"]
-            self.send(dest, {"t": "rep", "rid": rid, "status": status,
+            self.answer(dest, {"t": "rep", "rid": rid, "status": status,
                              "reason": msg.get("reason"), "value": msg.get("value")})
         else:
             self.outgoing.append(Response(entry["id"], status, str(msg.get("reason")),

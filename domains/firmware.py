@@ -1,6 +1,7 @@
 """Firmware partitions of a device image, run on the machine's CPU by their Python parent.
 
-A turn: the parent yields to its child's VIDT slot 0 (the child's main context, where it
+A turn, when the child's mailbox holds something for it (its pending counts) or its last
+turn ended with a full outbox (it waits to send): the parent yields to its child's VIDT slot 0 (the child's main context, where it
 saves itself when it yields back: firmware/samples/drivers), the machine runs it until
 control comes back to the parent (the run stops "host"), at most ``BUDGET`` instructions.
 A child that faults, halts, or runs past its budget is halted and reported; the parent's
@@ -8,6 +9,7 @@ VIDT sends every fault back to the parent (pipkernel.machine.spawn.python_parent
 """
 from __future__ import annotations
 
+from ipc.mailbox import RINGS, Pending, RingKind
 from pipkernel.machine.report import fault_report
 
 BUDGET = 2_000_000             # instructions per turn: a request costs a few thousand
@@ -15,16 +17,21 @@ MAIN_SLOT = 0                  # the child's VIDT slot naming its main context
 
 
 class FirmwarePartition:
-    def __init__(self, machine, name: str, parent_api, desc: int, partition):
-        self.machine, self.name = machine, name
+    def __init__(self, machine, name: str, parent_api, desc: int, partition, mailbox):
+        self.machine, self.name, self.mailbox = machine, name, mailbox
         self.parent_api, self.desc, self.pd = parent_api, desc, partition.pd
         self.halted: str | None = None          # why it no longer runs
         self.turns = 0
+        self._sending = True                    # the first turn: it formats nothing, but runs
+
+    def due(self) -> bool:
+        """Whether a turn has work: something arrived, or it was waiting for outbox room."""
+        return not self.halted and (self._sending or self.mailbox.waiting())
 
     def turn(self) -> str | None:
         """Run it until it yields back; None, or the report of what went wrong (it is then
         halted: later turns do nothing)."""
-        if self.halted:
+        if not self.due():
             return None
         faults = self.machine.counters()["faults"]
         self.turns += 1
@@ -33,6 +40,8 @@ class FirmwarePartition:
             return self._halt(f"its parent cannot yield to it (Pip code {code})")
         self.machine.enter()
         result = self.machine.run(max_instructions=BUDGET)
+        outbox = self.mailbox.view.pending()[Pending.OUTBOX]
+        self._sending = outbox >= RINGS[RingKind.OUTBOX].count
         if result.stop == "host" and result.counters["faults"] == faults:
             return None
         fault = result.fault if result.counters["faults"] != faults else None

@@ -93,7 +93,7 @@ class Runtime:
         self.firmware = {
             name: FirmwarePartition(image.machine, name,
                                     image.partitions[booted.spec.parent].api, booted.desc,
-                                    booted.partition)
+                                    booted.partition, self.topology.mailbox(name))
             for name, booted in image.partitions.items()
             if booted.spec.runs is not None and booted.spec.runs.kind == "firmware"}
         self.managers = {c.domain: c for n, c in self.components.items()
@@ -136,21 +136,22 @@ class Runtime:
 
     def step(self) -> int:
         """One round: every running component polls, every running firmware partition has a
-        turn, then one relay pass; work done.  Running flags change only while a component
+        turn, then one relay pass; how many messages that pass moved (delivered, forwarded or
+        refused).  Components and firmware act only on what arrived, so a round whose pass
+        moved nothing leaves nothing to do.  Running flags change only while a component
         handles messages or a fault is reported: they are read again only then."""
-        work, stopped = 0, self._stopped()
+        stopped = self._stopped()
         for name, component in self.components.items():
             if self.domain_of[name] not in stopped:
                 done = self.run_as(name, lambda c: c.poll())
                 if not isinstance(done, int) or done:
-                    work += done if isinstance(done, int) else 0
                     stopped = self._stopped()
         for name, firmware in self.firmware.items():
             if self.domain_of[name] not in stopped and (problem := firmware.turn()):
                 self._report(name, problem, "halted")
                 stopped = self._stopped()
         moved = self.relay.step()
-        return work + moved["delivered"] + moved["forwarded"] + moved["refused"]
+        return moved["delivered"] + moved["forwarded"] + moved["refused"]
 
     def run(self, max_rounds: int = 100) -> int:
         """Rounds until nothing moves; how many were run."""

@@ -44,28 +44,30 @@ class VirtualManager(Component):
                 value = msg.get("value")
                 if reason not in DRIVER_REASONS or not (value is None or type(value) is int):
                     reason, value = "failed", f"the driver answered {reason!r}"
-                self.send(asked[0], reply(asked[1], reason, value))
+                self.answer(asked[0], reply(asked[1], reason, value))
             return
         if msg.get("t") != "req" or src not in self.clients:
             return
         if msg.get("op") not in self.clients[src]:
-            self.send(src, reply(msg.get("rid"), "unauthorised"))
+            self.answer(src, reply(msg.get("rid"), "unauthorised"))
             return
         state = self.pending.load()
         if state.get("down"):
-            self.send(src, reply(msg.get("rid"), "failed", state["down"]))
+            self.answer(src, reply(msg.get("rid"), "failed", state["down"]))
             return
         rid = state["next"]
+        if self.send(self.driver, {"t": "req", "rid": rid, "op": msg["op"],
+                                   "reg": msg.get("reg"), "value": msg.get("value")}) is None:
+            self.answer(src, reply(msg.get("rid"), "busy", "the driver's queue is full"))
+            return
         state["next"], state[rid] = rid + 1, [src, msg.get("rid")]
         self.pending.save(state)
-        self.send(self.driver, {"t": "req", "rid": rid, "op": msg["op"], "reg": msg.get("reg"),
-                                "value": msg.get("value")})
 
     def on_child_fault(self, child: str, what: str) -> None:
         """The driver is halted: its pending requests, and any later one, fail."""
         state = self.pending.load()
         for rid in [k for k in state if type(k) is int]:
             src, their_rid = state.pop(rid)
-            self.send(src, reply(their_rid, "failed", f"driver {child} halted"))
+            self.answer(src, reply(their_rid, "failed", f"driver {child} halted"))
         state["down"] = f"driver {child} halted"
         self.pending.save(state)

@@ -45,3 +45,22 @@ def test_security_policy_longest_prefix_and_routes():
     admin = AdministrationManager()
     admin.route("read write", "3303/0", "h")
     assert admin.knows("read", (3303, 0, 1)) and not admin.knows("delete", (3303, 0, 1))
+
+
+def test_backlog_keeps_order_and_bounds():
+    """Messages the outbox has no room for wait in the component's pages and leave in order
+    (on_sent tells their sequence numbers); past the backlog's bound, send says None."""
+    from domains.component import BACKLOG_MAX
+    from domains.gateway import Gateway
+    rt = Gateway().runtime
+    manager = rt.components["sensor-manager"]
+    sent, seen = [], []
+    manager.on_sent = lambda tag, dest, seq: sent.append((tag, dest, seq))
+    manager.on_message = lambda message: seen.append(message.payload["rid"])
+    results = [manager.send("temp-driver", {"t": "req", "rid": i, "op": "read", "reg": "value"},
+                            tag=i) for i in range(8 + BACKLOG_MAX + 1)]
+    assert results == list(range(1, 9)) + [0] * BACKLOG_MAX + [None]
+    rt.run()
+    assert seen == list(range(8 + BACKLOG_MAX))                 # every answer, in order
+    assert sent == [(i, "temp-driver", i + 1) for i in range(8, 8 + BACKLOG_MAX)]
+    assert manager.send("temp-driver", {"t": "req", "rid": 99}) == 8 + BACKLOG_MAX + 1

@@ -93,21 +93,28 @@ def test_relay_never_delivers_without_a_channel(gw):
         assert rt.topology.mailbox(dst).receive() == []
 
 
-def test_load_no_command_lost_or_duplicated(gw):
+@pytest.mark.parametrize("in_flight", [8, 32])
+def test_load_no_command_lost_or_duplicated(gw, in_flight):
+    """Both providers at once, up to 32 commands in flight: more than the outboxes hold,
+    so messages wait in the components' backlogs; every command is answered once."""
     gw.sensor.set(0, 1234)
     ids = []
-    for i in range(200):
-        token = gw.token("provider-a", "provider-a", f"{TEMPERATURE}:r {LAMP}:w")
-        code, res, value = ("read", TEMPERATURE, None) if i % 2 else ("write", LAMP, i % 4 // 2)
-        c = gw.command("provider-a", code, res, value, token=token)
+    for i in range(240):
+        who = ("provider-a", "provider-b")[i % 2]
+        token = gw.token(who, who, f"{TEMPERATURE}:r {LAMP}:w")
+        code, res, value = ("read", TEMPERATURE, None) if i % 4 > 1 or who == "provider-b" \
+            else ("write", LAMP, i % 8 // 4)
+        c = gw.command(who, code, res, value, token=token)
         ids.append(c.id)
-        gw.runtime.submit("provider-a", c.encode())
-        if i % 8 == 7:
+        gw.runtime.submit(who, c.encode())
+        if i % in_flight == in_flight - 1:
             gw.runtime.run()
     gw.runtime.run()
     responses = gw.runtime.collect()
     assert sorted(r.id for r in responses) == sorted(ids)
-    assert all(r.accepted for r in responses)
+    assert all(r.accepted for r in responses), {r.reason for r in responses}
+    assert {r.value for r in responses if r.value is not None} == {1234}
+    assert all(c.unanswered == 0 for c in gw.runtime.components.values())
     assert gw.image.check_invariants() == []
 
 
