@@ -145,6 +145,7 @@ def session(gw: Gateway) -> list[tuple[Step, bool, str]]:
         False, "unknown_key", "sets the sampling period with a token B it made itself")
     cmd("network", "provider-a", b"\xa1\x62id\xff", False, "malformed", "sends a malformed CBOR frame")
     out += compromised(gw)
+    out += faulty_driver(gw)
     return out
 
 
@@ -168,6 +169,22 @@ def compromised(gw: Gateway) -> list[tuple[Step, bool, str]]:
     out.append((Step("provider-b (compromised)", f"reads provider-a's key vault page (VA {root_va:#x})",
                      False, "memory_fault", rt.faults[-1] if rt.faults else ""), contained, "memory_fault"))
     return out
+
+
+def faulty_driver(gw: Gateway) -> list[tuple[Step, bool, str]]:
+    """The lamp driver loses its device page (its manager revokes it, as after a hardware
+    fault): its next register access faults, on the CPU, into its manager."""
+    manager, driver = gw.image.partitions["actuator-manager"], gw.image.partitions["lamp-driver"]
+    manager.api.remove_vaddr(driver.desc, driver.devices["lamp"])
+    token = gw.token("provider-a", "provider-a", f"{LAMP}:w")
+    [response] = gw.submit("provider-a", gw.command("provider-a", "write", LAMP, 0, token=token))
+    report = next((f for f in gw.runtime.faults if f.startswith("lamp-driver:")), "")
+    contained = (response.reason == "failed" and gw.runtime.firmware["lamp-driver"].halted
+                 is not None and "reported to actuator-manager" in report)
+    return [(Step("lamp-driver (firmware)", "touches its revoked device page (provider A's "
+                  "lamp command fails)", False,
+                  "driver_fault" if contained else response.reason, report), contained,
+             "driver_fault")]
 
 
 def run_default(out=None, arch: str | None = None) -> int:

@@ -25,7 +25,8 @@ def test_the_default_image_runs_on_both_arches(arch):
     assert run_default(out, arch=arch) == 0, out.getvalue()
     text = out.getvalue()
     assert f"gateway on {arch}" in text and "firmware: temp-driver, lamp-driver" in text
-    assert "temp-driver (firmware):" in text and "halted" not in text
+    assert "temp-driver (firmware):" in text and "lamp-driver (firmware):" in text
+    assert "refused (driver_fault)" in text and text.count("halted: page fault") == 1
 
 
 def test_firmware_partitions_boot_under_their_managers(arch):

@@ -23,7 +23,7 @@ def test_run_default_meets_every_expectation():
 
 @pytest.mark.parametrize("reason", ["bad_signature", "expired", "replayed", "wrong_audience",
                                     "out_of_scope", "unknown_key", "missing_token_b", "malformed",
-                                    "ipc_unauthorised", "memory_fault"])
+                                    "ipc_unauthorised", "memory_fault", "driver_fault"])
 def test_each_refusal_reason_is_in_the_transcript(reason):
     steps = session(Gateway())
     assert any(s.reason == reason and not s.accepted and ok for s, ok, _ in steps)
