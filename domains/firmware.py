@@ -1,9 +1,10 @@
 """Firmware partitions of a device image, run on the machine's CPU by their Python parent.
 
 A turn, when the child's mailbox holds something for it (its pending counts) or its last
-turn ended with a full outbox (it waits to send): the parent yields to its child's VIDT slot 0 (the child's main context, where it
-saves itself when it yields back: firmware/samples/drivers), the machine runs it until
-control comes back to the parent (the run stops "host"), at most ``BUDGET`` instructions.
+turn ended with a full outbox (it waits to send): the parent yields to its child's VIDT slot
+0 (the child's main context, where it saves itself when it yields back:
+firmware/samples/drivers), the machine runs it until control comes back to the parent (the
+run stops "host"), at most ``BUDGET`` instructions.
 A child that faults, halts, or runs past its budget is halted and reported; the parent's
 VIDT sends every fault back to the parent (pipkernel.machine.spawn.python_parent_vidt).
 """
@@ -22,7 +23,7 @@ class FirmwarePartition:
         self.parent_api, self.desc, self.pd = parent_api, desc, partition.pd
         self.halted: str | None = None          # why it no longer runs
         self.turns = 0
-        self._sending = True                    # the first turn: it formats nothing, but runs
+        self._sending = False                   # its last turn ended with a full outbox
 
     def due(self) -> bool:
         """Whether a turn has work: something arrived, or it was waiting for outbox room."""
