@@ -182,6 +182,12 @@ class Manifest:
         return range(ROOT_IMAGE_BASE, end + memory.FIRMWARE_HEAP_PAGES * PAGE_SIZE)
 
 
+def _has_symbol(path: str, name: str) -> bool:
+    with open(path, "rb") as handle:
+        table = ELFFile(handle).get_section_by_name(".symtab")
+        return bool(table and table.get_symbol_by_name(name))
+
+
 def component_class(target: str):
     """The class a Python component's "package.module:Class" names, imported now."""
     module, _, attr = target.partition(":")
@@ -431,6 +437,9 @@ class _Validator:
         if not parent["runs"] or parent["runs"].kind != "python":
             self.error(f"{path}.runs.firmware", f'its parent "{spec["parent"]}" must run a Python '
                        "component, which schedules it (a firmware parent spawns its own children)")
+        if spec["runs"].target and not _has_symbol(spec["runs"].target, "__stack_top"):
+            self.error(f"{path}.runs.firmware", f"{spec['runs'].target} has no __stack_top "
+                       "symbol (its initial stack pointer: link it with firmware/ld/image.ld)")
         if spec["pages"] is not None and spec["pages"] < MAILBOX_PAGES:
             self.error(f"{path}.pages", f"a firmware partition needs {MAILBOX_PAGES} pages at "
                        f"least: its first {MAILBOX_PAGES} hold its mailbox, not {spec['pages']}")

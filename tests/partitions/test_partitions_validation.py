@@ -265,3 +265,18 @@ def test_parents_may_come_after_their_children(valid, tmp_path):
     valid["partition"].reverse()
     m = parse(valid, tmp_path)
     assert [p.name for p in m.partitions] == ["root", "provider", "owner", "sensor"]
+
+
+def test_a_firmware_partition_needs_its_stack_symbol(valid, errors, tmp_path):
+    """spawn_child starts it at __stack_top: an image without symbols is refused."""
+    import shutil
+    import subprocess
+    stripped = tmp_path / "driver.elf"
+    shutil.copy(BUILD / "x86" / "temp_driver.elf", stripped)
+    subprocess.run(["strip", str(stripped)], check=True)
+    valid["image"] = {"name": "t", "arch": "x86", "pages": 1024}
+    valid["partition"][0]["runs"] = {"python": "domains.virtual:VirtualManager"}
+    valid["partition"][1]["runs"] = {"firmware": str(stripped)}
+    assert only(errors(valid)) == (f"partition[1].runs.firmware: {stripped} has no __stack_top "
+                                   "symbol (its initial stack pointer: link it with "
+                                   "firmware/ld/image.ld)")
