@@ -29,6 +29,7 @@ class Context:
     mailbox: Mailbox
     devices: dict[str, int] = field(default_factory=dict)      # device name -> VA here
     config: dict = field(default_factory=dict)                 # from the image / runtime
+    scheduler: object = None             # the runtime: adopt / forget partitions made later
 
 
 class Component:

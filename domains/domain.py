@@ -7,7 +7,8 @@ Config (the manifest's ``config`` table, checked by ``check_config``): ``audienc
 (path -> {"manager", "reg", "ops"}: virtual sensors / actuators served by an owner manager
 over IPC), ``forward`` (path -> {"to", "ops"}: device resources whose token B goes to the
 owner domain ``owner_domain``, Fig. 9), ``forwarders`` (domains that may forward commands
-here), ``isolation`` (owner: object 26261); the runtime adds ``description``.  Responses for
+here), ``isolation`` (owner: object 26261), ``replay_pages`` (the replay cache's, default
+64); the runtime adds ``description``.  Responses for
 the network go to ``outgoing``.
 """
 from __future__ import annotations
@@ -27,9 +28,9 @@ from .security import RULES, SecurityValidator
 from .store import PageReplayCache
 
 REPLAY_PAGES = 64     # 8,176 slots: 1,000 live tokens leave a 16-slot probe window free
-POOL_PAGES = 40
+POOL_PAGES = 96      # the owner's, for domains it creates (object 26261)
 CONFIG_KEYS = ("audience", "issuers", "policy", "resources", "virtual", "forward", "forwarders",
-               "owner_domain", "isolation")
+               "owner_domain", "isolation", "replay_pages")
 OPERATIONS = ("read", "write", "execute", "delete", "create")
 _PATH = re.compile(r"\d{1,5}(/\d{1,5}){1,3}\Z")        # object/instance/resource[/instance]
 
@@ -86,6 +87,9 @@ class DomainManager(Component):
             "owner_domain" in config or not config.get("forward")),
             "must be a string, the domain forwarded commands go to (needed with forward)")
         need("isolation", isinstance(config.get("isolation", False), bool), "must be a boolean")
+        pages = config.get("replay_pages", REPLAY_PAGES)
+        need("replay_pages", type(pages) is int and 1 <= pages <= REPLAY_PAGES,
+             f"must be an integer in [1, {REPLAY_PAGES}]")
         return problems
 
     def __init__(self, ctx):
@@ -93,7 +97,8 @@ class DomainManager(Component):
         cfg = self.config
         self.vault_store = self.store(2)        # the Key Vault's records, in pages
         self.vault = page_vault(self.vault_store)
-        replay = PageReplayCache(self.api, self.region(REPLAY_PAGES), REPLAY_PAGES)
+        replay_pages = cfg.get("replay_pages", REPLAY_PAGES)
+        replay = PageReplayCache(self.api, self.region(replay_pages), replay_pages)
         replay.format()
         self.security = SecurityValidator(
             Validator(self.vault, cfg["audience"], cfg["issuers"], replay_cache=replay),
@@ -103,7 +108,8 @@ class DomainManager(Component):
                                        cfg.get("forwarders", ()))
         pool = [self.region(1) for _ in range(POOL_PAGES)] if cfg.get("isolation") else ()
         self.configuration = ConfigurationManager(self.api, self.store(2),
-                                                  cfg.get("description", {}), pool)
+                                                  cfg.get("description", {}), pool,
+                                                  ctx.scheduler)
         if cfg.get("isolation"):
             self.configuration.register(self.admin)
         resources = Resources(self.store(1, dict(cfg.get("resources", {}))))

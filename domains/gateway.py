@@ -14,7 +14,7 @@ import partitions
 from ipc import Reason
 from pipkernel import MemoryFault
 from tokens import Issuer, KeyVault
-from tokens.keys import ISSUE
+from tokens.keys import HMAC_256_64, ISSUE
 
 from .commands import Command, Response
 from .runtime import Runtime
@@ -22,7 +22,7 @@ from .runtime import Runtime
 IMAGE = os.path.join(os.path.dirname(__file__), "gateway.toml")   # package data
 TEMPERATURE, PERIOD, LAMP, PACKAGE_URL, APP_CONFIG = (
     "3303/0/5700", "3303/0/5900", "3311/0/5850", "5/0/1", "32769/0/1")
-CREATE, LIST = "26261/0/7", "26261/0/11"
+CREATE, DELETE, START, LIST = "26261/0/7", "26261/0/8", "26261/0/9", "26261/0/11"
 
 
 def path(text: str) -> tuple[int, ...]:
@@ -48,6 +48,14 @@ class Gateway:
             domain = key.kid.removesuffix("-server")
             self.issuers[domain] = Issuer(vault, key.kid, key.kid)
         self._next_id = 0
+
+    def new_server(self, domain: str) -> bytes:
+        """A server for a domain the owner will create: its key, generated off the device;
+        the COSE_Key (with its secret) the create command carries to the device."""
+        vault = KeyVault()
+        vault.generate(f"{domain}-server", HMAC_256_64)
+        self.issuers[domain] = Issuer(vault, f"{domain}-server", f"{domain}-server")
+        return vault.export(f"{domain}-server", private=True)
 
     def token(self, server: str, audience: str, scope: str, **kw) -> bytes:
         return self.issuers[server].issue(audience=audience, scope=scope, **kw)
@@ -112,11 +120,7 @@ def session(gw: Gateway) -> list[tuple[Step, bool, str]]:
         True, "changed", "sets the sensor driver's sampling period to 500 ms with tokens A and B (Fig. 9)")
     out.append((Step("temperature", f"register period = {gw.sensor.get(4)}", gw.sensor.get(4) == 500,
                      "hardware"), gw.sensor.get(4) == 500, "hardware"))
-    owner = t("owner", "owner", f"{CREATE}:w")
-    cmd("owner server", "owner", gw.command("owner", "write", CREATE, {"name": "provider-c", "pages": 4},
-                                            token=owner), True, "created", "creates domain provider-c")
-    cmd("owner server", "owner", gw.command("owner", "read", LIST, token=t("owner", "owner", f"{LIST}:r")), True, "content",
-        "lists the domains")
+    created_domain(gw, cmd)
     # refusals
     cmd("attacker", "provider-a", gw.command("provider-a", "read", TEMPERATURE,
                                              token=a_read[:-1] + bytes([a_read[-1] ^ 1])),
@@ -147,6 +151,33 @@ def session(gw: Gateway) -> list[tuple[Step, bool, str]]:
     out += compromised(gw)
     out += faulty_driver(gw)
     return out
+
+
+def created_domain(gw: Gateway, cmd) -> None:
+    """Object 26261 as D3.3's opmux: the owner creates a domain for a new provider (its
+    partition, manager and server key), starts it, the provider uses it, the owner deletes it."""
+    key = gw.new_server("provider-c")
+
+    def owner(code, resource, value, accept, reason, what):
+        token = gw.token("owner", "owner", f"{resource}:{code[0]}")
+        cmd("owner server", "owner", gw.command("owner", code, resource, value, token=token),
+            accept, reason, what)
+
+    def provider(code, value, accept, reason, what):
+        token = gw.token("provider-c", "provider-c", f"{APP_CONFIG}:{code[0]}")
+        cmd("provider-c server", "provider-c", gw.command("provider-c", code, APP_CONFIG, value,
+                                                          token=token), accept, reason, what)
+
+    owner("write", CREATE, {"name": "provider-c", "pages": 32, "key": key,
+                            "resources": {APP_CONFIG: "new"}}, True, "created",
+          "creates domain provider-c (a partition running its manager, with its server's key)")
+    provider("write", "night", False, "stopped", "writes its app configuration before it starts")
+    owner("write", START, "provider-c", True, "changed", "starts domain provider-c")
+    provider("write", "night", True, "changed", "writes its app configuration")
+    owner("read", LIST, None, True, "content", "lists the domains")
+    owner("write", DELETE, "provider-c", True, "deleted",
+          "deletes domain provider-c (deletePartition: its pages come back)")
+    provider("read", None, False, "no_such_domain", "reads its app configuration after that")
 
 
 def compromised(gw: Gateway) -> list[tuple[Step, bool, str]]:

@@ -14,7 +14,7 @@ stops its domain, a faulting or runaway firmware partition is halted.
 from __future__ import annotations
 
 from ipc import Policy, Relay, Topology
-from pipkernel import MemoryFault
+from pipkernel import MemoryFault, Partition
 from pipkernel.abi import PAGE_SIZE
 
 from tokens.keys import algorithm
@@ -62,32 +62,20 @@ class Runtime:
     def __init__(self, image):
         self.image, self.kernel = image, image.kernel
         self.topology = Topology(self.kernel)
-        free = {}
+        self.policy = Policy((c.from_, c.to, c.max_size) for c in image.channels)
+        self.parent_of = {name: booted.spec.parent if booted.desc is not None else None
+                          for name, booted in image.partitions.items()}
+        self.domain_of = {name: booted.spec.domain or name
+                          for name, booted in image.partitions.items()}
+        free = {name: self._mailbox(name, booted.partition, booted.api, booted.pages)
+                for name, booted in image.partitions.items()}
+        self.relay = Relay(self.topology, self.policy)
+        self.components, self.managers, self.faults = {}, {}, []
         for name, booted in image.partitions.items():
-            pages = free_pages(booted.api, booted.pages)
-            outbox, inbox = _mailbox_pages(pages)
-            mine = [outbox, outbox + PAGE_SIZE, inbox, inbox + PAGE_SIZE]
-            free[name] = [va for va in pages if va not in mine]
-            parent = booted.spec.parent if booted.desc is not None else None
-            parent_pages = None
-            if parent is not None:
-                parent_vas = {m.pa: va for va, m in
-                              self.kernel.mappings(image.partitions[parent].partition).items()}
-                maps = self.kernel.mappings(booted.partition)
-                parent_pages = [parent_vas[maps[va].pa] for va in mine]
-            self.topology.add(name, booted.partition, outbox, inbox, parent, parent_pages)
-            self.topology.format(name)
-        self.relay = Relay(self.topology, Policy(
-            (c.from_, c.to, c.max_size) for c in image.channels))
-        self.components, self.domain_of = {}, {}
-        for name, booted in image.partitions.items():
-            self.domain_of[name] = booted.spec.domain or name
-            if booted.spec.runs is None or booted.spec.runs.kind != "python":
-                continue
-            ctx = Context(name, self.domain_of[name], booted.api, free[name],
-                          self.topology.mailbox(name), dict(booted.devices),
-                          {**derived_config(image, name), **(booted.spec.config or {})})
-            self.components[name] = image.component(name)(ctx)
+            if booted.spec.runs is not None and booted.spec.runs.kind == "python":
+                self._start(name, image.component(name), booted.api, free[name],
+                            dict(booted.devices),
+                            {**derived_config(image, name), **(booted.spec.config or {})})
         for key in image.keys:             # provisioning: each key into its holder's vault
             self.components[key.holder].vault.generate(key.kid, algorithm(key.alg), key.use)
         self.firmware = {
@@ -96,10 +84,64 @@ class Runtime:
                                     booted.partition, self.topology.mailbox(name))
             for name, booted in image.partitions.items()
             if booted.spec.runs is not None and booted.spec.runs.kind == "firmware"}
-        self.managers = {c.domain: c for n, c in self.components.items()
-                         if hasattr(c, "receive_frame")}
         self.owner = self.components.get("root")
-        self.faults: list[str] = []
+
+    def _mailbox(self, name: str, partition, api, pages) -> list[int]:
+        """Give the partition its mailbox in its first two pairs of consecutive free pages
+        (formatted as that partition) and register it; its free pages left."""
+        pages = free_pages(api, pages)
+        outbox, inbox = _mailbox_pages(pages)
+        mine = [outbox, outbox + PAGE_SIZE, inbox, inbox + PAGE_SIZE]
+        parent, parent_pages = self.parent_of[name], None
+        if parent is not None:
+            parent_vas = {m.pa: va for va, m in
+                          self.kernel.mappings(self.topology.node(parent).partition).items()}
+            maps = self.kernel.mappings(partition)
+            parent_pages = [parent_vas[maps[va].pa] for va in mine]
+        self.topology.add(name, partition, outbox, inbox, parent, parent_pages)
+        self.topology.format(name)
+        return [va for va in pages if va not in mine]
+
+    def _start(self, name: str, component, api, free, devices, config):
+        ctx = Context(name, self.domain_of[name], api, free, self.topology.mailbox(name),
+                      devices, config, self)
+        self.components[name] = started = component(ctx)
+        if hasattr(started, "receive_frame"):
+            self.managers[started.domain] = started
+        return started
+
+    # ---- partitions made after boot (the owner's Configuration Manager, object 26261)
+    def adopt(self, name: str, parent_api, desc: int, pages, component, config: dict):
+        """Run ``component`` (a class) as the new child ``desc`` of parent_api's partition,
+        with its own pages ``pages``: a mailbox, then the component, as its own domain.
+        Atomic: if the component cannot start (MemoryError, StoreError: too few pages),
+        nothing stays registered."""
+        parent = next(n for n in self.topology.endpoints
+                      if self.topology.node(n).partition == parent_api.partition)
+        partition = Partition(self.kernel.mappings(parent_api.partition)[desc].pa // PAGE_SIZE)
+        api = self.kernel.as_partition(partition)
+        self.parent_of[name], self.domain_of[name] = parent, name
+        try:
+            free = self._mailbox(name, partition, api, pages)
+            try:
+                started = self._start(name, component, api, free, {},
+                                      {"parent": parent, "children": [], "clients": {}, **config})
+            except Exception:
+                self.topology.remove(name)
+                raise
+        except Exception:
+            del self.parent_of[name], self.domain_of[name]
+            raise
+        self.relay = Relay(self.topology, self.policy)
+        return started
+
+    def forget(self, name: str) -> None:
+        """Stop running a partition adopted earlier (it has been deleted)."""
+        component = self.components.pop(name)
+        self.managers.pop(component.domain, None)
+        self.topology.remove(name)
+        del self.parent_of[name], self.domain_of[name]
+        self.relay = Relay(self.topology, self.policy)
 
     def running(self, name: str) -> bool:
         """The owner's Configuration Manager's flag for the partition's domain."""
@@ -126,7 +168,7 @@ class Runtime:
             return fault
 
     def _report(self, name: str, what: str, outcome: str) -> None:
-        parent = self.image.partitions[name].spec.parent
+        parent = self.parent_of[name]
         self.faults.append(f"{name}: {what}; reported to {parent}, {outcome}")
         if parent in self.components and self.running(parent):
             self.run_as(parent, lambda c: c.on_child_fault(name, what))

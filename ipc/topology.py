@@ -43,6 +43,7 @@ class Topology:
         self._by_name: dict[str, Node] = {}
         self._by_id: dict[int, Node] = {}
         self._apis: dict[Partition, object] = {}
+        self._last_id = 0              # ids are never reused: a late message finds no one
 
     def add(self, name: str, partition: Partition, outbox_va: int, inbox_va: int,
             parent: str | None = None, parent_pages=None) -> Node:
@@ -53,8 +54,8 @@ class Topology:
             raise ValueError(f"an endpoint name is a non-empty string, not {name!r}")
         if name in self._by_name:
             raise ValueError(f"endpoint {name!r} already exists")
-        if len(self._by_id) >= MAX_ENDPOINT:
-            raise ValueError(f"a topology holds at most {MAX_ENDPOINT} endpoints")
+        if self._last_id >= MAX_ENDPOINT:
+            raise ValueError(f"a topology gives out at most {MAX_ENDPOINT} endpoint ids")
         if (parent is None) != (self.root is None):
             raise ValueError("the first endpoint is the root and only it has no parent")
         up = self.node(parent) if parent is not None else None
@@ -64,7 +65,8 @@ class Topology:
         if up is not None and (parent_pages is None or len(parent_pages) != MAILBOX_PAGES):
             raise ValueError(f"{name!r}: parent_pages must list the parent's VAs of the "
                              f"{MAILBOX_PAGES} mailbox pages")
-        node = Node(name, len(self._by_id) + 1, partition, outbox_va, inbox_va, up,
+        self._last_id += 1
+        node = Node(name, self._last_id, partition, outbox_va, inbox_va, up,
                     tuple(parent_pages) if up else None)
         self._by_name[name], self._by_id[node.id] = node, node
         if up is None:
@@ -76,6 +78,20 @@ class Topology:
             ancestor.subtree.add(node.id)
             ancestor = ancestor.parent
         return node
+
+    def remove(self, name: str) -> None:
+        """Forget a leaf endpoint (its partition is about to be deleted); its id is not
+        given out again."""
+        node = self.node(name)
+        if node is self.root or node.children:
+            raise ValueError(f"only a leaf other than the root can be removed, not {name!r}")
+        del self._by_name[name], self._by_id[node.id]
+        self._apis.pop(node.partition, None)
+        node.parent.children.remove(node)
+        ancestor = node.parent
+        while ancestor is not None:
+            ancestor.subtree.discard(node.id)
+            ancestor = ancestor.parent
 
     # ---- lookups ----
     def node(self, name: str) -> Node:

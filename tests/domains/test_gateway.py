@@ -130,16 +130,3 @@ def test_stopped_domain_refuses_and_start_restores(gw):
     (r,) = gw.submit("provider-b", gw.command("provider-b", "read", TEMPERATURE,
                                               token=gw.token("provider-b", "provider-b", f"{TEMPERATURE}:r")))
     assert r.accepted
-
-
-def test_create_then_delete_domain_restores_pages(gw):
-    root = gw.image.partitions["root"].api
-    cm = gw.runtime.components["root"].configuration
-    before = len(cm.allocator())
-    tok = gw.token("owner", "owner", "26261/0/7:w 26261/0/8:w")
-    (r,) = gw.submit("owner", gw.command("owner", "write", "26261/0/7", {"name": "x", "pages": 3}, token=tok))
-    assert r.status == 201 and len(gw.image.kernel.children(gw.image.kernel.root)) == 6
-    (r,) = gw.submit("owner", gw.command("owner", "write", "26261/0/8", "x",
-                                         token=gw.token("owner", "owner", "26261/0/8:w")))
-    assert r.status == 202 and len(cm.allocator()) == before
-    assert root.kernel.check_invariants() == []

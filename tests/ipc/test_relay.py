@@ -288,3 +288,23 @@ def test_bad_topologies_are_refused(kernel):
         topo.add("y", x.partition, 0, 0, "q", x.parent_pages)
     with pytest.raises(ValueError, match="parent_pages"):
         topo.add("y", x.partition, 0, 0, "r", None)
+
+
+def test_removing_a_leaf_forgets_it_and_never_reuses_its_id(topo):
+    """A deleted partition's endpoint goes away; a message still addressed to its id is
+    refused as undeliverable, never delivered to whoever comes next."""
+    gone = topo.node("b11")
+    with pytest.raises(ValueError, match="only a leaf"):
+        topo.remove("b1")
+    with pytest.raises(ValueError, match="only a leaf"):
+        topo.remove(topo.root.name)
+    topo.remove("b11")
+    assert "b11" not in topo.endpoints and topo.by_id(gone.id) is None
+    assert gone.id not in topo.node("b1").subtree and gone.id not in topo.root.subtree
+    assert gone not in topo.node("b1").children
+    topo.mailbox("a11").send(gone.id, b"late")
+    Relay(topo, Policy([])).run_until_idle()
+    [refusal] = topo.mailbox("a11").refusals()
+    assert refusal.reason == Reason.UNDELIVERABLE
+    with pytest.raises(IpcError):
+        topo.node("b11")

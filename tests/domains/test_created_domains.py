@@ -1,0 +1,107 @@
+"""Object 26261 creates real domains (D3.3's opmux create / run / stop / delete): a child
+partition of the owner running a domain manager, with the server key the command brings,
+scheduled by the runtime; refused creates leave nothing behind."""
+import pytest
+
+from domains import configuration
+from domains.gateway import APP_CONFIG, CREATE, DELETE, LIST, START, Gateway
+
+
+@pytest.fixture
+def gw():
+    return Gateway()
+
+
+def owner(gw, code, resource, value=None):
+    token = gw.token("owner", "owner", f"{resource}:{code[0]}")
+    (response,) = gw.submit("owner", gw.command("owner", code, resource, value, token=token))
+    return response
+
+
+def provider(gw, name, code, value=None, server=None):
+    token = gw.token(server or name, name, f"{APP_CONFIG}:{code[0]}")
+    (response,) = gw.submit(name, gw.command(name, code, APP_CONFIG, value, token=token))
+    return response
+
+
+def state(gw):
+    """What a create may change: the root's children, its pool, the relay's endpoints."""
+    k, rt = gw.image.kernel, gw.runtime
+    return (k.children(k.root), len(rt.components["root"].configuration.allocator()),
+            sorted(rt.topology.endpoints), sorted(rt.managers))
+
+
+def test_create_start_use_stop_delete(gw):
+    before = state(gw)
+    key = gw.new_server("provider-c")
+    created = owner(gw, "write", CREATE, {"name": "provider-c", "pages": 24, "key": key,
+                                          "resources": {APP_CONFIG: "new"}})
+    assert (created.status, created.value) == (201, "provider-c")
+    k, rt = gw.image.kernel, gw.runtime
+    assert len(k.children(k.root)) == len(before[0]) + 1 and "provider-c" in rt.managers
+    assert provider(gw, "provider-c", "read").reason == "stopped"       # created stopped
+    assert owner(gw, "write", START, "provider-c").accepted
+    assert provider(gw, "provider-c", "read").value == "new"
+    assert provider(gw, "provider-c", "write", "night").accepted
+    assert provider(gw, "provider-c", "read").value == "night"
+    # its tokens are checked with its own key: provider A's server cannot act for it
+    assert provider(gw, "provider-c", "read", server="provider-a").reason == "unknown_key"
+    assert owner(gw, "read", LIST).value["provider-c"]["running"] is True
+    assert owner(gw, "write", "26261/0/10", "provider-c").accepted    # stop
+    assert provider(gw, "provider-c", "read").reason == "stopped"
+    deleted = owner(gw, "write", DELETE, "provider-c")
+    assert (deleted.status, deleted.value) == (202, "provider-c")
+    assert state(gw) == before and k.check_invariants() == []
+    assert provider(gw, "provider-c", "read").reason == "no_such_domain"
+    # the name is free again; the new domain gets a new endpoint id
+    old_id = max(rt.topology.endpoints.values())
+    assert owner(gw, "write", CREATE, {"name": "provider-c", "pages": 24,
+                                       "key": gw.new_server("provider-c")}).status == 201
+    assert rt.topology.endpoints["provider-c"] > old_id
+
+
+@pytest.mark.parametrize("value, reason", [
+    ({"name": "x", "pages": 24}, "malformed"),                                  # no key
+    ({"name": "x", "pages": 23, "key": b"k"}, "malformed"),                     # too few pages
+    ({"name": "x", "pages": 24, "key": b"\xa1\x01\x04"}, "malformed"),          # not a key
+    ({"name": "x", "pages": 24, "key": None, "extra": 1}, "malformed"),
+    ({"name": "x y", "pages": 24, "key": b"k"}, "malformed"),
+    ({"name": "maintainer", "pages": 24, "key": b"k"}, "not_allowed"),         # exists
+])
+def test_refused_creates_change_nothing(gw, value, reason):
+    before = state(gw)
+    response = owner(gw, "write", CREATE, value)
+    assert (response.accepted, response.reason) == (False, reason)
+    assert state(gw) == before and gw.image.kernel.check_invariants() == []
+
+
+def test_bad_resources_are_refused(gw):
+    before = state(gw)
+    response = owner(gw, "write", CREATE, {"name": "x", "pages": 24, "key": gw.new_server("x"),
+                                           "resources": {"not/a/path/at/all": 1}})
+    assert response.reason == "malformed" and "resources" in response.value
+    assert state(gw) == before
+
+
+def test_a_domain_that_cannot_start_is_rolled_back(gw, monkeypatch):
+    """Too few pages for its manager: the partition is deleted again, nothing registered."""
+    monkeypatch.setattr(configuration, "MIN_PAGES", 8)
+    before = state(gw)
+    response = owner(gw, "write", CREATE, {"name": "x", "pages": 8, "key": gw.new_server("x")})
+    assert (response.reason, response.status) == ("failed", 500)
+    assert "cannot run domain x in 8 pages" in response.value
+    assert state(gw) == before and gw.image.kernel.check_invariants() == []
+
+
+def test_the_pool_runs_out_cleanly(gw):
+    """Creates until the owner's pool is spent (it holds a few 24-page domains): the create
+    that does not fit is refused and leaves nothing behind."""
+    for i in range(10):
+        before = state(gw)
+        response = owner(gw, "write", CREATE, {"name": f"d{i}", "pages": 24,
+                                               "key": gw.new_server(f"d{i}")})
+        if not response.accepted:
+            break
+    assert i >= 2 and (response.reason, response.status) == ("failed", 500)
+    assert "no pages left" in response.value
+    assert state(gw) == before and gw.image.kernel.check_invariants() == []
