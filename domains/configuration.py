@@ -1,11 +1,15 @@
 """Configuration Manager: the domain's partitions, their code and authorised channels,
 and (in the owner domain) LwM2M object 26261, isolation management (D3.3 §4.2, opmux):
 
-    write 26261/0/7  {"name": N, "pages": P, "key": K[, "resources": {path: value}]}
+    write 26261/0/7  {"name": N, "pages": P, "key": K[, "resources": {path: value}]
+                      [, "code": {"image": I, "resource": path}]}
                      create domain N (opmux create DOMAIN IDENT KEY ... CODE): a child
                      partition with P pages running a domain manager, whose tokens are
                      verified with the COSE_Key K (its kid names the domain's server) and
-                     which serves the given domain resources; created stopped
+                     which serves the given domain resources; with code, the domain runs
+                     the firmware image the owner's config lists as I ("codes") in a child
+                     partition of its own ("N-app"), which serves the resource path (read,
+                     write; an unsigned 32-bit value); created stopped
     write 26261/0/8  "N"                       delete it (deletePartition)
     write 26261/0/9  "N" / 26261/0/10 "N"      start / stop it (the runtime's scheduling flag)
     read  26261/0/11                           list domains: {name: {"running", "pages", ...}}
@@ -21,7 +25,8 @@ import re
 
 from partitions.memory import CHILD_VA_START
 from pipkernel.abi import PAGE_SIZE
-from pipkernel.wrappers import PageAllocator, PipCallError, create_child, map_range
+from partitions import ManifestError
+from pipkernel.wrappers import PageAllocator, PipCallError, create_child, map_page, map_range
 from tokens import VaultError
 from tokens.keys import VERIFY, CoseKey
 
@@ -35,11 +40,14 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
 class ConfigurationManager:
-    def __init__(self, api, store: PageStore, description: dict, pool=(), scheduler=None):
+    def __init__(self, api, store: PageStore, description: dict, pool=(), scheduler=None,
+                 codes=None):
         """``description``: {"partitions": {name: {...}}, "channels": [...], "domains":
         {name: {"pages": n}}} (the child domains this one manages); ``pool``: VAs of its
-        pages it may build new partitions from; ``scheduler``: the runtime (adopt, forget)."""
+        pages it may build new partitions from; ``scheduler``: the runtime (adopt, forget);
+        ``codes``: {name: firmware image} a created domain may run."""
         self.api, self.store, self.pool, self.scheduler = api, store, list(pool), scheduler
+        self.codes = dict(codes or {})
         domains = {name: dict(d, running=True, created=False)
                    for name, d in description.get("domains", {}).items()}
         store.save({"partitions": description.get("partitions", {}),
@@ -71,13 +79,14 @@ class ConfigurationManager:
         from .domain import DomainManager                 # which imports this module
         value, state = command.value, self.store.load()
         if (not isinstance(value, dict) or not {"name", "pages", "key"} <= set(value)
-                <= {"name", "pages", "key", "resources"}
+                <= {"name", "pages", "key", "resources", "code"}
                 or not isinstance(value["name"], str) or not _NAME.fullmatch(value["name"])
                 or type(value["pages"]) is not int
                 or not MIN_PAGES <= value["pages"] <= MAX_PAGES
                 or not isinstance(value["key"], bytes)):
             raise Refused("malformed", f'create needs {{"name": NAME, "pages": {MIN_PAGES}..'
-                          f'{MAX_PAGES}, "key": COSE_Key bytes[, "resources": {{path: value}}]}}')
+                          f'{MAX_PAGES}, "key": COSE_Key bytes[, "resources": {{path: value}}]'
+                          '[, "code": {"image": NAME, "resource": path}]}')
         name, pages = value["name"], value["pages"]
         if name in state["domains"] or name in state["partitions"]:
             raise Refused("not_allowed", f"{name} already exists", 409)
@@ -90,14 +99,15 @@ class ConfigurationManager:
             raise Refused("malformed", f"key: {error}") from None
         config = {"audience": name, "issuers": {issuer: [issuer]},
                   "resources": value.get("resources", {}), "replay_pages": CREATED_REPLAY_PAGES}
-        problems = DomainManager.check_config(config, set())
+        app = self._app(name, value.get("code"), config)
+        problems = DomainManager.check_config(config, {app[0]} if app else set())
         if problems or not _NAME.fullmatch(issuer):
             raise Refused("malformed", "; ".join(problems) or f"key: kid {issuer!r} is not a name")
-        desc = self._build(name, pages)
+        desc = self._build(name, pages, vidt=app is not None)
         try:
             manager = self.scheduler.adopt(name, self.api, desc, [
-                CHILD_VA_START + i * PAGE_SIZE for i in range(pages)], DomainManager, config)
-        except (MemoryError, StoreError) as error:
+                CHILD_VA_START + i * PAGE_SIZE for i in range(pages)], DomainManager, config, app)
+        except (MemoryError, StoreError, ManifestError) as error:
             self.api.delete_partition(desc)
             raise Refused("failed", f"cannot run domain {name} in {pages} pages: {error}") from None
         manager.vault.add_cose_key(value["key"], uses={VERIFY})   # parsed above; a fresh vault
@@ -106,12 +116,32 @@ class ConfigurationManager:
         self.store.save(state)
         return respond(command, "created", name)
 
-    def _build(self, name: str, pages: int) -> int:
-        """A child partition with `pages` pages from the pool; its descriptor's VA."""
+    def _app(self, name: str, code, config: dict) -> tuple[str, str] | None:
+        """The created domain's application: (its partition's name, its image), routed in
+        config; None without code."""
+        if code is None:
+            return None
+        if not isinstance(code, dict) or set(code) != {"image", "resource"}:
+            raise Refused("malformed", 'code must be {"image": NAME, "resource": path}')
+        if code["image"] not in self.codes:
+            raise Refused("not_allowed", f"code {code['image']!r} is not one of "
+                          f"{', '.join(sorted(self.codes)) or 'none'}")
+        if code["resource"] in config["resources"]:
+            raise Refused("malformed", f"{code['resource']} is both a resource and the code's")
+        app = f"{name}-app"
+        config["virtual"] = {code["resource"]: {"manager": app, "reg": "value",
+                                                "ops": ["read", "write"]}}
+        return app, self.codes[code["image"]]
+
+    def _build(self, name: str, pages: int, vidt: bool) -> int:
+        """A child partition with `pages` pages from the pool (and a VIDT page, for one that
+        runs firmware children); its descriptor's VA."""
         alloc, desc = self.allocator(), None
         try:
             desc = create_child(self.api, alloc)
             map_range(self.api, alloc, desc, CHILD_VA_START, pages)
+            if vidt:
+                map_page(self.api, alloc, desc, alloc.alloc(), self.api.kernel.geometry.vidt_va)
         except PipCallError as error:
             if desc is not None:
                 self.api.delete_partition(desc)
@@ -123,9 +153,9 @@ class ConfigurationManager:
         entry = state["domains"].get(_name(command))
         if entry is None or not entry.get("created"):
             raise Refused("not_allowed", f"{command.value!r} is not a domain created here")
+        self.scheduler.forget(command.value)          # its own children go first
         if not self.api.delete_partition(entry["desc"]):
             raise Refused("failed", f"deletePartition: {self.api.kernel.last_error}")
-        self.scheduler.forget(command.value)
         del state["domains"][command.value]
         self.store.save(state)
         return respond(command, "deleted", command.value)

@@ -7,8 +7,9 @@ Config (the manifest's ``config`` table, checked by ``check_config``): ``audienc
 (path -> {"manager", "reg", "ops"}: virtual sensors / actuators served by an owner manager
 over IPC), ``forward`` (path -> {"to", "ops"}: device resources whose token B goes to the
 owner domain ``owner_domain``, Fig. 9), ``forwarders`` (domains that may forward commands
-here), ``isolation`` (owner: object 26261), ``replay_pages`` (the replay cache's, default
-64); the runtime adds ``description``.  Responses for
+here), ``isolation`` (owner: object 26261), ``codes`` (owner: firmware images a created
+domain may run), ``replay_pages`` (the replay cache's, default 64); the runtime adds
+``description``.  Responses for
 the network go to ``outgoing``.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ipc import IpcError, Message, Refusal
 from tokens import Validator
 
 from .admin import AdministrationManager, Resources
-from .commands import Command, Refused, Response, request_id
+from .commands import STATUS, Command, Refused, Response, request_id
 from .communicator import InternalCommunicator
 from .component import Component
 from .configuration import ConfigurationManager
@@ -30,7 +31,7 @@ from .store import PageReplayCache
 REPLAY_PAGES = 64     # 8,176 slots: 1,000 live tokens leave a 16-slot probe window free
 POOL_PAGES = 96      # the owner's, for domains it creates (object 26261)
 CONFIG_KEYS = ("audience", "issuers", "policy", "resources", "virtual", "forward", "forwarders",
-               "owner_domain", "isolation", "replay_pages")
+               "owner_domain", "isolation", "replay_pages", "codes")
 OPERATIONS = ("read", "write", "execute", "delete", "create")
 _PATH = re.compile(r"\d{1,5}(/\d{1,5}){1,3}\Z")        # object/instance/resource[/instance]
 
@@ -87,6 +88,10 @@ class DomainManager(Component):
             "owner_domain" in config or not config.get("forward")),
             "must be a string, the domain forwarded commands go to (needed with forward)")
         need("isolation", isinstance(config.get("isolation", False), bool), "must be a boolean")
+        codes = config.get("codes", {})
+        need("codes", isinstance(codes, dict) and all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in codes.items()),
+            "must be a table: name = firmware image path (relative to the image's manifest)")
         pages = config.get("replay_pages", REPLAY_PAGES)
         need("replay_pages", type(pages) is int and 1 <= pages <= REPLAY_PAGES,
              f"must be an integer in [1, {REPLAY_PAGES}]")
@@ -109,7 +114,7 @@ class DomainManager(Component):
         pool = [self.region(1) for _ in range(POOL_PAGES)] if cfg.get("isolation") else ()
         self.configuration = ConfigurationManager(self.api, self.store(2),
                                                   cfg.get("description", {}), pool,
-                                                  ctx.scheduler)
+                                                  ctx.scheduler, cfg.get("codes"))
         if cfg.get("isolation"):
             self.configuration.register(self.admin)
         resources = Resources(self.store(1, dict(cfg.get("resources", {}))))
@@ -209,7 +214,9 @@ class DomainManager(Component):
             self._answer(entry, msg)
 
     def _answer(self, entry: dict, msg: dict) -> None:
-        status = msg.get("status") if type(msg.get("status")) is int else 500
+        status = msg.get("status")
+        if type(status) is not int:       # a firmware application's reply names its reason
+            status = STATUS.get(msg.get("reason"), 500)
         if "reply" in entry:
             dest, rid = entry["reply"]
             self.answer(dest, {"t": "rep", "rid": rid, "status": status,

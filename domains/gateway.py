@@ -168,16 +168,18 @@ def created_domain(gw: Gateway, cmd) -> None:
         cmd("provider-c server", "provider-c", gw.command("provider-c", code, APP_CONFIG, value,
                                                           token=token), accept, reason, what)
 
-    owner("write", CREATE, {"name": "provider-c", "pages": 32, "key": key,
-                            "resources": {APP_CONFIG: "new"}}, True, "created",
-          "creates domain provider-c (a partition running its manager, with its server's key)")
-    provider("write", "night", False, "stopped", "writes its app configuration before it starts")
+    owner("write", CREATE, {"name": "provider-c", "pages": 48, "key": key,
+                            "code": {"image": "store", "resource": APP_CONFIG}}, True, "created",
+          "creates domain provider-c: a partition running its manager with its server's key, "
+          "and a child running its firmware application (opmux CODE)")
+    provider("write", 7, False, "stopped", "writes its app setting before it starts")
     owner("write", START, "provider-c", True, "changed", "starts domain provider-c")
-    provider("write", "night", True, "changed", "writes its app configuration")
+    provider("write", 7, True, "changed", "writes its app setting (kept by its firmware)")
+    provider("read", None, True, "content", "reads it back")
     owner("read", LIST, None, True, "content", "lists the domains")
     owner("write", DELETE, "provider-c", True, "deleted",
-          "deletes domain provider-c (deletePartition: its pages come back)")
-    provider("read", None, False, "no_such_domain", "reads its app configuration after that")
+          "deletes domain provider-c (deletePartition: its subtree's pages come back)")
+    provider("read", None, False, "no_such_domain", "reads its app setting after that")
 
 
 def compromised(gw: Gateway) -> list[tuple[Step, bool, str]]:

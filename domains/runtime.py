@@ -13,9 +13,17 @@ stops its domain, a faulting or runaway firmware partition is halted.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from ipc import Policy, Relay, Topology
+from ipc.mailbox import MAILBOX_PAGES
+from partitions import memory
+from partitions.boot import spawn_firmware
+from partitions.manifest import ManifestError, firmware
 from pipkernel import MemoryFault, Partition
 from pipkernel.abi import PAGE_SIZE
+from pipkernel.machine.spawn import python_parent_vidt
+from pipkernel.wrappers import PageAllocator
 
 from tokens.keys import algorithm
 
@@ -111,11 +119,16 @@ class Runtime:
         return started
 
     # ---- partitions made after boot (the owner's Configuration Manager, object 26261)
-    def adopt(self, name: str, parent_api, desc: int, pages, component, config: dict):
+    def adopt(self, name: str, parent_api, desc: int, pages, component, config: dict,
+              app: tuple[str, str] | None = None):
         """Run ``component`` (a class) as the new child ``desc`` of parent_api's partition,
-        with its own pages ``pages``: a mailbox, then the component, as its own domain.
-        Atomic: if the component cannot start (MemoryError, StoreError: too few pages),
-        nothing stays registered."""
+        with its own pages ``pages``, as its own domain: a mailbox, then the component.
+        ``app`` = (its name, a firmware image path as in the image's manifest, "{arch}"
+        allowed): the new partition first spawns that image as its child (its image, a
+        mailbox), scheduled like the drivers, with a channel both ways; the parent must have
+        mapped the new partition a VIDT page.  Atomic: if anything cannot be done
+        (MemoryError or StoreError: too few pages; ManifestError: a bad image), nothing stays
+        registered."""
         parent = next(n for n in self.topology.endpoints
                       if self.topology.node(n).partition == parent_api.partition)
         partition = Partition(self.kernel.mappings(parent_api.partition)[desc].pa // PAGE_SIZE)
@@ -123,25 +136,72 @@ class Runtime:
         self.parent_of[name], self.domain_of[name] = parent, name
         try:
             free = self._mailbox(name, partition, api, pages)
-            try:
-                started = self._start(name, component, api, free, {},
-                                      {"parent": parent, "children": [], "clients": {}, **config})
-            except Exception:
-                self.topology.remove(name)
-                raise
+            if app is not None:
+                free = self._spawn_app(name, partition, api, free, *app)
+            started = self._start(name, component, api, free, {},
+                                  {"parent": parent, "children": [app[0]] if app else [],
+                                   "clients": {}, **config})
         except Exception:
-            del self.parent_of[name], self.domain_of[name]
+            self._delete_children(partition)
+            self._unregister(name)
             raise
         self.relay = Relay(self.topology, self.policy)
         return started
 
+    def _spawn_app(self, name: str, partition, api, free: list[int], app: str, image: str):
+        """``name`` spawns the firmware ``image`` as its child ``app`` from its last free
+        pages; the free pages left."""
+        machine, manifest = self.image.machine, self.image.manifest
+        if machine is None:
+            raise ManifestError(f"{image}: firmware needs an arm or x86 image")
+        runs = firmware(Path(manifest.source).parent / image.replace("{arch}", manifest.arch),
+                        manifest.arch)
+        g = self.kernel.geometry
+        extra = [(va, va + PAGE_SIZE) for va in runs.image_pages + [g.vidt_va]]
+        need = (len(runs.image_pages) + 1 + MAILBOX_PAGES + g.levels - 1
+                + memory.kernel_pages(g, MAILBOX_PAGES, runs.image_end, extra))
+        if need > len(free):
+            raise MemoryError(f"{name}: {need} pages for its application, {len(free)} free")
+        machine.add_python_partition(partition)
+        python_parent_vidt(api, g.vidt_va)
+        desc = spawn_firmware(machine, api, PageAllocator(free[-need:]), runs, MAILBOX_PAGES)
+        child = Partition(self.kernel.mappings(partition)[desc].pa // PAGE_SIZE)
+        self.parent_of[app], self.domain_of[app] = name, name
+        self._mailbox(app, child, self.kernel.as_partition(child),
+                      memory.child_vas(g, MAILBOX_PAGES, runs.image_end))
+        self.policy.allow(name, app, both=True)
+        self.firmware[app] = FirmwarePartition(machine, app, api, desc, child,
+                                               self.topology.mailbox(app))
+        return free[:-need]
+
     def forget(self, name: str) -> None:
-        """Stop running a partition adopted earlier (it has been deleted)."""
-        component = self.components.pop(name)
-        self.managers.pop(component.domain, None)
-        self.topology.remove(name)
-        del self.parent_of[name], self.domain_of[name]
+        """Stop running a partition adopted earlier, before its parent deletes it: its
+        children are deleted first, bottom-up, each by its parent (Pip gives a deleted
+        partition's pages back to its parent, not the kernel pages of its descendants)."""
+        self._delete_children(self.topology.node(name).partition)
+        self._unregister(name)
         self.relay = Relay(self.topology, self.policy)
+
+    def _delete_children(self, partition) -> None:
+        api = self.kernel.as_partition(partition)
+        desc_of = {m.pa: va for va, m in self.kernel.mappings(partition).items()}
+        for child in self.kernel.children(partition):
+            self._delete_children(child)
+            api.delete_partition(desc_of[child.pd * PAGE_SIZE])
+
+    def _unregister(self, name: str) -> None:
+        for child in [n for n, p in self.parent_of.items() if p == name]:
+            self._unregister(child)
+        self.firmware.pop(name, None)
+        component = self.components.pop(name, None)
+        if component is not None:
+            self.managers.pop(component.domain, None)
+        if name in self.topology.endpoints:
+            if self.image.machine is not None:
+                self.image.machine.remove_python_partition(self.topology.node(name).partition)
+            self.topology.remove(name)
+        self.policy.revoke(name)
+        del self.parent_of[name], self.domain_of[name]
 
     def running(self, name: str) -> bool:
         """The owner's Configuration Manager's flag for the partition's domain."""

@@ -44,6 +44,10 @@ class Policy:
             self._max[dst, src] = max_size
         return self
 
+    def revoke(self, name: str) -> None:
+        """Remove every channel from or to `name`."""
+        self._max = {pair: size for pair, size in self._max.items() if name not in pair}
+
     @property
     def endpoints(self) -> set[str]:
         return {name for pair in self._max for name in pair}

@@ -16,7 +16,7 @@ from pipkernel.wrappers import PageAllocator, create_child, map_page, map_range
 
 from . import memory
 from .manifest import (ROOT, ChannelSpec, KeySpec, Manifest, ManifestError, PartitionSpec,
-                       component_class, load)
+                       Runs, component_class, load)
 
 
 @dataclass
@@ -118,6 +118,22 @@ def boot(manifest: Manifest | str) -> DeviceImage:
                        {name: device for name, (_, device) in devices.items()})
 
 
+def spawn_firmware(machine, api, alloc: PageAllocator, runs: Runs, pages: int,
+                   devices=()) -> int:
+    """api's partition makes a firmware child: its image (`spawn_child`), then `pages` pages
+    from its image's end up, then the device pages `devices` (api's VAs); its descriptor.
+    The contract of its main (docs/manifests.md): main(first page's VA, first device's VA or 0)."""
+    g = api.kernel.geometry
+    vas = memory.child_vas(g, pages + len(devices), runs.image_end)
+    desc = spawn_child(machine, api, alloc, runs.target,
+                       args=(runs.image_end, vas[pages] if devices else 0))
+    for lo, hi in memory.child_ranges(g, pages, runs.image_end):
+        map_range(api, alloc, desc, lo, (hi - lo) // PAGE_SIZE)
+    for device, va in zip(devices, vas[pages:]):
+        map_page(api, alloc, desc, device, va)
+    return desc
+
+
 def _create(manifest: Manifest, machine, parent: BootedPartition, alloc: PageAllocator,
             spec: PartitionSpec) -> BootedPartition:
     """The parent creates `spec` (a firmware child: with its image), maps its pages, then
@@ -127,15 +143,14 @@ def _create(manifest: Manifest, machine, parent: BootedPartition, alloc: PageAll
     relayed = manifest.relayed_devices(spec.name)
     vas = memory.child_vas(g, spec.pages + len(relayed), start)
     if manifest.runs_firmware(spec.name):
-        # the contract of a firmware partition's main (docs/manifests.md): its pages, a device
-        desc = spawn_child(machine, api, alloc, spec.runs.target,
-                           args=(start, vas[spec.pages] if relayed else 0))
+        desc = spawn_firmware(machine, api, alloc, spec.runs, spec.pages,
+                              [parent.devices[d.name] for d in relayed])
     else:
         desc = create_child(api, alloc)
-    for lo, hi in memory.child_ranges(g, spec.pages, start):
-        map_range(api, alloc, desc, lo, (hi - lo) // PAGE_SIZE)
-    for device, va in zip(relayed, vas[spec.pages:]):
-        map_page(api, alloc, desc, parent.devices[device.name], va)
+        for lo, hi in memory.child_ranges(g, spec.pages, start):
+            map_range(api, alloc, desc, lo, (hi - lo) // PAGE_SIZE)
+        for device, va in zip(relayed, vas[spec.pages:]):
+            map_page(api, alloc, desc, parent.devices[device.name], va)
     handle = Partition(kernel.mappings(parent.partition)[desc].pa // PAGE_SIZE)
     child = kernel.as_partition(handle)
     if manifest.schedules_firmware(spec.name):

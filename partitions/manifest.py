@@ -188,6 +188,19 @@ def _has_symbol(path: str, name: str) -> bool:
         return bool(table and table.get_symbol_by_name(name))
 
 
+def firmware(path, arch: str) -> Runs:
+    """What runs a firmware image at `path` (an ELF for arch, with __stack_top), checked as a
+    manifest's runs.firmware is; ManifestError otherwise."""
+    check = _Validator(Path("."))
+    runs = check.runs("firmware", {"runs": {"firmware": str(path)}}, arch)
+    if runs is not None:
+        check.firmware_child("firmware", {"runs": runs, "pages": MAILBOX_PAGES},
+                             {"runs": Runs("python", "")})
+    if check.errors or runs is None:
+        raise ManifestError(check.errors)
+    return runs
+
+
 def component_class(target: str):
     """The class a Python component's "package.module:Class" names, imported now."""
     module, _, attr = target.partition(":")

@@ -153,6 +153,14 @@ class Machine:
         m.hosts[m.host_count] = partition.pd
         m.host_count += 1
 
+    def remove_python_partition(self, partition) -> None:
+        """Forget a Python partition (it was deleted: its descriptor page may serve again)."""
+        m = self._m
+        hosts = [m.hosts[i] for i in range(m.host_count) if m.hosts[i] != partition.pd]
+        for i, pd in enumerate(hosts):
+            m.hosts[i] = pd
+        m.host_count = len(hosts)
+
     @property
     def timer_period(self) -> int:
         """Executed blocks between timer interrupts (0: off); the system page's register."""

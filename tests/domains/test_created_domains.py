@@ -105,3 +105,52 @@ def test_the_pool_runs_out_cleanly(gw):
     assert i >= 2 and (response.reason, response.status) == ("failed", 500)
     assert "no pages left" in response.value
     assert state(gw) == before and gw.image.kernel.check_invariants() == []
+
+
+def create_with_code(gw, pages=48, code=None, name="provider-c"):
+    code = code or {"image": "store", "resource": APP_CONFIG}
+    return owner(gw, "write", CREATE, {"name": name, "pages": pages,
+                                       "key": gw.new_server(name), "code": code})
+
+
+def test_a_created_domain_runs_its_firmware_application(gw):
+    """With code, the new domain is a subtree: its manager's partition and, below it, a
+    firmware partition running the image the owner's config lists, serving one resource."""
+    before = state(gw)
+    assert create_with_code(gw).status == 201
+    k, rt = gw.image.kernel, gw.runtime
+    domain = rt.topology.node("provider-c").partition
+    app = rt.topology.node("provider-c-app").partition
+    assert k.children(domain) == [app] and "provider-c-app" in rt.firmware
+    assert owner(gw, "write", START, "provider-c").accepted
+    assert provider(gw, "provider-c", "write", 2**32 - 1).accepted
+    assert provider(gw, "provider-c", "read").value == 2**32 - 1
+    assert provider(gw, "provider-c", "write", -1).reason == "malformed"      # the app says
+    assert rt.firmware["provider-c-app"].turns >= 3 and k.check_invariants() == []
+    assert owner(gw, "write", DELETE, "provider-c").status == 202
+    assert state(gw) == before and "provider-c-app" not in rt.firmware
+    assert k.check_invariants() == []
+
+
+@pytest.mark.parametrize("code, reason", [
+    ({"image": "shell"}, "malformed"),
+    ({"image": "shell", "resource": APP_CONFIG}, "not_allowed"),
+    ({"image": "store", "resource": "32769"}, "malformed"),
+])
+def test_bad_code_is_refused(gw, code, reason):
+    before = state(gw)
+    assert create_with_code(gw, code=code).reason == reason
+    assert state(gw) == before
+
+
+@pytest.mark.parametrize("pages, image", [(30, None), (48, "../firmware/build/{arch}/none.elf")])
+def test_code_that_cannot_run_is_rolled_back(gw, pages, image):
+    """Too few pages for the manager and its application, or an image that is not there:
+    refused, and the partitions, pool, endpoints and machine are as before."""
+    if image:
+        gw.runtime.components["root"].configuration.codes["store"] = image
+    before, hosts = state(gw), gw.image.machine._m.host_count
+    response = create_with_code(gw, pages=pages)
+    assert (response.reason, response.status) == ("failed", 500)
+    assert state(gw) == before and gw.image.machine._m.host_count == hosts
+    assert gw.image.kernel.check_invariants() == []

@@ -37,6 +37,7 @@ IMAGES = {
     "compute_small": ("root", ("arm", "x86"), "thumb", ("compute_child",)),
     "temp_driver": ("child", ("arm", "x86"), "thumb", ()),
     "lamp_driver": ("child", ("arm", "x86"), "thumb", ()),
+    "store_app": ("child", ("arm", "x86"), "thumb", ()),
 }
 CASES = [(arch, name) for name, (_, arches, _, _) in IMAGES.items() for arch in arches]
 

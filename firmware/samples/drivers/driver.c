@@ -9,7 +9,9 @@
  * The channel policy lets only the driver's manager reach it; requests are still parsed
  * as untrusted (pip/cbor.h).  With nothing (more) to do it yields to its manager, saving
  * its context in its main slot: the manager's next yield to slot 0 resumes it there.
- * Built twice: DRIVER_TEMPERATURE and DRIVER_LAMP select the register table. */
+ * Built three times: DRIVER_TEMPERATURE and DRIVER_LAMP select a device's register table;
+ * DRIVER_MEMORY makes store_app, an application keeping one value for the domain that
+ * created it (object 26261), in its own memory (device_va 0). */
 #include <pip/pip.h>
 #include <pip/cbor.h>
 #include <pip/ipc.h>
@@ -26,8 +28,11 @@ static const reg_t regs[] = {{"value", 0, 0}, {"period", 4, 1}};
 #elif defined(DRIVER_LAMP)
 /* on: the lamp is on (1) or off (0) */
 static const reg_t regs[] = {{"on", 0, 1}};
+#elif defined(DRIVER_MEMORY)
+/* value: whatever the domain stores */
+static const reg_t regs[] = {{"value", 0, 1}};
 #else
-#error "define DRIVER_TEMPERATURE or DRIVER_LAMP"
+#error "define DRIVER_TEMPERATURE, DRIVER_LAMP or DRIVER_MEMORY"
 #endif
 #define NREGS (sizeof regs / sizeof regs[0])
 
@@ -139,11 +144,14 @@ static void serve(const pip_ipc_mailbox *mb, volatile uint32_t *device)
 
 int main(uint32_t data_va, uint32_t device_va)
 {
+    static uint32_t memory[NREGS];          /* the registers when there is no device */
+    volatile uint32_t *registers = device_va ? (volatile uint32_t *)(uintptr_t)device_va
+                                             : memory;
     pip_ipc_mailbox mb = {(uint8_t *)(uintptr_t)data_va,
                           (uint8_t *)(uintptr_t)data_va + 2 * PIP_PAGE_SIZE};
     for (;;) {
         if (pip_ipc_endpoint(&mb) > 0)
-            serve(&mb, (volatile uint32_t *)(uintptr_t)device_va);
+            serve(&mb, registers);
         yield_to_manager();
     }
 }
