@@ -2,6 +2,7 @@
 partition of the owner running a domain manager, with the server key the command brings,
 scheduled by the runtime; refused creates leave nothing behind."""
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from domains import configuration
 from domains.gateway import APP_CONFIG, CREATE, DELETE, LIST, START, Gateway
@@ -154,3 +155,21 @@ def test_code_that_cannot_run_is_rolled_back(gw, pages, image):
     assert (response.reason, response.status) == ("failed", 500)
     assert state(gw) == before and gw.image.machine._m.host_count == hosts
     assert gw.image.kernel.check_invariants() == []
+
+
+keys = st.sampled_from(["name", "pages", "key", "resources", "code", "image", "resource"])
+hostile = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.text(max_size=12)
+    | st.binary(max_size=24) | st.sampled_from(["provider-c", "store", APP_CONFIG, 24, 48]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=5),
+    max_leaves=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=hostile)
+def test_hostile_create_values_are_refused_and_change_nothing(gw, value):
+    before = state(gw)
+    response = owner(gw, "write", CREATE, value)
+    assert not response.accepted and response.reason in ("malformed", "not_allowed", "failed")
+    assert isinstance(response.value, str) and response.value
+    assert state(gw) == before
