@@ -123,3 +123,6 @@ class Component:
 
     def on_child_fault(self, child: str, what: str) -> None:
         """A child partition faulted (or ran away) and was contained; by default no more."""
+
+    def on_child_restart(self, child: str) -> None:
+        """A child partition was started afresh after a fault; by default nothing to do."""

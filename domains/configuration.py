@@ -13,6 +13,8 @@ and (in the owner domain) LwM2M object 26261, isolation management (D3.3 §4.2, 
     write 26261/0/8  "N"                       delete it (deletePartition)
     write 26261/0/9  "N" / 26261/0/10 "N"      start / stop it (the runtime's scheduling flag)
     read  26261/0/11                           list domains: {name: {"running", "pages", ...}}
+    execute 26261/0/12 "P"                     restart P, a halted firmware partition of this
+                                               domain (its parent spawns its image afresh)
 
 Every change is made with this partition's own system calls (``pipkernel.wrappers``)
 from the pool of pages it reserved; the description and flags live in its page store.  The
@@ -59,6 +61,7 @@ class ConfigurationManager:
         admin.route("write", "26261/0/9", lambda c: self._flag(c, True))
         admin.route("write", "26261/0/10", lambda c: self._flag(c, False))
         admin.route("read", "26261/0/11", self.list)
+        admin.route("execute", "26261/0/12", self.restart)
 
     def running(self, name: str) -> bool:
         return self.store.load()["domains"].get(name, {}).get("running", True)
@@ -159,6 +162,16 @@ class ConfigurationManager:
         del state["domains"][command.value]
         self.store.save(state)
         return respond(command, "deleted", command.value)
+
+    def restart(self, command: Command) -> Response:
+        name = _name(command)
+        if name not in self.store.load()["partitions"]:
+            raise Refused("not_allowed", f"{name!r} is not a partition of this domain")
+        try:
+            self.scheduler.restart(name)
+        except ValueError as error:
+            raise Refused("not_allowed", str(error)) from None
+        return respond(command, "changed", name)
 
     def _flag(self, command: Command, running: bool) -> Response:
         state = self.store.load()

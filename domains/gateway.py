@@ -22,7 +22,8 @@ from .runtime import Runtime
 IMAGE = os.path.join(os.path.dirname(__file__), "gateway.toml")   # package data
 TEMPERATURE, PERIOD, LAMP, PACKAGE_URL, APP_CONFIG = (
     "3303/0/5700", "3303/0/5900", "3311/0/5850", "5/0/1", "32769/0/1")
-CREATE, DELETE, START, LIST = "26261/0/7", "26261/0/8", "26261/0/9", "26261/0/11"
+CREATE, DELETE, START, LIST, RESTART = ("26261/0/7", "26261/0/8", "26261/0/9", "26261/0/11",
+                                        "26261/0/12")
 
 
 def path(text: str) -> tuple[int, ...]:
@@ -150,6 +151,14 @@ def session(gw: Gateway) -> list[tuple[Step, bool, str]]:
     cmd("network", "provider-a", b"\xa1\x62id\xff", False, "malformed", "sends a malformed CBOR frame")
     out += compromised(gw)
     out += faulty_driver(gw)
+    cmd("owner server", "owner", gw.command("owner", "execute", RESTART, "lamp-driver",
+                                            token=t("owner", "owner", f"{RESTART}:x")),
+        True, "changed", "restarts the lamp driver (its manager spawns its image afresh)")
+    cmd("provider-a server", "provider-a",
+        gw.command("provider-a", "write", LAMP, 0, token=t("provider-a", "provider-a", f"{LAMP}:w")),
+        True, "changed", "switches the lamp off")
+    out.append((Step("lamp", f"register on = {gw.lamp.get(0)}", gw.lamp.get(0) == 0, "hardware"),
+                gw.lamp.get(0) == 0, "hardware"))
     return out
 
 

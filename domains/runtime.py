@@ -94,9 +94,10 @@ class Runtime:
             if booted.spec.runs is not None and booted.spec.runs.kind == "firmware"}
         self.owner = self.components.get("root")
 
-    def _mailbox(self, name: str, partition, api, pages) -> list[int]:
+    def _mailbox(self, name: str, partition, api, pages, again: bool = False) -> list[int]:
         """Give the partition its mailbox in its first two pairs of consecutive free pages
-        (formatted as that partition) and register it; its free pages left."""
+        (formatted as that partition) and register it (again: in place of the partition
+        that had its name, keeping its endpoint id); its free pages left."""
         pages = free_pages(api, pages)
         outbox, inbox = _mailbox_pages(pages)
         mine = [outbox, outbox + PAGE_SIZE, inbox, inbox + PAGE_SIZE]
@@ -106,7 +107,10 @@ class Runtime:
                           self.kernel.mappings(self.topology.node(parent).partition).items()}
             maps = self.kernel.mappings(partition)
             parent_pages = [parent_vas[maps[va].pa] for va in mine]
-        self.topology.add(name, partition, outbox, inbox, parent, parent_pages)
+        if again:
+            self.topology.replace(name, partition, outbox, inbox, parent_pages)
+        else:
+            self.topology.add(name, partition, outbox, inbox, parent, parent_pages)
         self.topology.format(name)
         return [va for va in pages if va not in mine]
 
@@ -173,6 +177,37 @@ class Runtime:
         self.firmware[app] = FirmwarePartition(machine, app, api, desc, child,
                                                self.topology.mailbox(app))
         return free[:-need]
+
+    def restart(self, name: str) -> None:
+        """Start a halted firmware partition of the image afresh: its parent deletes it and
+        spawns its image again, with the same pages (those the deletion gives back) and
+        devices; it gets a fresh mailbox (same endpoint id) and its parent component is told
+        (``on_child_restart``).  ValueError if it is not a halted firmware partition."""
+        old = self.firmware.get(name)
+        if old is None or name not in self.image.partitions or not old.halted:
+            raise ValueError(f"{name} is not a halted firmware partition of the image")
+        booted, parent = self.image.partitions[name], self.image.partitions[self.parent_of[name]]
+        api, child = parent.api, self.topology.node(name).partition
+        va_of = {m.pa: va for va, m in self.kernel.mappings(parent.partition).items()}
+        devices = set(parent.devices.values())
+        given = [va_of[m.pa] for m in self.kernel.mappings(child).values()
+                 if va_of[m.pa] not in devices]
+        lent = [va_of[page * PAGE_SIZE] for page in self.kernel.config_pages(child)]
+        if not api.delete_partition(old.desc):
+            raise ValueError(f"{name}: deletePartition: {self.kernel.last_error}")
+        runs = booted.spec.runs
+        desc = spawn_firmware(self.image.machine, api, PageAllocator(given + lent), runs,
+                              booted.spec.pages, [parent.devices[d] for d in booted.devices])
+        partition = Partition(self.kernel.mappings(parent.partition)[desc].pa // PAGE_SIZE)
+        booted.partition, booted.api, booted.desc = (partition, self.kernel.as_partition(partition),
+                                                     desc)
+        self._mailbox(name, partition, booted.api, booted.pages, again=True)
+        self.firmware[name] = FirmwarePartition(self.image.machine, name, api, desc, partition,
+                                                self.topology.mailbox(name))
+        self.firmware[name].turns = old.turns
+        self.relay = Relay(self.topology, self.policy)
+        if self.parent_of[name] in self.components:
+            self.run_as(self.parent_of[name], lambda c: c.on_child_restart(name))
 
     def forget(self, name: str) -> None:
         """Stop running a partition adopted earlier, before its parent deletes it: its

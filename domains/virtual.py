@@ -37,7 +37,7 @@ class VirtualManager(Component):
             return
         if src == self.driver and msg.get("t") == "rep":
             state = self.pending.load()
-            asked = state.pop(msg.get("rid"), None)
+            asked = state.pop(msg.get("rid"), None) if type(msg.get("rid")) is int else None
             if asked is not None:
                 self.pending.save(state)
                 reason = msg.get("reason")
@@ -56,18 +56,42 @@ class VirtualManager(Component):
             self.answer(src, reply(msg.get("rid"), "failed", state["down"]))
             return
         rid = state["next"]
-        if self.send(self.driver, {"t": "req", "rid": rid, "op": msg["op"],
-                                   "reg": msg.get("reg"), "value": msg.get("value")}) is None:
+        seq = self.send(self.driver, {"t": "req", "rid": rid, "op": msg["op"],
+                                      "reg": msg.get("reg"), "value": msg.get("value")}, tag=rid)
+        if seq is None:
             self.answer(src, reply(msg.get("rid"), "busy", "the driver's queue is full"))
             return
-        state["next"], state[rid] = rid + 1, [src, msg.get("rid")]
+        state["next"], state[rid] = rid + 1, [src, msg.get("rid"), seq]
+        self.pending.save(state)
+
+    def on_sent(self, tag, dest: str, seq: int) -> None:
+        state = self.pending.load()
+        if tag in state:                 # its refusal, if any, will name this seq
+            state[tag][2] = seq
+            self.pending.save(state)
+
+    def on_refusal(self, refusal) -> None:
+        """The relay refused a request to the driver: its client gets the reason."""
+        if refusal.dst_name != self.driver:
+            return                       # an answer to a client that is gone
+        state = self.pending.load()
+        for rid in [k for k in state if type(k) is int and state[k][2] == refusal.seq]:
+            src, their_rid, _ = state.pop(rid)
+            self.answer(src, reply(their_rid, "failed",
+                                   f"ipc_{refusal.reason.name.lower()} to {self.driver}"))
         self.pending.save(state)
 
     def on_child_fault(self, child: str, what: str) -> None:
         """The driver is halted: its pending requests, and any later one, fail."""
         state = self.pending.load()
         for rid in [k for k in state if type(k) is int]:
-            src, their_rid = state.pop(rid)
+            src, their_rid, _ = state.pop(rid)
             self.answer(src, reply(their_rid, "failed", f"driver {child} halted"))
         state["down"] = f"driver {child} halted"
+        self.pending.save(state)
+
+    def on_child_restart(self, child: str) -> None:
+        """The driver runs again: requests go to it again."""
+        state = self.pending.load()
+        state.pop("down", None)
         self.pending.save(state)

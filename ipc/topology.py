@@ -56,6 +56,28 @@ class Topology:
             raise ValueError(f"endpoint {name!r} already exists")
         if self._last_id >= MAX_ENDPOINT:
             raise ValueError(f"a topology gives out at most {MAX_ENDPOINT} endpoint ids")
+        node = self._node(name, self._last_id + 1, partition, outbox_va, inbox_va, parent,
+                          parent_pages)
+        self._last_id = node.id
+        self._attach(node)
+        return node
+
+    def replace(self, name: str, partition: Partition, outbox_va: int, inbox_va: int,
+                parent_pages=None) -> Node:
+        """The leaf endpoint `name` runs in a new partition (its parent restarted it): same
+        name and id, its new mailbox (``parent_pages`` as for ``add``)."""
+        old = self.node(name)
+        if old.children or old is self.root:
+            raise ValueError(f"only a leaf other than the root can be replaced, not {name!r}")
+        node = self._node(name, old.id, partition, outbox_va, inbox_va, old.parent.name,
+                          parent_pages)
+        self.remove(name)
+        self._attach(node)
+        return node
+
+    def _node(self, name, endpoint, partition, outbox_va, inbox_va, parent,
+              parent_pages) -> Node:
+        """A checked node, not yet in the tree."""
         if (parent is None) != (self.root is None):
             raise ValueError("the first endpoint is the root and only it has no parent")
         up = self.node(parent) if parent is not None else None
@@ -65,10 +87,12 @@ class Topology:
         if up is not None and (parent_pages is None or len(parent_pages) != MAILBOX_PAGES):
             raise ValueError(f"{name!r}: parent_pages must list the parent's VAs of the "
                              f"{MAILBOX_PAGES} mailbox pages")
-        self._last_id += 1
-        node = Node(name, self._last_id, partition, outbox_va, inbox_va, up,
+        return Node(name, endpoint, partition, outbox_va, inbox_va, up,
                     tuple(parent_pages) if up else None)
-        self._by_name[name], self._by_id[node.id] = node, node
+
+    def _attach(self, node: Node) -> None:
+        up = node.parent
+        self._by_name[node.name], self._by_id[node.id] = node, node
         if up is None:
             self.root = node
         else:
@@ -77,11 +101,10 @@ class Topology:
         while ancestor is not None:
             ancestor.subtree.add(node.id)
             ancestor = ancestor.parent
-        return node
 
     def remove(self, name: str) -> None:
-        """Forget a leaf endpoint (its partition is about to be deleted); its id is not
-        given out again."""
+        """Forget a leaf endpoint (its partition is about to be deleted); ``add`` does not
+        give its id out again."""
         node = self.node(name)
         if node is self.root or node.children:
             raise ValueError(f"only a leaf other than the root can be removed, not {name!r}")

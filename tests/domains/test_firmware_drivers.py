@@ -9,7 +9,7 @@ import cbor2
 import pytest
 
 import partitions
-from domains.gateway import IMAGE, LAMP, TEMPERATURE, Gateway, run_default
+from domains.gateway import IMAGE, LAMP, RESTART, TEMPERATURE, Gateway, run_default
 from pipkernel.machine.spawn import CONTEXT_OFFSET
 
 ARCHES = ["arm", "x86"]
@@ -26,7 +26,8 @@ def test_the_default_image_runs_on_both_arches(arch):
     text = out.getvalue()
     assert f"gateway on {arch}" in text and "firmware: temp-driver, lamp-driver" in text
     assert "temp-driver (firmware):" in text and "lamp-driver (firmware):" in text
-    assert "refused (driver_fault)" in text and text.count("halted: page fault") == 1
+    assert "refused (driver_fault)" in text and "restarts the lamp driver" in text
+    assert "halted" not in text.split("kernel invariants")[0].splitlines()[-1]
 
 
 def test_firmware_partitions_boot_under_their_managers(arch):
@@ -147,3 +148,46 @@ def test_a_runaway_driver_is_cut_at_its_budget():
     gw.sensor.set(0, 2024)
     assert _read_temperature(gw).value == 2024
     assert gw.image.check_invariants() == []
+
+
+def _restart(gw, name):
+    token = gw.token("owner", "owner", f"{RESTART}:x")
+    [response] = gw.submit("owner", gw.command("owner", "execute", RESTART, name, token=token))
+    return response
+
+
+def test_the_owner_restarts_a_halted_driver(arch):
+    """After a fault the owner restarts the driver: its manager deletes it and spawns its
+    image afresh in the same pages, with its device; it serves again, every time."""
+    gw = Gateway(arch=arch)
+    k, rt = gw.image.kernel, gw.runtime
+    manager = gw.image.partitions["actuator-manager"]
+    free_before = sorted(va for va in k.mappings(manager.partition)
+                         if manager.api.translate(va, "w") is not None
+                         and not manager.api.mapped_in_child(va))
+    assert _restart(gw, "lamp-driver").reason == "not_allowed"          # it is not halted
+    for round_ in range(2):
+        driver = gw.image.partitions["lamp-driver"]
+        assert manager.api.remove_vaddr(driver.desc, driver.devices["lamp"])
+        assert _switch_lamp(gw, 1).reason == "failed" and rt.firmware["lamp-driver"].halted
+        restarted = _restart(gw, "lamp-driver")
+        assert (restarted.status, restarted.value) == (204, "lamp-driver")
+        assert rt.firmware["lamp-driver"].halted is None
+        assert _switch_lamp(gw, round_ % 2).accepted and gw.lamp.get(0) == round_ % 2
+        assert k.check_invariants() == []
+    free_after = sorted(va for va in k.mappings(manager.partition)
+                        if manager.api.translate(va, "w") is not None
+                        and not manager.api.mapped_in_child(va))
+    assert free_after == free_before                                  # no page lost
+    assert _restart(gw, "provider-a-app").reason == "not_allowed"       # not the owner's
+
+
+def test_a_request_the_relay_refuses_is_answered(arch):
+    """If the manager's request cannot reach its driver (here: the channel is revoked), its
+    client is answered with the relay's reason: nothing is left waiting."""
+    gw = Gateway(arch=arch)
+    rt = gw.runtime
+    rt.policy.revoke("temp-driver")
+    rt.relay = type(rt.relay)(rt.topology, rt.policy)
+    response = _read_temperature(gw)
+    assert (response.reason, response.value) == ("failed", "ipc_unauthorised to temp-driver")

@@ -308,3 +308,30 @@ def test_removing_a_leaf_forgets_it_and_never_reuses_its_id(topo):
     assert refusal.reason == Reason.UNDELIVERABLE
     with pytest.raises(IpcError):
         topo.node("b11")
+
+
+def test_replacing_a_leaf_keeps_its_id(topo):
+    """A restarted partition takes its name and endpoint id back, with its new mailbox."""
+    from pipkernel.wrappers import PageAllocator, create_child, map_range
+    old = topo.node("a2")
+    parent = topo.node("a")
+    api = topo.api(parent)
+    k = topo.kernel
+    assert api.delete_partition(next(va for va, m in k.mappings(parent.partition).items()
+                                     if m.pa == old.partition.pd * 4096))
+    own = {parent.outbox_va, parent.outbox_va + 4096, parent.inbox_va, parent.inbox_va + 4096}
+    alloc = PageAllocator(va for va in k.mappings(parent.partition) if va not in own
+                          and api.translate(va, "w") is not None and not api.mapped_in_child(va))
+    desc = create_child(api, alloc)
+    (child,) = [c for c in k.children(parent.partition) if c not in
+                [n.partition for n in parent.children if n is not old]]
+    mine = map_range(api, alloc, desc, old.outbox_va, 4)
+    new = topo.replace("a2", child, old.outbox_va, old.inbox_va, mine)
+    assert new.id == old.id and topo.node("a2") is new and new.partition == child
+    assert old.id in parent.subtree and new in parent.children and old not in parent.children
+    topo.format("a2")
+    topo.mailbox("a1").send("a2", {"again": True})
+    Relay(topo, Policy([("a1", "a2")])).run_until_idle()
+    assert [m.payload for m in topo.mailbox("a2").receive()] == [{"again": True}]
+    with pytest.raises(ValueError, match="only a leaf"):
+        topo.replace("a", child, 0, 0, mine)
