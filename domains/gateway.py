@@ -100,16 +100,23 @@ def session(gw: Gateway) -> list[tuple[Step, bool, str]]:
                         got.accepted, got.reason, "" if got.accepted else str(got.value or ""))
         out.append((step, step.accepted == accept and step.reason == reason, reason))
 
+    def observe(device, register: str, offset: int, expected: int):
+        got = device.get(offset)
+        out.append((Step(device.name, f"register {register} = {got}", got == expected, "hardware"),
+                    got == expected, "hardware"))
+
+    def switch_lamp(on: int, what: str):
+        cmd("provider-a server", "provider-a", gw.command(
+            "provider-a", "write", LAMP, on, token=t("provider-a", "provider-a", f"{LAMP}:w")),
+            True, "changed", what)
+        observe(gw.lamp, "on", 0, on)
+
     gw.sensor.set(0, 2150)
     t = gw.token
     a_read = t("provider-a", "provider-a", f"{TEMPERATURE}:r {LAMP}:rw")
     cmd("provider-a server", "provider-a", gw.command("provider-a", "read", TEMPERATURE, token=a_read),
         True, "content", "reads the temperature (virtual sensor)")
-    cmd("provider-a server", "provider-a",
-        gw.command("provider-a", "write", LAMP, 1, token=t("provider-a", "provider-a", f"{LAMP}:w")),
-        True, "changed", "switches the lamp on (virtual actuator)")
-    out.append((Step("lamp", f"register on = {gw.lamp.get(0)}", gw.lamp.get(0) == 1, "hardware"),
-                gw.lamp.get(0) == 1, "hardware"))
+    switch_lamp(1, "switches the lamp on (virtual actuator)")
     cmd("maintainer server", "maintainer",
         gw.command("maintainer", "write", PACKAGE_URL, "https://maintainer.example/sensor-1.1.bin",
                    token=t("maintainer", "maintainer", f"{PACKAGE_URL}:w")),
@@ -119,8 +126,7 @@ def session(gw: Gateway) -> list[tuple[Step, bool, str]]:
                    token=t("maintainer", "maintainer", f"{PERIOD}:w"),
                    token_b=t("owner", "owner", f"{PERIOD}:w")),
         True, "changed", "sets the sensor driver's sampling period to 500 ms with tokens A and B (Fig. 9)")
-    out.append((Step("temperature", f"register period = {gw.sensor.get(4)}", gw.sensor.get(4) == 500,
-                     "hardware"), gw.sensor.get(4) == 500, "hardware"))
+    observe(gw.sensor, "period", 4, 500)
     created_domain(gw, cmd)
     # refusals
     cmd("attacker", "provider-a", gw.command("provider-a", "read", TEMPERATURE,
@@ -154,11 +160,7 @@ def session(gw: Gateway) -> list[tuple[Step, bool, str]]:
     cmd("owner server", "owner", gw.command("owner", "execute", RESTART, "lamp-driver",
                                             token=t("owner", "owner", f"{RESTART}:x")),
         True, "changed", "restarts the lamp driver (its manager spawns its image afresh)")
-    cmd("provider-a server", "provider-a",
-        gw.command("provider-a", "write", LAMP, 0, token=t("provider-a", "provider-a", f"{LAMP}:w")),
-        True, "changed", "switches the lamp off")
-    out.append((Step("lamp", f"register on = {gw.lamp.get(0)}", gw.lamp.get(0) == 0, "hardware"),
-                gw.lamp.get(0) == 0, "hardware"))
+    switch_lamp(0, "switches the lamp off")
     return out
 
 
