@@ -173,3 +173,25 @@ def test_hostile_create_values_are_refused_and_change_nothing(gw, value):
     assert not response.accepted and response.reason in ("malformed", "not_allowed", "failed")
     assert isinstance(response.value, str) and response.value
     assert state(gw) == before
+
+
+def test_a_domain_deleted_while_the_runtime_polls(gw):
+    """A command handled during a round (e.g. one forwarded over IPC) may delete a domain:
+    the round goes on without it."""
+    from domains.commands import Command
+    assert create_with_code(gw, name="x").status == 201
+    assert owner(gw, "write", START, "x").accepted
+    rt = gw.runtime
+    cm = rt.components["root"].configuration
+    first = next(iter(rt.components))
+    polled = rt.components[first].poll
+
+    def poll_then_delete():
+        rt.components[first].poll = polled
+        cm.delete(Command(0, "owner", "gateway", "write", (26261, 0, 8), "x"))
+        return polled()
+
+    rt.components[first].poll = poll_then_delete
+    rt.step()
+    assert "x" not in rt.components and "x-app" not in rt.firmware
+    assert gw.image.kernel.check_invariants() == []
