@@ -44,7 +44,9 @@ class RunResult:
     partitions: dict = field(default_factory=dict)   # per-partition counters
 
 
-_MACHINES: dict = {}            # pip_machine address -> Machine, for the host-call callback
+# pip_machine address -> Machine, for the host-call callback (weak: a machine nobody uses
+# is freed, its engine with it)
+_MACHINES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 @ffi.def_extern()
@@ -112,7 +114,6 @@ class Machine:
         self.host_errors: list[Exception] = []
         self._m.host_call = lib.pip_host_call_py
         _MACHINES[int(ffi.cast("uintptr_t", self._m))] = self
-        weakref.finalize(self, _MACHINES.pop, int(ffi.cast("uintptr_t", self._m)), None)
         self._running = k._k.root      # whose context the CPU holds (API calls move k.current)
         if python_root:
             self.add_python_partition(k.root)

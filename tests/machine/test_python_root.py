@@ -67,3 +67,18 @@ def test_a_python_partition_below_the_root_runs_a_firmware_child():
     result = m.run(max_instructions=5_000_000)
     assert result.stop == "host" and k.current == manager.partition
     assert result.console.startswith(b"compute: sha256 = ") and k.check_invariants() == []
+
+
+def test_a_machine_nobody_uses_is_freed():
+    """Machines (an engine, a translation buffer, physical memory each) are not kept alive
+    by the host-call registry: test suites and experiments make thousands."""
+    import gc
+    import weakref
+
+    from pipkernel.machine import _MACHINES
+    m = Machine("arm", pages=256, python_root=True)
+    gone, before = weakref.ref(m), len(_MACHINES)
+    assert any(entry is m for entry in _MACHINES.values())
+    del m
+    gc.collect()
+    assert gone() is None and len(_MACHINES) == before - 1
