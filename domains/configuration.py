@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import re
 
+from partitions import ManifestError
 from partitions.memory import CHILD_VA_START
 from pipkernel.abi import PAGE_SIZE
-from partitions import ManifestError
 from pipkernel.wrappers import PageAllocator, PipCallError, create_child, map_page, map_range
 from tokens import VaultError
 from tokens.keys import VERIFY, CoseKey

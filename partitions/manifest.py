@@ -16,6 +16,7 @@ from pathlib import Path
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
+from ipc.mailbox import MAILBOX_PAGES       # a firmware partition's first pages: its mailbox
 from pipkernel import Geometry
 from pipkernel.abi import MACHINE_LEVELS, MACHINE_TABLE_SIZE, PAGE_SIZE, ROOT_IMAGE_BASE
 
@@ -28,7 +29,6 @@ ALGORITHMS = ("HMAC256/64", "HMAC256/256", "ES256", "EdDSA")   # tokens.keys spe
 KEY_USES = ("issue", "verify")
 OPERATIONS = ("read", "write", "execute", "delete", "create")
 _ELF_MACHINES = {"arm": "EM_ARM", "x86": "EM_386"}
-MAILBOX_PAGES = 4              # a firmware partition's first pages: its mailbox (docs/ipc.md)
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
 _COMPONENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*\Z")
 _MISSING = object()
@@ -167,8 +167,8 @@ class Manifest:
         if name == ROOT:
             return 0
         vidt = self.geometry.vidt_va
-        extra = [(vidt, vidt + PAGE_SIZE)] if self.given_pages(name) > self.partition(
-            name).pages else []
+        has_vidt = self.runs_firmware(name) or self.schedules_firmware(name)
+        extra = [(vidt, vidt + PAGE_SIZE)] if has_vidt else []
         if self.runs_firmware(name):
             extra += [(va, va + PAGE_SIZE) for va in self.partition(name).runs.image_pages]
         return memory.kernel_pages(self.geometry, self.mapped_pages(name), self.data_start(name),
