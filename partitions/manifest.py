@@ -193,10 +193,9 @@ def firmware(path, arch: str) -> Runs:
     manifest's runs.firmware is; ManifestError otherwise."""
     check = _Validator(Path("."))
     runs = check.runs("firmware", {"runs": {"firmware": str(path)}}, arch)
-    if runs is not None:
-        check.firmware_child("firmware", {"runs": runs, "pages": MAILBOX_PAGES},
-                             {"runs": Runs("python", "")})
-    if check.errors or runs is None:
+    if runs is not None and not _has_symbol(runs.target, "__stack_top"):
+        check.error("firmware", f"{runs.target} has no __stack_top symbol")
+    if check.errors:
         raise ManifestError(check.errors)
     return runs
 
