@@ -68,6 +68,11 @@ class PipError(enum.IntEnum):
     UNAVAILABLE_CALLER_VIDT = 22
     UNAVAILABLE_TARGET_CTX = 23
     CALLER_CONTEXT_SAVE = 24
+    # policy "hardened" only (docs/kernel.md §9)
+    RIGHTS_AMPLIFIED = 25       # addVAddr: a right the caller itself does not hold on the page
+    NOT_WRITABLE = 26           # a page to become a kernel structure is not writable by the caller
+    DEVICE_PAGE = 27            # a page to become a kernel structure is a device page
+    RESERVED_VECTOR = 28        # a child's yield / dispatch to its parent names an event vector
 
 
 #: Pip's yield return codes (pip-spec §2.4, maldefines.h) for each reason.
@@ -80,6 +85,7 @@ YIELD_CODES: dict[PipError, int] = {
     PipError.UNAVAILABLE_CALLER_VIDT: 6,
     PipError.UNAVAILABLE_TARGET_CTX: 8,
     PipError.CALLER_CONTEXT_SAVE: 9,
+    PipError.RESERVED_VECTOR: 10,       # ours: Pip's codes end at 9
 }
 
 MESSAGES: dict[PipError, str] = {
@@ -106,8 +112,17 @@ MESSAGES: dict[PipError, str] = {
     PipError.UNAVAILABLE_TARGET_VIDT: "the target's VIDT page is not mapped and accessible",
     PipError.UNAVAILABLE_CALLER_VIDT: "the caller's VIDT page is not mapped and accessible",
     PipError.UNAVAILABLE_TARGET_CTX: "the target's context is not mapped and accessible",
-    PipError.CALLER_CONTEXT_SAVE: "the caller's context save area is not mapped and accessible",
+    PipError.CALLER_CONTEXT_SAVE: "the caller's context save area is not mapped and accessible"
+                                  " (hardened: and writable)",
+    PipError.RIGHTS_AMPLIFIED: "the caller asks for a right it does not hold on that page",
+    PipError.NOT_WRITABLE: "a page lent read-only cannot become a kernel structure",
+    PipError.DEVICE_PAGE: "a device page cannot become a kernel structure",
+    PipError.RESERVED_VECTOR: "vectors below the save slots are the kernel's events: a child "
+                              "cannot yield or dispatch to them in its parent",
 }
+
+#: Kernel policies (docs/kernel.md §9): "pip" is Pip v0.2 exactly, weak spots included.
+POLICIES: tuple[str, ...] = ("pip", "hardened")
 
 # ---- Geometry and layout constants shared by the core and the model (docs/kernel.md) ----
 PAGE_SIZE = 4096
@@ -182,6 +197,15 @@ INVARIANTS: tuple[str, ...] = (
     "wellFormedFstShadowIfDefaultValues",
 )
 
+#: Properties beyond Pip's (docs/kernel.md §10), reported apart by check_extra_properties().
+#: Bit i of the C core's result stands for EXTRA_PROPERTIES[i].
+EXTRA_PROPERTIES: tuple[str, ...] = (
+    "rightsMonotonicity",
+    "configPagesWritableInParent",
+    "noDeviceConfigPages",
+    "saveSlotsWritable",
+)
+
 #: pip_boot()'s failure codes (the Python API checks the geometry first).
 BOOT_ERRORS: dict[int, str] = {
     -1: "invalid geometry",
@@ -202,6 +226,8 @@ def c_header() -> str:
     lines += [f"#define PIP_E_{e.name} {e.value}" for e in PipError]
     lines += [f"#define PIP_INV_{re.sub(r'[^A-Za-z0-9]', '_', name)} {bit}"
               for bit, name in enumerate(INVARIANTS)]
+    lines += [f"#define PIP_XPROP_{name} {bit}" for bit, name in enumerate(EXTRA_PROPERTIES)]
+    lines += [f"#define PIP_POLICY_{name.upper()} {i}" for i, name in enumerate(POLICIES)]
     names = {-1: "BAD_GEOMETRY", -2: "TOO_FEW_PAGES", -3: "TOO_MANY_PAGES", -4: "NO_MEMORY"}
     lines += [f"#define PIP_BOOT_{names[code]} ({code})" for code in BOOT_ERRORS]
     constants = dict(KERNEL_INDEX=KERNEL_INDEX, MIN_TABLE_SIZE=MIN_TABLE_SIZE,
