@@ -29,6 +29,11 @@ static struct {
     uc_err (*ctl)(uc_engine *, uc_control_type, ...);
     uc_err (*mmio_map)(uc_engine *, uint64_t, size_t, uc_cb_mmio_read_t, void *,
                        uc_cb_mmio_write_t, void *);
+    uc_err (*context_alloc)(uc_engine *, uc_context **);
+    uc_err (*context_save)(uc_engine *, uc_context *);
+    uc_err (*context_restore)(uc_engine *, uc_context *);
+    size_t (*context_size)(uc_engine *);
+    uc_err (*context_free)(uc_context *);
 } U;
 
 int pip_machine_bind(const char *libunicorn) {
@@ -43,23 +48,47 @@ int pip_machine_bind(const char *libunicorn) {
     *(void **)&U.emu_stop = dlsym(lib, "uc_emu_stop");
     *(void **)&U.ctl = dlsym(lib, "uc_ctl");
     *(void **)&U.mmio_map = dlsym(lib, "uc_mmio_map");
+    *(void **)&U.context_alloc = dlsym(lib, "uc_context_alloc");
+    *(void **)&U.context_save = dlsym(lib, "uc_context_save");
+    *(void **)&U.context_restore = dlsym(lib, "uc_context_restore");
+    *(void **)&U.context_size = dlsym(lib, "uc_context_size");
+    *(void **)&U.context_free = dlsym(lib, "uc_context_free");
     return U.hook_add && U.reg_read_batch && U.reg_write_batch && U.reg_write && U.emu_start &&
-                   U.emu_stop &&
-                   U.ctl && U.mmio_map ? 0 : -2;
+                   U.emu_stop && U.ctl && U.mmio_map && U.context_alloc && U.context_save &&
+                   U.context_restore && U.context_size && U.context_free ? 0 : -2;
 }
 
 /* ---- registers <-> the kernel's context record (docs/abi.md "Contexts") ---- */
 #define NREGS 18
-static const int x86_regs[NREGS] = {
+#define X86_CTX_REGS 10             /* eip, eflags, eax..edi: what a context holds */
+static const int x86_regs[X86_CTX_REGS + 4] = {
     UC_X86_REG_EIP, UC_X86_REG_EFLAGS, UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_EDX,
-    UC_X86_REG_EBX, UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI};
+    UC_X86_REG_EBX, UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI,
+    UC_X86_REG_DS, UC_X86_REG_ES, UC_X86_REG_FS, UC_X86_REG_GS};
 static const int arm_regs[NREGS] = {
     UC_ARM_REG_PC, UC_ARM_REG_CPSR, UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_R2, UC_ARM_REG_R3,
     UC_ARM_REG_R4, UC_ARM_REG_R5, UC_ARM_REG_R6, UC_ARM_REG_R7, UC_ARM_REG_R8, UC_ARM_REG_R9,
     UC_ARM_REG_R10, UC_ARM_REG_R11, UC_ARM_REG_R12, UC_ARM_REG_SP, UC_ARM_REG_LR, UC_ARM_REG_PC};
 #define ARM_THUMB 0x20u
 
-static int nregs(const pip_machine *m) { return m->arch == PIP_ARCH_X86 ? 10 : NREGS; }
+/* ---- privilege (docs/abi.md "Privilege"): partitions never leave user mode ----
+ * A context's status word comes from partition memory (a VIDT slot anyone of its
+ * partition may write), so every load keeps only what user mode may set itself and
+ * forces the rest: ARM mode USR, A I F clear, J clear, T from the pc; x86 IOPL 0,
+ * IF set, no VM86 / NT / TF / AC / RF.  x86 partitions run at CPL 3 (enter_ring3)
+ * with no GDT, LDT or TSS: CS and SS cannot change, and DS ES FS GS can only be
+ * nulled, so every load resets them to null (base 0, as at boot). */
+#define ARM_CPSR_USER 0xFE0FFE00u   /* N Z C V Q, IT[1:0], GE, IT[7:2], E */
+#define ARM_MODE_USR 0x10u
+#define X86_EFLAGS_USER 0x0CD5u     /* CF PF AF ZF SF DF OF */
+#define X86_EFLAGS_FIXED 0x0202u    /* reserved bit 1, IF */
+
+static uint32_t user_status(const pip_machine *m, uint32_t pc, uint32_t status) {
+    if (m->arch == PIP_ARCH_X86) return (status & X86_EFLAGS_USER) | X86_EFLAGS_FIXED;
+    return (status & ARM_CPSR_USER) | ARM_MODE_USR | (pc & 1 ? ARM_THUMB : 0);
+}
+
+static int nregs(const pip_machine *m) { return m->arch == PIP_ARCH_X86 ? X86_CTX_REGS : NREGS; }
 
 /* CPU -> k->cpu (pc, status, r0..) */
 static void sync_in(pip_machine *m) {
@@ -83,19 +112,18 @@ static int is_host(const pip_machine *m, uint32_t part) {
 
 static void sync_out(pip_machine *m, int flush) {
     if (is_host(m, m->k->current)) return;           /* Python code has no CPU state */
-    uint32_t *cpu = m->k->cpu, v[NREGS];
+    uint32_t *cpu = m->k->cpu, v[NREGS] = {0};
     void *ptr[NREGS];
-    int n = nregs(m);
+    cpu[PIP_CTX_STATUS] = user_status(m, cpu[PIP_CTX_PC], cpu[PIP_CTX_STATUS]);
     v[0] = cpu[PIP_CTX_PC], v[1] = cpu[PIP_CTX_STATUS];
-    for (int i = 2; i < n; i++) v[i] = cpu[PIP_CTX_REGS + i - 2];
+    for (int i = 2; i < nregs(m); i++) v[i] = cpu[PIP_CTX_REGS + i - 2];
     if (m->arch == PIP_ARCH_ARM) {          /* CPSR first, the pc last: it sets Thumb state */
-        v[1] = (v[1] & ~ARM_THUMB) | (v[0] & 1 ? ARM_THUMB : 0);
         v[NREGS - 1] = v[0];
         for (int i = 1; i < NREGS; i++) ptr[i - 1] = &v[i];
         U.reg_write_batch(m->uc, (int *)arm_regs + 1, ptr, NREGS - 1);
-    } else {
-        for (int i = 0; i < n; i++) ptr[i] = &v[i];
-        U.reg_write_batch(m->uc, (int *)x86_regs, ptr, n);
+    } else {                                /* v[10..13] = 0: DS ES FS GS null */
+        for (int i = 0; i < X86_CTX_REGS + 4; i++) ptr[i] = &v[i];
+        U.reg_write_batch(m->uc, (int *)x86_regs, ptr, X86_CTX_REGS + 4);
     }
     if (flush) U.ctl(m->uc, UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0));
 }
@@ -278,9 +306,25 @@ static uint32_t svc_number(pip_machine *m) {
     return insn & 0xFFFFFF;
 }
 
+/* x86: QEMU counts exceptions "in flight" (env->old_exception) to turn a second
+ * contributory fault into a double fault and a third into a triple-fault reset; only
+ * its IDT delivery clears it, which Unicorn's hooks bypass.  Left alone, a partition's
+ * second #GP or #DE would arrive as vector 8 and its third would restart the faulting
+ * instruction forever without reaching this hook.  The field is not exposed: its place
+ * in the CPU context blob is found once (find_old_exception) and cleared after each
+ * exception, the way the IDT delivery would. */
+static void clear_old_exception(pip_machine *m) {
+    if (m->arch != PIP_ARCH_X86 || !m->cpu_blob) return;
+    U.context_save(m->uc, m->cpu_blob);
+    int32_t none = -1;
+    memcpy((uint8_t *)m->cpu_blob + m->old_exception_at, &none, sizeof none);
+    U.context_restore(m->uc, m->cpu_blob);
+}
+
 static void on_interrupt(uc_engine *uc, uint32_t intno, void *ud) {
     (void)uc;
     pip_machine *m = ud;
+    if (intno < PIP_SWI_FIRST) clear_old_exception(m);
     sync_in(m);
     if (m->arch == PIP_ARCH_ARM) {
         if (intno == 2) {                               /* EXCP_SWI */
@@ -363,6 +407,56 @@ static void system_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t
 }
 
 /* ---- set-up and the run loop ---- */
+
+/* x86: leave ring 0 for good.  Unicorn boots the CPU at CPL 0 with flat segments and
+ * no GDT; writing CS or SS through the API checks them against a GDT, so the CPU is
+ * sent to CPL 3 the way a kernel does it: one `sysexit` (which loads flat ring-3 CS
+ * and SS without reading any descriptor), run from the root's VIDT page before
+ * anything is loaded there.  Unicorn never takes an interrupt through the IDT (its
+ * hooks do), so nothing brings the CPU back to CPL 0; GDTR keeps limit 0, so any
+ * selector load but a null one faults (#GP) and privileged instructions fault too. */
+static int enter_ring3(pip_machine *m) {
+    pip_kernel *k = m->k;
+    uint32_t va = pip_vidt_va(k), pa, cs = 0, zero = 0, eip = va + 2;
+    if (pip_translate(k, k->root, va, 2, &pa)) return -1;
+    /* sysexit, then at CPL 3: xor %ecx,%ecx; div %ecx (a #DE, for find_old_exception) */
+    uint8_t saved[6], code[6] = {0x0F, 0x35, 0x31, 0xC9, 0xF7, 0xF1};
+    memcpy(saved, k->mem + pa, sizeof code);
+    memcpy(k->mem + pa, code, sizeof code);
+    uc_x86_msr sysenter_cs = {0x174, 0x08};          /* IA32_SYSENTER_CS: CS 0x1B, SS 0x23 */
+    U.reg_write(m->uc, UC_X86_REG_MSR, &sysenter_cs);
+    U.reg_write(m->uc, UC_X86_REG_ECX, &zero);      /* esp */
+    U.reg_write(m->uc, UC_X86_REG_EDX, &eip);
+    size_t size = U.context_size(m->uc);
+    uc_context *before = 0, *after = 0;
+    int bad = U.context_alloc(m->uc, &before) || U.context_alloc(m->uc, &after);
+    if (!bad) U.context_save(m->uc, before);        /* old_exception = -1 (reset) */
+    U.emu_start(m->uc, va, 0, 0, 0);                 /* stops at the #DE: a root fault */
+    if (!bad) U.context_save(m->uc, after);          /* old_exception = 0 */
+    memcpy(k->mem + pa, saved, sizeof code);
+    void *ptr = &cs;
+    int reg = UC_X86_REG_CS;
+    U.reg_read_batch(m->uc, &reg, &ptr, 1);
+    int found = 0;
+    for (size_t at = 0; !bad && at + 4 <= size; at += 4) {
+        int32_t was, now;
+        memcpy(&was, (uint8_t *)before + at, 4);
+        memcpy(&now, (uint8_t *)after + at, 4);
+        if (was == -1 && now == 0) found++, m->old_exception_at = (uint32_t)at;
+    }
+    if (before) U.context_free(before);
+    m->cpu_blob = after;                             /* freed by pip_machine_free */
+    if (found != 1) return -2;
+    clear_old_exception(m);
+    pip_machine_code_changed(m);
+    /* those instructions were not a partition's: forget them */
+    m->blocks = m->instructions = m->faults = m->tlb_fills = 0;
+    m->pending_fault = m->panic = m->stop_reason = 0;
+    memset(&m->fault, 0, sizeof m->fault);
+    memset(m->stats, 0, sizeof m->stats);
+    return (cs & 3) != 3;
+}
+
 int pip_machine_init(pip_machine *m, pip_kernel *k, void *uc, uint32_t arch,
                      uint32_t console_pa, uint32_t system_pa) {
     memset(m, 0, sizeof *m);
@@ -376,6 +470,7 @@ int pip_machine_init(pip_machine *m, pip_kernel *k, void *uc, uint32_t arch,
         return -4;
     if (U.mmio_map(uc, console_pa, 1u << PAGE_SHIFT, console_read, m, console_write, m)) return -5;
     if (U.mmio_map(uc, system_pa, 1u << PAGE_SHIFT, system_read, m, system_write, m)) return -6;
+    if (arch == PIP_ARCH_X86 && enter_ring3(m)) return -7;
     return 0;
 }
 
@@ -396,6 +491,11 @@ static void deliver_irqs(pip_machine *m) {
             m->irqs_dropped++;
         }
     }
+}
+
+void pip_machine_free(pip_machine *m) {
+    if (m->cpu_blob) U.context_free(m->cpu_blob);
+    m->cpu_blob = 0;
 }
 
 void pip_machine_load_cpu(pip_machine *m) { sync_out(m, 1); }

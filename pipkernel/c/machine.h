@@ -71,6 +71,9 @@ typedef struct pip_machine {
     /* trace */
     uint32_t tracing, trace_len;
     pip_event trace[65536];
+    /* x86: the CPU context blob and where QEMU's old_exception lies in it (machine.c) */
+    void *cpu_blob;
+    uint32_t old_exception_at;
 } pip_machine;
 
 int pip_machine_bind(const char *libunicorn);
@@ -79,6 +82,7 @@ int pip_machine_init(pip_machine *m, pip_kernel *k, void *uc, uint32_t arch,
 uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks, uint64_t max_instructions);
 void pip_machine_load_cpu(pip_machine *m);   /* k->cpu -> the engine's registers */
 void pip_machine_code_changed(pip_machine *m); /* after host writes to code pages */
+void pip_machine_free(pip_machine *m);      /* what init allocated */
 /* END CDEF */
 
 #endif

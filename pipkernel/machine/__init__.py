@@ -106,6 +106,7 @@ class Machine:
         code = lib.pip_machine_init(self._m, k._k, ffi.cast("void *", uc._uch.value),
                                     lib.PIP_ARCH_ARM if arch == "arm" else lib.PIP_ARCH_X86,
                                     self.console_pa, self.system_pa)
+        weakref.finalize(self, lib.pip_machine_free, self._m)
         if code:
             raise RuntimeError(f"cannot set up the engine's hooks (step {-code})")
         self.image: Image | None = None

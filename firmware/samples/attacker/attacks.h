@@ -40,6 +40,15 @@ enum attack {
     ATK_DISPATCH_SIBLING,   /* dispatch to it */
     ATK_RESUME_SIBLING,     /* resume it */
     ATK_INT_STATE_SIBLING,  /* get_int_state(victim) */
+    /* leaving user mode (docs/abi.md "Privilege"): each must fault or come back in it */
+    ATK_PRIV_REGISTER,      /* read a control register (x86 cr0, ARM SCTLR): must fault */
+    ATK_PRIV_TABLE,         /* load a descriptor / translation table base (x86 lgdt, ARM
+                               TTBR0): must fault */
+    ATK_MODE_SWITCH,        /* x86: load a kernel segment into DS (must fault); ARM: msr to
+                               SVC mode with IRQs masked (must stay in USR: reports the mode) */
+    ATK_FORGED_STATUS,      /* resume itself, again and again, from contexts whose status
+                               word names every ARM mode / x86 IOPL 3, VM86, NT, TF...:
+                               reports how many ran outside user mode */
     ATK_COUNT
 };
 

@@ -25,6 +25,13 @@ struct expectation {
     uint32_t result;        /* reports: the call's expected result */
 };
 
+/* what a privileged instruction in user mode raises: ARM undefined, x86 #GP */
+#if defined(__arm__)
+#define PRIVILEGED_VECTOR PIP_VECTOR_INVALID_OPCODE
+#else
+#define PRIVILEGED_VECTOR PIP_VECTOR_GENERAL_PROTECTION
+#endif
+
 #define FAULT(w, acc, t) {w, PIP_VECTOR_PAGE_FAULT, PIP_ACCESS_##acc, t, 0}
 #define CALL(w, r) {w, PIP_SERVICE_VECTOR, 0, AT_NONE, r}
 
@@ -53,6 +60,14 @@ static const struct expectation expected[ATK_COUNT] = {
     [ATK_DISPATCH_SIBLING]  = CALL("dispatch to the victim", PIP_YIELD_INVALID_CHILD),
     [ATK_RESUME_SIBLING]    = CALL("resume the victim", PIP_YIELD_INVALID_CHILD),
     [ATK_INT_STATE_SIBLING] = CALL("get_int_state of the victim", PIP_GET_INT_STATE_ERROR),
+    [ATK_PRIV_REGISTER]     = {"read a control register", PRIVILEGED_VECTOR, 0, AT_NONE, 0},
+    [ATK_PRIV_TABLE]        = {"load a translation table base", PRIVILEGED_VECTOR, 0, AT_NONE, 0},
+#if defined(__arm__)
+    [ATK_MODE_SWITCH]       = CALL("switch to SVC mode, IRQs masked (mode after)", 0x10),
+#else
+    [ATK_MODE_SWITCH]       = {"load a kernel segment", PRIVILEGED_VECTOR, 0, AT_NONE, 0},
+#endif
+    [ATK_FORGED_STATUS]     = CALL("resume forged status words (privileged runs)", 0),
 };
 
 static pip_alloc_t heap;
