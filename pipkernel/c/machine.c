@@ -110,8 +110,11 @@ static int is_host(const pip_machine *m, uint32_t part) {
     return 0;
 }
 
+static void switch_xstate(pip_machine *m);
+
 static void sync_out(pip_machine *m, int flush) {
     if (is_host(m, m->k->current)) return;           /* Python code has no CPU state */
+    switch_xstate(m);
     uint32_t *cpu = m->k->cpu, v[NREGS] = {0};
     void *ptr[NREGS];
     cpu[PIP_CTX_STATUS] = user_status(m, cpu[PIP_CTX_PC], cpu[PIP_CTX_STATUS]);
@@ -126,6 +129,116 @@ static void sync_out(pip_machine *m, int flush) {
         U.reg_write_batch(m->uc, (int *)x86_regs, ptr, X86_CTX_REGS + 4);
     }
     if (flush) U.ctl(m->uc, UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0));
+}
+
+/* ---- per-partition CPU state beyond the context record ----
+ * What user mode can change and Pip's 20-word context does not hold belongs to the
+ * partition, not to the CPU: x86's x87 / MMX / SSE registers, and ARM's user thread
+ * register TPIDRURW (readable and writable in USR mode).  ARM's VFP stays disabled
+ * (FPEXC.EN = 0, as Unicorn boots it): its instructions are undefined in partitions.
+ * TPIDRURW is switched with the partition; the x86 FP registers lazily: a partition
+ * that does not own them runs with CR0.TS set, so its first FP / SSE instruction raises
+ * #NM, which swaps them here and retries it.  A partition's state lives in a slot keyed
+ * by its descriptor page and tagged with its MMU root and parent; a slot whose tag no
+ * longer matches (the partition was deleted) is free again and its state discarded. */
+typedef struct {                        /* x86: what FNSAVE + the SSE registers hold */
+    uint16_t cw, sw, tag, fcs, fds, fop;
+    uint32_t mxcsr;
+    uint64_t fip, fdp;
+    uint8_t st[8][16];                  /* FP0..7: 10 bytes each */
+    uint64_t ymm[8][4];
+} x86_fp;
+_Static_assert(sizeof(x86_fp) <= PIP_FP_BYTES, "pip_xstate.fp holds the x86 FP registers");
+#define X86_FP_REGS 25
+static const int x86_fp_regs[X86_FP_REGS] = {
+    UC_X86_REG_FPCW, UC_X86_REG_FPSW, UC_X86_REG_FPTAG, UC_X86_REG_FCS, UC_X86_REG_FDS,
+    UC_X86_REG_FOP, UC_X86_REG_MXCSR, UC_X86_REG_FIP, UC_X86_REG_FDP,
+    UC_X86_REG_FP0, UC_X86_REG_FP1, UC_X86_REG_FP2, UC_X86_REG_FP3, UC_X86_REG_FP4,
+    UC_X86_REG_FP5, UC_X86_REG_FP6, UC_X86_REG_FP7, UC_X86_REG_YMM0, UC_X86_REG_YMM1,
+    UC_X86_REG_YMM2, UC_X86_REG_YMM3, UC_X86_REG_YMM4, UC_X86_REG_YMM5, UC_X86_REG_YMM6,
+    UC_X86_REG_YMM7};
+#define X86_CR0_TS 0x8u
+#define X86_EXCP_NM 7u                  /* device not available */
+
+static void x86_fp_pointers(x86_fp *f, void **ptr) {
+    void *fixed[9] = {&f->cw, &f->sw, &f->tag, &f->fcs, &f->fds, &f->fop, &f->mxcsr, &f->fip,
+                      &f->fdp};
+    memcpy(ptr, fixed, sizeof fixed);
+    for (int i = 0; i < 8; i++) ptr[9 + i] = f->st[i], ptr[17 + i] = f->ymm[i];
+}
+
+static int xstate_valid(pip_kernel *k, const pip_xstate *s) {
+    return s->pd && pip_is_partition(k, s->pd) && s->mmu == mmu_root(k, s->pd) &&
+           s->parent == parent_of(k, s->pd);
+}
+
+/* part's slot; with alloc, a fresh one (zeroed: the state of a new partition) if none */
+static pip_xstate *xstate_of(pip_machine *m, uint32_t part, int alloc) {
+    pip_kernel *k = m->k;
+    pip_xstate *free_slot = 0;
+    for (uint32_t i = 0; i < PIP_XSTATE_SLOTS; i++) {
+        pip_xstate *s = &m->xstate[(part + i) % PIP_XSTATE_SLOTS];
+        if (s->pd == part && xstate_valid(k, s)) return s;
+        if (!free_slot && !xstate_valid(k, s)) free_slot = s;
+        if (!s->pd) break;                       /* the probe sequence ends at a never-used slot */
+    }
+    if (!alloc || !free_slot) return 0;
+    memset(free_slot, 0, sizeof *free_slot);
+    free_slot->pd = part, free_slot->mmu = mmu_root(k, part), free_slot->parent = parent_of(k, part);
+    return free_slot;
+}
+
+static void set_cr0_ts(pip_machine *m, int on) {
+    if (m->fp_trapping == (uint32_t)on) return;
+    uint32_t cr0 = 0;
+    void *ptr = &cr0;
+    int reg = UC_X86_REG_CR0;
+    U.reg_read_batch(m->uc, &reg, &ptr, 1);
+    cr0 = on ? cr0 | X86_CR0_TS : cr0 & ~X86_CR0_TS;
+    U.reg_write(m->uc, UC_X86_REG_CR0, &cr0);
+    m->fp_trapping = (uint32_t)on;
+}
+
+/* x86 #NM: hand the FP registers to the running partition; 0 if it cannot have them */
+static int fp_take(pip_machine *m) {
+    pip_kernel *k = m->k;
+    if (!m->fp_trapping) return 0;               /* not a lazy-switch trap */
+    pip_xstate *in = xstate_of(m, k->current, 1), *out;
+    if (!in) return 0;                           /* no slot left: #NM goes to the parent */
+    x86_fp fp;
+    void *ptr[X86_FP_REGS];
+    x86_fp_pointers(&fp, ptr);
+    pip_xstate owner = {.pd = m->fp_owner, .mmu = m->fp_owner_mmu, .parent = m->fp_owner_parent};
+    if (xstate_valid(k, &owner) && (out = xstate_of(m, m->fp_owner, 1))) {   /* still alive */
+        U.reg_read_batch(m->uc, (int *)x86_fp_regs, ptr, X86_FP_REGS);
+        memcpy(out->fp, &fp, sizeof fp);
+        out->fp_saved = 1;
+    }
+    if (in->fp_saved) memcpy(&fp, in->fp, sizeof fp);
+    else memset(&fp, 0, sizeof fp), fp.cw = 0x037F, fp.tag = 0xFFFF, fp.mxcsr = 0x1F80;  /* FNINIT */
+    U.reg_write_batch(m->uc, (int *)x86_fp_regs, ptr, X86_FP_REGS);
+    m->fp_owner = k->current, m->fp_owner_mmu = in->mmu, m->fp_owner_parent = in->parent;
+    set_cr0_ts(m, 0);
+    return 1;
+}
+
+/* the CPU passes from m->running to k->current: switch what each keeps beyond its context */
+static void switch_xstate(pip_machine *m) {
+    pip_kernel *k = m->k;
+    if (m->running == k->current) return;
+    if (m->arch == PIP_ARCH_X86) {
+        set_cr0_ts(m, m->fp_owner != k->current);
+    } else {                                      /* TPIDRURW */
+        uc_arm_cp_reg tls = {15, 0, 0, 13, 0, 0, 2, 0};
+        void *ptr = &tls;
+        int reg = UC_ARM_REG_CP_REG;
+        U.reg_read_batch(m->uc, &reg, &ptr, 1);
+        pip_xstate *out = xstate_of(m, m->running, tls.val != 0), *in = xstate_of(m, k->current, 0);
+        if (out) out->tpidrurw = (uint32_t)tls.val;
+        tls.val = in ? in->tpidrurw : 0;
+        U.reg_write(m->uc, UC_ARM_REG_CP_REG, &tls);
+    }
+    m->running = k->current;
 }
 
 static void trace(pip_machine *m, uint32_t kind, uint32_t a, uint32_t b, uint32_t c) {
@@ -339,6 +452,8 @@ static void on_interrupt(uc_engine *uc, uint32_t intno, void *ud) {
         }
     } else if (intno >= PIP_SWI_FIRST) {
         software_interrupt(m, intno);
+    } else if (intno == X86_EXCP_NM && fp_take(m)) {
+        return;                                   /* the FP instruction runs again */
     } else if (intno == PIP_VECTOR_DIVIDE_ERROR || intno == PIP_VECTOR_BREAKPOINT ||
                intno == PIP_VECTOR_INVALID_OPCODE) {
         deliver_fault(m, intno, 0, 0);
@@ -471,6 +586,8 @@ int pip_machine_init(pip_machine *m, pip_kernel *k, void *uc, uint32_t arch,
     if (U.mmio_map(uc, console_pa, 1u << PAGE_SHIFT, console_read, m, console_write, m)) return -5;
     if (U.mmio_map(uc, system_pa, 1u << PAGE_SHIFT, system_read, m, system_write, m)) return -6;
     if (arch == PIP_ARCH_X86 && enter_ring3(m)) return -7;
+    m->running = m->fp_owner = k->current;            /* the root holds the CPU's registers */
+    m->fp_owner_mmu = mmu_root(k, k->current), m->fp_owner_parent = parent_of(k, k->current);
     return 0;
 }
 

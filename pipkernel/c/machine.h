@@ -42,6 +42,14 @@ typedef struct pip_stats {           /* per partition: pd 0 = free slot */
     uint64_t instructions, syscalls, faults, switches_in;
 } pip_stats;
 
+#define PIP_XSTATE_SLOTS 1024
+#define PIP_FP_BYTES 416
+typedef struct pip_xstate {          /* per partition: pd 0 = never used (machine.c) */
+    uint32_t pd, mmu, parent;        /* its descriptor page, MMU root and parent when saved */
+    uint32_t tpidrurw, fp_saved;
+    uint8_t fp[416];
+} pip_xstate;
+
 typedef struct pip_icount { uint64_t key; uint32_t icount; } pip_icount;
 
 typedef struct pip_machine {
@@ -71,6 +79,10 @@ typedef struct pip_machine {
     /* trace */
     uint32_t tracing, trace_len;
     pip_event trace[65536];
+    /* CPU state beyond contexts: whose registers the CPU holds, who owns the x86 FP
+     * registers, whether CR0.TS is set (machine.c "per-partition CPU state") */
+    uint32_t running, fp_owner, fp_owner_mmu, fp_owner_parent, fp_trapping;
+    pip_xstate xstate[1024];
     /* x86: the CPU context blob and where QEMU's old_exception lies in it (machine.c) */
     void *cpu_blob;
     uint32_t old_exception_at;

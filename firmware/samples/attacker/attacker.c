@@ -164,6 +164,8 @@ static uint32_t attempt(uint32_t i, uint32_t victim_data, uint32_t victim_desc,
     case ATK_PRIV_REGISTER:     privileged_register(); break;
     case ATK_PRIV_TABLE:        privileged_table(); break;
     case ATK_MODE_SWITCH:       return mode_switch();
+    case ATK_READ_CPU_STATE:    return cpu_state_holding(CPU_SECRET);
+    case ATK_WRITE_CPU_STATE:   cpu_state_set(~CPU_SECRET); return cpu_state_holding(CPU_SECRET);
     case ATK_FORGED_STATUS:
         forged_round = forged_escapes = 0;
         resume_forged(forged_status(0));

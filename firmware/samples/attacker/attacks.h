@@ -49,7 +49,42 @@ enum attack {
     ATK_FORGED_STATUS,      /* resume itself, again and again, from contexts whose status
                                word names every ARM mode / x86 IOPL 3, VM86, NT, TF...:
                                reports how many ran outside user mode */
+    /* CPU state beyond contexts: the root keeps CPU_SECRET in its x87 ST0 and SSE XMM0
+     * (x86) / TPIDRURW (ARM) */
+    ATK_READ_CPU_STATE,     /* read them: reports how many hold the root's secret */
+    ATK_WRITE_CPU_STATE,    /* overwrite them (the root checks its own at the end) */
     ATK_COUNT
 };
+
+#define CPU_SECRET 0x5EC12E7u
+
+/* Put v in the registers a partition may change beyond its context (docs/abi.md
+ * "Privilege"); cpu_state_holding(v): how many of them hold v (of CPU_STATE_REGS). */
+#if defined(__arm__)
+#define CPU_STATE_REGS 1u
+static inline void cpu_state_set(uint32_t v)
+{
+    __asm__ volatile("mcr p15, 0, %0, c13, c0, 2" : : "r"(v));
+}
+static inline uint32_t cpu_state_holding(uint32_t v)
+{
+    uint32_t tls;
+    __asm__ volatile("mrc p15, 0, %0, c13, c0, 2" : "=r"(tls));
+    return tls == v;
+}
+#else
+#define CPU_STATE_REGS 2u
+static inline void cpu_state_set(uint32_t v)
+{
+    __asm__ volatile("fninit\n\tfildl %0\n\tmovd %0, %%xmm0" : : "m"(v));
+}
+static inline uint32_t cpu_state_holding(uint32_t v)
+{
+    uint32_t x87, sse;
+    __asm__ volatile("fistl %0" : "=m"(x87));
+    __asm__ volatile("movd %%xmm0, %0" : "=r"(sse));
+    return (x87 == v) + (sse == v);
+}
+#endif
 
 #endif

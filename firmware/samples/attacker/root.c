@@ -68,6 +68,8 @@ static const struct expectation expected[ATK_COUNT] = {
     [ATK_MODE_SWITCH]       = {"load a kernel segment", PRIVILEGED_VECTOR, 0, AT_NONE, 0},
 #endif
     [ATK_FORGED_STATUS]     = CALL("resume forged status words (privileged runs)", 0),
+    [ATK_READ_CPU_STATE]    = CALL("read the root's FP / thread registers (secrets seen)", 0),
+    [ATK_WRITE_CPU_STATE]   = CALL("overwrite the FP / thread registers", 0),
 };
 
 static pip_alloc_t heap;
@@ -172,6 +174,9 @@ static __attribute__((noreturn)) void finish(void)
     for (int i = 0; i < 1024; i++)
         intact &= page[i] == VICTIM_PATTERN;
     pip_puts(intact ? "victim intact\n" : "victim CORRUPTED\n");
+    uint32_t own = cpu_state_holding(CPU_SECRET) == CPU_STATE_REGS;
+    pip_puts(own ? "root's CPU state intact\n" : "root's CPU state CHANGED\n");
+    intact &= own;
     pip_puts("attacker: ");
     pip_putdec(refused);
     pip_puts(" of ");
@@ -227,5 +232,6 @@ int main(void)
     pip_puts("attacker: ");
     pip_putdec(ATK_COUNT);
     pip_puts(" attempts against a victim sibling\n");
+    cpu_state_set(CPU_SECRET);
     start(0);
 }
