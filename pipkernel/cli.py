@@ -24,6 +24,17 @@ def _run(args) -> int:
     return _demo(args)
 
 
+def _count(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipsim", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -34,9 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--arch", choices=["arm", "x86"], help="CPU (default: from the ELF; the default image's is arm)")
     run.add_argument("--trace", nargs="?", const="-", metavar="FILE",
                      help="print syscalls, switches, faults and interrupts; FILE.jsonl: JSON lines")
-    run.add_argument("--max-instructions", type=int, default=0, metavar="N",
+    run.add_argument("--max-instructions", type=_count, default=0, metavar="N",
                      help="stop after about N guest instructions (0: no limit)")
-    run.add_argument("--pages", type=int, default=4096, help="physical pages (default 4096)")
+    run.add_argument("--pages", type=_count, default=4096, help="physical pages (default 4096)")
     run.set_defaults(func=_run)
     for ep in entry_points(group="pipsim.commands"):
         ep.load()(sub)

@@ -23,18 +23,28 @@ class Image:
 
 
 def load_image(machine, path: str) -> Image:
-    """Copy every PT_LOAD segment into the root's pages at its VA, give those pages the
-    segment's rights, and return the entry point and initial stack."""
+    """Check the whole image, then copy every PT_LOAD segment into the root's pages at its
+    VA and give those pages the segment's rights; a refused image changes nothing."""
     try:
         with open(path, "rb") as handle:
-            return _load(machine, ELFFile(handle), path)
+            size = handle.seek(0, 2)
+            handle.seek(0)
+            plan = _plan(machine, ELFFile(handle), path, size)
     except ELFError as error:
         raise ImageError(f"{path}: not an ELF image ({error})") from None
     except OSError as error:
         raise ImageError(f"{path}: {error.strerror}") from None
+    image, rights, contents = plan
+    for page in machine.kernel.mappings(machine.kernel.root):   # W^X: only code stays executable
+        flags = rights.get(page, "rw")
+        machine.set_root_rights(page, "r" in flags or "x" in flags, "w" in flags, "x" in flags)
+    for va, data in contents:
+        machine.write_root_image(va, data)
+    return image
 
 
-def _load(machine, elf: ELFFile, path: str) -> Image:
+def _plan(machine, elf: ELFFile, path: str, file_size: int):
+    """(Image, {page: rights}, [(va, bytes)]) for a valid image, else ImageError."""
     arch = machine.arch
     if elf.elfclass != 32 or not elf.little_endian:
         raise ImageError(f"{path}: a 32-bit little-endian ELF is needed")
@@ -48,24 +58,28 @@ def _load(machine, elf: ELFFile, path: str) -> Image:
         raise ImageError(f"{path}: no loadable segment")
     rights: dict[int, set[str]] = {}
     for seg in loads:
-        va, size = seg["p_vaddr"], seg["p_memsz"]
+        va, size, filesz, offset = seg["p_vaddr"], seg["p_memsz"], seg["p_filesz"], seg["p_offset"]
+        where = f"{path}: segment {va:#x}+{size:#x}"
         if va < ROOT_IMAGE_BASE or va + size > limit:
-            raise ImageError(f"{path}: segment {va:#x}+{size:#x} is outside the root's image "
-                             f"range [{ROOT_IMAGE_BASE:#x}, {limit:#x})")
-        flags = _flags(seg)
+            raise ImageError(f"{where} is outside the root's image range "
+                             f"[{ROOT_IMAGE_BASE:#x}, {limit:#x})")
+        if filesz > size:
+            raise ImageError(f"{where} has more bytes in the file ({filesz:#x}) than in memory")
+        if offset + filesz > file_size:
+            raise ImageError(f"{where}: its bytes ({offset:#x}+{filesz:#x}) pass the end of the "
+                             f"file ({file_size:#x})")
+        for other in loads:
+            if other is not seg and va < other["p_vaddr"] + other["p_memsz"] and \
+                    other["p_vaddr"] < va + size:
+                raise ImageError(f"{where} overlaps segment {other['p_vaddr']:#x}+"
+                                 f"{other['p_memsz']:#x}")
         for page in range(va & ~0xFFF, va + size, PAGE_SIZE):
-            rights.setdefault(page, set()).update(flags)
+            rights.setdefault(page, set()).update(_flags(seg))
+    mapped = k.mappings(root)
     last_va = max(s["p_vaddr"] + s["p_memsz"] for s in loads)
-    if last_va > max(k.mappings(root)) + PAGE_SIZE - 1 or any(
-            page not in k.mappings(root) for page in rights):
+    if any(page not in mapped for page in rights):
         raise ImageError(f"{path}: the image needs {last_va - ROOT_IMAGE_BASE:#x} bytes above "
                          f"{ROOT_IMAGE_BASE:#x}; the machine has too few pages for it")
-    for page in k.mappings(root):        # W^X: only the image's code pages stay executable
-        flags = rights.get(page, "rw")
-        machine.set_root_rights(page, "r" in flags or "x" in flags, "w" in flags, "x" in flags)
-    for seg in loads:
-        data = seg.data()
-        machine.write_root_image(seg["p_vaddr"], data + bytes(seg["p_memsz"] - len(data)))
     entry = elf["e_entry"]
     if not any(s["p_vaddr"] <= (entry & ~1) < s["p_vaddr"] + s["p_memsz"]
                and s["p_flags"] & P_FLAGS.PF_X for s in loads):
@@ -74,8 +88,10 @@ def _load(machine, elf: ELFFile, path: str) -> Image:
     symbols = {sym.name: sym["st_value"] for sym in table.iter_symbols() if sym.name} if table else {}
     if "__stack_top" not in symbols:
         raise ImageError(f"{path}: no __stack_top symbol (the initial stack pointer)")
-    return Image(entry, symbols["__stack_top"], tuple(
+    contents = [(s["p_vaddr"], s.data() + bytes(s["p_memsz"] - s["p_filesz"])) for s in loads]
+    image = Image(entry, symbols["__stack_top"], tuple(
         (s["p_vaddr"], s["p_memsz"], _flags(s)) for s in loads), symbols)
+    return image, rights, contents
 
 
 def _flags(segment) -> str:

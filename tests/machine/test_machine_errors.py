@@ -24,6 +24,48 @@ def first_phdr_vaddr(data):
     return phoff + 8
 
 
+def phdr_field(index, offset):
+    """Where field `offset` of program header `index` lies in an ELF32 file."""
+    return lambda data: struct.unpack_from("<I", data, 28)[0] + 32 * index + offset
+
+
+def second_load_onto_first(tmp_path, arch="arm"):
+    data = bytearray((BUILD / arch / "hello.elf").read_bytes())
+    loads = [i for i in range(struct.unpack_from("<H", data, 44)[0])
+             if struct.unpack_from("<I", data, phdr_field(i, 0)(data))[0] == 1]
+    first_va = struct.unpack_from("<I", data, phdr_field(loads[0], 8)(data))[0]
+    struct.pack_into("<I", data, phdr_field(loads[1], 8)(data), first_va + 4)
+    path = tmp_path / "overlap.elf"
+    path.write_bytes(bytes(data))
+    return str(path)
+
+
+@pytest.mark.parametrize("make_image, message", [
+    (lambda tmp: patched(tmp, "arm", "hello", phdr_field(0, 16), 0x100000), "more bytes in the file"),
+    (lambda tmp: patched(tmp, "arm", "hello", phdr_field(0, 4), 0x7FFFF000), "pass the end of the file"),
+    (second_load_onto_first, "overlaps segment"),
+    (lambda tmp: patched(tmp, "arm", "hello", lambda d: 24, 0x900000), "not in an executable"),
+])
+def test_a_refused_image_changes_nothing(tmp_path, make_image, message):
+    """Every check comes before the first page is written or its rights changed."""
+    machine = Machine("arm", pages=512)
+    k = machine.kernel
+    before = (k.mappings(k.root), bytes(k.physical_memory()))
+    with pytest.raises(ImageError, match=message):
+        machine.load(make_image(tmp_path))
+    assert (k.mappings(k.root), bytes(k.physical_memory())) == before
+    machine.load(str(BUILD / "arm" / "hello.elf"))                  # and it still loads one
+    assert machine.run(max_instructions=100_000).console == b"Hello World\n"
+
+
+@pytest.mark.parametrize("option", ["--max-instructions", "--pages"])
+@pytest.mark.parametrize("value, message", [("-5", "is negative"), ("many", "not a whole number")])
+def test_the_command_line_refuses_bad_counts(capsys, option, value, message):
+    with pytest.raises(SystemExit) as stop:
+        main(["run", str(BUILD / "arm" / "hello.elf"), option, value])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("make_image, message", [
     (lambda tmp: str(pathlib.Path(__file__)), "not an ELF image"),
     (lambda tmp: str(BUILD / "x86" / "hello.elf"), "this machine is arm"),
