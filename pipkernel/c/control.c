@@ -65,10 +65,12 @@ static void switch_to(pip_kernel *k, uint32_t target, uint32_t ctx_va) {
     set_state(k, target, k->cpu[PIP_CTX_PIPFLAGS]);
 }
 
-/* yield's checks and switch; *target receives the partition now running */
+/* yield's checks and switch; *target receives the partition now running.  `interrupted`
+ * (dispatch): under "hardened" a save area that is ctx ok but not writable is skipped, as
+ * for the saves of interrupted partitions, instead of refusing the call (§9 a). */
 static uint32_t do_yield(pip_kernel *k, uint32_t caller, uint32_t callee, uint32_t tint,
                          uint32_t save_idx, uint32_t on_yield, uint32_t on_wake,
-                         uint32_t *target) {
+                         int interrupted, uint32_t *target) {
     if (tint >= k->table_size - 1) return yield_fail(k, PIP_E_INVALID_INT_LEVEL);
     if (save_idx >= k->table_size - 1) return yield_fail(k, PIP_E_INVALID_CTX_SAVE_INDEX);
     callee = va_page(k, callee);
@@ -87,9 +89,13 @@ static uint32_t do_yield(pip_kernel *k, uint32_t caller, uint32_t callee, uint32
     uint32_t ctx = target_vidt[tint] & k->va_mask;
     if (!ctx_ok(k, *target, ctx, PTE_USABLE)) return yield_fail(k, PIP_E_UNAVAILABLE_TARGET_CTX);
     uint32_t save = caller_vidt[save_idx] & k->va_mask;
+    if (save && !ctx_ok(k, caller, save, PTE_USABLE))
+        return yield_fail(k, PIP_E_CALLER_CONTEXT_SAVE);
+    if (save && !ctx_ok(k, caller, save, save_rights(k))) {
+        if (!interrupted) return yield_fail(k, PIP_E_CALLER_CONTEXT_SAVE);
+        save = 0;
+    }
     if (save) {
-        if (!ctx_ok(k, caller, save, save_rights(k)))
-            return yield_fail(k, PIP_E_CALLER_CONTEXT_SAVE);
         k->cpu[PIP_CTX_PIPFLAGS] = on_wake;
         k->cpu[PIP_CTX_VALID] = 1;
         ctx_copy(k, caller, save, k->cpu, 1);
@@ -104,7 +110,7 @@ uint32_t pip_yield(pip_kernel *k, uint32_t caller, uint32_t calleeDesc, uint32_t
     uint32_t target;
     k->current = caller;
     return do_yield(k, caller, calleeDesc, targetInterrupt, callerCtxSaveIndex, flagsOnYield,
-                    flagsOnWake, &target);
+                    flagsOnWake, 0, &target);
 }
 
 static uint32_t save_index(pip_kernel *k, uint32_t part) {
@@ -132,7 +138,7 @@ uint32_t pip_dispatch(pip_kernel *k, uint32_t caller, uint32_t descriptor, uint3
     uint32_t target, state = get_state(k, caller);
     k->current = caller;
     uint32_t code = do_yield(k, caller, descriptor, vint, save_index(k, caller), state, state,
-                             &target);
+                             1, &target);
     if (code) return code;
     uint32_t from = identity(k, caller, target);
     if (hardened(k)) {                   /* as the kernel's own deliveries (docs/kernel.md §9 d) */
