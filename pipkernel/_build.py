@@ -23,6 +23,8 @@ SOURCES = [
     "control.c",      # yield, dispatch, resume, interrupt state
     "introspect.c",   # children, mappings, configuration pages
     "invariants.c",   # isolation properties and consistency
+    "policy.c",       # device pages and the checks of the "hardened" policy
+    "properties.c",   # the properties beyond Pip's
     "machine.c",      # the Unicorn glue: TLB fill, kernel calls, interrupts, devices
 ]
 HEADERS = ["pip.h", "machine.h"]     # their CDEF sections are the whole Python-visible API

@@ -10,7 +10,8 @@ import weakref
 from typing import Iterable
 
 from ._pipcore import ffi, lib
-from .abi import BOOT_ERRORS, CONTEXT_WORDS, INVARIANTS, PAGE_SIZE, RESUME_SELF, PipError
+from .abi import (BOOT_ERRORS, CONTEXT_WORDS, EXTRA_PROPERTIES, INVARIANTS, PAGE_SIZE, POLICIES,
+                  RESUME_SELF, PipError)
 from .types import Geometry, Mapping, MemoryFault, Partition, Prepared
 
 _ERRORS = {e.value: e for e in PipError}
@@ -188,18 +189,49 @@ class PartitionAPI:
             raise MemoryFault(self.partition, self._fault[0], "write")
 
 
-class Kernel:
-    """A booted Pip kernel over simulated physical memory (docs/kernel.md)."""
+def _check_policy(policy: object) -> int:
+    """The index of a policy name in abi.POLICIES, or the clear error naming them."""
+    allowed = ", ".join(repr(p) for p in POLICIES)
+    if not isinstance(policy, str):
+        raise TypeError(f"policy must be a str, one of {allowed}, not {type(policy).__name__}")
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}: expected one of {allowed}")
+    return POLICIES.index(policy)
 
-    def __init__(self, pages: int = 4096, table_size: int = 1024, levels: int = 2):
+
+class Kernel:
+    """A booted Pip kernel over simulated physical memory (docs/kernel.md); `policy` is
+    "pip" (Pip v0.2 exactly) or "hardened" (§9), fixed at boot."""
+
+    def __init__(self, pages: int = 4096, table_size: int = 1024, levels: int = 2,
+                 policy: str = "pip"):
         self.geometry = Geometry(pages, table_size, levels)
+        policy_index = _check_policy(policy)
         self._k = ffi.new("pip_kernel *")
-        code = lib.pip_boot(self._k, pages, table_size, levels)
+        code = lib.pip_boot(self._k, pages, table_size, levels, policy_index)
         if code:
             raise ValueError(f"cannot boot pages={pages}, table_size={table_size}, "
                              f"levels={levels}: {BOOT_ERRORS[code]}")
         weakref.finalize(self, lib.pip_shutdown, self._k)
         self.root = Partition(self._k.root)
+
+    @property
+    def policy(self) -> str:
+        return POLICIES[self._k.policy]
+
+    # ---- device pages (docs/kernel.md §9) ----
+    def mark_device(self, page: int) -> None:
+        """Record that physical page `page` is a device (MMIO) page; marking twice is harmless."""
+        if not isinstance(page, int):
+            raise TypeError(f"page must be an int, not {type(page).__name__}")
+        if not 0 < page < self.geometry.pages:
+            raise ValueError(f"page={page} is outside [1, {self.geometry.pages}): a device page "
+                             f"is a physical page other than the null page")
+        lib.pip_mark_device(self._k, page)
+
+    def device_pages(self) -> frozenset[int]:
+        (pages,) = self._collect(lib.pip_device_pages, None, "page")
+        return frozenset(pages)
 
     # ---- calls ----
     def as_partition(self, partition: Partition) -> PartitionAPI:
@@ -243,12 +275,14 @@ class Kernel:
         return 0 < partition.pd < self.geometry.pages and bool(
             lib.pip_is_partition(self._k, partition.pd))
 
-    def _collect(self, fn, part: Partition, *buffers: str) -> tuple:
-        """Call a C enumerator, growing its output arrays until everything fits."""
+    def _collect(self, fn, part: Partition | None, *buffers: str) -> tuple:
+        """Call a C enumerator (of part, or of the kernel when None), growing its output
+        arrays until everything fits."""
         cap = 64
+        args = () if part is None else (part.pd,)
         while True:
             bufs = [ffi.new(f"uint32_t[{cap}]") for _ in buffers]
-            n = fn(self._k, part.pd, *bufs, cap)
+            n = fn(self._k, *args, *bufs, cap)
             if n <= cap:
                 return tuple(list(b[0:n]) for b in bufs)
             cap = n
@@ -286,6 +320,11 @@ class Kernel:
     def check_invariants(self) -> list[str]:
         bits = lib.pip_check_invariants(self._k)
         return [name for i, name in enumerate(INVARIANTS) if bits >> i & 1]
+
+    def check_extra_properties(self) -> list[str]:
+        """The violated properties beyond Pip's (docs/kernel.md §10), [] when all hold."""
+        bits = lib.pip_check_extra_properties(self._k)
+        return [name for i, name in enumerate(EXTRA_PROPERTIES) if bits >> i & 1]
 
     def physical_memory(self) -> memoryview:
         """The simulated RAM itself, for the machine (devices, loader): not a partition's view."""

@@ -1,6 +1,7 @@
-/* boot.c - the physical memory buffer and the root partition's initial state
- * (docs/kernel.md §3). */
+/* boot.c - the physical memory buffer, the kernel-side page attributes, and the
+ * root partition's initial state (docs/kernel.md §3, §9). */
 #define _DEFAULT_SOURCE   /* MAP_ANONYMOUS under -std=c11 */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include "core.h"
@@ -42,8 +43,10 @@ static void root_map(pip_kernel *k, uint32_t va, uint32_t page, uint32_t *next_p
     tbl(k, t[0])[idx_of(k, va, 0)] = page << PAGE_SHIFT | PIP_PTE_ALL;
 }
 
-int pip_boot(pip_kernel *k, uint32_t npages, uint32_t table_size, uint32_t levels) {
+int pip_boot(pip_kernel *k, uint32_t npages, uint32_t table_size, uint32_t levels,
+             uint32_t policy) {
     memset(k, 0, sizeof *k);
+    if (policy > PIP_POLICY_HARDENED) return PIP_BOOT_BAD_GEOMETRY;   /* the API checks it first */
     uint32_t bits = 0;
     while ((1u << bits) < table_size) bits++;
     if (table_size < PIP_MIN_TABLE_SIZE || table_size > PIP_MAX_TABLE_SIZE ||
@@ -51,6 +54,7 @@ int pip_boot(pip_kernel *k, uint32_t npages, uint32_t table_size, uint32_t level
         npages < ROOT_BASE_PAGES + 2 || npages > PIP_MAX_PAGES)
         return PIP_BOOT_BAD_GEOMETRY;
     k->npages = npages, k->table_size = table_size, k->levels = levels, k->index_bits = bits;
+    k->policy = policy;
     k->va_mask = (uint32_t)(((uint64_t)1 << (PAGE_SHIFT + levels * bits)) - 1);
     k->cli_index = table_size > 50 ? 48 : table_size - 3;
     k->sti_index = table_size > 50 ? 49 : table_size - 2;
@@ -64,6 +68,10 @@ int pip_boot(pip_kernel *k, uint32_t npages, uint32_t table_size, uint32_t level
     size_t bytes = (size_t)npages << PAGE_SHIFT;
     void *mem = mmap(0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) return PIP_BOOT_NO_MEMORY;
+    if (!(k->device = calloc(npages, 1))) {
+        munmap(mem, bytes);
+        return PIP_BOOT_NO_MEMORY;
+    }
     k->mem = mem;
     k->root = k->current = ROOT_PD;
 
@@ -83,7 +91,8 @@ int pip_boot(pip_kernel *k, uint32_t npages, uint32_t table_size, uint32_t level
 
 void pip_shutdown(pip_kernel *k) {
     if (k->mem) munmap(k->mem, (size_t)k->npages << PAGE_SHIFT);
-    k->mem = 0;
+    free(k->device);
+    k->mem = 0, k->device = 0;
 }
 
 /* The loader's one change to a page table (docs/abi.md "Memory map"): the rights

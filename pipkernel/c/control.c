@@ -11,22 +11,22 @@ static uint32_t yield_fail(pip_kernel *k, uint32_t reason) {
 }
 
 /* the VIDT page of part if present and accessible there, else 0 */
-static uint32_t *vidt(pip_kernel *k, uint32_t part) {
+uint32_t *vidt_page(pip_kernel *k, uint32_t part) {
     uint32_t *pte = leaf(k, mmu_root(k, part), pip_vidt_va(k));
-    uint32_t need = PIP_PTE_PRESENT | PIP_PTE_ACCESSIBLE;
-    return pte && (*pte & need) == need ? tbl(k, pe_page(*pte)) : 0;
+    return pte && (*pte & PTE_USABLE) == PTE_USABLE ? tbl(k, pe_page(*pte)) : 0;
 }
 
-static int page_usable(pip_kernel *k, uint32_t part, uint32_t va) {
+static int page_has(pip_kernel *k, uint32_t part, uint32_t va, uint32_t need) {
     uint32_t *pte = leaf(k, mmu_root(k, part), va);
-    uint32_t need = PIP_PTE_PRESENT | PIP_PTE_ACCESSIBLE;
     return pte && (*pte & need) == need && tbl(k, pe_page(*pte));
 }
 
-/* first and last byte of a context present and accessible, no wrap-around */
-static int ctx_ok(pip_kernel *k, uint32_t part, uint32_t va) {
+/* the pages of a context's first and last byte carry every PTE bit of need, no wrap-around:
+ * "ctx ok" with need = PTE_USABLE, "ctx writable" with PTE_USABLE | W */
+int ctx_ok(pip_kernel *k, uint32_t part, uint32_t va, uint32_t need) {
     uint64_t last = (uint64_t)va + CTX_BYTES - 1;
-    return last <= k->va_mask && page_usable(k, part, va) && page_usable(k, part, (uint32_t)last);
+    return last <= k->va_mask && page_has(k, part, va, need) &&
+           page_has(k, part, (uint32_t)last, need);
 }
 
 /* copy a context between cpu-format words and part's memory (after ctx_ok) */
@@ -65,10 +65,12 @@ static void switch_to(pip_kernel *k, uint32_t target, uint32_t ctx_va) {
     set_state(k, target, k->cpu[PIP_CTX_PIPFLAGS]);
 }
 
-/* yield's checks and switch; *target receives the partition now running */
+/* yield's checks and switch; *target receives the partition now running.  `interrupted`
+ * (dispatch): under "hardened" a save area that is ctx ok but not writable is skipped, as
+ * for the saves of interrupted partitions, instead of refusing the call (§9 a). */
 static uint32_t do_yield(pip_kernel *k, uint32_t caller, uint32_t callee, uint32_t tint,
                          uint32_t save_idx, uint32_t on_yield, uint32_t on_wake,
-                         uint32_t *target) {
+                         int interrupted, uint32_t *target) {
     if (tint >= k->table_size - 1) return yield_fail(k, PIP_E_INVALID_INT_LEVEL);
     if (save_idx >= k->table_size - 1) return yield_fail(k, PIP_E_INVALID_CTX_SAVE_INDEX);
     callee = va_page(k, callee);
@@ -78,14 +80,22 @@ static uint32_t do_yield(pip_kernel *k, uint32_t caller, uint32_t callee, uint32
     } else if (!(*target = child_named(k, caller, callee))) {
         return yield_fail(k, PIP_E_INVALID_CHILD);
     }
-    uint32_t *caller_vidt = vidt(k, caller), *target_vidt;
+    uint32_t why = hardened_vector(k, caller, *target, tint);      /* step 3b */
+    if (why) return yield_fail(k, why);
+    uint32_t *caller_vidt = vidt_page(k, caller), *target_vidt;
     if (!caller_vidt) return yield_fail(k, PIP_E_UNAVAILABLE_CALLER_VIDT);
-    if (!(target_vidt = vidt(k, *target))) return yield_fail(k, PIP_E_UNAVAILABLE_TARGET_VIDT);
+    if (!(target_vidt = vidt_page(k, *target)))
+        return yield_fail(k, PIP_E_UNAVAILABLE_TARGET_VIDT);
     uint32_t ctx = target_vidt[tint] & k->va_mask;
-    if (!ctx_ok(k, *target, ctx)) return yield_fail(k, PIP_E_UNAVAILABLE_TARGET_CTX);
+    if (!ctx_ok(k, *target, ctx, PTE_USABLE)) return yield_fail(k, PIP_E_UNAVAILABLE_TARGET_CTX);
     uint32_t save = caller_vidt[save_idx] & k->va_mask;
+    if (save && !ctx_ok(k, caller, save, PTE_USABLE))
+        return yield_fail(k, PIP_E_CALLER_CONTEXT_SAVE);
+    if (save && !ctx_ok(k, caller, save, save_rights(k))) {
+        if (!interrupted) return yield_fail(k, PIP_E_CALLER_CONTEXT_SAVE);
+        save = 0;
+    }
     if (save) {
-        if (!ctx_ok(k, caller, save)) return yield_fail(k, PIP_E_CALLER_CONTEXT_SAVE);
         k->cpu[PIP_CTX_PIPFLAGS] = on_wake;
         k->cpu[PIP_CTX_VALID] = 1;
         ctx_copy(k, caller, save, k->cpu, 1);
@@ -100,11 +110,26 @@ uint32_t pip_yield(pip_kernel *k, uint32_t caller, uint32_t calleeDesc, uint32_t
     uint32_t target;
     k->current = caller;
     return do_yield(k, caller, calleeDesc, targetInterrupt, callerCtxSaveIndex, flagsOnYield,
-                    flagsOnWake, &target);
+                    flagsOnWake, 0, &target);
 }
 
 static uint32_t save_index(pip_kernel *k, uint32_t part) {
     return get_state(k, part) == 0 ? k->cli_index : k->sti_index;
+}
+
+/* source's identity for target: its PD VA in target when target is its parent, else 0 */
+static uint32_t identity(pip_kernel *k, uint32_t source, uint32_t target) {
+    return source != target && parent_of(k, source) == target ? pd_word(k, source, PIP_PD_SELF)
+                                                              : 0;
+}
+
+/* r0-r3 of a handler the kernel enters (docs/abi.md): vector, source, then two words */
+static void event_registers(pip_kernel *k, uint32_t vector, uint32_t source, uint32_t a,
+                            uint32_t b) {
+    k->cpu[PIP_CTX_REGS + 0] = vector;
+    k->cpu[PIP_CTX_REGS + 1] = source;
+    k->cpu[PIP_CTX_REGS + 2] = a;
+    k->cpu[PIP_CTX_REGS + 3] = b;
 }
 
 uint32_t pip_dispatch(pip_kernel *k, uint32_t caller, uint32_t descriptor, uint32_t vint,
@@ -113,11 +138,16 @@ uint32_t pip_dispatch(pip_kernel *k, uint32_t caller, uint32_t descriptor, uint3
     uint32_t target, state = get_state(k, caller);
     k->current = caller;
     uint32_t code = do_yield(k, caller, descriptor, vint, save_index(k, caller), state, state,
-                             &target);
+                             1, &target);
     if (code) return code;
-    k->cpu[PIP_CTX_REGS + 0] = data1;
-    k->cpu[PIP_CTX_REGS + 1] = data2;
-    k->cpu[PIP_CTX_REGS + 2] = parent_of(k, caller) == target ? pd_word(k, caller, PIP_PD_SELF) : 0;
+    uint32_t from = identity(k, caller, target);
+    if (hardened(k)) {                   /* as the kernel's own deliveries (docs/kernel.md §9 d) */
+        event_registers(k, vint, from, data1, data2);
+    } else {
+        k->cpu[PIP_CTX_REGS + 0] = data1;
+        k->cpu[PIP_CTX_REGS + 1] = data2;
+        k->cpu[PIP_CTX_REGS + 2] = from;
+    }
     set_state(k, target, 0);
     return 0;
 }
@@ -129,9 +159,9 @@ uint32_t pip_resume(pip_kernel *k, uint32_t caller, uint32_t descriptor, uint32_
     else if (!va_page(k, descriptor)) target = caller == k->root ? caller : parent_of(k, caller);
     else if (!(target = child_named(k, caller, va_page(k, descriptor))))
         return yield_fail(k, PIP_E_INVALID_CHILD);
-    if (!(target_vidt = vidt(k, target))) return yield_fail(k, PIP_E_UNAVAILABLE_TARGET_VIDT);
+    if (!(target_vidt = vidt_page(k, target))) return yield_fail(k, PIP_E_UNAVAILABLE_TARGET_VIDT);
     uint32_t ctx = target_vidt[save_index(k, target)] & k->va_mask;
-    if (!ctx_ok(k, target, ctx)) return yield_fail(k, PIP_E_UNAVAILABLE_TARGET_CTX);
+    if (!ctx_ok(k, target, ctx, PTE_USABLE)) return yield_fail(k, PIP_E_UNAVAILABLE_TARGET_CTX);
     switch_to(k, target, ctx);
     set_state(k, target, pipflags);
     return ok(k, 0);
@@ -152,12 +182,13 @@ void pip_set_int_state(pip_kernel *k, uint32_t caller, uint32_t state) {
 
 /* ---- Pip's interrupt model (pip-spec §5; docs/abi.md "Delivery") ---- */
 
-/* save the running partition's context in its VIDT slot 48/49 (skipped if unusable) */
+/* save the running partition's context in its VIDT slot 48/49 (skipped if unusable;
+ * under "hardened", also if not writable) */
 static void save_interrupted(pip_kernel *k) {
-    uint32_t p = k->current, *v = vidt(k, p);
+    uint32_t p = k->current, *v = vidt_page(k, p);
     if (!v) return;
     uint32_t save = v[save_index(k, p)] & k->va_mask;
-    if (!save || !ctx_ok(k, p, save)) return;
+    if (!save || !ctx_ok(k, p, save, save_rights(k))) return;
     k->cpu[PIP_CTX_PIPFLAGS] = get_state(k, p);
     k->cpu[PIP_CTX_VALID] = 1;
     ctx_copy(k, p, save, k->cpu, 1);
@@ -166,17 +197,13 @@ static void save_interrupted(pip_kernel *k) {
 /* load target's handler for vector; r0-r3 := vector, source, address, access */
 static int load_handler(pip_kernel *k, uint32_t target, uint32_t vector, uint32_t source,
                         uint32_t addr, uint32_t access) {
-    uint32_t *v = vidt(k, target);
+    uint32_t *v = vidt_page(k, target);
     if (!v || vector >= k->table_size) return 0;
     uint32_t ctx = v[vector] & k->va_mask;
-    if (!ctx || !ctx_ok(k, target, ctx)) return 0;
-    uint32_t from = parent_of(k, source) == target && source != target
-                        ? pd_word(k, source, PIP_PD_SELF) : 0;
+    if (!ctx || !ctx_ok(k, target, ctx, PTE_USABLE)) return 0;
+    uint32_t from = identity(k, source, target);
     switch_to(k, target, ctx);
-    k->cpu[PIP_CTX_REGS + 0] = vector;
-    k->cpu[PIP_CTX_REGS + 1] = from;
-    k->cpu[PIP_CTX_REGS + 2] = addr;
-    k->cpu[PIP_CTX_REGS + 3] = access;
+    event_registers(k, vector, from, addr, access);
     return 1;
 }
 

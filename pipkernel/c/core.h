@@ -105,6 +105,22 @@ void give_back(pip_kernel *k, uint32_t caller, uint32_t va);
 void init_table(pip_kernel *k, uint32_t page);
 int check_child(pip_kernel *k, uint32_t caller, uint32_t va);
 
+/* control.c: contexts and VIDTs (docs/kernel.md §6) */
+#define PTE_USABLE (PIP_PTE_PRESENT | PIP_PTE_ACCESSIBLE)
+uint32_t *vidt_page(pip_kernel *k, uint32_t part);
+int ctx_ok(pip_kernel *k, uint32_t part, uint32_t va, uint32_t need);
+
+/* policy.c: the checks "hardened" adds (docs/kernel.md §9); each returns a PIP_E_* reason,
+ * or 0 when the call may go on (always 0 under "pip") */
+static inline int hardened(const pip_kernel *k) { return k->policy == PIP_POLICY_HARDENED; }
+static inline int is_device(const pip_kernel *k, uint32_t page) {
+    return page < k->npages && k->device[page];
+}
+uint32_t save_rights(const pip_kernel *k);
+uint32_t hardened_kernel_page(const pip_kernel *k, uint32_t pte);
+uint32_t hardened_rights(const pip_kernel *k, uint32_t pte, uint32_t w, uint32_t e);
+uint32_t hardened_vector(pip_kernel *k, uint32_t caller, uint32_t target, uint32_t vector);
+
 /* ll.c: the configuration-pages linked list (docs/kernel.md §2) */
 void ll_init(pip_kernel *k, uint32_t page);
 uint32_t ll_find_enough(pip_kernel *k, uint32_t page);

@@ -28,6 +28,8 @@ bool pip_addVAddr(pip_kernel *k, uint32_t caller, uint32_t vaParent, uint32_t de
     if (ve_va(*sh1)) return fail(k, PIP_E_DERIVED, 0);
     if (!pe_accessible(*pte)) return fail(k, PIP_E_NOT_ACCESSIBLE, 0);
     if (!pe_present(*pte)) return fail(k, PIP_E_NOT_PRESENT, 0);
+    uint32_t why = hardened_rights(k, *pte, w, e);
+    if (why) return fail(k, why, 0);
     if (pe_present(*cpte)) return fail(k, PIP_E_CHILD_VADDR_PRESENT, 0);
     uint32_t *csh2 = leaf(k, sh2_root(k, child), vc);
     if (!csh2) return fail(k, PIP_E_CHILD_TABLE_MISSING, 0);

@@ -33,6 +33,10 @@ bool pip_createPartition(pip_kernel *k, uint32_t caller, uint32_t descChild,
         if (!(sh1[i] = leaf(k, s1, va[i]))) return fail(k, PIP_E_NOT_MAPPED, 0);
     for (int i = 0; i < NARGS; i++)
         if (ve_va(*sh1[i])) return fail(k, PIP_E_DERIVED, 0);
+    for (int i = 0; i < NARGS; i++) {                   /* step 6b: hardened only */
+        uint32_t why = hardened_kernel_page(k, *pte[i]);
+        if (why) return fail(k, why, 0);
+    }
 
     /* the five pages become kernel pages: inaccessible here and in every ancestor */
     static const int lend_order[NARGS] = {PD, SH1, SH2, LL, DESC};

@@ -27,11 +27,14 @@ typedef struct pip_kernel {
     uint32_t corrupt;        /* set when a walk met a PA outside memory */
     uint32_t cli_index;      /* VIDT slot saving a context whose state is 0 */
     uint32_t sti_index;      /* ... whose state is not 0 */
+    uint32_t policy;         /* PIP_POLICY_PIP or PIP_POLICY_HARDENED, fixed at boot */
+    uint8_t *device;         /* npages bytes, kernel-side: device[page] != 0 for an MMIO page */
     uint32_t cpu[20];        /* CPU context of the running partition */
 } pip_kernel;
 
 /* boot.c */
-int pip_boot(pip_kernel *k, uint32_t npages, uint32_t table_size, uint32_t levels);
+int pip_boot(pip_kernel *k, uint32_t npages, uint32_t table_size, uint32_t levels,
+             uint32_t policy);
 void pip_shutdown(pip_kernel *k);
 uint32_t pip_root_va_start(const pip_kernel *k);
 uint32_t pip_vidt_va(const pip_kernel *k);
@@ -81,8 +84,15 @@ uint32_t pip_mappings(pip_kernel *k, uint32_t part, uint32_t *vas, uint32_t *pte
 uint32_t pip_config_pages(pip_kernel *k, uint32_t part, uint32_t *pages, uint32_t cap);
 int pip_is_partition(pip_kernel *k, uint32_t part);
 
-/* invariants.c: bit i set = property i of PIP_INVARIANT_* violated */
+/* invariants.c: bit i set = property i of PIP_INV_* violated */
 uint64_t pip_check_invariants(pip_kernel *k);
+
+/* policy.c: device pages (1 <= page < npages; -1 otherwise), listed in ascending order */
+int pip_mark_device(pip_kernel *k, uint32_t page);
+uint32_t pip_device_pages(pip_kernel *k, uint32_t *pages, uint32_t cap);
+
+/* properties.c: bit i set = property i of PIP_XPROP_* (beyond Pip's) violated */
+uint64_t pip_check_extra_properties(pip_kernel *k);
 /* END CDEF */
 
 #endif

@@ -72,6 +72,9 @@ uint32_t pip_prepare(pip_kernel *k, uint32_t caller, uint32_t descChild, uint32_
             return PREPARE_FAIL(why, why == PIP_E_NOT_PRESENT ? trd : fst);
         if (!(q3 = leaf(k, csh1, trd))) return PREPARE_FAIL(PIP_E_NOT_MAPPED, fst);
         if (ve_va(*q1) || ve_va(*q2) || ve_va(*q3)) return PREPARE_FAIL(PIP_E_DERIVED, fst);
+        if ((why = hardened_kernel_page(k, *p1)) || (why = hardened_kernel_page(k, *p2)) ||
+            (why = hardened_kernel_page(k, *p3)))
+            return PREPARE_FAIL(why, fst);
 
         uint32_t ll = ll_find_enough(k, cur);
         if (!ll) {                                   /* a 4th page becomes the new LL head */
@@ -83,6 +86,7 @@ uint32_t pip_prepare(pip_kernel *k, uint32_t caller, uint32_t descChild, uint32_
             if (!pe_accessible(*p4)) return PREPARE_FAIL(PIP_E_NOT_ACCESSIBLE, fst);
             if (!(q4 = leaf(k, csh1, fth))) return PREPARE_FAIL(PIP_E_NOT_MAPPED, fst);
             if (ve_va(*q4)) return PREPARE_FAIL(PIP_E_DERIVED, fst);
+            if ((why = hardened_kernel_page(k, *p4))) return PREPARE_FAIL(why, fst);
             next = fetch_va(k, *p4);
             set_accessible_rec(k, caller, p4, fth, 0);
             ve_set_va(q4, fth);

@@ -5,9 +5,10 @@ tests against the C core and the baseline of the benchmark.
 
 Modules: ``memory`` (the RAM bytearray), ``state``, ``mal`` (entry encodings, Pip's MAL),
 ``ll`` (configuration-pages list), ``internal`` (Internal.v helpers), ``services`` (the eight
-memory services), ``control`` (yield, dispatch, resume, interrupt state), ``boot`` (boot layout),
-``observe`` (StateLib getters), ``invariants`` (the proved properties as executable checks),
-``kernel`` (the public API).
+memory services), ``control`` (yield, dispatch, resume, interrupt state), ``policy`` (the checks
+of the ``hardened`` policy), ``boot`` (boot layout), ``observe`` (StateLib getters),
+``invariants`` (the proved properties as executable checks), ``extra_properties`` (the properties
+beyond Pip's), ``kernel`` (the public API).
 """
 from .kernel import Kernel, PartitionAPI
 

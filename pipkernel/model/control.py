@@ -9,11 +9,12 @@ from __future__ import annotations
 import struct
 
 from ..abi import (CONTEXT_SIZE, CONTEXT_WORDS, CTX_PIPFLAGS, CTX_REGS, CTX_VALID,
-                   GET_INT_STATE_ERROR, PAGE_SIZE, RESUME_SELF, YIELD_CODES, PipError as E,
-                   cli_sti_save_indices)
+                   GET_INT_STATE_ERROR, PAGE_SIZE, PTE_WRITE, RESUME_SELF, YIELD_CODES,
+                   PipError as E, cli_sti_save_indices)
 from .internal import checkChild
 from .mal import (getIntState, getParent, isPresentAccessible, isRoot, leafIndex, leafMMU,
-                  readPDslot, readPhyEntry, readPresent, readWord, setIntState, vaddr)
+                  readEntry, readPDslot, readPhyEntry, readPresent, readWord, setIntState, vaddr)
+from .policy import reservedVector
 from .state import State, fail, succeed
 
 _CTX = struct.Struct(f"<{CONTEXT_WORDS}I")
@@ -49,6 +50,13 @@ def ctxOk(s: State, pd: int, va: int) -> bool:
             and isPresentAccessible(s, pd, last))
 
 
+def ctxWritable(s: State, pd: int, va: int) -> bool:
+    """kernel.md §9 (a): "ctx ok" and the pages of the first and last byte carry W in ``pd``."""
+    return ctxOk(s, pd, va) and all(
+        readEntry(s, leafMMU(s, pd, v), leafIndex(s, v)) & PTE_WRITE
+        for v in (va, va + CONTEXT_SIZE - 1))
+
+
 def _contextChunks(s: State, pd: int, va: int) -> list[tuple[int, int]]:
     """(PA, length) of the 1 or 2 pieces of the context at ``va`` (ctxOk must hold)."""
     chunks = []
@@ -79,13 +87,18 @@ def writeContext(s: State, pd: int, va: int, ctx: list[int]) -> None:
 # ---------------------------------------------------------------- yield
 
 
-def getTarget(s: State, caller: int, callee: int) -> int:
-    """yield step 3: null -> the parent (root caller refused); else a child of the caller."""
+def getTarget(s: State, caller: int, callee: int, vector: int) -> int:
+    """yield step 3: null -> the parent (root caller refused); else a child of the caller.
+    Then step 3b (hardened): no kernel event vector in the parent."""
     if callee == 0:
         if isRoot(caller):
             raise _YieldFailure(E.ROOT_CALLER)
-        return getParent(s, caller)
-    return getChildTarget(s, caller, callee)
+        target = getParent(s, caller)
+    else:
+        target = getChildTarget(s, caller, callee)
+    if reservedVector(s, caller, target, vector):
+        raise _YieldFailure(E.RESERVED_VECTOR)
+    return target
 
 
 def getChildTarget(s: State, caller: int, callee: int) -> int:
@@ -97,8 +110,12 @@ def getChildTarget(s: State, caller: int, callee: int) -> int:
 
 
 def switchTo(s: State, caller: int, target: int, targetInt: int, saveIdx: int,
-             flagsOnYield: int, flagsOnWake: int) -> None:
-    """yield steps 4-7 (getSourceVidtCont / saveSourcePartCtxCont / switchContextCont)."""
+             flagsOnYield: int, flagsOnWake: int, interrupted: bool = False) -> None:
+    """yield steps 4-7 (getSourceVidtCont / saveSourcePartCtxCont / switchContextCont).
+
+    Under ``hardened`` a save area that is not writable refuses a yield (CALLER_CONTEXT_SAVE);
+    for the save of an ``interrupted`` partition (dispatch) the save is skipped instead.
+    """
     callerVidt = vidtPage(s, caller)
     if callerVidt is None:
         raise _YieldFailure(E.UNAVAILABLE_CALLER_VIDT)
@@ -112,10 +129,15 @@ def switchTo(s: State, caller: int, target: int, targetInt: int, saveIdx: int,
     if save != 0:
         if not ctxOk(s, caller, save):
             raise _YieldFailure(E.CALLER_CONTEXT_SAVE)
-        interrupted = list(s.cpu)
-        interrupted[CTX_PIPFLAGS] = flagsOnWake
-        interrupted[CTX_VALID] = 1
-        writeContext(s, caller, save, interrupted)
+        if s.hardened and not ctxWritable(s, caller, save):
+            if not interrupted:
+                raise _YieldFailure(E.CALLER_CONTEXT_SAVE)
+            save = 0
+    if save != 0:
+        saved = list(s.cpu)
+        saved[CTX_PIPFLAGS] = flagsOnWake
+        saved[CTX_VALID] = 1
+        writeContext(s, caller, save, saved)
     setIntState(s, caller, flagsOnYield)
     s.current = target
     s.cpu = readContext(s, target, ctx)
@@ -134,7 +156,7 @@ def yield_(s: State, calleePartDescVA: int, targetInterrupt: int, callerCtxSaveI
     caller = s.current
     try:
         _checkIndices(s, targetInterrupt, callerCtxSaveIndex)
-        target = getTarget(s, caller, vaddr(s, calleePartDescVA))
+        target = getTarget(s, caller, vaddr(s, calleePartDescVA), targetInterrupt)
         switchTo(s, caller, target, targetInterrupt, callerCtxSaveIndex, flagsOnYield,
                  flagsOnWake)
     except _YieldFailure as failure:
@@ -152,20 +174,27 @@ def saveIndexFor(s: State, state: int) -> int:
 
 def dispatch(s: State, descriptor: int, vint: int, notify: int, data1: int, data2: int) -> int:
     """yield with the save slot chosen by the caller's state (which stays unchanged); the target
-    handler gets r0 = data1, r1 = data2, r2 = the caller's identity, and starts in state 0.
-    ``notify`` is accepted for the v0.2 signature and otherwise unused."""
+    handler starts in state 0 with r0 = data1, r1 = data2, r2 = the caller's identity (hardened:
+    r0 = vint, r1 = identity, r2 = data1, r3 = data2, as the kernel's deliveries).
+    ``notify`` is accepted for the v0.2 signature and otherwise unused.
+
+    Under ``hardened`` a save slot that is "ctx ok" but not writable is skipped, not refused:
+    kernel.md §9 (a) lists dispatch among the saves of an interrupted partition, which are
+    skipped (the most literal reading; its yield step 6 refuses instead).
+    """
     caller = s.current
     desc = vaddr(s, descriptor)
     state = getIntState(s, caller)
     try:
         _checkIndices(s, vint, saveIndexFor(s, state))
-        target = getTarget(s, caller, desc)
-        switchTo(s, caller, target, vint, saveIndexFor(s, state), state, state)
+        target = getTarget(s, caller, desc, vint)
+        switchTo(s, caller, target, vint, saveIndexFor(s, state), state, state,
+                 interrupted=True)
     except _YieldFailure as failure:
         return fail(s, failure.reason, YIELD_CODES[failure.reason])
-    s.cpu[CTX_REGS + 0] = data1
-    s.cpu[CTX_REGS + 1] = data2
-    s.cpu[CTX_REGS + 2] = 0 if desc != 0 else readPDslot(s, caller, 0)
+    identity = 0 if desc != 0 else readPDslot(s, caller, 0)
+    registers = (vint, identity, data1, data2) if s.hardened else (data1, data2, identity)
+    s.cpu[CTX_REGS:CTX_REGS + len(registers)] = registers
     setIntState(s, target, 0)
     return succeed(s, 0)
 

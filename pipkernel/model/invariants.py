@@ -281,12 +281,13 @@ CHECKS: dict[str, str] = {
 }
 
 
-def checkInvariants(s: State) -> list[str]:
-    checker = Checker(s)
+def violatedProperties(checker: Checker, names: tuple[str, ...],
+                       methods: dict[str, str]) -> list[str]:
+    """The names (in order) whose check (the method ``methods.get(name, name)``) fails."""
     violated = []
-    for name in PROPERTIES:
+    for name in names:
         try:
-            holds = getattr(checker, CHECKS.get(name, name))()
+            holds = getattr(checker, methods.get(name, name))()
         except Exception:                   # safety net: corrupted state must not crash
             holds = False
         if not holds:
@@ -294,4 +295,8 @@ def checkInvariants(s: State) -> list[str]:
     return violated
 
 
-__all__ = ["PROPERTIES", "checkInvariants", "Checker", "PAGE_SIZE"]
+def checkInvariants(s: State) -> list[str]:
+    return violatedProperties(Checker(s), PROPERTIES, CHECKS)
+
+
+__all__ = ["PROPERTIES", "checkInvariants", "violatedProperties", "Checker", "PAGE_SIZE"]

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..abi import CONTEXT_WORDS, PAGE_SIZE, PTE_ACCESSIBLE, PTE_EXEC, PTE_PRESENT, PTE_READ, \
-    PTE_WRITE, RESUME_SELF, PipError
+from ..abi import CONTEXT_WORDS, PAGE_SIZE, POLICIES, PTE_ACCESSIBLE, PTE_EXEC, PTE_PRESENT, \
+    PTE_READ, PTE_WRITE, RESUME_SELF, PipError
 from ..types import Geometry, Mapping, MemoryFault, Partition, Prepared
 from . import control, services
 from .boot import boot
+from .extra_properties import checkExtraProperties
 from .invariants import checkInvariants
 from .mal import leafIndex, leafMMU, readEntry
 from .observe import Snapshot
@@ -41,6 +42,15 @@ def _check_word(name: str, value) -> int:
     return int(value)
 
 
+def _check_policy(value) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"policy must be a str (one of {', '.join(POLICIES)}), "
+                        f"not {type(value).__name__}")
+    if value not in POLICIES:
+        raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {value!r}")
+    return value
+
+
 def _check_flag(name: str, value) -> bool:
     if not isinstance(value, int):
         raise TypeError(f"{name} must be a bool (or 0/1), not {type(value).__name__}")
@@ -58,14 +68,20 @@ _ACCESS_NAMES = {"r": "read", "w": "write", "x": "execute"}
 class Kernel:
     """The pure-Python reference model of the Pip-style kernel (docs/kernel.md)."""
 
-    def __init__(self, pages: int = 4096, table_size: int = 1024, levels: int = 2):
+    def __init__(self, pages: int = 4096, table_size: int = 1024, levels: int = 2,
+                 policy: str = "pip"):
         self.geometry = Geometry(pages, table_size, levels)
-        self._s = State(self.geometry)
+        self._s = State(self.geometry, _check_policy(policy))
         boot(self._s)
         self._snapshot: Snapshot | None = None
         self._snapshot_generation = -1
 
     # ---- state ----
+    @property
+    def policy(self) -> str:
+        """"pip" or "hardened" (docs/kernel.md §9), fixed at boot."""
+        return self._s.policy
+
     @property
     def root(self) -> Partition:
         return Partition(ROOT_PD)
@@ -134,6 +150,23 @@ class Kernel:
     def check_invariants(self) -> list[str]:
         return checkInvariants(self._s)
 
+    def check_extra_properties(self) -> list[str]:
+        """The violated properties of docs/kernel.md §10 (abi.EXTRA_PROPERTIES order)."""
+        return checkExtraProperties(self._s)
+
+    # ---- device pages (docs/kernel.md §9) ----
+    def mark_device(self, page: int) -> None:
+        """Record that physical ``page`` is a device (MMIO) page; no page table changes."""
+        if not isinstance(page, int) or isinstance(page, bool):
+            raise TypeError(f"page must be an int (a physical page number), "
+                            f"not {type(page).__name__}")
+        if not 1 <= page < self.geometry.pages:
+            raise ValueError(f"page must satisfy 1 <= page < {self.geometry.pages}, got {page}")
+        self._s.devices.add(int(page))
+
+    def device_pages(self) -> frozenset[int]:
+        return frozenset(self._s.devices)
+
     # ---- test-only raw access ----
     def debug_write_word(self, pa: int, value: int) -> None:
         pa = self._check_pa(pa)
@@ -153,7 +186,7 @@ class Kernel:
     def __repr__(self) -> str:
         g = self.geometry
         return (f"model.Kernel(pages={g.pages}, table_size={g.table_size}, levels={g.levels}, "
-                f"partitions={len(self.partitions())})")
+                f"policy={self.policy!r}, partitions={len(self.partitions())})")
 
 
 class PartitionAPI:

@@ -2,8 +2,9 @@
 
 Each service takes the state and the caller's VA arguments (already range-checked by the API);
 the caller is ``s.current``.  A failed check records its reason in ``s.last_error`` and returns
-Pip's failure value; every check happens in the order of the contract.  VA arguments are taken at
-page granularity (``vaddr``).
+Pip's failure value; every check happens in the order of the contract, the ``hardened`` checks
+(policy.py) at the place kernel.md §9 gives them.  VA arguments are taken at page granularity
+(``vaddr``).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from .mal import (checkKernelMap, getConfigPagesLL, getFstShadow, getIndexOfAddr
                   readPDslot, readPhyEntry, readPresent, readTable, readVirEntry, readVirtual,
                   readWord, vaddr, writeAccessible, writeEntry, writePDflag, writePDslot,
                   writeVirEntry, writeVirtual)
+from .policy import kernelPageRefusal, rightsAmplified
 from .state import State, fail, succeed
 
 # ====================================================================== createPartition
@@ -60,6 +62,11 @@ def createPartition(s: State, descChild: int, pdChild: int, shadow1: int, shadow
     for va in five:
         if isDerived(s, shadow[va], va):
             return fail(s, E.DERIVED, False)
+    # 6b (hardened): writable, not a device page; both tested for one VA before the next
+    for va in five:
+        refusal = kernelPageRefusal(s, mmu[va], va)
+        if refusal:
+            return fail(s, refusal, False)
     # 7: effects
     phy = {va: readPhyEntry(s, mmu[va], leafIndex(s, va)) for va in five}
     for va in (pd, sh1, sh2, ll, desc):
@@ -182,6 +189,13 @@ def _callerSh1(s: State, caller: int, va: int, fst: int) -> int:
     return table
 
 
+def _kernelPage(s: State, table: int, va: int, fst: int) -> None:
+    """kernel.md §9 (c) (hardened): the page may become a kernel table."""
+    refusal = kernelPageRefusal(s, table, va)
+    if refusal:
+        raise _Refused(refusal, fst)
+
+
 def prepareLevel(s: State, caller: int, child: int, mmu: int, sh1: int, sh2: int, cur: int,
                  idx: int, fst: int) -> tuple[int, int, int, int, int]:
     """Take fst, snd, trd (and fth if the LL is full) for the missing tables at index ``idx`` of
@@ -204,6 +218,8 @@ def prepareLevel(s: State, caller: int, child: int, mmu: int, sh1: int, sh2: int
     for va, shadow in ((fst, shFst), (snd, shSnd), (trd, shTrd)):
         if isDerived(s, shadow, va):
             raise _Refused(E.DERIVED, fst)
+    for va, table in ((fst, tFst), (snd, tSnd), (trd, tTrd)):
+        _kernelPage(s, table, va, fst)
 
     ll = checkEnoughEntriesLinkedList(s, cur)
     if ll is None:
@@ -216,6 +232,7 @@ def prepareLevel(s: State, caller: int, child: int, mmu: int, sh1: int, sh2: int
         shFth = _callerSh1(s, caller, fth, fst)
         if isDerived(s, shFth, fth):
             raise _Refused(E.DERIVED, fst)
+        _kernelPage(s, tFth, fth, fst)
         nextVA = vaddr(s, readWord(s, pFth, 0))
         makeInaccessible(s, caller, tFth, fth)
         writeVirEntry(s, shFth, leafIndex(s, fth), fth)
@@ -272,6 +289,8 @@ def addVAddr(s: State, vaParent: int, descChild: int, vaChild: int, r: bool, w: 
         return fail(s, E.NOT_ACCESSIBLE, False)
     if not readPresent(s, mmuP, leafIndex(s, vaP)):
         return fail(s, E.NOT_PRESENT, False)
+    if rightsAmplified(s, mmuP, vaP, w, e):
+        return fail(s, E.RIGHTS_AMPLIFIED, False)
     if readPresent(s, mmuC, leafIndex(s, vaC)):
         return fail(s, E.CHILD_VADDR_PRESENT, False)
     sh2C = leafSh2(s, child, vaC)

@@ -2,7 +2,8 @@
 
 ``current`` is the physical page of the current partition's descriptor (Pip's
 ``currentPartition``); ``cpu`` is the 20-word context of the running partition (kernel.md §6);
-``last_error`` is the reason of the last syscall's failure (None after a success).
+``last_error`` is the reason of the last syscall's failure (None after a success); ``policy`` is
+fixed at boot and ``devices`` holds the pages marked as device (MMIO) pages (kernel.md §9).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ ROOT_PD = 1
 
 
 class State:
-    def __init__(self, geometry: Geometry):
+    def __init__(self, geometry: Geometry, policy: str):
         self.geo = geometry
         self.ts = geometry.table_size
         self.levels = geometry.levels
@@ -27,6 +28,12 @@ class State:
         self.current = ROOT_PD
         self.cpu: list[int] = [0] * CONTEXT_WORDS
         self.last_error: PipError | None = None
+        self.policy = policy
+        self.devices: set[int] = set()
+
+    @property
+    def hardened(self) -> bool:
+        return self.policy == "hardened"
 
 
 def fail(s: State, reason: PipError, value):
