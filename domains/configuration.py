@@ -142,7 +142,8 @@ class ConfigurationManager:
         alloc, desc = self.allocator(), None
         try:
             desc = create_child(self.api, alloc)
-            map_range(self.api, alloc, desc, CHILD_VA_START, pages)
+            # R W X, as partitions/boot.py lends a Python partition: its application's code
+            map_range(self.api, alloc, desc, CHILD_VA_START, pages, e=True)
             if vidt:
                 map_page(self.api, alloc, desc, alloc.alloc(), self.api.kernel.geometry.vidt_va)
         except PipCallError as error:

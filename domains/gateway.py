@@ -33,10 +33,12 @@ def path(text: str) -> tuple[int, ...]:
 class Gateway:
     """The booted image, its runtime, and each domain's (off-device) server with its key."""
 
-    def __init__(self, manifest: str | partitions.Manifest = IMAGE, arch: str | None = None):
-        """manifest: a path or a loaded Manifest; arch: "arm" (the manifest's) or "x86"."""
+    def __init__(self, manifest: str | partitions.Manifest = IMAGE, arch: str | None = None,
+                 policy: str | None = None):
+        """manifest: a path or a loaded Manifest; arch: "arm" (the manifest's) or "x86";
+        policy: the kernel's (default: the manifest's)."""
         if not isinstance(manifest, partitions.Manifest):
-            manifest = partitions.load(manifest, arch)
+            manifest = partitions.load(manifest, arch, policy)
         self.image = partitions.boot(manifest)
         self.runtime = Runtime(self.image)
         self.sensor = self.image.devices["temperature"]      # the hardware's side
@@ -231,12 +233,13 @@ def faulty_driver(gw: Gateway) -> list[tuple[Step, bool, str]]:
              "driver_fault")]
 
 
-def run_default(out=None, arch: str | None = None) -> int:
+def run_default(out=None, arch: str | None = None, policy: str | None = None) -> int:
     """Boot the gateway, run the session, print the transcript; 0 if all went as expected."""
     out = out or sys.stdout
-    gw = Gateway(arch=arch)
+    gw = Gateway(arch=arch, policy=policy)
     image = gw.image
-    print(f"device image {image.manifest.name} on {image.manifest.arch}: "
+    print(f"device image {image.manifest.name} on {image.manifest.arch}, kernel policy "
+          f"{image.manifest.policy}: "
           f"{len(image.partitions)} partitions, domains {', '.join(sorted(gw.runtime.managers))}; "
           f"firmware: {', '.join(gw.runtime.firmware)}", file=out)
     ok = True
@@ -253,9 +256,10 @@ def run_default(out=None, arch: str | None = None) -> int:
         print(f"{name} (firmware): {firmware.turns} turns, "
               f"{s.get('instructions', 0)} instructions, {s.get('syscalls', 0)} system calls"
               + (f", halted: {firmware.halted}" if firmware.halted else ""), file=out)
-    invariants = image.check_invariants()
+    invariants, extra = image.check_invariants(), image.kernel.check_extra_properties()
     print(f"kernel invariants after the session: {invariants or 'all hold'}", file=out)
-    return 0 if ok and not invariants else 1
+    print(f"properties beyond Pip's (docs/kernel.md §10): {extra or 'all hold'}", file=out)
+    return 0 if ok and not invariants and not extra else 1
 
 
 if __name__ == "__main__":

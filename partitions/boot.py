@@ -71,7 +71,8 @@ class DeviceImage:
 def _start(manifest: Manifest):
     """The kernel (and machine) with the root's firmware loaded; device name -> (VA, device)."""
     if not manifest.machine:
-        kernel = Kernel(*(getattr(manifest.geometry, f) for f in ("pages", "table_size", "levels")))
+        kernel = Kernel(*(getattr(manifest.geometry, f) for f in ("pages", "table_size", "levels")),
+                        policy=manifest.policy)
         linear = sorted(va for va in kernel.mappings(kernel.root) if va != kernel.geometry.vidt_va)
         _, vas = memory.root_layout(linear, False, len(manifest.devices))
         return kernel, None, {d.name: (va, None) for d, va in zip(manifest.devices, vas)}
@@ -81,7 +82,7 @@ def _start(manifest: Manifest):
     runs = manifest.root.runs
     machine = Machine(manifest.arch, manifest.geometry.pages,
                       devices=[Registers(d.name) for d in manifest.devices],
-                      python_root=bool(runs and runs.kind == "python"))
+                      python_root=bool(runs and runs.kind == "python"), policy=manifest.policy)
     if runs and runs.kind == "firmware":
         try:
             machine.load(runs.target)
@@ -147,8 +148,11 @@ def _create(manifest: Manifest, machine, parent: BootedPartition, alloc: PageAll
                               [parent.devices[d.name] for d in relayed])
     else:
         desc = create_child(api, alloc)
+        # on a machine, R W X: a Python partition runs no code itself, and the firmware below
+        # it (drivers, created domains' applications) gets its code pages from it; under the
+        # hardened policy it can lend only the rights it holds (docs/kernel.md §9 (b))
         for lo, hi in memory.child_ranges(g, spec.pages, start):
-            map_range(api, alloc, desc, lo, (hi - lo) // PAGE_SIZE)
+            map_range(api, alloc, desc, lo, (hi - lo) // PAGE_SIZE, e=manifest.machine)
         for device, va in zip(relayed, vas[spec.pages:]):
             map_page(api, alloc, desc, parent.devices[device.name], va)
     handle = Partition(kernel.mappings(parent.partition)[desc].pa // PAGE_SIZE)

@@ -18,7 +18,7 @@ from elftools.elf.elffile import ELFFile
 
 from ipc.mailbox import MAILBOX_PAGES       # a firmware partition's first pages: its mailbox
 from pipkernel import Geometry
-from pipkernel.abi import MACHINE_LEVELS, MACHINE_TABLE_SIZE, PAGE_SIZE, ROOT_IMAGE_BASE
+from pipkernel.abi import MACHINE_LEVELS, MACHINE_TABLE_SIZE, PAGE_SIZE, POLICIES, ROOT_IMAGE_BASE
 
 from . import memory
 
@@ -111,6 +111,7 @@ class Manifest:
     keys: tuple[KeySpec, ...] = ()
     firmware_end: int = 0      # end VA of the root's firmware image (0: none)
     source: Path | None = field(default=None, compare=False)
+    policy: str = "pip"        # the kernel's (docs/kernel.md §9)
 
     @property
     def root(self) -> PartitionSpec:
@@ -210,9 +211,10 @@ def component_class(target: str):
 
 
 # ---------------------------------------------------------------- reading
-def load(path, arch: str | None = None) -> Manifest:
+def load(path, arch: str | None = None, policy: str | None = None) -> Manifest:
     """Read and validate a manifest file; paths in it are relative to its folder.  `arch`
-    replaces image.arch (a manifest whose firmware paths say "{arch}" runs on both)."""
+    replaces image.arch (a manifest whose firmware paths say "{arch}" runs on both), `policy`
+    image.policy."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -222,13 +224,16 @@ def load(path, arch: str | None = None) -> Manifest:
         raise ManifestError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise ManifestError(f"{path}: not valid TOML ({error})") from None
-    return parse(data, path.parent, source=path, arch=arch)
+    return parse(data, path.parent, source=path, arch=arch, policy=policy)
 
 
-def parse(data, base=".", source: Path | None = None, arch: str | None = None) -> Manifest:
-    """Validate a manifest already read from TOML (a dict); `base` anchors relative paths."""
-    if arch is not None and isinstance(data, dict) and isinstance(data.get("image"), dict):
-        data = {**data, "image": {**data["image"], "arch": arch}}
+def parse(data, base=".", source: Path | None = None, arch: str | None = None,
+          policy: str | None = None) -> Manifest:
+    """Validate a manifest already read from TOML (a dict); `base` anchors relative paths;
+    `arch` and `policy`, when given, replace the image's."""
+    given = {key: value for key, value in (("arch", arch), ("policy", policy)) if value is not None}
+    if given and isinstance(data, dict) and isinstance(data.get("image"), dict):
+        data = {**data, "image": {**data["image"], **given}}
     return _Validator(Path(base)).manifest(data, source)
 
 
@@ -365,21 +370,23 @@ class _Validator:
         draft = Manifest(image["name"], arch, image["geometry"],
                          (PartitionSpec(ROOT, None, 0, root["runs"], root["domain"], root["config"]),)
                          + tuple(specs[n] for n in order),
-                         devices, channels, keys, firmware_end, source)
+                         devices, channels, keys, firmware_end, source, image["policy"])
         pool = self.memory(draft, {p["name"]: path for path, p in parts})
         if self.errors:
             raise ManifestError(self.errors)
         return Manifest(draft.name, arch, draft.geometry,
                         (PartitionSpec(ROOT, None, pool, root["runs"], root["domain"], root["config"]),)
                         + draft.partitions[1:], devices, channels, keys, draft.firmware_end,
-                        source)
+                        source, draft.policy)
 
     def image(self, value) -> dict:
         if value is _MISSING:
             self.error("image", "missing (the [image] table: name, arch, pages, ...)")
             value = {}
-        table = self.table("image", value, ("name", "arch", "pages", "table_size", "levels")) or {}
+        table = self.table("image", value, ("name", "arch", "pages", "table_size", "levels",
+                                            "policy")) or {}
         arch = self.choice("image", table, "arch", ARCHES, "python")
+        policy = self.choice("image", table, "policy", POLICIES, "pip")
         machine = arch in ("arm", "x86")
         pages = self.get("image", table, "pages", int, 4096)
         ts = self.get("image", table, "table_size", int, MACHINE_TABLE_SIZE)
@@ -389,7 +396,7 @@ class _Validator:
             self.error("image.table_size", f"the {arch} machine has table_size "
                        f"{MACHINE_TABLE_SIZE} and levels {MACHINE_LEVELS}, not {ts} and {levels}")
             ts = None
-        return {"name": self.name("image", table, "name"), "arch": arch,
+        return {"name": self.name("image", table, "name"), "arch": arch, "policy": policy,
                 "geometry": self.geometry(pages, ts, levels)}
 
     def geometry(self, pages, ts, levels) -> Geometry | None:

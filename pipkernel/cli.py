@@ -7,6 +7,8 @@ import argparse
 import sys
 from importlib.metadata import entry_points
 
+from .abi import POLICIES
+
 
 def _demo(args) -> int:
     from .demo import run
@@ -20,7 +22,7 @@ def _run(args) -> int:
         from .machine.cli import run_image
         return run_image(args)
     for ep in entry_points(group="pipsim.default_image"):
-        return ep.load()(arch=args.arch)
+        return ep.load()(arch=args.arch, policy=args.policy)
     return _demo(args)
 
 
@@ -47,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print syscalls, switches, faults and interrupts; FILE.jsonl: JSON lines")
     run.add_argument("--max-instructions", type=_count, default=0, metavar="N",
                      help="stop after about N guest instructions (0: no limit)")
+    run.add_argument("--policy", choices=POLICIES,
+                     help='the kernel policy (docs/kernel.md §9; default: the image\'s, else '
+                          '"pip", Pip exactly)')
     run.add_argument("--pages", type=_count, default=4096, help="physical pages (default 4096)")
     run.set_defaults(func=_run)
     for ep in entry_points(group="pipsim.commands"):

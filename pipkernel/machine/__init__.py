@@ -66,9 +66,12 @@ def pip_host_call_py(m, number, args):
 class Machine:
     """An emulated ARMv7-A or x86-32 CPU running the partitions of one kernel."""
 
-    def __init__(self, arch: str = "arm", pages: int = 4096, devices=(), python_root: bool = False):
+    def __init__(self, arch: str = "arm", pages: int = 4096, devices=(), python_root: bool = False,
+                 policy: str = "pip"):
         """python_root: the root partition is Python code acting through the API (no root
-        image): firmware partitions run until they pass control back to the root."""
+        image): firmware partitions run until they pass control back to the root.  policy:
+        the kernel's (docs/kernel.md §9); the console, system and device pages are marked
+        as device pages, which "hardened" never lets become kernel structures."""
         if arch not in ARCHES:
             raise ValueError(f"arch must be one of {', '.join(ARCHES)}, not {arch!r}")
         names = [d.name for d in devices]
@@ -76,7 +79,8 @@ class Machine:
             raise ValueError(f"device names must be distinct: {names}")
         _bind_unicorn()
         self.arch = ARCHES[arch]
-        self.kernel = Kernel(pages=pages, table_size=MACHINE_TABLE_SIZE, levels=MACHINE_LEVELS)
+        self.kernel = Kernel(pages=pages, table_size=MACHINE_TABLE_SIZE, levels=MACHINE_LEVELS,
+                             policy=policy)
         k = self.kernel
         maps = k.mappings(k.root)
         self.console_pa, self.system_pa = maps[CONSOLE_VA].pa, maps[SYSTEM_VA].pa
@@ -92,6 +96,8 @@ class Machine:
         self.devices = {d.name: (linear[-1 - i], d) for i, d in enumerate(devices)}
         device_pas = sorted([self.console_pa, self.system_pa] +
                             [maps[va].pa for va, _ in self.devices.values()])
+        for pa in device_pas:
+            k.mark_device(pa // PAGE_SIZE)
         base = int(ffi.cast("uintptr_t", k._k.mem))
         start = 0
         for pa in device_pas + [pages * PAGE_SIZE]:          # RAM: every page but devices

@@ -26,7 +26,7 @@ def _arch_of(path: str) -> str:
 def run_image(args, out=None) -> int:
     out = out or sys.stdout
     arch = args.arch or _arch_of(args.image)
-    machine = Machine(arch, pages=args.pages)
+    machine = Machine(arch, pages=args.pages, policy=args.policy or "pip")
     machine.load(args.image)
     machine.tracing = args.trace is not None
     result = machine.run(max_instructions=args.max_instructions)

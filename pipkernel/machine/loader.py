@@ -35,8 +35,11 @@ def load_image(machine, path: str) -> Image:
     except OSError as error:
         raise ImageError(f"{path}: {error.strerror}") from None
     image, rights, contents = plan
-    for page in machine.kernel.mappings(machine.kernel.root):   # W^X: only code stays executable
-        flags = rights.get(page, "rw")
+    # W^X on the image; its other pages R W (pip) or R W X as at boot (hardened: the root
+    # can lend only the rights it holds, and it lends code pages to its children)
+    other = "rwx" if machine.kernel.policy == "hardened" else "rw"
+    for page in machine.kernel.mappings(machine.kernel.root):
+        flags = rights.get(page, other)
         machine.set_root_rights(page, "r" in flags or "x" in flags, "w" in flags, "x" in flags)
     for va, data in contents:
         machine.write_root_image(va, data)
