@@ -21,6 +21,17 @@ def test_run_default_meets_every_expectation():
     assert "UNEXPECTED" not in out.getvalue()
 
 
+@pytest.mark.parametrize("arch", ["arm", "x86"])
+def test_the_session_under_the_hardened_policy(arch):
+    """The same session, every expectation met, with Pip's weak spots closed (docs/kernel.md
+    §9): the image lends no right it does not hold, and no property of §10 breaks."""
+    out = io.StringIO()
+    assert run_default(out, arch=arch, policy="hardened") == 0, out.getvalue()
+    text = out.getvalue()
+    assert "kernel policy hardened" in text.splitlines()[0]
+    assert "properties beyond Pip's (docs/kernel.md §10): all hold" in text
+
+
 @pytest.mark.parametrize("reason", ["bad_signature", "expired", "replayed", "wrong_audience",
                                     "out_of_scope", "unknown_key", "missing_token_b", "malformed",
                                     "ipc_unauthorised", "memory_fault", "driver_fault"])

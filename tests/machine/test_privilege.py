@@ -1,10 +1,16 @@
 """Partitions never leave user mode (docs/abi.md "Privilege"), whatever a context says."""
+import pathlib
+
 import pytest
 import unicorn.arm_const as A
 import unicorn.x86_const as X
 
-from pipkernel.abi import CTX_PC, CTX_STATUS, ROOT_IMAGE_BASE
+from pipkernel.abi import CONSOLE_VA, CTX_PC, CTX_STATUS, PAGE_SIZE, ROOT_IMAGE_BASE, SYSTEM_VA
+from pipkernel.cli import main
 from pipkernel.machine import Machine
+from pipkernel.machine.devices import Registers
+
+BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
 
 ARM_STATUS = [mode | extra for mode in range(32) for extra in (0, 0x010001C0, 0xFFFFFFE0)]
 X86_STATUS = [0xFFFFFFFF, 0x3202, 0x20202, 0x4202, 0x0302, 0x40202, 0x0002, 0x0ED7]
@@ -54,3 +60,21 @@ def test_a_privileged_instruction_faults(arch):
     m.start_at(ROOT_IMAGE_BASE)
     result = m.run(max_instructions=1000)
     assert result.stop == "panic" and result.fault["vector"] == vector     # a root fault
+
+
+@pytest.mark.parametrize("policy", ["pip", "hardened"])
+def test_the_machine_marks_its_device_pages_for_the_kernel(policy):
+    m = Machine("arm", pages=256, devices=[Registers("lamp")], policy=policy)
+    k = m.kernel
+    maps = k.mappings(k.root)
+    assert k.policy == policy
+    assert k.device_pages() == {maps[va].pa // PAGE_SIZE
+                                for va in (CONSOLE_VA, SYSTEM_VA, m.device_va("lamp"))}
+
+
+def test_the_command_line_takes_a_policy(capsys):
+    assert main(["run", str(BUILD / "x86" / "hello.elf"), "--policy", "hardened"]) == 0
+    assert "Hello World" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["run", "--policy", "strict"])
+    assert "invalid choice: 'strict'" in capsys.readouterr().err

@@ -46,6 +46,14 @@ def test_types(valid, errors, field, value, expected):
     assert errors(valid)[0].startswith(expected)      # (then: references to "owner" fail)
 
 
+def test_the_kernel_policy(valid, errors, tmp_path):
+    from partitions import parse
+    assert parse(valid, tmp_path).policy == "pip"                        # the default: Pip
+    assert parse(valid, tmp_path, policy="hardened").policy == "hardened"    # an override
+    valid["image"]["policy"] = "strict"
+    assert errors(valid)[0].startswith('image.policy: "strict" is not one of')
+
+
 def test_sections_of_the_wrong_shape(errors):
     lines = errors({"image": [], "partition": {"name": "x"}, "device": [3]})
     assert "image: must be a table, not an array" in lines
