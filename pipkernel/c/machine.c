@@ -235,8 +235,8 @@ static void switch_xstate(pip_machine *m) {
         U.reg_read_batch(m->uc, &reg, &ptr, 1);
         pip_xstate *out = xstate_of(m, m->running, tls.val != 0), *in = xstate_of(m, k->current, 0);
         if (out) out->tpidrurw = (uint32_t)tls.val;
-        tls.val = in ? in->tpidrurw : 0;
-        U.reg_write(m->uc, UC_ARM_REG_CP_REG, &tls);
+        uint64_t next = in ? in->tpidrurw : 0;
+        if (next != tls.val) tls.val = next, U.reg_write(m->uc, UC_ARM_REG_CP_REG, &tls);
     }
     m->running = k->current;
 }
