@@ -11,7 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 import pipkernel
 import pipkernel.model
 from pipkernel import MemoryFault, PipError
-from pipkernel.abi import PAGE_SIZE, POLICIES, cli_sti_save_indices
+from pipkernel.abi import EXTRA_PROPERTIES, PAGE_SIZE, POLICIES, cli_sti_save_indices
 
 GEOMETRIES = [(160, 16, 2), (260, 16, 2), (420, 16, 3)]
 HARDENED_REASONS = {PipError.RIGHTS_AMPLIFIED, PipError.NOT_WRITABLE, PipError.DEVICE_PAGE,
@@ -52,6 +52,7 @@ class Differential(RuleBasedStateMachine):
         self.c = pipkernel.Kernel(pages=pages, table_size=ts, levels=levels, policy=policy)
         self.m = pipkernel.model.Kernel(pages=pages, table_size=ts, levels=levels, policy=policy)
         self.g = self.c.geometry
+        self.config_marked = False          # a page was marked a device while a kernel page
         if data.draw(st.booleans(), label="start with a family"):
             self.start_family(data)
 
@@ -178,6 +179,7 @@ class Differential(RuleBasedStateMachine):
         note(f"mark_device({page})")
         self.c.mark_device(page)
         self.m.mark_device(page)
+        self.config_marked |= any(page in self.c.config_pages(q) for q in self.c.partitions())
 
     @rule(data=st.data())
     def vidt_slot(self, data):
@@ -310,6 +312,11 @@ class Differential(RuleBasedStateMachine):
             assert extra == self.m.check_extra_properties()
             for name in extra:
                 event(f"{self.c.policy}: {name} violated")
+            if self.c.policy == "hardened":     # §10: it keeps the first three by construction
+                kept = set(EXTRA_PROPERTIES[:3])
+                if self.config_marked:          # ... unless a kernel page is marked a device
+                    kept.remove("noDeviceConfigPages")
+                assert not kept & set(extra), extra
 
 
 TestDifferential = Differential.TestCase
