@@ -6,8 +6,8 @@ is the handler for a domain's own values, kept in a page-backed store.
 """
 from __future__ import annotations
 
-from .commands import STATUS, Command, Response
-from .store import PageStore
+from .commands import STATUS, Command, Refused, Response
+from .store import PageStore, StoreError
 
 
 class AdministrationManager:
@@ -39,14 +39,26 @@ def respond(command: Command, reason: str, value=None) -> Response:
 
 
 class Resources:
-    """A domain's own resource values (path text -> value) in a page store."""
+    """A domain's own resource values (path text -> value) in a page store; paths below a
+    resource (a resource instance) are not among them."""
 
     def __init__(self, store: PageStore):
         self.store = store
 
+    def _values(self, command: Command) -> dict:
+        values = self.store.load()
+        if command.resource not in values:
+            raise Refused("unknown_path", f"no resource {command.resource} here")
+        return values
+
     def read(self, command: Command) -> Response:
-        return respond(command, "content", self.store.load().get(command.resource))
+        return respond(command, "content", self._values(command)[command.resource])
 
     def write(self, command: Command) -> Response:
-        self.store.update(command.resource, command.value)
+        values = self._values(command)
+        values[command.resource] = command.value
+        try:
+            self.store.save(values)
+        except StoreError as error:
+            raise Refused("oversized", f"{command.resource}: {error}") from None
         return respond(command, "changed")

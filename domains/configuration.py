@@ -172,6 +172,8 @@ class ConfigurationManager:
             self.scheduler.restart(name)
         except ValueError as error:
             raise Refused("not_allowed", str(error)) from None
+        except RuntimeError as error:
+            raise Refused("failed", str(error)) from None
         return respond(command, "changed", name)
 
     def _flag(self, command: Command, running: bool) -> Response:

@@ -28,7 +28,7 @@ from .keyvault import page_vault
 from .security import RULES, SecurityValidator
 from .store import PageReplayCache
 
-REPLAY_PAGES = 64     # 8,176 slots: 1,000 live tokens leave a 16-slot probe window free
+REPLAY_PAGES = 64     # 8,191 live tokens (PageReplayCache.capacity)
 POOL_PAGES = 96      # the owner's, for domains it creates (object 26261)
 CONFIG_KEYS = ("audience", "issuers", "policy", "resources", "virtual", "forward", "forwarders",
                "owner_domain", "isolation", "replay_pages", "codes")

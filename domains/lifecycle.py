@@ -81,10 +81,13 @@ class Lifecycle:
         return free[:-need]
 
     def restart(self, name: str) -> None:
-        """Start a halted firmware partition of the image afresh: its parent deletes it and
-        spawns its image again, with the same pages (those the deletion gives back) and
+        """Start a halted firmware partition of the image afresh: it is deleted bottom-up
+        (``_delete_tree``: whatever it made of its own goes first, so every page it had comes
+        back to its parent) and its parent spawns its image again in those pages, with its
         devices; it gets a fresh mailbox (same endpoint id) and its parent component is told
-        (``on_child_restart``).  ValueError if it is not a halted firmware partition."""
+        (``on_child_restart``).  ValueError if it is not a halted firmware partition;
+        RuntimeError if its image cannot run again: then what the respawn made is deleted
+        too and the partition is gone (its endpoint with it)."""
         old = self.firmware.get(name)
         if old is None or name not in self.image.partitions or not old.halted:
             raise ValueError(f"{name} is not a halted firmware partition of the image")
@@ -92,18 +95,27 @@ class Lifecycle:
         api, child = parent.api, self.topology.node(name).partition
         va_of = {m.pa: va for va, m in self.kernel.mappings(parent.partition).items()}
         devices = set(parent.devices.values())
-        given = [va_of[m.pa] for m in self.kernel.mappings(child).values()
+        pages = [va_of[m.pa] for m in self.kernel.mappings(child).values()
                  if va_of[m.pa] not in devices]
-        lent = [va_of[page * PAGE_SIZE] for page in self.kernel.config_pages(child)]
-        if not api.delete_partition(old.desc):
-            raise ValueError(f"{name}: deletePartition: {self.kernel.last_error}")
-        runs = booted.spec.runs
-        desc = spawn_firmware(self.image.machine, api, PageAllocator(given + lent), runs,
-                              booted.spec.pages, [parent.devices[d] for d in booted.devices])
-        partition = Partition(self.kernel.mappings(parent.partition)[desc].pa // PAGE_SIZE)
+        pages += [va_of[page * PAGE_SIZE] for page in self.kernel.config_pages(child)]
+        if not self._delete_tree(child):
+            raise RuntimeError(f"{name}: deletePartition: {self.kernel.last_error}")
+        others = set(self.kernel.children(parent.partition))
+        try:
+            desc = spawn_firmware(self.image.machine, api, PageAllocator(pages), booted.spec.runs,
+                                  booted.spec.pages, [parent.devices[d] for d in booted.devices])
+            partition = Partition(self.kernel.mappings(parent.partition)[desc].pa // PAGE_SIZE)
+            self._mailbox(name, partition, self.kernel.as_partition(partition), booted.pages,
+                          again=True)
+        except Exception as error:          # whatever stopped it, undo it: the domain goes on
+            for made in set(self.kernel.children(parent.partition)) - others:
+                self._delete_tree(made)
+            self._unregister(name)
+            self.relay = Relay(self.topology, self.policy)
+            raise RuntimeError(f"{name} cannot run again ({type(error).__name__}: {error}); "
+                               "its partition is deleted") from None
         booted.partition, booted.api, booted.desc = (partition, self.kernel.as_partition(partition),
                                                      desc)
-        self._mailbox(name, partition, booted.api, booted.pages, again=True)
         self.firmware[name] = FirmwarePartition(self.image.machine, name, api, desc, partition,
                                                 self.topology.mailbox(name))
         self.firmware[name].turns = old.turns
@@ -113,18 +125,24 @@ class Lifecycle:
 
     def forget(self, name: str) -> None:
         """Stop running a partition adopted earlier, before its parent deletes it: its
-        children are deleted first, bottom-up, each by its parent (Pip gives a deleted
-        partition's pages back to its parent, not the kernel pages of its descendants)."""
+        children are deleted first, bottom-up (``_delete_tree``)."""
         self._delete_children(self.topology.node(name).partition)
         self._unregister(name)
         self.relay = Relay(self.topology, self.policy)
 
     def _delete_children(self, partition) -> None:
-        api = self.kernel.as_partition(partition)
-        desc_of = {m.pa: va for va, m in self.kernel.mappings(partition).items()}
         for child in self.kernel.children(partition):
-            self._delete_children(child)
-            api.delete_partition(desc_of[child.pd * PAGE_SIZE])
+            self._delete_tree(child)
+
+    def _delete_tree(self, partition) -> bool:
+        """Delete a partition bottom-up: its descendants first, each by its parent (Pip gives
+        a deleted partition's pages back to its parent, not its descendants' kernel pages:
+        docs/kernel.md §5); whether its parent's deletePartition succeeded."""
+        self._delete_children(partition)
+        parent = self.kernel.parent(partition)
+        desc = next(va for va, m in self.kernel.mappings(parent).items()
+                    if m.pa == partition.pd * PAGE_SIZE)
+        return self.kernel.as_partition(parent).delete_partition(desc)
 
     def _unregister(self, name: str) -> None:
         for child in [n for n, p in self.parent_of.items() if p == name]:

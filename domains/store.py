@@ -2,13 +2,14 @@
 
 ``PageStore``: one CBOR value in a reserved page range, behind an 8-byte header
 (magic ``b"ODSI"``, u32 length, little-endian).  ``PageReplayCache``: the token
-replay cache as a bounded-probe hash table in pages (the interface ``tokens.Validator``
+replay cache as a hash table in pages (the interface ``tokens.Validator``
 calls: ``remember(iss, cti, until, now)``).  Both fault (MemoryFault) like any other
 access if the range is not the partition's.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 
 import cbor2
@@ -52,37 +53,76 @@ class PageStore:
 
 
 class PageReplayCache:
-    """Accepted (issuer, cti) pairs until their expiry, in pages: a hash table of 32-byte
-    entries (f64 until, 24-byte digest of the pair) probed over ``PROBE`` slots.
+    """Accepted (issuer, cti) pairs until their expiry, in pages: a linear-probing hash table
+    of 32-byte entries (f64 until, 24-byte digest of the pair keyed with a secret the first
+    entry holds) over every slot, wrapping around.  An expired entry met on a probe is
+    deleted by shifting the entries after it back (no tombstones), so a probe ends at the
+    first empty slot and the table holds ``capacity`` live pairs, one per slot.
 
-    Same contract as ``tokens.ReplayCache``: a live pair is ``replayed``; when the probe
-    window holds only live entries the validator fails closed (``replay_cache_full``)."""
+    Same contract as ``tokens.ReplayCache``: a live pair is ``replayed``; a new pair is
+    remembered unless every slot holds a live pair: then the validator fails closed
+    (``replay_cache_full``) until one expires."""
 
     ENTRY = 32
-    PROBE = 16
+    _EMPTY = bytes(ENTRY)
+    _MAGIC = b"ODSIRPLY"
+    _HEADER = struct.Struct("<8s16s8x")             # magic, the digests' key
 
     def __init__(self, api, va: int, count: int):
         self.api, self.va = api, va
-        self.slots = count * PAGE_SIZE // self.ENTRY - self.PROBE   # the window never wraps
-        if self.slots < 1:
+        self.capacity = count * PAGE_SIZE // self.ENTRY - 1     # the first entry: the header
+        if self.capacity < 1:
             raise ValueError("a replay cache needs at least one page")
 
     def format(self) -> None:
-        self.api.write(self.va, bytes((self.slots + self.PROBE) * self.ENTRY))
+        self.api.write(self.va, self._HEADER.pack(self._MAGIC, os.urandom(16))
+                       + bytes(self.capacity * self.ENTRY))
 
     def remember(self, issuer: str, cti: bytes, until: float, now: float) -> None:
-        digest = hashlib.sha256(issuer.encode() + b"\0" + cti).digest()[:24]
-        first = int.from_bytes(digest[:4], "little") % self.slots
-        at = self.va + first * self.ENTRY
-        window = self.api.read(at, self.PROBE * self.ENTRY)
-        free = None
-        for i in range(self.PROBE):
-            entry = window[i * self.ENTRY:(i + 1) * self.ENTRY]
-            (expiry,) = struct.unpack_from("<d", entry)
-            if expiry > now and entry[8:] == digest:
-                raise TokenError("replayed", f"token {cti.hex()} from {issuer!r} was already used")
-            if free is None and expiry <= now:
-                free = i
-        if free is None:
-            raise TokenError("replay_cache_full", f"{self.PROBE} live entries in this token's window")
-        self.api.write(at + free * self.ENTRY, struct.pack("<d", until) + digest)
+        magic, key = self._HEADER.unpack(self.api.read(self.va, self._HEADER.size))
+        if magic != self._MAGIC:
+            raise StoreError(f"no replay cache at {self.va:#x}")
+        name = issuer.encode()
+        digest = hashlib.blake2b(len(name).to_bytes(2, "little") + name + cti, key=key,
+                                 digest_size=24).digest()
+        while True:                                 # a probe, again after each deletion
+            slot = self._home(digest)
+            for _ in range(self.capacity):
+                entry = self._entry(slot)
+                if entry == self._EMPTY:
+                    self._put(slot, struct.pack("<d", until) + digest)
+                    return
+                if struct.unpack_from("<d", entry)[0] <= now:
+                    self._delete(slot)
+                    break
+                if entry[8:] == digest:
+                    raise TokenError("replayed",
+                                     f"token {cti.hex()} from {issuer!r} was already used")
+                slot = (slot + 1) % self.capacity
+            else:
+                raise TokenError("replay_cache_full",
+                                 f"all {self.capacity} entries hold unexpired tokens")
+
+    def _home(self, digest: bytes) -> int:
+        return int.from_bytes(digest[:8], "little") % self.capacity
+
+    def _entry(self, slot: int) -> bytes:
+        return self.api.read(self.va + (slot + 1) * self.ENTRY, self.ENTRY)
+
+    def _put(self, slot: int, entry: bytes) -> None:
+        self.api.write(self.va + (slot + 1) * self.ENTRY, entry)
+
+    def _delete(self, hole: int) -> None:
+        """Empty a slot, moving back each later entry of the run whose probe passes the hole
+        (Knuth's algorithm R): every entry stays reachable from its home slot."""
+        slot = hole
+        while (slot := (slot + 1) % self.capacity) != hole:
+            entry = self._entry(slot)
+            if entry == self._EMPTY:
+                break
+            home = self._home(entry[8:])
+            if (hole < home <= slot) if hole <= slot else (home > hole or home <= slot):
+                continue                            # its probe does not pass the hole
+            self._put(hole, entry)
+            hole = slot
+        self._put(hole, self._EMPTY)

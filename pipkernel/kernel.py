@@ -222,8 +222,9 @@ class Kernel:
     # ---- device pages (docs/kernel.md §9) ----
     def mark_device(self, page: int) -> None:
         """Record that physical page `page` is a device (MMIO) page; marking twice is harmless."""
-        if not isinstance(page, int):
-            raise TypeError(f"page must be an int, not {type(page).__name__}")
+        if not isinstance(page, int) or isinstance(page, bool):
+            raise TypeError(f"page must be an int (a physical page number), "
+                            f"not {type(page).__name__}")
         if not 0 < page < self.geometry.pages:
             raise ValueError(f"page={page} is outside [1, {self.geometry.pages}): a device page "
                              f"is a physical page other than the null page")

@@ -4,11 +4,13 @@ Format (text, OAuth-style space-separated entries, RFC 6749 §3.3)::
 
     scope  = entry *( " " entry )
     entry  = path ":" ops
-    path   = object [ "/" instance [ "/" resource ] ]   ; decimal, 0..65535
+    path   = object [ "/" instance [ "/" resource [ "/" resource-instance ] ] ]
+                                                        ; decimal, 0..65535
     ops    = 1*( "r" / "w" / "x" / "d" / "c" )          ; each letter at most once
 
 e.g. ``"26261/0/7:w 26261/0/8:w 3303/0:r"``.  Paths name resources as LwM2M does
-(object/instance/resource, as in ODSI D3.3 §4.2's ``26261/0/7``); the letters are
+(object/instance/resource[/resource instance], as in ODSI D3.3 §4.2's ``26261/0/7`` and
+its command's optional ``resourceInstanceId``); the letters are
 read, write, execute, delete, create.  An entry grants its operations on its path and
 everything below it (``3303:r`` lets every instance and resource of object 3303 be
 read); a request is allowed when some entry on its path grants the operation.
@@ -36,10 +38,10 @@ class ScopeError(ValueError):
 
 @lru_cache(maxsize=256)
 def parse_path(text: str) -> tuple[int, ...]:
-    """``"26261/0/7"`` -> ``(26261, 0, 7)``; 1 to 3 decimal ids (cached: requests repeat paths)."""
+    """``"26261/0/7"`` -> ``(26261, 0, 7)``; 1 to 4 decimal ids (cached: requests repeat paths)."""
     parts = text.split("/")
-    if not 1 <= len(parts) <= 3:
-        raise ScopeError(f"path {text!r} must be object[/instance[/resource]]")
+    if not 1 <= len(parts) <= 4:
+        raise ScopeError(f"path {text!r} must be object[/instance[/resource[/instance]]]")
     ids = []
     for part in parts:
         if not (part.isascii() and part.isdigit()) or (len(part) > 1 and part[0] == "0"):

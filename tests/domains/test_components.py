@@ -1,5 +1,6 @@
 """Component pieces on a bare kernel: page store, page replay cache, policy, routing."""
 import pytest
+from hypothesis import given, strategies as st
 
 from domains.admin import AdministrationManager
 from domains.security import SecurityValidator
@@ -36,6 +37,52 @@ def test_page_replay_cache(root):
         cache.remember("iss", b"1", until=100, now=50)
     assert e.value.reason == "replayed"
     cache.remember("iss", b"1", until=300, now=150)      # expired entry is reused
+
+
+def _reason(cache, cti, until, now):
+    try:
+        cache.remember("iss", cti, until, now)
+    except TokenError as error:
+        return error.reason
+    return "accepted"
+
+
+@pytest.mark.parametrize("pages", [1, 2])
+def test_page_replay_cache_holds_its_stated_capacity(root, pages):
+    """A cache of n pages holds n * 4096 / 32 - 1 live tokens (docs/domains.md): each is
+    accepted, the next fails closed, every one of them is still a replay, and expired entries
+    make room again."""
+    api, vas = root
+    cache = PageReplayCache(api, vas[2], pages)
+    cache.format()
+    capacity = pages * 4096 // 32 - 1
+    ctis = [i.to_bytes(8, "little") for i in range(capacity)]
+    assert [_reason(cache, cti, 100, 0) for cti in ctis] == ["accepted"] * capacity
+    assert _reason(cache, b"one more", 100, 0) == "replay_cache_full"
+    assert {_reason(cache, cti, 100, 50) for cti in ctis} == {"replayed"}
+    assert [_reason(cache, cti, 300, 100) for cti in ctis] == ["accepted"] * capacity
+    assert _reason(cache, b"one more", 300, 200) == "replay_cache_full"
+
+
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(1, 600), st.integers(0, 2)),
+                min_size=150, max_size=300))
+def test_page_replay_cache_against_a_model(ops):
+    """Random tokens (few distinct ids, so replays are common), lifetimes and clock steps,
+    against the contract: a live pair is replayed; else it is remembered if fewer than
+    capacity pairs are live, else the cache fails closed.  A replay is never accepted."""
+    k = Kernel(pages=64)
+    api = k.as_partition(k.root)
+    cache = PageReplayCache(api, sorted(k.mappings(k.root))[0], 1)
+    cache.format()
+    live, now = {}, 0                            # the model: cti -> until
+    for cti, lifetime, step in ops:
+        cti, now = cti.to_bytes(2, "little"), now + step
+        live = {c: u for c, u in live.items() if u > now}
+        expected = ("replayed" if cti in live else
+                    "accepted" if len(live) < 127 else "replay_cache_full")
+        assert _reason(cache, cti, now + lifetime, now) == expected
+        if expected == "accepted":
+            live[cti] = now + lifetime
 
 
 def test_security_policy_longest_prefix_and_routes():

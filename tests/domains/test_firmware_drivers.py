@@ -156,15 +156,20 @@ def _restart(gw, name):
     return response
 
 
+def _free_pages(gw, name):
+    booted = gw.image.partitions[name]
+    return sorted(va for va in gw.image.kernel.mappings(booted.partition)
+                  if booted.api.translate(va, "w") is not None
+                  and not booted.api.mapped_in_child(va))
+
+
 def test_the_owner_restarts_a_halted_driver(arch):
     """After a fault the owner restarts the driver: its manager deletes it and spawns its
     image afresh in the same pages, with its device; it serves again, every time."""
     gw = Gateway(arch=arch)
     k, rt = gw.image.kernel, gw.runtime
     manager = gw.image.partitions["actuator-manager"]
-    free_before = sorted(va for va in k.mappings(manager.partition)
-                         if manager.api.translate(va, "w") is not None
-                         and not manager.api.mapped_in_child(va))
+    free_before = _free_pages(gw, "actuator-manager")
     assert _restart(gw, "lamp-driver").reason == "not_allowed"          # it is not halted
     for round_ in range(2):
         driver = gw.image.partitions["lamp-driver"]
@@ -175,11 +180,58 @@ def test_the_owner_restarts_a_halted_driver(arch):
         assert rt.firmware["lamp-driver"].halted is None
         assert _switch_lamp(gw, round_ % 2).accepted and gw.lamp.get(0) == round_ % 2
         assert k.check_invariants() == []
-    free_after = sorted(va for va in k.mappings(manager.partition)
-                        if manager.api.translate(va, "w") is not None
-                        and not manager.api.mapped_in_child(va))
-    assert free_after == free_before                                  # no page lost
+    assert _free_pages(gw, "actuator-manager") == free_before           # no page lost
     assert _restart(gw, "provider-a-app").reason == "not_allowed"       # not the owner's
+
+
+def _grandchild(gw):
+    """The lamp driver makes a child of its own (through the kernel, as itself) from its
+    image pages and its VIDT page: it cannot be yielded to any more, so its next turn halts
+    it."""
+    k, driver = gw.image.kernel, gw.image.partitions["lamp-driver"]
+    pages = driver.spec.runs.image_pages[-4:] + [k.geometry.vidt_va]
+    assert driver.api.create_partition(*pages) and len(k.children(driver.partition)) == 1
+    assert _switch_lamp(gw, 1).reason == "failed" and gw.runtime.firmware["lamp-driver"].halted
+
+
+def test_a_driver_that_made_a_grandchild_is_restarted_with_every_page(arch):
+    """Restart deletes bottom-up (the grandchild first, by the driver): every page comes
+    back, the image spawns again and serves, the manager has the pages it had."""
+    gw = Gateway(arch=arch)
+    free_before = _free_pages(gw, "actuator-manager")
+    _grandchild(gw)
+    restarted = _restart(gw, "lamp-driver")
+    assert (restarted.status, restarted.value) == (204, "lamp-driver")
+    assert _switch_lamp(gw, 1).accepted and gw.lamp.get(0) == 1
+    assert _free_pages(gw, "actuator-manager") == free_before
+    assert gw.image.check_invariants() == []
+
+
+def test_a_restart_that_cannot_spawn_is_refused_and_undone(arch, monkeypatch):
+    """A respawn that fails (here: the image loader refuses) is refused with the reason; the
+    half-made child is deleted, every page is back with the manager, the driver's requests
+    are refused, and the rest of the device keeps serving."""
+    from domains import lifecycle
+    from pipkernel.wrappers import PipCallError
+    gw = Gateway(arch=arch)
+    manager = gw.image.partitions["actuator-manager"].partition
+    _grandchild(gw)
+    real = lifecycle.spawn_firmware
+
+    def spawn_then_fail(machine, api, alloc, *args):
+        real(machine, api, alloc, *args)
+        raise PipCallError("alloc", None)
+
+    monkeypatch.setattr(lifecycle, "spawn_firmware", spawn_then_fail)
+    refused = _restart(gw, "lamp-driver")
+    assert (refused.reason, refused.status) == ("failed", 500) and "alloc" in refused.value
+    assert gw.image.kernel.children(manager) == []
+    assert _free_pages(gw, "actuator-manager") == sorted(gw.image.kernel.mappings(manager))
+    assert _switch_lamp(gw, 0).reason == "failed"
+    gw.sensor.set(0, 2048)
+    assert _read_temperature(gw).value == 2048
+    assert _restart(gw, "lamp-driver").reason == "not_allowed"
+    assert gw.image.check_invariants() == []
 
 
 def test_a_request_the_relay_refuses_is_answered(arch):

@@ -3,7 +3,7 @@ import io
 
 import cbor2
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from domains import commands
 from domains.gateway import LAMP, TEMPERATURE, Gateway, run_default, session
@@ -57,6 +57,35 @@ def test_hostile_frames_are_refused_never_crash(frame):
         commands.decode(frame)
     except commands.Refused as refusal:
         assert refusal.status >= 400
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(code=st.sampled_from(commands.OPERATIONS),
+       path=st.lists(st.sampled_from([3303, 3311, 5, 32769, 26261, 0, 1, 5700, 5850, 65535]),
+                     min_size=3, max_size=4),
+       token=st.binary(min_size=1, max_size=40), to=st.sampled_from(["provider-a", "owner"]))
+@example(code="read", path=[3303, 0, 5700, 0], token=b"x", to="provider-a")
+def test_unauthenticated_commands_on_any_path_are_refused(gw, code, path, token, to):
+    """Any path the command format allows (a resource instance included), with a token that
+    is not one: one refusal, never an exception out of submit."""
+    command = commands.Command(1, to, "gateway", code, tuple(path), None, token)
+    refused = gw.runtime.submit(to, command.encode())
+    gw.runtime.run()
+    responses = [refused] if refused else gw.runtime.collect()
+    assert len(responses) == 1 and not responses[0].accepted and responses[0].id in (1, None)
+
+
+def test_a_domain_resource_has_no_instances(gw):
+    """A token for a domain resource covers its (resource instance) paths, but the domain
+    keeps only the resource's value: such paths are unknown, and the page store is unchanged."""
+    store = gw.runtime.components["provider-a"].admin.handler("write", (32769, 0, 1)).__self__.store
+    before = store.load()
+    for code, value in (("write", "x"), ("read", None)):
+        token = gw.token("provider-a", "provider-a", "32769/0/1:rw")
+        (r,) = gw.submit("provider-a", gw.command("provider-a", code, "32769/0/1/7", value,
+                                                  token=token))
+        assert (r.status, r.reason) == (404, "unknown_path")
+    assert store.load() == before
 
 
 def test_hostile_frames_through_the_runtime(gw):

@@ -15,6 +15,7 @@ SWEEPS = {
     "deletion": ["depth=1..3", "order=top_down,bottom_up", "table_size=16", "levels=3"],
     "fault_propagation": ["depth=0..3", "handlers=all,none,root,parent,every", "calls=3"],
     "switch_cost": ["arch=arm,x86", "iterations=30", "best_of=1"],      # requires the machine
+    "policy_attacks": ["arch=arm,x86", "policy=pip,hardened"],           # requires the machine
     "ipc_latency": ["distance=2,3", "placement=across,down", "messages=3"],  # requires ipc
 }
 
@@ -110,6 +111,26 @@ def switch_cost(table):
         assert float(row["switch_instructions"]) > float(row["syscall_instructions"])
 
 
+def policy_attacks(table):
+    """pipweak's attempts: all contained under hardened, none under pip, where each is flagged
+    by its §10 property (bits: 1 rightsMonotonicity, 2 configPagesWritableInParent,
+    4 noDeviceConfigPages, 8 saveSlotsWritable, which flags the child's own VIDT under either
+    policy); the attacker sample is refused under both; Pip's properties always hold."""
+    attempts = ("save_to_read_only", "save_to_code", "relend_writable", "read_only_table",
+                "device_table", "forged_dispatch", "forged_yield")
+    flagged = {"pip": (8, 8, 1, 2, 4, 0, 0), "hardened": (8, 8, 0, 0, 0, 0, 0)}
+    assert sorted((r["arch"], r["policy"]) for r in table) == [
+        ("arm", "hardened"), ("arm", "pip"), ("x86", "hardened"), ("x86", "pip")]
+    for row in table:
+        hardened = row["policy"] == "hardened"
+        assert [int(row[f"{a}_contained"]) for a in attempts] == [hardened] * 7, row
+        assert tuple(int(row[f"{a}_flagged"]) for a in attempts) == flagged[row["policy"]], row
+        assert row["weak_contained"] == ("7" if hardened else "0")
+        assert row["attacker_refused"] == row["attacker_attempts"] == "29"
+        assert row["weak_flagged_at_end"] == row["attacker_flagged"] == "0"
+        assert row["invariant_violations"] == "0"
+
+
 def ipc_latency(table):
     for row in table:                       # across a common ancestor: one copy fewer
         distance = int(row["distance"])
@@ -120,4 +141,4 @@ def ipc_latency(table):
 
 
 FACTS = {f.__name__: f for f in (memory_overhead, syscall_cost, fault_containment, deletion,
-                                 fault_propagation, switch_cost, ipc_latency)}
+                                 fault_propagation, switch_cost, policy_attacks, ipc_latency)}

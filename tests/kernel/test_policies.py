@@ -36,7 +36,8 @@ def test_mark_device_records_a_page_and_changes_no_table(k):
 
 
 @pytest.mark.parametrize("page, error", [(0, ValueError), (160, ValueError), (-1, ValueError),
-                                         ("3", TypeError), (3.0, TypeError)])
+                                         ("3", TypeError), (3.0, TypeError),
+                                         (True, TypeError)])
 def test_mark_device_refuses_what_is_not_a_physical_page(k, page, error):
     with pytest.raises(error, match="page"):
         k.mark_device(page)

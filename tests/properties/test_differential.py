@@ -1,17 +1,21 @@
 """The C core and the reference model, side by side on random syscall sequences
-(valid and invalid, from random partitions, deep trees and subtree deletions):
-same results, same reasons, same observable state, and every invariant after
-every step, failed calls included."""
+(valid and invalid, from random partitions, deep trees and subtree deletions), both
+booted with the policy the run draws (docs/kernel.md §9), with device pages and pages
+lent with varied rights: same results, same reasons, same observable state, the same
+properties beyond Pip's (§10), and every invariant after every step, failed calls
+included."""
 import hypothesis.strategies as st
 from hypothesis import event, note
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import pipkernel
 import pipkernel.model
-from pipkernel import MemoryFault
-from pipkernel.abi import PAGE_SIZE
+from pipkernel import MemoryFault, PipError
+from pipkernel.abi import EXTRA_PROPERTIES, PAGE_SIZE, POLICIES, cli_sti_save_indices
 
 GEOMETRIES = [(160, 16, 2), (260, 16, 2), (420, 16, 3)]
+HARDENED_REASONS = {PipError.RIGHTS_AMPLIFIED, PipError.NOT_WRITABLE, PipError.DEVICE_PAGE,
+                    PipError.RESERVED_VECTOR}
 
 
 class Twin:
@@ -33,17 +37,38 @@ class Twin:
             note(f"{self.partition}.{name}{args} -> {results[0]} {errors[0]}")
             assert results[0] == results[1], (name, args, results)
             assert errors[0] == errors[1], (name, args, errors)
+            if errors[0] in HARDENED_REASONS:
+                event(f"refused: {errors[0].name}")
             return results[0][1] if results[0][0] == "ok" else None
         return call
 
 
 class Differential(RuleBasedStateMachine):
-    @initialize(geometry=st.sampled_from(GEOMETRIES))
-    def boot(self, geometry):
+    @initialize(geometry=st.sampled_from(GEOMETRIES), policy=st.sampled_from(POLICIES),
+                data=st.data())
+    def boot(self, geometry, policy, data):
         pages, ts, levels = geometry
-        self.c = pipkernel.Kernel(pages=pages, table_size=ts, levels=levels)
-        self.m = pipkernel.model.Kernel(pages=pages, table_size=ts, levels=levels)
+        event(f"policy {policy}")
+        self.c = pipkernel.Kernel(pages=pages, table_size=ts, levels=levels, policy=policy)
+        self.m = pipkernel.model.Kernel(pages=pages, table_size=ts, levels=levels, policy=policy)
         self.g = self.c.geometry
+        self.config_marked = False          # a page was marked a device while a kernel page
+        if data.draw(st.booleans(), label="start with a family"):
+            self.start_family(data)
+
+    def start_family(self, data):
+        """root -> child -> grandchild, each parent lending pages with varied rights to its
+        child: the attacks that need a grandchild (re-lending a page with more rights, kernel
+        tables from pages lent read-only) are then a step away."""
+        p = self.c.root
+        for count in (14, 4):
+            before = set(self.descs(p))
+            self.create_child(data, p)
+            new = sorted(set(self.descs(p)) - before)
+            if not new:
+                return
+            self.lend(data, p, new[0], count, base=1)
+            p = pipkernel.Partition(self.c.mappings(p)[new[0]].pa // PAGE_SIZE)
 
     # ---- drawing arguments ----
     def caller(self, data):
@@ -89,34 +114,84 @@ class Differential(RuleBasedStateMachine):
         return [va for va, mp in sorted(self.c.mappings(p).items())
                 if mp.accessible and va != self.g.vidt_va and twin.mapped_in_child(va) == 0]
 
+    def kernel_fit(self, data, p):
+        """The pages the caller may offer as kernel structures: an honest caller (as the
+        hardened policy wants) offers writable RAM pages only, a careless one any page."""
+        if not data.draw(st.booleans(), label="honest"):
+            return None
+        devices = self.c.device_pages()
+        return {va for va, mp in self.c.mappings(p).items()
+                if mp.w and mp.pa // PAGE_SIZE not in devices}
+
     # ---- macro rules that grow deep trees (libpip patterns, every call compared) ----
     @rule(data=st.data())
     def spawn(self, data):
-        p = self.caller(data)
+        self.create_child(data, self.caller(data))
+
+    def create_child(self, data, p):
         twin = Twin(self, p)
-        free = self.free_pages(p, twin)
+        fit = self.kernel_fit(data, p)
+        free = [va for va in self.free_pages(p, twin) if fit is None or va in fit]
         if len(free) >= 5:
             twin.create_partition(*data.draw(st.permutations(free), label="pages")[:5])
 
     @rule(data=st.data())
     def grow(self, data):
         p = self.caller(data)
+        self.lend(data, p, self.child_desc(data, p), data.draw(st.integers(5, 8), label="pages"))
+
+    def lend(self, data, p, desc, count, base=None):
+        """p lends `count` of its pages to the child desc at consecutive VAs from page `base`
+        (drawn if None), with varied rights; prepare's tables come from kernel_fit pages."""
         twin = Twin(self, p)
-        desc, free = self.child_desc(data, p), self.free_pages(p, twin)
-        base = data.draw(st.integers(1, 8), label="first page")
-        for i in range(data.draw(st.integers(5, 8), label="pages")):
+        free, fit = self.free_pages(p, twin), self.kernel_fit(data, p)
+        if base is None:
+            base = data.draw(st.integers(1, 8), label="first page")
+        for i in range(count):
             dst = (base + i) * PAGE_SIZE
             need = twin.count_to_map(desc, dst) or 0
-            if len(free) < need + self.g.levels:
-                return
             if need:
-                chain = [free.pop() for _ in range(need + self.g.levels - 1)]
+                n = need + self.g.levels - 1          # spare pages, as wrappers.map_page
+                chain = [va for va in free if fit is None or va in fit][-n:]
+                if len(chain) < n:
+                    return
+                free = [va for va in free if va not in chain]
                 for va, nxt in zip(chain, chain[1:] + [0]):
                     twin.write(va, nxt.to_bytes(4, "little"))
                 twin.prepare(desc, dst, chain[0])
-            twin.add_vaddr(free.pop(), desc, dst, True, True, False)
+            if not free:
+                return
+            twin.add_vaddr(free.pop(), desc, dst, True, *self.rights(data))
+
+    def rights(self, data):
+        """(w, e) of a page lent: mostly read-write, sometimes read-only or executable."""
+        return data.draw(st.sampled_from([(True, False)] * 3 + [(False, False), (False, True),
+                                                                (True, True)]), label="w, e")
 
     # ---- rules: every syscall, from a random caller ----
+    @rule(data=st.data())
+    def mark_device(self, data):
+        """A page some partition maps (the ones that matter), or any physical page."""
+        p = self.caller(data)
+        mapped = sorted(mp.pa // PAGE_SIZE for mp in self.c.mappings(p).values()) or [1]
+        page = data.draw(st.one_of(st.sampled_from(mapped),
+                                   st.integers(1, self.g.pages - 1)), label="device page")
+        note(f"mark_device({page})")
+        self.c.mark_device(page)
+        self.m.mark_device(page)
+        self.config_marked |= any(page in self.c.config_pages(q) for q in self.c.partitions())
+
+    @rule(data=st.data())
+    def vidt_slot(self, data):
+        """The caller names a context in its VIDT: a save slot, a vector, a handler's."""
+        p = self.caller(data)
+        cli, sti = cli_sti_save_indices(self.g.table_size)
+        index = data.draw(st.sampled_from([cli, sti, 0, 1, 2, cli - 1]), label="slot")
+        maps = sorted(self.c.mappings(p))
+        va = data.draw(st.one_of(st.just(0), st.sampled_from(maps or [0]).flatmap(
+            lambda v: st.sampled_from([v, v + PAGE_SIZE - 8]))), label="context va")
+        Twin(self, p).write(self.g.vidt_va + 4 * index, va.to_bytes(4, "little"))
+
     @rule(data=st.data())
     def create_partition(self, data):
         p = self.caller(data)
@@ -228,6 +303,20 @@ class Differential(RuleBasedStateMachine):
         if hasattr(self, "c"):
             assert self.c.check_invariants() == []
             assert self.m.check_invariants() == []
+
+    @invariant()
+    def same_extra_properties(self):
+        if hasattr(self, "c"):
+            assert self.c.device_pages() == self.m.device_pages()
+            extra = self.c.check_extra_properties()
+            assert extra == self.m.check_extra_properties()
+            for name in extra:
+                event(f"{self.c.policy}: {name} violated")
+            if self.c.policy == "hardened":     # §10: it keeps the first three by construction
+                kept = set(EXTRA_PROPERTIES[:3])
+                if self.config_marked:          # ... unless a kernel page is marked a device
+                    kept.remove("noDeviceConfigPages")
+                assert not kept & set(extra), extra
 
 
 TestDifferential = Differential.TestCase

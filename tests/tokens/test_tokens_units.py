@@ -202,7 +202,17 @@ def test_scope_grants_by_prefix():
     assert str(parse("1:cdxwr")) == "1:rwxdc"
 
 
-@pytest.mark.parametrize("text", ["", " ", "1:", ":r", "1", "1/2/3/4:r", "01:r", "-1:r", "1:rr", "1:q", "1:r  2:w",
+def test_scope_paths_reach_resource_instances():
+    """LwM2M's fourth level (a resource instance, as commands may name): granted by an entry
+    on its resource or an entry naming it."""
+    scope = parse("3303/0/5700:r 3311/0/5850/2:w")
+    assert scope.allows("read", "3303/0/5700/0") and scope.allows("read", (3303, 0, 5700, 65535))
+    assert scope.allows("write", "3311/0/5850/2") and not scope.allows("write", "3311/0/5850/1")
+    assert not scope.allows("write", "3311/0/5850")
+    assert str(scope) == "3303/0/5700:r 3311/0/5850/2:w"
+
+
+@pytest.mark.parametrize("text", ["", " ", "1:", ":r", "1", "1/2/3/4/5:r", "01:r", "-1:r", "1:rr", "1:q", "1:r  2:w",
                                   "70000:r", "1:r 1:w", "\uff11:r", "1/:r", " ".join(["1:r"] * 65)])
 def test_bad_scopes(text):
     with pytest.raises(ScopeError):
@@ -214,6 +224,8 @@ def test_bad_requests():
         parse("1:r").allows("frob", "1")
     with pytest.raises(ScopeError):
         parse("1:r").allows("read", "1/x")
+    with pytest.raises(ScopeError):
+        parse("1:r").allows("read", "1/2/3/4/5")
     with pytest.raises(ScopeError):
         parse(b"1:r")
     assert isinstance(parse("1:r"), Scope)
