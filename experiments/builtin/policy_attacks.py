@@ -24,7 +24,6 @@ ATTEMPTS = ("save_to_read_only",     # (a) VIDT save slots name a page lent read
 
 @dataclass
 class Attempt:
-    line: str                   # the root's verdict line
     contained: bool             # the root's verdict, from its host call
     extra: list[str]            # check_extra_properties() as the verdict was given
     invariants: list[str]       # check_invariants() then
@@ -72,13 +71,11 @@ def run_pipweak(arch: str, policy: str, device: bool = True) -> tuple[Run, list[
             machine.patch_word("weak_device_va", machine.device_va(DEVICE))
 
     run = _run(arch, policy, "pipweak", [Registers(DEVICE)] if device else [], setup)
-    lines = [line for line in run.lines if line.startswith("weak ")]
-    if run.result.exit_code != 0 or [v[0] for v in verdicts] != list(range(1, len(ATTEMPTS) + 1)) \
-            or len(lines) != len(ATTEMPTS):
+    numbers = [number for number, *_ in verdicts]
+    if run.result.exit_code != 0 or numbers != list(range(1, len(ATTEMPTS) + 1)):
         raise RuntimeError(f"pipweak on {arch} under {policy}: exit {run.result.exit_code}, "
-                           f"verdicts {verdicts}, console {run.lines}")
-    return run, [Attempt(line, contained, extra, invariants)
-                 for line, (_, contained, extra, invariants) in zip(lines, verdicts)]
+                           f"verdicts for attempts {numbers}, console {run.lines}")
+    return run, [Attempt(*verdict) for _, *verdict in verdicts]
 
 
 def run_attacker(arch: str, policy: str) -> tuple[Run, int, int]:

@@ -112,7 +112,7 @@ static void attempt(uint32_t index, uint32_t victim_desc)
     case WEAK_SAVE_CODE:
         name_save_area(PIP_VA(code_save_area));
         WORD0(__image_start) = 0;       /* the page fault saves the context */
-        report(WEAK_SETUP_FAILED, 0);
+        report(WEAK_SETUP_FAILED, 0);   /* the write did not fault */
     case WEAK_RELEND_WRITABLE:
         relend_writable();
     case WEAK_READ_ONLY_TABLE:

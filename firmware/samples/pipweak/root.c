@@ -178,6 +178,10 @@ static __attribute__((noreturn)) void unexpected(const char *when, const struct 
     pip_puts(when);
     pip_puts("UNEXPECTED ");
     put_event(ev);
+    pip_puts(" at ");
+    pip_puthex(ev->addr);
+    pip_puts(" access ");
+    pip_putdec(ev->access);
     pip_puts(", report ");
     pip_puthex(report_word(0));
     pip_puts(" ");

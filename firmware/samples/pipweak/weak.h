@@ -6,6 +6,8 @@
 #ifndef WEAK_H
 #define WEAK_H
 
+#include <pip/abi.h>
+
 /* What the root lends the attacker, at these VAs in the attacker. */
 #define WEAK_READ_ONLY_VA 0x100000u   /* a page of the root's, R only, full of WEAK_PATTERN */
 #define WEAK_DEVICE_VA    0x101000u   /* a device page of the root's, R W */
