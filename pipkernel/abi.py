@@ -281,6 +281,8 @@ def firmware_header() -> str:
     lines += [f"#define PIP_CALL_{s.name.upper()} {s.number}  /* {s.doc} */" for s in SYSCALLS]
     lines += [f"#define PIP_VECTOR_{name} {value}" for name, value in VECTORS.items()]
     lines += [f"#define PIP_ACCESS_{name.upper()} {value}" for name, value in ACCESS_CODES.items()]
+    lines += ["#define PIP_YIELD_OK 0"] + [f"#define PIP_YIELD_{reason.name} {code}"
+                                          for reason, code in YIELD_CODES.items()]
     constants = dict(HOST_CALL_BASE=HOST_CALL_BASE, SWI_FIRST=SWI_FIRST, SWI_ERROR=SWI_ERROR,
                      VIDT_VA=VIDT_VA, CONSOLE_VA=CONSOLE_VA, SYSTEM_VA=SYSTEM_VA,
                      ROOT_IMAGE_BASE=ROOT_IMAGE_BASE, CONSOLE_TX=CONSOLE_TX,

@@ -30,12 +30,7 @@ uint32_t Pip_Resume(uint32_t desc, uint32_t pipflags);
 uint32_t Pip_GetIntState(uint32_t desc);     /* PIP_GET_INT_STATE_ERROR if not a child */
 void Pip_SetIntState(uint32_t state);
 
-/* Pip's yield codes (pip-spec §2.4). */
-enum {
-    PIP_YIELD_OK = 0, PIP_YIELD_INVALID_INT_LEVEL = 1, PIP_YIELD_INVALID_CTX_SAVE_INDEX = 2,
-    PIP_YIELD_ROOT_CALLER = 3, PIP_YIELD_INVALID_CHILD = 4,
-    PIP_YIELD_UNAVAILABLE_TARGET_VIDT = 5, PIP_YIELD_UNAVAILABLE_CALLER_VIDT = 6,
-    PIP_YIELD_UNAVAILABLE_TARGET_CTX = 8, PIP_YIELD_CALLER_CONTEXT_SAVE = 9,
-};
+/* Pip's yield codes (pip-spec §2.4) are PIP_YIELD_* in abi.h, generated from
+ * pipkernel/abi.py YIELD_CODES (10, RESERVED_VECTOR, is the hardened policy's). */
 
 #endif
