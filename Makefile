@@ -42,7 +42,8 @@ test-sanitize: setup
 	@test -x $(ASAN_VENV)/bin/python || $(PYTHON) -m venv $(ASAN_VENV)
 	PIPSIM_SANITIZE=1 $(ASAN_VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps .
 	$(ASAN_VENV)/bin/python -m pip install --quiet '.[test]'
-	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	cd tests && PIPSIM_FIRMWARE_BUILD=$(abspath firmware/build) \
+	  LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ../$(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider kernel properties machine \
 	  -k "not kernel_panic_with_a_report"
