@@ -153,13 +153,29 @@ class DomainManager(Component):
             self._forwarded(message.src_name, msg)
 
     def on_refusal(self, refusal: Refusal) -> None:
+        self._fail(lambda dest, seq: [dest, seq] == [refusal.dst_name, refusal.seq],
+                   {"status": 403, "reason": f"ipc_{refusal.reason.name.lower()}", "value": None})
+
+    def on_unreachable(self, name: str, why: str) -> None:
+        """What this domain asked ``name`` (a manager, its application) fails."""
+        self._fail(lambda dest, seq: dest == name,
+                   {"status": STATUS["failed"], "reason": "failed", "value": f"{name}: {why}"})
+
+    def on_start(self) -> None:
+        """Running again after a stop: the requests it had in flight were answered when it
+        stopped (its network commands by the runtime, its forwarders' by themselves); their
+        late answers must not match new requests, so request ids go on from where they were."""
+        self.pending.save({"next": self.pending.load()["next"]})
+
+    def _fail(self, which, msg: dict) -> None:
+        """Answer with msg every request in flight whose (destination, seq) ``which`` picks."""
         state = self.pending.load()
-        for rid, entry in list(state.items()):
-            if rid != "next" and entry["seq"] == [refusal.dst_name, refusal.seq]:
-                del state[rid]
-                self.pending.save(state)
-                self._answer(entry, {"status": 403, "reason": f"ipc_{refusal.reason.name.lower()}",
-                                     "value": None})
+        failed = [state.pop(rid) for rid in [rid for rid, entry in state.items()
+                                             if rid != "next" and which(*entry["seq"])]]
+        if failed:
+            self.pending.save(state)
+        for entry in failed:
+            self._answer(entry, msg)
 
     def _forwarded(self, source: str, msg: dict) -> None:
         """Second half of Fig. 9: a command with the owner's token B, from another domain."""
