@@ -178,7 +178,10 @@ class DomainManager(Component):
             self._answer(entry, msg)
 
     def _forwarded(self, source: str, msg: dict) -> None:
-        """Second half of Fig. 9: a command with the owner's token B, from another domain."""
+        """Second half of Fig. 9: a command with the owner's token B, from another domain
+        (one whose request id is not an integer could not be answered: it is ignored)."""
+        if type(msg.get("rid")) is not int:
+            return
         try:
             command = self.ic.admit_forwarded(source, msg.get("cmd"))
             self.seen.append(f"{command.code} {command.resource} for {source}")
@@ -223,23 +226,24 @@ class DomainManager(Component):
             self.pending.save(state)
 
     def _complete(self, msg: dict) -> None:
-        state = self.pending.load()
-        entry = state.pop(msg.get("rid"), None) if msg.get("rid") != "next" else None
+        state, rid = self.pending.load(), msg.get("rid")
+        entry = state.pop(rid, None) if type(rid) is int else None
         if entry is not None:
             self.pending.save(state)
             self._answer(entry, msg)
 
     def _answer(self, entry: dict, msg: dict) -> None:
-        status = msg.get("status")
+        status, reason = msg.get("status"), msg.get("reason")
+        if not isinstance(reason, str):
+            reason = "failed"
         if type(status) is not int:       # a firmware application's reply names its reason
-            status = STATUS.get(msg.get("reason"), 500)
+            status = STATUS.get(reason, 500)
         if "reply" in entry:
             dest, rid = entry["reply"]
-            self.answer(dest, {"t": "rep", "rid": rid, "status": status,
-                             "reason": msg.get("reason"), "value": msg.get("value")})
+            self.answer(dest, {"t": "rep", "rid": rid, "status": status, "reason": reason,
+                               "value": msg.get("value")})
         else:
-            self.outgoing.append(Response(entry["id"], status, str(msg.get("reason")),
-                                          msg.get("value")))
+            self.outgoing.append(Response(entry["id"], status, reason, msg.get("value")))
 
 
 def _fields(answer: Response) -> dict:

@@ -5,10 +5,12 @@ answered once, and everything else keeps serving (on arm and x86)."""
 from collections import Counter
 
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
 from hostile import arm, lend_mailbox, loops
 
 from domains.gateway import APP_CONFIG, LAMP, RESTART, START, TEMPERATURE, Gateway
+from ipc import IpcError
 from tokens.scope import OPERATIONS
 
 
@@ -147,3 +149,39 @@ def test_a_looping_component_is_cut_at_its_budget(gw):
     assert ask(gw, "provider-b", "read", TEMPERATURE).reason == "stopped"
     assert rt.faults[0].startswith("provider-b: made 20000 kernel calls without returning")
     serving(gw)
+
+
+hostile_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=300)
+    | st.binary(max_size=300) | st.sampled_from(["req", "rep", "cmd", "read", "write", "value",
+                                                 "period", "on", "next", 1, 2]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["t", "rid", "op", "reg", "value", "cmd", "id", "domain", "device",
+                         "operation", "token", "tokenB", "code", "objectId"]) | st.integers(0, 3),
+        inner, max_size=6),
+    max_leaves=16)
+
+
+@settings(deadline=None)
+@given(sender_to=st.sampled_from([("maintainer", "root"), ("provider-a", "sensor-manager"),
+                                  ("provider-a", "actuator-manager")]),
+       payloads=st.lists(hostile_values, min_size=1, max_size=6))
+@example(sender_to=("maintainer", "root"), payloads=[{"t": "cmd", "rid": "x" * 440}])
+@example(sender_to=("maintainer", "root"), payloads=[{"t": "rep", "rid": [1]}])
+@example(sender_to=("provider-a", "sensor-manager"), payloads=[{"t": "req", "rid": [], "op": "read"}])
+def test_what_a_sibling_sends_never_stops_the_owner(sender_to, payloads):
+    """A compromised maintainer or provider sends anything on its channels to the owner's
+    partitions: nothing the owner does about it faults, and the owner still serves."""
+    gw = Gateway()
+    rt = gw.runtime
+    sender, to = sender_to
+    for payload in payloads:
+        try:
+            rt.topology.mailbox(sender).send(to, payload)
+        except IpcError:
+            pass                                  # more than a slot holds: never sent
+    rt.run()
+    assert not [f for f in rt.faults if not f.startswith(sender)], rt.faults
+    assert ask(gw, "owner", "read", "26261/0/11").accepted
+    gw.sensor.set(0, 2150)
+    assert ask(gw, "provider-b", "read", TEMPERATURE).value == 2150
