@@ -127,10 +127,10 @@ class Component:
     def on_child_fault(self, child: str, what: str) -> None:
         """A child partition faulted (or ran away) and was contained; by default no more."""
 
-    def on_unreachable(self, name: str, why: str) -> None:
+    def on_unreachable(self, name: str) -> None:
         """A partition we have a channel to takes nothing now (its domain stopped, it is
-        halted, or its mailbox is broken): what we asked it will not be answered; by default
-        nothing was asked."""
+        halted, or its mailbox is broken: the runtime's faults say why): what we asked it
+        will not be answered; by default nothing was asked."""
 
     def on_start(self) -> None:
         """Our domain runs again after a stop; what we had in flight was answered when it

@@ -156,10 +156,10 @@ class DomainManager(Component):
         self._fail(lambda dest, seq: [dest, seq] == [refusal.dst_name, refusal.seq],
                    {"status": 403, "reason": f"ipc_{refusal.reason.name.lower()}", "value": None})
 
-    def on_unreachable(self, name: str, why: str) -> None:
+    def on_unreachable(self, name: str) -> None:
         """What this domain asked ``name`` (a manager, its application) fails."""
         self._fail(lambda dest, seq: dest == name,
-                   {"status": STATUS["failed"], "reason": "failed", "value": f"{name}: {why}"})
+                   {"status": STATUS["failed"], "reason": "failed", "value": f"{name} unreachable"})
 
     def on_start(self) -> None:
         """Running again after a stop: the requests it had in flight were answered when it

@@ -241,10 +241,9 @@ class Runtime(Lifecycle):
         for domain in sorted(stopping & set(self.managers)):
             self._close_exchanges(domain, f"domain {domain} is stopped")
         for name in closing:
-            why = self.topology.node(name).closed
             for peer in [p for p in self.components if (p, name) in self.policy]:
                 if peer in self.components and self.domain_of[peer] not in self._down:
-                    self.run_as(peer, lambda c: c.on_unreachable(name, why))
+                    self.run_as(peer, lambda c: c.on_unreachable(name))
         for name in [n for n in self.components if self.domain_of[n] in starting]:
             if name in self.components and self.domain_of[name] not in self._down:
                 self.run_as(name, lambda c: c.on_start())

@@ -73,10 +73,9 @@ class VirtualManager(Component):
             self._fail(lambda seq: seq == refusal.seq,
                        f"ipc_{refusal.reason.name.lower()} to {self.driver}")
 
-    def on_unreachable(self, name: str, why: str) -> None:
-        """The driver is halted (or its domain stopped): its requests in flight fail (the
-        answer names it only: it must fit the client's channel); later ones are refused by
-        the relay until it runs again."""
+    def on_unreachable(self, name: str) -> None:
+        """The driver is halted (or its domain stopped): its requests in flight fail; later
+        ones are refused by the relay until it runs again."""
         if name == self.driver:
             self._fail(lambda seq: True, f"driver {name} unreachable")
 

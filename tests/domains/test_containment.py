@@ -168,7 +168,8 @@ hostile_values = st.recursive(
        payloads=st.lists(hostile_values, min_size=1, max_size=6))
 @example(sender_to=("maintainer", "root"), payloads=[{"t": "cmd", "rid": "x" * 440}])
 @example(sender_to=("maintainer", "root"), payloads=[{"t": "rep", "rid": [1]}])
-@example(sender_to=("provider-a", "sensor-manager"), payloads=[{"t": "req", "rid": [], "op": "read"}])
+@example(sender_to=("provider-a", "sensor-manager"),
+         payloads=[{"t": "req", "rid": [], "op": "read"}])
 def test_what_a_sibling_sends_never_stops_the_owner(sender_to, payloads):
     """A compromised maintainer or provider sends anything on its channels to the owner's
     partitions: nothing the owner does about it faults, and the owner still serves."""
