@@ -73,7 +73,7 @@ class Runtime(Lifecycle):
     def __init__(self, image, budget: int = CALL_BUDGET):
         """``budget``: the kernel calls one activation of a component may make."""
         self.image, self.kernel, self.budget = image, image.kernel, budget
-        self._budget = Budget()
+        self._meter = Budget()
         self._open: dict[str, Counter] = {}      # domain -> command id -> frames unanswered
         self._answers: list[Response] = []       # answered for a domain that stopped
         self._down: frozenset[str] = frozenset()  # stopped domains, as last seen
@@ -126,7 +126,7 @@ class Runtime(Lifecycle):
         return [va for va in pages if va not in mine]
 
     def _start(self, name: str, component, api, free, devices, config):
-        api = MeteredAPI(api, self._budget)
+        api = MeteredAPI(api, self._meter)
         ctx = Context(name, self.domain_of[name], api, free, self.topology.mailbox(name, api),
                       devices, config, self)
         self.components[name] = started = component(ctx)
@@ -182,13 +182,13 @@ class Runtime(Lifecycle):
         """Run ``action(component)`` as the partition ``name``, with a fresh budget of kernel
         calls; what it returns, or what it raised, contained (``_fault``)."""
         component = self.components[name]
-        saved = self._budget.arm(self.budget)
+        saved = self._meter.arm(self.budget)
         try:
             return action(component)
         except (Exception, Runaway) as error:
             failure = error
         finally:
-            self._budget.restore(saved)
+            self._meter.restore(saved)
         self._fault(name, describe(failure))
         return failure
 
