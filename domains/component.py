@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ipc import Mailbox, Message, OutboxFull, Refusal
+from ipc import IpcError, Mailbox, Message, OutboxFull, Refusal
 
 from .store import PageStore, StoreError
 
@@ -78,9 +78,14 @@ class Component:
         return 0
 
     def answer(self, dest: str, payload) -> None:
-        """Send an answer; one that neither the outbox nor the backlog can take is counted
-        in ``unanswered`` (the load test and the benchmark check it stays 0)."""
-        if self.send(dest, payload) is None:
+        """Send an answer; one that neither the outbox nor the backlog can take, or that no
+        outbox would (too big: it echoes what the asker sent), is counted in ``unanswered``
+        (the load test and the benchmark check it stays 0)."""
+        try:
+            sent = self.send(dest, payload)
+        except IpcError:
+            sent = None
+        if sent is None:
             self.unanswered += 1
 
     def _flush(self) -> None:
@@ -101,18 +106,17 @@ class Component:
 
     def poll(self) -> int:
         """Send what waits in the backlog, then handle what arrived: refusals of our
-        messages, then messages.  Returns how many (nothing is read but the pending counts
-        when nothing is waiting)."""
+        messages, then messages, each taken from the inbox once handled (a handler that
+        raises leaves the rest there: the relay refuses them while the domain is stopped).
+        Returns how many (nothing is read but the pending counts when nothing is waiting)."""
         if self._backlogged:
             self._flush()
         if not self.mailbox.waiting():
             return 0
-        refusals, messages = self.mailbox.refusals(), self.mailbox.receive()
+        refusals = self.mailbox.refusals()
         for refusal in refusals:
             self.on_refusal(refusal)
-        for message in messages:
-            self.on_message(message)
-        return len(refusals) + len(messages)
+        return len(refusals) + self.mailbox.handle(self.on_message)
 
     def on_message(self, message: Message) -> None:
         raise NotImplementedError
@@ -123,5 +127,11 @@ class Component:
     def on_child_fault(self, child: str, what: str) -> None:
         """A child partition faulted (or ran away) and was contained; by default no more."""
 
-    def on_child_restart(self, child: str) -> None:
-        """A child partition was started afresh after a fault; by default nothing to do."""
+    def on_unreachable(self, name: str) -> None:
+        """A partition we have a channel to takes nothing now (its domain stopped, it is
+        halted, or its mailbox is broken: the runtime's faults say why): what we asked it
+        will not be answered; by default nothing was asked."""
+
+    def on_start(self) -> None:
+        """Our domain runs again after a stop; what we had in flight was answered when it
+        stopped (by the runtime, and by peers told we were unreachable); by default no more."""

@@ -153,16 +153,35 @@ class DomainManager(Component):
             self._forwarded(message.src_name, msg)
 
     def on_refusal(self, refusal: Refusal) -> None:
+        self._fail(lambda dest, seq: [dest, seq] == [refusal.dst_name, refusal.seq],
+                   {"status": 403, "reason": f"ipc_{refusal.reason.name.lower()}", "value": None})
+
+    def on_unreachable(self, name: str) -> None:
+        """What this domain asked ``name`` (a manager, its application) fails."""
+        self._fail(lambda dest, seq: dest == name,
+                   {"status": STATUS["failed"], "reason": "failed", "value": f"{name} unreachable"})
+
+    def on_start(self) -> None:
+        """Running again after a stop: the requests it had in flight were answered when it
+        stopped (its network commands by the runtime, its forwarders' by themselves); their
+        late answers must not match new requests, so request ids go on from where they were."""
+        self.pending.save({"next": self.pending.load()["next"]})
+
+    def _fail(self, which, msg: dict) -> None:
+        """Answer with msg every request in flight whose (destination, seq) ``which`` picks."""
         state = self.pending.load()
-        for rid, entry in list(state.items()):
-            if rid != "next" and entry["seq"] == [refusal.dst_name, refusal.seq]:
-                del state[rid]
-                self.pending.save(state)
-                self._answer(entry, {"status": 403, "reason": f"ipc_{refusal.reason.name.lower()}",
-                                     "value": None})
+        failed = [state.pop(rid) for rid in [rid for rid, entry in state.items()
+                                             if rid != "next" and which(*entry["seq"])]]
+        if failed:
+            self.pending.save(state)
+        for entry in failed:
+            self._answer(entry, msg)
 
     def _forwarded(self, source: str, msg: dict) -> None:
-        """Second half of Fig. 9: a command with the owner's token B, from another domain."""
+        """Second half of Fig. 9: a command with the owner's token B, from another domain
+        (one whose request id is not an integer could not be answered: it is ignored)."""
+        if type(msg.get("rid")) is not int:
+            return
         try:
             command = self.ic.admit_forwarded(source, msg.get("cmd"))
             self.seen.append(f"{command.code} {command.resource} for {source}")
@@ -207,23 +226,24 @@ class DomainManager(Component):
             self.pending.save(state)
 
     def _complete(self, msg: dict) -> None:
-        state = self.pending.load()
-        entry = state.pop(msg.get("rid"), None) if msg.get("rid") != "next" else None
+        state, rid = self.pending.load(), msg.get("rid")
+        entry = state.pop(rid, None) if type(rid) is int else None
         if entry is not None:
             self.pending.save(state)
             self._answer(entry, msg)
 
     def _answer(self, entry: dict, msg: dict) -> None:
-        status = msg.get("status")
+        status, reason = msg.get("status"), msg.get("reason")
+        if not isinstance(reason, str):
+            reason = "failed"
         if type(status) is not int:       # a firmware application's reply names its reason
-            status = STATUS.get(msg.get("reason"), 500)
+            status = STATUS.get(reason, 500)
         if "reply" in entry:
             dest, rid = entry["reply"]
-            self.answer(dest, {"t": "rep", "rid": rid, "status": status,
-                             "reason": msg.get("reason"), "value": msg.get("value")})
+            self.answer(dest, {"t": "rep", "rid": rid, "status": status, "reason": reason,
+                               "value": msg.get("value")})
         else:
-            self.outgoing.append(Response(entry["id"], status, str(msg.get("reason")),
-                                          msg.get("value")))
+            self.outgoing.append(Response(entry["id"], status, reason, msg.get("value")))
 
 
 def _fields(answer: Response) -> dict:

@@ -5,12 +5,14 @@ turn ended with a full outbox (it waits to send): the parent yields to its child
 0 (the child's main context, where it saves itself when it yields back:
 firmware/samples/drivers), the machine runs it until control comes back to the parent (the
 run stops "host"), at most ``BUDGET`` instructions.
-A child that faults, halts, or runs past its budget is halted and reported; the parent's
-VIDT sends every fault back to the parent (pipkernel.machine.spawn.python_parent_vidt).
+A child that faults, halts, runs past its budget, or whose mailbox is out of its reach is
+halted by the runtime and reported; the parent's VIDT sends every fault back to the parent
+(pipkernel.machine.spawn.python_parent_vidt).
 """
 from __future__ import annotations
 
 from ipc.mailbox import RINGS, Pending, RingKind
+from pipkernel import MemoryFault
 from pipkernel.machine.report import fault_report
 
 BUDGET = 2_000_000             # instructions per turn: a request costs a few thousand
@@ -30,29 +32,35 @@ class FirmwarePartition:
         return not self.halted and (self._sending or self.mailbox.waiting())
 
     def turn(self) -> str | None:
-        """Run it until it yields back; None, or the report of what went wrong (it is then
-        halted: later turns do nothing)."""
-        if not self.due():
-            return None
+        """Run it until it yields back; None, or the report of what went wrong (then the
+        runtime halts it: later turns do nothing)."""
+        try:
+            if not self.due():
+                return None
+        except MemoryFault as fault:
+            return f"its mailbox is out of reach: {fault}"
         faults = self.machine.counters()["faults"]
         self.turns += 1
         code = self.parent_api.yield_(self.desc, MAIN_SLOT, MAIN_SLOT, 0, 0)
         if code:
-            return self._halt(f"its parent cannot yield to it (Pip code {code})")
+            return f"its parent cannot yield to it (Pip code {code})"
         self.machine.enter()
         result = self.machine.run(max_instructions=BUDGET)
-        outbox = self.mailbox.view.pending()[Pending.OUTBOX]
+        try:
+            outbox = self.mailbox.view.pending()[Pending.OUTBOX]
+        except MemoryFault as fault:
+            return f"its mailbox is out of reach: {fault}"
         self._sending = outbox >= RINGS[RingKind.OUTBOX].count
         if result.stop == "host" and result.counters["faults"] == faults:
             return None
         fault = result.fault if result.counters["faults"] != faults else None
         if fault and fault["partition"] == self.pd:
-            return self._halt("; ".join(line.strip() for line in
-                                        fault_report(self.machine, fault, False).splitlines()))
+            return "; ".join(line.strip() for line in
+                             fault_report(self.machine, fault, False).splitlines())
         if result.stop == "budget":
-            return self._halt(f"ran {BUDGET} instructions without yielding back")
-        return self._halt(f"the machine stopped: {result.stop}")
+            return f"ran {BUDGET} instructions without yielding back"
+        return f"the machine stopped: {result.stop}"
 
-    def _halt(self, why: str) -> str:
-        self.halted = why
-        return why
+    def halt(self, why: str) -> None:
+        """It runs no more (the runtime contained its fault): why, its first fault."""
+        self.halted = self.halted or why

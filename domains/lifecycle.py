@@ -23,7 +23,7 @@ from .firmware import FirmwarePartition
 
 class Lifecycle:
     """Runtime methods (the runtime's topology, policy, components, firmware, parent_of,
-    domain_of, _mailbox and _start are theirs)."""
+    domain_of, _mailbox, _start and _close_exchanges are theirs)."""
 
     def adopt(self, name: str, parent_api, desc: int, pages, component, config: dict,
               app: tuple[str, str] | None = None):
@@ -84,8 +84,8 @@ class Lifecycle:
         """Start a halted firmware partition of the image afresh: it is deleted bottom-up
         (``_delete_tree``: whatever it made of its own goes first, so every page it had comes
         back to its parent) and its parent spawns its image again in those pages, with its
-        devices; it gets a fresh mailbox (same endpoint id) and its parent component is told
-        (``on_child_restart``).  ValueError if it is not a halted firmware partition;
+        devices; it gets a fresh mailbox (same endpoint id), open again: requests reach it.
+        ValueError if it is not a halted firmware partition;
         RuntimeError if its image cannot run again: then what the respawn made is deleted
         too and the partition is gone (its endpoint with it)."""
         old = self.firmware.get(name)
@@ -120,8 +120,6 @@ class Lifecycle:
                                                 self.topology.mailbox(name))
         self.firmware[name].turns = old.turns
         self.relay = Relay(self.topology, self.policy)
-        if self.parent_of[name] in self.components:
-            self.run_as(self.parent_of[name], lambda c: c.on_child_restart(name))
 
     def forget(self, name: str) -> None:
         """Stop running a partition adopted earlier, before its parent deletes it: its
@@ -149,8 +147,9 @@ class Lifecycle:
             self._unregister(child)
         self.firmware.pop(name, None)
         component = self.components.pop(name, None)
-        if component is not None:
-            self.managers.pop(component.domain, None)
+        if component is not None and self.managers.get(component.domain) is component:
+            self._close_exchanges(component.domain, f"domain {component.domain} is deleted")
+            del self.managers[component.domain]
         if name in self.topology.endpoints:
             if self.image.machine is not None:
                 self.image.machine.remove_python_partition(self.topology.node(name).partition)

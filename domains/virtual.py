@@ -43,7 +43,7 @@ class VirtualManager(Component):
                 reason = msg.get("reason")
                 value = msg.get("value")
                 if reason not in DRIVER_REASONS or not (value is None or type(value) is int):
-                    reason, value = "failed", f"the driver answered {reason!r}"
+                    reason, value = "failed", "the driver's answer is not valid"
                 self.answer(asked[0], reply(asked[1], reason, value))
             return
         if msg.get("t") != "req" or src not in self.clients:
@@ -52,9 +52,6 @@ class VirtualManager(Component):
             self.answer(src, reply(msg.get("rid"), "unauthorised"))
             return
         state = self.pending.load()
-        if state.get("down"):
-            self.answer(src, reply(msg.get("rid"), "failed", state["down"]))
-            return
         rid = state["next"]
         seq = self.send(self.driver, {"t": "req", "rid": rid, "op": msg["op"],
                                       "reg": msg.get("reg"), "value": msg.get("value")}, tag=rid)
@@ -72,26 +69,22 @@ class VirtualManager(Component):
 
     def on_refusal(self, refusal) -> None:
         """The relay refused a request to the driver: its client gets the reason."""
-        if refusal.dst_name != self.driver:
-            return                       # an answer to a client that is gone
-        state = self.pending.load()
-        for rid in [k for k in state if type(k) is int and state[k][2] == refusal.seq]:
-            src, their_rid, _ = state.pop(rid)
-            self.answer(src, reply(their_rid, "failed",
-                                   f"ipc_{refusal.reason.name.lower()} to {self.driver}"))
-        self.pending.save(state)
+        if refusal.dst_name == self.driver:      # else an answer to a client that is gone
+            self._fail(lambda seq: seq == refusal.seq,
+                       f"ipc_{refusal.reason.name.lower()} to {self.driver}")
 
-    def on_child_fault(self, child: str, what: str) -> None:
-        """The driver is halted: its pending requests, and any later one, fail."""
-        state = self.pending.load()
-        for rid in [k for k in state if type(k) is int]:
-            src, their_rid, _ = state.pop(rid)
-            self.answer(src, reply(their_rid, "failed", f"driver {child} halted"))
-        state["down"] = f"driver {child} halted"
-        self.pending.save(state)
+    def on_unreachable(self, name: str) -> None:
+        """The driver is halted (or its domain stopped): its requests in flight fail; later
+        ones are refused by the relay until it runs again."""
+        if name == self.driver:
+            self._fail(lambda seq: True, f"driver {name} unreachable")
 
-    def on_child_restart(self, child: str) -> None:
-        """The driver runs again: requests go to it again."""
+    def _fail(self, which, detail: str) -> None:
+        """Answer each request to the driver whose sequence number ``which`` picks: failed."""
         state = self.pending.load()
-        state.pop("down", None)
-        self.pending.save(state)
+        failed = [rid for rid in state if type(rid) is int and which(state[rid][2])]
+        for rid in failed:
+            src, their_rid, _ = state.pop(rid)
+            self.answer(src, reply(their_rid, "failed", detail))
+        if failed:
+            self.pending.save(state)

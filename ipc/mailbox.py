@@ -331,20 +331,29 @@ class Mailbox:
         return seq
 
     def receive(self) -> list[Message]:
-        """Take the messages delivered to this partition, by (source, sequence).
+        """Take the messages delivered to this partition, by (source, sequence)."""
+        taken = []
+        self.handle(taken.append)
+        return taken
+
+    def handle(self, handler) -> int:
+        """Hand each message delivered to this partition to ``handler``, by (source,
+        sequence), freeing its slot once the handler returns; how many.  A handler that
+        raises leaves that message and the later ones READY, and counted, in the inbox (a
+        relay refuses them once the endpoint is closed: docs/ipc.md §2).
 
         The inbox is read only if its pending count of the owner's messages is not 0."""
         if not self._read(self._pending_va + _P_MINE, 1)[0]:
-            return []
+            return 0
         inbox = self._inbox
-        taken = []
-        for slot, h, payload in inbox.live():
-            if h.state == State.READY and h.kind == 0 and h.dst == self.me:
-                obj = cbor2.loads(payload[:h.length])
-                inbox.set_state(slot, State.FREE)
-                taken.append(Message(h.src, h.seq, obj, self._names.get(h.src)))
+        mine = sorted(((h, slot, payload) for slot, h, payload in inbox.live()
+                       if h.state == State.READY and h.kind == 0 and h.dst == self.me),
+                      key=lambda m: (m[0].src, m[0].seq))
+        for h, slot, payload in mine:
+            handler(Message(h.src, h.seq, cbor2.loads(payload[:h.length]), self._names.get(h.src)))
+            inbox.set_state(slot, State.FREE)
         self.view.set_pending(_P_MINE, 0)            # after the frees: every one was taken
-        return sorted(taken, key=lambda m: (m.src, m.seq))
+        return len(mine)
 
     def refusals(self) -> list[Refusal]:
         """Take the refusals the relay wrote back for this partition's messages."""

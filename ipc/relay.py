@@ -6,6 +6,11 @@ one copy by one relaying partition R, between two rings R can reach with its own
 its own mailbox and its children's (vertical sharing).  Each hop checks the message
 against the channel policy; a refusal travels back to the sender the same way and ends
 in its status ring.  The hop protocol and its crash argument are in docs/ipc.md §4.
+
+A closed endpoint (``Topology.close``) takes nothing: what is sent to it, and what waits in
+its inbox, is refused as undeliverable.  A mailbox an access faults on (its partition gave
+its pages away) is broken: reported in ``faults``, never touched again, closed; what would
+pass through it is refused, the hop the fault cut short is finished (docs/ipc.md §4).
 """
 from __future__ import annotations
 
@@ -13,8 +18,10 @@ from collections import Counter
 
 import cbor2
 
-from .mailbox import (HEADER_SIZE, HEADER_STRUCT, MAX_PAYLOAD, PENDING, Header, IpcError,
-                      MailboxView, Pending, Reason, Ring, RingKind, State)
+from pipkernel.types import MemoryFault
+
+from .mailbox import (HEADER_SIZE, HEADER_STRUCT, MAX_PAYLOAD, PENDING, RINGS, Header,
+                      IpcError, MailboxView, Pending, Reason, Ring, RingKind, State)
 from .policy import Policy
 from .topology import Node, Topology
 
@@ -25,6 +32,8 @@ _OUTBOX, _INBOX, _STATUS = RingKind.OUTBOX, RingKind.INBOX, RingKind.STATUS
 _P_OUTBOX, _P_MINE, _P_TRANSIT, _P_STATUS = (int(p) for p in Pending)
 _P_MAX = 255
 _READY_BYTE = bytes((_READY,))
+_NO_COUNTS = bytes(len(Pending))
+ACTIVITY = ("delivered", "forwarded", "refused", "dropped", "broken")   # what a pass did
 
 
 def _pending_index(kind: RingKind, h: Header, owner: int) -> int:
@@ -46,6 +55,9 @@ class Relay:
     costs one read.  The first pass, and then one in every ``rescan`` (None: never), is
     full: it reads every ring, so a count something outside the protocol left too low
     delays a slot until the next full pass, never longer.
+
+    ``faults``: (endpoint, why) for each mailbox this relay found broken, in order; the
+    caller takes them (the topology keeps the endpoint broken for later relays).
     """
 
     def __init__(self, topology: Topology, policy: Policy, max_attempts: int | None = 16,
@@ -63,6 +75,7 @@ class Relay:
             raise ValueError(f"rescan must be a positive int or None, not {rescan!r}")
         self.topology, self.policy, self.max_attempts = topology, policy, max_attempts
         self.rescan = rescan
+        self.faults: list[tuple[str, str]] = []
         self._recovered = False
         self._passes = 0
         self._order = topology.postorder()
@@ -77,20 +90,26 @@ class Relay:
         for (relayer, owner), view in self._views.items():
             for kind in RingKind:
                 self._rings[relayer, owner, kind] = view.ring(kind)
-        # what each relayer reads, in this order: its outbox, its inbox, its children's
-        # outboxes; (relayer, owner, owner's id, pending count, ring kind), by sweep
-        plan = [[(relayer, owner, owner.id, which, kind) for owner, which, kind in
-                 ((relayer, _P_OUTBOX, _OUTBOX), (relayer, _P_TRANSIT, _INBOX),
-                  *((child, _P_OUTBOX, _OUTBOX) for child in relayer.children))]
-                for relayer in self._order]
-        self._bottom_up = [source for sources in plan for source in sources]
-        self._top_down = [source for sources in plan[::-1] for source in sources]
-        self._pending = [(node.id, self._views[node, node].pending) for node in self._order]
+        self._plan()
         self._size = max(node.id for node in self._order) + 1
         self._nodes = {node.id: node for node in self._order}
         # toward[relayer][target]: relayer's child whose subtree holds target
         self._toward = {node: {target: child for child in node.children
                                for target in child.subtree} for node in self._order}
+
+    def _plan(self) -> None:
+        """What a pass reads, broken mailboxes left out: each relayer's outbox, its inbox, its
+        children's outboxes, in this order; (relayer, owner, owner's id, pending count, ring
+        kind), by sweep; and the pending counts it reads first, (node, reader)."""
+        plan = [[(relayer, owner, owner.id, which, kind) for owner, which, kind in
+                 ((relayer, _P_OUTBOX, _OUTBOX), (relayer, _P_TRANSIT, _INBOX),
+                  *((child, _P_OUTBOX, _OUTBOX) for child in relayer.children))
+                 if not owner.broken]
+                for relayer in self._order]
+        self._bottom_up = [source for sources in plan for source in sources]
+        self._top_down = [source for sources in plan[::-1] for source in sources]
+        self._pending = [(node, self._views[node, node].pending) for node in self._order
+                         if not node.broken]
 
     # ---- public ----
     def step(self) -> Counter:
@@ -101,7 +120,8 @@ class Relay:
 
         The pass reads each mailbox's pending counts once, at its start, through its owner's
         VAs (nobody but the relay writes during a pass) and keeps them up to date as it
-        writes them; it reads a ring only if its count is not 0, except in a full pass."""
+        writes them; it reads a ring only if its count is not 0, except in a full pass.  A
+        closed endpoint's inbox is read when it holds messages for it (they are refused)."""
         stats = Counter()
         order = self._order
         full = not self._recovered or (self.rescan is not None
@@ -110,15 +130,25 @@ class Relay:
             for relayer in order:
                 self._recover(relayer, stats)
             self._recovered = True
-        counts = [b""] * self._size                 # by endpoint id
+        counts = [_NO_COUNTS] * self._size          # by endpoint id
         relayed = False                             # any outbox or transit count not 0
-        for endpoint, pending in self._pending:
-            count = counts[endpoint] = bytearray(pending())
+        closed = []                                 # closed endpoints with messages waiting
+        for node, pending in self._pending:
+            try:
+                count = counts[node.id] = bytearray(pending())
+            except MemoryFault as fault:
+                self._break(node, str(fault), counts, stats)
+                continue
             relayed = relayed or count[_P_OUTBOX] or count[_P_TRANSIT]
+            if node.closed is not None and count[_P_MINE]:
+                closed.append(node)
         scan = self._scan
+        for node in closed:
+            scan(node, node, _INBOX, counts, stats)
         if full:                                    # bottom-up, every ring
             for relayer, owner, _, _, kind in self._bottom_up:
-                scan(relayer, owner, kind, counts, stats)
+                if not owner.broken:
+                    scan(relayer, owner, kind, counts, stats)
         elif not relayed:                           # nothing for a relay: an idle pass
             self._passes += 1
             return stats
@@ -131,9 +161,13 @@ class Relay:
                 scan(relayer, owner, kind, counts, stats)
         if full:
             for node in order:
-                ready = sum(1 for _, h, _ in self._rings[node, node, _STATUS].live()
-                            if h.state == _READY)
-                self._settle(node, node, _P_STATUS, ready, counts)
+                if not node.broken:
+                    try:
+                        ready = sum(1 for _, h, _ in self._rings[node, node, _STATUS].live()
+                                    if h.state == _READY)
+                        self._settle(node, node, _P_STATUS, ready, counts)
+                    except MemoryFault as fault:
+                        self._contain(node, node, fault, counts, stats)
         self._passes += 1
         return stats
 
@@ -143,7 +177,7 @@ class Relay:
         for _ in range(max_steps):
             stats = self.step()
             total += stats
-            if not (stats["delivered"] or stats["forwarded"] or stats["refused"]):
+            if not any(stats[what] for what in ACTIVITY):
                 return total
         raise IpcError(f"the relay was still moving messages after {max_steps} steps")
 
@@ -152,25 +186,33 @@ class Relay:
               stats: Counter) -> None:
         """Move the READY slots of one ring that relayer is responsible for (relayer reads
         its own outbox and inbox and its children's outboxes), then set the ring's pending
-        count(s) to the READY slots left: it has just read them all."""
-        ring = self._rings[relayer, owner, kind]
-        outbox = kind is _OUTBOX
-        left = own = 0
-        for slot, h, payload in ring.live():
-            if h.state != _READY:
-                continue
-            if not outbox and h.kind == 0 and h.dst == owner.id:
-                own += 1                # the owner's: receive() takes it
-                continue
-            left += 1
-            if (self._handles(relayer, owner, outbox, h)
-                    and self._hop(relayer, ring, owner, outbox, slot, h, payload, counts, stats)):
-                left -= 1
-        if outbox:
-            self._settle(relayer, owner, _P_OUTBOX, left, counts)
-        else:
-            self._settle(relayer, owner, _P_MINE, own, counts)
-            self._settle(relayer, owner, _P_TRANSIT, left, counts)
+        count(s) to the READY slots left: it has just read them all.  An access that faults
+        is contained (``_contain``)."""
+        try:
+            ring = self._rings[relayer, owner, kind]
+            outbox = kind is _OUTBOX
+            left = own = 0
+            for slot, h, payload in ring.live():
+                if h.state != _READY:
+                    continue
+                mine = not outbox and h.kind == 0 and h.dst == owner.id
+                if mine and owner.closed is None:
+                    own += 1                # the owner's: receive() takes it
+                    continue
+                if (self._handles(relayer, owner, outbox, h) and
+                        self._hop(relayer, ring, owner, outbox, slot, h, payload, counts, stats)):
+                    continue
+                if mine:
+                    own += 1
+                else:
+                    left += 1
+            if outbox:
+                self._settle(relayer, owner, _P_OUTBOX, left, counts)
+            else:
+                self._settle(relayer, owner, _P_MINE, own, counts)
+                self._settle(relayer, owner, _P_TRANSIT, left, counts)
+        except MemoryFault as fault:
+            self._contain(relayer, owner, fault, counts, stats)
 
     def _settle(self, relayer: Node, owner: Node, which: int, value: int, counts: list) -> None:
         """Write an exact pending count, if the page does not hold it already."""
@@ -181,8 +223,8 @@ class Relay:
 
     def _handles(self, relayer: Node, owner: Node, outbox: bool, h: Header) -> bool:
         target = h.dst if h.kind == 0 else h.src
-        if not outbox:          # own inbox: transit down, never the owner's messages
-            return h.kind != 0 or h.dst != owner.id
+        if not outbox:          # own inbox: transit down, the owner's messages if it is closed
+            return h.kind != 0 or h.dst != owner.id or owner.closed is not None
         inside = owner.parent is None or target in owner.subtree
         return inside if owner is relayer else not inside
 
@@ -205,6 +247,8 @@ class Relay:
         reason = self.policy.check(src.name, dst.name, h.length)
         if reason is not None:
             return reason, h.src
+        if dst.closed is not None:
+            return Reason.UNDELIVERABLE, h.src
         try:
             cbor2.loads(payload[:h.length])
         except Exception:       # cbor2 raises several exception types on garbage
@@ -218,6 +262,11 @@ class Relay:
             return self._refuse(relayer, ring, owner, slot, h, *refused, counts, stats)
         target = h.dst if h.kind == 0 else h.src
         dest, kind, final = self._next(relayer, target, _INBOX if h.kind == 0 else _STATUS)
+        if dest.broken:             # its way goes through a mailbox nobody may touch
+            if h.kind == 0:
+                return self._refuse(relayer, ring, owner, slot, h, Reason.UNDELIVERABLE, h.src,
+                                    counts, stats)
+            return self._drop(ring, slot, stats)
         data = payload[:h.length] if h.kind == 0 else b""
         if self._move(relayer, ring, owner, slot, dest, kind, h, data, counts):
             stats["delivered" if final and h.kind == 0 else "forwarded"] += 1
@@ -234,12 +283,20 @@ class Relay:
     def _refuse(self, relayer, ring, owner, slot, h, reason, sender, counts, stats) -> bool:
         """Replace the slot's message by its refusal, on its way to the sender's status ring."""
         dest, kind, _ = self._next(relayer, sender, _STATUS)
+        if dest.broken:
+            return self._drop(ring, slot, stats)
         if self._move(relayer, ring, owner, slot, dest, kind, h._replace(kind=reason, tries=0),
                       b"", counts):
             stats["refused"] += 1
             return True
         stats["blocked"] += 1
         return False
+
+    def _drop(self, ring: Ring, slot: int, stats: Counter) -> bool:
+        """Free a refusal whose sender's way goes through a broken mailbox: it left."""
+        ring.set_state(slot, _FREE)
+        stats["dropped"] += 1
+        return True
 
     def _next(self, relayer: Node, target: int,
               final_kind: RingKind) -> tuple[Node, RingKind, bool]:
@@ -276,27 +333,66 @@ class Relay:
         return True
 
     def _recover(self, relayer: Node, stats: Counter) -> None:
-        """Finish or undo the hops a crash interrupted, in the rings relayer writes to.
+        """Finish or undo the hops a crash or a fault interrupted, in the rings relayer
+        writes to.
 
         A CLAIMED slot whose origin still holds the same message (same source,
         destination and sequence number) was not committed: it is freed and the hop
-        will be redone.  Otherwise the origin was freed (the commit): it is published,
-        its pending count raised first."""
-        readable = {relayer.id: relayer, **{c.id: c for c in relayer.children}}
-        targets = [(relayer, kind) for kind in RingKind]
-        targets += [(c, kind) for c in relayer.children for kind in (_INBOX, _STATUS)]
-        for owner, kind in targets:
-            ring = self._rings[relayer, owner, kind]
-            for slot, h, _ in ring.live():
-                origin = readable.get(h.origin_owner)
-                if (h.state != _CLAIMED or origin is None or h.origin_ring not in _KINDS
-                        or h.origin_slot >= self._rings[relayer, origin,
-                                                        RingKind(h.origin_ring)].spec.count):
+        will be redone.  Otherwise the origin was freed (the commit), or its mailbox is
+        broken (nobody reads it again): it is published, its pending count raised first."""
+        try:
+            nodes = {relayer.id: relayer, **{c.id: c for c in relayer.children}}
+            targets = [(relayer, kind) for kind in RingKind]
+            targets += [(c, kind) for c in relayer.children for kind in (_INBOX, _STATUS)]
+            for owner, kind in targets:
+                if owner.broken:
                     continue
-                a = self._rings[relayer, origin, RingKind(h.origin_ring)].header(h.origin_slot)
-                committed = not (a.state == _READY and a.identity == h.identity)
-                if committed:
-                    self._views[relayer, owner].raise_pending(
-                        Pending(_pending_index(kind, h, owner.id)))
-                ring.set_state(slot, _READY if committed else _FREE)
-                stats["recovered"] += 1
+                ring = self._rings[relayer, owner, kind]
+                for slot, h, _ in ring.live():
+                    origin = nodes.get(h.origin_owner)
+                    if (h.state != _CLAIMED or origin is None or h.origin_ring not in _KINDS
+                            or h.origin_slot >= RINGS[RingKind(h.origin_ring)].count):
+                        continue
+                    committed = origin.broken is not None
+                    if not committed:
+                        a = self._rings[relayer, origin, RingKind(h.origin_ring)].header(
+                            h.origin_slot)
+                        committed = not (a.state == _READY and a.identity == h.identity)
+                    if committed:
+                        self._views[relayer, owner].raise_pending(
+                            Pending(_pending_index(kind, h, owner.id)))
+                    ring.set_state(slot, _READY if committed else _FREE)
+                    stats["recovered"] += 1
+        except MemoryFault as fault:
+            self._contain(relayer, relayer, fault, None, stats)
+
+    # ---- faults ----
+    def _contain(self, relayer: Node, suspect: Node, fault: MemoryFault, counts,
+                 stats: Counter) -> None:
+        """An access by relayer faulted: each mailbox it reaches (its own, its children's)
+        with a page now out of its reach is broken (else the suspect's); then the hops the
+        fault cut short are finished (``_recover``) and the cached counts read again."""
+        reach = [node for node in (relayer, *relayer.children) if not node.broken]
+        found = [node for node in reach
+                 if any(self._views[relayer, node].api.translate(va, "w") is None
+                        for va in self._views[relayer, node].pages)]
+        if not found and suspect.broken is None:
+            found = [suspect]
+        if not found:
+            return
+        for node in found:
+            self._break(node, str(fault), counts, stats)
+        self._recover(relayer, stats)
+        if counts is not None:
+            for node in reach:
+                if not node.broken:
+                    counts[node.id] = bytearray(self._views[relayer, node].pending())
+
+    def _break(self, node: Node, why: str, counts, stats: Counter) -> None:
+        """node's mailbox cannot be used: it is reported, closed and left alone."""
+        self.topology.mark_broken(node.name, why)
+        self.faults.append((node.name, why))
+        stats["broken"] += 1
+        if counts is not None:
+            counts[node.id] = _NO_COUNTS
+        self._plan()

@@ -29,6 +29,8 @@ class Node:
     parent_pages: tuple[int, ...] | None = None
     children: list["Node"] = field(default_factory=list)
     subtree: set[int] = field(default_factory=set)   # endpoint ids, this node's included
+    closed: str | None = None      # why it takes no message now: the relay refuses them
+    broken: str | None = None      # why its mailbox cannot be used: the relay never touches it
 
     def __repr__(self) -> str:
         return f"Node({self.name!r}, id={self.id})"
@@ -116,6 +118,25 @@ class Topology:
             ancestor.subtree.discard(node.id)
             ancestor = ancestor.parent
 
+    # ---- what the relay may do with an endpoint ----
+    def close(self, name: str, why: str) -> None:
+        """The endpoint takes nothing for now (its partition does not run): the relay
+        refuses what is sent to it, and what waits in its inbox, as undeliverable."""
+        node = self.node(name)
+        node.closed = node.closed or why
+
+    def reopen(self, name: str) -> None:
+        """The endpoint takes messages again, unless its mailbox is broken."""
+        node = self.node(name)
+        node.closed = node.broken
+
+    def mark_broken(self, name: str, why: str) -> None:
+        """The endpoint's mailbox cannot be used (an access to it faulted): it is closed for
+        good, and nobody reads or writes it again (``replace`` gives a fresh one)."""
+        node = self.node(name)
+        node.broken = why
+        node.closed = node.closed or why
+
     # ---- lookups ----
     def node(self, name: str) -> Node:
         try:
@@ -166,10 +187,11 @@ class Topology:
         node = self.node(name)
         self.own_view(node).format(node.id)
 
-    def mailbox(self, name: str) -> Mailbox:
-        """name's own Mailbox, used as its partition."""
+    def mailbox(self, name: str, api=None) -> Mailbox:
+        """name's own Mailbox, used as its partition (through ``api``, its PartitionAPI or
+        one standing for it)."""
         node = self.node(name)
-        return Mailbox(self.api(node), node.outbox_va, node.inbox_va, self.endpoints)
+        return Mailbox(api or self.api(node), node.outbox_va, node.inbox_va, self.endpoints)
 
 
 def _pool_size(tree: Mapping, levels: int, table_size: int) -> int:

@@ -231,6 +231,7 @@ class Kernel:
         lib.pip_mark_device(self._k, page)
 
     def device_pages(self) -> frozenset[int]:
+        """The physical pages mark_device recorded."""
         (pages,) = self._collect(lib.pip_device_pages, None, "page")
         return frozenset(pages)
 

@@ -112,3 +112,26 @@ def test_counts_saturate_instead_of_wrapping(topo):
     box.send("b", 1)
     assert box.view.pending()[Pending.OUTBOX] == 255
     assert topo.api(topo.node("a")).read(topo.node("a").outbox_va + PENDING, 1) == b"\xff"
+
+
+def test_a_message_is_freed_only_once_its_handler_returns(topo):
+    """handle() frees each slot after its handler: a handler that raises leaves that message
+    and the later ones READY (counted), for the next call or for the relay to refuse."""
+    box = topo.mailbox("b1")
+    for i in range(4):
+        topo.mailbox("b").send("b1", i)
+    Relay(topo, Policy([("b", "b1")])).run_until_idle()
+    seen = []
+
+    def handler(message):
+        seen.append(message.payload)
+        if message.payload == 1:
+            raise RuntimeError("handler bug")
+
+    with pytest.raises(RuntimeError):
+        box.handle(handler)
+    assert seen == [0, 1] and count_errors(topo, exact=False) == {}
+    assert box.view.pending()[Pending.MINE] >= 3
+    assert box.handle(lambda message: seen.append(message.payload)) == 3
+    assert seen == [0, 1, 1, 2, 3]
+    assert count_errors(topo) == {} and box.receive() == []

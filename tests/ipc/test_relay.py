@@ -335,3 +335,117 @@ def test_replacing_a_leaf_keeps_its_id(topo):
     assert [m.payload for m in topo.mailbox("a2").receive()] == [{"again": True}]
     with pytest.raises(ValueError, match="only a leaf"):
         topo.replace("a", child, 0, 0, mine)
+
+
+def test_a_closed_endpoint_takes_nothing(topo):
+    """Messages to a closed endpoint are refused (undeliverable), those already waiting in
+    its inbox too; reopened, it takes messages again."""
+    relay = Relay(topo, everyone())
+    waiting = topo.mailbox("a11").send("b11", "before")
+    relay.run_until_idle()
+    topo.close("b11", "stopped")
+    late = topo.mailbox("a11").send("b11", "after")
+    relay.run_until_idle()
+    refused = sorted((r.reason, r.dst_name, r.seq) for r in topo.mailbox("a11").refusals())
+    assert refused == [(Reason.UNDELIVERABLE, "b11", waiting), (Reason.UNDELIVERABLE, "b11", late)]
+    topo.reopen("b11")
+    again = topo.mailbox("a11").send("b11", "again")
+    relay.run_until_idle()
+    assert [(m.seq, m.payload) for m in topo.mailbox("b11").receive()] == [(again, "again")]
+    assert count_errors(topo) == {}
+
+
+def lend_mailbox(topo, name):
+    """name's partition makes a child of its own from its four mailbox pages (and one free
+    page): the pages become kernel structures, out of its and every ancestor's reach."""
+    node, k = topo.node(name), topo.kernel
+    api = topo.api(node)
+    mine = [node.outbox_va, node.outbox_va + 4096, node.inbox_va, node.inbox_va + 4096]
+    desc = next(va for va in sorted(k.mappings(node.partition)) if va not in mine
+                and api.translate(va, "w") is not None and not api.mapped_in_child(va))
+    assert api.create_partition(desc, *mine)
+    with pytest.raises(MemoryFault):
+        topo.own_view(node).pending()
+
+
+def healthy_errors(topo, broken):
+    """count_errors for every mailbox but the broken ones, and their CLAIMED slots."""
+    errors = count_errors(topo, skip=broken)
+    for name in set(topo.endpoints) - broken:
+        for kind in RingKind:
+            for slot, h, _ in topo.own_view(topo.node(name)).ring(kind).live():
+                if h.state == State.CLAIMED:
+                    errors[name, kind, slot] = "claimed"
+    return errors
+
+
+def test_a_mailbox_lent_to_the_kernel_is_contained(topo):
+    """b lends its mailbox pages to the kernel: the relay's next access faults.  b is
+    reported once and never touched again; what would go through b's mailbox is refused to
+    its sender; everything else keeps moving."""
+    relay = Relay(topo, everyone())
+    lend_mailbox(topo, "b")
+    for src, dst in [("a11", "b11"), ("b11", "a1"), ("b1", "b11"), ("a2", "root")]:
+        topo.mailbox(src).send(dst, "x")
+    relay.run_until_idle()
+    assert [name for name, _ in relay.faults] == ["b"]
+    assert "refused" in topo.node("b").broken and topo.node("b").closed == topo.node("b").broken
+    refusals = {(r.dst_name, r.reason) for r in topo.mailbox("a11").refusals()}
+    assert refusals == {("b11", Reason.UNDELIVERABLE)}                  # through b's inbox
+    assert [r.dst_name for r in topo.mailbox("b11").refusals()] == ["a1"]   # up b's outbox
+    assert [m.src_name for m in topo.mailbox("b11").receive()] == ["b1"]   # b's VAs of b1's
+    assert [m.src_name for m in topo.mailbox("root").receive()] == ["a2"]
+    topo.mailbox("a1").send("b", "to b")
+    relay.run_until_idle()
+    assert [(r.dst_name, r.reason) for r in topo.mailbox("a1").refusals()] == [
+        ("b", Reason.UNDELIVERABLE)]
+    topo.reopen("b")                                    # a broken mailbox stays closed
+    assert topo.node("b").closed
+    fresh = Relay(topo, everyone())                    # a new relay never touches it
+    fresh.run_until_idle()
+    assert fresh.faults == [] and healthy_errors(topo, {"b"}) == {}
+    assert topo.kernel.check_invariants() == []
+
+
+BREAK_SENT = [("a11", "b11"), ("a2", "a1"), ("b1", "root"), ("root", "b1")]
+BREAK_WRITES = 59       # every write the relay makes for BREAK_SENT (checked below)
+
+
+def test_the_break_test_covers_every_write_of_the_relay(kernel):
+    assert relay_writes(setup_topology(kernel, TREE), BREAK_SENT) == BREAK_WRITES
+
+
+@pytest.mark.parametrize("at", range(1, BREAK_WRITES + 1))
+def test_a_mailbox_lent_at_any_write_of_the_relay(topo, monkeypatch, at):
+    """b's mailbox becomes unusable just before the relay's n-th write: the pass goes on, a
+    hop half made when it faulted is finished, no message is delivered twice nor refused
+    and delivered, what does not touch b's mailbox arrives, and every healthy mailbox's
+    counts are exact with no slot left CLAIMED."""
+    for src, dst in BREAK_SENT:
+        topo.mailbox(src).send(dst, src)
+    writes = 0
+    real_write = MailboxView.write
+
+    def breaking_write(self, offset, data):
+        nonlocal writes
+        writes += 1
+        if writes == at:
+            lend_mailbox(topo, "b")
+        real_write(self, offset, data)
+
+    monkeypatch.setattr(MailboxView, "write", breaking_write)
+    relay = Relay(topo, everyone())
+    relay.run_until_idle()
+    monkeypatch.setattr(MailboxView, "write", real_write)
+    assert [name for name, _ in relay.faults] == ["b"]
+    ends = {}
+    for name in ALL:
+        if name != "b":
+            for m in topo.mailbox(name).receive():
+                ends.setdefault((m.src_name, name), []).append("delivered")
+            for r in topo.mailbox(name).refusals():
+                ends.setdefault((name, r.dst_name), []).append("refused")
+    assert all(len(outcome) == 1 for outcome in ends.values()), ends
+    assert ends[("a2", "a1")] == ["delivered"]
+    assert healthy_errors(topo, {"b"}) == {}
+    assert topo.kernel.check_invariants() == []

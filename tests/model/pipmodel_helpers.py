@@ -103,3 +103,41 @@ def word(k, pa):
 
 def ctx_bytes(words):
     return struct.pack("<20I", *words)
+
+
+def state_of(k):
+    """Everything a call may change: memory, current partition, CPU context."""
+    return bytes(k._s.mem.data), k.current, k.cpu_context
+
+
+class Family:
+    """root -> child C (descriptor VA ``desc``), and the pages the root lends C: 16 read-write
+    pages (``rw``) filling C's first leaf table, then a read-only page ``ro``, a read-execute
+    (code) page ``rx`` and a read-write page ``dev`` whose root page is marked as a device."""
+
+    def __init__(self, policy, levels=2):
+        from pipkernel.model import Kernel
+        k = self.k = Kernel(pages=256, table_size=16, levels=levels, policy=policy)
+        pool = self.pool = Pool(k, k.root)
+        self.desc, self.child = make_child(k, k.root, pool)
+        base = k.geometry.root_va_start
+        self.rw = [base + i * PAGE for i in range(16)]
+        self.ro, self.rx, self.dev = (base + i * PAGE for i in (16, 17, 18))
+        self.src = {}                              # C's VA -> the root's VA of the same page
+        for va, w, e in [(va, True, True) for va in self.rw] + [
+                (self.ro, False, False), (self.rx, False, True), (self.dev, True, False)]:
+            self.src[va] = pool.take()
+            map_in_child(k, k.root, self.desc, self.src[va], va, pool, w=w, e=e)
+        k.mark_device(self.page(k.root, self.src[self.dev]))
+        self.root = k.as_partition(k.root)
+        self.capi = k.as_partition(self.child)
+        self.cpool = Pool(k, self.child)
+        self.cpool.vas = [va for va in self.cpool.vas if va in self.rw]
+        assert k.check_invariants() == [] and k.check_extra_properties() == []
+
+    def page(self, p, va):
+        return self.k.mappings(p)[va].pa // PAGE
+
+    def grandchild(self):
+        """C creates G from its read-write pages; returns (G's descriptor VA in C, G)."""
+        return make_child(self.k, self.child, self.cpool)
