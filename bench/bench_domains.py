@@ -6,8 +6,8 @@ writes go over IPC to the owner's managers and the firmware drivers (on the emul
 and back.  Commands are submitted in batches (1, 8, 16 commands in flight; past 8 the
 outboxes are full and messages wait in the components' backlogs) then the runtime runs until
 idle; token issuing (off-device) is done first and not timed.  1000 commands per run: the page-backed replay
-cache (64 pages, 8,176 slots probed 16 at a time) bounds how many 300-s tokens one domain
-accepts before it fails closed.  Prints JSON."""
+cache (64 pages: 8,191 live tokens, tokens/README.md) bounds how many 300-s tokens one
+domain accepts before it fails closed.  Prints JSON."""
 import json
 from collections import Counter
 import os
