@@ -27,6 +27,8 @@ class Attempt:
     contained: bool             # the root's verdict, from its host call
     extra: list[str]            # check_extra_properties() as the verdict was given
     invariants: list[str]       # check_invariants() then
+    raised: int                 # events the child raised in the root's event vectors by yield
+                                # or dispatch during it (the machine's child_raised_events)
 
 
 @dataclass
@@ -57,12 +59,13 @@ def run_pipweak(arch: str, policy: str, device: bool = True) -> tuple[Run, list[
     verdict (before the cleanup).  device: lend an extra Registers device (else the root
     lends its system page, its default)."""
     from pipkernel.machine.devices import Registers
-    verdicts = []
+    verdicts, raised = [], [0]
 
     def verdict(machine, args):
-        k = machine.kernel
+        k, total = machine.kernel, machine.counters()["child_raised_events"]
         verdicts.append((args[0], bool(args[1]), k.check_extra_properties(),
-                         k.check_invariants()))
+                         k.check_invariants(), total - raised[0]))
+        raised[0] = total
         return 0
 
     def setup(machine):
@@ -98,6 +101,8 @@ MEASURES = {
                           f"after attempt {i}, as bits: {BITS}"
        for i, name in enumerate(ATTEMPTS, 1)},
     "weak_contained": f"pipweak's attempts contained (of {len(ATTEMPTS)})",
+    "weak_events_raised": "events pipweak's child raised in the root's event vectors by yield "
+                          "or dispatch, which §10 cannot see: the machine counts them",
     "weak_flagged_at_end": "the properties beyond Pip's violated after pipweak's run, every "
                            "grandchild deleted (bits as above)",
     "attacker_refused": "attempts of the attacker sample refused",
@@ -131,7 +136,7 @@ def policy_attacks(p, rng):
 
     Limits: the verdicts are the roots' own checks of the pages they can still read or ask
     about; the §10 properties are about states, so a forged event (attempts 6, 7) leaves
-    nothing for them to flag, and saveSlotsWritable flags a child naming an unwritable save
+    nothing for them to flag (the machine counts them instead), and saveSlotsWritable flags a child naming an unwritable save
     area under either policy (attempts 1, 2), whether or not the kernel then writes there.
     """
     arch, policy = p["arch"], p["policy"]
@@ -144,6 +149,7 @@ def policy_attacks(p, rng):
         **{f"{name}_contained": int(a.contained) for name, a in zip(ATTEMPTS, attempts)},
         **{f"{name}_flagged": flag_bits(a.extra) for name, a in zip(ATTEMPTS, attempts)},
         "weak_contained": sum(a.contained for a in attempts),
+        "weak_events_raised": sum(a.raised for a in attempts),
         "weak_flagged_at_end": flag_bits(weak.machine.kernel.check_extra_properties()),
         "attacker_refused": refused,
         "attacker_attempts": total,

@@ -381,6 +381,12 @@ static void kernel_call(pip_machine *m) {
     }
     trace(m, PIP_EVENT_SYSCALL, nr, a[0], result);
     stats_of(m, caller)->syscalls++;
+    /* Pip lets a child yield or dispatch into one of its parent's event vectors (below the
+     * save slots): the parent's handler cannot tell it from the kernel's delivery
+     * (docs/kernel.md §9 (d)); hardened refuses it, and the machine counts what gets through */
+    if (switches && (nr == PIP_SYS_yield || nr == PIP_SYS_dispatch) && a[1] < k->cli_index &&
+        caller != k->root && k->current == parent_of(k, caller))
+        m->child_raised_events++;
     if (switches) {
         switched(m);
         trace(m, PIP_EVENT_SWITCH, caller, k->current, 0);

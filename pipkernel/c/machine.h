@@ -68,6 +68,7 @@ typedef struct pip_machine {
     uint32_t timer_period, timer_count;
     /* counters */
     uint64_t instructions, syscalls, switches, faults, swis, irqs, irqs_dropped, tlb_fills;
+    uint64_t child_raised_events;    /* a child's yield / dispatch into a parent's event vector */
     uint64_t instruction_budget;
     pip_stats stats[256];
     pip_icount icounts[8192];        /* (partition, block address) -> instructions */

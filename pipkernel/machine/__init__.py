@@ -239,7 +239,7 @@ class Machine:
         m = self._m
         return {name: int(getattr(m, name)) for name in
                 ("instructions", "blocks", "syscalls", "switches", "faults", "swis", "irqs",
-                 "irqs_dropped", "tlb_fills")}
+                 "irqs_dropped", "tlb_fills", "child_raised_events")}
 
     def partition_stats(self) -> dict[int, dict]:
         """{pd page: instructions, syscalls, faults, switches_in} since the machine started."""

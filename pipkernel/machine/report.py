@@ -44,7 +44,9 @@ def summary(result) -> str:
                                           if result.stop == "halt" else ""),
              f"instructions {c['instructions']}, blocks {c['blocks']}, syscalls {c['syscalls']}, "
              f"switches {c['switches']}, faults {c['faults']}, software interrupts {c['swis']}, "
-             f"interrupts {c['irqs']} (+{c['irqs_dropped']} dropped), TLB fills {c['tlb_fills']}"]
+             f"interrupts {c['irqs']} (+{c['irqs_dropped']} dropped), TLB fills {c['tlb_fills']}"
+             + (f", events raised by children {c['child_raised_events']} (docs/kernel.md §9 (d))"
+                if c["child_raised_events"] else "")]
     for pd, s in sorted(result.partitions.items()):
         lines.append(f"  partition pd {pd}: {s['instructions']} instructions, {s['syscalls']} "
                      f"syscalls, {s['faults']} faults, scheduled {s['switches_in']} times")

@@ -126,6 +126,7 @@ def policy_attacks(table):
         assert [int(row[f"{a}_contained"]) for a in attempts] == [hardened] * 7, row
         assert tuple(int(row[f"{a}_flagged"]) for a in attempts) == flagged[row["policy"]], row
         assert row["weak_contained"] == ("7" if hardened else "0")
+        assert row["weak_events_raised"] == ("0" if hardened else "2")
         assert row["attacker_refused"] == row["attacker_attempts"] == "29"
         assert row["weak_flagged_at_end"] == row["attacker_flagged"] == "0"
         assert row["invariant_violations"] == "0"
