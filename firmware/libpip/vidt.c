@@ -23,6 +23,19 @@ void Pip_RegisterInterrupt(pip_vidt_t *v, uint32_t vector, uint32_t ctx_va)
     v->view[vector] = ctx_va;
 }
 
+uint32_t Pip_RegisterHandler(pip_vidt_t *v, pip_handler_t handler, uint32_t stack_page,
+                             const uint32_t *vectors, unsigned count)
+{
+    pip_context_t *ctx;
+    uint32_t ctx_va = Pip_AllocContext(v, &ctx);
+    if (!ctx_va)
+        return 0;
+    Pip_InitHandlerContext(ctx, handler, stack_page + PIP_PAGE_SIZE, 0);
+    for (unsigned i = 0; i < count; i++)
+        Pip_RegisterInterrupt(v, vectors[i], ctx_va);
+    return ctx_va;
+}
+
 pip_context_t *Pip_VidtContext(pip_vidt_t *v, uint32_t ctx_va)
 {
     return (pip_context_t *)((uintptr_t)v->view + (ctx_va - PIP_VIDT_VA));

@@ -39,6 +39,12 @@ uint32_t Pip_AllocContext(pip_vidt_t *v, pip_context_t **ctx);
 /* VIDT[vector] := ctx_va (a VA in the VIDT's owner), libpip's Pip_RegisterInterrupt. */
 void Pip_RegisterInterrupt(pip_vidt_t *v, uint32_t vector, uint32_t ctx_va);
 
+/* A handler context (Pip_InitHandlerContext, uninterruptible) whose stack is the page at
+ * stack_page, stored in the VIDT and named by each of the count vectors; its VA, or 0
+ * when the VIDT page has no room for another context. */
+uint32_t Pip_RegisterHandler(pip_vidt_t *v, pip_handler_t handler, uint32_t stack_page,
+                             const uint32_t *vectors, unsigned count);
+
 /* The context whose owner VA is ctx_va, as the caller sees it (ctx_va in this page). */
 pip_context_t *Pip_VidtContext(pip_vidt_t *v, uint32_t ctx_va);
 

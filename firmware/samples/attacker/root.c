@@ -221,13 +221,9 @@ int main(void)
     victim_data = PIP_VA(Pip_ImagePage(&attack_victim_image, victim.img->seg[1].va));
 
     uint32_t stack = pip_alloc_page(&heap);
-    pip_context_t *ctx;
-    uint32_t ctx_va = Pip_AllocContext(&vidt, &ctx);
-    if (!stack || !ctx_va || !victim_data)
+    if (!stack || !Pip_RegisterHandler(&vidt, handler, stack, vectors,
+                                       sizeof vectors / sizeof vectors[0]) || !victim_data)
         pip_fail("attacker setup", 0);
-    Pip_InitHandlerContext(ctx, handler, stack + PIP_PAGE_SIZE, 0);
-    for (unsigned v = 0; v < sizeof vectors / sizeof vectors[0]; v++)
-        Pip_RegisterInterrupt(&vidt, vectors[v], ctx_va);
 
     pip_puts("attacker: ");
     pip_putdec(ATK_COUNT);

@@ -118,13 +118,9 @@ int main(void)
     }
 
     uint32_t stack = pip_alloc_page(&heap);
-    pip_context_t *ctx;
-    uint32_t ctx_va = Pip_AllocContext(&vidt, &ctx);
-    if (!stack || !ctx_va)
+    if (!stack || !Pip_RegisterHandler(&vidt, handler, stack, vectors,
+                                       sizeof vectors / sizeof vectors[0]))
         pip_fail("handler context", 0);
-    Pip_InitHandlerContext(ctx, handler, stack + PIP_PAGE_SIZE, 0);
-    for (unsigned v = 0; v < sizeof vectors / sizeof vectors[0]; v++)
-        Pip_RegisterInterrupt(&vidt, vectors[v], ctx_va);
 
     pip_puts("scheduler: children A and B, timer every ");
     pip_putdec(SCHED_PERIOD);
