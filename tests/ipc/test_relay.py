@@ -1,5 +1,7 @@
 """The relay: delivery through the common ancestor, refusals with reasons, back-pressure,
 crash recovery, and isolation of the mailbox pages."""
+import itertools
+
 import pytest
 
 from ipc_trees import TREE, count_errors
@@ -130,31 +132,34 @@ class Crash(Exception):
     pass
 
 
-def relay_writes(topo, sent) -> int:
-    for src, dst in sent:
-        topo.mailbox(src).send(dst, src)
-    writes = 0
-    real_write = MailboxView.write
+def before_each_write(monkeypatch, before) -> None:
+    """Call before(n) ahead of every mailbox write n = 1, 2, ... (it may raise) until
+    monkeypatch.undo()."""
+    real_write, count = MailboxView.write, itertools.count(1)
 
-    def counting_write(self, offset, data):
-        nonlocal writes
-        writes += 1
+    def write(self, offset, data):
+        before(next(count))
         real_write(self, offset, data)
 
-    MailboxView.write = counting_write
-    try:
-        Relay(topo, everyone()).run_until_idle()
-    finally:
-        MailboxView.write = real_write
-    return writes
+    monkeypatch.setattr(MailboxView, "write", write)
+
+
+def relay_writes(topo, sent, monkeypatch) -> int:
+    for src, dst in sent:
+        topo.mailbox(src).send(dst, src)
+    writes = []
+    before_each_write(monkeypatch, writes.append)
+    Relay(topo, everyone()).run_until_idle()
+    monkeypatch.undo()
+    return len(writes)
 
 
 CRASH_SENT = [("a11", "b11"), ("a2", "a1"), ("b1", "root")]
 CRASH_WRITES = 48       # every write the relay makes for CRASH_SENT (checked below)
 
 
-def test_the_crash_test_covers_every_write_of_the_relay(kernel):
-    assert relay_writes(setup_topology(kernel, TREE), CRASH_SENT) == CRASH_WRITES
+def test_the_crash_test_covers_every_write_of_the_relay(kernel, monkeypatch):
+    assert relay_writes(setup_topology(kernel, TREE), CRASH_SENT, monkeypatch) == CRASH_WRITES
 
 
 @pytest.mark.parametrize("crash_at", range(1, CRASH_WRITES + 1))
@@ -163,21 +168,16 @@ def test_a_crash_at_any_write_neither_loses_nor_duplicates(topo, monkeypatch, cr
     At every write, no pending count is below the READY slots it counts."""
     for src, dst in CRASH_SENT:
         topo.mailbox(src).send(dst, src)
-    writes = 0
-    real_write = MailboxView.write
 
-    def crashing_write(self, offset, data):
-        nonlocal writes
-        writes += 1
+    def crash(n):
         assert count_errors(topo, exact=False) == {}
-        if writes == crash_at:
+        if n == crash_at:
             raise Crash
-        real_write(self, offset, data)
 
-    monkeypatch.setattr(MailboxView, "write", crashing_write)
+    before_each_write(monkeypatch, crash)
     with pytest.raises(Crash):
         Relay(topo, everyone()).run_until_idle()
-    monkeypatch.setattr(MailboxView, "write", real_write)
+    monkeypatch.undo()
     Relay(topo, everyone()).run_until_idle()
     assert count_errors(topo) == {}              # the fresh relay's first pass set them right
     got = sorted((m.src_name, dst, m.seq) for dst in ALL for m in topo.mailbox(dst).receive())
@@ -411,8 +411,8 @@ BREAK_SENT = [("a11", "b11"), ("a2", "a1"), ("b1", "root"), ("root", "b1")]
 BREAK_WRITES = 59       # every write the relay makes for BREAK_SENT (checked below)
 
 
-def test_the_break_test_covers_every_write_of_the_relay(kernel):
-    assert relay_writes(setup_topology(kernel, TREE), BREAK_SENT) == BREAK_WRITES
+def test_the_break_test_covers_every_write_of_the_relay(kernel, monkeypatch):
+    assert relay_writes(setup_topology(kernel, TREE), BREAK_SENT, monkeypatch) == BREAK_WRITES
 
 
 @pytest.mark.parametrize("at", range(1, BREAK_WRITES + 1))
@@ -423,20 +423,10 @@ def test_a_mailbox_lent_at_any_write_of_the_relay(topo, monkeypatch, at):
     counts are exact with no slot left CLAIMED."""
     for src, dst in BREAK_SENT:
         topo.mailbox(src).send(dst, src)
-    writes = 0
-    real_write = MailboxView.write
-
-    def breaking_write(self, offset, data):
-        nonlocal writes
-        writes += 1
-        if writes == at:
-            lend_mailbox(topo, "b")
-        real_write(self, offset, data)
-
-    monkeypatch.setattr(MailboxView, "write", breaking_write)
+    before_each_write(monkeypatch, lambda n: n == at and lend_mailbox(topo, "b"))
     relay = Relay(topo, everyone())
     relay.run_until_idle()
-    monkeypatch.setattr(MailboxView, "write", real_write)
+    monkeypatch.undo()
     assert [name for name, _ in relay.faults] == ["b"]
     ends = {}
     for name in ALL:
