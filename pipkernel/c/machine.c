@@ -188,6 +188,13 @@ static pip_xstate *xstate_of(pip_machine *m, uint32_t part, int alloc) {
     return free_slot;
 }
 
+/* part holds the x86 FP registers (the same partition that took them, not a new one at
+ * the same descriptor page) */
+static int owns_fp(pip_machine *m, uint32_t part) {
+    return m->fp_owner == part && m->fp_owner_mmu == mmu_root(m->k, part) &&
+           m->fp_owner_parent == parent_of(m->k, part);
+}
+
 static void set_cr0_ts(pip_machine *m, int on) {
     if (m->fp_trapping == (uint32_t)on) return;
     uint32_t cr0 = 0;
@@ -227,7 +234,7 @@ static void switch_xstate(pip_machine *m) {
     pip_kernel *k = m->k;
     if (m->running == k->current) return;
     if (m->arch == PIP_ARCH_X86) {
-        set_cr0_ts(m, m->fp_owner != k->current);
+        set_cr0_ts(m, !owns_fp(m, k->current));
     } else {                                      /* TPIDRURW */
         uc_arm_cp_reg tls = {15, 0, 0, 13, 0, 0, 2, 0};
         void *ptr = &tls;
@@ -430,8 +437,8 @@ static uint32_t svc_number(pip_machine *m) {
  * its IDT delivery clears it, which Unicorn's hooks bypass.  Left alone, a partition's
  * second #GP or #DE would arrive as vector 8 and its third would restart the faulting
  * instruction forever without reaching this hook.  The field is not exposed: its place
- * in the CPU context blob is found once (find_old_exception) and cleared after each
- * exception, the way the IDT delivery would. */
+ * in the CPU context blob is found once (enter_ring3) and cleared after each exception,
+ * the way the IDT delivery would. */
 static void clear_old_exception(pip_machine *m) {
     if (m->arch != PIP_ARCH_X86 || !m->cpu_blob) return;
     U.context_save(m->uc, m->cpu_blob);
@@ -540,7 +547,7 @@ static int enter_ring3(pip_machine *m) {
     pip_kernel *k = m->k;
     uint32_t va = pip_vidt_va(k), pa, cs = 0, zero = 0, eip = va + 2;
     if (pip_translate(k, k->root, va, 2, &pa)) return -1;
-    /* sysexit, then at CPL 3: xor %ecx,%ecx; div %ecx (a #DE, for find_old_exception) */
+    /* sysexit, then at CPL 3: xor %ecx,%ecx; div %ecx (a #DE: where old_exception lies) */
     uint8_t saved[6], code[6] = {0x0F, 0x35, 0x31, 0xC9, 0xF7, 0xF1};
     memcpy(saved, k->mem + pa, sizeof code);
     memcpy(k->mem + pa, code, sizeof code);
