@@ -148,7 +148,7 @@ class DomainManager(Component):
         if not isinstance(msg, dict):
             return
         if msg.get("t") == "rep":
-            self._complete(msg)
+            self._complete(message.src_name, msg)
         elif msg.get("t") == "cmd":
             self._forwarded(message.src_name, msg)
 
@@ -225,9 +225,15 @@ class DomainManager(Component):
             state[tag]["seq"] = [dest, seq]
             self.pending.save(state)
 
-    def _complete(self, msg: dict) -> None:
+    def _complete(self, src: str, msg: dict) -> None:
+        """An answer to request rid, from the peer that request went to (anyone else's
+        answer to it is ignored)."""
         state, rid = self.pending.load(), msg.get("rid")
-        entry = state.pop(rid, None) if type(rid) is int else None
+        entry = state.get(rid) if type(rid) is int else None
+        if entry is not None and entry["seq"][0] != src:
+            return
+        if entry is not None:
+            del state[rid]
         if entry is not None:
             self.pending.save(state)
             self._answer(entry, msg)

@@ -11,12 +11,13 @@ client ``{"t": "rep", "rid", "status", "reason", "value"}``.
 """
 from __future__ import annotations
 
-from ipc import Message
+from ipc import IpcError, Message
 
 from .commands import STATUS
 from .component import Component
 
 DRIVER_REASONS = ("content", "changed", "malformed", "unknown_path", "not_allowed")
+MAX_PENDING = 64        # requests waiting for the driver: what one page of state holds
 
 
 def reply(rid, reason: str, value=None) -> dict:
@@ -46,15 +47,23 @@ class VirtualManager(Component):
                     reason, value = "failed", "the driver's answer is not valid"
                 self.answer(asked[0], reply(asked[1], reason, value))
             return
-        if msg.get("t") != "req" or src not in self.clients:
+        if msg.get("t") != "req" or src not in self.clients or type(msg.get("rid")) is not int:
             return
         if msg.get("op") not in self.clients[src]:
             self.answer(src, reply(msg.get("rid"), "unauthorised"))
             return
         state = self.pending.load()
+        if len(state) > MAX_PENDING:            # "next" and MAX_PENDING requests: its page
+            self.answer(src, reply(msg.get("rid"), "busy", "too many requests pending"))
+            return
         rid = state["next"]
-        seq = self.send(self.driver, {"t": "req", "rid": rid, "op": msg["op"],
-                                      "reg": msg.get("reg"), "value": msg.get("value")}, tag=rid)
+        try:
+            seq = self.send(self.driver, {"t": "req", "rid": rid, "op": msg["op"],
+                                          "reg": msg.get("reg"), "value": msg.get("value")},
+                            tag=rid)
+        except IpcError:                          # too big for the driver's mailbox
+            self.answer(src, reply(msg.get("rid"), "failed", "the request does not fit"))
+            return
         if seq is None:
             self.answer(src, reply(msg.get("rid"), "busy", "the driver's queue is full"))
             return

@@ -25,6 +25,16 @@ from typing import Any, Mapping, NamedTuple
 import cbor2
 
 from pipkernel.abi import PAGE_SIZE
+from tokens import cbor
+
+MAX_DEPTH = 32               # nesting a payload may have
+
+
+def decode(payload: bytes):
+    """A payload as strict CBOR (tokens/cbor.py: no tag builds a value or a cycle, no
+    duplicate keys, nothing after the item); CBORError otherwise."""
+    return cbor.loads(payload, max_depth=MAX_DEPTH)
+
 
 MAGIC = 0x4D504950           # b"PIPM" little-endian
 VERSION = 2                  # 2: pending counts at PENDING
@@ -350,7 +360,7 @@ class Mailbox:
                        if h.state == State.READY and h.kind == 0 and h.dst == self.me),
                       key=lambda m: (m[0].src, m[0].seq))
         for h, slot, payload in mine:
-            handler(Message(h.src, h.seq, cbor2.loads(payload[:h.length]), self._names.get(h.src)))
+            handler(Message(h.src, h.seq, decode(payload[:h.length]), self._names.get(h.src)))
             inbox.set_state(slot, State.FREE)
         self.view.set_pending(_P_MINE, 0)            # after the frees: every one was taken
         return len(mine)

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-import cbor2
-
 from pipkernel.types import MemoryFault
+from tokens.cbor import CBORError
 
 from .mailbox import (HEADER_SIZE, HEADER_STRUCT, MAX_PAYLOAD, PENDING, RINGS, Header,
-                      IpcError, MailboxView, Pending, Reason, Ring, RingKind, State)
+                      IpcError, decode, MailboxView, Pending, Reason, Ring, RingKind, State)
 from .policy import Policy
 from .topology import Node, Topology
 
@@ -250,8 +249,8 @@ class Relay:
         if dst.closed is not None:
             return Reason.UNDELIVERABLE, h.src
         try:
-            cbor2.loads(payload[:h.length])
-        except Exception:       # cbor2 raises several exception types on garbage
+            decode(payload[:h.length])
+        except CBORError:       # not strict CBOR (tags building values, cycles, ...)
             return Reason.MALFORMED, h.src
         return None
 

@@ -186,3 +186,37 @@ def test_what_a_sibling_sends_never_stops_the_owner(sender_to, payloads):
     assert ask(gw, "owner", "read", "26261/0/11").accepted
     gw.sensor.set(0, 2150)
     assert ask(gw, "provider-b", "read", TEMPERATURE).value == 2150
+
+
+def test_an_answer_counts_only_from_the_peer_asked(gw):
+    """The maintainer answers, again and again, the request the owner's manager has in
+    flight to the sensor manager: only the sensor manager's answer reaches the asker."""
+    rt = gw.runtime
+    gw.sensor.set(0, 2150)
+    forged_rid = rt.components["root"].pending.load()["next"]     # what the forward will take
+    assert rt.submit("owner", command(gw, "owner", "read", TEMPERATURE).encode()) is None
+    maintainer = rt.topology.mailbox("maintainer")
+    for _ in range(100):
+        maintainer.send("root", {"t": "rep", "rid": forged_rid, "status": 205, "value": -40})
+        if not rt.step():
+            break
+    (response,) = rt.collect()
+    assert response.value == 2150
+
+
+def test_a_flood_of_requests_never_stops_the_owner(gw):
+    """A provider floods the sensor manager with requests whose ids are long strings: the
+    manager keeps its request table in one page (ids must be integers), and still serves."""
+    rt, box = gw.runtime, gw.runtime.topology.mailbox("provider-a")
+    for round_ in range(60):
+        for i in range(8):
+            try:
+                box.send("sensor-manager", {"t": "req", "rid": f"{round_ * 8 + i:090}",
+                                            "op": "read", "reg": "value"})
+            except IpcError:
+                break                                     # its outbox is full this round
+        rt.step()
+    rt.run()
+    assert not [f for f in rt.faults if not f.startswith("provider-a")], rt.faults
+    gw.sensor.set(0, 2150)
+    assert ask(gw, "provider-b", "read", TEMPERATURE).value == 2150

@@ -3,6 +3,7 @@ crash recovery, and isolation of the mailbox pages."""
 import itertools
 
 import pytest
+from cbor2 import CBORTag
 
 from ipc_trees import TREE, count_errors
 
@@ -87,6 +88,32 @@ def test_without_max_attempts_a_full_inbox_is_back_pressure(topo):
 
 def write_slot(view, kind, slot, header, payload=b""):
     view.ring(kind).put(slot, header, payload)
+
+
+def send_raw(topo, src, dst, payload):
+    a, b = topo.node(src), topo.node(dst)
+    write_slot(topo.own_view(a), RingKind.OUTBOX, 0,
+               Header(State.READY, 0, len(payload), a.id, b.id, 1), payload)
+    Relay(topo, everyone()).run_until_idle()
+
+
+@pytest.mark.parametrize("payload", [bytes.fromhex("a201010102"),     # {1: 1, 1: 2}
+                                     bytes.fromhex("0100")])          # 1, then a byte more
+def test_only_strict_cbor_is_delivered(topo, payload):
+    send_raw(topo, "a1", "a2", payload)
+    assert [(r.reason, r.seq) for r in topo.mailbox("a1").refusals()] == [(Reason.MALFORMED, 1)]
+    assert topo.mailbox("a2").receive() == []
+
+
+@pytest.mark.parametrize("payload, value", [
+    ("d81c81d81d00", CBORTag(28, [CBORTag(29, 0)])),   # value sharing: cbor2 built a cycle
+    ("c11a00000000", CBORTag(1, 0)),                   # a date cbor2 would have built
+])
+def test_a_tag_arrives_as_a_plain_tag(topo, payload, value):
+    """No tag builds a value: a cyclic list once stopped the owner's manager that
+    re-encoded it."""
+    send_raw(topo, "a1", "a2", bytes.fromhex(payload))
+    assert [m.payload for m in topo.mailbox("a2").receive()] == [value]
 
 
 def test_forged_sources_and_refusals_are_refused_to_the_forger(topo):
