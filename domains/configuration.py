@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 
-from partitions import ManifestError
 from partitions.memory import CHILD_VA_START
 from pipkernel.abi import PAGE_SIZE
 from pipkernel.wrappers import PageAllocator, PipCallError, create_child, map_page, map_range
@@ -34,7 +33,7 @@ from tokens.keys import VERIFY, CoseKey
 
 from .admin import AdministrationManager, respond
 from .commands import Command, Refused, Response
-from .store import PageStore, StoreError
+from .store import PageStore
 
 MIN_PAGES, MAX_PAGES = 24, 64     # a created domain's manager needs 24 (8 of replay cache)
 CREATED_REPLAY_PAGES = 8
@@ -110,7 +109,7 @@ class ConfigurationManager:
         try:
             manager = self.scheduler.adopt(name, self.api, desc, [
                 CHILD_VA_START + i * PAGE_SIZE for i in range(pages)], DomainManager, config, app)
-        except (MemoryError, StoreError, ManifestError) as error:
+        except Exception as error:        # adopt left nothing registered: the partition goes too
             self.api.delete_partition(desc)
             raise Refused("failed", f"cannot run domain {name} in {pages} pages: {error}") from None
         manager.vault.add_cose_key(value["key"], uses={VERIFY})   # parsed above; a fresh vault
@@ -158,10 +157,12 @@ class ConfigurationManager:
         if entry is None or not entry.get("created"):
             raise Refused("not_allowed", f"{command.value!r} is not a domain created here")
         self.scheduler.forget(command.value)          # its own children go first
-        if not self.api.delete_partition(entry["desc"]):
-            raise Refused("failed", f"deletePartition: {self.api.kernel.last_error}")
-        del state["domains"][command.value]
+        deleted = self.api.delete_partition(entry["desc"])
+        del state["domains"][command.value]           # it runs no more either way
         self.store.save(state)
+        if not deleted:
+            raise Refused("failed", f"{command.value} stopped, but deletePartition refused "
+                          f"({self.api.kernel.last_error}): its pages stay out of use")
         return respond(command, "deleted", command.value)
 
     def restart(self, command: Command) -> Response:

@@ -47,7 +47,7 @@ class Lifecycle:
             started = self._start(name, component, api, free, {},
                                   {"parent": parent, "children": [app[0]] if app else [],
                                    "clients": {}, **config})
-        except Exception:
+        except BaseException:             # a Runaway too: the runtime's own, unmetered, undo
             self._delete_children(partition)
             self._unregister(name)
             raise
@@ -107,11 +107,13 @@ class Lifecycle:
             partition = Partition(self.kernel.mappings(parent.partition)[desc].pa // PAGE_SIZE)
             self._mailbox(name, partition, self.kernel.as_partition(partition), booted.pages,
                           again=True)
-        except Exception as error:          # whatever stopped it, undo it: the domain goes on
+        except BaseException as error:      # whatever stopped it, undo it: the domain goes on
             for made in set(self.kernel.children(parent.partition)) - others:
                 self._delete_tree(made)
             self._unregister(name)
             self.relay = Relay(self.topology, self.policy)
+            if not isinstance(error, Exception):
+                raise                        # a Runaway ends the activation that asked
             raise RuntimeError(f"{name} cannot run again ({type(error).__name__}: {error}); "
                                "its partition is deleted") from None
         booted.partition, booted.api, booted.desc = (partition, self.kernel.as_partition(partition),

@@ -94,6 +94,36 @@ def test_a_domain_that_cannot_start_is_rolled_back(gw, monkeypatch):
     assert state(gw) == before and gw.image.kernel.check_invariants() == []
 
 
+def test_a_create_the_runtime_cannot_register_is_refused_and_changes_nothing(gw, monkeypatch):
+    """The relay has no endpoint id left (it never reuses one): the create is refused, its
+    partition deleted again, and the owner's domain keeps serving (it used to stop)."""
+    def no_more_ids(*args, **kwargs):
+        raise ValueError("at most 511 endpoint ids")
+
+    monkeypatch.setattr(type(gw.runtime.topology), "add", no_more_ids)
+    before = state(gw)
+    response = owner(gw, "write", CREATE, {"name": "x", "pages": 24, "key": gw.new_server("x")})
+    assert (response.reason, response.status) == ("failed", 500)
+    assert "at most 511 endpoint ids" in response.value
+    assert state(gw) == before and gw.image.kernel.check_invariants() == []
+    monkeypatch.undo()
+    assert owner(gw, "read", LIST).accepted and not gw.runtime.faults
+
+
+@pytest.mark.parametrize("budget", range(150, 420, 15))
+def test_a_create_cut_short_by_the_call_budget_leaves_the_runtime_whole(budget):
+    """The owner's activation runs out of kernel calls (Runaway) somewhere inside a create:
+    what adopt had registered is undone, so the runtime's next rounds do not fail."""
+    gw = Gateway()
+    gw.runtime.budget = budget
+    response = owner(gw, "write", CREATE, {"name": "x", "pages": 24, "key": gw.new_server("x")})
+    rt = gw.runtime
+    rt.run()                                        # raised KeyError out of the relay
+    assert response.accepted or any("kernel calls" in f for f in rt.faults), response
+    assert set(rt.topology.endpoints) >= set(rt.components)
+    assert gw.image.kernel.check_invariants() == []
+
+
 def test_the_pool_runs_out_cleanly(gw):
     """Creates until the owner's pool is spent (it holds a few 24-page domains): the create
     that does not fit is refused and leaves nothing behind."""
