@@ -89,11 +89,10 @@ static uint32_t do_yield(pip_kernel *k, uint32_t caller, uint32_t callee, uint32
     uint32_t ctx = target_vidt[tint] & k->va_mask;
     if (!ctx_ok(k, *target, ctx, PTE_USABLE)) return yield_fail(k, PIP_E_UNAVAILABLE_TARGET_CTX);
     uint32_t save = caller_vidt[save_idx] & k->va_mask;
-    if (save && !ctx_ok(k, caller, save, PTE_USABLE))
-        return yield_fail(k, PIP_E_CALLER_CONTEXT_SAVE);
-    if (save && !ctx_ok(k, caller, save, save_rights(k))) {
-        if (!interrupted) return yield_fail(k, PIP_E_CALLER_CONTEXT_SAVE);
-        save = 0;
+    if (save && !ctx_ok(k, caller, save, save_rights(k))) {   /* one walk under pip */
+        if (!interrupted || !ctx_ok(k, caller, save, PTE_USABLE))
+            return yield_fail(k, PIP_E_CALLER_CONTEXT_SAVE);
+        save = 0;                       /* hardened dispatch: not writable, the save skipped */
     }
     if (save) {
         k->cpu[PIP_CTX_PIPFLAGS] = on_wake;

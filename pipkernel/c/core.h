@@ -110,8 +110,9 @@ int check_child(pip_kernel *k, uint32_t caller, uint32_t va);
 uint32_t *vidt_page(pip_kernel *k, uint32_t part);
 int ctx_ok(pip_kernel *k, uint32_t part, uint32_t va, uint32_t need);
 
-/* policy.c: the checks "hardened" adds (docs/kernel.md §9); each returns a PIP_E_* reason,
- * or 0 when the call may go on (always 0 under "pip") */
+/* policy.c: what "hardened" adds (docs/kernel.md §9): hardened_* return a PIP_E_* reason or
+ * 0 when the call may go on (always 0 under "pip"); save_rights is the PTE bits a save area
+ * needs; hardened and is_device are yes / no */
 static inline int hardened(const pip_kernel *k) { return k->policy == PIP_POLICY_HARDENED; }
 static inline int is_device(const pip_kernel *k, uint32_t page) {
     return page < k->npages && k->device[page];

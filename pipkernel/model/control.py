@@ -178,9 +178,8 @@ def dispatch(s: State, descriptor: int, vint: int, notify: int, data1: int, data
     r0 = vint, r1 = identity, r2 = data1, r3 = data2, as the kernel's deliveries).
     ``notify`` is accepted for the v0.2 signature and otherwise unused.
 
-    Under ``hardened`` a save slot that is "ctx ok" but not writable is skipped, not refused:
-    kernel.md §9 (a) lists dispatch among the saves of an interrupted partition, which are
-    skipped (the most literal reading; its yield step 6 refuses instead).
+    Under ``hardened`` a save slot that is "ctx ok" but not writable is skipped, not refused
+    (kernel.md §9 (a); yield step 6 refuses instead).
     """
     caller = s.current
     desc = vaddr(s, descriptor)

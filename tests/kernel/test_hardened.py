@@ -234,16 +234,21 @@ def test_prepare_takes_tables_from_writable_ram_only(k, fam, which, kind):
     assert result.ok == (k.policy == "pip")
 
 
+def ll_full(fam):
+    """ts=16: an LL page holds two prepares; a grandchild whose third one needs a fourth
+    page.  Returns (its descriptor VA, the VA to prepare)."""
+    gdesc = fam.grandchild()
+    for va in (0x8000, 2 * fam.g.slot_size):
+        map_page(fam.capi, fam.calloc, gdesc, fam.calloc.alloc(), va)
+    target = 3 * fam.g.slot_size
+    assert fam.capi.count_to_map(gdesc, target) == 4
+    return gdesc, target
+
+
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_prepare_takes_a_new_ll_page_from_writable_ram_only(k, fam, kind):
-    """ts=16: an LL page holds two prepares; the third one needs a fourth page."""
     arg, reason, prop = KINDS[kind]
-    g = fam.g
-    gdesc = fam.grandchild()
-    for va in (0x8000, 2 * g.slot_size):
-        map_page(fam.capi, fam.calloc, gdesc, fam.calloc.alloc(), va)
-    target = 3 * g.slot_size
-    assert fam.capi.count_to_map(gdesc, target) == 4
+    gdesc, target = ll_full(fam)
     first = chain_through(fam, TABLE_PAGES + [0x4000], **{arg: (3,)})
     run_attack(k, lambda: fam.capi.prepare(gdesc, target, first),
                refused=Prepared(False, first), reason=reason, flags=[prop])
@@ -270,6 +275,27 @@ def test_prepare_derived_before_not_writable(k, fam):
     fam.capi.write(shared, word(0x2000))
     fam.lend(0x2000)
     assert fam.capi.prepare(gdesc, 2 * fam.g.slot_size, 0x1000) == Prepared(False, 0x1000)
+    assert k.last_error == E.DERIVED
+
+
+def test_prepare_checks_its_three_pages_before_looking_for_a_fourth(k, fam):
+    """The LL page is full and trd, read-only, links to nothing: hardened refuses trd before
+    the fourth-page path would find the null link."""
+    gdesc, target = ll_full(fam)
+    first = chain_through(fam, TABLE_PAGES, read_only=(2,))
+    reason = E.NULL_VADDR if k.policy == "pip" else E.NOT_WRITABLE
+    assert (fam.capi.prepare(gdesc, target, first), k.last_error) == (Prepared(False, first),
+                                                                      reason)
+
+
+def test_prepare_fourth_page_derived_before_not_writable(k, fam):
+    """The fourth page is read-only and already given to the grandchild: DERIVED first."""
+    gdesc, target = ll_full(fam)
+    fam.lend(0x4000, w=False)
+    map_page(fam.capi, fam.calloc, gdesc, 0x4000, 0x9000, w=False)
+    for va, nxt in zip(TABLE_PAGES, TABLE_PAGES[1:] + [0x4000]):
+        fam.lend(va, first_word=nxt)
+    assert fam.capi.prepare(gdesc, target, 0x1000) == Prepared(False, 0x1000)
     assert k.last_error == E.DERIVED
 
 
