@@ -14,7 +14,7 @@ from .internal import (PushNewPageOntoLL, checkChild, childRoots, isDerived, mak
                        putPageBack, writeAccessibleRec)
 from .ll import (checkEnoughEntriesLinkedList, findPairByPA, freeEntryOfLL, initConfigPagesList,
                  insertEntryIntoLL, iterLLPagesWithVA, usedPairs)
-from .mal import (checkKernelMap, getConfigPagesLL, getFstShadow, getIndexOfAddr, getPd,
+from .mal import (checkKernelMap, getConfigPagesLL, getIndexOfAddr, getPd,
                   getSndShadow, getTableAddr, initPEntryTable, initVAddrTable, initVEntryTable,
                   leafIndex, leafMMU, leafSh1, leafSh2, makePE, page_of, readAccessible, readEntry,
                   readPDslot, readPhyEntry, readPresent, readTable, readVirEntry, readVirtual,

@@ -2,7 +2,7 @@
 import pytest
 
 from policy_helpers import Family, snapshot, word
-from pipkernel.abi import (CONTEXT_SIZE, EXTRA_PROPERTIES, PAGE_SIZE, PD_MMU, POLICIES, PTE_EXEC,
+from pipkernel.abi import (CONTEXT_SIZE, PAGE_SIZE, PD_MMU, POLICIES, PTE_EXEC,
                            PTE_WRITE, cli_sti_save_indices)
 
 

@@ -108,7 +108,6 @@ def test_no_device_config_pages_root(fam):
     ("desc", False),                                      # present, not accessible
 ])
 def test_save_slots_writable(fam, slot, va, holds):
-    k = fam.k
     va = {None: fam.pool.take(), "desc": fam.desc}.get(va, va)
     fam.root.write(VIDT + 4 * slot, struct.pack("<I", va))
     assert extra(fam) == ([] if holds else ["saveSlotsWritable"])
