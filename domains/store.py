@@ -55,9 +55,13 @@ class PageStore:
 class PageReplayCache:
     """Accepted (issuer, cti) pairs until their expiry, in pages: a linear-probing hash table
     of 32-byte entries (f64 until, 24-byte digest of the pair keyed with a secret the first
-    entry holds) over every slot, wrapping around.  An expired entry met on a probe is
-    deleted by shifting the entries after it back (no tombstones), so a probe ends at the
-    first empty slot and the table holds ``capacity`` live pairs, one per slot.
+    entry holds) over every slot, wrapping around.  A probe reads its run once, to the first
+    empty slot, for a live copy of the pair; the pair then takes the run's first expired slot
+    (the run stays unbroken, so every entry stays reachable from its home slot), else that
+    empty slot, and a second expired entry of the run, if any, is deleted by shifting the
+    entries after it back (no tombstones), so runs shrink again.  So the table holds
+    ``capacity`` live pairs, one per slot, and a probe costs at most 3 * ``capacity`` + 3
+    kernel calls (reads and writes), however many expired: an activation's budget is 200,000.
 
     Same contract as ``tokens.ReplayCache``: a live pair is ``replayed``; a new pair is
     remembered unless every slot holds a live pair: then the validator fails closed
@@ -85,23 +89,24 @@ class PageReplayCache:
         name = issuer.encode()
         digest = hashlib.blake2b(len(name).to_bytes(2, "little") + name + cti, key=key,
                                  digest_size=24).digest()
-        while True:                                 # a probe, again after each deletion
-            slot = self._home(digest)
-            for _ in range(self.capacity):
-                entry = self._entry(slot)
-                if entry == self._EMPTY:
-                    self._put(slot, struct.pack("<d", until) + digest)
-                    return
-                if struct.unpack_from("<d", entry)[0] <= now:
-                    self._delete(slot)
-                    break
-                if entry[8:] == digest:
-                    raise TokenError("replayed",
-                                     f"token {cti.hex()} from {issuer!r} was already used")
-                slot = (slot + 1) % self.capacity
-            else:
+        slot, expired = self._home(digest), []
+        for _ in range(self.capacity):
+            entry = self._entry(slot)
+            if entry == self._EMPTY:
+                break
+            live = struct.unpack_from("<d", entry)[0] > now
+            if live and entry[8:] == digest:
+                raise TokenError("replayed", f"token {cti.hex()} from {issuer!r} was already used")
+            if not live and len(expired) < 2:
+                expired.append(slot)
+            slot = (slot + 1) % self.capacity
+        else:                                       # every slot taken
+            if not expired:
                 raise TokenError("replay_cache_full",
                                  f"all {self.capacity} entries hold unexpired tokens")
+        self._put(expired[0] if expired else slot, struct.pack("<d", until) + digest)
+        if len(expired) == 2:
+            self._delete(expired[1])
 
     def _home(self, digest: bytes) -> int:
         return int.from_bytes(digest[:8], "little") % self.capacity

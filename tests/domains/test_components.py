@@ -64,6 +64,29 @@ def test_page_replay_cache_holds_its_stated_capacity(root, pages):
     assert _reason(cache, b"one more", 300, 200) == "replay_cache_full"
 
 
+def test_a_probe_costs_a_bounded_number_of_calls(root):
+    """Every entry of a full cache expired: each next token costs at most 3 * capacity + 3
+    kernel calls (a read of the run, a write, a deletion's shift: reads and writes; deleting
+    every expired entry it met cost more than an activation's 200,000 at 64 pages)."""
+    from domains.containment import Budget, MeteredAPI, Runaway
+    api, vas = root
+    pages = 4
+    PageReplayCache(api, vas[2], pages).format()
+    capacity = pages * 4096 // 32 - 1
+    filler = PageReplayCache(api, vas[2], pages)
+    for i in range(capacity):
+        filler.remember("iss", i.to_bytes(4, "little"), until=100, now=0)
+    budget = Budget()
+    cache = PageReplayCache(MeteredAPI(api, budget), vas[2], pages)
+    for i in range(capacity):
+        saved = budget.arm(3 * capacity + 3)
+        try:
+            cache.remember("iss", b"new" + i.to_bytes(4, "little"), until=300, now=200)
+        except Runaway:
+            pytest.fail(f"token {i} after the expiry made more than {3 * capacity + 3} calls")
+        budget.restore(saved)
+
+
 @given(st.lists(st.tuples(st.integers(0, 200), st.integers(1, 600), st.integers(0, 2)),
                 min_size=150, max_size=300))
 def test_page_replay_cache_against_a_model(ops):
