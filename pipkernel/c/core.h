@@ -110,17 +110,34 @@ int check_child(pip_kernel *k, uint32_t caller, uint32_t va);
 uint32_t *vidt_page(pip_kernel *k, uint32_t part);
 int ctx_ok(pip_kernel *k, uint32_t part, uint32_t va, uint32_t need);
 
-/* policy.c: what "hardened" adds (docs/kernel.md §9): hardened_* return a PIP_E_* reason or
- * 0 when the call may go on (always 0 under "pip"); save_rights is the PTE bits a save area
- * needs; hardened and is_device are yes / no */
+/* the checks "hardened" adds (docs/kernel.md §9), inline: under "pip" each is one compare on
+ * the hot paths (yield, every interrupt's save, addVAddr, prepare).  hardened_* return a
+ * PIP_E_* reason or 0 when the call may go on; policy.c keeps the device pages. */
 static inline int hardened(const pip_kernel *k) { return k->policy == PIP_POLICY_HARDENED; }
 static inline int is_device(const pip_kernel *k, uint32_t page) {
     return page < k->npages && k->device[page];
 }
-uint32_t save_rights(const pip_kernel *k);
-uint32_t hardened_kernel_page(const pip_kernel *k, uint32_t pte);
-uint32_t hardened_rights(const pip_kernel *k, uint32_t pte, uint32_t w, uint32_t e);
-uint32_t hardened_vector(pip_kernel *k, uint32_t caller, uint32_t target, uint32_t vector);
+/* (a) the PTE bits both pages of a context save area need */
+static inline uint32_t save_rights(const pip_kernel *k) {
+    return PTE_USABLE | (hardened(k) ? PIP_PTE_WRITE : 0);
+}
+/* (b) addVAddr's rights w, e against the caller's own PTE for the page */
+static inline uint32_t hardened_rights(const pip_kernel *k, uint32_t pte, uint32_t w, uint32_t e) {
+    return hardened(k) && ((w && !(pte & PIP_PTE_WRITE)) || (e && !(pte & PIP_PTE_EXEC)))
+               ? PIP_E_RIGHTS_AMPLIFIED : 0;
+}
+/* (c) a caller page (its PTE) about to become a kernel structure */
+static inline uint32_t hardened_kernel_page(const pip_kernel *k, uint32_t pte) {
+    if (!hardened(k)) return 0;
+    if (!(pte & PIP_PTE_WRITE)) return PIP_E_NOT_WRITABLE;
+    return is_device(k, pe_page(pte)) ? PIP_E_DEVICE_PAGE : 0;
+}
+/* (d) yield / dispatch to the caller's parent: vectors below the save slots are the kernel's */
+static inline uint32_t hardened_vector(pip_kernel *k, uint32_t caller, uint32_t target,
+                                       uint32_t vector) {
+    return hardened(k) && target == parent_of(k, caller) && vector < k->cli_index
+               ? PIP_E_RESERVED_VECTOR : 0;
+}
 
 /* ll.c: the configuration-pages linked list (docs/kernel.md §2) */
 void ll_init(pip_kernel *k, uint32_t page);
