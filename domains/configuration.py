@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 
-from partitions.memory import CHILD_VA_START
+from pipkernel.layout import CHILD_VA_START
 from pipkernel.abi import PAGE_SIZE
 from pipkernel.wrappers import PageAllocator, PipCallError, create_child, map_page, map_range
 from tokens import VaultError

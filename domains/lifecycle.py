@@ -10,10 +10,11 @@ from pathlib import Path
 
 from ipc import Relay
 from ipc.mailbox import MAILBOX_PAGES
-from partitions import memory
 from partitions.boot import spawn_firmware
-from partitions.manifest import ManifestError, firmware
-from pipkernel import Partition
+from partitions.manifest import firmware
+from partitions.plan import child_plan
+from partitions.spec import ManifestError
+from pipkernel import Partition, layout
 from pipkernel.abi import PAGE_SIZE
 from pipkernel.machine.spawn import python_parent_vidt
 from pipkernel.wrappers import PageAllocator
@@ -63,18 +64,17 @@ class Lifecycle:
         runs = firmware(Path(manifest.source).parent / image.replace("{arch}", manifest.arch),
                         manifest.arch)
         g = self.kernel.geometry
-        extra = [(va, va + PAGE_SIZE) for va in runs.image_pages + [g.vidt_va]]
-        need = (len(runs.image_pages) + 1 + MAILBOX_PAGES + g.levels - 1
-                + memory.kernel_pages(g, MAILBOX_PAGES, runs.image_end, extra))
+        plan = child_plan(g, app, MAILBOX_PAGES, runs)
+        need = plan.cost + layout.build_spare(g)
         if need > len(free):
             raise MemoryError(f"{name}: {need} pages for its application, {len(free)} free")
         machine.add_python_partition(partition)
         python_parent_vidt(api, g.vidt_va)
-        desc = spawn_firmware(machine, api, PageAllocator(free[-need:]), runs, MAILBOX_PAGES)
+        desc = spawn_firmware(machine, api, PageAllocator(free[-need:]), runs, plan)
         child = Partition(self.kernel.mappings(partition)[desc].pa // PAGE_SIZE)
         self.parent_of[app], self.domain_of[app] = name, name
         self._mailbox(app, child, self.kernel.as_partition(child),
-                      memory.child_vas(g, MAILBOX_PAGES, runs.image_end))
+                      plan.pages)
         self.policy.allow(name, app, both=True)
         self.firmware[app] = FirmwarePartition(machine, app, api, desc, child,
                                                self.topology.mailbox(app))
@@ -103,7 +103,7 @@ class Lifecycle:
         others = set(self.kernel.children(parent.partition))
         try:
             desc = spawn_firmware(self.image.machine, api, PageAllocator(pages), booted.spec.runs,
-                                  booted.spec.pages, [parent.devices[d] for d in booted.devices])
+                                  booted.plan, [parent.devices[d] for d in booted.devices])
             partition = Partition(self.kernel.mappings(parent.partition)[desc].pa // PAGE_SIZE)
             self._mailbox(name, partition, self.kernel.as_partition(partition), booted.pages,
                           again=True)

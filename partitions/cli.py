@@ -8,7 +8,8 @@ from pipkernel.abi import PAGE_SIZE
 from pipkernel.show import render_tree
 
 from .boot import boot
-from .manifest import ROOT, Manifest, ManifestError, load
+from .manifest import load
+from .spec import ROOT, Manifest, ManifestError
 
 
 def register(subparsers) -> None:
@@ -45,16 +46,17 @@ def _tree(args) -> int:
         return 2
     image = boot(manifest)
     names = {b.partition: name + (f" <{b.spec.domain}>" if b.spec.domain else "")
-             + (f" {{{Path(b.spec.runs.target).name}}}" if manifest.runs_firmware(name) else "")
+             + (f" {{{Path(b.spec.runs.target).name}}}" if b.spec.runs_firmware else "")
              for name, b in image.partitions.items()}
     print(f"{manifest.name} ({_summary(manifest)})")
     print(render_tree(image.kernel, names))
-    kernel = sum(manifest.kernel_pages(p.name) for p in manifest.partitions)
-    spent = sum(manifest.given_pages(p.name) + manifest.kernel_pages(p.name)
-                for p in manifest.children(ROOT))
+    plan = manifest.plan
+    kernel = sum(p.kernel for p in plan.partitions.values())
+    spent = sum(plan[c.name].cost for c in manifest.children(ROOT))
+    free = len(plan[ROOT].pages)
     print(f"total: {len(manifest.partitions) - 1} partitions below the root, {kernel} kernel "
           f"pages ({kernel * PAGE_SIZE // 1024} KiB) for them; the root keeps "
-          f"{manifest.root.pages - spent} of its {manifest.root.pages} free pages; invariants "
+          f"{free - spent} of its {free} free pages; invariants "
           f"{'hold' if not image.check_invariants() else 'VIOLATED'}")
     return 0
 

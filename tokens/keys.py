@@ -55,7 +55,8 @@ HMAC_256_256 = Algorithm(5, "HMAC 256/256", True, KTY_SYMMETRIC, None, 32)
 ES256 = Algorithm(-7, "ES256", False, KTY_EC2, CRV_P256, 64)
 EDDSA = Algorithm(-8, "EdDSA", False, KTY_OKP, CRV_ED25519, 64)
 ALGORITHMS = {alg.id: alg for alg in (HMAC_256_64, HMAC_256_256, ES256, EDDSA)}
-_BY_NAME = {alg.name.replace(" ", "").lower(): alg for alg in ALGORITHMS.values()}
+ALGORITHM_NAMES = tuple(alg.name.replace(" ", "") for alg in ALGORITHMS.values())  # manifests'
+_BY_NAME = {name.lower(): alg for name, alg in zip(ALGORITHM_NAMES, ALGORITHMS.values())}
 
 
 def algorithm(ref: int | str | Algorithm) -> Algorithm:

@@ -43,24 +43,41 @@ static void root_map(pip_kernel *k, uint32_t va, uint32_t page, uint32_t *next_p
     tbl(k, t[0])[idx_of(k, va, 0)] = page << PAGE_SHIFT | PIP_PTE_ALL;
 }
 
-int pip_boot(pip_kernel *k, uint32_t npages, uint32_t table_size, uint32_t levels,
-             uint32_t policy) {
-    memset(k, 0, sizeof *k);
-    if (policy > PIP_POLICY_HARDENED) return PIP_BOOT_BAD_GEOMETRY;   /* the API checks it first */
+/* the geometry fields of k, or 0 when (npages, table_size, levels) is not a valid geometry */
+static int set_geometry(pip_kernel *k, uint32_t npages, uint32_t table_size, uint32_t levels) {
     uint32_t bits = 0;
     while ((1u << bits) < table_size) bits++;
     if (table_size < PIP_MIN_TABLE_SIZE || table_size > PIP_MAX_TABLE_SIZE ||
         (1u << bits) != table_size || levels < 2 || PAGE_SHIFT + levels * bits > 32 ||
         npages < ROOT_BASE_PAGES + 2 || npages > PIP_MAX_PAGES)
-        return PIP_BOOT_BAD_GEOMETRY;
+        return 0;
     k->npages = npages, k->table_size = table_size, k->levels = levels, k->index_bits = bits;
-    k->policy = policy;
     k->va_mask = (uint32_t)(((uint64_t)1 << (PAGE_SHIFT + levels * bits)) - 1);
+    return 1;
+}
+
+/* the most pages the root can map (its VIDT included) together with the tables mapping them */
+static uint64_t root_free(const pip_kernel *k) {
+    uint64_t avail = k->npages - ROOT_BASE_PAGES, free = avail;
+    while (free > 0 && free + tables_needed(k, free) > avail) free--;
+    return free;
+}
+
+uint32_t pip_root_free_pages(uint32_t npages, uint32_t table_size, uint32_t levels) {
+    pip_kernel k = {0};
+    return set_geometry(&k, npages, table_size, levels) ? (uint32_t)root_free(&k) : 0;
+}
+
+int pip_boot(pip_kernel *k, uint32_t npages, uint32_t table_size, uint32_t levels,
+             uint32_t policy) {
+    memset(k, 0, sizeof *k);
+    if (policy > PIP_POLICY_HARDENED) return PIP_BOOT_BAD_GEOMETRY;   /* the API checks it first */
+    if (!set_geometry(k, npages, table_size, levels)) return PIP_BOOT_BAD_GEOMETRY;
+    k->policy = policy;
     k->cli_index = table_size > 50 ? 48 : table_size - 3;
     k->sti_index = table_size > 50 ? 49 : table_size - 2;
 
-    uint64_t avail = npages - ROOT_BASE_PAGES, free = avail;
-    while (free > 0 && free + tables_needed(k, free) > avail) free--;
+    uint64_t free = root_free(k);
     uint64_t capacity = (pip_vidt_va(k) - (uint64_t)pip_root_va_start(k)) / 4096 + 1;
     if (free < 2) return PIP_BOOT_TOO_FEW_PAGES;
     if (free > capacity) return PIP_BOOT_TOO_MANY_PAGES;

@@ -38,6 +38,8 @@ int pip_boot(pip_kernel *k, uint32_t npages, uint32_t table_size, uint32_t level
 void pip_shutdown(pip_kernel *k);
 uint32_t pip_root_va_start(const pip_kernel *k);
 uint32_t pip_vidt_va(const pip_kernel *k);
+/* the pages a root booted on this geometry maps, its VIDT included (0: not a geometry) */
+uint32_t pip_root_free_pages(uint32_t npages, uint32_t table_size, uint32_t levels);
 int pip_root_set_rights(pip_kernel *k, uint32_t va, uint32_t r, uint32_t w, uint32_t x);
 
 /* partition.c */

@@ -15,6 +15,7 @@ from .._pipcore import ffi, lib
 from ..abi import (CONSOLE_VA, CTX_PC, CTX_REGS, CTX_STATUS, MACHINE_LEVELS, MACHINE_TABLE_SIZE,
                    PAGE_SIZE, SYSTEM_VA)
 from ..kernel import Kernel
+from ..layout import device_vas
 from . import arm, x86
 from .loader import Image, ImageError, load_image
 
@@ -91,9 +92,7 @@ class Machine:
         uc.ctl_exits_enabled(True)
         uc.ctl_set_exits([])
         linear = sorted(va for va in maps if va != k.geometry.vidt_va)
-        if len(devices) > len(linear) // 2:
-            raise ValueError(f"{len(devices)} devices do not fit in {pages} pages")
-        self.devices = {d.name: (linear[-1 - i], d) for i, d in enumerate(devices)}
+        self.devices = {d.name: (va, d) for d, va in zip(devices, device_vas(linear, len(devices)))}
         device_pas = sorted([self.console_pa, self.system_pa] +
                             [maps[va].pa for va, _ in self.devices.values()])
         for pa in device_pas:

@@ -45,9 +45,9 @@ def test_firmware_partitions_boot_under_their_managers(arch):
             driver.devices.values())
         assert maps[image_pages[0]].x and not maps[image_pages[0]].w
         assert all(maps[va].w and not maps[va].x for va in driver.pages)
-        assert driver.pages[0] == m.data_start(name) == spec.runs.image_end
-        assert len(k.config_pages(driver.partition)) == m.kernel_pages(name)
-        assert len(k.config_pages(image.partitions[manager].partition)) == m.kernel_pages(manager)
+        assert driver.pages[0] == m.plan[name].pages[0] == spec.runs.image_end
+        assert len(k.config_pages(driver.partition)) == m.plan[name].kernel
+        assert len(k.config_pages(image.partitions[manager].partition)) == m.plan[manager].kernel
         # the manager's VIDT sends everything back to one context in its upper half
         vidt = image.partitions[manager].api.read(k.geometry.vidt_va, 8)
         landing = (k.geometry.vidt_va + CONTEXT_OFFSET).to_bytes(4, "little")

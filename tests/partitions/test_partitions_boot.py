@@ -4,20 +4,23 @@ from pathlib import Path
 import pytest
 
 from partitions import boot, parse
-from partitions.memory import child_vas, root_free_pages, root_linear_vas
 from pipkernel import Kernel
+from pipkernel.layout import child_vas, root_free_pages, root_linear_vas
+from pipkernel.model import Kernel as ModelKernel
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_root_accounting_matches_the_kernel():
+def test_root_accounting_matches_both_kernels():
+    """The layout's root pages (the C core's computation, without booting) are what the C core
+    and the independent reference model map when they boot."""
     for pages, ts, levels in [(60, 16, 2), (200, 16, 2), (300, 16, 3), (4096, 1024, 2),
                               (3000, 64, 3), (7000, 32, 4)]:
-        k = Kernel(pages, ts, levels)
-        g = k.geometry
-        maps = k.mappings(k.root)
-        assert len(maps) == root_free_pages(g)
-        assert sorted(va for va in maps if va != g.vidt_va) == root_linear_vas(g)
+        for k in (Kernel(pages, ts, levels), ModelKernel(pages, ts, levels)):
+            g = k.geometry
+            maps = k.mappings(k.root)
+            assert len(maps) == root_free_pages(g)
+            assert sorted(va for va in maps if va != g.vidt_va) == root_linear_vas(g)
 
 
 def test_python_boot(valid, tmp_path):
@@ -30,7 +33,7 @@ def test_python_boot(valid, tmp_path):
     assert k.current == k.root
     for name, b in parts.items():
         if name != "root":
-            assert len(k.config_pages(b.partition)) == m.kernel_pages(name)
+            assert len(k.config_pages(b.partition)) == m.plan[name].kernel
             assert list(b.pages) == child_vas(m.geometry, m.partition(name).pages)
             maps = k.mappings(b.partition)
             assert set(b.pages) | set(b.devices.values()) == set(maps)
@@ -52,7 +55,7 @@ def test_kernel_slot_is_skipped_and_ll_pages_counted(valid, tmp_path):
     assert image.check_invariants() == []
     for name, b in image.partitions.items():
         if name != "root":
-            assert len(image.kernel.config_pages(b.partition)) == image.manifest.kernel_pages(name)
+            assert len(image.kernel.config_pages(b.partition)) == image.manifest.plan[name].kernel
 
 
 def test_devices_are_delegated_down_the_tree(valid, tmp_path):
@@ -99,7 +102,7 @@ def test_machine_boot_with_root_firmware(valid, tmp_path, arch):
     assert image.check_invariants() == []
     machine, parts = image.machine, image.partitions
     assert parts["root"].devices["temperature"] == machine.device_va("temperature")
-    reserve = image.manifest.firmware_reserve()
+    reserve = image.manifest.plan.reserve
     assert reserve.start == 0x802000 and not set(parts["root"].pages) & set(reserve)
     assert image.kernel.current == image.kernel.root
     result = machine.run(max_instructions=1_000_000)

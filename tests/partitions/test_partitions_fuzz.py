@@ -83,4 +83,4 @@ def check_boot(manifest):
     assert image.check_invariants() == []
     for name, booted in image.partitions.items():
         if name != "root":
-            assert len(image.kernel.config_pages(booted.partition)) == manifest.kernel_pages(name)
+            assert len(image.kernel.config_pages(booted.partition)) == manifest.plan[name].kernel

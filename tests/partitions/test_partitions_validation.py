@@ -125,7 +125,7 @@ def test_over_committed_memory(valid, errors):
 
 def test_exact_fit_is_accepted_one_less_is_not(valid, tmp_path, errors):
     m = parse(valid, tmp_path)
-    need = m.partition("sensor").pages + m.kernel_pages("sensor") + m.geometry.levels - 1
+    need = m.plan.need(["sensor"])
     valid["partition"][0]["pages"] = need
     assert parse(valid, tmp_path).partition("owner").pages == need
     valid["partition"][0]["pages"] = need - 1
@@ -173,10 +173,13 @@ def test_keys(valid, errors):
     assert any(line.startswith("key[3].use: must be a non-empty array") for line in lines)
 
 
-def test_algorithms_are_the_token_layers():
-    from tokens.keys import ALGORITHMS as TOKEN_ALGORITHMS
-    from partitions.manifest import ALGORITHMS
-    assert set(ALGORITHMS) == {a.name.replace(" ", "") for a in TOKEN_ALGORITHMS.values()}
+def test_algorithms_are_the_token_layers(valid, tmp_path):
+    """Every algorithm the token layer has is a key's alg, spelled as tokens.keys resolves it."""
+    from tokens.keys import ALGORITHMS, algorithm
+    for alg in ALGORITHMS.values():
+        valid["key"][0]["alg"] = alg.name.replace(" ", "")
+        key = parse(valid, tmp_path).keys[0]
+        assert algorithm(key.alg) is alg
 
 
 def test_geometry_is_pipkernels(valid, errors):
@@ -231,10 +234,10 @@ def test_firmware_partition_rules(valid, errors):
     m = parse(valid, ".")
     sensor = m.partition("sensor")
     assert sensor.runs.target.endswith("x86/temp_driver.elf")
-    assert m.data_start("sensor") == sensor.runs.image_end > 0x1000
+    assert m.plan["sensor"].pages[0] == sensor.runs.image_end > 0x1000
     # its image, its VIDT and its pages come from the owner, which gets a VIDT itself
-    assert m.given_pages("sensor") == 4 + len(sensor.runs.image_pages) + 1
-    assert m.given_pages("owner") == 120 + 1 and m.schedules_firmware("owner")
+    assert m.plan["sensor"].given == 4 + len(sensor.runs.image_pages) + 1
+    assert m.plan["owner"].given == 120 + 1 and m.plan["owner"].vidt
 
 
 def test_not_an_elf(valid, errors, tmp_path):
