@@ -12,14 +12,14 @@ import random
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from pipkernel import layout
 from pipkernel.abi import PAGE_SIZE
 from pipkernel.types import Geometry
-from pipkernel.wrappers import PageAllocator, PipCallError, create_child, map_page
+from pipkernel.wrappers import PageAllocator, create_child, map_page
 
 from .errors import ExperimentError
 
 SHAPES = ("chain", "star", "balanced", "random")
-CREATE_PAGES = 5            # descriptor, MMU root, sh1 root, sh2 root, first LL page
 
 
 @dataclass(frozen=True)
@@ -85,27 +85,17 @@ def make_shape(kind: str, rng: random.Random, depth: int, fanout: int, pages: in
 
 # ---------------------------------------------------------------- page accounting
 
-def _tables(n: int, g: Geometry) -> int:
-    """Tables below the MMU root for n consecutive pages starting on a top-level slot."""
-    return sum(-(-n // g.table_size ** j) for j in range(1, g.levels))
-
-
-def _extra_ll_pages(tables: int, g: Geometry) -> int:
-    """LL pages beyond the first: each table takes 3 pairs; a page holds ts/2 - 2 pairs."""
-    per_page = (g.table_size // 2 - 2) // 3
-    return max(0, -(-tables // per_page) - 1)
-
-
 def data_pages(shape: Shape, g: Geometry, vidt: bool) -> int:
     """Pages a partition maps at its data VAs: its own plus all it lends to its children."""
     return shape.pages + sum(lent_pages(c, g, vidt) for c in shape.children)
 
 
 def lent_pages(child: Shape, g: Geometry, vidt: bool) -> int:
-    """Pages a parent spends on a child: its kernel pages, the pages it maps, their tables."""
+    """Pages a parent spends on a child: the pages it maps, its VIDT, its kernel pages."""
     n = data_pages(child, g, vidt)
-    tables = _tables(n, g) + (g.levels - 1 if vidt else 0)
-    return CREATE_PAGES + n + int(vidt) + 3 * tables + _extra_ll_pages(tables, g)
+    ranges = [(g.root_va_start, g.root_va_start + n * PAGE_SIZE)]
+    ranges += layout.page_ranges([g.vidt_va] if vidt else [])
+    return n + int(vidt) + layout.kernel_pages(g, ranges)
 
 
 # ---------------------------------------------------------------- building
@@ -192,30 +182,8 @@ def _build_children(k, node: Node, shape: Shape, vidt: bool) -> None:
         desc = create_child(node.api, node.alloc)
         dsts = [g.root_va_start + i * PAGE_SIZE for i in range(n)]
         for dst in ([g.vidt_va] if vidt else []) + dsts:
-            prepare(k, node.api, node.alloc, desc, dst)
             map_page(node.api, node.alloc, desc, node.alloc.alloc(), dst)
         part = k.children(node.partition)[-1]
         child = Node(part, node.depth + 1, desc, node, k.as_partition(part), PageAllocator(dsts))
         node.children.append(child)
         _build_children(k, child, child_shape, vidt)
-
-
-def prepare(k, api, alloc: PageAllocator, desc: int, dst: int) -> None:
-    """Give the child the tables for dst, with a chain longer than countToMap says.
-
-    countToMap adds one LL page only if the head LL page is full, but a call creating tables
-    at two levels may fill the head and need a second one: prepare then reaches the end of an
-    exact chain (NULL_VADDR; pipkernel.wrappers.map_page fails this way after 256 pages on
-    16x3).  The pages prepare leaves unused go back to `alloc`.
-    """
-    needed = api.count_to_map(desc, dst)
-    if not needed:
-        return
-    chain_vas = [alloc.alloc() for _ in range(min(needed + k.geometry.levels, len(alloc)))]
-    for va, nxt in zip(chain_vas, chain_vas[1:] + [0]):
-        api.write(va, nxt.to_bytes(4, "little"))
-    ok, unused = api.prepare(desc, dst, chain_vas[0])
-    if not ok:
-        raise PipCallError("prepare", k.last_error)
-    for va in chain_vas[chain_vas.index(unused):] if unused else ():
-        alloc.free(va)

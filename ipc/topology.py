@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping
 
+from pipkernel import layout
 from pipkernel.abi import PAGE_SIZE
 from pipkernel.types import Partition
 from pipkernel.wrappers import PageAllocator, create_child, map_range
@@ -194,14 +195,16 @@ class Topology:
         return Mailbox(api or self.api(node), node.outbox_va, node.inbox_va, self.endpoints)
 
 
-def _pool_size(tree: Mapping, levels: int, table_size: int) -> int:
-    """Pages a node needs to build the subtree `tree` (its children) from its own pool."""
-    total = 0
+def _pool_size(g, tree: Mapping, base: int) -> int:
+    """Pages a node needs to build the subtree `tree` (its children) from its own pool: each
+    child's mailbox and pool, mapped from `base`, with their kernel pages (pipkernel.layout),
+    and the spare pages map_page's chains may take while tables are built."""
+    if not tree:
+        return 0
+    total = layout.build_spare(g)
     for sub in tree.values():
-        pool = _pool_size(sub, levels, table_size)
-        mapped = MAILBOX_PAGES + pool
-        tables = (3 * levels + 2) * (2 + mapped // table_size)   # prepare + LL, generous
-        total += 5 + mapped + tables
+        mapped = MAILBOX_PAGES + _pool_size(g, sub, base)
+        total += mapped + layout.kernel_pages(g, [(base, base + mapped * PAGE_SIZE)])
     return total
 
 
@@ -239,7 +242,7 @@ def setup_topology(kernel, tree: Mapping, mailbox_va: int | None = None) -> Topo
             node = topo.add(name, child, base, base + 2 * PAGE_SIZE, parent.name, mine)
             topo.format(name)
             if sub:
-                count = _pool_size(sub, g.levels, g.table_size)
+                count = _pool_size(g, sub, base)
                 map_range(api, alloc, desc, pool_va, count)
                 build(node, sub, PageAllocator(pool_va + i * PAGE_SIZE for i in range(count)))
 

@@ -5,6 +5,7 @@ works the same on the C core and on the reference model.
 from __future__ import annotations
 
 from .abi import PAGE_SIZE, PipError
+from .layout import build_spare
 
 
 class PipCallError(RuntimeError):
@@ -63,11 +64,14 @@ def map_page(api, alloc: PageAllocator, desc: int, src: int, dst: int,
 
     countToMap only asks whether *some* LL page has room for one level; a prepare
     that builds several levels may need one more LL page per level, so the chain
-    carries levels - 1 spare pages and prepare's unused tail goes back to the pool."""
+    carries up to levels - 1 spare pages (pipkernel.layout.build_spare; as many as the
+    pool has) and prepare's unused tail goes back to the pool."""
     needed = api.count_to_map(desc, dst)
     if needed:
-        spare = api.kernel.geometry.levels - 1
-        chain = [alloc.alloc() for _ in range(needed + spare)]
+        if len(alloc) < needed:
+            raise PipCallError("alloc", None)
+        spare = build_spare(api.kernel.geometry)
+        chain = [alloc.alloc() for _ in range(min(needed + spare, len(alloc)))]
         for va, nxt in zip(chain, chain[1:] + [0]):
             api.write(va, nxt.to_bytes(4, "little"))
         ok, unused = api.prepare(desc, dst, chain[0])

@@ -9,7 +9,7 @@ from pipkernel.wrappers import create_child, map_page
 
 from ..params import Param
 from ..registry import Figure, experiment
-from ..trees import Shape, build, prepare
+from ..trees import Shape, build
 from .common import IMPL, KERNELS, LEVELS, TABLE_SIZE
 
 CALLS = ("create_partition", "count_to_map", "prepare", "add_vaddr", "mapped_in_child",
@@ -75,7 +75,6 @@ def _yield_pair(k, node):
     desc = create_child(api, alloc)
     ctx = g.root_va_start
     for dst in (g.vidt_va, ctx):
-        prepare(k, api, alloc, desc, dst)
         map_page(api, alloc, desc, alloc.alloc(), dst)
     child = k.as_partition(k.children(node.partition)[-1])
     save = alloc.alloc()
