@@ -1,5 +1,5 @@
 """The layout plan of a device image: computed once from the validated specs, frozen, and
-consumed by validation, boot, the runtime and lifecycle (docs/layout.md).
+consumed by validation, boot, the runtime and lifecycle (docs/layers.md).
 
 For each partition it says where its own pages are, which of them hold its IPC mailbox, where
 it sees its devices, whether it maps a VIDT, where its firmware image is, and what it costs its

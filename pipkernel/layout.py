@@ -1,5 +1,5 @@
 """Where a partition's pages go and what they cost the kernel: the one owner of the page-layout
-arithmetic above the core (docs/layout.md).
+arithmetic above the core (docs/layers.md).
 
 The root's free pages come from the C core (`pip_root_free_pages`, the computation its boot
 does); everything else is the layout convention of this project's images:
