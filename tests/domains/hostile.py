@@ -1,5 +1,5 @@
 """What a hostile or broken partition does to the runtime, for the containment tests."""
-from domains.runtime import free_pages
+from domains.lifecycle import free_pages
 
 
 def lend_mailbox(runtime, name):
@@ -25,7 +25,7 @@ def faults(component):
 
 def loops(component):
     while True:
-        component.api.read(component.pending.va, 8)
+        component.api.read(component.pending.store.va, 8)
 
 
 def arm(component, method, fault, fired):

@@ -193,7 +193,7 @@ def test_an_answer_counts_only_from_the_peer_asked(gw):
     flight to the sensor manager: only the sensor manager's answer reaches the asker."""
     rt = gw.runtime
     gw.sensor.set(0, 2150)
-    forged_rid = rt.components["root"].pending.load()["next"]     # what the forward will take
+    forged_rid = rt.components["root"].pending.store.load()["next"]     # what the forward will take
     assert rt.submit("owner", command(gw, "owner", "read", TEMPERATURE).encode()) is None
     maintainer = rt.topology.mailbox("maintainer")
     for _ in range(100):
