@@ -154,16 +154,17 @@ class ConfigurationManager:
         if entry is None or not entry.get("created"):
             raise Refused("not_allowed", f"{name!r} is not a domain created here")
         self.api.count_to_map(entry["desc"], CHILD_VA_START)
-        if self.api.kernel.last_error is not None:
+        error = self.api.kernel.last_error
+        if error is not None:
             raise Refused("failed", f"{name}: deletePartition would be refused "
-                          f"({self.api.kernel.last_error}): nothing changed")
+                          f"({error.name}): nothing changed")
         self.host.forget(name)                        # its own children go first
         deleted = self.api.delete_partition(entry["desc"])
         del state["domains"][name]                    # it runs no more either way
         self.store.save(state)
         if not deleted:                               # an inconsistent kernel only
             raise Refused("failed", f"{name} stopped, but deletePartition refused "
-                          f"({self.api.kernel.last_error}): its pages stay out of use")
+                          f"({self.api.kernel.last_error.name}): its pages stay out of use")
         return respond(command, "deleted", name)
 
     def restart(self, command: Command) -> Response:

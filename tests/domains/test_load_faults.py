@@ -11,7 +11,8 @@ from collections import Counter
 from unittest import mock
 
 import pytest
-from hostile import arm, faults, lend_mailbox, loops, raises
+from hostile import arm, faults, loops, raises
+from lending import lend_mailbox
 
 from domains import firmware
 from domains.gateway import (APP_CONFIG, CREATE, DELETE, LAMP, LIST, PACKAGE_URL, PERIOD, RESTART,
@@ -101,7 +102,7 @@ class Load:
             name = DYN if kind == "mailbox" else f"{DYN}-app"
             if rt.topology.node(name).broken or f"{DYN}-app" in self.doomed:
                 return False
-            lend_mailbox(rt, name)
+            lend_mailbox(rt.topology, name)
             self.fired.append(name)
         self.injected[kind] += 1
         return True
