@@ -72,6 +72,6 @@ class HostServices(Protocol):
         """Whether ``domain`` is scheduled (its running flag)."""
 
     def set_running(self, domain: str, running: bool) -> None:
-        """Start or stop a domain the caller's domain manages (a domain whose top partition
-        is a child of one of the caller's domain); its endpoints follow at the end of the
-        caller's activation."""
+        """Start or stop a domain the caller's domain manages (one whose top partition is a
+        child of a partition of the caller's domain); its endpoints follow once the caller's
+        activation has returned."""

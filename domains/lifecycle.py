@@ -11,8 +11,8 @@ with the system calls of the partitions concerned, is registered in the topology
 policy and the machine, and ends with a new relay for the changed tree.
 
 The runtime (``domains.runtime``) schedules and contains what is registered here; it gives
-the lifecycle one function, ``launch``, that makes a component of a partition (its metered
-API, its mailbox, its host services: ``Runtime._launch``).
+the lifecycle one function, ``launch``, that starts a component as a partition (with the
+runtime's metered API, mailbox and host services in its ``Context``).
 """
 from __future__ import annotations
 
