@@ -34,6 +34,12 @@ STATUS = {"content": 205, "changed": 204, "created": 201, "deleted": 202,
           "malformed": 400, "oversized": 413, "unknown_path": 404, "not_allowed": 405,
           "wrong_domain": 400, "stopped": 503, "busy": 503, "timeout": 504, "failed": 500,
           "unauthorised": 403}
+UNKNOWN_STATUS = 500     # a reason the table does not name (a peer's): an internal failure
+
+
+def status_of(reason) -> int:
+    """The response status of a refusal or answer reason (the one table, one default)."""
+    return STATUS.get(reason, UNKNOWN_STATUS)
 
 
 class Refused(Exception):
@@ -42,7 +48,7 @@ class Refused(Exception):
     def __init__(self, reason: str, detail: str, status: int | None = None):
         super().__init__(f"{reason}: {detail}")
         self.reason, self.detail = reason, detail
-        self.status = status if status is not None else STATUS.get(reason, 401)
+        self.status = status if status is not None else status_of(reason)
 
 
 @dataclass(frozen=True)

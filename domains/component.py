@@ -1,10 +1,12 @@
 """The base of component code that runs *as a partition*.
 
-A component holds only its partition's ``PartitionAPI`` (every read, write and system
-call is that partition's), the VAs of its free pages, and its ipc ``Mailbox`` (the only
-way it talks to other partitions).  Its state lives in page-backed stores it reserves
-with ``region``; what the Python object keeps is configuration (names, VAs).  Messages the
-outbox has no room for wait in a backlog in its pages and leave, in order, as room frees up.
+A component holds its partition's ``PartitionAPI`` (every read, write and system call is
+that partition's), the VAs of its free pages, its ipc ``Mailbox`` (how it talks to other
+partitions), and its ``host`` (``domains.host.HostServices``: the few things only the host
+can do, checked against its place in the tree).  Its state lives in page-backed stores it
+reserves with ``region``; what the Python object keeps is configuration (names, VAs).
+Messages the outbox has no room for wait in a backlog in its pages and leave, in order, as
+room frees up.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ipc import IpcError, Mailbox, Message, OutboxFull, Refusal
 
+from .host import HostServices
 from .store import PageStore, StoreError
 
 BACKLOG_PAGES = 4
@@ -20,16 +23,17 @@ BACKLOG_MAX = 32               # messages waiting for outbox room
 
 @dataclass
 class Context:
-    """What the runtime gives a component: its partition and its configuration."""
+    """What the runtime gives a component: its partition, its configuration, its host."""
 
     name: str
     domain: str
     api: object                          # pipkernel PartitionAPI of this partition
     free: list[int]                      # VAs of its own free pages, ascending
     mailbox: Mailbox
+    host: HostServices                   # bound to this component
     devices: dict[str, int] = field(default_factory=dict)      # device name -> VA here
     config: dict = field(default_factory=dict)                 # from the image / runtime
-    scheduler: object = None             # the runtime: adopt / forget partitions made later
+    keys: tuple = ()                     # to hold: the image's KeySpecs, COSE_Key bytes
 
 
 class Component:

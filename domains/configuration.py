@@ -11,28 +11,30 @@ and (in the owner domain) LwM2M object 26261, isolation management (D3.3 §4.2, 
                      partition of its own ("N-app"), which serves the resource path (read,
                      write; an unsigned 32-bit value); created stopped
     write 26261/0/8  "N"                       delete it (deletePartition)
-    write 26261/0/9  "N" / 26261/0/10 "N"      start / stop it (the runtime's scheduling flag)
+    write 26261/0/9  "N" / 26261/0/10 "N"      start / stop it (the host's running flag)
     read  26261/0/11                           list domains: {name: {"running", "pages", ...}}
     execute 26261/0/12 "P"                     restart P, a halted firmware partition of this
                                                domain (its parent spawns its image afresh)
 
 Every change is made with this partition's own system calls (``pipkernel.wrappers``)
-from the pool of pages it reserved; the description and flags live in its page store.  The
-runtime (``scheduler``) runs a created domain's manager in the new partition; a create that
-cannot complete deletes what it made and is refused.
+from the pool of pages it reserved; the description lives in its page store.  What only the
+host can do it asks of its ``host`` (``domains.host.HostServices``): run a created domain's
+manager in the new partition (``adopt``), stop running it (``forget``), restart a firmware
+partition, keep the running flags.  A create that cannot complete deletes what it made and
+is refused; a delete that deletePartition would refuse changes nothing.
 """
 from __future__ import annotations
 
 import re
 
-from pipkernel.layout import CHILD_VA_START
-from pipkernel.abi import PAGE_SIZE
+from pipkernel.layout import CHILD_VA_START, child_vas
 from pipkernel.wrappers import PageAllocator, PipCallError, create_child, map_page, map_range
 from tokens import VaultError
 from tokens.keys import VERIFY, CoseKey
 
 from .admin import AdministrationManager, respond
 from .commands import Command, Refused, Response
+from .host import HostServices
 from .store import PageStore
 
 MIN_PAGES, MAX_PAGES = 24, 64     # a created domain's manager needs 24 (8 of replay cache)
@@ -41,15 +43,17 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
 class ConfigurationManager:
-    def __init__(self, api, store: PageStore, description: dict, pool=(), scheduler=None,
-                 codes=None):
+    def __init__(self, api, store: PageStore, description: dict, host: HostServices,
+                 manager: type, pool=(), codes=None):
         """``description``: {"partitions": {name: {...}}, "channels": [...], "domains":
-        {name: {"pages": n}}} (the child domains this one manages); ``pool``: VAs of its
-        pages it may build new partitions from; ``scheduler``: the runtime (adopt, forget);
-        ``codes``: {name: firmware image} a created domain may run."""
-        self.api, self.store, self.pool, self.scheduler = api, store, list(pool), scheduler
-        self.codes = dict(codes or {})
-        domains = {name: dict(d, running=True, created=False)
+        {name: {"pages": n}}} (the child domains this one manages); ``host``: the caller's
+        host services; ``manager``: the component class a created domain runs (its
+        creator's: ``check_config`` checks its configuration); ``pool``: VAs of its pages it
+        may build new partitions from; ``codes``: {name: firmware image} a created domain
+        may run."""
+        self.api, self.store, self.host, self.manager = api, store, host, manager
+        self.pool, self.codes = list(pool), dict(codes or {})
+        domains = {name: dict(d, created=False)
                    for name, d in description.get("domains", {}).items()}
         store.save({"partitions": description.get("partitions", {}),
                     "channels": description.get("channels", []), "domains": domains})
@@ -57,28 +61,19 @@ class ConfigurationManager:
     def register(self, admin: AdministrationManager) -> None:
         admin.route("write", "26261/0/7", self.create)
         admin.route("write", "26261/0/8", self.delete)
-        admin.route("write", "26261/0/9", lambda c: self._flag(c, True))
-        admin.route("write", "26261/0/10", lambda c: self._flag(c, False))
+        admin.route("write", "26261/0/9", self.start)
+        admin.route("write", "26261/0/10", self.stop)
         admin.route("read", "26261/0/11", self.list)
         admin.route("execute", "26261/0/12", self.restart)
 
-    def running(self, name: str) -> bool:
-        return self.store.load()["domains"].get(name, {}).get("running", True)
-
-    def stopped(self) -> set[str]:
-        """The domains whose running flag is off."""
-        return {n for n, d in self.store.load()["domains"].items() if not d.get("running", True)}
-
-    def stop(self, name: str) -> None:
-        state = self.store.load()
-        state["domains"].setdefault(name, {})["running"] = False
-        self.store.save(state)
-
     def list(self, command: Command) -> Response:
-        return respond(command, "content", self.store.load()["domains"])
+        """{domain: {"pages"[, "desc"], "running", "created"}}."""
+        domains = {name: {**{k: v for k, v in d.items() if k != "created"},
+                          "running": self.host.running(name), "created": d["created"]}
+                   for name, d in self.store.load()["domains"].items()}
+        return respond(command, "content", domains)
 
     def create(self, command: Command) -> Response:
-        from .domain import DomainManager                 # which imports this module
         value, state = command.value, self.store.load()
         if (not isinstance(value, dict) or not {"name", "pages", "key"} <= set(value)
                 <= {"name", "pages", "key", "resources", "code"}
@@ -92,8 +87,6 @@ class ConfigurationManager:
         name, pages = value["name"], value["pages"]
         if name in state["domains"] or name in state["partitions"]:
             raise Refused("not_allowed", f"{name} already exists", 409)
-        if self.scheduler is None:
-            raise Refused("not_allowed", "nothing here runs created domains")
         try:
             key = CoseKey.from_bytes(value["key"], uses={VERIFY})
             issuer = key.kid.decode()
@@ -102,19 +95,17 @@ class ConfigurationManager:
         config = {"audience": name, "issuers": {issuer: [issuer]},
                   "resources": value.get("resources", {}), "replay_pages": CREATED_REPLAY_PAGES}
         app = self._app(name, value.get("code"), config)
-        problems = DomainManager.check_config(config, {app[0]} if app else set())
+        problems = self.manager.check_config(config, {app[0]} if app else set())
         if problems or not _NAME.fullmatch(issuer):
             raise Refused("malformed", "; ".join(problems) or f"key: kid {issuer!r} is not a name")
         desc = self._build(name, pages, vidt=app is not None)
-        try:
-            manager = self.scheduler.adopt(name, self.api, desc, [
-                CHILD_VA_START + i * PAGE_SIZE for i in range(pages)], DomainManager, config, app)
+        try:                              # its server's key (parsed above) into its vault
+            self.host.adopt(name, self.api, desc, child_vas(self.api.kernel.geometry, pages),
+                            self.manager, config, app, keys=[value["key"]])
         except Exception as error:        # adopt left nothing registered: the partition goes too
             self.api.delete_partition(desc)
             raise Refused("failed", f"cannot run domain {name} in {pages} pages: {error}") from None
-        manager.vault.add_cose_key(value["key"], uses={VERIFY})   # parsed above; a fresh vault
-        state["domains"][name] = {"pages": pages, "desc": desc, "running": False,
-                                  "created": True}
+        state["domains"][name] = {"pages": pages, "desc": desc, "created": True}
         self.store.save(state)
         return respond(command, "created", name)
 
@@ -152,37 +143,50 @@ class ConfigurationManager:
         return desc
 
     def delete(self, command: Command) -> Response:
-        state = self.store.load()
-        entry = state["domains"].get(_name(command))
+        """Its children first (``forget``: each by its parent), then the domain's partition.
+        What deletePartition checks, that the descriptor is mapped here and names a child,
+        is checked first (countToMap checks the same and changes nothing): a delete it would
+        refuse is refused with nothing changed."""
+        state, name = self.store.load(), _name(command)
+        entry = state["domains"].get(name)
         if entry is None or not entry.get("created"):
-            raise Refused("not_allowed", f"{command.value!r} is not a domain created here")
-        self.scheduler.forget(command.value)          # its own children go first
+            raise Refused("not_allowed", f"{name!r} is not a domain created here")
+        self.api.count_to_map(entry["desc"], CHILD_VA_START)
+        error = self.api.kernel.last_error
+        if error is not None:
+            raise Refused("failed", f"{name}: deletePartition would be refused "
+                          f"({error.name}): nothing changed")
+        self.host.forget(name)                        # its own children go first
         deleted = self.api.delete_partition(entry["desc"])
-        del state["domains"][command.value]           # it runs no more either way
+        del state["domains"][name]                    # it runs no more either way
         self.store.save(state)
-        if not deleted:
-            raise Refused("failed", f"{command.value} stopped, but deletePartition refused "
-                          f"({self.api.kernel.last_error}): its pages stay out of use")
-        return respond(command, "deleted", command.value)
+        if not deleted:                               # an inconsistent kernel only
+            raise Refused("failed", f"{name} stopped, but deletePartition refused "
+                          f"({self.api.kernel.last_error.name}): its pages stay out of use")
+        return respond(command, "deleted", name)
 
     def restart(self, command: Command) -> Response:
         name = _name(command)
         if name not in self.store.load()["partitions"]:
             raise Refused("not_allowed", f"{name!r} is not a partition of this domain")
         try:
-            self.scheduler.restart(name)
+            self.host.restart(name)
         except ValueError as error:
             raise Refused("not_allowed", str(error)) from None
         except RuntimeError as error:
             raise Refused("failed", str(error)) from None
         return respond(command, "changed", name)
 
+    def start(self, command: Command) -> Response:
+        return self._flag(command, True)
+
+    def stop(self, command: Command) -> Response:
+        return self._flag(command, False)
+
     def _flag(self, command: Command, running: bool) -> Response:
-        state = self.store.load()
-        if _name(command) not in state["domains"]:
+        if _name(command) not in self.store.load()["domains"]:
             raise Refused("not_allowed", f"no domain {command.value!r}")
-        state["domains"][command.value]["running"] = running
-        self.store.save(state)
+        self.host.set_running(command.value, running)
         return respond(command, "changed")
 
     def allocator(self) -> PageAllocator:

@@ -9,22 +9,26 @@ over IPC), ``forward`` (path -> {"to", "ops"}: device resources whose token B go
 owner domain ``owner_domain``, Fig. 9), ``forwarders`` (domains that may forward commands
 here), ``isolation`` (owner: object 26261), ``codes`` (owner: firmware images a created
 domain may run), ``replay_pages`` (the replay cache's, default 64); the runtime adds
-``description``.  Responses for
-the network go to ``outgoing``.
+``description``.  It registers as its domain's manager with the host
+(``domains.host.Manager``): frames come in through ``receive_frame``, answers go out
+through ``take_answers``.
 """
 from __future__ import annotations
 
 import re
+from functools import partial
 
 from ipc import IpcError, Message, Refusal
 from tokens import Validator
+from tokens.keys import VERIFY, algorithm
 
 from .admin import AdministrationManager, Resources
-from .commands import STATUS, Command, Refused, Response, request_id
+from .commands import Command, Refused, Response, request_id, status_of
 from .communicator import InternalCommunicator
 from .component import Component
 from .configuration import ConfigurationManager
 from .keyvault import page_vault
+from .requests import PendingRequests
 from .security import RULES, SecurityValidator
 from .store import PageReplayCache
 
@@ -102,6 +106,11 @@ class DomainManager(Component):
         cfg = self.config
         self.vault_store = self.store(2)        # the Key Vault's records, in pages
         self.vault = page_vault(self.vault_store)
+        for key in ctx.keys:     # the image's to generate, or a created domain's server key
+            if isinstance(key, bytes):
+                self.vault.add_cose_key(key, uses={VERIFY})
+            else:
+                self.vault.generate(key.kid, algorithm(key.alg), key.use)
         replay_pages = cfg.get("replay_pages", REPLAY_PAGES)
         replay = PageReplayCache(self.api, self.region(replay_pages), replay_pages)
         replay.format()
@@ -113,8 +122,8 @@ class DomainManager(Component):
                                        cfg.get("forwarders", ()))
         pool = [self.region(1) for _ in range(POOL_PAGES)] if cfg.get("isolation") else ()
         self.configuration = ConfigurationManager(self.api, self.store(2),
-                                                  cfg.get("description", {}), pool,
-                                                  ctx.scheduler, cfg.get("codes"))
+                                                  cfg.get("description", {}), ctx.host,
+                                                  type(self), pool, cfg.get("codes"))
         if cfg.get("isolation"):
             self.configuration.register(self.admin)
         resources = Resources(self.store(1, dict(cfg.get("resources", {}))))
@@ -123,16 +132,20 @@ class DomainManager(Component):
             self.admin.route("write", path, resources.write)
         for path, v in cfg.get("virtual", {}).items():
             self.admin.route(" ".join(v["ops"]), path,
-                             lambda c, v=v: self._ask(c, v["manager"], v["reg"]))
+                             partial(self._ask, manager=v["manager"], reg=v["reg"]))
         for path, f in cfg.get("forward", {}).items():
-            self.admin.route(" ".join(f["ops"]), path, lambda c, f=f: self._forward(c, f["to"]))
-        self.pending = self.store(2, {"next": 1})
-        self.outgoing: list[Response] = []      # to the network
+            self.admin.route(" ".join(f["ops"]), path, partial(self._forward, dest=f["to"]))
+        self.pending = PendingRequests(self.store(2))   # about: {"id"[, "reply"]}
+        self._replying_to = None                # [domain, rid] of the forwarded command
+        self._answers: list[Response] = []      # to the network (take_answers)
         self.seen: list[str] = []               # what this domain saw (owner non-interference)
+        ctx.host.register_manager(self)
 
-    # ---- commands ----
+    # ---- the host's (domains.host.Manager) ----
     def receive_frame(self, frame: bytes) -> None:
-        """A management command from the network (Fig. 8 and the first half of Fig. 9)."""
+        """A management command from the network (Fig. 8 and the first half of Fig. 9):
+        the Internal Communicator admits it, the Token & Security Validator checks it, the
+        Administration Manager runs its handler (``admin.route``)."""
         try:
             command = self.ic.admit(frame)
             self.seen.append(f"{command.code} {command.resource}")
@@ -141,7 +154,14 @@ class DomainManager(Component):
         except Refused as refusal:
             answer = Response(request_id(frame), refusal.status, refusal.reason, refusal.detail)
         if answer is not None:
-            self.outgoing.append(answer)
+            self._answers.append(answer)
+
+    def take_answers(self) -> list[Response]:
+        answers, self._answers = self._answers, []
+        return answers
+
+    def export_key(self, kid: str) -> bytes:
+        return self.vault.export(kid, private=True)
 
     def on_message(self, message: Message) -> None:
         msg = message.payload
@@ -159,29 +179,27 @@ class DomainManager(Component):
     def on_unreachable(self, name: str) -> None:
         """What this domain asked ``name`` (a manager, its application) fails."""
         self._fail(lambda dest, seq: dest == name,
-                   {"status": STATUS["failed"], "reason": "failed", "value": f"{name} unreachable"})
+                   {"status": status_of("failed"), "reason": "failed",
+                    "value": f"{name} unreachable"})
 
     def on_start(self) -> None:
         """Running again after a stop: the requests it had in flight were answered when it
         stopped (its network commands by the runtime, its forwarders' by themselves); their
         late answers must not match new requests, so request ids go on from where they were."""
-        self.pending.save({"next": self.pending.load()["next"]})
+        self.pending.drop_all()
 
     def _fail(self, which, msg: dict) -> None:
         """Answer with msg every request in flight whose (destination, seq) ``which`` picks."""
-        state = self.pending.load()
-        failed = [state.pop(rid) for rid in [rid for rid, entry in state.items()
-                                             if rid != "next" and which(*entry["seq"])]]
-        if failed:
-            self.pending.save(state)
-        for entry in failed:
-            self._answer(entry, msg)
+        for about in self.pending.take_where(which):
+            self._answer(about, msg)
 
     def _forwarded(self, source: str, msg: dict) -> None:
         """Second half of Fig. 9: a command with the owner's token B, from another domain
-        (one whose request id is not an integer could not be answered: it is ignored)."""
+        (one whose request id is not an integer could not be answered: it is ignored).  A
+        request its handler sends remembers to whom the answer goes (``_request``)."""
         if type(msg.get("rid")) is not int:
             return
+        self._replying_to = [source, msg.get("rid")]
         try:
             command = self.ic.admit_forwarded(source, msg.get("cmd"))
             self.seen.append(f"{command.code} {command.resource} for {source}")
@@ -189,11 +207,9 @@ class DomainManager(Component):
             answer = self.admin.dispatch(command)
         except Refused as refusal:
             answer = Response(None, refusal.status, refusal.reason, refusal.detail)
-        if answer is None:      # pending: remember to whom the answer goes
-            state = self.pending.load()
-            state[state["next"] - 1]["reply"] = [source, msg.get("rid")]
-            self.pending.save(state)
-        else:
+        finally:
+            self._replying_to = None
+        if answer is not None:
             self.answer(source, {"t": "rep", "rid": msg.get("rid"), **_fields(answer)})
 
     # ---- IPC requests and their answers ----
@@ -208,48 +224,38 @@ class DomainManager(Component):
         return self._request(command, dest, {"t": "cmd", "cmd": cmd})
 
     def _request(self, command: Command, dest: str, msg: dict) -> None:
-        state = self.pending.load()
-        rid = state["next"]
+        about = {"id": command.id}
+        if self._replying_to is not None:
+            about["reply"] = self._replying_to
         try:
-            seq = self.send(dest, dict(msg, rid=rid), tag=rid)
+            seq = self.pending.ask(self, dest, msg, about)
         except IpcError as error:        # too big, or no such endpoint: answer now
             raise Refused("failed", f"cannot reach {dest}: {error}", 503) from None
         if seq is None:
             raise Refused("busy", f"cannot reach {dest} now: outbox and backlog full", 503)
-        state["next"], state[rid] = rid + 1, {"id": command.id, "seq": [dest, seq]}
-        self.pending.save(state)
 
     def on_sent(self, tag, dest: str, seq: int) -> None:
-        state = self.pending.load()
-        if tag in state:                 # its refusal, if any, will name this seq
-            state[tag]["seq"] = [dest, seq]
-            self.pending.save(state)
+        self.pending.sent(tag, dest, seq)
 
     def _complete(self, src: str, msg: dict) -> None:
         """An answer to request rid, from the peer that request went to (anyone else's
         answer to it is ignored)."""
-        state, rid = self.pending.load(), msg.get("rid")
-        entry = state.get(rid) if type(rid) is int else None
-        if entry is not None and entry["seq"][0] != src:
-            return
-        if entry is not None:
-            del state[rid]
-        if entry is not None:
-            self.pending.save(state)
-            self._answer(entry, msg)
+        about = self.pending.take(msg.get("rid"), src)
+        if about is not None:
+            self._answer(about, msg)
 
-    def _answer(self, entry: dict, msg: dict) -> None:
+    def _answer(self, about: dict, msg: dict) -> None:
         status, reason = msg.get("status"), msg.get("reason")
         if not isinstance(reason, str):
             reason = "failed"
         if type(status) is not int:       # a firmware application's reply names its reason
-            status = STATUS.get(reason, 500)
-        if "reply" in entry:
-            dest, rid = entry["reply"]
+            status = status_of(reason)
+        if "reply" in about:
+            dest, rid = about["reply"]
             self.answer(dest, {"t": "rep", "rid": rid, "status": status, "reason": reason,
                                "value": msg.get("value")})
         else:
-            self.outgoing.append(Response(entry["id"], status, reason, msg.get("value")))
+            self._answers.append(Response(about["id"], status, reason, msg.get("value")))
 
 
 def _fields(answer: Response) -> dict:

@@ -46,8 +46,7 @@ class Gateway:
         self.issuers = {}
         for key in self.image.keys:        # enrolment: each server gets its key's issuing copy
             vault = KeyVault()
-            vault.add_cose_key(self.runtime.components[key.holder].vault.export(key.kid, private=True),
-                               uses={ISSUE})
+            vault.add_cose_key(self.runtime.enrol(key.holder, key.kid), uses={ISSUE})
             domain = key.kid.removesuffix("-server")
             self.issuers[domain] = Issuer(vault, key.kid, key.kid)
         self._next_id = 0

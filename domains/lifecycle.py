@@ -1,18 +1,28 @@
-"""Partitions that come and go after boot, for the runtime (``domains.runtime.Runtime``):
-domains the owner's Configuration Manager creates and deletes (object 26261, with their
-firmware application), and firmware partitions restarted after a fault.  Each change is
-made with the system calls of the partitions concerned, is registered in the topology, the
-channel policy and the machine, and ends with a new relay for the changed tree.
+"""The partitions the runtime runs, and how they come and go: ``Lifecycle``.
+
+It owns what runs where: the ipc ``topology`` (every partition's mailbox and endpoint), the
+channel ``policy``, the ``relay`` over them, each partition's parent and domain, the Python
+``components`` (and, of those, each domain's registered manager), the ``firmware``
+partitions.  At boot (``start_image``) every partition of the image gets a mailbox and its
+component or firmware turn; after boot it changes only through ``adopt`` / ``forget`` (a
+domain the owner's Configuration Manager creates and deletes, object 26261, with its
+firmware application) and ``restart`` (a halted firmware partition).  Each change is made
+with the system calls of the partitions concerned, is registered in the topology, the
+policy and the machine, and ends with a new relay for the changed tree.
+
+The runtime (``domains.runtime``) schedules and contains what is registered here; it gives
+the lifecycle one function, ``launch``, that starts a component as a partition (with the
+runtime's metered API, mailbox and host services in its ``Context``).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from ipc import Relay
+from ipc import Policy, Relay, Topology
 from ipc.mailbox import MAILBOX_PAGES
 from partitions.boot import spawn_firmware
 from partitions.manifest import firmware
-from partitions.plan import child_plan
+from partitions.plan import child_plan, mailbox_vas
 from partitions.spec import ManifestError
 from pipkernel import Partition, layout
 from pipkernel.abi import PAGE_SIZE
@@ -20,40 +30,138 @@ from pipkernel.machine.spawn import python_parent_vidt
 from pipkernel.wrappers import PageAllocator
 
 from .firmware import FirmwarePartition
+from .host import Manager
+
+MANAGER_METHODS = ("receive_frame", "take_answers", "export_key")
+
+
+def free_pages(api, pages) -> list[int]:
+    """Own pages the partition can still use: accessible, given to no child."""
+    return [va for va in pages if api.translate(va, "w") is not None
+            and not api.mapped_in_child(va)]
+
+
+def derived_config(image, name: str) -> dict:
+    """What the image says about a partition: its parent and children, who may send it
+    what (channel operations), and its domain's description for the Configuration Manager."""
+    manifest, spec = image.manifest, image.partitions[name].spec
+    domain = spec.domain or name
+    mine = {p.name for p in manifest.partitions if (p.domain or p.name) == domain}
+    return {
+        "parent": spec.parent if name != "root" else None,
+        "children": [c.name for c in manifest.children(name)],
+        "clients": {c.from_: list(c.operations) for c in manifest.channels if c.to == name},
+        "description": {
+            "partitions": {p.name: {"parent": p.parent, "pages": p.pages,
+                                    "runs": p.runs.target if p.runs else None}
+                           for p in manifest.partitions if p.name in mine and p.name != "root"},
+            "channels": [[c.from_, c.to] for c in manifest.channels
+                         if c.from_ in mine or c.to in mine],
+            "domains": {p.domain or p.name: {"pages": p.pages} for p in manifest.partitions
+                        if p.parent in mine and (p.domain or p.name) != domain}},
+    }
 
 
 class Lifecycle:
-    """Runtime methods (the runtime's topology, policy, components, firmware, parent_of,
-    domain_of, _mailbox, _start and _close_exchanges are theirs)."""
+    def __init__(self, image, launch):
+        """``launch(name, component, api, free, devices, config, keys)``: a started
+        component (``component`` is its class) running as the partition ``name``."""
+        self.image, self.kernel, self.launch = image, image.kernel, launch
+        self.topology = Topology(self.kernel)
+        self.policy = Policy((c.from_, c.to, c.max_size) for c in image.channels)
+        self.parent_of = {name: booted.spec.parent if booted.desc is not None else None
+                          for name, booted in image.partitions.items()}
+        self.domain_of = {name: booted.spec.domain or name
+                          for name, booted in image.partitions.items()}
+        self.components, self.managers, self.firmware = {}, {}, {}
+        self.relay: Relay | None = None
+
+    def start_image(self) -> None:
+        """Every partition of the image gets its mailbox; the relay starts; each Python
+        partition's component starts (with the image's keys it holds), each firmware
+        partition is scheduled."""
+        image = self.image
+        for name, booted in image.partitions.items():
+            self._mailbox(name, booted.partition, booted.plan.mailbox)
+        free = {name: free_pages(booted.api, booted.plan.pool)
+                for name, booted in image.partitions.items()}
+        self.relay = Relay(self.topology, self.policy)
+        for name, booted in image.partitions.items():
+            if booted.spec.runs is not None and booted.spec.runs.kind == "python":
+                self.components[name] = self.launch(
+                    name, image.component(name), booted.api, free[name], dict(booted.devices),
+                    {**derived_config(image, name), **(booted.spec.config or {})},
+                    tuple(key for key in image.keys if key.holder == name))
+        self.firmware.update({
+            name: FirmwarePartition(image.machine, name,
+                                    image.partitions[booted.spec.parent].api, booted.desc,
+                                    booted.partition, self.topology.mailbox(name))
+            for name, booted in image.partitions.items()
+            if booted.spec.runs is not None and booted.spec.runs.kind == "firmware"})
+
+    def register_manager(self, name: str, manager) -> None:
+        """The component of ``name`` is its domain's manager (``domains.host.Manager``)."""
+        if not isinstance(manager, Manager):
+            missing = [m for m in MANAGER_METHODS if not callable(getattr(manager, m, None))]
+            raise TypeError(f"{name}: {type(manager).__name__} cannot be a domain's manager: "
+                            f"it has no {', '.join(missing) or 'name or domain'}")
+        if manager.name != name:
+            raise PermissionError(f"{name} cannot register {manager.name} as a manager")
+        domain = self.domain_of[name]
+        if domain in self.managers:
+            raise ValueError(f"{name}: domain {domain} has a manager already "
+                             f"({self.managers[domain].name})")
+        self.managers[domain] = manager
+
+    def _mailbox(self, name: str, partition, mine, again: bool = False) -> None:
+        """Register the partition's mailbox at its planned VAs ``mine`` (outbox pair, inbox
+        pair: partitions.plan), formatted as that partition (again: in place of the partition
+        that had its name, keeping its endpoint id)."""
+        if len(mine) != MAILBOX_PAGES:
+            raise MemoryError(f"{name}: no two pairs of consecutive pages for its mailbox")
+        outbox, inbox = mine[0], mine[2]
+        parent, parent_pages = self.parent_of[name], None
+        if parent is not None:
+            parent_vas = {m.pa: va for va, m in
+                          self.kernel.mappings(self.topology.node(parent).partition).items()}
+            maps = self.kernel.mappings(partition)
+            parent_pages = [parent_vas[maps[va].pa] for va in mine]
+        if again:
+            self.topology.replace(name, partition, outbox, inbox, parent_pages)
+        else:
+            self.topology.add(name, partition, outbox, inbox, parent, parent_pages)
+        self.topology.format(name)
 
     def adopt(self, name: str, parent_api, desc: int, pages, component, config: dict,
-              app: tuple[str, str] | None = None):
+              app: tuple[str, str] | None = None, keys=()) -> None:
         """Run ``component`` (a class) as the new child ``desc`` of parent_api's partition,
         with its own pages ``pages``, as its own domain: a mailbox, then the component.
         ``app`` = (its name, a firmware image path as in the image's manifest, "{arch}"
         allowed): the new partition first spawns that image as its child (its image, a
         mailbox), scheduled like the drivers, with a channel both ways; the parent must have
         mapped the new partition a VIDT page.  Atomic: if anything cannot be done
-        (MemoryError or StoreError: too few pages; ManifestError: a bad image), nothing stays
-        registered."""
+        (MemoryError or StoreError: too few pages; ManifestError: a bad image; ...), nothing
+        stays registered (a manager retired then never had a frame)."""
         parent = next(n for n in self.topology.endpoints
                       if self.topology.node(n).partition == parent_api.partition)
         partition = Partition(self.kernel.mappings(parent_api.partition)[desc].pa // PAGE_SIZE)
         api = self.kernel.as_partition(partition)
         self.parent_of[name], self.domain_of[name] = parent, name
         try:
-            free = self._mailbox(name, partition, api, pages)
+            mailbox = mailbox_vas(pages)
+            self._mailbox(name, partition, mailbox)
+            free = free_pages(api, [va for va in pages if va not in mailbox])
             if app is not None:
                 free = self._spawn_app(name, partition, api, free, *app)
-            started = self._start(name, component, api, free, {},
-                                  {"parent": parent, "children": [app[0]] if app else [],
-                                   "clients": {}, **config})
+            self.components[name] = self.launch(
+                name, component, api, free, {},
+                {"parent": parent, "children": [app[0]] if app else [], "clients": {}, **config},
+                tuple(keys))
         except BaseException:             # a Runaway too: the runtime's own, unmetered, undo
             self._delete_children(partition)
             self._unregister(name)
             raise
         self.relay = Relay(self.topology, self.policy)
-        return started
 
     def _spawn_app(self, name: str, partition, api, free: list[int], app: str, image: str):
         """``name`` spawns the firmware ``image`` as its child ``app`` from its last free
@@ -73,8 +181,7 @@ class Lifecycle:
         desc = spawn_firmware(machine, api, PageAllocator(free[-need:]), runs, plan)
         child = Partition(self.kernel.mappings(partition)[desc].pa // PAGE_SIZE)
         self.parent_of[app], self.domain_of[app] = name, name
-        self._mailbox(app, child, self.kernel.as_partition(child),
-                      plan.pages)
+        self._mailbox(app, child, plan.mailbox)
         self.policy.allow(name, app, both=True)
         self.firmware[app] = FirmwarePartition(machine, app, api, desc, child,
                                                self.topology.mailbox(app))
@@ -105,12 +212,11 @@ class Lifecycle:
             desc = spawn_firmware(self.image.machine, api, PageAllocator(pages), booted.spec.runs,
                                   booted.plan, [parent.devices[d] for d in booted.devices])
             partition = Partition(self.kernel.mappings(parent.partition)[desc].pa // PAGE_SIZE)
-            self._mailbox(name, partition, self.kernel.as_partition(partition), booted.pages,
-                          again=True)
+            self._mailbox(name, partition, booted.plan.mailbox, again=True)
         except BaseException as error:      # whatever stopped it, undo it: the domain goes on
             for made in set(self.kernel.children(parent.partition)) - others:
                 self._delete_tree(made)
-            self._unregister(name)
+            self._unregister(name)           # a firmware partition: no manager retired
             self.relay = Relay(self.topology, self.policy)
             if not isinstance(error, Exception):
                 raise                        # a Runaway ends the activation that asked
@@ -123,12 +229,14 @@ class Lifecycle:
         self.firmware[name].turns = old.turns
         self.relay = Relay(self.topology, self.policy)
 
-    def forget(self, name: str) -> None:
+    def forget(self, name: str) -> list[Manager]:
         """Stop running a partition adopted earlier, before its parent deletes it: its
-        children are deleted first, bottom-up (``_delete_tree``)."""
+        children are deleted first, bottom-up (``_delete_tree``).  The managers it retired
+        (their domains answer nothing more)."""
         self._delete_children(self.topology.node(name).partition)
-        self._unregister(name)
+        retired = self._unregister(name)
         self.relay = Relay(self.topology, self.policy)
+        return retired
 
     def _delete_children(self, partition) -> None:
         for child in self.kernel.children(partition):
@@ -144,17 +252,21 @@ class Lifecycle:
                     if m.pa == partition.pd * PAGE_SIZE)
         return self.kernel.as_partition(parent).delete_partition(desc)
 
-    def _unregister(self, name: str) -> None:
+    def _unregister(self, name: str) -> list[Manager]:
+        """Forget ``name`` and its descendants: components, managers, endpoints, channels;
+        the managers retired."""
+        retired = []
         for child in [n for n, p in self.parent_of.items() if p == name]:
-            self._unregister(child)
+            retired += self._unregister(child)
         self.firmware.pop(name, None)
-        component = self.components.pop(name, None)
-        if component is not None and self.managers.get(component.domain) is component:
-            self._close_exchanges(component.domain, f"domain {component.domain} is deleted")
-            del self.managers[component.domain]
+        self.components.pop(name, None)
+        manager = self.managers.get(self.domain_of[name])
+        if manager is not None and manager.name == name:
+            retired.append(self.managers.pop(self.domain_of[name]))
         if name in self.topology.endpoints:
             if self.image.machine is not None:
                 self.image.machine.remove_python_partition(self.topology.node(name).partition)
             self.topology.remove(name)
         self.policy.revoke(name)
         del self.parent_of[name], self.domain_of[name]
+        return retired

@@ -1,154 +1,107 @@
-"""The ODSI runtime on a booted device image: mailboxes, relay, components, scheduling.
+"""The ODSI runtime on a booted device image: scheduling, containment, the network.
 
-``Runtime(image)`` gives every partition a mailbox in the first two pairs of
-consecutive free pages it has (each formatted as that partition), builds the relay with
-the image's channels as the policy, and starts each partition's Python component with
-its ``Context`` (the manifest's ``config`` for it, plus what ``derived_config`` reads
-from the image); firmware partitions (on arch arm / x86) are run by their parents
-(``domains.firmware``).  A round polls every running component, gives every firmware
-partition a turn, then makes one relay pass.  Frames from the network go to a domain's
-manager (``submit``); its answers come back from ``collect``, one per frame.
+``Runtime(image)`` registers the image's partitions with its ``Lifecycle``
+(``domains.lifecycle``: mailboxes, relay, components, firmware) and schedules them.  Each
+component starts with its ``Context``: its metered API, mailbox, the manifest's ``config``
+for it plus what the image says (``derived_config``), and its host services
+(``PartitionHost``, the runtime's ``domains.host.HostServices`` bound to it).  A round
+(``step``) polls every running component, gives every firmware partition a turn, then makes
+one relay pass.  Frames from the network go to a domain's registered manager (``submit``:
+``Manager.receive_frame``); its answers come back from ``collect``, one per frame.
 
-Containment: anything a component's activation raises (a MemoryFault, any exception, a
-``Runaway`` past its budget of kernel calls) stops its domain; a firmware partition that
-faults or runs away is halted; a mailbox the relay cannot use stops its partition's domain
-(halts a firmware partition).  Each is reported to the parent component
-(``Component.on_child_fault``).  The endpoints of whatever does not run are closed (the
-relay refuses what is sent to them), components with a channel to one are told
-(``on_unreachable``), and the network commands a stopped domain had not answered are
-answered for it.
+Containment: every call into a component is one ``activation``: a fresh budget of kernel
+calls, and anything it raises (a MemoryFault, any exception, a ``Runaway`` past its budget)
+stops its domain; a firmware partition that faults or runs away is halted; a mailbox the
+relay cannot use stops its partition's domain (halts a firmware partition).  Each is
+reported to the parent component (``Component.on_child_fault``).  The endpoints of whatever
+does not run are closed (the relay refuses what is sent to them), components with a channel
+to one are told (``on_unreachable``), and the network commands a stopped domain had not
+answered are answered for it.  The running flags are the runtime's (``HostServices.running``).
 """
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass
 
-from ipc import Policy, Relay, Topology
 from ipc.relay import ACTIVITY
-from pipkernel.abi import PAGE_SIZE
-
-from tokens.keys import algorithm
 
 from .commands import STATUS, Response, request_id
-from .component import Context
+from .component import Component, Context
 from .containment import CALL_BUDGET, Budget, MeteredAPI, Runaway, describe
-from .firmware import FirmwarePartition
+from .host import Manager
 from .lifecycle import Lifecycle
 
 
-def free_pages(api, pages) -> list[int]:
-    """Own pages the partition can still use: accessible, given to no child."""
-    return [va for va in pages if api.translate(va, "w") is not None
-            and not api.mapped_in_child(va)]
+@dataclass
+class Outcome:
+    """What an activation raised (and was contained), if anything."""
+
+    failure: BaseException | None = None
 
 
-def _mailbox_pages(free: list[int]) -> tuple[int, int]:
-    pairs = [va for va in free if va + PAGE_SIZE in free]
-    first = pairs[0]
-    second = next(va for va in pairs if va >= first + 2 * PAGE_SIZE)
-    return first, second
-
-
-def derived_config(image, name: str) -> dict:
-    """What the image says about a partition: its parent and children, who may send it
-    what (channel operations), and its domain's description for the Configuration Manager."""
-    manifest, spec = image.manifest, image.partitions[name].spec
-    domain = spec.domain or name
-    mine = {p.name for p in manifest.partitions if (p.domain or p.name) == domain}
-    return {
-        "parent": spec.parent if name != "root" else None,
-        "children": [c.name for c in manifest.children(name)],
-        "clients": {c.from_: list(c.operations) for c in manifest.channels if c.to == name},
-        "description": {
-            "partitions": {p.name: {"parent": p.parent, "pages": p.pages,
-                                    "runs": p.runs.target if p.runs else None}
-                           for p in manifest.partitions if p.name in mine and p.name != "root"},
-            "channels": [[c.from_, c.to] for c in manifest.channels
-                         if c.from_ in mine or c.to in mine],
-            "domains": {p.domain or p.name: {"pages": p.pages} for p in manifest.partitions
-                        if p.parent in mine and (p.domain or p.name) != domain}},
-    }
-
-
-class Runtime(Lifecycle):
+class Runtime:
     def __init__(self, image, budget: int = CALL_BUDGET):
         """``budget``: the kernel calls one activation of a component may make."""
         self.image, self.kernel, self.budget = image, image.kernel, budget
         self._meter = Budget()
+        self._stopped: set[str] = set()          # domains whose running flag is off
         self._open: dict[str, Counter] = {}      # domain -> command id -> frames unanswered
         self._answers: list[Response] = []       # answered for a domain that stopped
         self._down: frozenset[str] = frozenset()  # stopped domains, as last seen
         self._halted: frozenset[str] = frozenset()  # halted firmware partitions, as last seen
         self._closed: set[str] = set()            # closed endpoints, as last seen
-        self.topology = Topology(self.kernel)
-        self.policy = Policy((c.from_, c.to, c.max_size) for c in image.channels)
-        self.parent_of = {name: booted.spec.parent if booted.desc is not None else None
-                          for name, booted in image.partitions.items()}
-        self.domain_of = {name: booted.spec.domain or name
-                          for name, booted in image.partitions.items()}
-        free = {name: self._mailbox(name, booted.partition, booted.api, booted.pages)
-                for name, booted in image.partitions.items()}
-        self.relay = Relay(self.topology, self.policy)
-        self.components, self.managers, self.faults = {}, {}, []
-        for name, booted in image.partitions.items():
-            if booted.spec.runs is not None and booted.spec.runs.kind == "python":
-                self._start(name, image.component(name), booted.api, free[name],
-                            dict(booted.devices),
-                            {**derived_config(image, name), **(booted.spec.config or {})})
-        for key in image.keys:             # provisioning: each key into its holder's vault
-            self.components[key.holder].vault.generate(key.kid, algorithm(key.alg), key.use)
-        self.firmware = {
-            name: FirmwarePartition(image.machine, name,
-                                    image.partitions[booted.spec.parent].api, booted.desc,
-                                    booted.partition, self.topology.mailbox(name))
-            for name, booted in image.partitions.items()
-            if booted.spec.runs is not None and booted.spec.runs.kind == "firmware"}
-        self.owner = self.components.get("root")
+        self.faults: list[str] = []
+        self.lifecycle = Lifecycle(image, self._launch)
+        self.lifecycle.start_image()
         self._sync()
 
-    def _mailbox(self, name: str, partition, api, pages, again: bool = False) -> list[int]:
-        """Give the partition its mailbox in its first two pairs of consecutive free pages
-        (formatted as that partition) and register it (again: in place of the partition
-        that had its name, keeping its endpoint id); its free pages left."""
-        pages = free_pages(api, pages)
-        outbox, inbox = _mailbox_pages(pages)
-        mine = [outbox, outbox + PAGE_SIZE, inbox, inbox + PAGE_SIZE]
-        parent, parent_pages = self.parent_of[name], None
-        if parent is not None:
-            parent_vas = {m.pa: va for va, m in
-                          self.kernel.mappings(self.topology.node(parent).partition).items()}
-            maps = self.kernel.mappings(partition)
-            parent_pages = [parent_vas[maps[va].pa] for va in mine]
-        if again:
-            self.topology.replace(name, partition, outbox, inbox, parent_pages)
-        else:
-            self.topology.add(name, partition, outbox, inbox, parent, parent_pages)
-        self.topology.format(name)
-        return [va for va in pages if va not in mine]
+    # ---- what the lifecycle registered, read here ----
+    @property
+    def components(self) -> dict[str, Component]:
+        return self.lifecycle.components
 
-    def _start(self, name: str, component, api, free, devices, config):
+    @property
+    def managers(self) -> dict[str, Manager]:
+        """Each domain's registered manager, by domain."""
+        return self.lifecycle.managers
+
+    @property
+    def firmware(self) -> dict:
+        return self.lifecycle.firmware
+
+    @property
+    def topology(self):
+        return self.lifecycle.topology
+
+    @property
+    def policy(self):
+        return self.lifecycle.policy
+
+    @property
+    def relay(self):
+        return self.lifecycle.relay
+
+    def _launch(self, name: str, component: type, api, free, devices, config, keys):
+        """Start ``component`` as the partition ``name`` (the lifecycle's ``launch``)."""
         api = MeteredAPI(api, self._meter)
-        ctx = Context(name, self.domain_of[name], api, free, self.topology.mailbox(name, api),
-                      devices, config, self)
-        self.components[name] = started = component(ctx)
-        if hasattr(started, "receive_frame"):
-            self.managers[started.domain] = started
-        return started
+        return component(Context(name, self.lifecycle.domain_of[name], api, free,
+                                 self.topology.mailbox(name, api), PartitionHost(self, name),
+                                 devices, config, keys))
 
-    def running(self, name: str) -> bool:
-        """The owner's Configuration Manager's flag for the partition's domain."""
-        return self.owner is None or self.owner.configuration.running(self.domain_of[name])
-
+    # ---- the network ----
     def submit(self, domain: str, frame: bytes) -> Response | None:
-        """Deliver a frame to a domain's Internal Communicator; a refusal (naming the frame's
-        command id, if it has one) if it cannot be.  Otherwise ``collect`` gives its answer,
-        once, whatever happens to the domain."""
+        """Deliver a frame to a domain's manager (``Manager.receive_frame``, one
+        activation); a refusal (naming the frame's command id, if it has one) if it cannot
+        be.  Otherwise ``collect`` gives its answer, once, whatever happens to the domain."""
         rid, manager = request_id(frame), self.managers.get(domain)
         if manager is None:
             return Response(rid, STATUS["unknown_path"], "no_such_domain", domain)
         if not self.running(manager.name):
             return Response(rid, STATUS["stopped"], "stopped", f"domain {domain} is stopped")
         self._open.setdefault(domain, Counter())[rid] += 1
-        self.run_as(manager.name, lambda c: c.receive_frame(frame))
+        with self.activation(manager.name):
+            manager.receive_frame(frame)
         return None
 
     def collect(self) -> list[Response]:
@@ -156,41 +109,66 @@ class Runtime(Lifecycle):
         own, and those given for a domain that stopped (a later answer of its own to the
         same frame is dropped)."""
         out, self._answers = self._answers, []
-        for domain in list(self.managers):
-            out += self._settle(domain)
+        for manager in list(self.managers.values()):
+            out += self._settle(manager)
         return out
 
-    def _settle(self, domain: str) -> list[Response]:
+    def enrol(self, holder: str, kid: str) -> bytes:
+        """Provisioning: the issuing copy of the key ``kid`` that ``holder`` (its domain's
+        manager) generated at boot, for its off-device server (``Manager.export_key``)."""
+        manager = self.managers.get(self.lifecycle.domain_of.get(holder))
+        if manager is None or manager.name != holder:
+            raise ValueError(f"{holder} is not a domain's manager")
+        return manager.export_key(kid)
+
+    def _settle(self, manager: Manager) -> list[Response]:
         """Take the manager's answers that answer a frame still open."""
-        manager, opened = self.managers[domain], self._open.get(domain, Counter())
-        answers, manager.outgoing = manager.outgoing, []
-        settled = []
-        for answer in answers:
+        opened, settled = self._open.get(manager.domain, Counter()), []
+        for answer in manager.take_answers():
             if opened[answer.id] > 0:
                 opened[answer.id] -= 1
                 settled.append(answer)
         return settled
 
-    def _close_exchanges(self, domain: str, why: str) -> None:
-        """The domain answers nothing more: what it answered is taken, the rest is answered
-        for it (status 503)."""
-        self._answers += self._settle(domain)
-        for rid, count in self._open.pop(domain, Counter()).items():
+    def _close_exchanges(self, manager: Manager, why: str) -> None:
+        """The manager's domain answers nothing more: what it answered is taken, the rest is
+        answered for it (status 503)."""
+        self._answers += self._settle(manager)
+        for rid, count in self._open.pop(manager.domain, Counter()).items():
             self._answers += [Response(rid, STATUS["stopped"], "stopped", why)] * count
 
-    def run_as(self, name: str, action):
-        """Run ``action(component)`` as the partition ``name``, with a fresh budget of kernel
-        calls; what it returns, or what it raised, contained (``_fault``)."""
-        component = self.components[name]
+    # ---- containment ----
+    @contextmanager
+    def activation(self, name: str):
+        """One activation of the component ``name`` (the body calls it): a fresh budget of
+        kernel calls; whatever the body raises but a KeyboardInterrupt or SystemExit is
+        contained (``_fault``) and kept in the ``Outcome`` it yields, not raised."""
+        outcome = Outcome()
         saved = self._meter.arm(self.budget)
         try:
-            return action(component)
+            yield outcome
         except (Exception, Runaway) as error:
-            failure = error
+            outcome.failure = error
         finally:
             self._meter.restore(saved)
-        self._fault(name, describe(failure))
-        return failure
+        if outcome.failure is not None:
+            self._fault(name, describe(outcome.failure))
+
+    def run_as(self, name: str, action):
+        """``action(component)`` as one activation of the partition ``name``'s component:
+        what it returns, or what it raised (contained)."""
+        component = self.components[name]
+        with self.activation(name) as outcome:
+            return action(component)
+        return outcome.failure
+
+    def running(self, name: str) -> bool:
+        """Whether the partition's domain is scheduled (its running flag)."""
+        return self.lifecycle.domain_of[name] not in self._stopped
+
+    def stopped(self) -> set[str]:
+        """The domains whose running flag is off."""
+        return set(self._stopped)
 
     def _fault(self, name: str, what: str) -> None:
         """Contain a fault of a partition: a firmware partition is halted, any other stops
@@ -200,20 +178,17 @@ class Runtime(Lifecycle):
             firmware.halt(what)
             outcome = "halted"
         else:
-            if self.owner is not None:
-                self.owner.configuration.stop(self.domain_of[name])
-            outcome = f"domain {self.domain_of[name]} stopped"
+            self._stopped.add(self.lifecycle.domain_of[name])
+            outcome = f"domain {self.lifecycle.domain_of[name]} stopped"
         self._report(name, what, outcome)
         self._sync()
 
     def _report(self, name: str, what: str, outcome: str) -> None:
-        parent = self.parent_of[name]
+        parent = self.lifecycle.parent_of[name]
         self.faults.append(f"{name}: {what}; reported to {parent}, {outcome}")
         if parent in self.components and self.running(parent):
-            self.run_as(parent, lambda c: c.on_child_fault(name, what))
-
-    def _stopped(self) -> set[str]:
-        return self.owner.configuration.stopped() if self.owner is not None else set()
+            with self.activation(parent):
+                self.components[parent].on_child_fault(name, what)
 
     def _sync(self) -> None:
         """Close the endpoints that take nothing now (a stopped domain's partitions, a halted
@@ -222,13 +197,14 @@ class Runtime(Lifecycle):
         endpoint that closed are told (``on_unreachable``); each component of a domain that
         runs again is told (``on_start``).  Nothing to do unless a domain stopped or started
         or a firmware partition halted or restarted since the last time."""
-        stopped = frozenset(self._stopped())
+        domain_of = self.lifecycle.domain_of
+        stopped = frozenset(self._stopped)
         halted = frozenset(name for name, f in self.firmware.items() if f.halted)
         if (stopped, halted) == (self._down, self._halted):
             return
         stopping, starting, self._down = stopped - self._down, self._down - stopped, stopped
         self._halted = halted
-        for name, domain in self.domain_of.items():
+        for name, domain in domain_of.items():
             firmware = self.firmware.get(name)
             why = (f"domain {domain} is stopped" if domain in stopped
                    else firmware.halted if firmware is not None else None)
@@ -236,18 +212,21 @@ class Runtime(Lifecycle):
                 self.topology.close(name, why)
             else:
                 self.topology.reopen(name)
-        closed = [name for name in self.domain_of if self.topology.node(name).closed]
+        closed = [name for name in domain_of if self.topology.node(name).closed]
         closing, self._closed = [n for n in closed if n not in self._closed], set(closed)
         for domain in sorted(stopping & set(self.managers)):
-            self._close_exchanges(domain, f"domain {domain} is stopped")
+            self._close_exchanges(self.managers[domain], f"domain {domain} is stopped")
         for name in closing:
             for peer in [p for p in self.components if (p, name) in self.policy]:
-                if peer in self.components and self.domain_of[peer] not in self._down:
-                    self.run_as(peer, lambda c: c.on_unreachable(name))
-        for name in [n for n in self.components if self.domain_of[n] in starting]:
-            if name in self.components and self.domain_of[name] not in self._down:
-                self.run_as(name, lambda c: c.on_start())
+                if peer in self.components and domain_of[peer] not in self._down:
+                    with self.activation(peer):
+                        self.components[peer].on_unreachable(name)
+        for name in [n for n in self.components if domain_of[n] in starting]:
+            if name in self.components and domain_of[name] not in self._down:
+                with self.activation(name):
+                    self.components[name].on_start()
 
+    # ---- scheduling ----
     def step(self) -> int:
         """One round: every running component polls, every running firmware partition has a
         turn, then one relay pass; how much that pass did (messages delivered, forwarded,
@@ -256,19 +235,20 @@ class Runtime(Lifecycle):
         change only while a component handles messages or a fault is contained: the
         endpoints follow them then (``_sync``)."""
         self._sync()
+        domain_of = self.lifecycle.domain_of
         for name in list(self.components):   # a command may create or delete a domain
-            if name in self.components and self.domain_of[name] not in self._down:
-                done = self.run_as(name, lambda c: c.poll())
-                if not isinstance(done, int) or done:
+            if name in self.components and domain_of[name] not in self._down:
+                handled = None
+                with self.activation(name):
+                    handled = self.components[name].poll()
+                if handled != 0:             # it raised, or handled something
                     self._sync()
         for name in list(self.firmware):
             firmware = self.firmware.get(name)
-            if firmware and self.domain_of[name] not in self._down and (problem := firmware.turn()):
+            if firmware and domain_of[name] not in self._down and (problem := firmware.turn()):
                 self._fault(name, problem)
-        relay = self.relay
-        moved = relay.step()
-        while relay.faults:
-            name, why = relay.faults.pop(0)
+        moved = self.relay.step()
+        for name, why in self.relay.take_faults():
             self._fault(name, f"its mailbox is out of reach: {why}")
         return sum(moved[what] for what in ACTIVITY)
 
@@ -278,3 +258,50 @@ class Runtime(Lifecycle):
             if not self.step():
                 return rounds
         return max_rounds
+
+
+class PartitionHost:
+    """The runtime's ``HostServices`` for one component (the caller), checked against the
+    caller's place in the tree."""
+
+    def __init__(self, runtime: Runtime, caller: str):
+        self._runtime, self._caller = runtime, caller
+
+    def register_manager(self, manager: Manager) -> None:
+        self._runtime.lifecycle.register_manager(self._caller, manager)
+
+    def adopt(self, name, parent_api, desc, pages, component, config, app=None, keys=()):
+        runtime = self._runtime
+        if parent_api.partition != runtime.topology.node(self._caller).partition:
+            raise PermissionError(f"{self._caller} may adopt only children of its own")
+        runtime._stopped.add(name)               # created stopped: the caller starts it
+        try:
+            runtime.lifecycle.adopt(name, parent_api, desc, pages, component, config, app, keys)
+        except BaseException:
+            runtime._stopped.discard(name)
+            raise
+
+    def forget(self, name: str) -> None:
+        runtime = self._runtime
+        if runtime.lifecycle.parent_of.get(name) != self._caller:
+            raise PermissionError(f"{name} is not a child of {self._caller}")
+        for manager in runtime.lifecycle.forget(name):
+            runtime._close_exchanges(manager, f"domain {manager.domain} is deleted")
+        runtime._stopped.discard(name)
+
+    def restart(self, name: str) -> None:
+        domain_of = self._runtime.lifecycle.domain_of
+        if name in domain_of and domain_of[name] != domain_of[self._caller]:
+            raise PermissionError(f"{name} is not a partition of {self._caller}'s domain")
+        self._runtime.lifecycle.restart(name)
+
+    def running(self, domain: str) -> bool:
+        return domain not in self._runtime._stopped
+
+    def set_running(self, domain: str, running: bool) -> None:
+        lifecycle, mine = self._runtime.lifecycle, self._runtime.lifecycle.domain_of[self._caller]
+        if domain == mine or not any(
+                d == domain and lifecycle.domain_of.get(lifecycle.parent_of[p]) == mine
+                for p, d in lifecycle.domain_of.items()):
+            raise PermissionError(f"{self._caller} does not manage domain {domain}")
+        (self._runtime._stopped.discard if running else self._runtime._stopped.add)(domain)

@@ -55,8 +55,9 @@ class Relay:
     full: it reads every ring, so a count something outside the protocol left too low
     delays a slot until the next full pass, never longer.
 
-    ``faults``: (endpoint, why) for each mailbox this relay found broken, in order; the
-    caller takes them (the topology keeps the endpoint broken for later relays).
+    ``faults``: (endpoint, why) for each mailbox this relay found broken and nobody has
+    taken yet (``take_faults``), in order; the topology keeps the endpoint broken for later
+    relays.
     """
 
     def __init__(self, topology: Topology, policy: Policy, max_attempts: int | None = 16,
@@ -169,6 +170,11 @@ class Relay:
                         self._contain(node, node, fault, counts, stats)
         self._passes += 1
         return stats
+
+    def take_faults(self) -> list[tuple[str, str]]:
+        """The mailboxes found broken since the last call, (endpoint, why) in order; taken."""
+        taken, self.faults = self.faults, []
+        return taken
 
     def run_until_idle(self, max_steps: int = 1000) -> Counter:
         """Step until a pass moves nothing (messages blocked on full rings may remain)."""

@@ -1,18 +1,4 @@
 """What a hostile or broken partition does to the runtime, for the containment tests."""
-from domains.runtime import free_pages
-
-
-def lend_mailbox(runtime, name):
-    """name's partition (through the kernel, as itself) makes a child of its own from its four
-    mailbox pages and one more: they become kernel structures, out of its and its
-    ancestors' reach."""
-    node = runtime.topology.node(name)
-    kernel = runtime.kernel
-    api = kernel.as_partition(node.partition)
-    mine = [node.outbox_va, node.outbox_va + 4096, node.inbox_va, node.inbox_va + 4096]
-    other = next(va for va in free_pages(api, sorted(kernel.mappings(node.partition)))
-                 if va not in mine)
-    assert api.create_partition(other, *mine), kernel.last_error
 
 
 def raises(component):
@@ -25,7 +11,7 @@ def faults(component):
 
 def loops(component):
     while True:
-        component.api.read(component.pending.va, 8)
+        component.api.read(component.pending.store.va, 8)
 
 
 def arm(component, method, fault, fired):

@@ -7,7 +7,8 @@ from collections import Counter
 import pytest
 from hypothesis import example, given, settings, strategies as st
 
-from hostile import arm, lend_mailbox, loops
+from hostile import arm, loops
+from lending import lend_mailbox
 
 from domains.gateway import APP_CONFIG, LAMP, RESTART, START, TEMPERATURE, Gateway
 from ipc import IpcError
@@ -58,7 +59,7 @@ def test_a_domain_that_lends_its_mailbox_pages_is_stopped(gw):
     """Provider B's partition gives its mailbox pages to the kernel: the relay's next pass
     faults on them, provider B is stopped and reported, the rest of the device serves."""
     rt = gw.runtime
-    lend_mailbox(gw.runtime, "provider-b")
+    lend_mailbox(gw.runtime.topology, "provider-b")
     assert ask(gw, "provider-a", "read", TEMPERATURE).value == 2150
     reports = [f for f in rt.faults if f.startswith("provider-b:")]
     assert any("its mailbox is out of reach" in report for report in reports)
@@ -72,7 +73,7 @@ def test_a_domain_that_lends_its_mailbox_pages_is_stopped(gw):
 
 
 def test_a_driver_that_lends_its_mailbox_pages_is_halted_then_restarted(gw):
-    lend_mailbox(gw.runtime, "lamp-driver")
+    lend_mailbox(gw.runtime.topology, "lamp-driver")
     assert ask(gw, "provider-a", "write", LAMP, 1).reason == "failed"
     assert gw.runtime.firmware["lamp-driver"].halted
     assert [f for f in gw.runtime.faults if f.startswith("lamp-driver:")][0].endswith(
@@ -193,7 +194,7 @@ def test_an_answer_counts_only_from_the_peer_asked(gw):
     flight to the sensor manager: only the sensor manager's answer reaches the asker."""
     rt = gw.runtime
     gw.sensor.set(0, 2150)
-    forged_rid = rt.components["root"].pending.load()["next"]     # what the forward will take
+    forged_rid = rt.components["root"].pending.store.load()["next"]     # what the forward will take
     assert rt.submit("owner", command(gw, "owner", "read", TEMPERATURE).encode()) is None
     maintainer = rt.topology.mailbox("maintainer")
     for _ in range(100):

@@ -163,6 +163,38 @@ def test_a_created_domain_runs_its_firmware_application(gw):
     assert k.check_invariants() == []
 
 
+def test_a_delete_deletepartition_would_refuse_changes_nothing(gw):
+    """The owner's record of the domain's descriptor names no child (deletePartition would
+    be refused: NOT_CHILD): the delete is refused before anything is forgotten or deleted;
+    the domain and its application serve on, and a delete that can succeed still does."""
+    before = state(gw)
+    assert create_with_code(gw).status == 201
+    assert owner(gw, "write", START, "provider-c").accepted
+    assert provider(gw, "provider-c", "write", 7).accepted
+    k, rt = gw.image.kernel, gw.runtime
+    store = rt.components["root"].configuration.store
+    record = store.load()
+    desc = record["domains"]["provider-c"]["desc"]
+    record["domains"]["provider-c"]["desc"] = desc + 4096        # a page, not a descriptor
+    store.save(record)
+    domain = rt.topology.node("provider-c").partition
+
+    def world():
+        return (state(gw), k.children(domain), sorted(rt.firmware), rt.stopped(),
+                store.load(), owner(gw, "read", LIST).value)
+
+    created = world()
+    refused = owner(gw, "write", DELETE, "provider-c")
+    assert (refused.reason, refused.status) == ("failed", 500)
+    assert "deletePartition would be refused (NOT_CHILD)" in refused.value
+    assert world() == created and not rt.faults
+    assert provider(gw, "provider-c", "read").value == 7
+    record["domains"]["provider-c"]["desc"] = desc
+    store.save(record)
+    assert owner(gw, "write", DELETE, "provider-c").status == 202
+    assert state(gw) == before and k.check_invariants() == []
+
+
 @pytest.mark.parametrize("code, reason", [
     ({"image": "shell"}, "malformed"),
     ({"image": "shell", "resource": APP_CONFIG}, "not_allowed"),

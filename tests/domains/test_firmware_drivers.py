@@ -240,6 +240,6 @@ def test_a_request_the_relay_refuses_is_answered(arch):
     gw = Gateway(arch=arch)
     rt = gw.runtime
     rt.policy.revoke("temp-driver")
-    rt.relay = type(rt.relay)(rt.topology, rt.policy)
+    rt.lifecycle.relay = type(rt.relay)(rt.topology, rt.policy)
     response = _read_temperature(gw)
     assert (response.reason, response.value) == ("failed", "ipc_unauthorised to temp-driver")

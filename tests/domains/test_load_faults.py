@@ -11,7 +11,8 @@ from collections import Counter
 from unittest import mock
 
 import pytest
-from hostile import arm, faults, lend_mailbox, loops, raises
+from hostile import arm, faults, loops, raises
+from lending import lend_mailbox
 
 from domains import firmware
 from domains.gateway import (APP_CONFIG, CREATE, DELETE, LAMP, LIST, PACKAGE_URL, PERIOD, RESTART,
@@ -80,7 +81,8 @@ class Load:
                 return False
             self.doomed.add(name)
             if kind == "driver":                          # its manager revokes its device
-                manager, driver = (self.gw.image.partitions[n] for n in (rt.parent_of[name], name))
+                manager, driver = (self.gw.image.partitions[n]
+                                   for n in (rt.lifecycle.parent_of[name], name))
                 assert manager.api.remove_vaddr(driver.desc, driver.devices[device])
                 self.fired.append(name)
             else:
@@ -100,7 +102,7 @@ class Load:
             name = DYN if kind == "mailbox" else f"{DYN}-app"
             if rt.topology.node(name).broken or f"{DYN}-app" in self.doomed:
                 return False
-            lend_mailbox(rt, name)
+            lend_mailbox(rt.topology, name)
             self.fired.append(name)
         self.injected[kind] += 1
         return True
@@ -132,7 +134,7 @@ class Load:
         for name in ("temp-driver", "lamp-driver"):
             if rt.firmware[name].halted:
                 self.submit("owner", "execute", RESTART, name)
-        for domain in sorted(rt.components["root"].configuration.stopped()):
+        for domain in sorted(rt.stopped()):
             self.submit("owner", "write", START, domain)
         return self.settle()
 
@@ -186,7 +188,7 @@ def test_every_command_is_answered_once_whatever_faults(arch):
         load.fired, rt.faults)
     assert rt.kernel.check_invariants() == []
     # everything that stopped was restarted: every domain serves again
-    assert not rt.components["root"].configuration.stopped()
+    assert not rt.stopped()
     final = [load.submit(*command) for command in [
         ("provider-a", "read", TEMPERATURE), ("provider-a", "write", LAMP, 0),
         ("provider-b", "write", APP_CONFIG, "z"), ("maintainer", "write", PERIOD, 250),

@@ -6,6 +6,7 @@ import pytest
 from cbor2 import CBORTag
 
 from ipc_trees import TREE, count_errors
+from lending import lend_mailbox
 
 from ipc import IpcError, Policy, Reason, Relay, Topology, setup_topology
 from ipc.mailbox import RINGS, Header, MailboxView, Pending, Ring, RingKind, State
@@ -382,19 +383,6 @@ def test_a_closed_endpoint_takes_nothing(topo):
     assert count_errors(topo) == {}
 
 
-def lend_mailbox(topo, name):
-    """name's partition makes a child of its own from its four mailbox pages (and one free
-    page): the pages become kernel structures, out of its and every ancestor's reach."""
-    node, k = topo.node(name), topo.kernel
-    api = topo.api(node)
-    mine = [node.outbox_va, node.outbox_va + 4096, node.inbox_va, node.inbox_va + 4096]
-    desc = next(va for va in sorted(k.mappings(node.partition)) if va not in mine
-                and api.translate(va, "w") is not None and not api.mapped_in_child(va))
-    assert api.create_partition(desc, *mine)
-    with pytest.raises(MemoryFault):
-        topo.own_view(node).pending()
-
-
 def healthy_errors(topo, broken):
     """count_errors for every mailbox but the broken ones, and their CLAIMED slots."""
     errors = count_errors(topo, skip=broken)
@@ -416,6 +404,8 @@ def test_a_mailbox_lent_to_the_kernel_is_contained(topo):
         topo.mailbox(src).send(dst, "x")
     relay.run_until_idle()
     assert [name for name, _ in relay.faults] == ["b"]
+    assert relay.take_faults() == [("b", topo.node("b").broken)]      # taken once
+    assert relay.faults == [] and relay.take_faults() == []
     assert "refused" in topo.node("b").broken and topo.node("b").closed == topo.node("b").broken
     refusals = {(r.dst_name, r.reason) for r in topo.mailbox("a11").refusals()}
     assert refusals == {("b11", Reason.UNDELIVERABLE)}                  # through b's inbox
