@@ -10,8 +10,11 @@ import datetime
 import os
 import sys
 
+from pipkernel.errors import PipsimError
 from . import cose, cwt
-from .cbor import CBORError, diagnostic, loads
+from pipkernel.wire import CBORError, loads
+
+from .cbor import diagnostic
 from .errors import TokenError, VaultError
 from .issuer import Issuer
 from .keys import ALGORITHMS, CoseKey
@@ -22,7 +25,7 @@ from .vault import KeyVault, as_kid
 ALG_NAMES = [alg.name.replace(" ", "") for alg in ALGORITHMS.values()]
 
 
-class CliError(Exception):
+class CliError(PipsimError):
     """Bad command-line input; printed as ``error: ...`` with exit status 2."""
 
 
