@@ -27,7 +27,8 @@ import re
 
 from partitions.memory import CHILD_VA_START
 from pipkernel.abi import PAGE_SIZE
-from pipkernel.wrappers import PageAllocator, PipCallError, create_child, map_page, map_range
+from pipkernel.wrappers import (NoFreePages, PageAllocator, PipCallError, create_child, map_page,
+                                map_range)
 from tokens import VaultError
 from tokens.keys import VERIFY, CoseKey
 
@@ -145,7 +146,7 @@ class ConfigurationManager:
             map_range(self.api, alloc, desc, CHILD_VA_START, pages, e=True)
             if vidt:
                 map_page(self.api, alloc, desc, alloc.alloc(), self.api.kernel.geometry.vidt_va)
-        except PipCallError as error:
+        except (PipCallError, NoFreePages) as error:
             if desc is not None:
                 self.api.delete_partition(desc)
             raise Refused("failed", f"cannot create {name}: {error}") from None
