@@ -54,7 +54,6 @@ CAPABILITIES: dict[str, Capability] = {
     "machine": Capability("the Unicorn machine (partition switches, real faults)",
                           ("pipkernel.machine",), firmware.required_images,
                           "build them with `make setup` or `make -C firmware`"),
-    "ipc": Capability("the ODSI IPC runtime (mailboxes, parent relay)", ("ipc",)),
 }
 
 
