@@ -46,7 +46,8 @@ class PageStore:
             return wire.loads(self.api.read(self.va + _HEADER.size, length),
                               max_depth=_MAX_DEPTH, max_input=self.capacity)
         except wire.CBORError as error:
-            raise StoreError(f"the store at {self.va:#x} holds no acceptable CBOR: {error}") from None
+            raise StoreError(f"the store at {self.va:#x} holds no acceptable CBOR: "
+                             f"{error}") from None
 
     def save(self, value) -> None:
         data = cbor2.dumps(value)

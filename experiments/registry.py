@@ -204,7 +204,8 @@ def _discover() -> None:
 
 def load(module: str) -> list[Experiment]:
     """Import `module` and know its experiments (the ``Experiment`` objects it defines);
-    ExperimentError if it cannot be imported or defines none."""
+    ExperimentError if it cannot be imported, defines none, or one whose name is taken."""
+    _discover()
     try:
         namespace = vars(importlib.import_module(module))
     except ImportError as error:
