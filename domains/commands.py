@@ -19,7 +19,7 @@ from typing import Any
 
 import cbor2
 
-from tokens import cbor as strict
+from pipkernel import wire as strict
 
 MAX_COMMAND = 1024       # bytes of CBOR for a whole command
 MAX_VALUE = 256          # bytes of CBOR for its value

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ipc import IpcError, Mailbox, Message, OutboxFull, Refusal
+from pipkernel.wrappers import NoFreePages
 
 from .host import HostServices
 from .store import PageStore, StoreError
@@ -54,7 +55,7 @@ class Component:
             if run[-1] - run[0] == (count - 1) * 4096:
                 del self._free[i:i + count]
                 return run[0]
-        raise MemoryError(f"{self.name}: no {count} consecutive free pages")
+        raise NoFreePages(f"{self.name}: no {count} consecutive free pages")
 
     def store(self, count: int = 1, value=None) -> PageStore:
         """A fresh page-backed store of ``count`` pages holding ``value`` (default {})."""

@@ -28,7 +28,8 @@ from __future__ import annotations
 import re
 
 from pipkernel.layout import CHILD_VA_START, child_vas
-from pipkernel.wrappers import PageAllocator, PipCallError, create_child, map_page, map_range
+from pipkernel.wrappers import (NoFreePages, PageAllocator, PipCallError, create_child, map_page,
+                                map_range)
 from tokens import VaultError
 from tokens.keys import VERIFY, CoseKey
 
@@ -136,7 +137,7 @@ class ConfigurationManager:
             map_range(self.api, alloc, desc, CHILD_VA_START, pages, e=True)
             if vidt:
                 map_page(self.api, alloc, desc, alloc.alloc(), self.api.kernel.geometry.vidt_va)
-        except PipCallError as error:
+        except (PipCallError, NoFreePages) as error:
             if desc is not None:
                 self.api.delete_partition(desc)
             raise Refused("failed", f"cannot create {name}: {error}") from None

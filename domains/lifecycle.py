@@ -27,7 +27,7 @@ from partitions.spec import ManifestError
 from pipkernel import Partition, layout
 from pipkernel.abi import PAGE_SIZE
 from pipkernel.machine.spawn import python_parent_vidt
-from pipkernel.wrappers import PageAllocator
+from pipkernel.wrappers import NoFreePages, PageAllocator
 
 from .firmware import FirmwarePartition
 from .host import Manager
@@ -118,7 +118,7 @@ class Lifecycle:
         pair: partitions.plan), formatted as that partition (again: in place of the partition
         that had its name, keeping its endpoint id)."""
         if len(mine) != MAILBOX_PAGES:
-            raise MemoryError(f"{name}: no two pairs of consecutive pages for its mailbox")
+            raise NoFreePages(f"{name}: no two pairs of consecutive pages for its mailbox")
         outbox, inbox = mine[0], mine[2]
         parent, parent_pages = self.parent_of[name], None
         if parent is not None:
@@ -140,7 +140,7 @@ class Lifecycle:
         allowed): the new partition first spawns that image as its child (its image, a
         mailbox), scheduled like the drivers, with a channel both ways; the parent must have
         mapped the new partition a VIDT page.  Atomic: if anything cannot be done
-        (MemoryError or StoreError: too few pages; ManifestError: a bad image; ...), nothing
+        (NoFreePages or StoreError: too few pages; ManifestError: a bad image; ...), nothing
         stays registered (a manager retired then never had a frame)."""
         parent = next(n for n in self.topology.endpoints
                       if self.topology.node(n).partition == parent_api.partition)
@@ -175,7 +175,7 @@ class Lifecycle:
         plan = child_plan(g, app, MAILBOX_PAGES, runs)
         need = plan.cost + layout.build_spare(g)
         if need > len(free):
-            raise MemoryError(f"{name}: {need} pages for its application, {len(free)} free")
+            raise NoFreePages(f"{name}: {need} pages for its application, {len(free)} free")
         machine.add_python_partition(partition)
         python_parent_vidt(api, g.vidt_va)
         desc = spawn_firmware(machine, api, PageAllocator(free[-need:]), runs, plan)

@@ -14,14 +14,18 @@ import struct
 
 import cbor2
 
+from ipc.mailbox import MAX_DEPTH as PAYLOAD_DEPTH
+from pipkernel import wire
 from pipkernel.abi import PAGE_SIZE
+from pipkernel.errors import PipsimError
 from tokens import TokenError
 
 MAGIC = b"ODSI"
 _HEADER = struct.Struct("<4sI")
+_MAX_DEPTH = PAYLOAD_DEPTH + 2       # a backlog: a list of [dest, payload, tag]
 
 
-class StoreError(Exception):
+class StoreError(PipsimError):
     """The value does not fit its pages, or the pages hold no store."""
 
 
@@ -38,7 +42,12 @@ class PageStore:
         magic, length = _HEADER.unpack(self.api.read(self.va, _HEADER.size))
         if magic != MAGIC or length > self.capacity:
             raise StoreError(f"no store at {self.va:#x}")
-        return cbor2.loads(self.api.read(self.va + _HEADER.size, length))
+        try:        # the partition's pages: strict, as anything a partition may have written
+            return wire.loads(self.api.read(self.va + _HEADER.size, length),
+                              max_depth=_MAX_DEPTH, max_input=self.capacity)
+        except wire.CBORError as error:
+            raise StoreError(f"the store at {self.va:#x} holds no acceptable CBOR: "
+                             f"{error}") from None
 
     def save(self, value) -> None:
         data = cbor2.dumps(value)

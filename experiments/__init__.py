@@ -3,8 +3,8 @@ runner (CSV + JSON summary, resume, local processes or Dask), standard plots, an
 generators.  docs/experiments.md describes every built-in experiment."""
 from .errors import ExperimentError
 from .params import Param
-from .registry import Experiment, Figure, all_experiments, experiment, get
+from .registry import Experiment, Figure, all_experiments, experiment, get, load
 from .runner import SweepReport, run_sweep
 
-__all__ = ["ExperimentError", "Param", "Experiment", "Figure", "experiment", "get",
+__all__ = ["ExperimentError", "Param", "Experiment", "Figure", "experiment", "get", "load",
            "all_experiments", "run_sweep", "SweepReport"]

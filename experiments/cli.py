@@ -3,11 +3,9 @@ entry point ``experiment = "experiments.cli:register"``."""
 from __future__ import annotations
 
 import argparse
-import importlib
 
 from . import registry
 from .engines import ENGINES
-from .errors import ExperimentError
 from .plots import FORMATS, plot_dir
 from .runner import run_sweep
 
@@ -19,7 +17,7 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="experiment_command", required=True)
     load = argparse.ArgumentParser(add_help=False)
     load.add_argument("--load", action="append", default=[], metavar="MODULE",
-                      help="import MODULE first: it registers experiments of its own")
+                      help="also the experiments MODULE defines (its @experiment functions)")
 
     ls = sub.add_parser("list", parents=[load], help="the experiments, or one in detail")
     ls.add_argument("name", nargs="?", help="show this experiment's description in full")
@@ -55,10 +53,7 @@ def register(subparsers) -> None:
 
 def _load(modules) -> None:
     for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError as error:
-            raise ExperimentError(f"cannot load experiments from {name!r}: {error}") from None
+        registry.load(name)
 
 
 def _list(args) -> int:

@@ -1,8 +1,8 @@
 """The one error type of the experiment package: bad input a user can fix."""
+from pipkernel.errors import PipsimError
 
 
-class ExperimentError(ValueError):
-    """An unknown experiment or parameter, a bad value or range, an unusable output directory.
-
-    A ValueError, so the ``pipsim`` command reports it as ``pipsim: error: ...`` (exit 2).
-    """
+class ExperimentError(PipsimError, ValueError):
+    """An unknown experiment or parameter, a bad value or range, an unusable output directory,
+    a misdeclared experiment.  A PipsimError: ``pipsim`` reports it as ``pipsim: error: ...``
+    (exit 2)."""

@@ -1,12 +1,11 @@
-"""The standard figures of the experiments whose CSVs a results directory holds."""
+"""The standard figures of the experiments whose CSVs a results directory holds (matplotlib is
+imported when a figure is drawn: every other ``pipsim`` command starts without it)."""
 from __future__ import annotations
 
 import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
-
-from matplotlib.figure import Figure as MplFigure
 
 from . import registry
 from .errors import ExperimentError
@@ -62,6 +61,8 @@ def _number(text: str):
 
 
 def _draw(exp, fig, rows, directory: Path, formats) -> list[Path]:
+    from matplotlib.figure import Figure as MplFigure
+
     series = _series(exp, fig, rows)
     xs_all = {x for by_x in series.values() for x in by_x}
     categories = None                   # a categorical x: one tick per value, in order

@@ -1,5 +1,5 @@
 """Experiments as code: a function of (parameters, random generator) returning measurements,
-registered under a name with its parameters, measurements and standard figures.
+declared with its name, parameters, measurements and standard figures.
 
     @experiment("depth_cost", params=[Param("depth", 3, "tree depth", low=1)],
                 measures={"kernel_pages": "pages the kernel uses"},
@@ -7,6 +7,12 @@ registered under a name with its parameters, measurements and standard figures.
     def depth_cost(p, rng):
         \"\"\"What it measures, how, and the limits of measuring it in a simulator.\"\"\"
         return {"kernel_pages": ...}
+
+``@experiment`` only declares: it checks the declaration at once (a misuse is refused where it
+is written) and turns the function into an ``Experiment``; importing a module registers
+nothing.  The experiments ``pipsim`` knows are those a distribution names under the
+"pipsim.experiments" entry points (name = "module:function"; the built-in ones in
+pyproject.toml), and those of the modules loaded with :func:`load` (``--load MODULE``).
 
 An experiment that needs a part of the project that may be missing names it in ``requires``
 (see CAPABILITIES); without it the experiment is listed as such, and refused at run time with
@@ -17,7 +23,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -54,7 +61,6 @@ CAPABILITIES: dict[str, Capability] = {
     "machine": Capability("the Unicorn machine (partition switches, real faults)",
                           ("pipkernel.machine",), firmware.required_images,
                           "build them with `make setup` or `make -C firmware`"),
-    "ipc": Capability("the ODSI IPC runtime (mailboxes, parent relay)", ("ipc",)),
 }
 
 
@@ -80,7 +86,15 @@ class Experiment:
     measures: dict[str, str]
     figures: tuple[Figure, ...] = ()
     requires: tuple[str, ...] = ()
-    module: str = field(default="", compare=False)
+
+    @property
+    def module(self) -> str:
+        return self.func.__module__
+
+    @property
+    def ref(self) -> str:
+        """Where the experiment is, as an entry point names it: "module:function"."""
+        return f"{self.module}:{self.func.__name__}"
 
     @property
     def doc(self) -> str:
@@ -103,7 +117,11 @@ class Experiment:
                                       f"does not have: {problem}")
 
 
-_REGISTRY: dict[str, Experiment] = {}
+#: the entry-point group of experiments: name = "module:function" (an Experiment)
+ENTRY_POINTS = "pipsim.experiments"
+
+_known: dict[str, Experiment] = {}      # what discovery and load() found, by name
+_discovered = False
 
 
 def _import_problem(module: str) -> str | None:
@@ -122,42 +140,101 @@ def _import_problem(module: str) -> str | None:
     return None
 
 
-def experiment(name: str, *, params: Iterable[Param], measures: dict[str, str],
+def experiment(name: str, *, params: Iterable[Param] = (), measures: dict[str, str] | None = None,
                figures: Iterable[Figure] = (), requires: Iterable[str] = ()):
-    """Register the decorated function as experiment `name` (see the module docstring)."""
+    """Declare the decorated function ``f(p, rng) -> {measure: value}`` as experiment `name`
+    (see the module docstring); the decorator returns the ``Experiment``.  ExperimentError,
+    at once, for a misuse: no name, a name that is not an identifier, clashing or unknown
+    columns, an unknown capability, something else than a module-level function of two
+    arguments."""
+    if not isinstance(name, str):
+        raise ExperimentError('@experiment takes the name first: @experiment("name", '
+                              'params=[...], measures={...})')
+    if not name.isidentifier():
+        raise ExperimentError(f"experiment name {name!r} is not an identifier")
     params, figures, requires = tuple(params), tuple(figures), tuple(requires)
     names = [p.name for p in params]
+    if not measures:
+        raise ExperimentError(f"experiment {name}: it must declare its measurements")
     if len(set(names)) != len(names) or set(names) & set(measures):
-        raise ValueError(f"experiment {name}: parameter and measurement names must be distinct")
+        raise ExperimentError(f"experiment {name}: parameter and measurement names must be "
+                              "distinct")
     for fig in figures:
         if (fig.x not in names and fig.x not in measures) or not set(fig.y) <= set(measures) \
                 or not set(fig.by or ()) <= set(names):
-            raise ValueError(f"experiment {name}: figure {fig.name} plots unknown columns")
+            raise ExperimentError(f"experiment {name}: figure {fig.name} plots unknown columns")
     for cap in requires:
         if cap not in CAPABILITIES:
-            raise ValueError(f"experiment {name}: unknown capability {cap!r}")
+            raise ExperimentError(f"experiment {name}: unknown capability {cap!r}; "
+                                  f"capabilities: {', '.join(CAPABILITIES)}")
 
-    def register(func):
-        old = _REGISTRY.get(name)
-        if old is not None and old.module != func.__module__:
-            raise ValueError(f"experiment {name!r} is already registered by {old.module}")
-        _REGISTRY[name] = Experiment(name, func, params, dict(measures), figures, requires,
-                                     func.__module__)
-        return func
-    return register
+    def declare(func) -> Experiment:
+        if not inspect.isfunction(func) or "<locals>" in func.__qualname__:
+            raise ExperimentError(f"experiment {name}: @experiment declares a module-level "
+                                  f"function (worker processes import it), not {func!r}")
+        try:
+            inspect.signature(func).bind(None, None)
+        except TypeError:
+            raise ExperimentError(f"experiment {name}: {func.__name__} must take (p, rng)") \
+                from None
+        return Experiment(name, func, params, dict(measures), figures, requires)
+    return declare
 
 
-def _load_builtins() -> None:
-    importlib.import_module("experiments.builtin")
+def _add(exp: Experiment, source: str) -> None:
+    old = _known.get(exp.name)
+    if old is not None and old.ref != exp.ref:
+        raise ExperimentError(f"experiment {exp.name!r} of {source} is already {old.ref}")
+    _known[exp.name] = exp
+
+
+def _discover() -> None:
+    """The experiments of the "pipsim.experiments" entry points, once per process."""
+    global _discovered
+    if _discovered:
+        return
+    for ep in entry_points(group=ENTRY_POINTS):
+        exp = ep.load()
+        if not isinstance(exp, Experiment) or exp.name != ep.name:
+            raise ExperimentError(f'entry point {ep.name} = "{ep.value}" ({ENTRY_POINTS}) '
+                                  f"must name the @experiment {ep.name!r}, not {exp!r}")
+        _add(exp, f"entry point {ep.name}")
+    _discovered = True
+
+
+def load(module: str) -> list[Experiment]:
+    """Import `module` and know its experiments (the ``Experiment`` objects it defines);
+    ExperimentError if it cannot be imported, defines none, or one whose name is taken."""
+    _discover()
+    try:
+        namespace = vars(importlib.import_module(module))
+    except ImportError as error:
+        raise ExperimentError(f"cannot load experiments from {module!r}: {error}") from None
+    found = [v for v in namespace.values() if isinstance(v, Experiment) and v.module == module]
+    if not found:
+        raise ExperimentError(f"{module!r} defines no @experiment")
+    for exp in found:
+        _add(exp, module)
+    return found
+
+
+def resolve(ref: str, name: str) -> Experiment:
+    """The experiment `name` at `ref` ("module:function"), imported now: how a worker
+    process finds the experiment of a run whatever it has loaded."""
+    module, _, attr = ref.partition(":")
+    exp = getattr(importlib.import_module(module), attr, None)
+    if not isinstance(exp, Experiment) or exp.name != name:
+        raise ExperimentError(f"{ref} is not the experiment {name!r}")
+    return exp
 
 
 def get(name: str) -> Experiment:
-    _load_builtins()
-    if name not in _REGISTRY:
-        raise ExperimentError(f"unknown experiment {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+    _discover()
+    if name not in _known:
+        raise ExperimentError(f"unknown experiment {name!r}; known: {', '.join(sorted(_known))}")
+    return _known[name]
 
 
 def all_experiments() -> list[Experiment]:
-    _load_builtins()
-    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
+    _discover()
+    return [_known[name] for name in sorted(_known)]

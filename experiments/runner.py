@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import importlib
 import json
 import platform
 import random
@@ -30,7 +29,7 @@ class Task:
     """One run, self-contained so any worker can execute it."""
 
     experiment: str
-    module: str          # imported by the worker first: it registers the experiment
+    ref: str             # "module:function": where the worker finds the experiment
     point: tuple         # ((name, value), ...)
     repeat: int
     seed: int
@@ -53,7 +52,7 @@ def derive_seed(base: int, experiment: str, point: dict, repeat: int) -> int:
 
 
 def plan(exp: registry.Experiment, grid: dict, repeat: int, seed: int) -> list[Task]:
-    return [Task(exp.name, exp.module, tuple(point.items()), r,
+    return [Task(exp.name, exp.ref, tuple(point.items()), r,
                  derive_seed(seed, exp.name, point, r))
             for point in grid_points(grid) for r in range(repeat)]
 
@@ -78,8 +77,7 @@ def run_task(task: Task) -> dict:
     row = _row(task)
     start = time.perf_counter()
     try:
-        importlib.import_module(task.module)
-        exp = registry.get(task.experiment)
+        exp = registry.resolve(task.ref, task.experiment)
         row.update(_measures(exp, exp.func(dict(task.point), random.Random(task.seed))))
         row.update(status="ok", error="")
     except Exception as error:

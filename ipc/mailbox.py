@@ -24,16 +24,17 @@ from typing import Any, Mapping, NamedTuple
 
 import cbor2
 
+from pipkernel import wire
 from pipkernel.abi import PAGE_SIZE
-from tokens import cbor
+from pipkernel.errors import PipsimError
 
 MAX_DEPTH = 32               # nesting a payload may have
 
 
 def decode(payload: bytes):
-    """A payload as strict CBOR (tokens/cbor.py: no tag builds a value or a cycle, no
+    """A payload as strict CBOR (pipkernel/wire.py: no tag builds a value or a cycle, no
     duplicate keys, nothing after the item); CBORError otherwise."""
-    return cbor.loads(payload, max_depth=MAX_DEPTH)
+    return wire.loads(payload, max_depth=MAX_DEPTH)
 
 
 MAGIC = 0x4D504950           # b"PIPM" little-endian
@@ -106,7 +107,7 @@ RINGS = {
 }
 
 
-class IpcError(Exception):
+class IpcError(PipsimError):
     """An IPC operation the caller asked for cannot be done (bad endpoint, payload...)."""
 
 

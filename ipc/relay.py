@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 
 from pipkernel.types import MemoryFault
-from tokens.cbor import CBORError
+from pipkernel.wire import CBORError
 
 from .mailbox import (HEADER_SIZE, HEADER_STRUCT, MAX_PAYLOAD, PENDING, RINGS, Header,
                       IpcError, decode, MailboxView, Pending, Reason, Ring, RingKind, State)

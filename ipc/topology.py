@@ -152,13 +152,6 @@ class Topology:
     def endpoints(self) -> dict[str, int]:
         return {name: node.id for name, node in self._by_name.items()}
 
-    def child_toward(self, node: Node, endpoint: int) -> Node:
-        """The child of node whose subtree holds endpoint (a strict descendant of node)."""
-        hop = self._by_id[endpoint]
-        while hop.parent is not node:
-            hop = hop.parent
-        return hop
-
     def preorder(self) -> Iterator[Node]:
         stack = [self.root] if self.root else []
         while stack:

@@ -74,6 +74,10 @@ class PipError(enum.IntEnum):
     DEVICE_PAGE = 27            # a page to become a kernel structure is a device page
     RESERVED_VECTOR = 28        # a child's yield / dispatch to its parent names an event vector
 
+    def __str__(self) -> str:
+        """Its name and what it means, for messages (an IntEnum would print its number)."""
+        return f"{self.name} ({MESSAGES[self]})"
+
 
 #: Pip's yield return codes (pip-spec §2.4, maldefines.h) for each reason.
 YIELD_CODES: dict[PipError, int] = {

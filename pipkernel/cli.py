@@ -1,6 +1,6 @@
 """`pipsim`: the command line.  Sub-commands of other packages plug in through the
 "pipsim.commands" entry points (each a `register(subparsers)` function), so this
-module depends on nothing above pipkernel."""
+module depends on nothing above pipkernel.  Errors a user causes are caught here, once."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import sys
 from importlib.metadata import entry_points
 
 from .abi import POLICIES
+from .errors import PipsimError
 
 
 def _demo(args) -> int:
@@ -60,10 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; what the user caused is one line ``pipsim: error: ...`` on stderr and
+    exit status 2: a PipsimError, an OSError (a file), or a ValueError (the Python API's
+    refusal of a value given on the command line, e.g. ``--pages 5``).  Anything else is a
+    bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except (OSError, ValueError) as error:
+    except (PipsimError, OSError, ValueError) as error:
         print(f"pipsim: error: {error}", file=sys.stderr)
         return 2
 

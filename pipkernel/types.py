@@ -92,6 +92,3 @@ class Geometry:
 
     def index(self, va: int, level: int) -> int:
         return (va >> (PAGE_SHIFT + level * self.index_bits)) & (self.table_size - 1)
-
-    def in_kernel_slot(self, va: int) -> bool:
-        return self.index(va, self.levels - 1) == KERNEL_INDEX

@@ -4,17 +4,23 @@ works the same on the C core and on the reference model.
 """
 from __future__ import annotations
 
-from .abi import PAGE_SIZE, PipError
+from .abi import PAGE_SIZE, PipError, reason_message
+from .errors import PipsimError
 from .layout import build_spare
 
 
-class PipCallError(RuntimeError):
-    """A system call the convenience layer relied on was refused."""
+class PipCallError(PipsimError, RuntimeError):
+    """A system call the convenience layer relied on was refused: ``call`` and the kernel's
+    ``reason``, named in the message with what it means (abi.MESSAGES)."""
 
     def __init__(self, call: str, reason: PipError | None):
-        why = reason.name if reason is not None else "no pages left"
-        super().__init__(f"{call} failed: {why}")
+        why = "no reason given" if reason is None else f"{reason.name}, {reason_message(reason)}"
+        super().__init__(f"{call} refused ({why})")
         self.call, self.reason = call, reason
+
+
+class NoFreePages(PipsimError):
+    """A page allocator has no page left to give."""
 
 
 class PageAllocator:
@@ -34,8 +40,9 @@ class PageAllocator:
         return len(self._free)
 
     def alloc(self) -> int:
+        """A free page's VA; NoFreePages if none is left."""
         if not self._free:
-            raise PipCallError("alloc", None)
+            raise NoFreePages("no pages left in the pool")
         return self._free.pop()
 
     def free(self, va: int) -> None:
@@ -69,7 +76,7 @@ def map_page(api, alloc: PageAllocator, desc: int, src: int, dst: int,
     needed = api.count_to_map(desc, dst)
     if needed:
         if len(alloc) < needed:
-            raise PipCallError("alloc", None)
+            raise NoFreePages(f"prepare needs {needed} pages, the pool has {len(alloc)}")
         spare = build_spare(api.kernel.geometry)
         chain = [alloc.alloc() for _ in range(min(needed + spare, len(alloc)))]
         for va, nxt in zip(chain, chain[1:] + [0]):

@@ -1,7 +1,8 @@
 """``pipsim token keygen|issue|inspect|verify``: the token package on the command line.
 
 Keys are COSE_Key files (CBOR) or the hex of a COSE_Key; tokens are hex or files of raw bytes.
-The top-level ``pipsim`` CLI calls :func:`register`; :func:`main` runs the commands alone.
+The top-level ``pipsim`` CLI calls :func:`register` and reports the errors (``pipsim: error:
+...``, exit status 2); a rejected token is a result: exit status 1.
 """
 from __future__ import annotations
 
@@ -10,20 +11,22 @@ import datetime
 import os
 import sys
 
+from pipkernel.errors import PipsimError
+from pipkernel.wire import CBORError, loads
+
 from . import cose, cwt
-from .cbor import CBORError, diagnostic, loads
-from .errors import TokenError, VaultError
+from .cbor import diagnostic
+from .errors import TokenError
 from .issuer import Issuer
 from .keys import ALGORITHMS, CoseKey
-from .scope import ScopeError
 from .validator import Validator
 from .vault import KeyVault, as_kid
 
 ALG_NAMES = [alg.name.replace(" ", "") for alg in ALGORITHMS.values()]
 
 
-class CliError(Exception):
-    """Bad command-line input; printed as ``error: ...`` with exit status 2."""
+class CliError(PipsimError):
+    """Bad command-line input (``pipsim`` prints it, exit status 2)."""
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -68,21 +71,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args, out=None) -> int:
-    """Handle a parsed ``token`` command; returns the exit status (0 ok, 1 token rejected, 2 bad input)."""
-    out = out or sys.stdout
-    try:
-        return _COMMANDS[args.token_command](args, out)
-    except (CliError, VaultError, ScopeError) as exc:
-        print(f"error: {exc}", file=out)
-        return 2
-
-
-def main(argv=None, out=None) -> int:
-    """Run ``token ...`` arguments on their own, as ``pipsim`` would."""
-    parser = argparse.ArgumentParser(prog="pipsim")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args, out)
+    """Handle a parsed ``token`` command; returns the exit status (0 ok, 1 token rejected).
+    Bad input raises a PipsimError (CliError, VaultError, ScopeError, TokenError)."""
+    return _COMMANDS[args.token_command](args, out or sys.stdout)
 
 
 def _read_arg(text: str, what: str) -> bytes:
@@ -106,14 +97,14 @@ def _write(path: str, data: bytes) -> None:
 
 def _keygen(args, out) -> int:
     key = CoseKey.generate(args.alg, as_kid(args.kid))
+    if args.public_out and key.is_symmetric:
+        raise CliError(f"{key.alg.name} keys are symmetric: there is no public part to write")
     if args.out:
         _write(args.out, key.to_bytes())
         print(f"wrote {key.alg.name} key {args.kid!r} to {args.out}", file=out)
     else:
         print(key.to_bytes().hex(), file=out)
     if args.public_out:
-        if key.is_symmetric:
-            raise CliError(f"{key.alg.name} keys are symmetric: there is no public part to write")
         _write(args.public_out, key.to_bytes(private=False))
         print(f"wrote public key to {args.public_out}", file=out)
     return 0

@@ -9,7 +9,9 @@ from typing import NamedTuple
 import cbor2
 from cbor2 import CBORTag
 
-from .cbor import ARRAY_TYPES, MAP_TYPES, CBORError, bstr_head, bstr_length, cbor_type, loads, loads_prefix
+from pipkernel.wire import ARRAY_TYPES, MAP_TYPES, CBORError, cbor_type, loads, loads_prefix
+
+from .cbor import bstr_head, bstr_length
 from .errors import TokenError
 from .keys import ALGORITHMS, Algorithm, CoseKey
 

@@ -7,7 +7,7 @@ from typing import Mapping, NamedTuple
 
 import cbor2
 
-from .cbor import CBORError, cbor_type, loads
+from pipkernel.wire import CBORError, cbor_type, loads
 from .errors import TokenError
 
 # Claim keys (RFC 8392 §4, Table 1); scope = 9 (RFC 9200 §8.14).

@@ -1,4 +1,5 @@
 """Exceptions raised by the token package."""
+from pipkernel.errors import PipsimError
 
 REASONS = frozenset({
     "malformed", "unsupported_algorithm", "unknown_key", "bad_signature",
@@ -7,7 +8,7 @@ REASONS = frozenset({
 })
 
 
-class TokenError(Exception):
+class TokenError(PipsimError):
     """A token was rejected; ``reason`` is one of ``REASONS``, ``detail`` says what was wrong."""
 
     def __init__(self, reason: str, detail: str):
@@ -18,5 +19,5 @@ class TokenError(Exception):
         self.detail = detail
 
 
-class VaultError(Exception):
+class VaultError(PipsimError):
     """A key could not be imported, generated, found or stored."""

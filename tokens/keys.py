@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from .cbor import CBORError, loads
+from pipkernel.wire import CBORError, loads
 from .errors import VaultError
 
 # COSE_Key common parameters (RFC 9052 §7.1, Table 4).

@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from pipkernel.errors import PipsimError
+
 OPERATIONS = {"read": "r", "write": "w", "execute": "x", "delete": "d", "create": "c"}
 _BITS = {letter: 1 << i for i, letter in enumerate(OPERATIONS.values())}
 _LETTERS = {bit: letter for letter, bit in _BITS.items()}
@@ -32,7 +34,7 @@ MAX_ENTRIES = 64
 MAX_ID = 65535  # LwM2M object, instance and resource ids are 16-bit
 
 
-class ScopeError(ValueError):
+class ScopeError(PipsimError, ValueError):
     """A scope text or a requested resource does not follow the format."""
 
 

@@ -79,7 +79,6 @@ def _deliver(relay, out, inbox) -> tuple[int, int, list]:
         Figure("latency_vs_payload", x="payload_bytes", y=("latency_us",),
                title="Message latency against the payload size"),
     ],
-    requires=("ipc",),
 )
 def ipc_latency(p, rng):
     """Latency and throughput of messages between two partitions, against their distance.

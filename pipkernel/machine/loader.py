@@ -8,9 +8,10 @@ from elftools.elf.constants import P_FLAGS
 from elftools.elf.elffile import ELFFile
 
 from ..abi import PAGE_SIZE, ROOT_IMAGE_BASE
+from ..errors import PipsimError
 
 
-class ImageError(ValueError):
+class ImageError(PipsimError, ValueError):
     """An ELF image the machine cannot run, with the reason."""
 
 

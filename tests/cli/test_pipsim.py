@@ -1,4 +1,7 @@
-"""The `pipsim` command line, in-process."""
+"""The `pipsim` command line, in-process (and in a fresh interpreter for what it imports)."""
+import subprocess
+import sys
+
 from pipkernel.cli import main
 
 
@@ -22,3 +25,13 @@ def test_run_without_an_image_runs_the_default_device_image(capsys):
     assert main(["run"]) == 0
     out = capsys.readouterr().out
     assert "refused (replayed)" in out and "kernel invariants after the session: all hold" in out
+
+
+
+def test_only_plotting_imports_matplotlib():
+    """Every command pays for what `pipsim` imports to build its parser (the experiment
+    command included): not matplotlib."""
+    code = ("import sys, pipkernel.cli; help = pipkernel.cli.build_parser().format_help(); "
+            "print('experiment' in help, any(m.startswith('matplotlib') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]

@@ -2,9 +2,10 @@
 import pytest
 
 import pipkernel.cli
-import toy_experiments  # noqa: F401  (registers the toy experiments)
 from experiments import registry
 from experiments.cli import register
+
+registry.load("toy_experiments")
 
 
 class _EntryPoint:

@@ -16,7 +16,7 @@ SWEEPS = {
     "fault_propagation": ["depth=0..3", "handlers=all,none,root,parent,every", "calls=3"],
     "switch_cost": ["arch=arm,x86", "iterations=30", "best_of=1"],      # requires the machine
     "policy_attacks": ["arch=arm,x86", "policy=pip,hardened"],           # requires the machine
-    "ipc_latency": ["distance=2,3", "placement=across,down", "messages=3"],  # requires ipc
+    "ipc_latency": ["distance=2,3", "placement=across,down", "messages=3"],
 }
 
 

@@ -33,15 +33,6 @@ def test_modules_must_import(tmp_path, monkeypatch):
     assert Capability("x", ("json",), lambda: [tmp_path / "broken_mod.py"]).problem() is None
 
 
-def test_ipc_is_a_capability_too(monkeypatch, tmp_path):
-    problem = CAPABILITIES["ipc"].problem()
-    assert problem is None or problem.startswith("ipc ")
-    monkeypatch.setitem(CAPABILITIES, "ipc", Capability("the ODSI IPC runtime",
-                                                        ("pipsim_tests_no_ipc",)))
-    with pytest.raises(ExperimentError, match="'ipc_latency' needs the ODSI IPC runtime"):
-        run_sweep("ipc_latency", out=tmp_path, progress=False)
-
-
 def test_across_needs_two_branches(require, tmp_path):
     require(get("ipc_latency"))
     report = run_sweep("ipc_latency", ["distance=1", "placement=across", "messages=1"],

@@ -9,6 +9,8 @@ import pipkernel.model
 from experiments import ExperimentError
 from experiments.strategies import shapes
 from experiments.trees import balanced, build, chain, make_shape, random_shape
+from pipkernel.abi import PAGE_SIZE, PipError
+from pipkernel.wrappers import PageAllocator, create_child
 
 KERNELS = [pipkernel.Kernel, pipkernel.model.Kernel]
 
@@ -41,8 +43,28 @@ def test_regular_trees_on_every_geometry(table_size, levels, vidt):
         assert all(g.vidt_va in tree.kernel.mappings(n.partition) for n in tree.nodes)
 
 
+def _exact_chain_refusal(k, pages: int):
+    """Map `pages` pages into a new child at the builder's VAs, each prepare given exactly
+    the chain countToMap asks for: (page index, reason) of the first refused prepare."""
+    api, alloc = k.as_partition(k.root), PageAllocator.for_root(k)
+    desc = create_child(api, alloc)
+    for i in range(pages):
+        dst = k.geometry.root_va_start + i * PAGE_SIZE
+        chain = [alloc.alloc() for _ in range(api.count_to_map(desc, dst))]
+        for va, nxt in zip(chain, chain[1:] + [0]):
+            api.write(va, nxt.to_bytes(4, "little"))
+        if chain and not api.prepare(desc, dst, chain[0]).ok:
+            return i, k.last_error
+        assert api.add_vaddr(alloc.alloc(), desc, dst, True, True, False)
+    return None
+
+
 def test_more_pages_than_countToMap_asks_for():
-    """wrappers.map_page fails here: a prepare needs a second LL page (16 x 3, 300 pages)."""
+    """countToMap's exact chain is not enough on a 16 x 3 child: the prepare of its 257th page
+    needs a second LL page and reaches the chain's end (NULL_VADDR); the builder's longer
+    chains build 300 pages."""
+    k = pipkernel.Kernel(pages=1024, table_size=16, levels=3)
+    assert _exact_chain_refusal(k, 300) == (256, PipError.NULL_VADDR)
     shape = chain(1, 300)
     check_tree(build(pipkernel.Kernel, shape, table_size=16, levels=3), shape)
 

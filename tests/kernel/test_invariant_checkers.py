@@ -126,12 +126,14 @@ def test_current_partition_is_not_the_null_page():
 
 
 def test_checkers_survive_wild_corruption(k):
-    """Random words everywhere: the checkers report, never crash or loop."""
+    """Random words everywhere: the checkers report the corruption (the seed's words break
+    kernel structures), never crash or loop."""
     import random
     s = State(k)
     rnd = random.Random(7)
     for _ in range(300):
         s.poke(rnd.randrange(PAGE_SIZE, k.geometry.pages * PAGE_SIZE, 4), rnd.getrandbits(32))
-    assert isinstance(k.check_invariants(), list)
+    violated = k.check_invariants()
+    assert violated and set(violated) <= set(INVARIANTS)
     for part in [k.root, s.c1, s.c2]:
         k.mappings(part), k.config_pages(part)

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tokens import TokenError, cose
-from tokens.cbor import MAX_INPUT
+from pipkernel.wire import MAX_INPUT
 
 from token_vectors import NOW, RFC8392_A3_SIGNED, RFC8392_A4_MACED, issue
 

@@ -1,17 +1,26 @@
 """pipsim token keygen|issue|inspect|verify, run in-process."""
 import argparse
 import io
+from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
-from tokens.cli import main, register
+from pipkernel.cli import main
+from tokens.cli import register
 
 from token_vectors import NOW, RFC8392_A2_3_KEY, RFC8392_A3_SIGNED
 
 
 def run(*argv):
-    out = io.StringIO()
-    status = main(list(argv), out=out)
+    """(exit status, stdout) of ``pipsim ARGV``; bad input: (2, its one-line error on stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        status = main(list(argv))
+    if status == 2:
+        assert out.getvalue() == "" and err.getvalue().startswith("pipsim: error: ")
+        assert err.getvalue().count("\n") == 1 and "Traceback" not in err.getvalue()
+        return status, err.getvalue()
+    assert err.getvalue() == ""
     return status, out.getvalue()
 
 

@@ -1,0 +1,77 @@
+"""Errors a user causes: each a PipsimError, reported by `pipsim` as one line (no traceback);
+kernel refusals by name and meaning; an empty page pool as NoFreePages."""
+import pytest
+
+import pipkernel.cli
+from experiments import ExperimentError
+from ipc import IpcError, OutboxFull
+from pipkernel import Kernel
+from pipkernel.abi import MESSAGES, PipError
+from pipkernel.errors import PipsimError
+from pipkernel.machine import ImageError
+from pipkernel.wire import CBORError
+from pipkernel.wrappers import NoFreePages, PageAllocator, PipCallError, create_child, map_page
+from tokens import ScopeError, TokenError, VaultError
+
+ERRORS = [IpcError("unknown endpoint 'x'"), OutboxFull("outbox of endpoint 3 is full"),
+          TokenError("expired", "token expired at 5"), VaultError("no key 'k'"),
+          ScopeError("bad scope"), CBORError("1 extra bytes after the CBOR item"),
+          PipCallError("createPartition", PipError.DERIVED), NoFreePages("no pages left"),
+          ImageError("x.elf: not an ELF image"), ExperimentError("unknown experiment 'x'")]
+
+
+class _Command:
+    """An entry point of "pipsim.commands" whose command raises `error`."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def load(self):
+        def register(sub):
+            def fail(args):
+                raise self.error
+            sub.add_parser("fail").set_defaults(func=fail)
+        return register
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=lambda e: type(e).__name__)
+def test_a_user_error_is_one_line_without_traceback(monkeypatch, capsys, error):
+    assert isinstance(error, PipsimError)
+    monkeypatch.setattr(pipkernel.cli, "entry_points",
+                        lambda group: [_Command(error)] if group == "pipsim.commands" else [])
+    assert pipkernel.cli.main(["fail"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == f"pipsim: error: {error}\n"
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    monkeypatch.setattr(pipkernel.cli, "entry_points",
+                        lambda group: [_Command(KeyError("bug"))] if group == "pipsim.commands"
+                        else [])
+    with pytest.raises(KeyError):
+        pipkernel.cli.main(["fail"])
+
+
+def test_existing_catches_still_work():
+    """Secondary bases stay: callers catching ValueError / RuntimeError see the same errors."""
+    assert issubclass(CBORError, ValueError) and issubclass(ScopeError, ValueError)
+    assert issubclass(ImageError, ValueError) and issubclass(ExperimentError, ValueError)
+    assert issubclass(PipCallError, RuntimeError) and issubclass(OutboxFull, IpcError)
+
+
+def test_a_refused_call_is_named_with_its_meaning():
+    k = Kernel(pages=256, table_size=1024, levels=2)
+    api, alloc = k.as_partition(k.root), PageAllocator.for_root(k)
+    desc = create_child(api, alloc)
+    with pytest.raises(PipCallError) as refused:
+        map_page(api, alloc, desc + 0x1000, alloc.alloc(), 0x1000)    # not a descriptor
+    assert refused.value.reason == PipError.NOT_CHILD
+    assert str(refused.value) == f"addVAddr refused (NOT_CHILD, {MESSAGES[PipError.NOT_CHILD]})"
+
+
+def test_an_empty_pool_is_no_free_pages_not_a_memory_error():
+    alloc = PageAllocator([0x5000])
+    assert alloc.alloc() == 0x5000
+    with pytest.raises(NoFreePages, match="no pages left") as empty:
+        alloc.alloc()
+    assert not isinstance(empty.value, (MemoryError, PipCallError))

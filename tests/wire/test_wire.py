@@ -1,0 +1,61 @@
+"""pipkernel.wire: the strict, bounded decoder of every byte string crossing a trust boundary
+(tokens from the network, mailbox payloads and stores a partition wrote)."""
+import datetime
+import re
+
+import cbor2
+import pytest
+from cbor2 import CBORTag
+
+from pipkernel.errors import PipsimError
+from pipkernel.wire import MAX_DEPTH, MAX_INPUT, CBORError, loads
+
+
+def test_no_tag_is_decoded_semantically():
+    """Every tag 0..65535 comes back as a plain CBORTag (cbor2's semantic decoders are off)."""
+    for tag in range(65536):
+        head = cbor2.dumps(CBORTag(tag, 0))[:-1]
+        for inner in (b"\x00", b"\x40", b"\x82\x01\x41\x01"):
+            value = loads(head + inner)
+            assert type(value) is CBORTag and value.tag == tag
+
+
+def test_depth_bound():
+    loads(b"\x81" * (MAX_DEPTH - 1) + b"\x00")
+    with pytest.raises(CBORError, match="depth"):
+        loads(b"\x81" * (MAX_DEPTH + 1) + b"\x00")
+
+
+@pytest.mark.parametrize("data", [b"\x5f\x41a\xff", b"\x9f\xff", b"\xbf\xff", b"\x7f\xff"])
+def test_indefinite_lengths_rejected(data):
+    with pytest.raises(CBORError):
+        loads(data)
+
+
+def test_huge_declared_lengths_fail_fast():
+    for head in (b"\x5b", b"\x7b", b"\x9b", b"\xbb"):
+        with pytest.raises(CBORError):
+            loads(head + b"\x7f\xff\xff\xff\xff\xff\xff\xff")
+
+
+@pytest.mark.parametrize("data, tag, built", [
+    (bytes.fromhex("d82363612a62"), 35, re.Pattern),          # 35("a*b"): a compiled regex
+    (bytes.fromhex("c11a00000000"), 1, datetime.datetime),      # 1(0): a datetime
+])
+def test_semantic_tags_stay_plain(data, tag, built):
+    assert isinstance(cbor2.loads(data), built)     # what the lax decoder would have made
+    assert loads(data) == CBORTag(tag, cbor2.loads(data[2 if tag > 23 else 1:]))
+
+
+def test_trailing_bytes_and_size_are_refused_with_the_reason():
+    with pytest.raises(CBORError, match="1 extra bytes after the CBOR item"):
+        loads(b"\x01\x00")
+    with pytest.raises(CBORError, match="exceeds the 4096-byte limit"):
+        loads(b"\x40" * (MAX_INPUT + 1))
+    assert loads(b"\x59\x10\x00" + bytes(4096), max_input=4099) == bytes(4096)
+    with pytest.raises(CBORError, match="empty input"):
+        loads(b"")
+
+
+def test_a_cbor_error_is_a_pipsim_error_and_a_value_error():
+    assert issubclass(CBORError, PipsimError) and issubclass(CBORError, ValueError)
