@@ -56,8 +56,8 @@ int pip_boot(pip_kernel *k, uint32_t npages, uint32_t table_size, uint32_t level
     k->npages = npages, k->table_size = table_size, k->levels = levels, k->index_bits = bits;
     k->policy = policy;
     k->va_mask = (uint32_t)(((uint64_t)1 << (PAGE_SHIFT + levels * bits)) - 1);
-    k->cli_index = table_size > 50 ? 48 : table_size - 3;
-    k->sti_index = table_size > 50 ? 49 : table_size - 2;
+    k->cli_index = PIP_CLI_SAVE_INDEX(table_size);
+    k->sti_index = PIP_STI_SAVE_INDEX(table_size);
 
     uint64_t avail = npages - ROOT_BASE_PAGES, free = avail;
     while (free > 0 && free + tables_needed(k, free) > avail) free--;
