@@ -8,6 +8,8 @@
  *   host calls (numbers >= PIP_HOST_CALL_BASE) go to one Python callback.
  * - Switches: registers <-> k->cpu, then a TLB flush, inside the hook.
  * - Timer and devices: a native block hook and MMIO callbacks.
+ * - What differs between ARM and x86 sits in one table per CPU (arch_t, at the end),
+ *   built on pip_abi.h's per-arch registers (pipkernel/abi.py ARCHES).
  * Unicorn is reached through function pointers resolved at run time from the
  * library the Python binding already loaded, so the build needs only its headers.
  */
@@ -72,11 +74,10 @@ typedef struct arch {
     uint32_t user_status;        /* forced on each load */
     uint32_t thumb;              /* ARM: the CPSR's T bit (bit 0 of the pc word) */
     uint32_t call_number, call_args[6], call_result;    /* context register indices */
-    int uc_result;               /* the result register's Unicorn id */
     uint32_t call_size;          /* x86: the sysenter the engine steps over by itself */
     void (*trap)(pip_machine *m, uint32_t intno);       /* an exception or svc / int n */
     void (*switch_xstate)(pip_machine *m);              /* CPU state beyond the context */
-    int (*start)(pip_machine *m);                       /* set-up after the common hooks */
+    int (*start)(pip_machine *m);       /* set-up after the common hooks, or none */
 } arch_t;
 
 static const arch_t *const ARCH[2];
@@ -323,7 +324,7 @@ static void kernel_call(pip_machine *m) {
         sync_out(m, 1);
     } else {                 /* the caller goes on: only its result register changes */
         *result_reg(m) = result;
-        U.reg_write(m->uc, g->uc_result, &result);
+        U.reg_write(m->uc, g->uc[2 + g->call_result], &result);
         /* these services change accessible bits of the caller's own pages */
         if (nr == PIP_SYS_createPartition || nr == PIP_SYS_deletePartition ||
             nr == PIP_SYS_prepare || nr == PIP_SYS_collect)
@@ -399,7 +400,7 @@ static void system_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t
     }
 }
 
-/* ==== ARMv7-A ==== */
+/* ---- ARMv7-A: traps (svc, bkpt, undefined), TPIDRURW, its table ---- */
 #define ARM_CPSR_USER 0xFE0FFE00u   /* N Z C V Q, IT[1:0], GE, IT[7:2], E */
 #define ARM_EXCP_SWI 2u             /* QEMU's exception numbers */
 #define ARM_EXCP_BKPT 7u
@@ -443,21 +444,15 @@ static void arm_trap(pip_machine *m, uint32_t intno) {
     }
 }
 
-static int arm_start(pip_machine *m) {
-    (void)m;
-    return 0;
-}
-
 static const int arm_uc[] = {PIP_ARM_UC_CONTEXT};
 static const arch_t arm_glue = {
     .uc = arm_uc, .nread = 2 + PIP_ARM_CONTEXT_REGS, .nwrite = 2 + PIP_ARM_CONTEXT_REGS,
     .pc_last = 1, .status_kept = ARM_CPSR_USER, .user_status = PIP_ARM_USER_STATUS,
     .thumb = PIP_ARM_THUMB, .call_number = PIP_ARM_CALL_NUMBER,
     .call_args = {PIP_ARM_CALL_ARGS}, .call_result = PIP_ARM_CALL_RESULT,
-    .uc_result = arm_uc[2 + PIP_ARM_CALL_RESULT], .call_size = 0,
-    .trap = arm_trap, .switch_xstate = arm_switch_tls, .start = arm_start};
+    .call_size = 0, .trap = arm_trap, .switch_xstate = arm_switch_tls, .start = 0};
 
-/* ==== x86-32 ==== */
+/* ---- x86-32: lazy FP registers, traps, sysenter, ring 3, its table ---- */
 typedef struct {                        /* x86: what FNSAVE + the SSE registers hold */
     uint16_t cw, sw, tag, fcs, fds, fop;
     uint32_t mxcsr;
@@ -630,8 +625,7 @@ static const arch_t x86_glue = {
     .pc_last = 0, .status_kept = X86_EFLAGS_USER, .user_status = PIP_X86_USER_STATUS,
     .thumb = PIP_X86_THUMB, .call_number = PIP_X86_CALL_NUMBER,
     .call_args = {PIP_X86_CALL_ARGS}, .call_result = PIP_X86_CALL_RESULT,
-    .uc_result = x86_uc[2 + PIP_X86_CALL_RESULT], .call_size = 2,
-    .trap = x86_trap, .switch_xstate = x86_switch_fp, .start = x86_start};
+    .call_size = 2, .trap = x86_trap, .switch_xstate = x86_switch_fp, .start = x86_start};
 
 static const arch_t *const ARCH[2] = {[PIP_ARCH_ARM] = &arm_glue, [PIP_ARCH_X86] = &x86_glue};
 
@@ -648,7 +642,7 @@ int pip_machine_init(pip_machine *m, pip_kernel *k, void *uc, uint32_t arch,
     if (U.hook_add(uc, &h, UC_HOOK_BLOCK, (void *)on_block, m, 1, 0)) return -3;
     if (U.mmio_map(uc, console_pa, 1u << PAGE_SHIFT, console_read, m, console_write, m)) return -5;
     if (U.mmio_map(uc, system_pa, 1u << PAGE_SHIFT, system_read, m, system_write, m)) return -6;
-    int started = ARCH[arch]->start(m);             /* x86: sysenter, ring 3 */
+    int started = glue(m)->start ? glue(m)->start(m) : 0;      /* x86: sysenter, ring 3 */
     if (started) return started;
     m->running = m->fp_owner = k->current;            /* the root holds the CPU's registers */
     m->fp_owner_mmu = mmu_root(k, k->current), m->fp_owner_parent = parent_of(k, k->current);
