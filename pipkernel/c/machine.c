@@ -362,8 +362,10 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *ud) {
     if (m->timer_period && ++m->timer_count >= m->timer_period) {
         m->timer_count = 0;
         m->irq_pending |= 1u << (PIP_VECTOR_TIMER - 32);
-        stop(m, PIP_STOP_IRQ);
     }
+    /* an interrupt the root accepts now (just raised by the timer or a device, or waiting
+     * until the root's state changed): the run loop delivers it before this block */
+    if (m->irq_pending && pip_int_state(m->k, m->k->root)) stop(m, PIP_STOP_IRQ);
     if (m->block_budget && m->blocks >= m->block_budget) stop(m, PIP_STOP_BUDGET);
 }
 

@@ -138,8 +138,7 @@ class Machine:
         if vector not in DEVICE_VECTORS:
             raise ValueError(f"device interrupts are vectors {DEVICE_VECTORS[0]}.."
                              f"{DEVICE_VECTORS[-1]}, not {vector}")
-        self._m.irq_pending |= 1 << (vector - 32)
-        self.uc.emu_stop()
+        self._m.irq_pending |= 1 << (vector - 32)       # delivered at a block's start
 
     # ---- loading ----
     def load(self, path: str) -> Image:
