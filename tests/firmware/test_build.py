@@ -38,6 +38,7 @@ IMAGES = {
     "temp_driver": ("child", ("arm", "x86"), "thumb", ()),
     "lamp_driver": ("child", ("arm", "x86"), "thumb", ()),
     "store_app": ("child", ("arm", "x86"), "thumb", ()),
+    "devirq": ("root", ("arm", "x86"), "thumb", ()),
 }
 CASES = [(arch, name) for name, (_, arches, _, _) in IMAGES.items() for arch in arches]
 
