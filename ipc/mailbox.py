@@ -24,6 +24,7 @@ from typing import Any, Mapping, NamedTuple
 import cbor2
 
 # The layout (docs/ipc.md §1) is pipkernel/abi.py's, shared with libpip's pip/ipc.h.
+from pipkernel.abi import IPC_HEADER_FORMAT, IPC_HEADER_OFFSETS
 from pipkernel.abi import IPC_HEADER_SIZE as HEADER_SIZE
 from pipkernel.abi import IPC_MAGIC as MAGIC
 from pipkernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
@@ -50,7 +51,8 @@ def decode(payload: bytes):
 
 MAX_PAYLOAD = SLOT_SIZE - HEADER_SIZE
 
-HEADER_STRUCT = _HEADER = struct.Struct("<BBHHHIHBBB15x")     # a Header's fields, packed
+HEADER_STRUCT = _HEADER = struct.Struct(IPC_HEADER_FORMAT)    # a Header's fields, packed
+_TRIES = IPC_HEADER_OFFSETS["tries"]
 _CONTROL = struct.Struct("<IHH")
 
 _FREE = int(State.FREE)
@@ -214,7 +216,7 @@ class Ring:
         self.view.write(self._at(slot), bytes((state,)))
 
     def set_tries(self, slot: int, tries: int) -> None:
-        self.view.write(self._at(slot) + 16, bytes((min(tries, 255),)))
+        self.view.write(self._at(slot) + _TRIES, bytes((min(tries, 255),)))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ the end.
 from __future__ import annotations
 
 import enum
+import struct
 from typing import NamedTuple
 
 
@@ -345,6 +346,26 @@ class IpcRing(enum.IntEnum):
     INBOX = 1
     STATUS = 2
 
+
+#: A slot header (docs/ipc.md §1): its fields in order as (name, struct format, meaning),
+#: packed little-endian, then zeros up to IPC_HEADER_SIZE.
+IPC_HEADER: tuple[tuple[str, str, str], ...] = (
+    ("state", "B", "the slot's state: FREE, READY, CLAIMED"),
+    ("kind", "B", "0: a message, else a reason: the refusal of message (src, dst, seq)"),
+    ("length", "H", "payload bytes (a refusal: the refused message's length)"),
+    ("src", "H", "source endpoint"),
+    ("dst", "H", "destination endpoint"),
+    ("seq", "I", "sequence number, per (src, dst), from 1"),
+    ("origin_owner", "H", "CLAIMED: the endpoint whose ring the relay copies from,"),
+    ("origin_ring", "B", "its ring: OUTBOX, INBOX, STATUS,"),
+    ("origin_slot", "B", "and slot"),
+    ("tries", "B", "relay attempts that found the next ring full (saturates at 255)"),
+)
+IPC_HEADER_FORMAT = "<" + "".join(fmt for _, fmt, _ in IPC_HEADER)
+IPC_HEADER_FORMAT += f"{IPC_HEADER_SIZE - struct.calcsize(IPC_HEADER_FORMAT)}x"
+#: each field's offset in a header
+IPC_HEADER_OFFSETS = {name: struct.calcsize("<" + "".join(f for _, f, _ in IPC_HEADER[:i]))
+                      for i, (name, _, _) in enumerate(IPC_HEADER)}
 
 #: Each ring: (offset from the mailbox's start, slot size, slots).
 IPC_RINGS: dict[IpcRing, tuple[int, int, int]] = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 import re
+import struct
 import sys
 
 
@@ -90,6 +91,18 @@ def core_header() -> str:
     return "\n".join(lines)
 
 
+def _ipc_header_struct() -> list[str]:
+    """pip_ipc_header: abi.IPC_HEADER's fields as a C struct."""
+    types = {"B": "uint8_t", "H": "uint16_t", "I": "uint32_t"}
+    for name, fmt, _ in abi.IPC_HEADER:      # aligned fields: the C struct has no padding
+        assert abi.IPC_HEADER_OFFSETS[name] % struct.calcsize(fmt) == 0, name
+    used = struct.calcsize("<" + "".join(fmt for _, fmt, _ in abi.IPC_HEADER))
+    return (["typedef struct {                /* a slot header */"]
+            + [f"    {types[fmt]} {name};".ljust(32) + f"/* {meaning} */"
+               for name, fmt, meaning in abi.IPC_HEADER]
+            + [f"    uint8_t reserved[{abi.IPC_HEADER_SIZE - used}];", "} pip_ipc_header;"])
+
+
 _COMPILER_MACRO = {"arm": "__arm__", "x86": "__i386__"}   # what gcc predefines for each
 
 
@@ -105,7 +118,8 @@ def _firmware_arch(arch) -> list[str]:
 def firmware_header() -> str:
     """firmware/include/pip/abi.h."""
     lines = ["/* Generated from pipkernel/abi.py by pipkernel/abi_headers.py: do not edit. "
-             "See docs/abi.md. */", "#ifndef PIP_ABI_H", "#define PIP_ABI_H", ""]
+             "See docs/abi.md. */", "#ifndef PIP_ABI_H", "#define PIP_ABI_H",
+             "#include <stdint.h>", ""]
     lines += [f"#define PIP_CALL_{s.name.upper()} {s.number}  /* {s.doc} */"
               for s in abi.SYSCALLS]
     lines += [f"#define PIP_VECTOR_{name} {value}" for name, value in abi.VECTORS.items()]
@@ -138,6 +152,7 @@ def firmware_header() -> str:
     lines += [f"#define PIP_IPC_PENDING_{which.name} {which.value}" for which in abi.IpcPending]
     lines += [f"#define PIP_IPC_PENDING_COUNTS {len(abi.IpcPending)}"]
     lines += [f"#define PIP_IPC_{reason.name} {reason.value}" for reason in abi.IpcReason]
+    lines += _ipc_header_struct()
     lines += ["", "/* this image's architecture (pipkernel/abi.py ARCHES) */"]
     for i, arch in enumerate(abi.ARCHES.values()):
         lines += [f"#{'el' if i else ''}if defined({_COMPILER_MACRO[arch.name]})"]

@@ -5,20 +5,12 @@
 #define PIP_IPC_H
 
 #include <stdint.h>
-#include "abi.h"     /* the layout: PIP_IPC_* offsets, sizes, states, pending counts, reasons */
+#include "abi.h"     /* the layout: PIP_IPC_* offsets, sizes, states, pending counts, reasons,
+                        and pip_ipc_header, a slot's header */
 
 /* Negative results of pip_ipc_send / pip_ipc_receive. */
 enum { PIP_IPC_E_NOT_MAILBOX = -1, PIP_IPC_E_BAD_DEST = -2, PIP_IPC_E_TOO_BIG = -3,
        PIP_IPC_E_FULL = -4, PIP_IPC_E_EMPTY = -5, PIP_IPC_E_BUFFER = -6 };
-
-typedef struct {
-    uint8_t state, kind;       /* kind: 0 message, else a PIP_IPC_* refusal reason */
-    uint16_t length, src, dst;
-    uint32_t seq;
-    uint16_t origin_owner;     /* relay bookkeeping (CLAIMED slots) */
-    uint8_t origin_ring, origin_slot, tries;
-    uint8_t reserved[15];
-} pip_ipc_header;
 
 typedef struct {
     uint8_t *outbox;           /* two pages: control page, outbox slots */
