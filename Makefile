@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SOURCES := pyproject.toml setup.py pipkernel/_build.py pipkernel/abi.py \
+SOURCES := pyproject.toml setup.py pipkernel/_build.py pipkernel/abi.py pipkernel/abi_headers.py \
            $(wildcard pipkernel/c/*.c) $(wildcard pipkernel/c/*.h)
 
 .PHONY: setup build run test test-deep test-sanitize bench clean firmware firmware-toolchain

@@ -19,14 +19,27 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any, Mapping, NamedTuple
 
 import cbor2
 
 from pipkernel import wire
-from pipkernel.abi import PAGE_SIZE
 from pipkernel.errors import PipsimError
+# The layout (docs/ipc.md §1) is pipkernel/abi.py's, shared with libpip's pip/ipc.h.
+from pipkernel.abi import IPC_HEADER_FORMAT, IPC_HEADER_OFFSETS
+from pipkernel.abi import IPC_HEADER_SIZE as HEADER_SIZE
+from pipkernel.abi import IPC_MAGIC as MAGIC
+from pipkernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
+from pipkernel.abi import IPC_MAX_ENDPOINT as MAX_ENDPOINT
+from pipkernel.abi import IPC_PENDING as PENDING
+from pipkernel.abi import IPC_RINGS, PAGE_SIZE
+from pipkernel.abi import IPC_SEQ_TABLE as SEQ_TABLE
+from pipkernel.abi import IPC_SLOT_SIZE as SLOT_SIZE
+from pipkernel.abi import IPC_VERSION as VERSION
+from pipkernel.abi import IpcPending as Pending
+from pipkernel.abi import IpcReason as Reason
+from pipkernel.abi import IpcRing as RingKind
+from pipkernel.abi import IpcState as State
 
 MAX_DEPTH = 32               # nesting a payload may have
 
@@ -37,60 +50,18 @@ def decode(payload: bytes):
     return wire.loads(payload, max_depth=MAX_DEPTH)
 
 
-MAGIC = 0x4D504950           # b"PIPM" little-endian
-VERSION = 2                  # 2: pending counts at PENDING
-MAILBOX_PAGES = 4
-HEADER_SIZE = 32
-SLOT_SIZE = 512
 MAX_PAYLOAD = SLOT_SIZE - HEADER_SIZE
-MAX_ENDPOINT = 511           # endpoint ids are 1..511 (0 = none)
-SEQ_TABLE = 0x800            # control page: u32 last sequence number used, per destination id
-PENDING = 0x008              # control page: a u8 count of READY slots per Pending index
 
-HEADER_STRUCT = _HEADER = struct.Struct("<BBHHHIHBBB15x")     # a Header's fields, packed
+HEADER_STRUCT = _HEADER = struct.Struct(IPC_HEADER_FORMAT)    # a Header's fields, packed
+_TRIES = IPC_HEADER_OFFSETS["tries"]
 _CONTROL = struct.Struct("<IHH")
-
-
-class State(IntEnum):
-    """Slot state byte."""
-
-    FREE = 0
-    READY = 1      # visible: to the relay (outbox, transit) or to the owner (its messages)
-    CLAIMED = 2    # being written by a relay; invisible until the relay commits (docs/ipc.md)
-
 
 _FREE = int(State.FREE)
 _FREE_BYTE = bytes((_FREE,))
 
-
-class Pending(IntEnum):
-    """The pending counts: control-page bytes at PENDING + index, READY slots in a ring."""
-
-    OUTBOX = 0     # READY outbox slots
-    MINE = 1       # READY inbox slots that are messages for the owner (what receive takes)
-    TRANSIT = 2    # other READY inbox slots: in transit to the owner's descendants
-    STATUS = 3     # READY status slots (refusals)
-
-
 _PENDING_COUNTS = len(Pending)
 _P_OUTBOX, _P_MINE, _P_STATUS = int(Pending.OUTBOX), int(Pending.MINE), int(Pending.STATUS)
 _PENDING_MAX = 255           # counts saturate: never wrap to zero
-
-
-class Reason(IntEnum):
-    """Why a message was refused; a refusal slot's ``kind`` byte (0 = a message)."""
-
-    UNAUTHORISED = 1
-    OVERSIZED = 2
-    UNDELIVERABLE = 3
-    INBOX_FULL = 4
-    MALFORMED = 5
-
-
-class RingKind(IntEnum):
-    OUTBOX = 0
-    INBOX = 1
-    STATUS = 2
 
 
 class RingSpec(NamedTuple):
@@ -100,11 +71,7 @@ class RingSpec(NamedTuple):
     count: int
 
 
-RINGS = {
-    RingKind.STATUS: RingSpec(RingKind.STATUS, 0x400, HEADER_SIZE, 32),
-    RingKind.OUTBOX: RingSpec(RingKind.OUTBOX, 0x1000, SLOT_SIZE, 8),
-    RingKind.INBOX: RingSpec(RingKind.INBOX, 0x2000, SLOT_SIZE, 16),
-}
+RINGS = {kind: RingSpec(kind, *spec) for kind, spec in IPC_RINGS.items()}
 
 
 class IpcError(PipsimError):
@@ -250,7 +217,7 @@ class Ring:
         self.view.write(self._at(slot), bytes((state,)))
 
     def set_tries(self, slot: int, tries: int) -> None:
-        self.view.write(self._at(slot) + 16, bytes((min(tries, 255),)))
+        self.view.write(self._at(slot) + _TRIES, bytes((min(tries, 255),)))
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,9 @@ import importlib.util
 import re
 from pathlib import Path
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-
 from ipc.mailbox import MAILBOX_PAGES       # a firmware partition's first pages: its mailbox
-from pipkernel import Geometry, layout
+from pipkernel import Geometry, elf, layout
+from pipkernel.abi import ARCHES as CPUS
 from pipkernel.abi import MACHINE_LEVELS, MACHINE_TABLE_SIZE, POLICIES
 from tokens.keys import ALGORITHM_NAMES
 from tokens.scope import OPERATIONS
@@ -22,10 +20,9 @@ from .plan import LayoutError, plan_image
 from .spec import (ROOT, ChannelSpec, DeviceSpec, KeySpec, Manifest, ManifestError,
                    PartitionSpec, Runs)
 
-ARCHES = ("python", "arm", "x86")
+ARCHES = ("python", *CPUS)
 DEVICE_KINDS = ("registers",)
 KEY_USES = ("issue", "verify")
-_ELF_MACHINES = {"arm": "EM_ARM", "x86": "EM_386"}
 _COMPONENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*\Z")
 _PARTITION_KEYS = ("name", "parent", "pages", "runs", "domain", "config")
 
@@ -37,12 +34,6 @@ def component_class(target: str):
         return getattr(importlib.import_module(module), attr)
     except Exception as error:
         raise ManifestError(f"cannot load {target}: {error}") from None
-
-
-def _has_symbol(path: str, name: str) -> bool:
-    with open(path, "rb") as handle:
-        table = ELFFile(handle).get_section_by_name(".symtab")
-        return bool(table and table.get_symbol_by_name(name))
 
 
 class Rules:
@@ -102,7 +93,7 @@ class Rules:
         pages = self.read.get("image", table, "pages", int, 4096)
         ts = self.read.get("image", table, "table_size", int, MACHINE_TABLE_SIZE)
         levels = self.read.get("image", table, "levels", int, MACHINE_LEVELS)
-        if arch in ("arm", "x86") and (ts, levels) != (MACHINE_TABLE_SIZE, MACHINE_LEVELS) and (
+        if arch in CPUS and (ts, levels) != (MACHINE_TABLE_SIZE, MACHINE_LEVELS) and (
                 None not in (ts, levels)):
             self.error("image.table_size", f"the {arch} machine has table_size "
                        f"{MACHINE_TABLE_SIZE} and levels {MACHINE_LEVELS}, not {ts} and {levels}")
@@ -151,7 +142,7 @@ class Rules:
             target = self.read.get(where, value, "python", str, check=lambda v: None if (
                 _COMPONENT.match(v)) else f'"{v}" is not "package.module:Class"')
             return Runs("python", target) if target and self.importable(where, target) else None
-        if arch not in _ELF_MACHINES:
+        if arch not in CPUS:
             self.error(f"{where}.firmware", f'firmware needs arch "arm" or "x86", not "{arch}"')
             return None
         if isinstance(value["firmware"], str):   # one manifest for both architectures
@@ -308,29 +299,19 @@ class Rules:
     # ---- firmware images and memory
     def segments(self, where, path, arch) -> tuple[tuple[int, int], ...]:
         """The (start, end) VAs of an ELF's loadable segments, sorted, after checking it is
-        an ELF for arch; () with an error otherwise."""
+        an ELF for arch (pipkernel.elf); () with an error otherwise."""
         try:
-            with open(path, "rb") as handle:
-                elf = ELFFile(handle)
-                machine = elf["e_machine"]
-                found = tuple(sorted((s["p_vaddr"], s["p_vaddr"] + s["p_memsz"])
-                                     for s in elf.iter_segments()
-                                     if s["p_type"] == "PT_LOAD" and s["p_memsz"]))
-        except (ELFError, OSError, ValueError) as error:
-            self.error(where, f"{path}: not an ELF image ({error})")
+            return tuple(sorted((s.va, s.end) for s in elf.read(path, arch).segments))
+        except elf.ImageError as error:
+            self.error(where, str(error))
             return ()
-        if machine != _ELF_MACHINES[arch]:
-            self.error(where, f"{path} is built for {machine}, the image's arch is {arch}")
-        elif not found:
-            self.error(where, f"{path} has no loadable segment")
-        else:
-            return found
-        return ()
 
     def stack_top(self, where, path) -> None:
-        if path and not _has_symbol(path, "__stack_top"):
-            self.error(where, f"{path} has no __stack_top symbol (its initial stack pointer: "
-                       "link it with firmware/ld/image.ld)")
+        """The image must have its initial stack pointer (spawn_child starts it there)."""
+        try:
+            elf.read(path).stack_top
+        except elf.ImageError as error:
+            self.error(where, str(error))
 
     def memory(self, geometry, emulated, partitions, devices, paths):
         """The image's plan; every page shortage as an error on the field that sets it."""

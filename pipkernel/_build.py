@@ -32,8 +32,9 @@ HEADERS = ["pip.h", "machine.h"]     # their CDEF sections are the whole Python-
 CALLBACKS = 'extern "Python" uint32_t pip_host_call_py(pip_machine *, uint32_t, uint32_t *);'
 
 
-def _load_abi():
-    spec = importlib.util.spec_from_file_location("_pip_abi", HERE / "abi.py")
+def _load_abi_headers():
+    """pipkernel/abi_headers.py by path (the package is not installed yet)."""
+    spec = importlib.util.spec_from_file_location("_pip_abi_headers", HERE / "abi_headers.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -61,7 +62,7 @@ def _unicorn_include() -> str:
     return str(pathlib.Path(unicorn.__file__).parent / "include")
 
 
-_write_if_changed(C_DIR / "pip_abi.h", _load_abi().c_header())
+_write_if_changed(C_DIR / "pip_abi.h", _load_abi_headers().core_header())
 
 _flags = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 _link = []

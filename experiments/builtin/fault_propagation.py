@@ -7,7 +7,7 @@ import time
 
 import pipkernel
 from pipkernel.abi import (CONTEXT_SIZE, CONTEXT_WORDS, CTX_PC, CTX_PIPFLAGS, CTX_REGS, CTX_VALID,
-                           PAGE_SIZE, VECTORS)
+                           PAGE_SIZE, VECTORS, VIDT_CONTEXT_OFFSET, cli_sti_save_indices)
 
 from ..params import Param
 from ..registry import Figure, experiment
@@ -15,8 +15,7 @@ from ..trees import build, chain
 from .common import LEVELS
 
 PF, DF = VECTORS["PAGE_FAULT"], VECTORS["DOUBLE_FAULT"]
-CLI_SAVE, STI_SAVE = 48, 49         # VIDT slots naming the save area (ts > 50)
-HANDLER_OFFSET = 0x800              # contexts live in the VIDT page from 0x800 (as libpip)
+HANDLER_OFFSET = VIDT_CONTEXT_OFFSET  # contexts live in the VIDT page's upper half (as libpip)
 SAVE_OFFSET = HANDLER_OFFSET + CONTEXT_SIZE
 POLICIES = ("all", "none", "root", "parent", "every")
 INTERRUPTED_PC = 0x1234
@@ -46,11 +45,11 @@ def _word(value: int) -> bytes:
 
 
 def _setup(k, node, handler: bool) -> None:
-    """Save slots 48/49 of every partition name its save area; a handler context (one for
+    """The save slots of every partition name its save area; a handler context (one for
     page faults and double faults, pc = 0x10000 + depth) where the policy puts one."""
     api, vidt = node.api, k.geometry.vidt_va
-    api.write(vidt + 4 * CLI_SAVE, _word(vidt + SAVE_OFFSET))
-    api.write(vidt + 4 * STI_SAVE, _word(vidt + SAVE_OFFSET))
+    for slot in cli_sti_save_indices(k.geometry.table_size):
+        api.write(vidt + 4 * slot, _word(vidt + SAVE_OFFSET))
     if handler:
         api.write(vidt + HANDLER_OFFSET, context(0x10000 + node.depth))
         for vector in (PF, DF):

@@ -3,6 +3,12 @@
 #include <pip/mem.h>
 
 _Static_assert(sizeof(pip_ipc_header) == PIP_IPC_HEADER_SIZE, "slot header is 32 bytes");
+/* what this file assumes of the layout (abi.h): mb->inbox is the inbox ring itself, the
+ * message rings have PIP_IPC_SLOT_SIZE slots, the status ring header-only ones */
+_Static_assert(PIP_IPC_INBOX_OFF == 2 * PIP_PAGE_SIZE, "the inbox region is the inbox ring");
+_Static_assert(PIP_IPC_OUTBOX_SLOT_SIZE == PIP_IPC_SLOT_SIZE &&
+               PIP_IPC_INBOX_SLOT_SIZE == PIP_IPC_SLOT_SIZE &&
+               PIP_IPC_STATUS_SLOT_SIZE == PIP_IPC_HEADER_SIZE, "slot sizes");
 
 static pip_ipc_header *slot(uint8_t *base, uint32_t i)
 {

@@ -74,8 +74,8 @@ int pip_boot(pip_kernel *k, uint32_t npages, uint32_t table_size, uint32_t level
     if (policy > PIP_POLICY_HARDENED) return PIP_BOOT_BAD_GEOMETRY;   /* the API checks it first */
     if (!set_geometry(k, npages, table_size, levels)) return PIP_BOOT_BAD_GEOMETRY;
     k->policy = policy;
-    k->cli_index = table_size > 50 ? 48 : table_size - 3;
-    k->sti_index = table_size > 50 ? 49 : table_size - 2;
+    k->cli_index = PIP_CLI_SAVE_INDEX(table_size);
+    k->sti_index = PIP_STI_SAVE_INDEX(table_size);
 
     uint64_t free = root_free(k);
     uint64_t capacity = (pip_vidt_va(k) - (uint64_t)pip_root_va_start(k)) / 4096 + 1;

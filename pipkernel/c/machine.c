@@ -8,6 +8,8 @@
  *   host calls (numbers >= PIP_HOST_CALL_BASE) go to one Python callback.
  * - Switches: registers <-> k->cpu, then a TLB flush, inside the hook.
  * - Timer and devices: a native block hook and MMIO callbacks.
+ * - What differs between ARM and x86 sits in one table per CPU (arch_t, at the end),
+ *   built on pip_abi.h's per-arch registers (pipkernel/abi.py ARCHES).
  * Unicorn is reached through function pointers resolved at run time from the
  * library the Python binding already loaded, so the build needs only its headers.
  */
@@ -58,18 +60,30 @@ int pip_machine_bind(const char *libunicorn) {
                    U.context_restore && U.context_size && U.context_free ? 0 : -2;
 }
 
-/* ---- registers <-> the kernel's context record (docs/abi.md "Contexts") ---- */
-#define NREGS 18
-#define X86_CTX_REGS 10             /* eip, eflags, eax..edi: what a context holds */
-static const int x86_regs[X86_CTX_REGS + 4] = {
-    UC_X86_REG_EIP, UC_X86_REG_EFLAGS, UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_EDX,
-    UC_X86_REG_EBX, UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI,
-    UC_X86_REG_DS, UC_X86_REG_ES, UC_X86_REG_FS, UC_X86_REG_GS};
-static const int arm_regs[NREGS] = {
-    UC_ARM_REG_PC, UC_ARM_REG_CPSR, UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_R2, UC_ARM_REG_R3,
-    UC_ARM_REG_R4, UC_ARM_REG_R5, UC_ARM_REG_R6, UC_ARM_REG_R7, UC_ARM_REG_R8, UC_ARM_REG_R9,
-    UC_ARM_REG_R10, UC_ARM_REG_R11, UC_ARM_REG_R12, UC_ARM_REG_SP, UC_ARM_REG_LR, UC_ARM_REG_PC};
-#define ARM_THUMB 0x20u
+/* ---- per-architecture glue (seL4 / Pip style: what differs between CPUs, apart from the
+ * machine logic).  The registers and conventions come from pipkernel/abi.py (ARCHES) through
+ * pip_abi.h; each CPU's table below adds what only this file knows. ---- */
+typedef struct arch {
+    const int *uc;               /* Unicorn ids: pc, status, the context registers, then
+                                  * registers every load clears (x86: DS ES FS GS) */
+    int nread;                   /* 2 + context registers: what a save reads */
+    int nwrite;                  /* what a load writes */
+    int pc_last;                 /* a load writes the status first and the pc last, as the
+                                  * last register (ARM: r15, whose bit 0 sets Thumb state) */
+    uint32_t status_kept;        /* status bits a context may set (docs/abi.md "Privilege") */
+    uint32_t user_status;        /* forced on each load */
+    uint32_t thumb;              /* ARM: the CPSR's T bit (bit 0 of the pc word) */
+    uint32_t call_number, call_args[6], call_result;    /* context register indices */
+    uint32_t call_size;          /* x86: the sysenter the engine steps over by itself */
+    void (*trap)(pip_machine *m, uint32_t intno);       /* an exception or svc / int n */
+    void (*switch_xstate)(pip_machine *m);              /* CPU state beyond the context */
+    int (*start)(pip_machine *m);       /* set-up after the common hooks, or none */
+} arch_t;
+
+static const arch_t *const ARCH[2];
+static const arch_t *glue(const pip_machine *m) { return ARCH[m->arch]; }
+
+#define MAX_UC_REGS (2 + 16 + 4)   /* pc, status, a context's 16 registers, 4 more */
 
 /* ---- privilege (docs/abi.md "Privilege"): partitions never leave user mode ----
  * A context's status word comes from partition memory (a VIDT slot anyone of its
@@ -78,32 +92,23 @@ static const int arm_regs[NREGS] = {
  * IF set, no VM86 / NT / TF / AC / RF.  x86 partitions run at CPL 3 (enter_ring3)
  * with no GDT, LDT or TSS: CS and SS cannot change, and DS ES FS GS can only be
  * nulled, so every load resets them to null (base 0, as at boot). */
-#define ARM_CPSR_USER 0xFE0FFE00u   /* N Z C V Q, IT[1:0], GE, IT[7:2], E */
-#define ARM_MODE_USR 0x10u
-#define X86_EFLAGS_USER 0x0CD5u     /* CF PF AF ZF SF DF OF */
-#define X86_EFLAGS_FIXED 0x0202u    /* reserved bit 1, IF */
-
-static uint32_t user_status(const pip_machine *m, uint32_t pc, uint32_t status) {
-    if (m->arch == PIP_ARCH_X86) return (status & X86_EFLAGS_USER) | X86_EFLAGS_FIXED;
-    return (status & ARM_CPSR_USER) | ARM_MODE_USR | (pc & 1 ? ARM_THUMB : 0);
+static uint32_t user_status(const arch_t *g, uint32_t pc, uint32_t status) {
+    return (status & g->status_kept) | g->user_status | (pc & 1 ? g->thumb : 0);
 }
-
-static int nregs(const pip_machine *m) { return m->arch == PIP_ARCH_X86 ? X86_CTX_REGS : NREGS; }
 
 /* CPU -> k->cpu (pc, status, r0..) */
 static void sync_in(pip_machine *m) {
-    uint32_t v[NREGS] = {0};
-    void *ptr[NREGS];
-    for (int i = 0; i < NREGS; i++) ptr[i] = &v[i];
-    U.reg_read_batch(m->uc, (int *)(m->arch == PIP_ARCH_X86 ? x86_regs : arm_regs), ptr, nregs(m));
+    const arch_t *g = glue(m);
+    uint32_t v[MAX_UC_REGS] = {0};
+    void *ptr[MAX_UC_REGS];
+    for (int i = 0; i < g->nread; i++) ptr[i] = &v[i];
+    U.reg_read_batch(m->uc, (int *)g->uc, ptr, g->nread);
     uint32_t *cpu = m->k->cpu;
-    cpu[PIP_CTX_PC] = v[0] | (m->arch == PIP_ARCH_ARM && (v[1] & ARM_THUMB) ? 1 : 0);
+    cpu[PIP_CTX_PC] = v[0] | (v[1] & g->thumb ? 1 : 0);
     cpu[PIP_CTX_STATUS] = v[1];
-    for (int i = 2; i < nregs(m); i++) cpu[PIP_CTX_REGS + i - 2] = v[i];
+    for (int i = 2; i < g->nread; i++) cpu[PIP_CTX_REGS + i - 2] = v[i];
 }
 
-/* k->cpu -> CPU; the pc's bit 0 selects Thumb state on ARM.  flush: the running
- * partition's translations changed (a switch, or its own page tables changed) */
 static int is_host(const pip_machine *m, uint32_t part) {
     for (uint32_t i = 0; i < m->host_count && i < PIP_MAX_HOSTS; i++)
         if (m->hosts[i] == part) return 1;
@@ -112,22 +117,20 @@ static int is_host(const pip_machine *m, uint32_t part) {
 
 static void switch_xstate(pip_machine *m);
 
+/* k->cpu -> CPU; the pc's bit 0 selects Thumb state on ARM.  flush: the running
+ * partition's translations changed (a switch, or its own page tables changed) */
 static void sync_out(pip_machine *m, int flush) {
     if (is_host(m, m->k->current)) return;           /* Python code has no CPU state */
+    const arch_t *g = glue(m);
     switch_xstate(m);
-    uint32_t *cpu = m->k->cpu, v[NREGS] = {0};
-    void *ptr[NREGS];
-    cpu[PIP_CTX_STATUS] = user_status(m, cpu[PIP_CTX_PC], cpu[PIP_CTX_STATUS]);
+    uint32_t *cpu = m->k->cpu, v[MAX_UC_REGS] = {0};   /* registers past the context: 0 */
+    void *ptr[MAX_UC_REGS];
+    cpu[PIP_CTX_STATUS] = user_status(g, cpu[PIP_CTX_PC], cpu[PIP_CTX_STATUS]);
     v[0] = cpu[PIP_CTX_PC], v[1] = cpu[PIP_CTX_STATUS];
-    for (int i = 2; i < nregs(m); i++) v[i] = cpu[PIP_CTX_REGS + i - 2];
-    if (m->arch == PIP_ARCH_ARM) {          /* CPSR first, the pc last: it sets Thumb state */
-        v[NREGS - 1] = v[0];
-        for (int i = 1; i < NREGS; i++) ptr[i - 1] = &v[i];
-        U.reg_write_batch(m->uc, (int *)arm_regs + 1, ptr, NREGS - 1);
-    } else {                                /* v[10..13] = 0: DS ES FS GS null */
-        for (int i = 0; i < X86_CTX_REGS + 4; i++) ptr[i] = &v[i];
-        U.reg_write_batch(m->uc, (int *)x86_regs, ptr, X86_CTX_REGS + 4);
-    }
+    for (int i = 2; i < g->nread; i++) v[i] = cpu[PIP_CTX_REGS + i - 2];
+    if (g->pc_last) v[g->nwrite - 1] = v[0];
+    for (int i = g->pc_last; i < g->nwrite; i++) ptr[i - g->pc_last] = &v[i];
+    U.reg_write_batch(m->uc, (int *)g->uc + g->pc_last, ptr, g->nwrite - g->pc_last);
     if (flush) U.ctl(m->uc, UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0));
 }
 
@@ -141,32 +144,6 @@ static void sync_out(pip_machine *m, int flush) {
  * #NM, which swaps them here and retries it.  A partition's state lives in a slot keyed
  * by its descriptor page and tagged with its MMU root and parent; a slot whose tag no
  * longer matches (the partition was deleted) is free again and its state discarded. */
-typedef struct {                        /* x86: what FNSAVE + the SSE registers hold */
-    uint16_t cw, sw, tag, fcs, fds, fop;
-    uint32_t mxcsr;
-    uint64_t fip, fdp;
-    uint8_t st[8][16];                  /* FP0..7: 10 bytes each */
-    uint64_t ymm[8][4];
-} x86_fp;
-_Static_assert(sizeof(x86_fp) <= PIP_FP_BYTES, "pip_xstate.fp holds the x86 FP registers");
-#define X86_FP_REGS 25
-static const int x86_fp_regs[X86_FP_REGS] = {
-    UC_X86_REG_FPCW, UC_X86_REG_FPSW, UC_X86_REG_FPTAG, UC_X86_REG_FCS, UC_X86_REG_FDS,
-    UC_X86_REG_FOP, UC_X86_REG_MXCSR, UC_X86_REG_FIP, UC_X86_REG_FDP,
-    UC_X86_REG_FP0, UC_X86_REG_FP1, UC_X86_REG_FP2, UC_X86_REG_FP3, UC_X86_REG_FP4,
-    UC_X86_REG_FP5, UC_X86_REG_FP6, UC_X86_REG_FP7, UC_X86_REG_YMM0, UC_X86_REG_YMM1,
-    UC_X86_REG_YMM2, UC_X86_REG_YMM3, UC_X86_REG_YMM4, UC_X86_REG_YMM5, UC_X86_REG_YMM6,
-    UC_X86_REG_YMM7};
-#define X86_CR0_TS 0x8u
-#define X86_EXCP_NM 7u                  /* device not available */
-
-static void x86_fp_pointers(x86_fp *f, void **ptr) {
-    void *fixed[9] = {&f->cw, &f->sw, &f->tag, &f->fcs, &f->fds, &f->fop, &f->mxcsr, &f->fip,
-                      &f->fdp};
-    memcpy(ptr, fixed, sizeof fixed);
-    for (int i = 0; i < 8; i++) ptr[9 + i] = f->st[i], ptr[17 + i] = f->ymm[i];
-}
-
 static int xstate_valid(pip_kernel *k, const pip_xstate *s) {
     return s->pd && pip_is_partition(k, s->pd) && s->mmu == mmu_root(k, s->pd) &&
            s->parent == parent_of(k, s->pd);
@@ -188,64 +165,11 @@ static pip_xstate *xstate_of(pip_machine *m, uint32_t part, int alloc) {
     return free_slot;
 }
 
-/* part holds the x86 FP registers (the same partition that took them, not a new one at
- * the same descriptor page) */
-static int owns_fp(pip_machine *m, uint32_t part) {
-    return m->fp_owner == part && m->fp_owner_mmu == mmu_root(m->k, part) &&
-           m->fp_owner_parent == parent_of(m->k, part);
-}
-
-static void set_cr0_ts(pip_machine *m, int on) {
-    if (m->fp_trapping == (uint32_t)on) return;
-    uint32_t cr0 = 0;
-    void *ptr = &cr0;
-    int reg = UC_X86_REG_CR0;
-    U.reg_read_batch(m->uc, &reg, &ptr, 1);
-    cr0 = on ? cr0 | X86_CR0_TS : cr0 & ~X86_CR0_TS;
-    U.reg_write(m->uc, UC_X86_REG_CR0, &cr0);
-    m->fp_trapping = (uint32_t)on;
-}
-
-/* x86 #NM: hand the FP registers to the running partition; 0 if it cannot have them */
-static int fp_take(pip_machine *m) {
-    pip_kernel *k = m->k;
-    if (!m->fp_trapping) return 0;               /* not a lazy-switch trap */
-    pip_xstate *in = xstate_of(m, k->current, 1), *out;
-    if (!in) return 0;                           /* no slot left: #NM goes to the parent */
-    x86_fp fp;
-    void *ptr[X86_FP_REGS];
-    x86_fp_pointers(&fp, ptr);
-    pip_xstate owner = {.pd = m->fp_owner, .mmu = m->fp_owner_mmu, .parent = m->fp_owner_parent};
-    if (xstate_valid(k, &owner) && (out = xstate_of(m, m->fp_owner, 1))) {   /* still alive */
-        U.reg_read_batch(m->uc, (int *)x86_fp_regs, ptr, X86_FP_REGS);
-        memcpy(out->fp, &fp, sizeof fp);
-        out->fp_saved = 1;
-    }
-    if (in->fp_saved) memcpy(&fp, in->fp, sizeof fp);
-    else memset(&fp, 0, sizeof fp), fp.cw = 0x037F, fp.tag = 0xFFFF, fp.mxcsr = 0x1F80;  /* FNINIT */
-    U.reg_write_batch(m->uc, (int *)x86_fp_regs, ptr, X86_FP_REGS);
-    m->fp_owner = k->current, m->fp_owner_mmu = in->mmu, m->fp_owner_parent = in->parent;
-    set_cr0_ts(m, 0);
-    return 1;
-}
-
 /* the CPU passes from m->running to k->current: switch what each keeps beyond its context */
 static void switch_xstate(pip_machine *m) {
-    pip_kernel *k = m->k;
-    if (m->running == k->current) return;
-    if (m->arch == PIP_ARCH_X86) {
-        set_cr0_ts(m, !owns_fp(m, k->current));
-    } else {                                      /* TPIDRURW */
-        uc_arm_cp_reg tls = {15, 0, 0, 13, 0, 0, 2, 0};
-        void *ptr = &tls;
-        int reg = UC_ARM_REG_CP_REG;
-        U.reg_read_batch(m->uc, &reg, &ptr, 1);
-        pip_xstate *out = xstate_of(m, m->running, tls.val != 0), *in = xstate_of(m, k->current, 0);
-        if (out) out->tpidrurw = (uint32_t)tls.val;
-        uint64_t next = in ? in->tpidrurw : 0;
-        if (next != tls.val) tls.val = next, U.reg_write(m->uc, UC_ARM_REG_CP_REG, &tls);
-    }
-    m->running = k->current;
+    if (m->running == m->k->current) return;
+    glue(m)->switch_xstate(m);
+    m->running = m->k->current;
 }
 
 static void trace(pip_machine *m, uint32_t kind, uint32_t a, uint32_t b, uint32_t c) {
@@ -338,25 +262,24 @@ static bool tlb_fill(uc_engine *uc, uint64_t va, uc_mem_type type, uc_tlb_entry 
 }
 
 /* ---- kernel calls ---- */
-static uint32_t *result_reg(pip_machine *m) { return &m->k->cpu[PIP_CTX_REGS]; }
+static uint32_t *result_reg(pip_machine *m) {
+    return &m->k->cpu[PIP_CTX_REGS + glue(m)->call_result];
+}
 
 /* call number and arguments from k->cpu (docs/abi.md "Kernel calls") */
 static void call_args(pip_machine *m, uint32_t *nr, uint32_t a[6]) {
+    const arch_t *g = glue(m);
     uint32_t *r = &m->k->cpu[PIP_CTX_REGS];
-    if (m->arch == PIP_ARCH_X86) {   /* eax; ebx ecx edx esi edi ebp */
-        *nr = r[0];
-        a[0] = r[3], a[1] = r[1], a[2] = r[2], a[3] = r[6], a[4] = r[7], a[5] = r[5];
-    } else {                         /* r7; r0-r5 */
-        *nr = r[7];
-        for (int i = 0; i < 6; i++) a[i] = r[i];
-    }
+    *nr = r[g->call_number];
+    for (int i = 0; i < 6; i++) a[i] = r[g->call_args[i]];
 }
 
 static void kernel_call(pip_machine *m) {
     pip_kernel *k = m->k;
+    const arch_t *g = glue(m);
     uint32_t nr, a[6], caller = k->current, result, switches = 0;
     sync_in(m);
-    if (m->arch == PIP_ARCH_X86) k->cpu[PIP_CTX_PC] += 2;   /* resume after sysenter */
+    k->cpu[PIP_CTX_PC] += g->call_size;         /* resume after the call (x86: sysenter) */
     call_args(m, &nr, a);
     m->syscalls++;
     switch (nr) {
@@ -397,11 +320,11 @@ static void kernel_call(pip_machine *m) {
     if (switches) {
         switched(m);
         trace(m, PIP_EVENT_SWITCH, caller, k->current, 0);
-        if (m->arch == PIP_ARCH_X86) k->cpu[PIP_CTX_PC] -= 2;   /* the engine steps over sysenter */
+        k->cpu[PIP_CTX_PC] -= g->call_size;     /* the engine steps over sysenter */
         sync_out(m, 1);
     } else {                 /* the caller goes on: only its result register changes */
         *result_reg(m) = result;
-        U.reg_write(m->uc, m->arch == PIP_ARCH_X86 ? UC_X86_REG_EAX : UC_ARM_REG_R0, &result);
+        U.reg_write(m->uc, g->uc[2 + g->call_result], &result);
         /* these services change accessible bits of the caller's own pages */
         if (nr == PIP_SYS_createPartition || nr == PIP_SYS_deletePartition ||
             nr == PIP_SYS_prepare || nr == PIP_SYS_collect)
@@ -420,64 +343,10 @@ static void software_interrupt(pip_machine *m, uint32_t vector) {
     sync_out(m, to != 0);
 }
 
-/* the svc immediate of the instruction just executed (ARM / Thumb) */
-static uint32_t svc_number(pip_machine *m) {
-    pip_kernel *k = m->k;
-    uint32_t pc = k->cpu[PIP_CTX_PC], thumb = pc & 1, pa;
-    uint32_t at = (pc & ~1u) - (thumb ? 2 : 4);
-    if (pip_translate(k, k->current, at, 2, &pa)) return 0xFFFFFFFFu;
-    if (thumb) return k->mem[pa];                       /* svc #imm8: 0xDFxx */
-    uint32_t insn;
-    memcpy(&insn, k->mem + pa, 4);
-    return insn & 0xFFFFFF;
-}
-
-/* x86: QEMU counts exceptions "in flight" (env->old_exception) to turn a second
- * contributory fault into a double fault and a third into a triple-fault reset; only
- * its IDT delivery clears it, which Unicorn's hooks bypass.  Left alone, a partition's
- * second #GP or #DE would arrive as vector 8 and its third would restart the faulting
- * instruction forever without reaching this hook.  The field is not exposed: its place
- * in the CPU context blob is found once (enter_ring3) and cleared after each exception,
- * the way the IDT delivery would. */
-static void clear_old_exception(pip_machine *m) {
-    if (m->arch != PIP_ARCH_X86 || !m->cpu_blob) return;
-    U.context_save(m->uc, m->cpu_blob);
-    int32_t none = -1;
-    memcpy((uint8_t *)m->cpu_blob + m->old_exception_at, &none, sizeof none);
-    U.context_restore(m->uc, m->cpu_blob);
-}
-
 static void on_interrupt(uc_engine *uc, uint32_t intno, void *ud) {
     (void)uc;
     pip_machine *m = ud;
-    if (intno < PIP_SWI_FIRST) clear_old_exception(m);
-    sync_in(m);
-    if (m->arch == PIP_ARCH_ARM) {
-        if (intno == 2) {                               /* EXCP_SWI */
-            uint32_t n = svc_number(m);
-            if (n == 0) kernel_call(m);
-            else if (n >= PIP_SWI_FIRST && n <= 255) software_interrupt(m, n);
-            else deliver_fault(m, PIP_VECTOR_INVALID_OPCODE, 0, 0);
-        } else if (intno == 7) {                        /* EXCP_BKPT */
-            deliver_fault(m, PIP_VECTOR_BREAKPOINT, 0, 0);
-        } else {                                        /* undefined instruction and others */
-            deliver_fault(m, PIP_VECTOR_INVALID_OPCODE, 0, 0);
-        }
-    } else if (intno >= PIP_SWI_FIRST) {
-        software_interrupt(m, intno);
-    } else if (intno == X86_EXCP_NM && fp_take(m)) {
-        return;                                   /* the FP instruction runs again */
-    } else if (intno == PIP_VECTOR_DIVIDE_ERROR || intno == PIP_VECTOR_BREAKPOINT ||
-               intno == PIP_VECTOR_INVALID_OPCODE) {
-        deliver_fault(m, intno, 0, 0);
-    } else {
-        deliver_fault(m, PIP_VECTOR_GENERAL_PROTECTION, 0, 0);
-    }
-}
-
-static void on_sysenter(uc_engine *uc, void *ud) {
-    (void)uc;
-    kernel_call(ud);
+    glue(m)->trap(m, intno);
 }
 
 /* ---- time: executed blocks drive the timer (deterministic virtual time) ---- */
@@ -493,18 +362,17 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *ud) {
     if (m->timer_period && ++m->timer_count >= m->timer_period) {
         m->timer_count = 0;
         m->irq_pending |= 1u << (PIP_VECTOR_TIMER - 32);
-        stop(m, PIP_STOP_IRQ);
     }
+    /* an interrupt the root accepts now (just raised by the timer or a device, or waiting
+     * until the root's state changed): the run loop delivers it before this block */
+    if (m->irq_pending && pip_int_state(m->k, m->k->root)) stop(m, PIP_STOP_IRQ);
     if (m->block_budget && m->blocks >= m->block_budget) stop(m, PIP_STOP_BUDGET);
 }
 
 /* ---- devices (docs/abi.md "Memory map") ---- */
 static uint64_t console_read(uc_engine *uc, uint64_t offset, unsigned size, void *ud) {
-    (void)uc, (void)size;
-    pip_machine *m = ud;
-    if (offset == PIP_CONSOLE_STATUS) return 1 | (m->rx_len > m->rx_pos ? 2 : 0);
-    if (offset == PIP_CONSOLE_RX && m->rx_pos < m->rx_len) return m->rx[m->rx_pos++];
-    return 0;
+    (void)uc, (void)size, (void)ud;
+    return offset == PIP_CONSOLE_STATUS ? 1 : 0;      /* always ready to send */
 }
 
 static void console_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *ud) {
@@ -534,7 +402,166 @@ static void system_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t
     }
 }
 
-/* ---- set-up and the run loop ---- */
+/* ---- ARMv7-A: traps (svc, bkpt, undefined), TPIDRURW, its table ---- */
+#define ARM_CPSR_USER 0xFE0FFE00u   /* N Z C V Q, IT[1:0], GE, IT[7:2], E */
+#define ARM_EXCP_SWI 2u             /* QEMU's exception numbers */
+#define ARM_EXCP_BKPT 7u
+
+/* TPIDRURW, the user thread register, is the partition's */
+static void arm_switch_tls(pip_machine *m) {
+    pip_kernel *k = m->k;
+    uc_arm_cp_reg tls = {15, 0, 0, 13, 0, 0, 2, 0};
+    void *ptr = &tls;
+    int reg = UC_ARM_REG_CP_REG;
+    U.reg_read_batch(m->uc, &reg, &ptr, 1);
+    pip_xstate *out = xstate_of(m, m->running, tls.val != 0), *in = xstate_of(m, k->current, 0);
+    if (out) out->tpidrurw = (uint32_t)tls.val;
+    uint64_t next = in ? in->tpidrurw : 0;
+    if (next != tls.val) tls.val = next, U.reg_write(m->uc, UC_ARM_REG_CP_REG, &tls);
+}
+
+/* the svc immediate of the instruction just executed (ARM / Thumb) */
+static uint32_t svc_number(pip_machine *m) {
+    pip_kernel *k = m->k;
+    uint32_t pc = k->cpu[PIP_CTX_PC], thumb = pc & 1, pa;
+    uint32_t at = (pc & ~1u) - (thumb ? 2 : 4);
+    if (pip_translate(k, k->current, at, 2, &pa)) return 0xFFFFFFFFu;
+    if (thumb) return k->mem[pa];                       /* svc #imm8: 0xDFxx */
+    uint32_t insn;
+    memcpy(&insn, k->mem + pa, 4);
+    return insn & 0xFFFFFF;
+}
+
+static void arm_trap(pip_machine *m, uint32_t intno) {
+    sync_in(m);
+    if (intno == ARM_EXCP_SWI) {
+        uint32_t n = svc_number(m);
+        if (n == 0) kernel_call(m);
+        else if (n >= PIP_SWI_FIRST && n <= 255) software_interrupt(m, n);
+        else deliver_fault(m, PIP_VECTOR_INVALID_OPCODE, 0, 0);
+    } else if (intno == ARM_EXCP_BKPT) {
+        deliver_fault(m, PIP_VECTOR_BREAKPOINT, 0, 0);
+    } else {                                        /* undefined instruction and others */
+        deliver_fault(m, PIP_VECTOR_INVALID_OPCODE, 0, 0);
+    }
+}
+
+static const int arm_uc[] = {PIP_ARM_UC_CONTEXT};
+static const arch_t arm_glue = {
+    .uc = arm_uc, .nread = 2 + PIP_ARM_CONTEXT_REGS, .nwrite = 2 + PIP_ARM_CONTEXT_REGS,
+    .pc_last = 1, .status_kept = ARM_CPSR_USER, .user_status = PIP_ARM_USER_STATUS,
+    .thumb = PIP_ARM_THUMB, .call_number = PIP_ARM_CALL_NUMBER,
+    .call_args = {PIP_ARM_CALL_ARGS}, .call_result = PIP_ARM_CALL_RESULT,
+    .call_size = 0, .trap = arm_trap, .switch_xstate = arm_switch_tls, .start = 0};
+
+/* ---- x86-32: lazy FP registers, traps, sysenter, ring 3, its table ---- */
+typedef struct {                        /* x86: what FNSAVE + the SSE registers hold */
+    uint16_t cw, sw, tag, fcs, fds, fop;
+    uint32_t mxcsr;
+    uint64_t fip, fdp;
+    uint8_t st[8][16];                  /* FP0..7: 10 bytes each */
+    uint64_t ymm[8][4];
+} x86_fp;
+_Static_assert(sizeof(x86_fp) <= PIP_FP_BYTES, "pip_xstate.fp holds the x86 FP registers");
+#define X86_FP_REGS 25
+static const int x86_fp_regs[X86_FP_REGS] = {
+    UC_X86_REG_FPCW, UC_X86_REG_FPSW, UC_X86_REG_FPTAG, UC_X86_REG_FCS, UC_X86_REG_FDS,
+    UC_X86_REG_FOP, UC_X86_REG_MXCSR, UC_X86_REG_FIP, UC_X86_REG_FDP,
+    UC_X86_REG_FP0, UC_X86_REG_FP1, UC_X86_REG_FP2, UC_X86_REG_FP3, UC_X86_REG_FP4,
+    UC_X86_REG_FP5, UC_X86_REG_FP6, UC_X86_REG_FP7, UC_X86_REG_YMM0, UC_X86_REG_YMM1,
+    UC_X86_REG_YMM2, UC_X86_REG_YMM3, UC_X86_REG_YMM4, UC_X86_REG_YMM5, UC_X86_REG_YMM6,
+    UC_X86_REG_YMM7};
+#define X86_CR0_TS 0x8u
+#define X86_EXCP_NM 7u                  /* device not available */
+
+static void x86_fp_pointers(x86_fp *f, void **ptr) {
+    void *fixed[9] = {&f->cw, &f->sw, &f->tag, &f->fcs, &f->fds, &f->fop, &f->mxcsr, &f->fip,
+                      &f->fdp};
+    memcpy(ptr, fixed, sizeof fixed);
+    for (int i = 0; i < 8; i++) ptr[9 + i] = f->st[i], ptr[17 + i] = f->ymm[i];
+}
+
+/* part holds the x86 FP registers (the same partition that took them, not a new one at
+ * the same descriptor page) */
+static int owns_fp(pip_machine *m, uint32_t part) {
+    return m->fp_owner == part && m->fp_owner_mmu == mmu_root(m->k, part) &&
+           m->fp_owner_parent == parent_of(m->k, part);
+}
+
+static void set_cr0_ts(pip_machine *m, int on) {
+    if (m->fp_trapping == (uint32_t)on) return;
+    uint32_t cr0 = 0;
+    void *ptr = &cr0;
+    int reg = UC_X86_REG_CR0;
+    U.reg_read_batch(m->uc, &reg, &ptr, 1);
+    cr0 = on ? cr0 | X86_CR0_TS : cr0 & ~X86_CR0_TS;
+    U.reg_write(m->uc, UC_X86_REG_CR0, &cr0);
+    m->fp_trapping = (uint32_t)on;
+}
+
+/* x86 #NM: hand the FP registers to the running partition; 0 if it cannot have them */
+static int fp_take(pip_machine *m) {
+    pip_kernel *k = m->k;
+    if (!m->fp_trapping) return 0;               /* not a lazy-switch trap */
+    pip_xstate *in = xstate_of(m, k->current, 1), *out;
+    if (!in) return 0;                           /* no slot left: #NM goes to the parent */
+    x86_fp fp;
+    void *ptr[X86_FP_REGS];
+    x86_fp_pointers(&fp, ptr);
+    pip_xstate owner = {.pd = m->fp_owner, .mmu = m->fp_owner_mmu, .parent = m->fp_owner_parent};
+    if (xstate_valid(k, &owner) && (out = xstate_of(m, m->fp_owner, 1))) {   /* still alive */
+        U.reg_read_batch(m->uc, (int *)x86_fp_regs, ptr, X86_FP_REGS);
+        memcpy(out->fp, &fp, sizeof fp);
+        out->fp_saved = 1;
+    }
+    if (in->fp_saved) memcpy(&fp, in->fp, sizeof fp);
+    else memset(&fp, 0, sizeof fp), fp.cw = 0x037F, fp.tag = 0xFFFF, fp.mxcsr = 0x1F80;  /* FNINIT */
+    U.reg_write_batch(m->uc, (int *)x86_fp_regs, ptr, X86_FP_REGS);
+    m->fp_owner = k->current, m->fp_owner_mmu = in->mmu, m->fp_owner_parent = in->parent;
+    set_cr0_ts(m, 0);
+    return 1;
+}
+
+/* the x86 FP registers, lazily: CR0.TS set unless the partition owns them */
+static void x86_switch_fp(pip_machine *m) {
+    set_cr0_ts(m, !owns_fp(m, m->k->current));
+}
+
+/* x86: QEMU counts exceptions "in flight" (env->old_exception) to turn a second
+ * contributory fault into a double fault and a third into a triple-fault reset; only
+ * its IDT delivery clears it, which Unicorn's hooks bypass.  Left alone, a partition's
+ * second #GP or #DE would arrive as vector 8 and its third would restart the faulting
+ * instruction forever without reaching this hook.  The field is not exposed: its place
+ * in the CPU context blob is found once (enter_ring3) and cleared after each exception,
+ * the way the IDT delivery would. */
+static void clear_old_exception(pip_machine *m) {
+    if (!m->cpu_blob) return;
+    U.context_save(m->uc, m->cpu_blob);
+    int32_t none = -1;
+    memcpy((uint8_t *)m->cpu_blob + m->old_exception_at, &none, sizeof none);
+    U.context_restore(m->uc, m->cpu_blob);
+}
+
+static void x86_trap(pip_machine *m, uint32_t intno) {
+    if (intno < PIP_SWI_FIRST) clear_old_exception(m);
+    sync_in(m);
+    if (intno >= PIP_SWI_FIRST) {
+        software_interrupt(m, intno);
+    } else if (intno == X86_EXCP_NM && fp_take(m)) {
+        return;                                   /* the FP instruction runs again */
+    } else if (intno == PIP_VECTOR_DIVIDE_ERROR || intno == PIP_VECTOR_BREAKPOINT ||
+               intno == PIP_VECTOR_INVALID_OPCODE) {
+        deliver_fault(m, intno, 0, 0);
+    } else {
+        deliver_fault(m, PIP_VECTOR_GENERAL_PROTECTION, 0, 0);
+    }
+}
+
+static void on_sysenter(uc_engine *uc, void *ud) {
+    (void)uc;
+    kernel_call(ud);
+}
+
 
 /* x86: leave ring 0 for good.  Unicorn boots the CPU at CPL 0 with flat segments and
  * no GDT; writing CS or SS through the API checks them against a GDT, so the CPU is
@@ -585,20 +612,40 @@ static int enter_ring3(pip_machine *m) {
     return (cs & 3) != 3;
 }
 
+static int x86_start(pip_machine *m) {
+    uc_hook h;
+    if (U.hook_add(m->uc, &h, UC_HOOK_INSN, (void *)on_sysenter, m, 1, 0, UC_X86_INS_SYSENTER))
+        return -4;
+    return enter_ring3(m) ? -7 : 0;
+}
+
+#define X86_EFLAGS_USER 0x0CD5u     /* CF PF AF ZF SF DF OF */
+static const int x86_uc[] = {PIP_X86_UC_CONTEXT, UC_X86_REG_DS, UC_X86_REG_ES, UC_X86_REG_FS,
+                             UC_X86_REG_GS};
+static const arch_t x86_glue = {
+    .uc = x86_uc, .nread = 2 + PIP_X86_CONTEXT_REGS, .nwrite = 2 + PIP_X86_CONTEXT_REGS + 4,
+    .pc_last = 0, .status_kept = X86_EFLAGS_USER, .user_status = PIP_X86_USER_STATUS,
+    .thumb = PIP_X86_THUMB, .call_number = PIP_X86_CALL_NUMBER,
+    .call_args = {PIP_X86_CALL_ARGS}, .call_result = PIP_X86_CALL_RESULT,
+    .call_size = 2, .trap = x86_trap, .switch_xstate = x86_switch_fp, .start = x86_start};
+
+static const arch_t *const ARCH[2] = {[PIP_ARCH_ARM] = &arm_glue, [PIP_ARCH_X86] = &x86_glue};
+
+/* ---- set-up and the run loop ---- */
+
 int pip_machine_init(pip_machine *m, pip_kernel *k, void *uc, uint32_t arch,
                      uint32_t console_pa, uint32_t system_pa) {
     memset(m, 0, sizeof *m);
+    if (arch > PIP_ARCH_X86) return -8;
     m->k = k, m->uc = uc, m->arch = arch;
     uc_hook h;
     if (U.hook_add(uc, &h, UC_HOOK_TLB_FILL, (void *)tlb_fill, m, 1, 0)) return -1;
     if (U.hook_add(uc, &h, UC_HOOK_INTR, (void *)on_interrupt, m, 1, 0)) return -2;
     if (U.hook_add(uc, &h, UC_HOOK_BLOCK, (void *)on_block, m, 1, 0)) return -3;
-    if (arch == PIP_ARCH_X86 &&
-        U.hook_add(uc, &h, UC_HOOK_INSN, (void *)on_sysenter, m, 1, 0, UC_X86_INS_SYSENTER))
-        return -4;
     if (U.mmio_map(uc, console_pa, 1u << PAGE_SHIFT, console_read, m, console_write, m)) return -5;
     if (U.mmio_map(uc, system_pa, 1u << PAGE_SHIFT, system_read, m, system_write, m)) return -6;
-    if (arch == PIP_ARCH_X86 && enter_ring3(m)) return -7;
+    int started = glue(m)->start ? glue(m)->start(m) : 0;      /* x86: sysenter, ring 3 */
+    if (started) return started;
     m->running = m->fp_owner = k->current;            /* the root holds the CPU's registers */
     m->fp_owner_mmu = mmu_root(k, k->current), m->fp_owner_parent = parent_of(k, k->current);
     return 0;

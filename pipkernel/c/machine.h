@@ -22,7 +22,6 @@
 #define PIP_EVENT_SWI 4
 #define PIP_EVENT_IRQ 5
 #define PIP_CONSOLE_CAP 65536
-#define PIP_RX_CAP 256
 #define PIP_TRACE_CAP 65536
 #define PIP_MAX_HOSTS 64
 #define PIP_ICOUNT_SLOTS 8192
@@ -75,8 +74,6 @@ typedef struct pip_machine {
     /* devices */
     uint8_t out[65536];
     uint32_t out_len;
-    uint8_t rx[256];
-    uint32_t rx_len, rx_pos;
     /* trace */
     uint32_t tracing, trace_len;
     pip_event trace[65536];

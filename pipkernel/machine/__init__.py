@@ -12,7 +12,7 @@ import unicorn
 from unicorn import UC_PROT_ALL, UC_TLB_VIRTUAL
 
 from .._pipcore import ffi, lib
-from ..abi import (CONSOLE_VA, CTX_PC, CTX_REGS, CTX_STATUS, MACHINE_LEVELS, MACHINE_TABLE_SIZE,
+from ..abi import (CONSOLE_VA, CTX_PC, DEVICE_VECTORS, MACHINE_LEVELS, MACHINE_TABLE_SIZE,
                    PAGE_SIZE, SYSTEM_VA)
 from ..kernel import Kernel
 from ..layout import device_vas
@@ -131,23 +131,21 @@ class Machine:
         return self.devices[name][0]
 
     def raise_irq(self, vector: int) -> None:
-        """A device interrupt (vectors 33..47) for the root, delivered when it accepts one."""
-        if not 33 <= vector <= 47:
-            raise ValueError(f"device interrupts are vectors 33..47, not {vector}")
-        self._m.irq_pending |= 1 << (vector - 32)
-        self.uc.emu_stop()
+        """A device interrupt (DEVICE_VECTORS: 33..47) for the root, delivered when it
+        accepts one (its interrupt state is not 0); a device model calls it, e.g. from its
+        write hook."""
+        if vector not in DEVICE_VECTORS:
+            raise ValueError(f"device interrupts are vectors {DEVICE_VECTORS[0]}.."
+                             f"{DEVICE_VECTORS[-1]}, not {vector}")
+        self._m.irq_pending |= 1 << (vector - 32)       # delivered at a block's start
 
     # ---- loading ----
     def load(self, path: str) -> Image:
         """Load a root image and point the CPU at its entry (docs/abi.md "Memory map")."""
         self.image = load_image(self, path)
         lib.pip_machine_code_changed(self._m)   # host writes do not invalidate translated code
-        start = self.arch.initial_context(self.image.entry, self.image.stack_top)
-        words = [0] * len(self.kernel.cpu_context)
-        words[CTX_PC], words[CTX_STATUS] = start["pc"], start["status"]
-        for index, value in start["regs"].items():
-            words[CTX_REGS + index] = value
-        self.kernel.cpu_context = words
+        self.kernel.cpu_context = self.arch.ABI.start_context(self.image.entry,
+                                                              self.image.stack_top)
         lib.pip_machine_load_cpu(self._m)
         return self.image
 

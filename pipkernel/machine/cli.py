@@ -3,24 +3,16 @@ from __future__ import annotations
 
 import sys
 
-from elftools.elf.elffile import ELFFile
-
+from .. import elf
 from . import Machine
-from .loader import ImageError
 from .report import fault_report, summary, trace_events, trace_json, trace_text
-
-_ELF_ARCH = {"EM_ARM": "arm", "EM_386": "x86"}
 
 
 def _arch_of(path: str) -> str:
-    try:
-        with open(path, "rb") as handle:
-            machine = ELFFile(handle)["e_machine"]
-    except Exception as error:
-        raise ImageError(f"{path}: not an ELF image ({error})") from None
-    if machine not in _ELF_ARCH:
-        raise ImageError(f"{path}: {machine} images are not supported (arm or x86)")
-    return _ELF_ARCH[machine]
+    image = elf.read(path)
+    if image.arch is None:
+        raise elf.ImageError(f"{path}: {image.machine} images are not supported (arm or x86)")
+    return image.arch
 
 
 def run_image(args, out=None) -> int:

@@ -1,18 +1,16 @@
-"""x86 32-bit protected mode, flat segments (as Unicorn sets them up)."""
+"""x86 32-bit protected mode, flat segments (as Unicorn sets them up): its engine and
+disassembler.  Its conventions (registers, kernel calls, status) are
+pipkernel.abi.ARCHES["x86"]."""
 from unicorn import UC_ARCH_X86, UC_MODE_32, Uc
 
-NAME = "x86"
-ELF_MACHINE = "EM_386"
-EFLAGS = 0x202              # IF set, reserved bit 1
-REGISTERS = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"]
+from ..abi import ARCHES
+
+ABI = ARCHES["x86"]
+NAME = ABI.name
 
 
 def engine() -> Uc:
     return Uc(UC_ARCH_X86, UC_MODE_32)
-
-
-def initial_context(entry: int, stack_top: int) -> dict:
-    return {"pc": entry, "status": EFLAGS, "regs": {4: stack_top}}
 
 
 def disassembler(pc: int):

@@ -15,7 +15,7 @@ import pytest
 from elftools.elf.constants import P_FLAGS
 from elftools.elf.elffile import ELFFile
 
-from pipkernel import abi
+from pipkernel import abi, abi_headers
 
 FIRMWARE = pathlib.Path(__file__).resolve().parents[2] / "firmware"
 PAGE = abi.PAGE_SIZE
@@ -38,6 +38,7 @@ IMAGES = {
     "temp_driver": ("child", ("arm", "x86"), "thumb", ()),
     "lamp_driver": ("child", ("arm", "x86"), "thumb", ()),
     "store_app": ("child", ("arm", "x86"), "thumb", ()),
+    "devirq": ("root", ("arm", "x86"), "thumb", ()),
 }
 CASES = [(arch, name) for name, (_, arches, _, _) in IMAGES.items() for arch in arches]
 
@@ -139,4 +140,4 @@ def test_embedded_children_are_whole_pages(built, arch, name):
 
 def test_abi_header_matches_pipkernel(built):
     header = FIRMWARE / "include" / "pip" / "abi.h"
-    assert header.read_text() == abi.firmware_header()
+    assert header.read_text() == abi_headers.firmware_header()

@@ -68,7 +68,7 @@ def test_the_command_line_refuses_bad_counts(capsys, option, value, message):
 
 @pytest.mark.parametrize("make_image, message", [
     (lambda tmp: str(pathlib.Path(__file__)), "not an ELF image"),
-    (lambda tmp: str(BUILD / "x86" / "hello.elf"), "this machine is arm"),
+    (lambda tmp: str(BUILD / "x86" / "hello.elf"), "is built for EM_386, the image.s arch is arm"),
     (lambda tmp: patched(tmp, "arm", "hello", first_phdr_vaddr, 0x1000), "outside the root's"),
     (lambda tmp: patched(tmp, "arm", "hello", lambda d: 24, 0x900000), "not in an executable"),
     (lambda tmp: str(tmp / "missing.elf"), "No such file"),

@@ -19,21 +19,16 @@ typedef struct {
 
 _Static_assert(sizeof(pip_context_t) == 4 * PIP_CONTEXT_WORDS, "context is 20 words");
 
-/* Register indices in regs[] (context word = 4 + index). Arguments 0..3 are the four
- * registers the kernel sets on delivery (vector, child, address, access): r0..r3 on ARM,
- * eax ecx edx ebx on x86; libpip's start files pass them to main(). */
-#if defined(__arm__)
-enum { PIP_REG_ARG0 = 0, PIP_REG_ARG1 = 1, PIP_REG_ARG2 = 2, PIP_REG_ARG3 = 3,
-       PIP_REG_SP = 13, PIP_REG_LR = 14, PIP_REG_PC = 15 };
-#else
-enum { PIP_REG_ARG0 = 0, PIP_REG_ARG1 = 1, PIP_REG_ARG2 = 2, PIP_REG_ARG3 = 3,
-       PIP_REG_SP = 4 };
-#endif
+/* Register indices in regs[] (context word = 4 + index): PIP_REG_<name> and PIP_REG_SP
+ * (abi.h, per architecture). Arguments 0..3 are the four registers the kernel sets on
+ * delivery (vector, child, address, access): r0..r3 on ARM, eax ecx edx ebx on x86;
+ * libpip's start files pass them to main(). */
+enum { PIP_REG_ARG0 = 0, PIP_REG_ARG1 = 1, PIP_REG_ARG2 = 2, PIP_REG_ARG3 = 3 };
 
 /* Fill a fresh context that starts at entry (a function address: on ARM bit 0 selects
  * Thumb state) with stack pointer sp (0 = let the start file set it), the four argument
- * registers a0..a3 and interrupt state pipflags. User mode (CPSR 0x10, T bit for
- * Thumb) on ARM; EFLAGS 0x202 on x86. valid = 1. */
+ * registers a0..a3 and interrupt state pipflags. Status PIP_STATUS_USER (ARM: CPSR user
+ * mode, plus PIP_STATUS_THUMB for Thumb; x86: EFLAGS IF). valid = 1. */
 void Pip_InitContext(pip_context_t *ctx, uint32_t entry, uint32_t sp, uint32_t a0,
                      uint32_t a1, uint32_t a2, uint32_t a3, uint32_t pipflags);
 

@@ -1,6 +1,7 @@
 /* A partition's VIDT page (docs/abi.md; pip-spec §5): mapped at PIP_VIDT_VA in its
- * owner; word i = VA (in the owner) of the context for interrupt i. Slots 48/49 name
- * where the owner's interrupted context is saved.
+ * owner; word i = VA (in the owner) of the context for interrupt i. Slots
+ * PIP_CLI_SAVE_INDEX / PIP_STI_SAVE_INDEX (48, 49) name where the owner's interrupted
+ * context is saved.
  *
  * libpip layout (our convention): slots 0..511 are slots; the upper half of the page,
  * from PIP_VIDT_CTX_OFFSET, stores up to PIP_VIDT_MAX_CTX contexts, so a partition's
@@ -12,8 +13,7 @@
 #include <stdint.h>
 #include "context.h"
 
-#define PIP_VIDT_SLOTS 512u
-#define PIP_VIDT_CTX_OFFSET 0x800u
+#define PIP_VIDT_SLOTS (PIP_VIDT_CTX_OFFSET / 4u)    /* PIP_VIDT_CTX_OFFSET: abi.h */
 #define PIP_VIDT_MAX_CTX ((PIP_PAGE_SIZE - PIP_VIDT_CTX_OFFSET) / sizeof(pip_context_t))
 
 /* A slot libpip never fills (vector 2 is unused by the machine): yield with it as

@@ -1,10 +1,7 @@
 /* ARM contexts (docs/abi.md "Contexts"): word 0 pc with bit 0 set in Thumb state,
- * status = CPSR, regs = r0..r15. Partitions run in user mode. */
+ * status = CPSR, regs = r0..r15 (PIP_REG_*: abi.h). Partitions run in user mode. */
 #include <pip/context.h>
 #include <pip/mem.h>
-
-#define CPSR_MODE_USR 0x10u
-#define CPSR_T 0x20u
 
 extern void pip_handler_entry(void);
 
@@ -14,12 +11,12 @@ void Pip_InitContext(pip_context_t *ctx, uint32_t entry, uint32_t sp, uint32_t a
     memset(ctx, 0, sizeof *ctx);
     ctx->pc = entry;
     ctx->pipflags = pipflags;
-    ctx->status = CPSR_MODE_USR | ((entry & 1u) ? CPSR_T : 0);
+    ctx->status = PIP_STATUS_USER | ((entry & 1u) ? PIP_STATUS_THUMB : 0);
     ctx->valid = 1;
-    ctx->regs[0] = a0;
-    ctx->regs[1] = a1;
-    ctx->regs[2] = a2;
-    ctx->regs[3] = a3;
+    ctx->regs[PIP_REG_ARG0] = a0;
+    ctx->regs[PIP_REG_ARG1] = a1;
+    ctx->regs[PIP_REG_ARG2] = a2;
+    ctx->regs[PIP_REG_ARG3] = a3;
     ctx->regs[PIP_REG_SP] = sp;
     ctx->regs[PIP_REG_PC] = entry & ~1u;    /* r15 itself never holds the Thumb bit */
 }
@@ -29,5 +26,5 @@ void Pip_InitHandlerContext(pip_context_t *ctx, pip_handler_t handler, uint32_t 
 {
     Pip_InitContext(ctx, (uint32_t)(uintptr_t)&pip_handler_entry, stack_top, 0, 0, 0, 0,
                     pipflags);
-    ctx->regs[4] = (uint32_t)(uintptr_t)handler;
+    ctx->regs[PIP_REG_R4] = (uint32_t)(uintptr_t)handler;    /* handler.S calls r4 */
 }
