@@ -20,13 +20,12 @@ from typing import Any
 import cbor2
 
 from pipkernel import wire as strict
+from tokens.scope import MAX_ID, OPERATIONS   # LwM2M's operations and 16-bit ids
 
 MAX_COMMAND = 1024       # bytes of CBOR for a whole command
 MAX_VALUE = 256          # bytes of CBOR for its value
 MAX_TOKEN = 400          # bytes per token
 MAX_NAME = 64
-MAX_ID = 65535
-OPERATIONS = ("read", "write", "execute", "delete", "create")
 _KEYS = {"id", "domain", "device", "operation", "value", "token", "tokenB"}
 _OP_KEYS = ("objectId", "objectInstanceId", "resourceId", "resourceInstanceId")
 

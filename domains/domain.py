@@ -21,6 +21,7 @@ from functools import partial
 from ipc import IpcError, Message, Refusal
 from tokens import Validator
 from tokens.keys import VERIFY, algorithm
+from tokens.scope import OPERATIONS
 
 from .admin import AdministrationManager, Resources
 from .commands import Command, Refused, Response, request_id, status_of
@@ -36,7 +37,6 @@ REPLAY_PAGES = 64     # 8,191 live tokens (PageReplayCache.capacity)
 POOL_PAGES = 96      # the owner's, for domains it creates (object 26261)
 CONFIG_KEYS = ("audience", "issuers", "policy", "resources", "virtual", "forward", "forwarders",
                "owner_domain", "isolation", "replay_pages", "codes")
-OPERATIONS = ("read", "write", "execute", "delete", "create")
 _PATH = re.compile(r"\d{1,5}(/\d{1,5}){1,3}\Z")        # object/instance/resource[/instance]
 
 

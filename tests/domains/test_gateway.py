@@ -60,7 +60,7 @@ def test_hostile_frames_are_refused_never_crash(frame):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(code=st.sampled_from(commands.OPERATIONS),
+@given(code=st.sampled_from(tuple(commands.OPERATIONS)),
        path=st.lists(st.sampled_from([3303, 3311, 5, 32769, 26261, 0, 1, 5700, 5850, 65535]),
                      min_size=3, max_size=4),
        token=st.binary(min_size=1, max_size=40), to=st.sampled_from(["provider-a", "owner"]))
