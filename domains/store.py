@@ -128,9 +128,11 @@ class PageReplayCache:
 
     def _delete(self, hole: int) -> None:
         """Empty a slot, moving back each later entry of the run whose probe passes the hole
-        (Knuth's algorithm R): every entry stays reachable from its home slot."""
+        (Knuth's algorithm R): every entry stays reachable from its home slot.  One lap at
+        most: in a full table no empty slot ends the run, and the hole moves as it goes."""
         slot = hole
-        while (slot := (slot + 1) % self.capacity) != hole:
+        for _ in range(self.capacity - 1):
+            slot = (slot + 1) % self.capacity
             entry = self._entry(slot)
             if entry == self._EMPTY:
                 break
