@@ -123,7 +123,7 @@ def test_current_partition_is_not_the_null_page():
     """The running partition is kept by the core, not in memory: poke it directly."""
     from pipkernel import Kernel
     k = Kernel(pages=160, table_size=16, levels=2)
-    k._k.current = 0
+    k.handle.current = 0
     assert "currentPartitionIsNotDefaultPage" in k.check_invariants()
 
 
