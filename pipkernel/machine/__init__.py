@@ -134,8 +134,9 @@ class Machine:
         self._m.device_read, self._m.device_write = lib.pip_device_read_py, lib.pip_device_write_py
         #: the devices written in Python, by the index the C glue gave their page
         self.mapped_devices = [device for _, device in self.devices.values()]
-        for index, (va, _) in enumerate(self.devices.values()):
-            assert lib.pip_machine_map_device(self._m, maps[va].pa) == index
+        for index, (va, device) in enumerate(self.devices.values()):
+            if lib.pip_machine_map_device(self._m, maps[va].pa) != index:
+                raise RuntimeError(f"cannot map the page of device {device.name!r}")
         _MACHINES[int(ffi.cast("uintptr_t", self._m))] = self
         if python_root:
             self.add_python_partition(k.root)
