@@ -423,7 +423,7 @@ def deletePartition(s: State, caller: int, descChild: int) -> bool:
         return fail(s, E.NOT_MAPPED, False)
     child = readPhyEntry(s, mmuDesc, leafIndex(s, desc))
     sh1Desc = leafSh1(s, caller, desc)           # found: checkChild read it
-    if sh1Desc is None:
+    if child == 0 or not s.mem.valid_page(child) or sh1Desc is None:
         return fail(s, E.INCONSISTENT_STATE, False)
     if inSubtree(s, s.current, child):           # it leaves the tree: the caller runs (§6)
         s.current = caller
