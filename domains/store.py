@@ -68,9 +68,11 @@ class PageReplayCache:
     empty slot, for a live copy of the pair; the pair then takes the run's first expired slot
     (the run stays unbroken, so every entry stays reachable from its home slot), else that
     empty slot, and a second expired entry of the run, if any, is deleted by shifting the
-    entries after it back (no tombstones), so runs shrink again.  So the table holds
-    ``capacity`` live pairs, one per slot, and a probe costs at most 3 * ``capacity`` + 3
-    kernel calls (reads and writes), however many expired: an activation's budget is 200,000.
+    entries after it back (no tombstones), so runs shrink again.  A probe that finds every
+    slot taken has read the whole table: it rebuilds it with the live pairs and the new one
+    (a shift needs an empty slot to end).  So the table holds ``capacity`` live pairs, one
+    per slot, and a probe costs at most 3 * ``capacity`` + 3 kernel calls (reads and writes),
+    however many expired: an activation's budget is 200,000.
 
     Same contract as ``tokens.ReplayCache``: a live pair is ``replayed``; a new pair is
     remembered unless every slot holds a live pair: then the validator fails closed
@@ -98,7 +100,8 @@ class PageReplayCache:
         name = issuer.encode()
         digest = hashlib.blake2b(len(name).to_bytes(2, "little") + name + cti, key=key,
                                  digest_size=24).digest()
-        slot, expired = self._home(digest), []
+        new = struct.pack("<d", until) + digest
+        slot, expired, seen = self._home(digest), [], {}
         for _ in range(self.capacity):
             entry = self._entry(slot)
             if entry == self._EMPTY:
@@ -108,14 +111,31 @@ class PageReplayCache:
                 raise TokenError("replayed", f"token {cti.hex()} from {issuer!r} was already used")
             if not live and len(expired) < 2:
                 expired.append(slot)
+            seen[slot] = entry if live else None
             slot = (slot + 1) % self.capacity
-        else:                                       # every slot taken
+        else:                                       # every slot taken, every one read
             if not expired:
                 raise TokenError("replay_cache_full",
                                  f"all {self.capacity} entries hold unexpired tokens")
-        self._put(expired[0] if expired else slot, struct.pack("<d", until) + digest)
+            self._rebuild(seen, new)
+            return
+        self._put(expired[0] if expired else slot, new)
         if len(expired) == 2:
             self._delete(expired[1])
+
+    def _rebuild(self, table: dict, new: bytes) -> None:
+        """A full table (slot -> its live entry, or None: expired), rebuilt with its live
+        entries and `new` only, writing the slots that change: without an empty slot no
+        run ends, and a deletion's shift could go round and round."""
+        slots: list[bytes] = [self._EMPTY] * self.capacity
+        for entry in [e for e in table.values() if e is not None] + [new]:
+            slot = self._home(entry[8:])
+            while slots[slot] != self._EMPTY:
+                slot = (slot + 1) % self.capacity
+            slots[slot] = entry
+        for slot, entry in enumerate(slots):
+            if table[slot] != entry:
+                self._put(slot, entry)
 
     def _home(self, digest: bytes) -> int:
         return int.from_bytes(digest[:8], "little") % self.capacity
@@ -128,11 +148,10 @@ class PageReplayCache:
 
     def _delete(self, hole: int) -> None:
         """Empty a slot, moving back each later entry of the run whose probe passes the hole
-        (Knuth's algorithm R): every entry stays reachable from its home slot.  One lap at
-        most: in a full table no empty slot ends the run, and the hole moves as it goes."""
+        (Knuth's algorithm R): every entry stays reachable from its home slot.  The table has
+        an empty slot (a full one is rebuilt instead), which ends the walk within one lap."""
         slot = hole
-        for _ in range(self.capacity - 1):
-            slot = (slot + 1) % self.capacity
+        while (slot := (slot + 1) % self.capacity) != hole:
             entry = self._entry(slot)
             if entry == self._EMPTY:
                 break

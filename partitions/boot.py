@@ -119,10 +119,6 @@ def boot(manifest: Manifest | str) -> DeviceImage:
         allocators[spec.name] = PageAllocator(plan[spec.name].pool)
         if machine is not None and spec.runs_python:
             machine.add_python_partition(booted[spec.name].partition)
-    for spec in manifest.children(ROOT)[-1:]:
-        # every call makes its caller current: a last (read-only) call of the root's makes it
-        # the running partition again, where the machine's CPU state belongs
-        root.api.get_int_state(booted[spec.name].desc)
     return DeviceImage(manifest, kernel, machine, booted, devices)
 
 

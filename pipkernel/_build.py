@@ -28,8 +28,13 @@ SOURCES = [
     "machine.c",      # the Unicorn glue: TLB fill, kernel calls, interrupts, devices
 ]
 HEADERS = ["pip.h", "machine.h"]     # their CDEF sections are the whole Python-visible API
-# the one way from guest code to Python (machine.c's host_call), defined in pipkernel.machine
-CALLBACKS = 'extern "Python" uint32_t pip_host_call_py(pip_machine *, uint32_t, uint32_t *);'
+# the ways from guest code to Python (machine.c's host_call, device_read / device_write),
+# defined in pipkernel.machine
+CALLBACKS = """
+extern "Python" uint32_t pip_host_call_py(pip_machine *, uint32_t, uint32_t *);
+extern "Python" uint32_t pip_device_read_py(pip_machine *, uint32_t, uint32_t, uint32_t);
+extern "Python" void pip_device_write_py(pip_machine *, uint32_t, uint32_t, uint32_t, uint32_t);
+"""
 
 
 def _load_abi_headers():
@@ -57,7 +62,7 @@ def _section(header: str) -> str:
 
 def _unicorn_include() -> str:
     """Unicorn's headers ship in its wheel (a build requirement); the library itself is
-    found at run time (machine.c binds to the copy the Python binding loaded)."""
+    the one the Python binding loaded (pipkernel.machine hands machine.c its functions)."""
     import unicorn
     return str(pathlib.Path(unicorn.__file__).parent / "include")
 
@@ -78,7 +83,6 @@ ffibuilder.set_source(
     '#include "pip.h"\n#include "machine.h"',
     sources=[f"pipkernel/c/{name}" for name in SOURCES],   # relative to the project root
     include_dirs=[str(C_DIR), _unicorn_include()],
-    libraries=["dl"],
     extra_compile_args=_flags,
     extra_link_args=_link,
 )

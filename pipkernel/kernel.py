@@ -249,7 +249,17 @@ class Kernel:
 
     @property
     def current(self) -> Partition:
+        """The running partition (Pip's currentPartition): the calls leave it as it is; a
+        successful yield / dispatch / resume and the deliveries of faults and interrupts
+        change it, and deleting the subtree it is in makes the deleter run (docs/kernel.md §6)."""
         return Partition(self._k.current)
+
+    @property
+    def handle(self):
+        """The core's ``pip_kernel *`` (cffi), for C glue that calls the core itself
+        (pipkernel.machine: pip_machine_init, pip_root_set_rights; the interrupt functions
+        of pip.h in tests).  Python code uses the methods of this class."""
+        return self._k
 
     @property
     def cpu_context(self) -> tuple[int, ...]:

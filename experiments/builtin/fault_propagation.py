@@ -17,6 +17,7 @@ from .common import LEVELS
 PF, DF = VECTORS["PAGE_FAULT"], VECTORS["DOUBLE_FAULT"]
 HANDLER_OFFSET = VIDT_CONTEXT_OFFSET  # contexts live in the VIDT page's upper half (as libpip)
 SAVE_OFFSET = HANDLER_OFFSET + CONTEXT_SIZE
+RUN_SLOT, NO_SAVE = 60, 61          # VIDT slots: the context a yield starts in; 0 (no save)
 POLICIES = ("all", "none", "root", "parent", "every")
 INTERRUPTED_PC = 0x1234
 
@@ -50,6 +51,7 @@ def _setup(k, node, handler: bool) -> None:
     api, vidt = node.api, k.geometry.vidt_va
     for slot in cli_sti_save_indices(k.geometry.table_size):
         api.write(vidt + 4 * slot, _word(vidt + SAVE_OFFSET))
+    api.write(vidt + 4 * RUN_SLOT, _word(vidt + SAVE_OFFSET))
     if handler:
         api.write(vidt + HANDLER_OFFSET, context(0x10000 + node.depth))
         for vector in (PF, DF):
@@ -64,9 +66,14 @@ def _unmapped_page(k, node, rng) -> int:
             return va
 
 
-def _run_as(k, node, interrupted: list[int]) -> None:
-    """Make `node` the running partition (interrupt state 0) with the CPU state given."""
-    node.api.set_int_state(0)               # the caller becomes the current partition
+def _run_as(k, chain_: list, interrupted: list[int]) -> None:
+    """Make the last node of the chain the running partition the way partitions do (each
+    parent yields to its child: a call does not switch), in interrupt state 0, with the CPU
+    state given."""
+    for node in chain_[1:]:
+        if node.parent.api.yield_(node.desc, RUN_SLOT, NO_SAVE, 0, 0):
+            raise AssertionError(f"cannot yield to depth {node.depth}: {k.last_error}")
+    chain_[-1].api.set_int_state(0)
     k.cpu_context = interrupted
 
 
@@ -120,7 +127,7 @@ def fault_propagation(p, rng):
     How: a chain of partitions down to `depth` built through the system calls, each with a
     VIDT page; every partition's VIDT slots 48/49 name a save area in its VIDT page, and the
     ancestors the `handlers` policy picks get a handler context for page faults (14) and
-    double faults (8).  The deepest partition is made the running one (set_int_state) with
+    double faults (8).  The deepest partition is made the running one (yields down the chain) with
     a recognisable CPU state and the core's pip_fault(14, an unmapped page, a random access)
     is called: Pip delivers it to the parent, a parent without a handler turns it into a
     double fault for its own parent, and a fault that reaches past the root (or a root
@@ -145,7 +152,7 @@ def fault_propagation(p, rng):
 
     memory = k.physical_memory()
     before = _pages(memory)
-    _run_as(k, leaf, interrupted)
+    _run_as(k, nodes, interrupted)
     received_by = k.deliver_fault(PF, address, access)
     to = received_by.pd if received_by else 0
     after = _pages(memory)
@@ -166,7 +173,7 @@ def fault_propagation(p, rng):
 
     times = []
     for _ in range(p["calls"]):
-        _run_as(k, leaf, interrupted)
+        _run_as(k, nodes, interrupted)
         start = time.perf_counter_ns()
         k.deliver_fault(PF, address, access)
         times.append(time.perf_counter_ns() - start)

@@ -94,6 +94,7 @@ static uint32_t do_yield(pip_kernel *k, uint32_t caller, uint32_t callee, uint32
             return yield_fail(k, PIP_E_CALLER_CONTEXT_SAVE);
         save = 0;                       /* hardened dispatch: not writable, the save skipped */
     }
+    /* no failure below */
     if (save) {
         k->cpu[PIP_CTX_PIPFLAGS] = on_wake;
         k->cpu[PIP_CTX_VALID] = 1;
@@ -107,7 +108,6 @@ static uint32_t do_yield(pip_kernel *k, uint32_t caller, uint32_t callee, uint32
 uint32_t pip_yield(pip_kernel *k, uint32_t caller, uint32_t calleeDesc, uint32_t targetInterrupt,
                    uint32_t callerCtxSaveIndex, uint32_t flagsOnYield, uint32_t flagsOnWake) {
     uint32_t target;
-    k->current = caller;
     return do_yield(k, caller, calleeDesc, targetInterrupt, callerCtxSaveIndex, flagsOnYield,
                     flagsOnWake, 0, &target);
 }
@@ -135,10 +135,10 @@ uint32_t pip_dispatch(pip_kernel *k, uint32_t caller, uint32_t descriptor, uint3
                       uint32_t notify, uint32_t data1, uint32_t data2) {
     (void)notify;   /* chose a v0.2 VIDT buffer; the current layout has slots 48/49 */
     uint32_t target, state = get_state(k, caller);
-    k->current = caller;
     uint32_t code = do_yield(k, caller, descriptor, vint, save_index(k, caller), state, state,
                              1, &target);
     if (code) return code;
+    /* no failure below (none in do_yield after its switch either) */
     uint32_t from = identity(k, caller, target);
     if (hardened(k)) {                   /* as the kernel's own deliveries (docs/kernel.md §9 d) */
         event_registers(k, vint, from, data1, data2);
@@ -153,7 +153,6 @@ uint32_t pip_dispatch(pip_kernel *k, uint32_t caller, uint32_t descriptor, uint3
 
 uint32_t pip_resume(pip_kernel *k, uint32_t caller, uint32_t descriptor, uint32_t pipflags) {
     uint32_t target, *target_vidt;
-    k->current = caller;
     if (descriptor == PIP_RESUME_SELF) target = caller;
     else if (!va_page(k, descriptor)) target = caller == k->root ? caller : parent_of(k, caller);
     else if (!(target = child_named(k, caller, va_page(k, descriptor))))
@@ -161,20 +160,21 @@ uint32_t pip_resume(pip_kernel *k, uint32_t caller, uint32_t descriptor, uint32_
     if (!(target_vidt = vidt_page(k, target))) return yield_fail(k, PIP_E_UNAVAILABLE_TARGET_VIDT);
     uint32_t ctx = target_vidt[save_index(k, target)] & k->va_mask;
     if (!ctx_ok(k, target, ctx, PTE_USABLE)) return yield_fail(k, PIP_E_UNAVAILABLE_TARGET_CTX);
+    /* no failure below */
     switch_to(k, target, ctx);
     set_state(k, target, pipflags);
     return ok(k, 0);
 }
 
 uint32_t pip_get_int_state(pip_kernel *k, uint32_t caller, uint32_t descChild) {
-    k->current = caller;
     uint32_t child = child_named(k, caller, va_page(k, descChild));
     if (!child) return fail(k, PIP_E_NOT_CHILD, PIP_GET_INT_STATE_ERROR);
-    return ok(k, get_state(k, child));
+    /* no failure below */
+    return ok(k, get_state(k, child));          /* reads only */
 }
 
 void pip_set_int_state(pip_kernel *k, uint32_t caller, uint32_t state) {
-    k->current = caller;
+    /* no failure below: it cannot fail */
     set_state(k, caller, state);
     k->last_error = 0;
 }

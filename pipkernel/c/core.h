@@ -2,7 +2,9 @@
  * core.h - internal helpers shared by the services: word access to simulated
  * physical memory, entry encodings (docs/kernel.md §2) and table walks.
  *
- * Memory safety (every access to k->mem goes through tbl()):
+ * Memory safety: the services reach k->mem through tbl(), or at a PA that a
+ * check built on tbl() accepted first (pip_translate, ctx_ok: the copies of
+ * mmu.c and control.c; the machine's accesses, machine.c, likewise):
  *  - tbl() returns a pointer to a page only for 0 < page < npages, so the
  *    1024 words behind it are inside the buffer;
  *  - callers index a table with idx_of() (< table_size <= 1024) or with a PD

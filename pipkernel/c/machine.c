@@ -10,11 +10,12 @@
  * - Timer and devices: a native block hook and MMIO callbacks.
  * - What differs between ARM and x86 sits in one table per CPU (arch_t, at the end),
  *   built on pip_abi.h's per-arch registers (pipkernel/abi.py ARCHES).
- * Unicorn is reached through function pointers resolved at run time from the
- * library the Python binding already loaded, so the build needs only its headers.
+ * Unicorn is reached through the functions of the library the Python binding
+ * already loaded (their addresses, pip_machine_bind), so the build needs only its
+ * headers.  The glue opens and owns the engine (pip_machine_init / _free): the
+ * binding offers no handle of its own engines, and Python needs none.
  */
 #define _DEFAULT_SOURCE
-#include <dlfcn.h>
 #include <string.h>
 #include <unicorn/unicorn.h>
 #include "core.h"
@@ -22,6 +23,10 @@
 
 /* ---- the Unicorn functions we use ---- */
 static struct {
+    uc_err (*open)(uc_arch, uc_mode, uc_engine **);
+    uc_err (*close)(uc_engine *);
+    uc_err (*mem_map_ptr)(uc_engine *, uint64_t, uint64_t, uint32_t, void *);
+    uc_err (*reg_read)(uc_engine *, int, void *);
     uc_err (*hook_add)(uc_engine *, uc_hook *, int, void *, void *, uint64_t, uint64_t, ...);
     uc_err (*reg_read_batch)(uc_engine *, int *, void **, int);
     uc_err (*reg_write_batch)(uc_engine *, int *, void *const *, int);
@@ -38,32 +43,37 @@ static struct {
     uc_err (*context_free)(uc_context *);
 } U;
 
-int pip_machine_bind(const char *libunicorn) {
-    void *lib = dlopen(libunicorn, RTLD_NOW | RTLD_NOLOAD);
-    if (!lib) lib = dlopen(libunicorn, RTLD_NOW);
-    if (!lib) return -1;
-    *(void **)&U.hook_add = dlsym(lib, "uc_hook_add");
-    *(void **)&U.reg_read_batch = dlsym(lib, "uc_reg_read_batch");
-    *(void **)&U.reg_write_batch = dlsym(lib, "uc_reg_write_batch");
-    *(void **)&U.reg_write = dlsym(lib, "uc_reg_write");
-    *(void **)&U.emu_start = dlsym(lib, "uc_emu_start");
-    *(void **)&U.emu_stop = dlsym(lib, "uc_emu_stop");
-    *(void **)&U.ctl = dlsym(lib, "uc_ctl");
-    *(void **)&U.mmio_map = dlsym(lib, "uc_mmio_map");
-    *(void **)&U.context_alloc = dlsym(lib, "uc_context_alloc");
-    *(void **)&U.context_save = dlsym(lib, "uc_context_save");
-    *(void **)&U.context_restore = dlsym(lib, "uc_context_restore");
-    *(void **)&U.context_size = dlsym(lib, "uc_context_size");
-    *(void **)&U.context_free = dlsym(lib, "uc_context_free");
-    return U.hook_add && U.reg_read_batch && U.reg_write_batch && U.reg_write && U.emu_start &&
-                   U.emu_stop && U.ctl && U.mmio_map && U.context_alloc && U.context_save &&
-                   U.context_restore && U.context_size && U.context_free ? 0 : -2;
+/* every field of f is set (pipkernel.machine fills them all by name) */
+int pip_machine_bind(const pip_unicorn *f) {
+    void *const *all = (void *const *)f;
+    for (size_t i = 0; i < sizeof *f / sizeof(void *); i++)
+        if (!all[i]) return -1;
+    *(void **)&U.open = f->uc_open;
+    *(void **)&U.close = f->uc_close;
+    *(void **)&U.mem_map_ptr = f->uc_mem_map_ptr;
+    *(void **)&U.reg_read = f->uc_reg_read;
+    *(void **)&U.hook_add = f->uc_hook_add;
+    *(void **)&U.reg_read_batch = f->uc_reg_read_batch;
+    *(void **)&U.reg_write_batch = f->uc_reg_write_batch;
+    *(void **)&U.reg_write = f->uc_reg_write;
+    *(void **)&U.emu_start = f->uc_emu_start;
+    *(void **)&U.emu_stop = f->uc_emu_stop;
+    *(void **)&U.ctl = f->uc_ctl;
+    *(void **)&U.mmio_map = f->uc_mmio_map;
+    *(void **)&U.context_alloc = f->uc_context_alloc;
+    *(void **)&U.context_save = f->uc_context_save;
+    *(void **)&U.context_restore = f->uc_context_restore;
+    *(void **)&U.context_size = f->uc_context_size;
+    *(void **)&U.context_free = f->uc_context_free;
+    return 0;
 }
 
 /* ---- per-architecture glue (seL4 / Pip style: what differs between CPUs, apart from the
  * machine logic).  The registers and conventions come from pipkernel/abi.py (ARCHES) through
  * pip_abi.h; each CPU's table below adds what only this file knows. ---- */
 typedef struct arch {
+    int uc_arch, uc_mode;        /* the engine Unicorn opens */
+    int (*configure)(uc_engine *uc);    /* its CPU model and page size, or none */
     const int *uc;               /* Unicorn ids: pc, status, the context registers, then
                                   * registers every load clears (x86: DS ES FS GS) */
     int nread;                   /* 2 + context registers: what a save reads */
@@ -446,9 +456,15 @@ static void arm_trap(pip_machine *m, uint32_t intno) {
     }
 }
 
+/* Cortex-A7, 4 KiB pages (the engine's default TARGET_PAGE is 1 KiB) */
+static int arm_configure(uc_engine *uc) {
+    return U.ctl(uc, UC_CTL_WRITE(UC_CTL_CPU_MODEL, 1), UC_CPU_ARM_CORTEX_A7) ||
+           U.ctl(uc, UC_CTL_WRITE(UC_CTL_UC_PAGE_SIZE, 1), 1u << PAGE_SHIFT);
+}
+
 static const int arm_uc[] = {PIP_ARM_UC_CONTEXT};
 static const arch_t arm_glue = {
-    .uc = arm_uc, .nread = 2 + PIP_ARM_CONTEXT_REGS, .nwrite = 2 + PIP_ARM_CONTEXT_REGS,
+    .uc_arch = UC_ARCH_ARM, .uc_mode = UC_MODE_ARM, .configure = arm_configure, .uc = arm_uc, .nread = 2 + PIP_ARM_CONTEXT_REGS, .nwrite = 2 + PIP_ARM_CONTEXT_REGS,
     .pc_last = 1, .status_kept = ARM_CPSR_USER, .user_status = PIP_ARM_USER_STATUS,
     .thumb = PIP_ARM_THUMB, .call_number = PIP_ARM_CALL_NUMBER,
     .call_args = {PIP_ARM_CALL_ARGS}, .call_result = PIP_ARM_CALL_RESULT,
@@ -623,7 +639,7 @@ static int x86_start(pip_machine *m) {
 static const int x86_uc[] = {PIP_X86_UC_CONTEXT, UC_X86_REG_DS, UC_X86_REG_ES, UC_X86_REG_FS,
                              UC_X86_REG_GS};
 static const arch_t x86_glue = {
-    .uc = x86_uc, .nread = 2 + PIP_X86_CONTEXT_REGS, .nwrite = 2 + PIP_X86_CONTEXT_REGS + 4,
+    .uc_arch = UC_ARCH_X86, .uc_mode = UC_MODE_32, .configure = 0, .uc = x86_uc, .nread = 2 + PIP_X86_CONTEXT_REGS, .nwrite = 2 + PIP_X86_CONTEXT_REGS + 4,
     .pc_last = 0, .status_kept = X86_EFLAGS_USER, .user_status = PIP_X86_USER_STATUS,
     .thumb = PIP_X86_THUMB, .call_number = PIP_X86_CALL_NUMBER,
     .call_args = {PIP_X86_CALL_ARGS}, .call_result = PIP_X86_CALL_RESULT,
@@ -633,11 +649,40 @@ static const arch_t *const ARCH[2] = {[PIP_ARCH_ARM] = &arm_glue, [PIP_ARCH_X86]
 
 /* ---- set-up and the run loop ---- */
 
-int pip_machine_init(pip_machine *m, pip_kernel *k, void *uc, uint32_t arch,
-                     uint32_t console_pa, uint32_t system_pa) {
+/* the engine of one machine (its CPU's table says which and how); a 64 MiB code buffer;
+ * virtual-TLB mode (tlb_fill translates); run until something stops it (exits on, none
+ * set); the RAM (every page but the device pages marked in k) mapped zero-copy from the
+ * kernel's memory */
+static int open_engine(pip_machine *m) {
+    pip_kernel *k = m->k;
+    const arch_t *a = glue(m);
+    uc_engine *uc;
+    if (U.open(a->uc_arch, a->uc_mode, &uc)) return -1;
+    m->uc = uc;
+    if (a->configure && a->configure(uc)) return -1;
+    if (U.ctl(uc, UC_CTL_WRITE(UC_CTL_TCG_BUFFER_SIZE, 1), (uint32_t)(64u << 20)) ||
+        U.ctl(uc, UC_CTL_WRITE(UC_CTL_TLB_TYPE, 1), UC_TLB_VIRTUAL) ||
+        U.ctl(uc, UC_CTL_WRITE(UC_CTL_UC_USE_EXITS, 1), 1) ||
+        U.ctl(uc, UC_CTL_WRITE(UC_CTL_UC_EXITS, 2), (uint64_t *)0, (size_t)0))
+        return -1;
+    for (uint32_t start = 0, page = 0; page <= k->npages; page++) {
+        if (page < k->npages && !is_device(k, page)) continue;
+        if (page > start && U.mem_map_ptr(uc, (uint64_t)start << PAGE_SHIFT,
+                                          (uint64_t)(page - start) << PAGE_SHIFT, UC_PROT_ALL,
+                                          k->mem + ((size_t)start << PAGE_SHIFT)))
+            return -1;
+        start = page + 1;
+    }
+    return 0;
+}
+
+int pip_machine_init(pip_machine *m, pip_kernel *k, uint32_t arch, uint32_t console_pa,
+                     uint32_t system_pa) {
     memset(m, 0, sizeof *m);
     if (arch > PIP_ARCH_X86) return -8;
-    m->k = k, m->uc = uc, m->arch = arch;
+    m->k = k, m->arch = arch;
+    if (open_engine(m)) return -8;
+    uc_engine *uc = m->uc;
     uc_hook h;
     if (U.hook_add(uc, &h, UC_HOOK_TLB_FILL, (void *)tlb_fill, m, 1, 0)) return -1;
     if (U.hook_add(uc, &h, UC_HOOK_INTR, (void *)on_interrupt, m, 1, 0)) return -2;
@@ -672,7 +717,37 @@ static void deliver_irqs(pip_machine *m) {
 
 void pip_machine_free(pip_machine *m) {
     if (m->cpu_blob) U.context_free(m->cpu_blob);
-    m->cpu_blob = 0;
+    if (m->uc) U.close(m->uc);
+    m->cpu_blob = m->uc = 0;
+}
+
+/* ---- devices run by Python (pipkernel.machine.devices) ---- */
+static uint64_t device_read(uc_engine *uc, uint64_t offset, unsigned size, void *ud) {
+    (void)uc;
+    pip_device *d = ud;
+    return d->m->device_read(d->m, d->index, (uint32_t)offset, size);
+}
+
+static void device_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *ud) {
+    (void)uc;
+    pip_device *d = ud;
+    d->m->device_write(d->m, d->index, (uint32_t)offset, size, (uint32_t)value);
+}
+
+int pip_machine_map_device(pip_machine *m, uint32_t pa) {
+    if (m->device_count >= PIP_MAX_DEVICES || !m->device_read || !m->device_write) return -1;
+    pip_device *d = &m->devices[m->device_count];
+    d->m = m, d->index = m->device_count;
+    if (U.mmio_map(m->uc, pa, 1u << PAGE_SHIFT, device_read, d, device_write, d)) return -1;
+    return (int)m->device_count++;
+}
+
+void pip_machine_stop(pip_machine *m) { U.emu_stop(m->uc); }
+
+uint32_t pip_machine_register(pip_machine *m, int uc_register) {
+    uint64_t value = 0;            /* wide enough for any register we read (32-bit ones) */
+    U.reg_read(m->uc, uc_register, &value);
+    return (uint32_t)value;
 }
 
 void pip_machine_load_cpu(pip_machine *m) { sync_out(m, 1); }

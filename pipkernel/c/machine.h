@@ -51,12 +51,47 @@ typedef struct pip_xstate {          /* per partition: pd 0 = never used (machin
 
 typedef struct pip_icount { uint64_t key; uint32_t icount; } pip_icount;
 
+/* the Unicorn functions the glue calls: their addresses in the library the Python binding
+ * loaded (pipkernel.machine fills every field by its name) */
+typedef struct pip_unicorn {
+    void *uc_open;
+    void *uc_close;
+    void *uc_ctl;
+    void *uc_mem_map_ptr;
+    void *uc_mmio_map;
+    void *uc_hook_add;
+    void *uc_reg_read;
+    void *uc_reg_read_batch;
+    void *uc_reg_write;
+    void *uc_reg_write_batch;
+    void *uc_emu_start;
+    void *uc_emu_stop;
+    void *uc_context_alloc;
+    void *uc_context_save;
+    void *uc_context_restore;
+    void *uc_context_size;
+    void *uc_context_free;
+} pip_unicorn;
+
+#define PIP_MAX_DEVICES 32
+typedef struct pip_device {          /* a page of MMIO served by Python (its index) */
+    struct pip_machine *m;
+    uint32_t index;
+} pip_device;
+
 typedef struct pip_machine {
     pip_kernel *k;
     void *uc;
     uint32_t arch;
-    /* kernel calls numbered >= PIP_HOST_CALL_BASE: the Python callback of _build.py */
+    /* kernel calls numbered >= PIP_HOST_CALL_BASE, and the devices' MMIO: the Python
+     * callbacks of _build.py */
     uint32_t (*host_call)(struct pip_machine *m, uint32_t number, uint32_t *args);
+    uint32_t (*device_read)(struct pip_machine *m, uint32_t device, uint32_t offset,
+                            uint32_t size);
+    void (*device_write)(struct pip_machine *m, uint32_t device, uint32_t offset, uint32_t size,
+                         uint32_t value);
+    pip_device devices[32];
+    uint32_t device_count;
     /* run state */
     uint32_t stop_reason, halt_requested, panic, exit_code, error;
     uint32_t hosts[64], host_count;  /* partitions run by Python: switching to one stops */
@@ -86,13 +121,17 @@ typedef struct pip_machine {
     uint32_t old_exception_at;
 } pip_machine;
 
-int pip_machine_bind(const char *libunicorn);
-int pip_machine_init(pip_machine *m, pip_kernel *k, void *uc, uint32_t arch,
-                     uint32_t console_pa, uint32_t system_pa);
+int pip_machine_bind(const pip_unicorn *functions);   /* once per process, before init */
+/* opens the engine (freed by pip_machine_free); mark the device pages in k first */
+int pip_machine_init(pip_machine *m, pip_kernel *k, uint32_t arch, uint32_t console_pa,
+                     uint32_t system_pa);
+int pip_machine_map_device(pip_machine *m, uint32_t pa);  /* its index, -1 if none left */
+void pip_machine_stop(pip_machine *m);     /* emu_stop: the run loop looks at what is pending */
+uint32_t pip_machine_register(pip_machine *m, int uc_register);   /* an engine register */
 uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks, uint64_t max_instructions);
 void pip_machine_load_cpu(pip_machine *m);   /* k->cpu -> the engine's registers */
 void pip_machine_code_changed(pip_machine *m); /* after host writes to code pages */
-void pip_machine_free(pip_machine *m);      /* what init allocated */
+void pip_machine_free(pip_machine *m);      /* what init allocated, the engine with it */
 /* END CDEF */
 
 #endif

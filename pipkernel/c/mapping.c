@@ -11,7 +11,6 @@ static uint32_t child_desc(pip_kernel *k, uint32_t caller, uint32_t desc_va) {
 
 bool pip_addVAddr(pip_kernel *k, uint32_t caller, uint32_t vaParent, uint32_t descChild,
                       uint32_t vaChild, uint32_t r, uint32_t w, uint32_t e) {
-    k->current = caller;
     uint32_t vp = va_page(k, vaParent), desc = va_page(k, descChild), vc = va_page(k, vaChild);
     if (!vp || !desc) return fail(k, PIP_E_NULL_VADDR, 0);
     if (in_kernel_slot(k, vp) || in_kernel_slot(k, vc)) return fail(k, PIP_E_KERNEL_SLOT, 0);
@@ -34,6 +33,7 @@ bool pip_addVAddr(pip_kernel *k, uint32_t caller, uint32_t vaParent, uint32_t de
     uint32_t *csh2 = leaf(k, sh2_root(k, child), vc);
     if (!csh2) return fail(k, PIP_E_CHILD_TABLE_MISSING, 0);
 
+    /* no failure below */
     *csh2 = vp;
     ve_set_va(sh1, desc);
     *cpte = (*pte & ~PAGE_MASK) | PIP_PTE_PRESENT | PIP_PTE_ACCESSIBLE | PIP_PTE_READ |
@@ -42,7 +42,6 @@ bool pip_addVAddr(pip_kernel *k, uint32_t caller, uint32_t vaParent, uint32_t de
 }
 
 uint32_t pip_mappedInChild(pip_kernel *k, uint32_t caller, uint32_t vaParent) {
-    k->current = caller;
     uint32_t va = va_page(k, vaParent);
     uint32_t *pte = leaf(k, mmu_root(k, caller), va);
     if (!pte) return fail(k, PIP_E_NOT_MAPPED, 0);
@@ -50,11 +49,11 @@ uint32_t pip_mappedInChild(pip_kernel *k, uint32_t caller, uint32_t vaParent) {
     if (!pe_accessible(*pte)) return fail(k, PIP_E_NOT_ACCESSIBLE, 0);
     uint32_t *sh1 = leaf(k, sh1_root(k, caller), va);
     if (!sh1) return fail(k, PIP_E_NOT_MAPPED, 0);
-    return ok(k, ve_va(*sh1));
+    /* no failure below */
+    return ok(k, ve_va(*sh1));                  /* reads only */
 }
 
 bool pip_removeVAddr(pip_kernel *k, uint32_t caller, uint32_t descChild, uint32_t vaChild) {
-    k->current = caller;
     uint32_t desc = va_page(k, descChild), vc = va_page(k, vaChild);
     if (in_kernel_slot(k, vc)) return fail(k, PIP_E_KERNEL_SLOT, 0);
     if (!check_child(k, caller, desc)) return fail(k, PIP_E_NOT_CHILD, 0);
@@ -72,6 +71,7 @@ bool pip_removeVAddr(pip_kernel *k, uint32_t caller, uint32_t descChild, uint32_
     uint32_t *sh1 = leaf(k, sh1_root(k, caller), va_page(k, *csh2));
     if (!sh1) return fail(k, PIP_E_INCONSISTENT_STATE, 0);
 
+    /* no failure below */
     *cpte = 0;
     *csh2 = 0;
     ve_set_va(sh1, 0);

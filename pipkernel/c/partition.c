@@ -6,7 +6,6 @@ enum { DESC, PD, SH1, SH2, LL, NARGS };
 bool pip_createPartition(pip_kernel *k, uint32_t caller, uint32_t descChild,
                              uint32_t pdChild, uint32_t sh1Child, uint32_t sh2Child,
                              uint32_t llChild) {
-    k->current = caller;
     uint32_t va[NARGS] = {va_page(k, descChild), va_page(k, pdChild), va_page(k, sh1Child),
                           va_page(k, sh2Child), va_page(k, llChild)};
     uint32_t *pte[NARGS], *sh1[NARGS];
@@ -37,7 +36,10 @@ bool pip_createPartition(pip_kernel *k, uint32_t caller, uint32_t descChild,
         uint32_t why = hardened_kernel_page(k, *pte[i]);
         if (why) return fail(k, why, 0);
     }
+    uint32_t *desc = tbl(k, pe_page(*pte[DESC]));
+    if (!desc) return fail(k, PIP_E_INCONSISTENT_STATE, 0);
 
+    /* no failure below */
     /* the five pages become kernel pages: inaccessible here and in every ancestor */
     static const int lend_order[NARGS] = {PD, SH1, SH2, LL, DESC};
     for (int n = 0; n < NARGS; n++) {
@@ -48,9 +50,6 @@ bool pip_createPartition(pip_kernel *k, uint32_t caller, uint32_t descChild,
     init_table(k, pe_page(*pte[SH1]));
     init_table(k, pe_page(*pte[SH2]));
     ll_init(k, pe_page(*pte[LL]));
-
-    uint32_t *desc = tbl(k, pe_page(*pte[DESC]));
-    if (!desc) return fail(k, PIP_E_INCONSISTENT_STATE, 0);
     for (int i = 0; i < NARGS; i++) {
         desc[2 * i] = va[i];
         desc[2 * i + 1] = *pte[i] & ~PAGE_MASK;
@@ -85,8 +84,14 @@ static void mapped_pages_back(pip_kernel *k, uint32_t caller, uint32_t table, ui
     }
 }
 
+/* part is child or one of its descendants (parent links, bounded as every walk) */
+static int in_subtree(pip_kernel *k, uint32_t part, uint32_t child) {
+    for (uint32_t n = 0; n < k->npages && part && part != k->root; n++, part = parent_of(k, part))
+        if (part == child) return 1;
+    return 0;
+}
+
 bool pip_deletePartition(pip_kernel *k, uint32_t caller, uint32_t descChild) {
-    k->current = caller;
     uint32_t va = va_page(k, descChild);
     if (!check_child(k, caller, va)) return fail(k, PIP_E_NOT_CHILD, 0);
     uint32_t *pte = leaf(k, mmu_root(k, caller), va);
@@ -94,7 +99,12 @@ bool pip_deletePartition(pip_kernel *k, uint32_t caller, uint32_t descChild) {
     uint32_t child = pe_page(*pte);
     uint32_t *desc = tbl(k, child);
     if (!desc) return fail(k, PIP_E_INCONSISTENT_STATE, 0);
+    uint32_t *sh1 = leaf(k, sh1_root(k, caller), va);   /* found: check_child read it */
+    if (!sh1) return fail(k, PIP_E_INCONSISTENT_STATE, 0);
 
+    /* no failure below */
+    /* the running partition leaves the tree with the child: the caller runs (docs/kernel.md §6) */
+    if (in_subtree(k, k->current, child)) k->current = caller;
     mapped_pages_back(k, caller, sh2_root(k, child), 0, 0);
     uint32_t ll_va = desc[PIP_PD_LL], ll_page = pe_page(desc[PIP_PD_LL + 1]);
     for (uint32_t n = 0; n < k->npages && ll_page; n++) {
@@ -106,8 +116,6 @@ bool pip_deletePartition(pip_kernel *k, uint32_t caller, uint32_t descChild) {
         ll_va = ll[k->table_size - 2];
         ll_page = pe_page(ll[k->table_size - 1]);
     }
-    uint32_t *sh1 = leaf(k, sh1_root(k, caller), va);
-    if (!sh1) return fail(k, PIP_E_INCONSISTENT_STATE, 0);
     *sh1 &= ~(uint32_t)PIP_SH1_PD_FLAG;
     static const uint32_t shadows[4] = {PIP_PD_SELF, PIP_PD_MMU, PIP_PD_SH1, PIP_PD_SH2};
     for (int i = 0; i < 4; i++) page_back(k, caller, desc[shadows[i]]);

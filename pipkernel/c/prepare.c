@@ -5,7 +5,6 @@
 #include "core.h"
 
 uint32_t pip_countToMap(pip_kernel *k, uint32_t caller, uint32_t descChild, uint32_t vaChild) {
-    k->current = caller;
     uint32_t desc = va_page(k, descChild), va = va_page(k, vaChild);
     /* not in Pip, whose kernel entry is a real table: nothing is ever needed there */
     if (in_kernel_slot(k, va)) return fail(k, PIP_E_KERNEL_SLOT, 0);
@@ -14,6 +13,7 @@ uint32_t pip_countToMap(pip_kernel *k, uint32_t caller, uint32_t descChild, uint
     /* not in Pip: reading a non-descriptor page as a descriptor is undefined there */
     if (!check_child(k, caller, desc)) return fail(k, PIP_E_NOT_CHILD, 0);
     uint32_t child = pe_page(*pte), table = mmu_root(k, child);
+    /* reads only: a failure below (INCONSISTENT_STATE) changes nothing either */
     for (uint32_t l = k->levels - 1; l >= 1; l--) {
         uint32_t *t = tbl(k, table);
         if (!t) return fail(k, PIP_E_INCONSISTENT_STATE, 0);
@@ -37,7 +37,6 @@ static uint32_t offered(pip_kernel *k, uint32_t caller, uint32_t va, uint32_t **
 
 uint32_t pip_prepare(pip_kernel *k, uint32_t caller, uint32_t descChild, uint32_t vaChild,
                      uint32_t fstVA) {
-    k->current = caller;
     uint32_t desc = va_page(k, descChild), va = va_page(k, vaChild), fst = va_page(k, fstVA);
     if (in_kernel_slot(k, va)) return PREPARE_FAIL(PIP_E_KERNEL_SLOT, fst);   /* as countToMap */
     if (!check_child(k, caller, desc)) return PREPARE_FAIL(PIP_E_NOT_CHILD, fst);
@@ -87,17 +86,22 @@ uint32_t pip_prepare(pip_kernel *k, uint32_t caller, uint32_t descChild, uint32_
             if (!(q4 = leaf(k, csh1, fth))) return PREPARE_FAIL(PIP_E_NOT_MAPPED, fst);
             if (ve_va(*q4)) return PREPARE_FAIL(PIP_E_DERIVED, fst);
             if ((why = hardened_kernel_page(k, *p4))) return PREPARE_FAIL(why, fst);
+            /* no failure below in this level (a lower level may still fail: its upper
+             * levels' changes stay, as in Pip) */
             next = fetch_va(k, *p4);
             set_accessible_rec(k, caller, p4, fth, 0);
             ve_set_va(q4, fth);
             ll = pe_page(*p4);                       /* PushNewPageOntoLL */
             ll_init(k, ll);
             uint32_t *nl = tbl(k, ll);
-            nl[max - 1] = cdesc[PIP_PD_LL];
-            nl[max] = cdesc[PIP_PD_LL + 1];
+            if (nl) {                                /* else corrupt: the words are lost */
+                nl[max - 1] = cdesc[PIP_PD_LL];
+                nl[max] = cdesc[PIP_PD_LL + 1];
+            }
             cdesc[PIP_PD_LL] = fth;
             cdesc[PIP_PD_LL + 1] = ll << PAGE_SHIFT;
         } else {
+            /* no failure below in this level (as above) */
             next = fetch_va(k, *p3);
         }
         uint32_t pa1 = *p1 & ~PAGE_MASK, pa2 = *p2 & ~PAGE_MASK, pa3 = *p3 & ~PAGE_MASK;
@@ -130,7 +134,6 @@ static int table_empty(pip_kernel *k, uint32_t page) {
 }
 
 bool pip_collect(pip_kernel *k, uint32_t caller, uint32_t descChild, uint32_t vaToCollect) {
-    k->current = caller;
     uint32_t desc = va_page(k, descChild), va = va_page(k, vaToCollect);
     if (in_kernel_slot(k, va)) return fail(k, PIP_E_KERNEL_SLOT, 0);
     if (!check_child(k, caller, desc)) return fail(k, PIP_E_NOT_CHILD, 0);
@@ -152,6 +155,8 @@ bool pip_collect(pip_kernel *k, uint32_t caller, uint32_t descChild, uint32_t va
             if (!up[i] || !at[i]) return fail(k, PIP_E_INCONSISTENT_STATE, 0);
             vas[i] = va_page(k, tbl(k, ll[i])[at[i]]);
         }
+        /* no failure below at this depth (an upper depth may still fail: the tables
+         * collected below it stay collected, as in Pip) */
         for (int i = 0; i < 3; i++) {
             ll_remove(k, ll[i], at[i]);
             tbl(k, up[i])[idx_of(k, va, k->levels - d)] = 0;

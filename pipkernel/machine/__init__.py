@@ -1,15 +1,16 @@
 """The machine: firmware in partitions on a Unicorn engine, isolated by the core's
-page tables (docs/abi.md).  One engine per machine; the core's physical memory is
-mapped once (zero-copy); translation, kernel calls, switches, interrupts and the
-timer run in C (pipkernel/c/machine.c)."""
+page tables (docs/abi.md).  One engine per machine, opened and owned by the C glue
+(pipkernel/c/machine.c) through the functions of the library the Unicorn binding
+loaded; the core's physical memory is mapped once (zero-copy); translation, kernel
+calls, switches, interrupts and the timer run in C."""
 from __future__ import annotations
 
-import pathlib
+import ctypes
+import functools
 import weakref
 from dataclasses import dataclass, field
 
-import unicorn
-from unicorn import UC_PROT_ALL, UC_TLB_VIRTUAL
+from unicorn.unicorn_py3.unicorn import uclib     # the library the binding loaded
 
 from .._pipcore import ffi, lib
 from ..abi import (CONSOLE_VA, CTX_PC, DEVICE_VECTORS, MACHINE_LEVELS, MACHINE_TABLE_SIZE,
@@ -22,17 +23,18 @@ from .loader import Image, ImageError, load_image
 ARCHES = {"arm": arm, "x86": x86}
 STOPS = {lib.PIP_STOP_HALT: "halt", lib.PIP_STOP_PANIC: "panic", lib.PIP_STOP_BUDGET: "budget",
          lib.PIP_STOP_ERROR: "error", lib.PIP_STOP_HOST: "host"}
-_bound = False
 
 
+@functools.cache
 def _bind_unicorn() -> None:
-    """Resolve the C glue's Unicorn functions in the library the binding loaded."""
-    global _bound
-    if not _bound:
-        path = pathlib.Path(unicorn.__file__).parent / "lib" / "libunicorn.so.2"
-        if lib.pip_machine_bind(str(path).encode()):
-            raise RuntimeError(f"cannot bind the Unicorn library at {path}")
-        _bound = True
+    """Hand the C glue the Unicorn functions it calls (the fields of pip_unicorn, by name):
+    their addresses in the library the binding loaded, so both use one library."""
+    functions = ffi.new("pip_unicorn *")
+    for name, _ in ffi.typeof("pip_unicorn").fields:
+        address = ctypes.cast(getattr(uclib, name), ctypes.c_void_p).value
+        setattr(functions, name, ffi.cast("void *", address))
+    if lib.pip_machine_bind(functions):
+        raise RuntimeError("the Unicorn library lacks a function the machine calls")
 
 
 @dataclass
@@ -50,10 +52,14 @@ class RunResult:
 _MACHINES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
+def _machine(m) -> "Machine | None":
+    return _MACHINES.get(int(ffi.cast("uintptr_t", m)))
+
+
 @ffi.def_extern()
 def pip_host_call_py(m, number, args):
     """Kernel calls numbered >= HOST_CALL_BASE (docs/abi.md): served by Python handlers."""
-    machine = _MACHINES.get(int(ffi.cast("uintptr_t", m)))
+    machine = _machine(m)
     handler = machine.host_calls.get(number) if machine else None
     if handler is None:
         return 0xFFFFFFFF
@@ -62,6 +68,26 @@ def pip_host_call_py(m, number, args):
     except Exception as error:            # a host tool's bug must not unwind through C
         machine.host_errors.append(error)
         return 0xFFFFFFFF
+
+
+@ffi.def_extern()
+def pip_device_read_py(m, index, offset, size):
+    """A guest load from the page of a device written in Python (machine.devices)."""
+    machine = _machine(m)
+    try:
+        return machine.mapped_devices[index].read(offset, size) & 0xFFFFFFFF
+    except Exception as error:            # as for host calls
+        machine.host_errors.append(error)
+        return 0
+
+
+@ffi.def_extern()
+def pip_device_write_py(m, index, offset, size, value):
+    machine = _machine(m)
+    try:
+        machine.mapped_devices[index].write(offset, size, value)
+    except Exception as error:
+        machine.host_errors.append(error)
 
 
 class Machine:
@@ -86,41 +112,33 @@ class Machine:
         maps = k.mappings(k.root)
         self.console_pa, self.system_pa = maps[CONSOLE_VA].pa, maps[SYSTEM_VA].pa
         assert self.system_pa == self.console_pa + PAGE_SIZE
-        self.uc = uc = self.arch.engine()
-        uc.ctl_set_tcg_buffer_size(64 << 20)
-        uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
-        uc.ctl_exits_enabled(True)
-        uc.ctl_set_exits([])
         linear = sorted(va for va in maps if va != k.geometry.vidt_va)
+        if len(devices) > lib.PIP_MAX_DEVICES:
+            raise ValueError(f"at most {lib.PIP_MAX_DEVICES} devices, not {len(devices)}")
         self.devices = {d.name: (va, d) for d, va in zip(devices, device_vas(linear, len(devices)))}
-        device_pas = sorted([self.console_pa, self.system_pa] +
-                            [maps[va].pa for va, _ in self.devices.values()])
-        for pa in device_pas:
-            k.mark_device(pa // PAGE_SIZE)
-        base = int(ffi.cast("uintptr_t", k._k.mem))
-        start = 0
-        for pa in device_pas + [pages * PAGE_SIZE]:          # RAM: every page but devices
-            if pa > start:
-                uc.mem_map_ptr(start, pa - start, UC_PROT_ALL, base + start)
-            start = pa + PAGE_SIZE
-        for va, device in self.devices.values():
-            uc.mmio_map(maps[va].pa, PAGE_SIZE,
-                        lambda uc, offset, size, d: d.read(offset, size), device,
-                        lambda uc, offset, size, value, d: d.write(offset, size, value), device)
+        for pa in [self.console_pa, self.system_pa] + [maps[va].pa for va, _ in
+                                                       self.devices.values()]:
+            k.mark_device(pa // PAGE_SIZE)        # before the engine maps the rest as RAM
         self._m = ffi.new("pip_machine *")
-        code = lib.pip_machine_init(self._m, k._k, ffi.cast("void *", uc._uch.value),
+        code = lib.pip_machine_init(self._m, k.handle,
                                     lib.PIP_ARCH_ARM if arch == "arm" else lib.PIP_ARCH_X86,
                                     self.console_pa, self.system_pa)
         weakref.finalize(self, lib.pip_machine_free, self._m)
         if code:
-            raise RuntimeError(f"cannot set up the engine's hooks (step {-code})")
+            raise RuntimeError(f"cannot set up the engine (step {-code})")
         self.image: Image | None = None
         #: {call number >= HOST_CALL_BASE: handler(machine, args[6]) -> result}
         self.host_calls: dict = {}
+        #: what host-call handlers and devices raised (they must not unwind through C)
         self.host_errors: list[Exception] = []
         self._m.host_call = lib.pip_host_call_py
+        self._m.device_read, self._m.device_write = lib.pip_device_read_py, lib.pip_device_write_py
+        #: the devices written in Python, by the index the C glue gave their page
+        self.mapped_devices = [device for _, device in self.devices.values()]
+        for index, (va, device) in enumerate(self.devices.values()):
+            if lib.pip_machine_map_device(self._m, maps[va].pa) != index:
+                raise RuntimeError(f"cannot map the page of device {device.name!r}")
         _MACHINES[int(ffi.cast("uintptr_t", self._m))] = self
-        self._running = k._k.root      # whose context the CPU holds (API calls move k.current)
         if python_root:
             self.add_python_partition(k.root)
 
@@ -179,9 +197,12 @@ class Machine:
 
     def enter(self) -> None:
         """After a Python partition's yield / dispatch / resume through the API switched to a
-        firmware partition: give the CPU that partition's context (then call run)."""
-        self._running = self.kernel._k.current
+        firmware partition (Kernel.current): give the CPU its context (then call run)."""
         lib.pip_machine_load_cpu(self._m)
+
+    def register(self, uc_register: int) -> int:
+        """The engine's register (a unicorn UC_*_REG_* number): what the CPU holds."""
+        return int(lib.pip_machine_register(self._m, uc_register))
 
     def patch_word(self, symbol: str, value: int) -> None:
         """Set the 32-bit data word at an ELF symbol of the loaded root image (a runner's
@@ -198,7 +219,7 @@ class Machine:
         lib.pip_machine_load_cpu(self._m)
 
     def set_root_rights(self, va: int, r: bool, w: bool, x: bool) -> None:
-        if lib.pip_root_set_rights(self.kernel._k, va, r, w, x):
+        if lib.pip_root_set_rights(self.kernel.handle, va, r, w, x):
             raise ImageError(f"the root does not map {va:#x}")
 
     def write_root_image(self, va: int, data: bytes) -> None:
@@ -217,9 +238,7 @@ class Machine:
         """Run until the firmware halts, the kernel panics, a budget (0 = none) is spent, or
         (python_root) control comes back to the Python root: stop "host"."""
         m = self._m
-        self.kernel._k.current = self._running
         stop = lib.pip_machine_run(m, max_blocks, max_instructions)
-        self._running = self.kernel._k.current
         console = bytes(ffi.buffer(m.out, m.out_len))
         m.out_len = 0
         counters = self.counters()

@@ -151,9 +151,8 @@ def _checkIndices(s: State, targetInt: int, saveIdx: int) -> None:
         raise _YieldFailure(E.INVALID_CTX_SAVE_INDEX)
 
 
-def yield_(s: State, calleePartDescVA: int, targetInterrupt: int, callerCtxSaveIndex: int,
-           flagsOnYield: int, flagsOnWake: int) -> int:
-    caller = s.current
+def yield_(s: State, caller: int, calleePartDescVA: int, targetInterrupt: int,
+           callerCtxSaveIndex: int, flagsOnYield: int, flagsOnWake: int) -> int:
     try:
         _checkIndices(s, targetInterrupt, callerCtxSaveIndex)
         target = getTarget(s, caller, vaddr(s, calleePartDescVA), targetInterrupt)
@@ -172,7 +171,8 @@ def saveIndexFor(s: State, state: int) -> int:
     return cli if state == 0 else sti
 
 
-def dispatch(s: State, descriptor: int, vint: int, notify: int, data1: int, data2: int) -> int:
+def dispatch(s: State, caller: int, descriptor: int, vint: int, notify: int, data1: int,
+             data2: int) -> int:
     """yield with the save slot chosen by the caller's state (which stays unchanged); the target
     handler starts in state 0 with r0 = data1, r1 = data2, r2 = the caller's identity (hardened:
     r0 = vint, r1 = identity, r2 = data1, r3 = data2, as the kernel's deliveries).
@@ -181,7 +181,6 @@ def dispatch(s: State, descriptor: int, vint: int, notify: int, data1: int, data
     Under ``hardened`` a save slot that is "ctx ok" but not writable is skipped, not refused
     (kernel.md §9 (a); yield step 6 refuses instead).
     """
-    caller = s.current
     desc = vaddr(s, descriptor)
     state = getIntState(s, caller)
     try:
@@ -198,8 +197,7 @@ def dispatch(s: State, descriptor: int, vint: int, notify: int, data1: int, data
     return succeed(s, 0)
 
 
-def resume(s: State, descriptor: int, pipflags: int) -> int:
-    caller = s.current
+def resume(s: State, caller: int, descriptor: int, pipflags: int) -> int:
     try:
         if descriptor == RESUME_SELF:
             target = caller
@@ -224,8 +222,7 @@ def resume(s: State, descriptor: int, pipflags: int) -> int:
 # ---------------------------------------------------------------- interrupt state
 
 
-def get_int_state(s: State, descChild: int) -> int:
-    caller = s.current
+def get_int_state(s: State, caller: int, descChild: int) -> int:
     desc = vaddr(s, descChild)
     mmu = leafMMU(s, caller, desc)
     if (mmu is None or not readPresent(s, mmu, leafIndex(s, desc))
@@ -234,6 +231,6 @@ def get_int_state(s: State, descChild: int) -> int:
     return succeed(s, getIntState(s, readPhyEntry(s, mmu, leafIndex(s, desc))))
 
 
-def set_int_state(s: State, value: int) -> None:
-    setIntState(s, s.current, value)
+def set_int_state(s: State, caller: int, value: int) -> None:
+    setIntState(s, caller, value)
     succeed(s, None)

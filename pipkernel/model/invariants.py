@@ -2,8 +2,9 @@
 
 ``checkInvariants(s)`` returns the names (Coq names) of the violated properties, in the order of
 ``PROPERTIES``; ``[]`` when all hold.  All checks read the byte encodings through
-``observe.Snapshot`` (bounded walks), so corrupted state never crashes or hangs them; as a last
-safety net, a check that raises is reported as violated.
+``observe.Snapshot`` (bounded walks), so corrupted state never crashes or hangs them; a check that
+raises all the same (a bug of the model) is reported apart, as ``"<name>: checker crashed (...)"``,
+never as the property's name: a crash is not mistaken for a detected violation.
 
 Reading of the typed-cell properties over a byte encoding (what each check verifies):
 
@@ -283,13 +284,15 @@ CHECKS: dict[str, str] = {
 
 def violatedProperties(checker: Checker, names: tuple[str, ...],
                        methods: dict[str, str]) -> list[str]:
-    """The names (in order) whose check (the method ``methods.get(name, name)``) fails."""
+    """The names (in order) whose check (the method ``methods.get(name, name)``) fails, and
+    ``"<name>: checker crashed (<error>)"`` for a check that raises."""
     violated = []
     for name in names:
         try:
             holds = getattr(checker, methods.get(name, name))()
-        except Exception:                   # safety net: corrupted state must not crash
-            holds = False
+        except Exception as error:          # reported, not taken for a violation
+            violated.append(f"{name}: checker crashed ({type(error).__name__}: {error})")
+            continue
         if not holds:
             violated.append(name)
     return violated

@@ -167,6 +167,10 @@ class Kernel:
     def device_pages(self) -> frozenset[int]:
         return frozenset(self._s.devices)
 
+    def physical_memory(self) -> memoryview:
+        """The simulated RAM, read-only (the frame conditions compare it before and after)."""
+        return memoryview(self._s.mem.data).toreadonly()
+
     # ---- test-only raw access ----
     def debug_write_word(self, pa: int, value: int) -> None:
         pa = self._check_pa(pa)
@@ -190,15 +194,16 @@ class Kernel:
 
 
 class PartitionAPI:
-    """Syscalls issued by one partition (Pip's currentPartition is set to it first)."""
+    """Syscalls issued by one partition, the caller; they do not change which partition runs
+    (only a successful yield / dispatch / resume does, kernel.md §6)."""
 
     def __init__(self, kernel: Kernel, partition: Partition):
         self._k, self.partition = kernel, partition
         self.kernel = kernel
 
-    def _enter(self):
-        self._k._s.current = self.partition.pd
-        return self._k._s
+    def _enter(self) -> tuple[State, int]:
+        """The state and the caller, the two first arguments of every service."""
+        return self._k._s, self.partition.pd
 
     def _va(self, name, value):
         return _check_va(self._k, name, value)
@@ -207,65 +212,65 @@ class PartitionAPI:
     def create_partition(self, desc, pd, sh1, sh2, ll) -> bool:
         args = [self._va(n, v) for n, v in
                 (("desc", desc), ("pd", pd), ("sh1", sh1), ("sh2", sh2), ("ll", ll))]
-        return services.createPartition(self._enter(), *args)
+        return services.createPartition(*self._enter(), *args)
 
     def delete_partition(self, desc) -> bool:
         desc = self._va("desc", desc)
-        return services.deletePartition(self._enter(), desc)
+        return services.deletePartition(*self._enter(), desc)
 
     def add_vaddr(self, src, desc, dst, r, w, e) -> bool:
         src, desc, dst = self._va("src", src), self._va("desc", desc), self._va("dst", dst)
         r, w, e = _check_flag("r", r), _check_flag("w", w), _check_flag("e", e)
-        return services.addVAddr(self._enter(), src, desc, dst, r, w, e)
+        return services.addVAddr(*self._enter(), src, desc, dst, r, w, e)
 
     def remove_vaddr(self, desc, va) -> bool:
         desc, va = self._va("desc", desc), self._va("va", va)
-        return services.removeVAddr(self._enter(), desc, va)
+        return services.removeVAddr(*self._enter(), desc, va)
 
     def prepare(self, desc, va, first_free_va) -> Prepared:
         desc, va = self._va("desc", desc), self._va("va", va)
         fst = self._va("first_free_va", first_free_va)
-        return services.prepare(self._enter(), desc, va, fst)
+        return services.prepare(*self._enter(), desc, va, fst)
 
     def collect(self, desc, va) -> bool:
         desc, va = self._va("desc", desc), self._va("va", va)
-        return services.collect(self._enter(), desc, va)
+        return services.collect(*self._enter(), desc, va)
 
     def count_to_map(self, desc, va) -> int:
         desc, va = self._va("desc", desc), self._va("va", va)
-        return services.countToMap(self._enter(), desc, va)
+        return services.countToMap(*self._enter(), desc, va)
 
     def mapped_in_child(self, va) -> int:
         va = self._va("va", va)
-        return services.mappedInChild(self._enter(), va)
+        return services.mappedInChild(*self._enter(), va)
 
     # ---- control flow ----
     def dispatch(self, desc, vint, notify, data1, data2) -> int:
         desc = self._va("desc", desc)
         vint, notify = _check_word("vint", vint), _check_word("notify", notify)
         data1, data2 = _check_word("data1", data1), _check_word("data2", data2)
-        return control.dispatch(self._enter(), desc, vint, notify, data1, data2)
+        return control.dispatch(*self._enter(), desc, vint, notify, data1, data2)
 
     def resume(self, desc, pipflags) -> int:
         if not (isinstance(desc, int) and not isinstance(desc, bool) and desc == RESUME_SELF):
             desc = self._va("desc", desc)
         pipflags = _check_word("pipflags", pipflags)
-        return control.resume(self._enter(), desc, pipflags)
+        return control.resume(*self._enter(), desc, pipflags)
 
     def yield_(self, callee, target_interrupt, save_index, flags_on_yield, flags_on_wake) -> int:
         callee = self._va("callee", callee)
         args = [_check_word(n, v) for n, v in
                 (("target_interrupt", target_interrupt), ("save_index", save_index),
                  ("flags_on_yield", flags_on_yield), ("flags_on_wake", flags_on_wake))]
-        return control.yield_(self._enter(), callee, *args)
+        return control.yield_(*self._enter(), callee, *args)
 
     def get_int_state(self, desc) -> int:
         desc = self._va("desc", desc)
-        return control.get_int_state(self._enter(), desc)
+        return control.get_int_state(*self._enter(), desc)
 
     def set_int_state(self, value) -> None:
         value = _check_word("value", value)
-        control.set_int_state(self._enter(), value)
+        control.set_int_state(*self._enter(), value)
 
     # ---- memory accesses as this partition (docs/kernel.md §7) ----
     def translate(self, va, access) -> int | None:

@@ -1,10 +1,11 @@
 """The eight memory services, transcribed from docs/kernel.md §5 (Services.v order of checks).
 
-Each service takes the state and the caller's VA arguments (already range-checked by the API);
-the caller is ``s.current``.  A failed check records its reason in ``s.last_error`` and returns
-Pip's failure value; every check happens in the order of the contract, the ``hardened`` checks
-(policy.py) at the place kernel.md §9 gives them.  VA arguments are taken at page granularity
-(``vaddr``).
+Each service takes the state, the caller (its descriptor page: a call does not change which
+partition runs, kernel.md §6) and its VA arguments (already range-checked by the API).  A failed
+check records its reason in ``s.last_error`` and returns Pip's failure value, changing nothing
+else; every check happens in the order of the contract, the ``hardened`` checks (policy.py) at
+the place kernel.md §9 gives them (prepare and collect keep the levels done before a failure).
+VA arguments are taken at page granularity (``vaddr``).
 """
 from __future__ import annotations
 
@@ -14,21 +15,20 @@ from .internal import (PushNewPageOntoLL, checkChild, childRoots, isDerived, mak
                        putPageBack, writeAccessibleRec)
 from .ll import (checkEnoughEntriesLinkedList, findPairByPA, freeEntryOfLL, initConfigPagesList,
                  insertEntryIntoLL, iterLLPagesWithVA, usedPairs)
-from .mal import (checkKernelMap, getConfigPagesLL, getIndexOfAddr, getPd,
+from .mal import (checkKernelMap, getConfigPagesLL, getIndexOfAddr, getParent, getPd,
                   getSndShadow, getTableAddr, initPEntryTable, initVAddrTable, initVEntryTable,
                   leafIndex, leafMMU, leafSh1, leafSh2, makePE, page_of, readAccessible, readEntry,
                   readPDslot, readPhyEntry, readPresent, readTable, readVirEntry, readVirtual,
                   readWord, vaddr, writeAccessible, writeEntry, writePDflag, writePDslot,
                   writeVirEntry, writeVirtual)
 from .policy import kernelPageRefusal, rightsAmplified
-from .state import State, fail, succeed
+from .state import ROOT_PD, State, fail, succeed
 
 # ====================================================================== createPartition
 
 
-def createPartition(s: State, descChild: int, pdChild: int, shadow1: int, shadow2: int,
-                    configList: int) -> bool:
-    caller = s.current
+def createPartition(s: State, caller: int, descChild: int, pdChild: int, shadow1: int,
+                    shadow2: int, configList: int) -> bool:
     desc, pd, sh1, sh2, ll = (vaddr(s, v) for v in (descChild, pdChild, shadow1, shadow2,
                                                      configList))
     five = (desc, pd, sh1, sh2, ll)
@@ -67,8 +67,10 @@ def createPartition(s: State, descChild: int, pdChild: int, shadow1: int, shadow
         refusal = kernelPageRefusal(s, mmu[va], va)
         if refusal:
             return fail(s, refusal, False)
-    # 7: effects
     phy = {va: readPhyEntry(s, mmu[va], leafIndex(s, va)) for va in five}
+    if phy[desc] == 0 or not s.mem.valid_page(phy[desc]):    # only in a corrupted state
+        return fail(s, E.INCONSISTENT_STATE, False)
+    # 7: effects
     for va in (pd, sh1, sh2, ll, desc):
         makeInaccessible(s, caller, mmu[va], va)
     initPEntryTable(s, phy[pd])            # mapKernel: the kernel entry is the null entry
@@ -100,8 +102,7 @@ def presentChild(s: State, caller: int, desc: int):
 # ====================================================================== countToMap
 
 
-def countToMap(s: State, descChild: int, vaChild: int) -> int:
-    caller = s.current
+def countToMap(s: State, caller: int, descChild: int, vaChild: int) -> int:
     desc, va = vaddr(s, descChild), vaddr(s, vaChild)
     if checkKernelMap(s, va):                    # choice of the contract: see kernel.md §5
         return fail(s, E.KERNEL_SLOT, 0)
@@ -124,8 +125,7 @@ def countToMap(s: State, descChild: int, vaChild: int) -> int:
 # ====================================================================== prepare
 
 
-def prepare(s: State, descChild: int, vaChild: int, fstVA: int) -> Prepared:
-    caller = s.current
+def prepare(s: State, caller: int, descChild: int, vaChild: int, fstVA: int) -> Prepared:
     desc, va, fst = vaddr(s, descChild), vaddr(s, vaChild), vaddr(s, fstVA)
     if checkKernelMap(s, va):                    # choice of the contract: see kernel.md §5
         return fail(s, E.KERNEL_SLOT, Prepared(False, fst))
@@ -259,9 +259,8 @@ def prepareLevel(s: State, caller: int, child: int, mmu: int, sh1: int, sh2: int
 # ====================================================================== addVAddr
 
 
-def addVAddr(s: State, vaParent: int, descChild: int, vaChild: int, r: bool, w: bool,
-             e: bool) -> bool:
-    caller = s.current
+def addVAddr(s: State, caller: int, vaParent: int, descChild: int, vaChild: int, r: bool,
+             w: bool, e: bool) -> bool:
     vaP, desc, vaC = vaddr(s, vaParent), vaddr(s, descChild), vaddr(s, vaChild)
     if vaP == 0 or desc == 0:
         return fail(s, E.NULL_VADDR, False)
@@ -306,8 +305,7 @@ def addVAddr(s: State, vaParent: int, descChild: int, vaChild: int, r: bool, w: 
 # ====================================================================== mappedInChild
 
 
-def mappedInChild(s: State, vaParent: int) -> int:
-    caller = s.current
+def mappedInChild(s: State, caller: int, vaParent: int) -> int:
     va = vaddr(s, vaParent)
     mmu = leafMMU(s, caller, va)
     if mmu is None:
@@ -325,8 +323,7 @@ def mappedInChild(s: State, vaParent: int) -> int:
 # ====================================================================== removeVAddr
 
 
-def removeVAddr(s: State, descChild: int, vaChild: int) -> bool:
-    caller = s.current
+def removeVAddr(s: State, caller: int, descChild: int, vaChild: int) -> bool:
     desc, vaC = vaddr(s, descChild), vaddr(s, vaChild)
     if checkKernelMap(s, vaC):
         return fail(s, E.KERNEL_SLOT, False)
@@ -406,8 +403,18 @@ def putShadowsBack(s: State, caller: int, child: int) -> None:
         putPageBack(s, caller, vaddr(s, readPDslot(s, child, slot)))
 
 
-def deletePartition(s: State, descChild: int) -> bool:
-    caller = s.current
+def inSubtree(s: State, part: int, child: int) -> bool:
+    """``part`` is ``child`` or one of its descendants (parent links, bounded)."""
+    for _ in range(s.geo.pages):
+        if part == child:
+            return True
+        if part in (0, ROOT_PD):
+            return False
+        part = getParent(s, part)
+    return False
+
+
+def deletePartition(s: State, caller: int, descChild: int) -> bool:
     desc = vaddr(s, descChild)
     if not checkChild(s, caller, desc):
         return fail(s, E.NOT_CHILD, False)
@@ -415,11 +422,13 @@ def deletePartition(s: State, descChild: int) -> bool:
     if mmuDesc is None:
         return fail(s, E.NOT_MAPPED, False)
     child = readPhyEntry(s, mmuDesc, leafIndex(s, desc))
+    sh1Desc = leafSh1(s, caller, desc)           # found: checkChild read it
+    if child == 0 or not s.mem.valid_page(child) or sh1Desc is None:
+        return fail(s, E.INCONSISTENT_STATE, False)
+    if inSubtree(s, s.current, child):           # it leaves the tree: the caller runs (§6)
+        s.current = caller
     unmapChildPages(s, caller, child)
     putIndirectionsBack(s, caller, child)
-    sh1Desc = leafSh1(s, caller, desc)
-    if sh1Desc is None:
-        return fail(s, E.INCONSISTENT_STATE, False)
     writePDflag(s, sh1Desc, leafIndex(s, desc), False)
     putShadowsBack(s, caller, child)
     return succeed(s, True)
@@ -428,8 +437,7 @@ def deletePartition(s: State, descChild: int) -> bool:
 # ====================================================================== collect
 
 
-def collect(s: State, descChild: int, vaToCollect: int) -> bool:
-    caller = s.current
+def collect(s: State, caller: int, descChild: int, vaToCollect: int) -> bool:
     desc, va = vaddr(s, descChild), vaddr(s, vaToCollect)
     if checkKernelMap(s, va):
         return fail(s, E.KERNEL_SLOT, False)

@@ -1,7 +1,8 @@
 """The model's state: Pip's ``state = {currentPartition; memory}`` plus the CPU context.
 
-``current`` is the physical page of the current partition's descriptor (Pip's
-``currentPartition``); ``cpu`` is the 20-word context of the running partition (kernel.md §6);
+``current`` is the physical page of the running partition's descriptor (Pip's
+``currentPartition``: the services take their caller apart and leave it, but for a switch and
+deletePartition's one case, kernel.md §6); ``cpu`` is the 20-word context of the running partition;
 ``last_error`` is the reason of the last syscall's failure (None after a success); ``policy`` is
 fixed at boot and ``devices`` holds the pages marked as device (MMIO) pages (kernel.md §9).
 """

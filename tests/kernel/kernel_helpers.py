@@ -24,3 +24,13 @@ def child_with_page(k, api, alloc, dst=0x3000, **rights):
 
 def pd_slot(k, part, slot):
     return k.debug_read_word(part.pd * PAGE_SIZE + 4 * slot)
+
+
+def run_child(k, api, alloc, desc):
+    """Make the caller's child desc the running partition the way a partition does it: a yield
+    to it (slot 0 of its VIDT names a context inside the VIDT page itself; no save)."""
+    vidt, src = k.geometry.vidt_va, alloc.alloc()
+    map_page(api, alloc, desc, src, vidt)
+    api.write(src, (vidt + 0x100).to_bytes(4, "little"))
+    api.write(vidt + 4, bytes(4))                      # the caller's save slot 1: no save
+    assert api.yield_(desc, 0, 1, 0, 0) == 0, k.last_error

@@ -24,9 +24,10 @@ def unpack(data):
 
 def snapshot(k):
     """What a refused call must leave as it was: every partition's mappings (accessible
-    bits included) and configuration pages, the CPU context, the device pages."""
-    return ([(p, k.mappings(p), k.config_pages(p)) for p in k.partitions()], k.cpu_context,
-            k.device_pages())
+    bits included) and configuration pages, the running partition, the CPU context, the
+    device pages."""
+    return ([(p, k.mappings(p), k.config_pages(p)) for p in k.partitions()], k.current,
+            k.cpu_context, k.device_pages())
 
 
 def run_attack(k, attack, *, refused, reason, flags, hardened_flags=()):

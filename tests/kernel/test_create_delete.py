@@ -1,10 +1,10 @@
 """createPartition and deletePartition: effects and every refusal, in Pip's order."""
 import pytest
 
-from kernel_helpers import child_with_page, pages, pd_slot
+from kernel_helpers import child_with_page, pages, pd_slot, run_child
 from pipkernel import Partition, PipError
 from pipkernel.abi import PAGE_SIZE
-from pipkernel.wrappers import create_child, map_page
+from pipkernel.wrappers import PageAllocator, create_child, map_page, map_range
 
 
 def test_create_partition_builds_a_child(k, api, alloc):
@@ -110,3 +110,47 @@ def test_new_child_interrupt_state_is_what_the_page_held(k, api, alloc):
     api.write(vas[0] + 4 * 13, (7).to_bytes(4, "little"))
     assert api.create_partition(*vas)
     assert api.get_int_state(vas[0]) == 7
+
+
+# ---------------------------------------------------------------- the running partition
+
+
+def family(k, api, alloc):
+    """root -> child (VIDT, 14 pages at 0x1000) -> grandchild, the grandchild running."""
+    desc = create_child(api, alloc)
+    child = k.children(k.root)[0]
+    capi, calloc = k.as_partition(child), PageAllocator(
+        [PAGE_SIZE + i * PAGE_SIZE for i in range(14)])
+    map_range(api, alloc, desc, PAGE_SIZE, 14)
+    map_page(api, alloc, desc, alloc.alloc(), k.geometry.vidt_va)
+    gdesc = create_child(capi, calloc)
+    run_child(k, capi, calloc, gdesc)
+    return desc, child, capi, gdesc
+
+
+def test_deleting_the_running_partition_makes_its_caller_run(k, api, alloc):
+    """docs/kernel.md §6: a call does not switch, but a partition out of the tree cannot
+    run: the caller of deletePartition runs, the CPU context as it was."""
+    desc, child, capi, gdesc = family(k, api, alloc)
+    grandchild = k.children(child)[0]
+    assert k.current == grandchild
+    cpu = k.cpu_context
+    assert capi.delete_partition(gdesc) and k.last_error is None
+    assert k.current == child and k.cpu_context == cpu
+    assert k.check_invariants() == []
+
+
+def test_deleting_an_ancestor_of_the_running_partition_makes_the_caller_run(k, api, alloc):
+    desc, child, capi, gdesc = family(k, api, alloc)
+    assert api.delete_partition(desc)
+    assert k.current == k.root and k.partitions() == [k.root]
+    assert k.check_invariants() == []
+
+
+def test_deleting_another_partition_or_a_refused_delete_moves_nothing(k, api, alloc):
+    desc, child, capi, gdesc = family(k, api, alloc)
+    grandchild, other = k.current, create_child(api, alloc)
+    assert capi.delete_partition(0xF000) is False            # not a child: refused
+    assert k.current == grandchild
+    assert api.delete_partition(other) and k.current == grandchild
+    assert k.check_invariants() == []

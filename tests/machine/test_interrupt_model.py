@@ -57,17 +57,30 @@ def tree():
     return Tree()
 
 
+RUN_SLOT, NO_SAVE = 100, 101      # VIDT slots: a context to start in; 0 (no save)
+
+
 def run_as(tree, api, pc=0x1234):
-    """Make api's partition the running one, with a recognisable CPU state."""
+    """Make api's partition the running one the way partitions do (yields from the root down:
+    a call does not switch), with a recognisable CPU state."""
+    k, desc = tree.k, {tree.child.partition: tree.cdesc, tree.grandchild.partition: tree.gdesc}
+    path = [api.partition]
+    while path[-1] != k.root:
+        path.append(k.parent(path[-1]))
+    for parent, part in zip(path[:0:-1], path[-2::-1]):
+        k.as_partition(part).write(tree.vidt + 4 * RUN_SLOT,
+                                   (CTX_PAGE + 0xC00).to_bytes(4, "little"))
+        assert k.as_partition(parent).yield_(desc[part], RUN_SLOT, NO_SAVE, 0, 0) == 0
+    assert k.current == api.partition
     api.set_int_state(0)
-    tree.k.cpu_context = [pc] + [0] * (CONTEXT_WORDS - 1)
+    k.cpu_context = [pc] + [0] * (CONTEXT_WORDS - 1)
 
 
 def test_a_fault_goes_to_the_parent_with_its_details(tree):
     tree.handler(tree.root, PF, tree.root_ctx, 0xAAA0)
     tree.save_slot(tree.child, CTX_PAGE + 0x800)
     run_as(tree, tree.child)
-    assert lib.pip_fault(tree.k._k, PF, 0xDEAD000, 2) == tree.k.root.pd
+    assert lib.pip_fault(tree.k.handle, PF, 0xDEAD000, 2) == tree.k.root.pd
     cpu = tree.k.cpu_context
     assert tree.k.current == tree.k.root and cpu[CTX_PC] == 0xAAA0
     assert cpu[CTX_REGS:CTX_REGS + 4] == (PF, tree.cdesc, 0xDEAD000, 2)
@@ -79,30 +92,30 @@ def test_a_fault_goes_to_the_parent_with_its_details(tree):
 def test_a_parent_without_a_handler_makes_it_a_double_fault_above(tree):
     tree.handler(tree.root, DF, tree.root_ctx, 0xBBB0)
     run_as(tree, tree.grandchild)
-    assert lib.pip_fault(tree.k._k, PF, 0x5000, 1) == tree.k.root.pd
+    assert lib.pip_fault(tree.k.handle, PF, 0x5000, 1) == tree.k.root.pd
     assert tree.k.cpu_context[CTX_REGS:CTX_REGS + 4] == (DF, 0, 0, 0)
 
 
 def test_a_root_fault_is_a_panic(tree):
     tree.handler(tree.root, PF, tree.root_ctx, 0xAAA0)
     run_as(tree, tree.root)
-    assert lib.pip_fault(tree.k._k, PF, 0x5000, 1) == 0
+    assert lib.pip_fault(tree.k.handle, PF, 0x5000, 1) == 0
 
 
 def test_no_handler_up_to_the_root_is_a_panic(tree):
     run_as(tree, tree.grandchild)
-    assert lib.pip_fault(tree.k._k, PF, 0x5000, 1) == 0
+    assert lib.pip_fault(tree.k.handle, PF, 0x5000, 1) == 0
 
 
 def test_software_interrupts_reach_the_parent_only(tree):
     tree.handler(tree.child, 60, CTX_PAGE, 0xC000)
     tree.handler(tree.root, 60, tree.root_ctx, 0xAAA0)
     run_as(tree, tree.grandchild, pc=0x7777)
-    assert lib.pip_software_interrupt(tree.k._k, 60) == tree.child.partition.pd
+    assert lib.pip_software_interrupt(tree.k.handle, 60) == tree.child.partition.pd
     assert tree.k.cpu_context[CTX_PC] == 0xC000
     assert tree.k.cpu_context[CTX_REGS + 1] == tree.gdesc
     run_as(tree, tree.grandchild, pc=0x7777)
-    assert lib.pip_software_interrupt(tree.k._k, 61) == 0     # no handler: the caller goes on
+    assert lib.pip_software_interrupt(tree.k.handle, 61) == 0     # no handler: the caller goes on
     assert tree.k.cpu_context[CTX_PC] == 0x7777
     assert tree.k.current == tree.grandchild.partition
 
@@ -111,7 +124,7 @@ def test_hardware_interrupts_go_to_the_root(tree):
     tree.handler(tree.root, TIMER, tree.root_ctx, 0xD000)
     tree.handler(tree.child, TIMER, CTX_PAGE, 0xC000)
     run_as(tree, tree.grandchild)
-    assert lib.pip_hardware_interrupt(tree.k._k, TIMER) == tree.k.root.pd
+    assert lib.pip_hardware_interrupt(tree.k.handle, TIMER) == tree.k.root.pd
     assert tree.k.cpu_context[CTX_PC] == 0xD000
     assert tree.k.cpu_context[CTX_REGS + 1] == 0            # not the root's child
 

@@ -27,7 +27,7 @@ def load_context(machine, pc, status):
 def test_arm_a_forged_cpsr_loads_as_user_mode(status):
     m = Machine("arm", pages=256)
     load_context(m, ROOT_IMAGE_BASE | 1, status)       # used to abort the process (SIGABRT)
-    cpsr = m.uc.reg_read(A.UC_ARM_REG_CPSR)
+    cpsr = m.register(A.UC_ARM_REG_CPSR)
     assert cpsr & 0x1F == 0x10 and cpsr & 0x010001C0 == 0       # USR, no J A I F
     assert cpsr & 0x20                                          # Thumb from the pc's bit 0
     assert cpsr & 0xF8000000 == status & 0xF8000000             # the flags are the context's
@@ -38,11 +38,11 @@ def test_arm_a_forged_cpsr_loads_as_user_mode(status):
 def test_x86_a_forged_eflags_loads_at_cpl3_iopl0(status):
     m = Machine("x86", pages=256)
     load_context(m, ROOT_IMAGE_BASE, status)
-    eflags = m.uc.reg_read(X.UC_X86_REG_EFLAGS)
+    eflags = m.register(X.UC_X86_REG_EFLAGS)
     assert eflags & 0x3000 == 0 and eflags & 0x20000 == 0       # IOPL 0, no VM86
     assert eflags & 0x4100 == 0 and eflags & 0x200              # no NT, no TF; IF set
     assert eflags & 0x8D5 == status & 0x8D5                      # arithmetic flags kept
-    assert m.uc.reg_read(X.UC_X86_REG_CS) & 3 == 3 and m.uc.reg_read(X.UC_X86_REG_SS) & 3 == 3
+    assert m.register(X.UC_X86_REG_CS) & 3 == 3 and m.register(X.UC_X86_REG_SS) & 3 == 3
 
 
 PRIVILEGED = {   # a privileged instruction and the vector it must raise in user mode

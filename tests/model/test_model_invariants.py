@@ -92,7 +92,12 @@ def test_data_structure_sh2():
 
 def test_current_partition_in_partitions_list():
     s = S()
-    s.k.as_partition(s.c1).set_int_state(0)                # C1 is now the current partition
+    k, root = s.k, s.k.as_partition(s.k.root)
+    vidt_src = s.pool.take()
+    map_in_child(k, k.root, s.d1, vidt_src, VIDT, s.pool)
+    root.write(vidt_src, struct.pack("<I", VIDT + 0x100))  # C1 VIDT[0] -> a context in it
+    root.write(VIDT + 4, struct.pack("<I", 0))             # root VIDT[1] = 0: no save
+    assert root.yield_(s.d1, 0, 1, 0, 0) == 0 and k.current == s.c1     # C1 runs
     s.w(entry_pa(s.k, s.k.root, s.d1, SH1), 0)             # C1 leaves the tree
     assert "currentPartitionInPartitionsList" in violated(s)
 
@@ -245,3 +250,16 @@ def test_random_corruption_never_crashes(seed):
     result = s.k.check_invariants()
     assert set(result) <= set(PROPERTIES)
     s.k.partitions()
+
+
+def test_a_crashing_checker_is_reported_apart(monkeypatch):
+    """A check that raises is a bug of the model: reported under its own entry, never as a
+    detected violation (so "prop in violated" cannot pass because a checker crashed)."""
+    from pipkernel.model.invariants import Checker
+
+    def crash(self):
+        raise KeyError("boom")
+    s = S()
+    monkeypatch.setattr(Checker, "verticalSharing", crash)
+    result = s.k.check_invariants()
+    assert result == ["verticalSharing: checker crashed (KeyError: 'boom')"]

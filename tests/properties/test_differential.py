@@ -12,6 +12,7 @@ import pipkernel
 import pipkernel.model
 from pipkernel import MemoryFault, PipError
 from pipkernel.abi import EXTRA_PROPERTIES, PAGE_SIZE, POLICIES, cli_sti_save_indices
+from pipkernel.model.frames import Observation, frame_problems
 
 GEOMETRIES = [(160, 16, 2), (260, 16, 2), (420, 16, 3)]
 HARDENED_REASONS = {PipError.RIGHTS_AMPLIFIED, PipError.NOT_WRITABLE, PipError.DEVICE_PAGE,
@@ -19,20 +20,33 @@ HARDENED_REASONS = {PipError.RIGHTS_AMPLIFIED, PipError.NOT_WRITABLE, PipError.D
 
 
 class Twin:
-    """One syscall API per implementation, called together and compared."""
+    """One syscall API per implementation, called together and compared; on each, the call
+    must stay within its frame (pipkernel.model.frames: a refused call changes nothing)."""
 
-    def __init__(self, machine, partition):
-        self.machine, self.partition = machine, partition
+    def __init__(self, machine, partition, frames=True):
+        self.machine, self.partition, self.frames = machine, partition, frames
+
+    def check_frame(self, k, name, args, before, faulted):
+        # memory accesses fault (and leave last_error alone); the services refuse
+        refused = faulted if name in ("read", "write") else k.last_error is not None
+        after = Observation.for_call(k, name)
+        problems = frame_problems(name, before, after, self.partition, args, refused)
+        assert not problems, (type(k).__module__, name, args, problems)
+        if name == "delete_partition" and after.current != before.current:
+            event("deletePartition took the running partition out of the tree")
 
     def __getattr__(self, name):
         def call(*args):
             m = self.machine
             results = []
             for k in (m.c, m.m):
+                before = Observation.for_call(k, name) if self.frames else None
                 try:
                     results.append(("ok", getattr(k.as_partition(self.partition), name)(*args)))
                 except MemoryFault as fault:
                     results.append(("fault", fault.va, fault.access))
+                if before:
+                    self.check_frame(k, name, args, before, results[-1][0] == "fault")
             errors = (m.c.last_error, m.m.last_error)
             note(f"{self.partition}.{name}{args} -> {results[0]} {errors[0]}")
             assert results[0] == results[1], (name, args, results)
@@ -109,10 +123,12 @@ class Differential(RuleBasedStateMachine):
             twin.write(va, nxt.to_bytes(4, "little"))
         return chain[0]
 
-    def free_pages(self, p, twin):
-        """The caller's accessible, underived pages (probed on both kernels alike)."""
+    def free_pages(self, p):
+        """The caller's accessible, underived pages (probed on both kernels alike; the
+        mapped_in_child rule checks that call's frame, not these probes)."""
+        probe = Twin(self, p, frames=False)
         return [va for va, mp in sorted(self.c.mappings(p).items())
-                if mp.accessible and va != self.g.vidt_va and twin.mapped_in_child(va) == 0]
+                if mp.accessible and va != self.g.vidt_va and probe.mapped_in_child(va) == 0]
 
     def kernel_fit(self, data, p):
         """The pages the caller may offer as kernel structures: an honest caller (as the
@@ -131,7 +147,7 @@ class Differential(RuleBasedStateMachine):
     def create_child(self, data, p):
         twin = Twin(self, p)
         fit = self.kernel_fit(data, p)
-        free = [va for va in self.free_pages(p, twin) if fit is None or va in fit]
+        free = [va for va in self.free_pages(p) if fit is None or va in fit]
         if len(free) >= 5:
             twin.create_partition(*data.draw(st.permutations(free), label="pages")[:5])
 
@@ -144,7 +160,7 @@ class Differential(RuleBasedStateMachine):
         """p lends `count` of its pages to the child desc at consecutive VAs from page `base`
         (drawn if None), with varied rights; prepare's tables come from kernel_fit pages."""
         twin = Twin(self, p)
-        free, fit = self.free_pages(p, twin), self.kernel_fit(data, p)
+        free, fit = self.free_pages(p), self.kernel_fit(data, p)
         if base is None:
             base = data.draw(st.integers(1, 8), label="first page")
         for i in range(count):
@@ -167,6 +183,27 @@ class Differential(RuleBasedStateMachine):
         """(w, e) of a page lent: mostly read-write, sometimes read-only or executable."""
         return data.draw(st.sampled_from([(True, False)] * 3 + [(False, False), (False, True),
                                                                 (True, True)]), label="w, e")
+
+    @rule(data=st.data())
+    def run_child(self, data):
+        """A parent gives a child a VIDT whose slot 0 names a context in that page and yields
+        to it: the child runs (deleting it, or an ancestor, then takes the running partition
+        out of the tree)."""
+        p = self.caller(data)
+        desc, vidt = self.child_desc(data, p), self.g.vidt_va
+        if not desc:
+            return
+        child = pipkernel.Partition(self.c.mappings(p)[desc].pa // PAGE_SIZE)
+        if vidt not in self.c.mappings(child):
+            self.lend(data, p, desc, 1, base=vidt // PAGE_SIZE)
+        page = self.c.mappings(child).get(vidt)
+        src = [va for va, mp in self.c.mappings(p).items() if page and mp.pa == page.pa]
+        twin = Twin(self, p)
+        if src:
+            twin.write(src[0], (vidt + 0x100).to_bytes(4, "little"))
+        twin.write(vidt + 4, bytes(4))                 # the caller's save slot 1: no save
+        if twin.yield_(desc, 0, 1, 0, 0) == 0:
+            event("a child runs")
 
     # ---- rules: every syscall, from a random caller ----
     @rule(data=st.data())
@@ -247,7 +284,10 @@ class Differential(RuleBasedStateMachine):
     @precondition(lambda self: len(self.c.partitions()) > 1)
     @rule(data=st.data())
     def delete_partition(self, data):
-        p = self.caller(data)
+        """From any caller, or from the parent of the running partition (which may then go)."""
+        running = self.c.current
+        p = (self.caller(data) if running == self.c.root or data.draw(st.booleans(), "any")
+             else self.c.parent(running))
         Twin(self, p).delete_partition(
             data.draw(st.one_of(st.just(self.child_desc(data, p)), st.integers(0, 4095)), "desc"))
 
