@@ -16,11 +16,11 @@ import pathlib
 import platform
 import time
 
-from elftools.elf.elffile import ELFFile
 from unicorn import UC_ERR_EXCEPTION, UC_ERR_FETCH_UNMAPPED, UC_PROT_ALL, UcError
 from unicorn.arm_const import UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_SP
 from unicorn.x86_const import UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_ESP
 
+from pipkernel import elf
 from pipkernel.abi import CONSOLE_STATUS, CONSOLE_VA, PAGE_SIZE
 from pipkernel.machine import ARCHES, Machine
 
@@ -51,16 +51,13 @@ def bare_compute(arch: str) -> float:
     uc = ARCHES[arch].engine()
     uc.ctl_exits_enabled(True)           # run until something stops it (no `until` address)
     uc.ctl_set_exits([])
-    with open(path, "rb") as handle:
-        elf = ELFFile(handle)
-        loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
-        entry = elf["e_entry"]
-        top = elf.get_section_by_name(".symtab").get_symbol_by_name("__stack_top")[0]["st_value"]
-        low = min(s["p_vaddr"] for s in loads) & ~0xFFF
-        high = max(s["p_vaddr"] + s["p_memsz"] for s in loads)
-        uc.mem_map(low, (high - low + 0xFFF) & ~0xFFF, UC_PROT_ALL)
-        for s in loads:
-            uc.mem_write(s["p_vaddr"], s.data())
+    image = elf.read(path, arch)
+    entry, top = image.entry, image.stack_top
+    low = min(s.va for s in image.segments) & ~0xFFF
+    high = max(s.end for s in image.segments)
+    uc.mem_map(low, (high - low + 0xFFF) & ~0xFFF, UC_PROT_ALL)
+    for s in image.segments:
+        uc.mem_write(s.va, s.data)
     uc.mem_map(CONSOLE_VA, PAGE_SIZE, UC_PROT_ALL)
     uc.mem_write(CONSOLE_VA + CONSOLE_STATUS, (1).to_bytes(4, "little"))   # always ready
     if arch == "arm":

@@ -57,15 +57,15 @@ class ElfImage:
     """What an ELF file holds for the machine."""
 
     path: str
-    machine: str                        # e_machine, pyelftools' name ("EM_ARM", "EM_386")
+    e_machine: str                      # pyelftools' name ("EM_ARM", "EM_386")
     entry: int
     segments: tuple[Segment, ...]       # in file order
     symbols: Mapping[str, int]          # .symtab: name -> value ({} when stripped)
 
     @property
     def arch(self) -> str | None:
-        """"arm" or "x86" (pipkernel.abi.ARCHES), None for another machine."""
-        return next((name for name, a in ARCHES.items() if a.elf_machine == self.machine), None)
+        """"arm" or "x86" (pipkernel.abi.ARCHES), None for another CPU."""
+        return next((name for name, a in ARCHES.items() if a.elf_machine == self.e_machine), None)
 
     def check_entry(self) -> None:
         """ImageError unless the entry point (ARM: bit 0 = Thumb) is in an executable segment."""
@@ -95,7 +95,7 @@ def read(path, arch: str | None = None) -> ElfImage:
         raise ImageError(f"{path}: {error.strerror}") from None
     try:
         elf = ELFFile(io.BytesIO(raw))
-        machine, entry = elf["e_machine"], elf["e_entry"]
+        e_machine, entry = elf["e_machine"], elf["e_entry"]
         loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD" and s["p_memsz"]]
         table = elf.get_section_by_name(".symtab")
         symbols = {s.name: s["st_value"] for s in table.iter_symbols() if s.name} if table else {}
@@ -115,15 +115,15 @@ def read(path, arch: str | None = None) -> ElfImage:
         for other in segments:
             if other is not s and s.va < other.end and other.va < s.end:
                 raise ImageError(f"{where} overlaps segment {other.va:#x}+{other.size:#x}")
-    image = ElfImage(path, machine, entry, segments, MappingProxyType(symbols))
+    image = ElfImage(path, e_machine, entry, segments, MappingProxyType(symbols))
     if arch is not None:
         _check(image, arch, wide)
     return image
 
 
 def _check(image: ElfImage, arch: str, wide: bool) -> None:
-    if image.machine != ARCHES[arch].elf_machine:
-        raise ImageError(f"{image.path} is built for {image.machine}, the image's arch is {arch}")
+    if image.e_machine != ARCHES[arch].elf_machine:
+        raise ImageError(f"{image.path} is built for {image.e_machine}, the image's arch is {arch}")
     if wide:
         raise ImageError(f"{image.path}: a 32-bit little-endian ELF is needed")
     if not image.segments:

@@ -13,9 +13,8 @@ import sys
 
 import pytest
 from elftools.elf.constants import P_FLAGS
-from elftools.elf.elffile import ELFFile
 
-from pipkernel import abi, abi_headers
+from pipkernel import abi, abi_headers, elf
 
 FIRMWARE = pathlib.Path(__file__).resolve().parents[2] / "firmware"
 PAGE = abi.PAGE_SIZE
@@ -56,17 +55,13 @@ def built():
 
 
 class Image:
+    """A built image as the machine reads it (pipkernel.elf), its segments as tuples."""
+
     def __init__(self, path: pathlib.Path):
-        self.path = path
-        with open(path, "rb") as handle:
-            elf = ELFFile(handle)
-            self.machine = elf["e_machine"]
-            self.entry = elf["e_entry"]
-            self.loads = [(s["p_vaddr"], s["p_memsz"], s["p_flags"])
-                          for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
-            symtab = elf.get_section_by_name(".symtab")
-            self.symbols = {sym.name: sym["st_value"] for sym in symtab.iter_symbols()
-                            if sym.name}
+        image = elf.read(path)
+        self.path, self.e_machine, self.entry = path, image.e_machine, image.entry
+        self.symbols = dict(image.symbols)
+        self.loads = [(s.va, s.size, s.flags) for s in image.segments]
 
     def segment_of(self, va: int):
         for vaddr, memsz, flags in self.loads:
@@ -82,7 +77,7 @@ def pages(vaddr: int, memsz: int) -> set[int]:
 @pytest.mark.parametrize("arch,name", CASES)
 def test_segments_are_wx_separate(built, arch, name):
     img = Image(built / arch / f"{name}.elf")
-    assert img.machine == {"arm": "EM_ARM", "x86": "EM_386"}[arch]
+    assert img.e_machine == {"arm": "EM_ARM", "x86": "EM_386"}[arch]
     assert len(img.loads) == 2, img.loads
     seen: set[int] = set()
     for vaddr, memsz, flags in img.loads:

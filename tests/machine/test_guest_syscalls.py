@@ -5,10 +5,9 @@ import pathlib
 import struct
 
 import hypothesis.strategies as st
-from elftools.elf.elffile import ELFFile
 from hypothesis import event, given
 
-from pipkernel import MemoryFault
+from pipkernel import MemoryFault, elf
 from pipkernel.abi import PAGE_SIZE
 from pipkernel.machine import Machine
 
@@ -18,11 +17,8 @@ MEMORY_CALLS = [1, 2, 3, 4, 5, 6, 7, 8, 12, 13]
 
 
 def symbols(arch):
-    with open(BUILD / arch / "syscalls.elf", "rb") as handle:
-        elf = ELFFile(handle)
-        table = elf.get_section_by_name(".symtab")
-        names = ("script", "script_count", "results", "__image_end")
-        return {n: table.get_symbol_by_name(n)[0]["st_value"] for n in names}
+    table = elf.read(BUILD / arch / "syscalls.elf").symbols
+    return {n: table[n] for n in ("script", "script_count", "results", "__image_end")}
 
 
 def heap(arch, pages=24):
