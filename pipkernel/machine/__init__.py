@@ -263,6 +263,15 @@ class Machine:
                        "faults": s.faults, "switches_in": s.switches_in}
                 for s in self._m.stats if s.pd}
 
+    def take_trace(self) -> list[tuple[int, int, int, int, int, int]]:
+        """The events recorded since the last call (tracing on), oldest first, taken:
+        (kind, partition, a, b, c, blocks); pipkernel.machine.report names them."""
+        m = self._m
+        events = [(e.kind, e.partition, e.a, e.b, e.c, e.blocks)
+                  for e in (m.trace[i] for i in range(m.trace_len))]
+        m.trace_len = 0
+        return events
+
     @property
     def tracing(self) -> bool:
         return bool(self._m.tracing)

@@ -55,14 +55,9 @@ def summary(result) -> str:
 
 def trace_events(machine) -> list[dict]:
     """The recorded events (machine.tracing must be on), oldest first."""
-    m = machine._m
-    events = []
-    for i in range(m.trace_len):
-        e = m.trace[i]
-        events.append({"event": EVENT_NAMES.get(e.kind, str(e.kind)), "partition": e.partition,
-                       "a": e.a, "b": e.b, "c": e.c, "blocks": e.blocks})
-    m.trace_len = 0
-    return events
+    return [{"event": EVENT_NAMES.get(kind, str(kind)), "partition": partition,
+             "a": a, "b": b, "c": c, "blocks": blocks}
+            for kind, partition, a, b, c, blocks in machine.take_trace()]
 
 
 def trace_text(events: list[dict]) -> str:
