@@ -19,12 +19,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ipc import Policy, Relay, Topology
-from ipc.mailbox import MAILBOX_PAGES
 from partitions.boot import spawn_firmware
 from partitions.manifest import firmware
 from partitions.plan import child_plan, mailbox_vas
 from partitions.spec import ManifestError
 from pipkernel import Partition, layout
+from pipkernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
 from pipkernel.abi import PAGE_SIZE
 from pipkernel.machine.spawn import python_parent_vidt
 from pipkernel.wrappers import NoFreePages, PageAllocator

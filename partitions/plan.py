@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ipc.mailbox import MAILBOX_PAGES
+from pipkernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
 from pipkernel import layout
 from pipkernel.abi import PAGE_SIZE
 from pipkernel.errors import PipsimError

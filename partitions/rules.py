@@ -1,6 +1,6 @@
 """The semantic rules of a manifest: names, the tree, what runs where, devices, channels, keys
-and memory; `build` turns TOML data into a `Manifest` (with its plan) or raises one
-`ManifestError` listing every problem (docs/manifests.md)."""
+and memory; `Rules(base).manifest(data)` turns TOML data into a `Manifest` (with its plan) or
+raises one `ManifestError` listing every problem (docs/manifests.md)."""
 from __future__ import annotations
 
 import importlib
@@ -8,9 +8,9 @@ import importlib.util
 import re
 from pathlib import Path
 
-from ipc.mailbox import MAILBOX_PAGES       # a firmware partition's first pages: its mailbox
 from pipkernel import Geometry, elf, layout
 from pipkernel.abi import ARCHES as CPUS
+from pipkernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
 from pipkernel.abi import MACHINE_LEVELS, MACHINE_TABLE_SIZE, POLICIES
 from tokens.keys import ALGORITHM_NAMES
 from tokens.scope import OPERATIONS

@@ -1,5 +1,4 @@
 """createPartition and deletePartition: effects and every refusal, in Pip's order."""
-import pytest
 
 from kernel_helpers import child_with_page, pages, pd_slot, run_child
 from pipkernel import Partition, PipError

@@ -5,7 +5,7 @@ from pipkernel.abi import PAGE_SIZE, ROOT_IO_MASK
 from pipkernel.model import Kernel
 from pipkernel.types import Geometry, Partition
 
-from pipmodel_helpers import MMU, SH1, SH2, entry_pa, word
+from pipmodel_helpers import SH1, SH2, entry_pa, word
 
 
 def layout(ts, levels, pages):
