@@ -18,15 +18,15 @@ through the VAs of the pages it gave (vertical sharing), nobody else sees it at 
 from __future__ import annotations
 
 import struct
+from collections import namedtuple
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
 import cbor2
 
 from pipkernel import wire
-from pipkernel.errors import PipsimError
 # The layout (docs/ipc.md §1) is pipkernel/abi.py's, shared with libpip's pip/ipc.h.
-from pipkernel.abi import IPC_HEADER_FORMAT, IPC_HEADER_OFFSETS
+from pipkernel.abi import IPC_HEADER, IPC_HEADER_FORMAT, IPC_HEADER_OFFSETS
 from pipkernel.abi import IPC_HEADER_SIZE as HEADER_SIZE
 from pipkernel.abi import IPC_MAGIC as MAGIC
 from pipkernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
@@ -40,6 +40,7 @@ from pipkernel.abi import IpcPending as Pending
 from pipkernel.abi import IpcReason as Reason
 from pipkernel.abi import IpcRing as RingKind
 from pipkernel.abi import IpcState as State
+from pipkernel.errors import PipsimError
 
 MAX_DEPTH = 32               # nesting a payload may have
 
@@ -82,19 +83,15 @@ class OutboxFull(IpcError):
     """Every outbox slot holds a message the relay has not taken yet: send again later."""
 
 
-class Header(NamedTuple):
-    """A slot header (32 bytes, docs/ipc.md §1)."""
+_FIELDS = [name for name, _, _ in IPC_HEADER]
 
-    state: int
-    kind: int            # 0 = message, else a Reason: a refusal of message (src, dst, seq)
-    length: int          # payload bytes (a refusal: the refused message's length)
-    src: int
-    dst: int
-    seq: int
-    origin_owner: int = 0   # CLAIMED slots: the slot the relay is copying from
-    origin_ring: int = 0
-    origin_slot: int = 0
-    tries: int = 0          # relay attempts that found the next ring full
+
+class Header(namedtuple("HeaderFields", _FIELDS,
+                        defaults=(0,) * (len(_FIELDS) - _FIELDS.index("seq") - 1))):
+    """A slot header (32 bytes, docs/ipc.md §1): the fields pipkernel.abi.IPC_HEADER declares
+    (and describes), those after ``seq`` (a CLAIMED slot's origin, relay tries) 0 by default."""
+
+    __slots__ = ()
 
     @classmethod
     def unpack(cls, raw: bytes, offset: int = 0) -> "Header":
