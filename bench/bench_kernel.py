@@ -14,6 +14,7 @@ import time
 import pipkernel
 import pipkernel.model
 from pipkernel.abi import PAGE_SIZE
+from pipkernel.layout import PARTITION_PAGES
 from pipkernel.wrappers import PageAllocator, create_child, map_page
 
 MIX_PAGES = 16          # pages shared with the child per round
@@ -24,7 +25,7 @@ def syscall_mix(kernel_cls, seconds: float) -> dict:
     collect, deletePartition (52 syscalls) on x86-like geometry (1024 x 2 levels)."""
     k = kernel_cls(pages=4096, table_size=1024, levels=2)
     api, alloc = k.as_partition(k.root), PageAllocator.for_root(k)
-    kernel_pages = [alloc.alloc() for _ in range(5)]
+    kernel_pages = [alloc.alloc() for _ in range(PARTITION_PAGES)]
     tables = [alloc.alloc() for _ in range(3)]
     shared = [alloc.alloc() for _ in range(MIX_PAGES)]
     dsts = [0x400000 * 3 + i * PAGE_SIZE for i in range(MIX_PAGES)]

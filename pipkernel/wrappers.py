@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .abi import PAGE_SIZE, PipError, reason_message
 from .errors import PipsimError
-from .layout import build_spare
+from .layout import PARTITION_PAGES, build_spare
 
 
 class PipCallError(PipsimError, RuntimeError):
@@ -50,12 +50,12 @@ class PageAllocator:
 
 
 def create_child(api, alloc: PageAllocator) -> int:
-    """Create a child from five fresh pages; returns its descriptor's VA.
+    """Create a child from PARTITION_PAGES fresh pages; returns its descriptor's VA.
 
     The descriptor page is cleared first, so the child starts with interrupt
     state 0 (Pip leaves slots 12-13 as the page held them).
     """
-    pages = [alloc.alloc() for _ in range(5)]
+    pages = [alloc.alloc() for _ in range(PARTITION_PAGES)]
     api.write(pages[0], bytes(PAGE_SIZE))
     if not api.create_partition(*pages):
         reason = api.kernel.last_error

@@ -4,6 +4,7 @@ from __future__ import annotations
 import statistics
 import time
 
+from pipkernel.layout import PARTITION_PAGES
 from pipkernel.model.memory import PhysicalMemory
 from pipkernel.wrappers import create_child, map_page
 
@@ -125,7 +126,7 @@ def syscall_cost(p, rng):
     node = tree.leftmost(p["depth"])
     api, alloc, g = node.api, node.alloc, k.geometry
     ydesc, child = _yield_pair(k, node)
-    kernel_pages = [alloc.alloc() for _ in range(5)]
+    kernel_pages = [alloc.alloc() for _ in range(PARTITION_PAGES)]
     tables = [alloc.alloc() for _ in range(4 * g.levels)]
     src, dst, desc = alloc.alloc(), g.root_va_start, kernel_pages[0]
     links = [(va, nxt.to_bytes(4, "little")) for va, nxt in zip(tables, tables[1:] + [0])]
