@@ -170,6 +170,26 @@ class Runtime:
         """The domains whose running flag is off."""
         return set(self._stopped)
 
+    # ---- what HostServices asks, once PartitionHost has checked the caller ----
+    def set_running(self, domain: str, running: bool) -> None:
+        """A domain's running flag; its endpoints follow at the next ``_sync``."""
+        (self._stopped.discard if running else self._stopped.add)(domain)
+
+    def adopt(self, name: str, *args) -> None:
+        """``Lifecycle.adopt``; the new domain starts stopped (its creator starts it)."""
+        self._stopped.add(name)
+        try:
+            self.lifecycle.adopt(name, *args)
+        except BaseException:
+            self._stopped.discard(name)
+            raise
+
+    def forget(self, name: str) -> None:
+        """``Lifecycle.forget``; the open commands of the managers it retired are answered."""
+        for manager in self.lifecycle.forget(name):
+            self._close_exchanges(manager, f"domain {manager.domain} is deleted")
+        self._stopped.discard(name)
+
     def _fault(self, name: str, what: str) -> None:
         """Contain a fault of a partition: a firmware partition is halted, any other stops
         its domain; it is reported to its parent, and the endpoints follow (``_sync``)."""
@@ -271,23 +291,14 @@ class PartitionHost:
         self._runtime.lifecycle.register_manager(self._caller, manager)
 
     def adopt(self, name, parent_api, desc, pages, component, config, app=None, keys=()):
-        runtime = self._runtime
-        if parent_api.partition != runtime.topology.node(self._caller).partition:
+        if parent_api.partition != self._runtime.topology.node(self._caller).partition:
             raise PermissionError(f"{self._caller} may adopt only children of its own")
-        runtime._stopped.add(name)               # created stopped: the caller starts it
-        try:
-            runtime.lifecycle.adopt(name, parent_api, desc, pages, component, config, app, keys)
-        except BaseException:
-            runtime._stopped.discard(name)
-            raise
+        self._runtime.adopt(name, parent_api, desc, pages, component, config, app, keys)
 
     def forget(self, name: str) -> None:
-        runtime = self._runtime
-        if runtime.lifecycle.parent_of.get(name) != self._caller:
+        if self._runtime.lifecycle.parent_of.get(name) != self._caller:
             raise PermissionError(f"{name} is not a child of {self._caller}")
-        for manager in runtime.lifecycle.forget(name):
-            runtime._close_exchanges(manager, f"domain {manager.domain} is deleted")
-        runtime._stopped.discard(name)
+        self._runtime.forget(name)
 
     def restart(self, name: str) -> None:
         domain_of = self._runtime.lifecycle.domain_of
@@ -296,7 +307,7 @@ class PartitionHost:
         self._runtime.lifecycle.restart(name)
 
     def running(self, domain: str) -> bool:
-        return domain not in self._runtime._stopped
+        return domain not in self._runtime.stopped()
 
     def set_running(self, domain: str, running: bool) -> None:
         lifecycle, mine = self._runtime.lifecycle, self._runtime.lifecycle.domain_of[self._caller]
@@ -304,4 +315,4 @@ class PartitionHost:
                 d == domain and lifecycle.domain_of.get(lifecycle.parent_of[p]) == mine
                 for p, d in lifecycle.domain_of.items()):
             raise PermissionError(f"{self._caller} does not manage domain {domain}")
-        (self._runtime._stopped.discard if running else self._runtime._stopped.add)(domain)
+        self._runtime.set_running(domain, running)
