@@ -40,3 +40,21 @@ def test_a_device_interrupt_waits_until_the_root_accepts_it(arch, vector):
 def test_only_device_vectors_can_be_raised(vector):
     with pytest.raises(ValueError, match="device interrupts are vectors 33..47"):
         Machine("arm", pages=256).raise_irq(vector)
+
+
+@pytest.mark.parametrize("arch", ["arm", "x86"])
+def test_a_device_model_that_raises_is_contained(arch):
+    """A bug in a Python device model does not unwind through the engine: the error is kept in
+    host_errors, the guest's store completes, and the machine runs on (here the awaited
+    interrupt never comes: the budget ends the run)."""
+    def broken(offset, value):
+        raise ZeroDivisionError("device model bug")
+
+    device = Registers("button", on_write=broken)
+    machine = Machine(arch, pages=256, devices=[device])
+    machine.load(str(BUILD / arch / "devirq.elf"))
+    machine.patch_word("device_va", machine.device_va("button"))
+    result = machine.run(max_instructions=200_000)
+    assert result.stop == "budget" and result.console.decode() == "masked\n"
+    assert [type(e) for e in machine.host_errors] == [ZeroDivisionError]
+    assert machine.kernel.check_invariants() == []
