@@ -20,6 +20,8 @@ from typing import Any
 import cbor2
 
 from pipkernel import wire as strict
+from tokens import binding
+from tokens.binding import OPERATION_KEYS as _OP_KEYS
 from tokens.scope import MAX_ID, OPERATIONS   # LwM2M's operations and 16-bit ids
 
 MAX_COMMAND = 1024       # bytes of CBOR for a whole command
@@ -27,11 +29,10 @@ MAX_VALUE = 256          # bytes of CBOR for its value
 MAX_TOKEN = 400          # bytes per token
 MAX_NAME = 64
 _KEYS = {"id", "domain", "device", "operation", "value", "token", "tokenB"}
-_OP_KEYS = ("objectId", "objectInstanceId", "resourceId", "resourceInstanceId")
 
 STATUS = {"content": 205, "changed": 204, "created": 201, "deleted": 202,
           "malformed": 400, "oversized": 413, "unknown_path": 404, "not_allowed": 405,
-          "wrong_domain": 400, "stopped": 503, "busy": 503, "timeout": 504, "failed": 500,
+          "wrong_domain": 400, "wrong_device": 400, "stopped": 503, "busy": 503, "timeout": 504, "failed": 500,
           "unauthorised": 403}
 UNKNOWN_STATUS = 500     # a reason the table does not name (a peer's): an internal failure
 
@@ -66,10 +67,16 @@ class Command:
         """The LwM2M path as text, "3303/0/5700"."""
         return "/".join(map(str, self.path))
 
+    def digest(self, domain: str | None = None) -> bytes:
+        """What its token must cover (tokens.binding); ``domain``: as that domain receives
+        it (a forwarded command's token B covers it in the owner domain)."""
+        return binding.digest(domain or self.domain, self.device, self.code, self.path,
+                              self.value)
+
     def to_map(self) -> dict:
-        op = dict(zip(_OP_KEYS, self.path), code=self.code)
-        out = {"id": self.id, "domain": self.domain, "device": self.device, "operation": op,
-               "value": self.value, "token": self.token}
+        out = {"id": self.id, **binding.command_map(self.domain, self.device, self.code,
+                                                     self.path, self.value),
+               "token": self.token}
         if self.token_b is not None:
             out["tokenB"] = self.token_b
         return out

@@ -2,8 +2,8 @@
 
 Frames from the network are written into the partition's receive page, then read back
 and checked in order: size, CBOR shape (``commands.decode``), that the command is for
-this domain, and that its (operation, path) is one the Administration Manager knows —
-before any token is looked at.  Commands other domains forward over IPC are admitted only
+this device and this domain, and that its (operation, path) is one the Administration
+Manager knows — before any token is looked at.  Commands other domains forward over IPC are admitted only
 from the partitions listed as ``forwarders`` (the relay's channel policy checks the
 channel itself).
 """
@@ -17,8 +17,9 @@ _LEN = struct.Struct("<I")
 
 
 class InternalCommunicator:
-    def __init__(self, api, rx_va: int, domain: str, knows, forwarders=()):
-        self.api, self.rx_va, self.domain, self.knows = api, rx_va, domain, knows
+    def __init__(self, api, rx_va: int, device: str, domain: str, knows, forwarders=()):
+        self.api, self.rx_va, self.device = api, rx_va, device
+        self.domain, self.knows = domain, knows
         self.forwarders = frozenset(forwarders)
 
     def admit(self, frame: bytes) -> Command:
@@ -36,6 +37,9 @@ class InternalCommunicator:
         return self._filter(from_map(command_map))
 
     def _filter(self, command: Command) -> Command:
+        if command.device != self.device:
+            raise Refused("wrong_device", f"command for device {command.device!r} reached "
+                          f"{self.device!r}")
         if command.domain != self.domain:
             raise Refused("wrong_domain", f"command for {command.domain!r} reached {self.domain!r}")
         if not self.knows(command.code, command.path):

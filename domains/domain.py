@@ -118,8 +118,8 @@ class DomainManager(Component):
             Validator(self.vault, cfg["audience"], cfg["issuers"], replay_cache=replay),
             cfg.get("policy"))
         self.admin = AdministrationManager()
-        self.ic = InternalCommunicator(self.api, self.region(1), self.domain, self.admin.knows,
-                                       cfg.get("forwarders", ()))
+        self.ic = InternalCommunicator(self.api, self.region(1), cfg["device"], self.domain,
+                                       self.admin.knows, cfg.get("forwarders", ()))
         pool = [self.region(1) for _ in range(POOL_PAGES)] if cfg.get("isolation") else ()
         self.configuration = ConfigurationManager(self.api, self.store(2),
                                                   cfg.get("description", {}), ctx.host,

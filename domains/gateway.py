@@ -6,9 +6,10 @@ scripted management session printing who did what and whether it was accepted.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import partitions
 from ipc import Reason
@@ -28,6 +29,17 @@ CREATE, DELETE, START, LIST, RESTART = ("26261/0/7", "26261/0/8", "26261/0/9", "
 
 def path(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split("/"))
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a domain's server agrees to: a token for ``audience`` granting ``scope``, signed
+    once the command it is for is known (``Gateway.command`` binds it: tokens.binding)."""
+
+    server: str
+    audience: str
+    scope: str
+    options: dict = field(default_factory=dict)     # Issuer.issue's: lifetime, now, ...
 
 
 class Gateway:
@@ -59,14 +71,29 @@ class Gateway:
         self.issuers[domain] = Issuer(vault, f"{domain}-server", f"{domain}-server")
         return vault.export(f"{domain}-server", private=True)
 
-    def token(self, server: str, audience: str, scope: str, **kw) -> bytes:
-        return self.issuers[server].issue(audience=audience, scope=scope, **kw)
+    def token(self, server: str, audience: str, scope: str, **kw) -> Grant:
+        """``server``'s grant of a token (issued for a command by ``command``)."""
+        return Grant(server, audience, scope, kw)
 
-    def command(self, domain: str, code: str, resource: str, value=None, token=b"",
-                token_b=None) -> Command:
+    def sign(self, grant: Grant, command: Command, domain: str | None = None) -> bytes:
+        """The token ``grant`` describes, bound to ``command`` as ``domain`` receives it."""
+        return self.issuers[grant.server].issue(audience=grant.audience, scope=grant.scope,
+                                                command=command.digest(domain), **grant.options)
+
+    def command(self, domain: str, code: str, resource: str, value=None,
+                token: Grant | bytes = b"", token_b: Grant | bytes | None = None,
+                device: str | None = None) -> Command:
+        """A command for this device (or ``device``); a ``Grant`` becomes a token bound to it
+        (token B: to the command as its grant's audience, the owner domain, receives it),
+        bytes are sent as they are (a captured or forged token)."""
         self._next_id += 1
-        return Command(self._next_id, domain, "gateway", code, path(resource), value, token,
-                       token_b)
+        command = Command(self._next_id, domain, device or self.image.manifest.name, code,
+                          path(resource), value)
+        if isinstance(token, Grant):
+            token = self.sign(token, command)
+        if isinstance(token_b, Grant):
+            token_b = self.sign(token_b, command, token_b.audience)
+        return dataclasses.replace(command, token=token, token_b=token_b)
 
     def submit(self, target: str, command: Command | bytes) -> list[Response]:
         """Send a command (or raw bytes) to ``target``'s manager, run until idle, responses."""
@@ -106,16 +133,19 @@ def session(gw: Gateway) -> list[tuple[Step, bool, str]]:
         out.append((Step(device.name, f"register {register} = {got}", got == expected, "hardware"),
                     got == expected, "hardware"))
 
-    def switch_lamp(on: int, what: str):
-        cmd("provider-a server", "provider-a", gw.command(
-            "provider-a", "write", LAMP, on, token=t("provider-a", "provider-a", f"{LAMP}:w")),
-            True, "changed", what)
+    def switch_lamp(on: int, what: str) -> Command:
+        sent = gw.command("provider-a", "write", LAMP, on,
+                          token=t("provider-a", "provider-a", f"{LAMP}:w"))
+        cmd("provider-a server", "provider-a", sent, True, "changed", what)
         observe(gw.lamp, "on", 0, on)
+        return sent
 
     gw.sensor.set(0, 2150)
     t = gw.token
-    a_read = t("provider-a", "provider-a", f"{TEMPERATURE}:r {LAMP}:rw")
-    cmd("provider-a server", "provider-a", gw.command("provider-a", "read", TEMPERATURE, token=a_read),
+    first_read = gw.command("provider-a", "read", TEMPERATURE,
+                            token=t("provider-a", "provider-a", f"{TEMPERATURE}:r {LAMP}:rw"))
+    a_read = first_read.token
+    cmd("provider-a server", "provider-a", first_read,
         True, "content", "reads the temperature (virtual sensor)")
     switch_lamp(1, "switches the lamp on (virtual actuator)")
     cmd("maintainer server", "maintainer",
@@ -139,6 +169,9 @@ def session(gw: Gateway) -> list[tuple[Step, bool, str]]:
         False, "expired", "reads the temperature with an expired token")
     cmd("attacker", "provider-a", gw.command("provider-a", "read", TEMPERATURE, token=a_read),
         False, "replayed", "replays provider A's earlier token")
+    cmd("attacker", "provider-a", gw.command("provider-a", "read", TEMPERATURE, token=a_read,
+                                             device="gateway-2"),
+        False, "wrong_device", "sends provider A's command to another device")
     cmd("provider-a server", "provider-a", gw.command(
         "provider-a", "read", TEMPERATURE, token=t("provider-a", "provider-b", f"{TEMPERATURE}:r")),
         False, "wrong_audience", "sends provider A a token made out to provider B")
@@ -161,7 +194,10 @@ def session(gw: Gateway) -> list[tuple[Step, bool, str]]:
     cmd("owner server", "owner", gw.command("owner", "execute", RESTART, "lamp-driver",
                                             token=t("owner", "owner", f"{RESTART}:x")),
         True, "changed", "restarts the lamp driver (its manager spawns its image afresh)")
-    switch_lamp(0, "switches the lamp off")
+    off = switch_lamp(0, "switches the lamp off")
+    cmd("attacker", "provider-a", gw.command("provider-a", "write", LAMP, 1, token=off.token),
+        False, "command_mismatch", "sends that captured command with its value changed to 1")
+    observe(gw.lamp, "on", 0, 0)
     return out
 
 

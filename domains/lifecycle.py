@@ -48,6 +48,7 @@ def derived_config(image, name: str) -> dict:
     domain = spec.domain or name
     mine = {p.name for p in manifest.partitions if (p.domain or p.name) == domain}
     return {
+        "device": manifest.name,
         "parent": spec.parent if name != "root" else None,
         "children": [c.name for c in manifest.children(name)],
         "clients": {c.from_: list(c.operations) for c in manifest.channels if c.to == name},
@@ -155,7 +156,8 @@ class Lifecycle:
                 free = self._spawn_app(name, partition, api, free, *app)
             self.components[name] = self.launch(
                 name, component, api, free, {},
-                {"parent": parent, "children": [app[0]] if app else [], "clients": {}, **config},
+                {"device": self.image.manifest.name, "parent": parent,
+                 "children": [app[0]] if app else [], "clients": {}, **config},
                 tuple(keys))
         except BaseException:             # a Runaway too: the runtime's own, unmetered, undo
             self._delete_children(partition)

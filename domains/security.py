@@ -34,7 +34,7 @@ class SecurityValidator:
         the rule that applied.  Raises Refused with the token's reason."""
         try:
             self.validator.validate(command.token, operation=command.code,
-                                    resource=command.resource)
+                                    resource=command.resource, command=command.digest())
         except TokenError as error:
             raise Refused(error.reason, error.detail, 401) from None
         rule = self.rule(command.path)

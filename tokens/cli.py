@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import sys
 
 from pipkernel.errors import PipsimError
 from pipkernel.wire import CBORError, loads
 
-from . import cose, cwt
+from . import binding, cose, cwt
 from .cbor import diagnostic
 from .errors import TokenError
 from .issuer import Issuer
@@ -46,6 +47,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     issue.add_argument("--issuer", required=True, help="iss claim")
     issue.add_argument("--audience", required=True, help="aud claim: the partition the token is for")
     issue.add_argument("--scope", required=True, help='rights, e.g. "26261/0/7:w 3303/0:r"')
+    issue.add_argument("--command", help="the command it authorises (its cmd claim): D3.3 JSON "
+                       '{"domain", "device", "operation": {...}, "value"} or a file holding it')
     issue.add_argument("--lifetime", type=float, default=300, help="seconds (default 300)")
     issue.add_argument("--subject", help="sub claim")
     issue.add_argument("--now", type=float, help="issue time (default: the clock)")
@@ -64,6 +67,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     verify.add_argument("--issuer", required=True, action="append", help="accepted issuer (repeatable)")
     verify.add_argument("--operation", help="requested operation: read, write, execute, delete, create")
     verify.add_argument("--resource", help="requested LwM2M path, e.g. 26261/0/7")
+    verify.add_argument("--command", help="the command asked for (JSON or a file): the token "
+                        "must cover it")
     verify.add_argument("--leeway", type=float, default=30)
     verify.add_argument("--now", type=float, help="validation time (default: the clock)")
     parser.set_defaults(func=run)
@@ -84,6 +89,19 @@ def _read_arg(text: str, what: str) -> bytes:
         return bytes.fromhex(text.strip())
     except ValueError:
         raise CliError(f"{what} {text!r} is neither a file nor hex") from None
+
+
+def _command(text: str | None) -> bytes | None:
+    """The digest of the command a --command argument gives (JSON text or a JSON file)."""
+    if text is None:
+        return None
+    try:
+        if os.path.isfile(text):
+            with open(text, encoding="utf-8") as handle:
+                text = handle.read()
+        return binding.digest_of(json.loads(text))
+    except (ValueError, OSError) as exc:
+        raise CliError(f"--command: {exc}") from None
 
 
 def _load_key(text: str) -> CoseKey:
@@ -114,7 +132,8 @@ def _issue(args, out) -> int:
     vault = KeyVault()
     key = vault.add(_load_key(args.key))
     token = Issuer(vault, key.kid, args.issuer, tagged=not args.untagged, cwt_tag=args.cwt_tag).issue(
-        args.audience, args.scope, args.lifetime, subject=args.subject, now=args.now)
+        args.audience, args.scope, args.lifetime, subject=args.subject, now=args.now,
+        command=_command(args.command))
     if args.out:
         _write(args.out, token)
         print(f"wrote {len(token)}-byte token to {args.out}", file=out)
@@ -179,7 +198,8 @@ def _verify(args, out) -> int:
     validator = Validator(vault, args.audience, set(args.issuer), leeway=args.leeway, boot_time=None)
     try:
         claims = validator.validate(_read_arg(args.token, "token"), operation=args.operation,
-                                    resource=args.resource, now=args.now)
+                                    resource=args.resource, command=_command(args.command),
+                                    now=args.now)
     except TokenError as exc:
         print(f"invalid: {exc}", file=out)
         return 1

@@ -8,11 +8,13 @@ from typing import Mapping, NamedTuple
 import cbor2
 
 from pipkernel.wire import CBORError, cbor_type, loads
+from .binding import CMD
 from .errors import TokenError
 
-# Claim keys (RFC 8392 §4, Table 1); scope = 9 (RFC 9200 §8.14).
+# Claim keys (RFC 8392 §4, Table 1); scope = 9 (RFC 9200 §8.14); cmd: tokens.binding.
 ISS, SUB, AUD, EXP, NBF, IAT, CTI, SCOPE = 1, 2, 3, 4, 5, 6, 7, 9
-NAMES = {ISS: "iss", SUB: "sub", AUD: "aud", EXP: "exp", NBF: "nbf", IAT: "iat", CTI: "cti", SCOPE: "scope"}
+NAMES = {ISS: "iss", SUB: "sub", AUD: "aud", EXP: "exp", NBF: "nbf", IAT: "iat", CTI: "cti",
+         SCOPE: "scope", CMD: "cmd"}
 _NO_OTHER = MappingProxyType({})
 
 
@@ -27,10 +29,11 @@ class Claims(NamedTuple):
     iat: int | float | None = None
     cti: bytes | None = None
     scope: str | None = None
+    cmd: bytes | None = None      # the digest of the command it authorises (tokens.binding)
     other: Mapping = _NO_OTHER
 
     def to_map(self) -> dict:
-        """The claims as a CBOR map, keys in RFC 8392 order."""
+        """The claims as a CBOR map, keys in RFC 8392 order, then cmd."""
         fields = {key: self[i] for i, key in enumerate(NAMES)}
         return {k: v for k, v in fields.items() if v is not None} | dict(self.other)
 
@@ -46,7 +49,7 @@ _NUMERIC = (int, float)
 # Expected types: StringOrURI / text (RFC 8392 §3.1.1-3.1.3; scope: see tokens.scope),
 # NumericDate = int or finite float with tag 1 omitted (RFC 8392 §2), cti = bstr (§3.1.7).
 _TYPES = {ISS: (str,), SUB: (str,), AUD: (str,), EXP: _NUMERIC, NBF: _NUMERIC, IAT: _NUMERIC,
-          CTI: (bytes,), SCOPE: (str,)}
+          CTI: (bytes,), SCOPE: (str,), CMD: (bytes,)}
 
 
 def decode(payload: bytes) -> Claims:
@@ -67,4 +70,5 @@ def decode(payload: bytes) -> Claims:
             raise TokenError("malformed", f"claim {NAMES[key]} must be "
                              f"{'/'.join(t.__name__ for t in expected)}, not {cbor_type(value)} {value!r:.40}")
     get = fields.get
-    return Claims(get(ISS), get(SUB), get(AUD), get(EXP), get(NBF), get(IAT), get(CTI), get(SCOPE), other)
+    return Claims(get(ISS), get(SUB), get(AUD), get(EXP), get(NBF), get(IAT), get(CTI), get(SCOPE),
+                  get(CMD), other)

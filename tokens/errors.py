@@ -4,7 +4,7 @@ from pipkernel.errors import PipsimError
 REASONS = frozenset({
     "malformed", "unsupported_algorithm", "unknown_key", "bad_signature",
     "wrong_issuer", "expired", "not_yet_valid", "wrong_audience", "out_of_scope",
-    "missing_claim", "replayed", "replay_cache_full",
+    "missing_claim", "command_mismatch", "replayed", "replay_cache_full",
 })
 
 

@@ -35,8 +35,10 @@ class Issuer:
 
     def issue(self, audience: str, scope: str | Scope, lifetime: float = 300, *, subject: str | None = None,
               now: float | None = None, not_before: float | None = None, cti: bytes | None = None,
-              extra: dict | None = None) -> bytes:
-        """A token for ``audience`` granting ``scope`` (see tokens.scope), valid ``lifetime`` s.
+              command: bytes | None = None, extra: dict | None = None) -> bytes:
+        """A token for ``audience`` granting ``scope`` (see tokens.scope), valid ``lifetime`` s,
+        for the one command whose digest is ``command`` (tokens.binding.digest: a management
+        token must name it).
 
         iat = now, exp = now + lifetime; cti is random unless given."""
         if lifetime <= 0:
@@ -45,5 +47,5 @@ class Issuer:
         now = int(self.clock() if now is None else now)
         claims = Claims(iss=self.issuer, sub=subject, aud=audience, exp=now + int(lifetime), nbf=not_before,
                         iat=now, cti=os.urandom(CTI_BYTES) if cti is None else cti, scope=scope_text,
-                        other=dict(extra or {}))
+                        cmd=command, other=dict(extra or {}))
         return cose.encode(self.key, claims.encode(), tagged=self.tagged, cwt_tag=self.cwt_tag)

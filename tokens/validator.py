@@ -52,14 +52,17 @@ class Validator:
         self.boot_time = clock() if boot_time is ... else boot_time
 
     def validate(self, token: bytes, *, operation: str | None = None, resource: str | None = None,
-                 now: float | None = None, external_aad: bytes = b"") -> cwt.Claims:
+                 command: bytes | None = None, now: float | None = None,
+                 external_aad: bytes = b"") -> cwt.Claims:
         """Return the token's claims if it authorizes ``operation`` on ``resource``; else raise TokenError.
 
         ``operation`` is a name or letter ("write", "w"), ``resource`` a path ("26261/0/7");
         a malformed request raises ScopeError (a ValueError), not TokenError.  Without
-        them the scope is only checked for form; an Administration Manager authorizing a
-        command must pass both.  The token is recorded in the replay cache only when every
-        other check passed."""
+        them the scope is only checked for form.  ``command``: the digest of the command
+        asked for (tokens.binding.digest); the token must carry the same in its ``cmd``
+        claim (``command_mismatch``; ``missing_claim`` without one).  An Administration
+        Manager authorizing a command passes all three.  The token is recorded in the
+        replay cache only when every other check passed."""
         if (operation is None) != (resource is None):
             raise ValueError("pass both operation and resource, or neither")
         request = None if operation is None else (operation_bit(operation), parse_path(resource))
@@ -97,6 +100,13 @@ class Validator:
             raise TokenError("malformed", f"scope: {exc}") from None
         if not granted:
             raise TokenError("out_of_scope", f"scope {claims.scope!r} does not allow {operation} on {resource}")
+        if command is not None and claims.cmd != command:
+            if claims.cmd is None:
+                raise TokenError("missing_claim", "management tokens must carry cmd, the digest "
+                                 "of the command they authorise")
+            raise TokenError("command_mismatch", "the command differs from the one the token "
+                             f"authorises (its digest {command.hex()[:16]}..., the token's "
+                             f"{claims.cmd.hex()[:16]}...)")
         if self.boot_time is not None and claims.iat < self.boot_time - leeway:
             raise TokenError("replayed", f"token issued at {claims.iat}, before boot at {self.boot_time};"
                              " the replay cache cannot vouch for it")

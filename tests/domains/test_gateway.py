@@ -34,7 +34,8 @@ def test_the_session_under_the_hardened_policy(arch):
 
 @pytest.mark.parametrize("reason", ["bad_signature", "expired", "replayed", "wrong_audience",
                                     "out_of_scope", "unknown_key", "missing_token_b", "malformed",
-                                    "ipc_unauthorised", "memory_fault", "driver_fault"])
+                                    "ipc_unauthorised", "memory_fault", "driver_fault",
+                                    "wrong_device", "command_mismatch"])
 def test_each_refusal_reason_is_in_the_transcript(reason):
     steps = session(Gateway())
     assert any(s.reason == reason and not s.accepted and ok for s, ok, _ in steps)
@@ -105,6 +106,29 @@ def test_owner_non_interference(gw):
     (r,) = gw.submit("maintainer", gw.command("maintainer", "write", "3303/0/5900", 9, token=token,
                                               token_b=b))
     assert r.accepted and owner.seen[len(before):] == ["write 3303/0/5900 for maintainer"]
+
+
+def test_a_tampered_command_changes_nothing(gw):
+    """The attack of issue 12: a captured "lamp off" whose value is changed to 1, sent with its
+    original token (before or after the original), is refused and the lamp stays off; so is
+    the same command for another device, or with a token B bound to another value."""
+    grant = gw.token("provider-a", "provider-a", f"{LAMP}:w")
+    off = gw.command("provider-a", "write", LAMP, 0, token=grant)
+    for value, device in ((1, None), (0, "gateway-2")):
+        tampered = gw.command("provider-a", "write", LAMP, value, token=off.token, device=device)
+        (r,) = gw.submit("provider-a", tampered)
+        assert r.reason == ("command_mismatch" if device is None else "wrong_device")
+        assert r.status in (400, 401) and gw.lamp.get(0) == 0
+    (r,) = gw.submit("provider-a", off)                  # the token was not spent
+    assert r.accepted and gw.lamp.get(0) == 0
+    period = "3303/0/5900"
+    honest = gw.command("maintainer", "write", period, 9,
+                        token_b=gw.token("owner", "owner", f"{period}:w"))
+    sneaky = gw.command("maintainer", "write", period, 1,
+                        token=gw.token("maintainer", "maintainer", f"{period}:w"),
+                        token_b=honest.token_b)
+    (r,) = gw.submit("maintainer", sneaky)
+    assert r.reason == "command_mismatch" and gw.sensor.get(4) != 1
 
 
 def test_sibling_cannot_reach_key_vault_pages(gw):

@@ -1,6 +1,7 @@
 """The host-services protocol (domains/host.py): a component does what only the host can do
 through the ``HostServices`` it is given, never through the runtime; the runtime's, bound to
 each component, refuses what is not the caller's; a domain's manager registers explicitly."""
+import dataclasses
 import functools
 
 import pytest
@@ -66,7 +67,8 @@ def owner():
     server = KeyVault()
     server.generate("owner-server", HMAC_256_64)
     host = FakeHost()
-    config = {"audience": "owner", "issuers": {"owner-server": ["owner-server"]},
+    config = {"device": "gateway", "audience": "owner",
+              "issuers": {"owner-server": ["owner-server"]},
               "isolation": True, "replay_pages": 8,
               "description": {"partitions": {"driver": {"parent": "root", "pages": 4}},
                               "domains": {"tenant": {"pages": 24}}}}
@@ -78,10 +80,11 @@ def owner():
 
     def ask(code, resource, value=None):
         letter = "x" if code == "execute" else code[0]
-        token = issuer.issue(audience="owner", scope=f"{resource}:{letter}")
-        manager.receive_frame(Command(next(ids), "owner", "gateway", code,
-                                      tuple(map(int, resource.split("/"))), value,
-                                      token).encode())
+        command = Command(next(ids), "owner", "gateway", code,
+                          tuple(map(int, resource.split("/"))), value)
+        token = issuer.issue(audience="owner", scope=f"{resource}:{letter}",
+                             command=command.digest())
+        manager.receive_frame(dataclasses.replace(command, token=token).encode())
         (answer,) = manager.take_answers()
         return answer
 

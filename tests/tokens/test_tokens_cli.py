@@ -128,3 +128,23 @@ def test_bad_key_input(keys):
     assert status == 2 and "kty" in out
     status, out = run("token", "issue", "--key", keys[0], "--issuer", "o", "--audience", "d", "--scope", "1")
     assert status == 2 and "path:ops" in out
+
+
+def test_a_token_bound_to_a_command_verifies_for_it_only(keys, tmp_path):
+    """--command binds the token (its cmd claim) to a D3.3 command; verify with another
+    command says command_mismatch; a command without its fields is refused clearly."""
+    import json
+    command = {"id": 4, "domain": "dom1", "device": "gateway", "value": {"name": "c"},
+               "operation": {"code": "write", "objectId": 26261, "objectInstanceId": 0,
+                             "resourceId": 7}}
+    path = tmp_path / "command.json"
+    path.write_text(json.dumps(command))
+    token = issue(keys[0], "--command", str(path))
+    verify = ("token", "verify", token, "--key", keys[0], "--audience", "dom1", "--issuer",
+              "owner", "--now", str(NOW), "--operation", "write", "--resource", "26261/0/7")
+    assert run(*verify, "--command", json.dumps({**command, "id": 5}))[0] == 0   # id not covered
+    changed = {**command, "value": {"name": "d"}}
+    status, out = run(*verify, "--command", json.dumps(changed))
+    assert status == 1 and "command_mismatch" in out
+    status, err = run(*verify, "--command", '{"domain": "dom1"}')
+    assert status == 2 and "--command: a command is a map" in err
