@@ -18,7 +18,8 @@ firmware: firmware-toolchain $(STAMP)
 	@$(MAKE) -s --no-print-directory -C firmware PY=$(abspath $(PY)) >&2
 
 # (re)install the package in editable mode; this compiles the C core through cffi
-$(STAMP): $(SOURCES)
+$(STAMP): $(SOURCES) tools/setup-system.sh
+	@tools/setup-system.sh >&2
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "setup: installing the package and its dependencies into $(VENV)" >&2
 	@$(PY) -m pip install --quiet --upgrade pip >&2

@@ -27,6 +27,10 @@ class AdministrationManager:
                 return found
         return None
 
+    def paths(self) -> set[tuple[int, ...]]:
+        """The LwM2M paths (prefixes) it routes."""
+        return {path for _, path in self._routes}
+
     def knows(self, code: str, path: tuple[int, ...]) -> bool:
         return self.handler(code, path) is not None
 

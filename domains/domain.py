@@ -160,6 +160,9 @@ class DomainManager(Component):
         answers, self._answers = self._answers, []
         return answers
 
+    def paths(self) -> set[tuple[int, ...]]:
+        return self.admin.paths()
+
     def export_key(self, kid: str) -> bytes:
         return self.vault.export(kid, private=True)
 

@@ -35,6 +35,9 @@ class Manager(Protocol):
     def take_answers(self) -> list[Response]:
         """The answers given since the last call, in order; taken."""
 
+    def paths(self) -> set[tuple[int, ...]]:
+        """The LwM2M paths its domain serves (what the device registers)."""
+
     def export_key(self, kid: str) -> bytes:
         """The COSE_Key (secret included) of a key this domain's vault generated at
         provisioning: its server's issuing copy, for enrolment."""

@@ -32,7 +32,7 @@ from pipkernel.wrappers import NoFreePages, PageAllocator
 from .firmware import FirmwarePartition
 from .host import Manager
 
-MANAGER_METHODS = ("receive_frame", "take_answers", "export_key")
+MANAGER_METHODS = ("receive_frame", "take_answers", "paths", "export_key")
 
 
 def free_pages(api, pages) -> list[int]:

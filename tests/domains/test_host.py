@@ -208,7 +208,7 @@ def image_with(monkeypatch, name, component):
 
 def test_a_manager_without_a_managers_methods_is_refused_at_start(monkeypatch):
     with pytest.raises(TypeError, match="provider-b: NoFrames cannot be a domain's manager: "
-                                        "it has no receive_frame, take_answers, export_key"):
+                                        "it has no receive_frame, take_answers, paths, export_key"):
         Runtime(image_with(monkeypatch, "provider-b", NoFrames))
 
 

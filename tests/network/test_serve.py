@@ -1,0 +1,160 @@
+"""The device on the network: ``pipsim serve`` driven by clients nobody here wrote (libcoap's
+coap-client over DTLS-PSK, aiocoap's client), registration against libcoap's coap-rd."""
+import asyncio
+import base64
+import json
+import subprocess
+import time
+
+import aiocoap
+import cbor2
+import pytest
+
+from domains.gateway import LAMP, TEMPERATURE
+from tokens import Issuer, KeyVault, binding
+from tokens.keys import ISSUE
+
+from conftest import PSK, Device, free_port, libcoap
+
+DEVICE = "gateway"
+
+
+def token_for(device, domain, code, resource, value, scope):
+    """A token from the domain's server (the key ``--export-keys`` wrote), bound to the command."""
+    vault = KeyVault()
+    kid = vault.add_cose_key((device.keys / f"{domain}.cose").read_bytes(), uses={ISSUE}).kid
+    path = tuple(map(int, resource.split("/")))
+    return Issuer(vault, kid, kid.decode()).issue(
+        audience=domain, scope=scope, command=binding.digest(domain, DEVICE, code, path, value))
+
+
+def d33(domain, code, resource, value, token, rid=1, device=DEVICE):
+    """D3.3 §4.2's body: {"id", "value": "<the command as JSON text>"}."""
+    o, i, r = map(int, resource.split("/"))
+    inner = {"domain": domain, "device": device, "value": value,
+             "operation": {"code": code, "objectId": o, "objectInstanceId": i, "resourceId": r},
+             "token": base64.urlsafe_b64encode(token).rstrip(b"=").decode()}
+    return json.dumps({"id": rid, "value": json.dumps(inner)})
+
+
+def coap_client(device, method, resource, body=None, key=PSK[1], fmt=50):
+    """libcoap's coap-client-openssl over DTLS-PSK: (code or None, JSON answer or None)."""
+    args = [libcoap("coap-client-openssl"), "-m", method, "-u", PSK[0], "-k", key, "-B", "4"]
+    if body is not None:
+        args += ["-t", str(fmt), "-e", body]
+    run = subprocess.run(args + [f"{device.uri}/{resource}"], capture_output=True, timeout=30)
+    out = next((line for line in run.stdout.decode().splitlines() if line.startswith("{")), "")
+    err = run.stderr.decode()
+    refused = next((line for line in err.splitlines() if line[:1] in "45" and line[1:2] == "."),
+                   None)
+    if refused:                               # libcoap prints 4.xx / 5.xx answers on stderr
+        code, _, payload = refused.partition(" ")
+        return code, json.loads(payload)
+    return ("2.xx", json.loads(out)) if out else (None, None)
+
+
+def test_coap_client_switches_the_lamp_and_reads_it_back(device):
+    token = token_for(device, "provider-a", "write", LAMP, 1, f"{LAMP}:w")
+    code, answer = coap_client(device, "put", LAMP, d33("provider-a", "write", LAMP, 1, token))
+    assert code == "2.xx" and answer == {"id": 1, "status": 204, "reason": "changed", "value": None}
+    token = token_for(device, "provider-a", "read", LAMP, None, f"{LAMP}:r")
+    code, answer = coap_client(device, "put", LAMP, d33("provider-a", "read", LAMP, None, token, 2))
+    assert answer["reason"] == "content" and answer["value"] == 1 and answer["id"] == 2
+
+
+def test_a_tampered_or_replayed_command_is_refused(device):
+    token = token_for(device, "provider-a", "write", LAMP, 0, f"{LAMP}:w")
+    code, answer = coap_client(device, "put", LAMP, d33("provider-a", "write", LAMP, 1, token))
+    assert (code, answer["reason"]) == ("4.01", "command_mismatch")
+    code, answer = coap_client(device, "put", LAMP, d33("provider-a", "write", LAMP, 0, token,
+                                                         device="gateway-2"))
+    assert (code, answer["reason"]) == ("4.00", "wrong_device")
+    assert coap_client(device, "put", LAMP, d33("provider-a", "write", LAMP, 0, token))[1][
+        "reason"] == "changed"                               # not spent by the refusals
+    code, answer = coap_client(device, "put", LAMP, d33("provider-a", "write", LAMP, 0, token))
+    assert (code, answer["reason"]) == ("4.01", "replayed")
+
+
+def test_a_client_without_the_key_gets_nothing(device):
+    token = token_for(device, "provider-a", "write", LAMP, 1, f"{LAMP}:w")
+    assert coap_client(device, "put", LAMP, d33("provider-a", "write", LAMP, 1, token),
+                       key="654321") == (None, None)
+    assert device.running
+
+
+@pytest.mark.parametrize("body, fmt, code, reason", [
+    ("not json", 50, "4.00", "malformed"),
+    ('{"id": 1, "value": {"domain": "x"}}', 50, "4.00", "malformed"),
+    ('{"id": 1, "value": "[1, 2]"}', 50, "4.00", "malformed"),
+    ("x" * 3000, 50, "4.13", "oversized"),
+    ("<a/>", 41, "4.15", "unsupported_format"),
+])
+def test_bad_bodies_get_a_clear_refusal(device, body, fmt, code, reason):
+    got, answer = coap_client(device, "put", LAMP, body, fmt=fmt)
+    assert (got, answer["reason"]) == (code, reason) and device.running
+
+
+def test_the_path_must_be_the_commands(device):
+    token = token_for(device, "provider-a", "write", LAMP, 1, f"{LAMP}:w")
+    code, answer = coap_client(device, "put", TEMPERATURE, d33("provider-a", "write", LAMP, 1,
+                                                               token))
+    assert (code, answer["reason"]) == ("4.00", "malformed") and LAMP in answer["value"]
+    code, answer = coap_client(device, "post", LAMP, d33("provider-a", "write", LAMP, 1, token))
+    assert (code, answer["reason"]) == ("4.05", "not_allowed")
+
+
+def test_aiocoap_client_sends_the_cbor_form(device):
+    """aiocoap's client over DTLS-PSK: the command as CBOR (content-format 60), answer CBOR."""
+    token = token_for(device, "provider-a", "read", TEMPERATURE, None, f"{TEMPERATURE}:r")
+    o, i, r = map(int, TEMPERATURE.split("/"))
+    command = {"id": 9, "domain": "provider-a", "device": DEVICE, "value": None, "token": token,
+               "operation": {"code": "read", "objectId": o, "objectInstanceId": i,
+                             "resourceId": r}}
+
+    async def ask():
+        context = await aiocoap.Context.create_client_context()
+        context.client_credentials.load_from_dict({f"{device.uri}/*": {"dtls": {
+            "psk": {"ascii": PSK[1]}, "client-identity": {"ascii": PSK[0]}}}})
+        try:
+            request = aiocoap.Message(code=aiocoap.PUT, uri=f"{device.uri}/{TEMPERATURE}",
+                                      payload=cbor2.dumps(command), content_format=60)
+            return await asyncio.wait_for(context.request(request).response, 30)
+        finally:
+            await context.shutdown()
+
+    response = asyncio.run(ask())
+    answer = cbor2.loads(response.payload)
+    assert str(response.code) == "2.05 Content" and response.opt.content_format == 60
+    assert answer["id"] == 9 and answer["reason"] == "content" and isinstance(answer["value"], int)
+
+
+def test_registration_with_a_resource_directory(tmp_path):
+    """libcoap's coap-rd (a CoRE resource directory, what LwM2M registration builds on) takes
+    the device's registration with its object list, and loses it when the device stops."""
+    port = free_port()
+    rd = subprocess.Popen([libcoap("coap-rd-notls"), "-A", "127.0.0.1", "-p", str(port)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    directory = f"coap://127.0.0.1:{port}"
+
+    def get(path):
+        run = subprocess.run([libcoap("coap-client-notls"), "-m", "get", "-B", "4",
+                              f"{directory}/{path}"], capture_output=True, timeout=30)
+        return run.stdout.decode()
+
+    try:
+        time.sleep(0.3)
+        device = Device(tmp_path, "--server", directory, "--endpoint", "gw-test",
+                        "--lifetime", "60")
+        try:
+            entries = [link.split(">")[0][2:] for link in get(".well-known/core").split(",")
+                       if link.startswith("</rd/")]
+            assert len(entries) == 1
+            objects = get(entries[0])
+            assert "</26261/0>" in objects and "</3303/0>" in objects and "</3311/0>" in objects
+        finally:
+            device.stop()
+        assert "registered at" in device.output
+        assert not [link for link in get(".well-known/core").split(",") if "</rd/" in link]
+    finally:
+        rd.terminate()
+        rd.wait(timeout=10)
