@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-SCRIPTS = ["bench_kernel.py", "bench_machine.py", "bench_ipc.py", "bench_tokens.py", "bench_domains.py"]
+SCRIPTS = ["bench_kernel.py", "bench_machine.py", "bench_ipc.py", "bench_tokens.py", "bench_domains.py",
+           "bench_network.py"]
 
 
 def main() -> int:

@@ -149,12 +149,14 @@ class LwM2MClient:
                                      response.value), reply_format)
 
     def _run(self, domain: str, command: dict) -> Response:
-        """The command through the runtime (as ``Runtime.submit``), until it is answered."""
+        """The command through the runtime (as ``Runtime.submit``), until it is answered: at
+        once (a domain's own resource), or after rounds (IPC to a driver, to the owner)."""
         runtime, rid = self.runtime, command["id"]
         answer = runtime.submit(domain, cbor2.dumps(command))
         for _ in range(64):                      # bounded: the runtime answers every frame
+            if answer is None:
+                answer = next((r for r in runtime.collect() if r.id == rid), None)
             if answer is not None:
                 return answer
             runtime.run()
-            answer = next((r for r in runtime.collect() if r.id == rid), None)
         return Response(rid, STATUS["timeout"], "timeout", "the device did not answer")
