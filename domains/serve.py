@@ -22,11 +22,13 @@ import aiocoap
 import aiocoap.resource
 from aiocoap.credentials import CredentialsMap
 from aiocoap.numbers.codes import Code
+from aiocoap.transports import tinydtls_server
 
 from .lwm2m import LINK_FORMAT, LwM2MClient
 
 log = logging.getLogger("pipsim.serve")
 DEFAULT_PORT = 5684                      # coaps (RFC 7252 §12.7)
+MAX_PEERS = 256                          # DTLS peers (source addresses) kept at once
 
 
 def code_of(status: int) -> Code:
@@ -66,15 +68,39 @@ def credentials(psks) -> CredentialsMap:
     return creds
 
 
+class _BoundedPeers(tinydtls_server._DatagramServerSocketSimpleDTLS):
+    """aiocoap's DTLS server socket keeps a DTLS state for every source address that sent it
+    a datagram, without bound (its ``_maybe_purge_sockets`` is never called by the DTLS
+    variant): a handshake flood from many source ports would grow it without end.  Here at
+    most ``MAX_PEERS``, the least recently active dropped first (it may handshake again)."""
+
+    max_sockets = MAX_PEERS
+
+    def datagram_received(self, data, sockaddr):
+        if sockaddr not in self._connections:
+            self._maybe_purge_sockets()
+        super().datagram_received(data, sockaddr)
+
+
+class _DTLSServer(tinydtls_server.MessageInterfaceTinyDTLSServer):
+    _serversocket = _BoundedPeers
+
+
 async def open_device(client: LwM2MClient, host: str, port: int, psks=(), plain: bool = False):
     """The server context: DTLS-PSK on (host, port), or plain CoAP with ``plain``."""
     if plain:
         return await aiocoap.Context.create_server_context(site(client), bind=(host, port),
                                                            transports=["udp6"])
-    # aiocoap's DTLS server binds the given port + 1 (5683 + 1 = 5684): hand it port - 1
-    return await aiocoap.Context.create_server_context(
-        site(client), bind=(host, port - 1), transports=["tinydtls_server"],
-        server_credentials=credentials(psks))
+    context = aiocoap.Context(serversite=site(client), loggername="coap-server",
+                              server_credentials=credentials(psks))
+    # aiocoap takes transports by name only; this is its own set-up of "tinydtls_server"
+    # (protocol.Context.create_server_context), with the bounded socket.  Its DTLS server
+    # binds the given port + 1 (5683 + 1 = 5684): hand it port - 1.
+    await context._append_tokenmanaged_messagemanaged_transport(
+        lambda manager: _DTLSServer.create_server((host, port - 1), manager, log=context.log,
+                                                  loop=context.loop,
+                                                  server_credentials=context.server_credentials))
+    return context
 
 
 class Registration:

@@ -197,3 +197,30 @@ def test_many_clients_each_command_answered_once(device):
         assert [a["id"] for a in answers] == list(range(per_client))
         assert all(a["reason"] == "changed" for a in answers), answers
     assert device.running
+
+
+def test_a_handshake_flood_from_many_ports_is_bounded(device):
+    """20,000 ClientHello-shaped datagrams from as many source ports, three times: the
+    device's memory stops growing (at most MAX_PEERS DTLS peers are kept; aiocoap alone kept
+    one per port, ~1 KiB each) and a real client is still served."""
+    import os
+    import socket
+    hello = (bytes.fromhex("16fefd0000000000000000") + (64).to_bytes(2, "big")
+             + bytes.fromhex("01000038000000000000003800fefd") + os.urandom(49))
+    port = int(device.uri.rsplit(":", 1)[1])
+
+    def flood():
+        for _ in range(20_000):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+                sender.sendto(hello, ("127.0.0.1", port))
+        time.sleep(1)
+        with open(f"/proc/{device.process.pid}/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+
+    first = flood()
+    last = max(flood(), flood())
+    assert last - first < 8 * 1024, f"RSS grew from {first} to {last} KiB"
+    token = token_for(device, "provider-a", "read", TEMPERATURE, None, f"{TEMPERATURE}:r")
+    code, answer = coap_client(device, "put", TEMPERATURE,
+                               d33("provider-a", "read", TEMPERATURE, None, token))
+    assert answer["reason"] == "content" and device.running
