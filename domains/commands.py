@@ -32,8 +32,8 @@ _KEYS = {"id", "domain", "device", "operation", "value", "token", "tokenB"}
 
 STATUS = {"content": 205, "changed": 204, "created": 201, "deleted": 202,
           "malformed": 400, "oversized": 413, "unknown_path": 404, "not_allowed": 405,
-          "wrong_domain": 400, "wrong_device": 400, "stopped": 503, "busy": 503, "timeout": 504, "failed": 500,
-          "unauthorised": 403}
+          "wrong_domain": 400, "wrong_device": 400, "stopped": 503, "busy": 503,
+          "timeout": 504, "failed": 500, "unauthorised": 403}
 UNKNOWN_STATUS = 500     # a reason the table does not name (a peer's): an internal failure
 
 
@@ -132,8 +132,10 @@ def from_map(obj) -> Command:
     if not isinstance(op, strict.MAP_TYPES) or set(op) - {"code", *_OP_KEYS}:
         raise Refused("malformed", "operation must be a map of code, objectId, objectInstanceId,"
                       " resourceId[, resourceInstanceId]")
-    if op.get("code") not in OPERATIONS:
-        raise Refused("malformed", f"operation code must be one of {', '.join(OPERATIONS)}")
+    code = binding.operation_code(op.get("code"))
+    if code not in OPERATIONS:
+        raise Refused("malformed", f"operation code must be one of {', '.join(OPERATIONS)} "
+                      "(or exec)")
     if not {"objectId", "objectInstanceId", "resourceId"} <= set(op):
         raise Refused("malformed", "operation needs objectId, objectInstanceId and resourceId")
     path = tuple(_int(op[k], k) for k in _OP_KEYS if k in op)
@@ -146,7 +148,7 @@ def from_map(obj) -> Command:
         raise Refused("oversized", f"value is over {MAX_VALUE} bytes of CBOR")
     token_b = obj.get("tokenB")
     return Command(_int(obj["id"], "id", 0, 2**32 - 1), _text(obj["domain"], "domain"),
-                   _text(obj["device"], "device"), op["code"], path, value,
+                   _text(obj["device"], "device"), code, path, value,
                    _token(obj["token"], "token"),
                    None if token_b is None else _token(token_b, "tokenB"))
 

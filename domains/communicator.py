@@ -3,9 +3,9 @@
 Frames from the network are written into the partition's receive page, then read back
 and checked in order: size, CBOR shape (``commands.decode``), that the command is for
 this device and this domain, and that its (operation, path) is one the Administration
-Manager knows — before any token is looked at.  Commands other domains forward over IPC are admitted only
-from the partitions listed as ``forwarders`` (the relay's channel policy checks the
-channel itself).
+Manager knows — before any token is looked at.  Commands other domains forward over IPC
+are admitted only from the partitions listed as ``forwarders`` (the relay's channel policy
+checks the channel itself).
 """
 from __future__ import annotations
 

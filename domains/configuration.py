@@ -12,9 +12,16 @@ and (in the owner domain) LwM2M object 26261, isolation management (D3.3 §4.2, 
                      write; an unsigned 32-bit value); created stopped
     write 26261/0/8  "N"                       delete it (deletePartition)
     write 26261/0/9  "N" / 26261/0/10 "N"      start / stop it (the host's running flag)
-    read  26261/0/11                           list domains: {name: {"running", "pages", ...}}
+    read  26261/0/11                           refresh: {name: {"instance", "identity",
+                                               "pages", "running", "created"[, "code"]}}
     execute 26261/0/12 "P"                     restart P, a halted firmware partition of this
                                                domain (its parent spawns its image afresh)
+
+and one instance n >= 1 of object 26261 per domain it manages (D3.3 §4.2's resources): read
+26261/n/0 App Name, /1 Identity (its server's key id), /4 Code file name, /5 Created? (opmux
+``exists``: 0), /6 Running? (opmux ``isrun``: 1 or 0); /2 Access key is write-only (its
+reading is refused), /3 Local Port has no meaning here (domains talk over IPC mailboxes, not
+ports: no such resource); write (or execute) 26261/n/8 delete, /9 start, /10 stop it.
 
 Every change is made with this partition's own system calls (``pipkernel.wrappers``)
 from the pool of pages it reserved; the description lives in its page store.  What only the
@@ -54,25 +61,60 @@ class ConfigurationManager:
         may run."""
         self.api, self.store, self.host, self.manager = api, store, host, manager
         self.pool, self.codes = list(pool), dict(codes or {})
-        domains = {name: dict(d, created=False)
-                   for name, d in description.get("domains", {}).items()}
+        self.admin: AdministrationManager | None = None
+        domains = {name: dict(d, created=False, instance=n)
+                   for n, (name, d) in enumerate(description.get("domains", {}).items(), 1)}
         store.save({"partitions": description.get("partitions", {}),
                     "channels": description.get("channels", []), "domains": domains})
 
     def register(self, admin: AdministrationManager) -> None:
+        self.admin = admin
         admin.route("write", "26261/0/7", self.create)
         admin.route("write", "26261/0/8", self.delete)
         admin.route("write", "26261/0/9", self.start)
         admin.route("write", "26261/0/10", self.stop)
         admin.route("read", "26261/0/11", self.list)
         admin.route("execute", "26261/0/12", self.restart)
+        for entry in self.store.load()["domains"].values():
+            self._route_instance(entry["instance"])
+
+    def _route_instance(self, n: int) -> None:
+        for resource in INSTANCE_READS:
+            self.admin.route("read", f"26261/{n}/{resource}", self.read_instance)
+        for resource in INSTANCE_WRITES:
+            self.admin.route("write execute", f"26261/{n}/{resource}", self.write_instance)
 
     def list(self, command: Command) -> Response:
-        """{domain: {"pages"[, "desc"], "running", "created"}}."""
+        """{domain: {"instance", "identity", "pages"[, "desc"][, "code"], "running",
+        "created"}}."""
         domains = {name: {**{k: v for k, v in d.items() if k != "created"},
                           "running": self.host.running(name), "created": d["created"]}
                    for name, d in self.store.load()["domains"].items()}
         return respond(command, "content", domains)
+
+    def _instance(self, command: Command) -> tuple[str, dict]:
+        """The domain whose object-26261 instance the command names."""
+        n = command.path[1]
+        found = next(((name, d) for name, d in self.store.load()["domains"].items()
+                      if d["instance"] == n), None)
+        if found is None:
+            raise Refused("unknown_path", f"no domain has instance {n} of object 26261")
+        return found
+
+    def read_instance(self, command: Command) -> Response:
+        name, entry = self._instance(command)
+        resource = command.path[2]
+        if resource == ACCESS_KEY:
+            raise Refused("not_allowed", "the access key is write-only", 405)
+        value = {0: name, 1: entry.get("identity"), 4: entry.get("code"),
+                 5: EXISTS, 6: int(self.host.running(name))}[resource]
+        return respond(command, "content", value)
+
+    def write_instance(self, command: Command) -> Response:
+        name, _ = self._instance(command)
+        named = Command(command.id, command.domain, command.device, command.code,
+                        command.path, name, command.token, command.token_b)
+        return INSTANCE_WRITES[command.path[2]](self, named)
 
     def create(self, command: Command) -> Response:
         value, state = command.value, self.store.load()
@@ -106,8 +148,12 @@ class ConfigurationManager:
         except Exception as error:        # adopt left nothing registered: the partition goes too
             self.api.delete_partition(desc)
             raise Refused("failed", f"cannot run domain {name} in {pages} pages: {error}") from None
-        state["domains"][name] = {"pages": pages, "desc": desc, "created": True}
+        instance = 1 + max((d["instance"] for d in state["domains"].values()), default=0)
+        state["domains"][name] = {"instance": instance, "identity": issuer, "pages": pages,
+                                  "desc": desc, "created": True,
+                                  **({"code": value["code"]["image"]} if app else {})}
         self.store.save(state)
+        self._route_instance(instance)
         return respond(command, "created", name)
 
     def _app(self, name: str, code, config: dict) -> tuple[str, str] | None:
@@ -200,3 +246,9 @@ def _name(command: Command) -> str:
     if not isinstance(command.value, str):
         raise Refused("malformed", "the value must be a domain name")
     return command.value
+
+
+ACCESS_KEY, EXISTS = 2, 0               # opmux exists: 0 exists (an instance is listed only then)
+INSTANCE_READS = (0, 1, ACCESS_KEY, 4, 5, 6)
+INSTANCE_WRITES = {8: ConfigurationManager.delete, 9: ConfigurationManager.start,
+                   10: ConfigurationManager.stop}

@@ -58,8 +58,11 @@ def derived_config(image, name: str) -> dict:
                            for p in manifest.partitions if p.name in mine and p.name != "root"},
             "channels": [[c.from_, c.to] for c in manifest.channels
                          if c.from_ in mine or c.to in mine],
-            "domains": {p.domain or p.name: {"pages": p.pages} for p in manifest.partitions
-                        if p.parent in mine and (p.domain or p.name) != domain}},
+            "domains": {p.domain or p.name: {
+                "identity": next((k.kid for k in manifest.keys if k.holder == p.name), None),
+                "pages": p.pages}
+                for p in manifest.partitions
+                if p.parent in mine and (p.domain or p.name) != domain}},
     }
 
 

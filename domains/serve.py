@@ -36,26 +36,36 @@ def code_of(status: int) -> Code:
     return Code((status // 100) << 5 | status % 100)
 
 
-class _Resource(aiocoap.resource.Resource):
-    """One LwM2M resource of the device: every method goes to the client."""
+class _Object(aiocoap.resource.Resource, aiocoap.resource.PathCapable):
+    """One LwM2M object of the device, every path below it (instances come and go: object
+    26261 has one per domain): every method goes to the client."""
 
-    def __init__(self, client: LwM2MClient, path: tuple[int, ...]):
+    def __init__(self, client: LwM2MClient, object_id: int):
         super().__init__()
-        self.client, self.path = client, path
+        self.client, self.object_id = client, object_id
 
     async def render(self, request):
-        reply = self.client.handle(request.code.name, self.path, request.payload,
+        try:
+            path = (self.object_id, *(int(p) for p in request.opt.uri_path))
+        except ValueError:
+            raise aiocoap.error.NotFound() from None
+        reply = self.client.handle(request.code.name, path, request.payload,
                                    request.opt.content_format, request.opt.accept)
         return aiocoap.Message(code=code_of(reply.code), payload=reply.payload,
                                content_format=reply.content_format)
+
+    def get_resources_as_linkheader(self):
+        from aiocoap.util.linkformat import Link, LinkFormat
+        return LinkFormat([Link("/" + "/".join(map(str, path[1:])))
+                           for path in self.client.paths() if path[0] == self.object_id])
 
 
 def site(client: LwM2MClient) -> aiocoap.resource.Site:
     root = aiocoap.resource.Site()
     root.add_resource([".well-known", "core"],
                       aiocoap.resource.WKCResource(root.get_resources_as_linkheader))
-    for path in client.paths():
-        root.add_resource([str(p) for p in path], _Resource(client, path))
+    for object_id in sorted({path[0] for path in client.paths()}):
+        root.add_resource([str(object_id)], _Object(client, object_id))
     return root
 
 
@@ -217,7 +227,8 @@ def _bind(text: str) -> tuple[str, int]:
 def register(subparsers) -> None:
     from .gateway import IMAGE
     serve = subparsers.add_parser("serve", help="boot a device image and serve its LwM2M "
-                                  "objects over CoAP (DTLS-PSK)", description=__doc__.splitlines()[0])
+                                  "objects over CoAP (DTLS-PSK)",
+                                  description=__doc__.splitlines()[0])
     serve.add_argument("image", nargs="?", default=IMAGE, help="device-image manifest (default: "
                        "the gateway)")
     serve.add_argument("--arch", choices=("arm", "x86"), help="the image's machine")

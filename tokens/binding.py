@@ -31,12 +31,19 @@ import cbor2
 
 CMD = -65537                         # the claim key (private use, RFC 8392 §9.1)
 OPERATION_KEYS = ("objectId", "objectInstanceId", "resourceId", "resourceInstanceId")
+CODE_ALIASES = {"exec": "execute"}   # D3.3 §3.2 writes "exec"; it is LwM2M's execute
+
+
+def operation_code(code):
+    """The operation a command's code names (D3.3's "exec" is "execute")."""
+    return CODE_ALIASES.get(code, code) if isinstance(code, str) else code
 
 
 def command_map(domain: str, device: str, code: str, path, value: Any) -> dict:
     """The command a token covers, as D3.3 §4.2 spells its fields."""
     return {"domain": domain, "device": device,
-            "operation": {"code": code, **dict(zip(OPERATION_KEYS, path))}, "value": value}
+            "operation": {"code": operation_code(code), **dict(zip(OPERATION_KEYS, path))},
+            "value": value}
 
 
 def digest_of(command) -> bytes:

@@ -61,6 +61,38 @@ def test_create_start_use_stop_delete(gw):
     assert rt.topology.endpoints["provider-c"] > old_id
 
 
+def test_each_domain_is_an_instance_of_object_26261(gw):
+    """D3.3 §4.2's resources per domain: 0 App Name, 1 Identity, 2 Access key (write-only),
+    4 Code, 5 Created? (opmux exists: 0), 6 Running? (opmux isrun); 8 / 9 / 10 delete, start,
+    stop that domain; 3 Local Port has no meaning for a partition (no such resource)."""
+    listed = owner(gw, "read", LIST).value
+    image = {name: d["instance"] for name, d in listed.items()}
+    assert sorted(image.values()) == list(range(1, len(image) + 1))
+    n = image["provider-a"]
+    assert owner(gw, "read", f"26261/{n}/0").value == "provider-a"
+    assert owner(gw, "read", f"26261/{n}/1").value == "provider-a-server"
+    assert (owner(gw, "read", f"26261/{n}/5").value, owner(gw, "read", f"26261/{n}/6").value) == (
+        0, 1)
+    secret = owner(gw, "read", f"26261/{n}/2")
+    assert (secret.status, secret.reason) == (405, "not_allowed")
+    assert owner(gw, "read", f"26261/{n}/3").reason == "unknown_path"
+    key = gw.new_server("provider-c")
+    assert owner(gw, "write", CREATE, {"name": "provider-c", "pages": 48, "key": key,
+                                       "code": {"image": "store", "resource": APP_CONFIG}}).accepted
+    c = owner(gw, "read", LIST).value["provider-c"]["instance"]
+    assert c == len(image) + 1
+    assert [owner(gw, "read", f"26261/{c}/{r}").value for r in (0, 1, 4, 5, 6)] == [
+        "provider-c", "provider-c-server", "store", 0, 0]
+    assert owner(gw, "write", f"26261/{c}/9").accepted                  # start instance c
+    assert owner(gw, "read", f"26261/{c}/6").value == 1
+    assert provider(gw, "provider-c", "write", 5).accepted
+    assert owner(gw, "write", f"26261/{c}/10").accepted                 # stop it
+    assert owner(gw, "read", f"26261/{c}/6").value == 0
+    deleted = owner(gw, "write", f"26261/{c}/8")
+    assert (deleted.status, deleted.value) == (202, "provider-c")
+    assert owner(gw, "read", f"26261/{c}/0").reason == "unknown_path"   # gone with its domain
+
+
 @pytest.mark.parametrize("value, reason", [
     ({"name": "x", "pages": 24}, "malformed"),                                  # no key
     ({"name": "x", "pages": 23, "key": b"k"}, "malformed"),                     # too few pages
@@ -257,3 +289,15 @@ def test_a_domain_deleted_while_the_runtime_polls(gw):
     rt.step()
     assert "x" not in rt.components and "x-app" not in rt.firmware
     assert gw.image.kernel.check_invariants() == []
+
+
+def test_d33s_exec_code_is_execute(gw):
+    """A restart sent with D3.3's op code "exec" runs as execute (the refusal says the driver
+    is not halted: it reached the handler)."""
+    import cbor2
+    command = gw.command("owner", "execute", "26261/0/12", "lamp-driver",
+                         token=gw.token("owner", "owner", "26261/0/12:x"))
+    frame = command.to_map()
+    frame["operation"]["code"] = "exec"
+    (response,) = gw.submit("owner", cbor2.dumps(frame))
+    assert response.reason == "not_allowed" and "not a halted firmware" in response.value

@@ -95,7 +95,7 @@ def test_a_fake_host_drives_a_domain_manager(owner):
     k, host, manager, ask = owner
     assert host.manager is manager and isinstance(manager, Manager)     # it registered
     listed = ask("read", "26261/0/11").value
-    assert listed == {"tenant": {"pages": 24, "running": True, "created": False}}
+    assert listed == {"tenant": {"instance": 1, "pages": 24, "running": True, "created": False}}
     assert ask("write", "26261/0/10", "tenant").accepted                 # stop: the host's flag
     assert host.calls == [("set_running", "tenant", False)]
     assert ask("read", "26261/0/11").value["tenant"]["running"] is False

@@ -73,3 +73,10 @@ def test_the_claim_is_typed(issuer, validator, vault):
     with pytest.raises(TokenError) as refused:
         validator.validate(token, **WRITE, command=binding.digest(*COMMAND), now=NOW)
     assert refused.value.reason == "malformed" and "cmd" in refused.value.detail
+
+
+def test_exec_is_execute():
+    """D3.3 §3.2's "exec" names LwM2M's execute: a token bound to either covers both."""
+    restart = ("owner", "gateway", "exec", (26261, 0, 12), "lamp-driver")
+    assert binding.digest(*restart) == binding.digest("owner", "gateway", "execute",
+                                                      *restart[3:])
