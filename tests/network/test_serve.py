@@ -4,6 +4,7 @@ import asyncio
 import base64
 import json
 import subprocess
+import sys
 import time
 
 import aiocoap
@@ -224,3 +225,34 @@ def test_a_handshake_flood_from_many_ports_is_bounded(device):
     code, answer = coap_client(device, "put", TEMPERATURE,
                                d33("provider-a", "read", TEMPERATURE, None, token))
     assert answer["reason"] == "content" and device.running
+
+
+def opmux(device, *argv, key=PSK[1]):
+    """``pipsim opmux`` against the device: (exit status, stdout, stderr)."""
+    run = subprocess.run([sys.executable, "-m", "pipkernel.cli", "opmux", *argv, "--device",
+                          device.uri, "--psk", f"{PSK[0]}:{key}", "--keys", str(device.keys)],
+                         capture_output=True, text=True, timeout=60)
+    return run.returncode, run.stdout.strip(), run.stderr.strip()
+
+
+def test_opmux_over_the_network(device, tmp_path):
+    """D3.3 §4.6's opmux commands, as LwM2M requests on object 26261 of a running device."""
+    key = tmp_path / "tenant.cose"
+    assert subprocess.run([sys.executable, "-m", "pipkernel.cli", "token", "keygen", "--kid",
+                           "tenant-server", "--out", str(key)], capture_output=True).returncode == 0
+    assert opmux(device, "exists", "tenant")[:2] == (1, "1")
+    assert opmux(device, "create", "tenant", "tenant-server", str(key), "0", "store")[:2] == (
+        0, "created: tenant")
+    assert opmux(device, "exists", "tenant")[:2] == (0, "0")
+    assert opmux(device, "isrun", "tenant")[:2] == (0, "0")             # created stopped
+    assert opmux(device, "run", "tenant", "tenant-server")[:2] == (0, "changed")
+    assert opmux(device, "isrun", "tenant")[1] == "1"
+    status, listed, _ = opmux(device, "list", "tenant")
+    assert status == 0 and listed.startswith("tenant: {") and "'created': True" in listed
+    assert opmux(device, "stop", "tenant", "tenant-server")[:2] == (0, "changed")
+    assert opmux(device, "delete", "tenant", "tenant-server")[:2] == (0, "deleted: tenant")
+    assert opmux(device, "exists", "tenant")[:2] == (1, "1")
+    status, _, err = opmux(device, "delete", "nobody", "x")
+    assert status == 1
+    status, _, err = opmux(device, "create", "t2", "t2-server", "not-hex")
+    assert status == 2 and err == "pipsim: error: KEY: a COSE_Key file, or the secret as hex"

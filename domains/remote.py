@@ -1,0 +1,164 @@
+"""Talking to a device on the network: ``pipsim opmux`` (D3.3 §4.6's admin operations, sent as
+LwM2M requests on object 26261 to a running ``pipsim serve``).
+
+A ``Remote`` holds a DTLS-PSK client (aiocoap) and a domain server's key (a file
+``--export-keys`` wrote): each command it sends carries a fresh token from that key, bound to
+the command (tokens.binding), in D3.3 §4.2's CBOR form.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import aiocoap
+import cbor2
+
+from pipkernel.errors import PipsimError
+from tokens import Issuer, KeyVault, binding
+from tokens.keys import HMAC_256_64, ISSUE, CoseKey
+from tokens.scope import OPERATIONS
+
+from .lwm2m import CBOR
+
+DEVICE_NAME = "gateway"
+CREATE, DELETE, RUN, STOP, REFRESH = ("26261/0/7", "26261/0/8", "26261/0/9", "26261/0/10",
+                                      "26261/0/11")
+EXISTS, ISRUN = 5, 6                      # object 26261 instance resources (D3.3 §4.2)
+
+
+class RemoteError(PipsimError, ConnectionError):
+    """The device could not be reached or answered nothing."""
+
+
+class Remote:
+    """A domain server's session with a device: ``uri`` coaps://HOST:PORT, ``psk`` (identity,
+    key), ``key`` the server's COSE_Key file, ``domain`` its domain, ``device`` the device's
+    name (what commands carry)."""
+
+    def __init__(self, uri: str, psk: tuple[str, str], key: Path, domain: str,
+                 device: str = DEVICE_NAME, timeout: float = 10):
+        vault = KeyVault()
+        kid = vault.add_cose_key(Path(key).read_bytes(), uses={ISSUE}).kid
+        self.issuer = Issuer(vault, kid, kid.decode())
+        self.uri, self.psk, self.domain, self.device = uri.rstrip("/"), psk, domain, device
+        self.timeout = timeout
+        self._ids = 0
+
+    async def send(self, context, code: str, resource: str, value=None) -> dict:
+        """One command; the device's answer {"id", "status", "reason", "value"}."""
+        path = tuple(map(int, resource.split("/")))
+        self._ids += 1
+        token = self.issuer.issue(audience=self.domain, scope=f"{resource}:{OPERATIONS[code]}",
+                                  command=binding.digest(self.domain, self.device, code, path,
+                                                         value))
+        command = {"id": self._ids, **binding.command_map(self.domain, self.device, code, path,
+                                                          value), "token": token}
+        request = aiocoap.Message(code=aiocoap.PUT, uri=f"{self.uri}/{resource}",
+                                  payload=cbor2.dumps(command), content_format=CBOR)
+        try:
+            response = await asyncio.wait_for(context.request(request).response, self.timeout)
+        except (asyncio.TimeoutError, aiocoap.error.Error, OSError) as error:
+            raise RemoteError(f"{self.uri}: no answer ({type(error).__name__}: {error})") from None
+        return cbor2.loads(response.payload)
+
+    def run(self, steps):
+        """``steps(ask)`` with ask(code, resource, value) -> answer, over one DTLS session."""
+        async def session():
+            context = await aiocoap.Context.create_client_context()
+            context.client_credentials.load_from_dict({f"{self.uri}/*": {"dtls": {
+                "psk": {"ascii": self.psk[1]}, "client-identity": {"ascii": self.psk[0]}}}})
+            try:
+                return await steps(lambda *a: self.send(context, *a))
+            finally:
+                await context.shutdown()
+        return asyncio.run(session())
+
+
+def new_domain_key(ident: str, key: str) -> bytes:
+    """opmux's IDENT and KEY as the COSE_Key a create carries: KEY is a COSE_Key file whose
+    kid is IDENT (``pipsim token keygen --kid IDENT --out FILE``), or the secret as hex
+    (32 bytes at least; an HMAC 256/64 key)."""
+    if Path(key).is_file():
+        cose = CoseKey.from_bytes(Path(key).read_bytes())
+        if cose.kid != ident.encode():
+            raise ValueError(f"{key} is the key of {cose.kid.decode(errors='replace')!r}, "
+                             f"not of {ident!r}")
+        return cose.to_bytes()
+    try:
+        secret = bytes.fromhex(key)
+    except ValueError:
+        raise ValueError("KEY: a COSE_Key file, or the secret as hex") from None
+    return CoseKey(ident.encode(), HMAC_256_64, None, secret=secret).to_bytes()
+
+
+async def opmux(ask, command: str, domain: str, params: list[str], pages: int,
+                resource: str) -> tuple[int, str]:
+    """D3.3 §4.6's opmux command over LwM2M: (exit status, what to print)."""
+    if command == "create":
+        if len(params) < 2:
+            raise ValueError("create DOMAIN IDENT KEY [LPORT] [CODE]")
+        code = params[3] if len(params) > 3 and params[3] != "-" else None
+        value = {"name": domain, "pages": pages, "key": new_domain_key(params[0], params[1]),
+                 **({"code": {"image": code, "resource": resource}} if code else {})}
+        return _result(await ask("write", CREATE, value))
+    if command in ("delete", "run", "stop"):
+        return _result(await ask("write", {"delete": DELETE, "run": RUN, "stop": STOP}[command],
+                                 domain))
+    listed = await ask("read", REFRESH, None)
+    if listed["status"] >= 300:
+        return _result(listed)
+    entry = listed["value"].get(domain)
+    if command == "list":
+        shown = listed["value"] if domain == "-" else {domain: entry} if entry else {}
+        return 0, "\n".join(f"{name}: {data}" for name, data in shown.items())
+    if command in ("exists", "isrun"):
+        if entry is None:
+            return (1, "1") if command == "exists" else (0, "0")
+        answer = await ask("read", f"26261/{entry['instance']}/"
+                           f"{EXISTS if command == 'exists' else ISRUN}", None)
+        if answer["status"] >= 300:
+            return _result(answer)
+        return (answer["value"] if command == "exists" else 0), str(answer["value"])
+    raise ValueError(f"unknown opmux command {command!r}")
+
+
+def _result(answer: dict) -> tuple[int, str]:
+    ok = answer["status"] < 300
+    return (0 if ok else 1), (f"{answer['reason']}" + (f": {answer['value']}"
+                                                       if answer["value"] is not None else ""))
+
+
+def register(subparsers) -> None:
+    from .serve import _psk
+    parser = subparsers.add_parser(
+        "opmux", help="D3.3's admin operations on a running device (pipsim serve)",
+        description="opmux COMMAND DOMAIN [PARAMS] over LwM2M: create DOMAIN IDENT KEY [LPORT] "
+        "[CODE], delete DOMAIN IDENT, run DOMAIN IDENT [LPORT], stop DOMAIN IDENT, list DOMAIN "
+        "('-': all), exists DOMAIN (prints 0: exists, 1: not), isrun DOMAIN (1: running, 0: "
+        "not). LPORT is accepted and unused: domains talk over IPC, not ports.")
+    parser.add_argument("command", choices=("create", "delete", "run", "stop", "list", "exists",
+                                            "isrun"))
+    parser.add_argument("domain")
+    parser.add_argument("params", nargs="*")
+    parser.add_argument("--device", required=True, help="coaps://HOST:PORT of pipsim serve")
+    parser.add_argument("--psk", required=True, type=_psk, help="IDENTITY:KEY")
+    parser.add_argument("--keys", required=True, help="the folder pipsim serve --export-keys "
+                        "wrote (the owner's key: owner.cose)")
+    parser.add_argument("--owner", default="owner", help="the owner's domain (default owner)")
+    parser.add_argument("--name", default=DEVICE_NAME, help="the device's name (default "
+                        f"{DEVICE_NAME})")
+    parser.add_argument("--pages", type=int, default=48, help="create: the domain's pages")
+    parser.add_argument("--resource", default="32769/0/1",
+                        help="create with CODE: the resource its application serves")
+    parser.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    remote = Remote(args.device, args.psk, Path(args.keys) / f"{args.owner}.cose", args.owner,
+                    args.name)
+    status, text = remote.run(lambda ask: opmux(ask, args.command, args.domain, args.params,
+                                                args.pages, args.resource))
+    if text:
+        print(text, file=sys.stdout)
+    return status
