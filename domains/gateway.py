@@ -6,6 +6,7 @@ scripted management session printing who did what and whether it was accepted.
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 import os
 import sys
@@ -42,26 +43,20 @@ class Grant:
     options: dict = field(default_factory=dict)     # Issuer.issue's: lifetime, now, ...
 
 
-class Gateway:
-    """The booted image, its runtime, and each domain's (off-device) server with its key."""
+class Servers(abc.ABC):
+    """The domains' off-device servers, each with its key: they grant tokens and sign them
+    over the commands they send to the device ``device`` (``submit``: a subclass's)."""
 
-    def __init__(self, manifest: str | partitions.Manifest = IMAGE, arch: str | None = None,
-                 policy: str | None = None):
-        """manifest: a path or a loaded Manifest; arch: "arm" (the manifest's) or "x86";
-        policy: the kernel's (default: the manifest's)."""
-        if not isinstance(manifest, partitions.Manifest):
-            manifest = partitions.load(manifest, arch, policy)
-        self.image = partitions.boot(manifest)
-        self.runtime = Runtime(self.image)
-        self.sensor = self.image.devices["temperature"]      # the hardware's side
-        self.lamp = self.image.devices["lamp"]
-        self.issuers = {}
-        for key in self.image.keys:        # enrolment: each server gets its key's issuing copy
+    inside = False            # whether the device's inside (hardware, partitions) is at hand
+    sensor = lamp = None      # the hardware's side of its devices, when it is
+
+    def __init__(self, device: str, keys: dict[str, bytes]):
+        """``keys``: {domain: its server's COSE_Key (with its secret)}."""
+        self.device, self.issuers, self._next_id = device, {}, 0
+        for domain, key in keys.items():
             vault = KeyVault()
-            vault.add_cose_key(self.runtime.enrol(key.holder, key.kid), uses={ISSUE})
-            domain = key.kid.removesuffix("-server")
-            self.issuers[domain] = Issuer(vault, key.kid, key.kid)
-        self._next_id = 0
+            kid = vault.add_cose_key(key, uses={ISSUE}).kid
+            self.issuers[domain] = Issuer(vault, kid, kid.decode())
 
     def new_server(self, domain: str) -> bytes:
         """A server for a domain the owner will create: its key, generated off the device;
@@ -87,13 +82,38 @@ class Gateway:
         (token B: to the command as its grant's audience, the owner domain, receives it),
         bytes are sent as they are (a captured or forged token)."""
         self._next_id += 1
-        command = Command(self._next_id, domain, device or self.image.manifest.name, code,
-                          path(resource), value)
+        command = Command(self._next_id, domain, device or self.device, code, path(resource),
+                          value)
         if isinstance(token, Grant):
             token = self.sign(token, command)
         if isinstance(token_b, Grant):
             token_b = self.sign(token_b, command, token_b.audience)
         return dataclasses.replace(command, token=token, token_b=token_b)
+
+    @abc.abstractmethod
+    def submit(self, target: str, command: Command | bytes) -> list[Response]:
+        """Send a command (or raw bytes) to ``target``'s domain; its answers."""
+
+
+class Gateway(Servers):
+    """The booted image, its runtime, and each domain's (off-device) server with its key."""
+
+    inside = True
+
+    def __init__(self, manifest: str | partitions.Manifest = IMAGE, arch: str | None = None,
+                 policy: str | None = None):
+        """manifest: a path or a loaded Manifest; arch: "arm" (the manifest's) or "x86";
+        policy: the kernel's (default: the manifest's)."""
+        if not isinstance(manifest, partitions.Manifest):
+            manifest = partitions.load(manifest, arch, policy)
+        self.image = partitions.boot(manifest)
+        self.runtime = Runtime(self.image)
+        self.sensor = self.image.devices["temperature"]      # the hardware's side
+        self.lamp = self.image.devices["lamp"]
+        # enrolment: each server gets its key's issuing copy
+        super().__init__(manifest.name, {
+            self.runtime.lifecycle.domain_of[key.holder]: self.runtime.enrol(key.holder, key.kid)
+            for key in self.image.keys})
 
     def submit(self, target: str, command: Command | bytes) -> list[Response]:
         """Send a command (or raw bytes) to ``target``'s manager, run until idle, responses."""
@@ -112,8 +132,11 @@ class Step:
     detail: str = ""
 
 
-def session(gw: Gateway) -> list[tuple[Step, bool, str]]:
-    """The scripted session: (what happened, whether it was expected, expected reason)."""
+def session(gw: Servers) -> list[tuple[Step, bool, str]]:
+    """The scripted session: (what happened, whether it was expected, expected reason).
+    Played from outside the device (``gw.inside`` false: over the network), the steps that
+    need its inside are left out: the hardware's registers, the compromised partition, the
+    faulty driver and its restart."""
     out = []
 
     def cmd(who, target, c, accept, reason, what):
@@ -129,6 +152,8 @@ def session(gw: Gateway) -> list[tuple[Step, bool, str]]:
         out.append((step, step.accepted == accept and step.reason == reason, reason))
 
     def observe(device, register: str, offset: int, expected: int):
+        if not gw.inside:
+            return
         got = device.get(offset)
         out.append((Step(device.name, f"register {register} = {got}", got == expected, "hardware"),
                     got == expected, "hardware"))
@@ -140,7 +165,8 @@ def session(gw: Gateway) -> list[tuple[Step, bool, str]]:
         observe(gw.lamp, "on", 0, on)
         return sent
 
-    gw.sensor.set(0, 2150)
+    if gw.inside:
+        gw.sensor.set(0, 2150)
     t = gw.token
     first_read = gw.command("provider-a", "read", TEMPERATURE,
                             token=t("provider-a", "provider-a", f"{TEMPERATURE}:r {LAMP}:rw"))
@@ -189,11 +215,12 @@ def session(gw: Gateway) -> list[tuple[Step, bool, str]]:
         token_b=t("maintainer", "owner", f"{PERIOD}:w")),
         False, "unknown_key", "sets the sampling period with a token B it made itself")
     cmd("network", "provider-a", b"\xa1\x62id\xff", False, "malformed", "sends a malformed CBOR frame")
-    out += compromised(gw)
-    out += faulty_driver(gw)
-    cmd("owner server", "owner", gw.command("owner", "execute", RESTART, "lamp-driver",
-                                            token=t("owner", "owner", f"{RESTART}:x")),
-        True, "changed", "restarts the lamp driver (its manager spawns its image afresh)")
+    if gw.inside:
+        out += compromised(gw)
+        out += faulty_driver(gw)
+        cmd("owner server", "owner", gw.command("owner", "execute", RESTART, "lamp-driver",
+                                                token=t("owner", "owner", f"{RESTART}:x")),
+            True, "changed", "restarts the lamp driver (its manager spawns its image afresh)")
     off = switch_lamp(0, "switches the lamp off")
     cmd("attacker", "provider-a", gw.command("provider-a", "write", LAMP, 1, token=off.token),
         False, "command_mismatch", "sends that captured command with its value changed to 1")
@@ -268,6 +295,19 @@ def faulty_driver(gw: Gateway) -> list[tuple[Step, bool, str]]:
              "driver_fault")]
 
 
+def transcript(steps, out) -> bool:
+    """Print the session's steps, one a line; whether every one went as expected."""
+    ok = True
+    for step, expected, reason in steps:
+        verdict = ("observed" if step.reason == "hardware" else
+                   "accepted" if step.accepted else f"refused ({step.reason})")
+        mark = "ok " if expected else "UNEXPECTED"
+        print(f"{mark} {step.who:<26} {step.what}: {verdict}"
+              + (f" - {step.detail}" if step.detail else ""), file=out)
+        ok &= expected
+    return ok
+
+
 def run_default(out=None, arch: str | None = None, policy: str | None = None) -> int:
     """Boot the gateway, run the session, print the transcript; 0 if all went as expected."""
     out = out or sys.stdout
@@ -277,14 +317,7 @@ def run_default(out=None, arch: str | None = None, policy: str | None = None) ->
           f"{image.manifest.policy}: "
           f"{len(image.partitions)} partitions, domains {', '.join(sorted(gw.runtime.managers))}; "
           f"firmware: {', '.join(gw.runtime.firmware)}", file=out)
-    ok = True
-    for step, expected, reason in session(gw):
-        verdict = ("observed" if step.reason == "hardware" else
-                   "accepted" if step.accepted else f"refused ({step.reason})")
-        mark = "ok " if expected else "UNEXPECTED"
-        print(f"{mark} {step.who:<26} {step.what}: {verdict}"
-              + (f" - {step.detail}" if step.detail else ""), file=out)
-        ok &= expected
+    ok = transcript(session(gw), out)
     stats = image.machine.partition_stats()
     for name, firmware in gw.runtime.firmware.items():
         s = stats.get(firmware.pd, {})

@@ -1,9 +1,11 @@
 """Talking to a device on the network: ``pipsim opmux`` (D3.3 §4.6's admin operations, sent as
-LwM2M requests on object 26261 to a running ``pipsim serve``).
+LwM2M requests on object 26261 to a running ``pipsim serve``) and ``pipsim demo-remote`` (the
+gateway's scripted session, played through a real socket).
 
 A ``Remote`` holds a DTLS-PSK client (aiocoap) and a domain server's key (a file
 ``--export-keys`` wrote): each command it sends carries a fresh token from that key, bound to
-the command (tokens.binding), in D3.3 §4.2's CBOR form.
+the command (tokens.binding), in D3.3 §4.2's CBOR form.  ``RemoteServers`` are the gateway
+session's domain servers with their keys, sending every command over the network.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from tokens import Issuer, KeyVault, binding
 from tokens.keys import HMAC_256_64, ISSUE, CoseKey
 from tokens.scope import OPERATIONS
 
+from .commands import Command, Response
+from .gateway import Servers, session, transcript
 from .lwm2m import CBOR
 
 DEVICE_NAME = "gateway"
@@ -123,6 +127,54 @@ async def opmux(ask, command: str, domain: str, params: list[str], pages: int,
     raise ValueError(f"unknown opmux command {command!r}")
 
 
+class RemoteServers(Servers):
+    """The domains' servers (keys: the files ``pipsim serve --export-keys`` wrote) sending
+    their commands to a device over CoAP + DTLS-PSK, one session for all."""
+
+    def __init__(self, uri: str, psk: tuple[str, str], keys: Path, device: str = DEVICE_NAME,
+                 timeout: float = 10):
+        super().__init__(device, {path.stem: path.read_bytes()
+                                  for path in sorted(Path(keys).glob("*.cose"))})
+        self.uri, self.timeout = uri.rstrip("/"), timeout
+        self._loop = asyncio.new_event_loop()
+        self._context = self._loop.run_until_complete(self._open(psk))
+
+    async def _open(self, psk):
+        context = await aiocoap.Context.create_client_context()
+        context.client_credentials.load_from_dict({f"{self.uri}/*": {"dtls": {
+            "psk": {"ascii": psk[1]}, "client-identity": {"ascii": psk[0]}}}})
+        return context
+
+    def submit(self, target: str, command: Command | bytes) -> list[Response]:
+        """The command (CBOR form) as a PUT on its resource; raw bytes go to 26261/0/11."""
+        resource = command.resource if isinstance(command, Command) else REFRESH
+        frame = command.encode() if isinstance(command, Command) else command
+        request = aiocoap.Message(code=aiocoap.PUT, uri=f"{self.uri}/{resource}", payload=frame,
+                                  content_format=CBOR)
+        try:
+            response = self._loop.run_until_complete(
+                asyncio.wait_for(self._context.request(request).response, self.timeout))
+        except (asyncio.TimeoutError, aiocoap.error.Error, OSError) as error:
+            raise RemoteError(f"{self.uri}: no answer ({type(error).__name__}: {error})") from None
+        answer = cbor2.loads(response.payload)
+        return [Response(answer["id"], answer["status"], answer["reason"], answer["value"])]
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._context.shutdown())
+        self._loop.close()
+
+
+def demo_remote(out, uri: str, psk: tuple[str, str], keys: Path) -> int:
+    """The gateway's session against a running device; 0 if every step went as expected."""
+    servers = RemoteServers(uri, psk, keys)
+    try:
+        print(f"session with {uri} over DTLS-PSK as {psk[0]!r} (the steps inside the device "
+              "are make run's)", file=out)
+        return 0 if transcript(session(servers), out) else 1
+    finally:
+        servers.close()
+
+
 def _result(answer: dict) -> tuple[int, str]:
     ok = answer["status"] < 300
     return (0 if ok else 1), (f"{answer['reason']}" + (f": {answer['value']}"
@@ -152,6 +204,18 @@ def register(subparsers) -> None:
     parser.add_argument("--resource", default="32769/0/1",
                         help="create with CODE: the resource its application serves")
     parser.set_defaults(func=_main)
+
+
+def register_demo(subparsers) -> None:
+    from .serve import _psk
+    parser = subparsers.add_parser("demo-remote", help="play the gateway's session against a "
+                                   "running pipsim serve, over the network")
+    parser.add_argument("device", help="HOST:PORT of pipsim serve")
+    parser.add_argument("--psk", required=True, type=_psk, help="IDENTITY:KEY")
+    parser.add_argument("--keys", required=True, help="the folder pipsim serve --export-keys "
+                        "wrote")
+    parser.set_defaults(func=lambda args: demo_remote(sys.stdout, f"coaps://{args.device}",
+                                                      args.psk, Path(args.keys)))
 
 
 def _main(args) -> int:

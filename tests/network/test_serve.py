@@ -256,3 +256,22 @@ def test_opmux_over_the_network(device, tmp_path):
     assert status == 1
     status, _, err = opmux(device, "create", "t2", "t2-server", "not-hex")
     assert status == 2 and err == "pipsim: error: KEY: a COSE_Key file, or the secret as hex"
+
+
+def test_demo_remote_plays_the_session_through_a_socket(tmp_path):
+    """make run's management session, every command over CoAP + DTLS-PSK against a device of
+    its own: every step as expected (the steps inside the device are make run's)."""
+    device = Device(tmp_path)
+    try:
+        run = subprocess.run([sys.executable, "-m", "pipkernel.cli", "demo-remote",
+                              device.uri.removeprefix("coaps://"), "--psk", ":".join(PSK),
+                              "--keys", str(device.keys)], capture_output=True, text=True,
+                             timeout=120)
+    finally:
+        device.stop()
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) > 20 and all(line.startswith("ok ") for line in lines[1:]), run.stdout
+    for reason in ("command_mismatch", "wrong_device", "replayed", "bad_signature",
+                   "missing_token_b"):
+        assert f"refused ({reason})" in run.stdout
