@@ -1,7 +1,10 @@
-"""Full token validations per second (integrity, claims, scope and replay check), one core.
+"""Full token validations per second (integrity, claims, scope, command binding and replay
+check), one core.
 
-Prints JSON: validations/s for HMAC 256/64 and ES256 tokens, and for reference the
-raw primitive rate (MAC / signature verification alone) on this machine.
+Prints JSON: validations/s for HMAC 256/64 and ES256 tokens, for reference the raw primitive
+rate (MAC / signature verification alone) on this machine, and python-cwt's ``decode`` of
+the same HMAC tokens measured in the same run (in a venv of its own, .venv-cwt, made on first
+use: python-cwt needs cbor2 < 6): ours must stay >= 1.5x (issue 12).
 Usage: python3 bench/bench_tokens.py [--seconds S] [--profile ALG]
 """
 from __future__ import annotations
@@ -17,17 +20,21 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from tokens import ES256, HMAC_256_64, Issuer, KeyVault, Validator  # noqa: E402
+from tokens import ES256, HMAC_256_64, Issuer, KeyVault, Validator, binding  # noqa: E402
 
 TARGETS = {"HMAC 256/64": 80_000, "ES256": 12_000}
-NOW = 1_800_000_000
+NOW = int(time.time())          # python-cwt checks exp against the clock
+COMMAND = binding.digest("dom1", "gateway", "write", (26261, 0, 7), {"name": "c", "pages": 24})
+HERE = os.path.dirname(os.path.abspath(__file__))
+CWT_VENV = os.path.join(HERE, "..", ".venv-cwt")
 
 
 def make_tokens(alg, count: int):
     vault = KeyVault()
     vault.generate("bench", alg)
     issuer = Issuer(vault, kid="bench", issuer="owner")
-    tokens = [issuer.issue(audience="dom1", scope="26261/0:w 3303:r", lifetime=3600, now=NOW)
+    tokens = [issuer.issue(audience="dom1", scope="26261/0:w 3303:r", lifetime=3600, now=NOW,
+                           command=COMMAND)
               for _ in range(count)]
     return vault, tokens
 
@@ -46,7 +53,7 @@ def rate(alg, seconds: float) -> tuple[float, int]:
         validate = validator.validate
         start = time.perf_counter()
         for token in tokens:
-            validate(token, operation="write", resource="26261/0/7", now=NOW)
+            validate(token, operation="write", resource="26261/0/7", command=COMMAND, now=NOW)
         took = time.perf_counter() - start
         elapsed += took
         done += batch
@@ -69,6 +76,22 @@ def primitive_rate(alg, seconds: float) -> float:
     return best
 
 
+def python_cwt_rate(seconds: float) -> dict:
+    """python-cwt's decode of 10,000 of the same HMAC 256/64 tokens, best batch."""
+    import subprocess
+    python = os.path.join(CWT_VENV, "bin", "python")
+    if not os.path.exists(python):
+        subprocess.run([sys.executable, "-m", "venv", CWT_VENV], check=True)
+        subprocess.run([python, "-m", "pip", "install", "--quiet", "cwt>=3,<4", "cbor2<6"],
+                       check=True, stdout=sys.stderr)
+    vault, tokens = make_tokens(HMAC_256_64, 10_000)
+    given = {"key": vault.export("bench", private=True).hex(),
+             "tokens": [t.hex() for t in tokens], "seconds": seconds}
+    done = subprocess.run([python, os.path.join(HERE, "cwt_reference.py")], check=True,
+                          input=json.dumps(given), capture_output=True, text=True)
+    return json.loads(done.stdout)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per algorithm")
@@ -89,8 +112,13 @@ def main(argv=None) -> int:
             "verify_only_per_s": round(primitive_rate(alg, args.seconds / 2)),
             "validations": count,
         }
-    print(json.dumps({"benchmark": "tokens.validate (integrity+claims+scope+replay), one core",
-                      "python": platform.python_version(), "results": results}, indent=2))
+    reference = python_cwt_rate(args.seconds)
+    ours = results[HMAC_256_64.name]["validations_per_s"]
+    print(json.dumps({"benchmark": "tokens.validate (integrity+claims+scope+binding+replay), "
+                      "one core", "python": platform.python_version(), "results": results,
+                      "python_cwt": {**reference, "ours_over_python_cwt":
+                                     round(ours / reference["decodes_per_s"], 2),
+                                     "target": 1.5}}, indent=2))
     return 0
 
 
