@@ -132,7 +132,7 @@ class Registration:
         return self.location
 
     async def update(self) -> None:
-        response = await self._request(aiocoap.POST, self.server + self.location, b"")
+        response = await self._request(aiocoap.POST, self.server + self.location, None)
         if not response.code.is_successful():
             raise ConnectionError(f"{self.server} refused the update: {response.code}")
 

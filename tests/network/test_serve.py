@@ -131,7 +131,8 @@ def test_aiocoap_client_sends_the_cbor_form(device):
 
 def test_registration_with_a_resource_directory(tmp_path):
     """libcoap's coap-rd (a CoRE resource directory, what LwM2M registration builds on) takes
-    the device's registration with its object list, and loses it when the device stops."""
+    the device's registration with its object list, keeps it through an update, and loses it
+    when the device de-registers on its way out."""
     port = free_port()
     rd = subprocess.Popen([libcoap("coap-rd-notls"), "-A", "127.0.0.1", "-p", str(port)],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -145,8 +146,9 @@ def test_registration_with_a_resource_directory(tmp_path):
     try:
         time.sleep(0.3)
         device = Device(tmp_path, "--server", directory, "--endpoint", "gw-test",
-                        "--lifetime", "60")
+                        "--lifetime", "2")
         try:
+            time.sleep(1.5)                        # an update (every half lifetime) went by
             entries = [link.split(">")[0][2:] for link in get(".well-known/core").split(",")
                        if link.startswith("</rd/")]
             assert len(entries) == 1
