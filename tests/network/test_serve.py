@@ -277,3 +277,26 @@ def test_demo_remote_plays_the_session_through_a_socket(tmp_path):
     for reason in ("command_mismatch", "wrong_device", "replayed", "bad_signature",
                    "missing_token_b"):
         assert f"refused ({reason})" in run.stdout
+
+
+def test_plain_coap_only_when_asked_with_a_warning_and_garbage_is_survived(tmp_path):
+    """--plain serves without DTLS (and says so); malformed CoAP datagrams (garbage, a bad
+    version, a truncated header, an option past the end) change nothing and the device
+    answers the next real request."""
+    import socket
+    device = Device(tmp_path, "--plain")
+    try:
+        assert device.uri.startswith("coap://")
+        port = int(device.uri.rsplit(":", 1)[1])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for junk in (b"", b"\xff" * 64, b"\x80\x01\x00\x01", b"\x40",
+                         b"\x44\x01\x00\x01abcd\xdd"):
+                sender.sendto(junk, ("127.0.0.1", port))
+        token = token_for(device, "provider-a", "read", TEMPERATURE, None, f"{TEMPERATURE}:r")
+        run = subprocess.run([libcoap("coap-client-notls"), "-m", "put", "-B", "4", "-t", "50",
+                              "-e", d33("provider-a", "read", TEMPERATURE, None, token),
+                              f"{device.uri}/{TEMPERATURE}"], capture_output=True, timeout=30)
+        assert json.loads(run.stdout)["reason"] == "content" and device.running
+    finally:
+        device.stop()
+    assert "WARNING: plain CoAP" in device.output
