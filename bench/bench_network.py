@@ -51,7 +51,8 @@ def bodies(key: bytes, count: int) -> list[bytes]:
         value = f"v{n}"
         token = issuer.issue(audience="provider-a", scope=f"{RESOURCE}:w", command=binding.digest(
             "provider-a", "gateway", "write", PATH, value))
-        inner = {"domain": "provider-a", "device": "gateway", "value": value, "token": b64url(token),
+        inner = {"domain": "provider-a", "device": "gateway", "value": value,
+                 "token": b64url(token),
                  "operation": {"code": "write", "objectId": 32769, "objectInstanceId": 0,
                                "resourceId": 1}}
         out.append(json.dumps({"id": n, "value": json.dumps(inner)}).encode())
