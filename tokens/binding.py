@@ -40,10 +40,17 @@ def operation_code(code):
 
 
 def command_map(domain: str, device: str, code: str, path, value: Any) -> dict:
-    """The command a token covers, as D3.3 §4.2 spells its fields."""
-    return {"domain": domain, "device": device,
-            "operation": {"code": operation_code(code), **dict(zip(OPERATION_KEYS, path))},
-            "value": value}
+    """The command a token covers, as D3.3 §4.2 spells its fields, its keys (and its
+    operation's) in canonical order: "value", "device", "domain", "operation"; "code",
+    "objectId", "resourceId", "objectInstanceId", "resourceInstanceId"."""
+    operation = {"code": operation_code(code), **dict(zip(OPERATION_KEYS, path))}
+    return {"value": value, "device": device, "domain": domain,
+            "operation": {key: operation[key] for key in _CANONICAL_OPERATION if key in operation}}
+
+
+_CANONICAL_OPERATION = ("code", "objectId", "resourceId", "objectInstanceId",
+                        "resourceInstanceId")
+_SCALARS = (type(None), bool, int, str, bytes)
 
 
 def digest_of(command) -> bytes:
@@ -64,5 +71,9 @@ def digest_of(command) -> bytes:
 
 def digest(domain: str, device: str, code: str, path, value: Any) -> bytes:
     """SHA-256 of the command's canonical CBOR encoding (RFC 8949 §4.2.1, §4.2.3)."""
-    encoded = cbor2.dumps(command_map(domain, device, code, path, value), canonical=True)
+    command = command_map(domain, device, code, path, value)
+    # with its keys in canonical order and a scalar value, the plain encoding is the canonical
+    # one (cbor2 writes shortest heads and definite lengths); maps or floats in the value
+    # need canonical mode (3.7 µs instead of 0.9)
+    encoded = cbor2.dumps(command, canonical=type(value) not in _SCALARS)
     return hashlib.sha256(encoded).digest()

@@ -80,3 +80,17 @@ def test_exec_is_execute():
     restart = ("owner", "gateway", "exec", (26261, 0, 12), "lamp-driver")
     assert binding.digest(*restart) == binding.digest("owner", "gateway", "execute",
                                                       *restart[3:])
+
+
+@given(domain=st.text(max_size=70), device=st.text(max_size=30),
+       code=st.sampled_from(["read", "write", "execute", "exec", "delete", "create"]),
+       path=st.lists(st.integers(0, 65535), min_size=3, max_size=4).map(tuple),
+       value=st.none() | st.booleans() | st.integers(-2**64 + 1, 2**64 - 1) | st.text(max_size=40)
+       | st.binary(max_size=40))
+def test_the_fast_encoding_is_the_canonical_one(domain, device, code, path, value):
+    """The digest of a command with a scalar value hashes exactly its canonical encoding."""
+    import hashlib
+    import cbor2
+    canonical = cbor2.dumps(binding.command_map(domain, device, code, path, value),
+                            canonical=True)
+    assert binding.digest(domain, device, code, path, value) == hashlib.sha256(canonical).digest()
