@@ -133,9 +133,7 @@ class LwM2MClient:
         try:
             command = decode_request(payload, content_format)
             client_id = command.get("id") if isinstance(command, dict) else None
-            if not isinstance(command, dict):
-                raise Refused("malformed", "a command is a map")
-            parsed = from_map(command)
+            parsed = from_map(command)               # Refused unless a well-formed command
             if method not in ("PUT", METHODS[parsed.code]):
                 raise Refused("not_allowed", f"{parsed.code} arrives as PUT or "
                               f"{METHODS[parsed.code]}, not {method}")

@@ -2,10 +2,9 @@
 LwM2M requests on object 26261 to a running ``pipsim serve``) and ``pipsim demo-remote`` (the
 gateway's scripted session, played through a real socket).
 
-A ``Remote`` holds a DTLS-PSK client (aiocoap) and a domain server's key (a file
-``--export-keys`` wrote): each command it sends carries a fresh token from that key, bound to
-the command (tokens.binding), in D3.3 §4.2's CBOR form.  ``RemoteServers`` are the gateway
-session's domain servers with their keys, sending every command over the network.
+``RemoteServers`` are the domains' servers with their keys (the files ``--export-keys``
+wrote) and one DTLS-PSK client (aiocoap): each command they send carries a fresh token bound
+to it (tokens.binding), in D3.3 §4.2's CBOR form.
 """
 from __future__ import annotations
 
@@ -17,8 +16,7 @@ import aiocoap
 import cbor2
 
 from pipkernel.errors import PipsimError
-from tokens import Issuer, KeyVault, binding
-from tokens.keys import HMAC_256_64, ISSUE, CoseKey
+from tokens.keys import HMAC_256_64, CoseKey
 from tokens.scope import OPERATIONS
 
 from .commands import Command, Response
@@ -33,50 +31,6 @@ EXISTS, ISRUN = 5, 6                      # object 26261 instance resources (D3.
 
 class RemoteError(PipsimError, ConnectionError):
     """The device could not be reached or answered nothing."""
-
-
-class Remote:
-    """A domain server's session with a device: ``uri`` coaps://HOST:PORT, ``psk`` (identity,
-    key), ``key`` the server's COSE_Key file, ``domain`` its domain, ``device`` the device's
-    name (what commands carry)."""
-
-    def __init__(self, uri: str, psk: tuple[str, str], key: Path, domain: str,
-                 device: str = DEVICE_NAME, timeout: float = 10):
-        vault = KeyVault()
-        kid = vault.add_cose_key(Path(key).read_bytes(), uses={ISSUE}).kid
-        self.issuer = Issuer(vault, kid, kid.decode())
-        self.uri, self.psk, self.domain, self.device = uri.rstrip("/"), psk, domain, device
-        self.timeout = timeout
-        self._ids = 0
-
-    async def send(self, context, code: str, resource: str, value=None) -> dict:
-        """One command; the device's answer {"id", "status", "reason", "value"}."""
-        path = tuple(map(int, resource.split("/")))
-        self._ids += 1
-        token = self.issuer.issue(audience=self.domain, scope=f"{resource}:{OPERATIONS[code]}",
-                                  command=binding.digest(self.domain, self.device, code, path,
-                                                         value))
-        command = {"id": self._ids, **binding.command_map(self.domain, self.device, code, path,
-                                                          value), "token": token}
-        request = aiocoap.Message(code=aiocoap.PUT, uri=f"{self.uri}/{resource}",
-                                  payload=cbor2.dumps(command), content_format=CBOR)
-        try:
-            response = await asyncio.wait_for(context.request(request).response, self.timeout)
-        except (asyncio.TimeoutError, aiocoap.error.Error, OSError) as error:
-            raise RemoteError(f"{self.uri}: no answer ({type(error).__name__}: {error})") from None
-        return cbor2.loads(response.payload)
-
-    def run(self, steps):
-        """``steps(ask)`` with ask(code, resource, value) -> answer, over one DTLS session."""
-        async def session():
-            context = await aiocoap.Context.create_client_context()
-            context.client_credentials.load_from_dict({f"{self.uri}/*": {"dtls": {
-                "psk": {"ascii": self.psk[1]}, "client-identity": {"ascii": self.psk[0]}}}})
-            try:
-                return await steps(lambda *a: self.send(context, *a))
-            finally:
-                await context.shutdown()
-        return asyncio.run(session())
 
 
 def new_domain_key(ident: str, key: str) -> bytes:
@@ -96,20 +50,21 @@ def new_domain_key(ident: str, key: str) -> bytes:
     return CoseKey(ident.encode(), HMAC_256_64, None, secret=secret).to_bytes()
 
 
-async def opmux(ask, command: str, domain: str, params: list[str], pages: int,
-                resource: str) -> tuple[int, str]:
-    """D3.3 §4.6's opmux command over LwM2M: (exit status, what to print)."""
+def opmux(ask, command: str, domain: str, params: list[str], pages: int,
+          resource: str) -> tuple[int, str]:
+    """D3.3 §4.6's opmux command over LwM2M, ``ask(code, resource, value)`` sending one as the
+    owner: (exit status, what to print)."""
     if command == "create":
         if len(params) < 2:
             raise ValueError("create DOMAIN IDENT KEY [LPORT] [CODE]")
         code = params[3] if len(params) > 3 and params[3] != "-" else None
         value = {"name": domain, "pages": pages, "key": new_domain_key(params[0], params[1]),
                  **({"code": {"image": code, "resource": resource}} if code else {})}
-        return _result(await ask("write", CREATE, value))
+        return _result(ask("write", CREATE, value))
     if command in ("delete", "run", "stop"):
-        return _result(await ask("write", {"delete": DELETE, "run": RUN, "stop": STOP}[command],
+        return _result(ask("write", {"delete": DELETE, "run": RUN, "stop": STOP}[command],
                                  domain))
-    listed = await ask("read", REFRESH, None)
+    listed = ask("read", REFRESH, None)
     if listed["status"] >= 300:
         return _result(listed)
     entry = listed["value"].get(domain)
@@ -119,7 +74,7 @@ async def opmux(ask, command: str, domain: str, params: list[str], pages: int,
     if command in ("exists", "isrun"):
         if entry is None:
             return (1, "1") if command == "exists" else (0, "0")
-        answer = await ask("read", f"26261/{entry['instance']}/"
+        answer = ask("read", f"26261/{entry['instance']}/"
                            f"{EXISTS if command == 'exists' else ISRUN}", None)
         if answer["status"] >= 300:
             return _result(answer)
@@ -219,10 +174,22 @@ def register_demo(subparsers) -> None:
 
 
 def _main(args) -> int:
-    remote = Remote(args.device, args.psk, Path(args.keys) / f"{args.owner}.cose", args.owner,
-                    args.name)
-    status, text = remote.run(lambda ask: opmux(ask, args.command, args.domain, args.params,
-                                                args.pages, args.resource))
+    servers = RemoteServers(args.device, args.psk, Path(args.keys), args.name)
+    if args.owner not in servers.issuers:
+        servers.close()
+        raise ValueError(f"--keys {args.keys}: no {args.owner}.cose (the owner server's key)")
+
+    def ask(code, resource, value):
+        grant = servers.token(args.owner, args.owner, f"{resource}:{OPERATIONS[code]}")
+        (answer,) = servers.submit(args.owner, servers.command(args.owner, code, resource, value,
+                                                               token=grant))
+        return answer.to_map()
+
+    try:
+        status, text = opmux(ask, args.command, args.domain, args.params, args.pages,
+                             args.resource)
+    finally:
+        servers.close()
     if text:
         print(text, file=sys.stdout)
     return status

@@ -78,13 +78,18 @@ def mailbox_vas(pages) -> tuple[int, ...]:
     return () if inbox is None else (pairs[0], pairs[0] + PAGE_SIZE, inbox, inbox + PAGE_SIZE)
 
 
+def data_start(runs: Runs | None) -> int:
+    """Where a child's own pages start: after its firmware image, if it runs one."""
+    return runs.image_end if runs is not None and runs.firmware else layout.CHILD_VA_START
+
+
 def child_plan(geometry: Geometry, name: str, pages: int, runs: Runs | None = None,
                devices=(), schedules_firmware: bool = False) -> PartitionPlan:
     """The plan of a child with `pages` own pages that runs `runs`, mapping the devices named
     `devices` after its pages and, when it runs firmware or schedules firmware children, a
     VIDT.  ValueError if its pages do not fit an address space."""
     firmware = runs is not None and runs.firmware
-    start = runs.image_end if firmware else layout.CHILD_VA_START
+    start = data_start(runs)
     names = list(devices)
     vas = layout.child_vas(geometry, pages + len(names), start)
     image = tuple(runs.image_pages) if firmware else ()
@@ -130,9 +135,9 @@ def plan_image(geometry: Geometry, emulated: bool, partitions: tuple[PartitionSp
             plans[spec.name] = child_plan(geometry, spec.name, spec.pages, spec.runs, relayed,
                                           firmware_kids)
         except ValueError:
-            start = spec.runs.image_end if spec.runs_firmware else layout.CHILD_VA_START
             problems.append((spec.name, f"{spec.pages + len(relayed)} pages (with its devices) "
-                             f"do not fit a partition's address space from {start:#x}"))
+                             f"do not fit a partition's address space from "
+                             f"{data_start(spec.runs):#x}"))
     if problems:
         raise LayoutError(problems)
     plan = ImagePlan(geometry, plans, reserve)

@@ -1,5 +1,5 @@
 """Small builders shared by the kernel tests."""
-from pipkernel.abi import PAGE_SIZE
+from pipkernel.abi import PAGE_SIZE, PD_MMU
 from pipkernel.wrappers import create_child, map_page
 
 
@@ -34,3 +34,12 @@ def run_child(k, api, alloc, desc):
     api.write(src, (vidt + 0x100).to_bytes(4, "little"))
     api.write(vidt + 4, bytes(4))                      # the caller's save slot 1: no save
     assert api.yield_(desc, 0, 1, 0, 0) == 0, k.last_error
+
+
+def leaf_entry_pa(k, part, va):
+    """Physical address of part's MMU leaf entry for va (its tables read from memory)."""
+    g = k.geometry
+    table = k.debug_read_word(part.pd * PAGE_SIZE + 4 * (PD_MMU + 1)) & ~0xFFF
+    for level in range(g.levels - 1, 0, -1):
+        table = k.debug_read_word(table + 4 * g.index(va, level)) & ~0xFFF
+    return table + 4 * g.index(va, 0)

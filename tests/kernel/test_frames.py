@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from kernel_helpers import child_with_page, pages, run_child
+from kernel_helpers import child_with_page, leaf_entry_pa, pages, run_child
 from pipkernel import Partition
-from pipkernel.abi import PAGE_SIZE, PD_MMU
+from pipkernel.abi import PAGE_SIZE
 from pipkernel.model.frames import Observation, frame_problems
 from pipkernel.wrappers import create_child
 
@@ -42,15 +42,6 @@ def test_create_partition_changes_five_pages_and_the_callers_tables(k, api, allo
     assert not refused
     doctored = with_word(k, after, stray, 0xBAD)
     assert frame_problems("create_partition", before, doctored, k.root, args, False)
-
-
-def leaf_entry_pa(k, part, va):
-    """The PA of part's MMU leaf entry for va."""
-    g = k.geometry
-    table = k.debug_read_word(part.pd * PAGE_SIZE + 4 * (PD_MMU + 1)) & ~0xFFF
-    for level in range(g.levels - 1, 0, -1):
-        table = k.debug_read_word(table + 4 * g.index(va, level)) & ~0xFFF
-    return table + 4 * g.index(va, 0)
 
 
 def test_add_vaddr_adds_one_entry(k, api, alloc):

@@ -1,8 +1,9 @@
 """The policy argument, device pages and check_extra_properties() (docs/kernel.md §9-§10)."""
 import pytest
 
+from kernel_helpers import leaf_entry_pa
 from policy_helpers import Family, snapshot, word
-from pipkernel.abi import (CONTEXT_SIZE, PAGE_SIZE, PD_MMU, POLICIES, PTE_EXEC,
+from pipkernel.abi import (CONTEXT_SIZE, PAGE_SIZE, POLICIES, PTE_EXEC,
                            PTE_WRITE, cli_sti_save_indices)
 
 
@@ -77,15 +78,6 @@ def test_a_partition_without_a_vidt_names_no_save_slots(k):
     assert k.check_extra_properties() == ["saveSlotsWritable"]
     assert fam.api.remove_vaddr(fam.desc, g.vidt_va)
     assert k.check_extra_properties() == []
-
-
-def leaf_entry_pa(k, part, va):
-    """Physical address of part's MMU leaf entry for va (its tables read from memory)."""
-    g = k.geometry
-    table = k.debug_read_word(part.pd * PAGE_SIZE + 4 * (PD_MMU + 1)) & ~0xFFF
-    for level in range(g.levels - 1, 0, -1):
-        table = k.debug_read_word(table + 4 * g.index(va, level)) & ~0xFFF
-    return table + 4 * g.index(va, 0)
 
 
 @pytest.mark.parametrize("bit", [PTE_WRITE, PTE_EXEC])
