@@ -8,7 +8,12 @@ compromised.  Used by tokens/, ipc/ and domains/; it depends on none of them.
 * rejects duplicate map keys (RFC 9052 §9: a message with the same label twice in a
   map MUST NOT be processed).  Keys that are equal in Python (``1``, ``1.0``, ``true``)
   count as duplicates, which is stricter than CBOR and loses nothing COSE/CWT uses;
-* rejects bytes after the item (cbor2.loads alone would ignore them);
+* rejects bytes after the item.  cbor2.loads ignores them and its stream decoder, which
+  can tell, costs 0.4 us more per call; so the input is decoded as the array
+  ``[input, nonce]``, where ``nonce`` is a byte string drawn at random per process: it
+  comes back intact only when the input was exactly one item (bytes after it would have
+  to contain the nonce, which no input can predict).  Anything else is decoded again
+  with the stream decoder, whose error says what was wrong;
 * rejects indefinite-length items (a profile choice: tokens are small and built in one go);
 * turns off every semantic tag decoder of cbor2 (dates, bignums, regexes, MIME,
   value sharing, ...): a tag always decodes to a plain ``CBORTag``, so hostile input
@@ -20,6 +25,8 @@ from __future__ import annotations
 
 import builtins
 import io
+import os
+from functools import partial
 
 import cbor2
 from cbor2 import CBORTag
@@ -51,6 +58,9 @@ class CBORError(PipsimError, ValueError):
 
 
 _OPTIONS = dict(allow_indefinite=False, allow_duplicate_keys=False, semantic_decoders=_PLAIN_TAGS)
+_NONCE = os.urandom(16)
+_WRAP, _END = b"\x82", cbor2.dumps(_NONCE)          # [input, nonce]
+_decode_wrapped = partial(cbor2.loads, max_depth=MAX_DEPTH + 1, **_OPTIONS)
 
 
 def _check_size(data: bytes, max_input: int) -> None:
@@ -62,25 +72,30 @@ def _check_size(data: bytes, max_input: int) -> None:
 
 def loads(data: bytes, *, max_depth: int = MAX_DEPTH, max_input: int = MAX_INPUT):
     """Decode one CBOR item that must fill ``data`` exactly, under the rules above."""
-    _check_size(data, max_input)
-    stream = io.BytesIO(data)  # a stream, because cbor2.loads ignores trailing bytes
+    if not 0 < len(data) <= max_input:
+        _check_size(data, max_input)
+    try:
+        if max_depth == MAX_DEPTH:
+            value, end = _decode_wrapped(_WRAP + data + _END)
+        else:
+            value, end = cbor2.loads(_WRAP + data + _END, max_depth=max_depth + 1, **_OPTIONS)
+        if end == _NONCE:
+            return value
+    except Exception:  # cbor2 signals bad input with several exception types
+        pass
+    return _loads_stream(data, max_depth)
+
+
+def _loads_stream(data: bytes, max_depth: int):
+    """The exact decoder behind :func:`loads`: slower, and its errors name the fault."""
+    stream = io.BytesIO(data)
     try:
         value = cbor2.CBORDecoder(stream, max_depth=max_depth, **_OPTIONS).decode()
-    except Exception as exc:  # cbor2 signals bad input with several exception types
+    except Exception as exc:
         raise CBORError(_describe(exc)) from None
     if stream.tell() != len(data):
         raise CBORError(f"{len(data) - stream.tell()} extra bytes after the CBOR item")
     return value
-
-
-def loads_prefix(data: bytes, *, max_depth: int = MAX_DEPTH):
-    """:func:`loads` without the trailing-bytes check (faster); the caller must make sure
-    the item filled ``data`` (tokens.cose checks the encoded length), or else call :func:`loads`."""
-    _check_size(data, MAX_INPUT)
-    try:
-        return cbor2.loads(data, max_depth=max_depth, **_OPTIONS)
-    except Exception as exc:
-        raise CBORError(_describe(exc)) from None
 
 
 def _describe(exc: Exception) -> str:

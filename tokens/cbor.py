@@ -29,11 +29,6 @@ def bstr_head(length: int) -> bytes:
     return _SHORT_HEADS[length] if length < 256 else _bstr_head(length)
 
 
-def bstr_length(length: int) -> int:
-    """Encoded size of a byte string of ``length`` with the preferred head."""
-    return length + (1 if length < 24 else 2 if length < 0x100 else 3 if length < 0x10000
-                     else 5 if length < 0x100000000 else 9)
-
 
 def diagnostic(value) -> str:
     """Render a decoded value in CBOR diagnostic notation (RFC 8949 §8)."""

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import partial
 from types import MappingProxyType
 from typing import NamedTuple
 
 import cbor2
 from cbor2 import CBORTag
 
-from pipkernel.wire import ARRAY_TYPES, MAP_TYPES, CBORError, cbor_type, loads, loads_prefix
+from pipkernel.wire import ARRAY_TYPES, MAP_TYPES, CBORError, cbor_type, loads
 
-from .cbor import bstr_head, bstr_length
+from .cbor import bstr_head
 from .errors import TokenError
 from .keys import ALGORITHMS, Algorithm, CoseKey
 
@@ -75,74 +75,76 @@ def decode(data: bytes) -> CoseMessage:
             raise _malformed(f"a token is bytes, not {type(data).__name__}")
         data = bytes(data)
     try:
-        item = loads_prefix(data)
+        item = loads(data)
     except CBORError as exc:
         raise _malformed(f"token is not acceptable CBOR: {exc}") from None
-    cwt_tagged = type(item) is CBORTag and item.tag == TAG_CWT
-    if cwt_tagged:
-        item = item.value
+    cwt_tagged = False
     cose_tag = None
     if type(item) is CBORTag:
-        if item.tag not in (TAG_MAC0, TAG_SIGN1):
-            where = "inside the CWT tag" if cwt_tagged else "on a token"
-            raise _malformed(f"tag {item.tag} {where}; expected COSE_Mac0 (17) or COSE_Sign1 (18)")
         cose_tag, item = item.tag, item.value
-    elif cwt_tagged:
-        raise _malformed("the CWT tag must wrap a tagged COSE message (RFC 8392 §6)")
+        if cose_tag == TAG_CWT:
+            if type(item) is not CBORTag:
+                raise _malformed("the CWT tag must wrap a tagged COSE message (RFC 8392 §6)")
+            cwt_tagged = True
+            cose_tag, item = item.tag, item.value
+        if cose_tag != TAG_MAC0 and cose_tag != TAG_SIGN1:
+            where = "inside the CWT tag" if cwt_tagged else "on a token"
+            raise _malformed(f"tag {cose_tag} {where}; expected COSE_Mac0 (17) or COSE_Sign1 (18)")
     if type(item) not in ARRAY_TYPES or len(item) != 4:
         raise _malformed("a COSE_Mac0 / COSE_Sign1 is an array of 4 items (RFC 9052 §4.2, §6.2)")
     protected_raw, unprotected, payload, tag = item
-    if type(protected_raw) is not bytes:
-        raise _malformed("protected header must be a byte string (RFC 9052 §3)")
-    if type(unprotected) not in MAP_TYPES:
-        raise _malformed("unprotected header must be a map (RFC 9052 §3)")
-    if type(payload) is not bytes:
-        raise _malformed("payload must be a byte string; detached payloads are not accepted")
-    if type(tag) is not bytes:
-        raise _malformed("MAC tag / signature must be a byte string")
-    if _shortest_length(cwt_tagged, cose_tag, item) != len(data):
-        try:  # bytes after the message, or a longer-than-needed encoding: decode exactly to tell
-            loads(data)
-        except CBORError as exc:
-            raise _malformed(f"token is not acceptable CBOR: {exc}") from None
-    protected, alg = _protected_header(protected_raw)
+    if (type(protected_raw) is not bytes or type(payload) is not bytes or type(tag) is not bytes
+            or type(unprotected) not in MAP_TYPES):
+        raise _malformed(_envelope_error(protected_raw, unprotected, payload))
+    protected, alg, kid = _HEADERS.get(protected_raw) or _protected_header(protected_raw)
     if cose_tag is not None and cose_tag != (TAG_MAC0 if alg.is_mac else TAG_SIGN1):
         raise _malformed(f"tag {cose_tag} does not fit alg {alg.name}")
     if unprotected:
-        if not protected.keys().isdisjoint(unprotected):  # RFC 9052 §3: never in both buckets
-            both = sorted(map(repr, protected.keys() & unprotected.keys()))
-            raise _malformed(f"header label(s) {', '.join(both)} in both protected and unprotected headers")
-        if H_CRIT in unprotected:
-            raise _malformed("crit must be a protected header (RFC 9052 §3.1)")
-        if H_ALG in unprotected:
-            raise _malformed("alg must be in the protected header only (RFC 9052 §3.1)")
-    kid = protected.get(H_KID)
-    if kid is None:
-        kid = unprotected.get(H_KID)
+        if kid is None and unprotected.keys() == _KID_ONLY:
+            kid = unprotected[H_KID]  # the usual unprotected header, {kid: bstr}
+        else:
+            _check_unprotected(protected, unprotected)
+            if kid is None:
+                kid = unprotected.get(H_KID)
     if kid is not None and type(kid) is not bytes:
         raise _malformed(f"kid must be a byte string, not {cbor_type(kid)}")
-    return CoseMessage(alg, kid, protected_raw, protected, unprotected, payload, tag,
-                       cose_tag is not None, cwt_tagged)
+    return _message((alg, kid, protected_raw, protected, unprotected, payload, tag,
+                     cose_tag is not None, cwt_tagged))
 
 
-def _shortest_length(cwt_tagged: bool, cose_tag, item) -> int:
-    """Length of the message in preferred encoding (RFC 8949 §4.2.1), never more than its
-    real length; equal to ``len(data)`` proves nothing follows it.  0 when the unprotected
-    header is not the usual {} or {kid: bstr}."""
-    protected, unprotected, payload, tag = item
-    if not unprotected:
-        header = 1
-    elif len(unprotected) == 1 and type(unprotected.get(H_KID)) is bytes:
-        header = 2 + bstr_length(len(unprotected[H_KID]))
-    else:
-        return 0
-    return ((2 if cwt_tagged else 0) + (cose_tag is not None) + 1 + header + bstr_length(len(protected))
-            + bstr_length(len(payload)) + bstr_length(len(tag)))
+_message = partial(tuple.__new__, CoseMessage)  # skips NamedTuple's per-field Python __new__
 
 
-@lru_cache(maxsize=64)
-def _protected_header(raw: bytes) -> tuple[Mapping, Algorithm]:
-    """Decode and check a protected header; cached, since issuers repeat theirs."""
+def _envelope_error(protected, unprotected, payload) -> str:
+    if type(protected) is not bytes:
+        return "protected header must be a byte string (RFC 9052 §3)"
+    if type(unprotected) not in MAP_TYPES:
+        return "unprotected header must be a map (RFC 9052 §3)"
+    if type(payload) is not bytes:
+        return "payload must be a byte string; detached payloads are not accepted"
+    return "MAC tag / signature must be a byte string"
+
+
+def _check_unprotected(protected: Mapping, unprotected: Mapping) -> None:
+    if not protected.keys().isdisjoint(unprotected):  # RFC 9052 §3: never in both buckets
+        both = sorted(map(repr, protected.keys() & unprotected.keys()))
+        raise _malformed(f"header label(s) {', '.join(both)} in both protected and unprotected headers")
+    if H_CRIT in unprotected:
+        raise _malformed("crit must be a protected header (RFC 9052 §3.1)")
+    if H_ALG in unprotected:
+        raise _malformed("alg must be in the protected header only (RFC 9052 §3.1)")
+
+
+_KID_ONLY = {H_KID: None}.keys()
+
+
+_HEADERS: dict[bytes, tuple] = {}  # checked protected headers: issuers repeat theirs
+_HEADERS_KEPT = 64
+
+
+def _protected_header(raw: bytes) -> tuple[Mapping, Algorithm, object]:
+    """Decode and check a protected header: (header, alg, kid or None), kept in _HEADERS
+    (emptied when full: a flood of headers costs only their decoding)."""
     header = {}
     if raw:  # a zero-length bstr is the empty header (RFC 9052 §3)
         try:
@@ -172,7 +174,10 @@ def _protected_header(raw: bytes) -> tuple[Mapping, Algorithm]:
             raise _malformed(f"alg must be an int or text, not {cbor_type(alg_id)}")
         raise TokenError("unsupported_algorithm", f"alg {alg_id!r} is not one of "
                          + ", ".join(f"{a.name} ({a.id})" for a in ALGORITHMS.values()))
-    return MappingProxyType(header), alg
+    if len(_HEADERS) >= _HEADERS_KEPT:
+        _HEADERS.clear()
+    checked = _HEADERS[raw] = MappingProxyType(header), alg, header.get(H_KID)
+    return checked
 
 
 def encode(key: CoseKey, payload: bytes, *, kid_protected: bool = False, tagged: bool = True,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 from types import MappingProxyType
 from typing import Mapping, NamedTuple
 
@@ -50,6 +51,9 @@ _NUMERIC = (int, float)
 # NumericDate = int or finite float with tag 1 omitted (RFC 8392 §2), cti = bstr (§3.1.7).
 _TYPES = {ISS: (str,), SUB: (str,), AUD: (str,), EXP: _NUMERIC, NBF: _NUMERIC, IAT: _NUMERIC,
           CTI: (bytes,), SCOPE: (str,), CMD: (bytes,)}
+# the one type per claim that needs no further look; floats (finite?) and unknown claims do
+_PLAIN = {key: kinds[0] for key, kinds in _TYPES.items()}
+_claims = partial(tuple.__new__, Claims)  # skips NamedTuple's per-field Python __new__
 
 
 def decode(payload: bytes) -> Claims:
@@ -61,14 +65,23 @@ def decode(payload: bytes) -> Claims:
     if type(fields) is not dict:
         raise TokenError("malformed", f"payload must be a CWT claims map, not {cbor_type(fields)} (RFC 8392 §7.2)")
     other = _NO_OTHER
+    plain = _PLAIN.get
+    for key, value in fields.items():
+        if plain(key) is not type(value):
+            other = _check(fields)
+            break
+    get = fields.get
+    return _claims((get(ISS), get(SUB), get(AUD), get(EXP), get(NBF), get(IAT), get(CTI), get(SCOPE),
+                    get(CMD), other))
+
+
+def _check(fields: dict) -> Mapping:
+    """The claims other than known ones; TokenError if a known one has the wrong type."""
     for key, value in fields.items():
         expected = _TYPES.get(key)
-        if expected is None:
-            if other is _NO_OTHER:
-                other = MappingProxyType({k: v for k, v in fields.items() if k not in NAMES})
-        elif type(value) not in expected or type(value) is float and not math.isfinite(value):
+        if expected is not None and (type(value) not in expected
+                                     or type(value) is float and not math.isfinite(value)):
             raise TokenError("malformed", f"claim {NAMES[key]} must be "
                              f"{'/'.join(t.__name__ for t in expected)}, not {cbor_type(value)} {value!r:.40}")
-    get = fields.get
-    return Claims(get(ISS), get(SUB), get(AUD), get(EXP), get(NBF), get(IAT), get(CTI), get(SCOPE),
-                  get(CMD), other)
+    other = {k: v for k, v in fields.items() if k not in NAMES}
+    return MappingProxyType(other) if other else _NO_OTHER

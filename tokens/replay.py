@@ -13,7 +13,7 @@ for how tokens issued before boot are kept out.
 """
 from __future__ import annotations
 
-import heapq
+from heapq import heappop, heappush
 
 from .errors import TokenError
 
@@ -34,21 +34,22 @@ class ReplayCache:
     def remember(self, issuer: str, cti: bytes, until: float, now: float) -> None:
         """Record a token seen at ``now``; raises TokenError if it was seen and is still remembered."""
         key = (issuer, cti)
-        seen_until = self._until.get(key)
+        known = self._until
+        seen_until = known.get(key)
         if seen_until is not None and seen_until > now:
             raise TokenError("replayed", f"token {cti.hex()} from {issuer!r} was already used")
-        if len(self._until) >= self.capacity or len(self._expiries) >= 2 * self.capacity:
+        if len(known) >= self.capacity or len(self._expiries) >= 2 * self.capacity:
             self._purge(now)  # the heap also holds superseded entries; they are all past
             if len(self._until) >= self.capacity:
                 raise TokenError("replay_cache_full",
                                  f"all {self.capacity} replay-cache entries hold unexpired tokens;"
                                  f" the earliest frees at {self._expiries[0][0]}")
-        self._until[key] = until
-        heapq.heappush(self._expiries, (until, key))
+        known[key] = until
+        heappush(self._expiries, (until, key))
 
     def _purge(self, now: float) -> None:
         expiries, until = self._expiries, self._until
         while expiries and expiries[0][0] <= now:
-            when, key = heapq.heappop(expiries)
+            when, key = heappop(expiries)
             if until.get(key) == when:
                 del until[key]

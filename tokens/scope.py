@@ -64,6 +64,12 @@ def operation_bit(operation: str) -> int:
     return bit
 
 
+@lru_cache(maxsize=256)
+def request(operation: str, resource: str) -> tuple[int, tuple[int, ...]]:
+    """A request parsed for :func:`allows`: (permission bit, path); cached."""
+    return operation_bit(operation), parse_path(resource)
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
     """Parsed scope: a mapping from path to a permission bit set."""

@@ -6,9 +6,9 @@ from collections.abc import Collection, Mapping
 
 from . import cose, cwt
 from .errors import TokenError
-from .keys import VERIFY
+from .keys import VERIFY, CoseKey
 from .replay import ReplayCache
-from .scope import ScopeError, allows, operation_bit, parse, parse_path
+from .scope import ScopeError, allows, parse, request as parse_request
 from .vault import KeyVault, as_kid
 
 DEFAULT_LEEWAY = 30.0
@@ -65,11 +65,53 @@ class Validator:
         replay cache only when every other check passed."""
         if (operation is None) != (resource is None):
             raise ValueError("pass both operation and resource, or neither")
-        request = None if operation is None else (operation_bit(operation), parse_path(resource))
+        request = None if operation is None else parse_request(operation, resource)
         if now is None:
             now = self.clock()
         message = cose.decode(token)
         kid = message.kid
+        message.verify(self._key(kid), external_aad)
+        claims = cwt.decode(message.payload)
+        iss, _, aud, exp, nbf, iat, cti, scope, cmd, _ = claims
+        boot_time = self.boot_time
+        if None in (iss, aud, exp, cti, scope) or iat is None and boot_time is not None:
+            name = next(n for n in ("iss", "aud", "exp", "cti", "scope", "iat") if getattr(claims, n) is None)
+            raise TokenError("missing_claim", f"management tokens must carry {name}")
+        allowed_kids = self.issuers.get(iss, ())
+        if allowed_kids is not None and kid not in allowed_kids:
+            if iss not in self.issuers:
+                raise TokenError("wrong_issuer", f"issuer {iss!r} is not accepted")
+            raise TokenError("wrong_issuer", f"issuer {iss!r} may not use key {kid!r}")
+        leeway = self.leeway
+        if now >= exp + leeway:
+            raise TokenError("expired", f"token expired at {exp} (now {now}, leeway {leeway:g}s)")
+        if nbf is not None and now < nbf - leeway:
+            raise TokenError("not_yet_valid", f"token not valid before {nbf} (now {now})")
+        if iat is not None and iat > now + leeway:
+            raise TokenError("not_yet_valid", f"token issued in the future at {iat} (now {now})")
+        if aud != self.audience:
+            raise TokenError("wrong_audience", f"token is for {aud!r}, not {self.audience!r}")
+        try:
+            granted = parse(scope) if request is None else allows(scope, *request)
+        except ScopeError as exc:
+            raise TokenError("malformed", f"scope: {exc}") from None
+        if not granted:
+            raise TokenError("out_of_scope", f"scope {scope!r} does not allow {operation} on {resource}")
+        if command is not None and cmd != command:
+            if cmd is None:
+                raise TokenError("missing_claim", "management tokens must carry cmd, the digest "
+                                 "of the command they authorise")
+            raise TokenError("command_mismatch", "the command differs from the one the token "
+                             f"authorises (its digest {command.hex()[:16]}..., the token's "
+                             f"{cmd.hex()[:16]}...)")
+        if boot_time is not None and iat < boot_time - leeway:
+            raise TokenError("replayed", f"token issued at {iat}, before boot at {boot_time};"
+                             " the replay cache cannot vouch for it")
+        self.replay_cache.remember(iss, cti, exp + leeway, now)
+        return claims
+
+    def _key(self, kid: bytes | None) -> CoseKey:
+        """The vault key a token's kid names, if it may verify."""
         if kid is None:
             raise TokenError("unknown_key", "token names no kid")
         key = self.vault.get(kid)
@@ -77,45 +119,4 @@ class Validator:
             raise TokenError("unknown_key", f"no key with kid {kid!r}")
         if VERIFY not in key.uses:
             raise TokenError("unknown_key", f"key {kid!r} is not allowed to verify")
-        message.verify(key, external_aad)
-        claims = cwt.decode(message.payload)
-        self._require(claims)
-        if claims.iss not in self.issuers:
-            raise TokenError("wrong_issuer", f"issuer {claims.iss!r} is not accepted")
-        allowed_kids = self.issuers[claims.iss]
-        if allowed_kids is not None and kid not in allowed_kids:
-            raise TokenError("wrong_issuer", f"issuer {claims.iss!r} may not use key {kid!r}")
-        leeway = self.leeway
-        if now >= claims.exp + leeway:
-            raise TokenError("expired", f"token expired at {claims.exp} (now {now}, leeway {leeway:g}s)")
-        if claims.nbf is not None and now < claims.nbf - leeway:
-            raise TokenError("not_yet_valid", f"token not valid before {claims.nbf} (now {now})")
-        if claims.iat is not None and claims.iat > now + leeway:
-            raise TokenError("not_yet_valid", f"token issued in the future at {claims.iat} (now {now})")
-        if claims.aud != self.audience:
-            raise TokenError("wrong_audience", f"token is for {claims.aud!r}, not {self.audience!r}")
-        try:
-            granted = parse(claims.scope) if request is None else allows(claims.scope, *request)
-        except ScopeError as exc:
-            raise TokenError("malformed", f"scope: {exc}") from None
-        if not granted:
-            raise TokenError("out_of_scope", f"scope {claims.scope!r} does not allow {operation} on {resource}")
-        if command is not None and claims.cmd != command:
-            if claims.cmd is None:
-                raise TokenError("missing_claim", "management tokens must carry cmd, the digest "
-                                 "of the command they authorise")
-            raise TokenError("command_mismatch", "the command differs from the one the token "
-                             f"authorises (its digest {command.hex()[:16]}..., the token's "
-                             f"{claims.cmd.hex()[:16]}...)")
-        if self.boot_time is not None and claims.iat < self.boot_time - leeway:
-            raise TokenError("replayed", f"token issued at {claims.iat}, before boot at {self.boot_time};"
-                             " the replay cache cannot vouch for it")
-        self.replay_cache.remember(claims.iss, claims.cti, claims.exp + leeway, now)
-        return claims
-
-    def _require(self, claims: cwt.Claims) -> None:
-        required = (claims.iss, claims.aud, claims.exp, claims.cti, claims.scope,
-                    0 if self.boot_time is None else claims.iat)
-        if None in required:
-            name = ("iss", "aud", "exp", "cti", "scope", "iat")[required.index(None)]
-            raise TokenError("missing_claim", f"management tokens must carry {name}")
+        return key

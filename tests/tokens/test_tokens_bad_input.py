@@ -251,3 +251,15 @@ def test_fuzz_mutated_valid_tokens(issuer, validator, data):
             token = bytearray(b"\x00")
     # a mutation may happen to yield a valid form (e.g. dropping the COSE tag)
     _only_token_errors(validator, bytes(token), may_pass=True)
+
+
+def test_a_flood_of_protected_headers_stays_bounded_and_costs_no_valid_token(vault, validator):
+    """Checked protected headers are kept (issuers repeat theirs), at most a fixed number: a
+    flood of distinct ones, each refused or accepted on its own merits, grows nothing."""
+    for n in range(300):
+        protected = cbor2.dumps({1: 4, 3: n})  # alg HMAC 256/64, a content type of its own
+        payload = cbor2.dumps({**cbor2.loads(PAYLOAD), 7: n.to_bytes(2, "big")})
+        assert validator.validate(mac0(vault, protected, {4: b"owner"}, payload), **WRITE, now=NOW)
+        assert rejection(validator, mac0(vault, cbor2.dumps({1: 99, 3: n}), {4: b"owner"})).reason \
+            == "unsupported_algorithm"
+    assert len(cose._HEADERS) <= cose._HEADERS_KEPT

@@ -6,7 +6,9 @@ import re
 import cbor2
 import pytest
 from cbor2 import CBORTag
+from hypothesis import given, strategies as st
 
+from pipkernel import wire
 from pipkernel.errors import PipsimError
 from pipkernel.wire import MAX_DEPTH, MAX_INPUT, CBORError, loads
 
@@ -59,3 +61,50 @@ def test_trailing_bytes_and_size_are_refused_with_the_reason():
 
 def test_a_cbor_error_is_a_pipsim_error_and_a_value_error():
     assert issubclass(CBORError, PipsimError) and issubclass(CBORError, ValueError)
+
+
+# -- the fast exact decode ([input, nonce]) agrees with the stream decoder -----------------
+
+def _stream_outcome(data, max_depth=MAX_DEPTH):
+    try:
+        return ("value", wire._loads_stream(data, max_depth))
+    except CBORError as exc:
+        return ("error", str(exc))
+
+
+def _outcome(data, max_depth=MAX_DEPTH):
+    try:
+        return ("value", loads(data, max_depth=max_depth))
+    except CBORError as exc:
+        return ("error", str(exc))
+
+
+@pytest.mark.parametrize("tail", [b"\xf7", b"\x40", b"\x50", b"\x50" + bytes(16), b"\x81",
+                                  b"\x82", b"\xff", cbor2.dumps(bytes(16)), b"\x00" * 40])
+def test_bytes_after_the_item_are_refused_whatever_they_look_like(tail):
+    """Bytes after the item cannot pass for the decoder's own end marker: they would have to
+    contain the process's random nonce."""
+    item = cbor2.dumps({1: "owner", 4: 1700000000, 7: b"id"})
+    with pytest.raises(CBORError, match="extra bytes after the CBOR item"):
+        loads(item + tail)
+
+
+@pytest.mark.parametrize("max_depth", [1, 2, MAX_DEPTH])
+def test_the_depth_bound_is_the_stream_decoders(max_depth):
+    for depth in range(max_depth - 1, max_depth + 3):
+        for data in (b"\x81" * depth + b"\x00", b"\xa1\x00" * depth + b"\x00"):
+            assert _outcome(data, max_depth) == _stream_outcome(data, max_depth)
+
+
+@given(st.binary(min_size=1, max_size=64))
+def test_any_input_decodes_as_the_stream_decoder_decodes_it(data):
+    assert _outcome(data) == _stream_outcome(data)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.binary(max_size=20) | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.integers(), inner, max_size=4), max_leaves=12),
+       st.binary(max_size=8))
+def test_well_formed_items_with_or_without_a_tail(value, tail):
+    data = cbor2.dumps(value) + tail
+    assert _outcome(data) == _stream_outcome(data)
