@@ -18,7 +18,7 @@ from typing import Iterable, Protocol
 from .errors import VaultError
 from .keys import HMAC_256_64, ISSUE, VERIFY, CoseKey
 
-SERVICE_OK = "Keystore Manager successfully started"
+SERVICE_OK = "Keystore Manager RESTApi successfully started"   # D3.3 §4.1, GET /verify
 
 
 class KeyStorage(Protocol):
