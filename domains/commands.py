@@ -118,14 +118,17 @@ def _token(value, name: str) -> bytes:
     return value
 
 
-def from_map(obj) -> Command:
-    """A Command from a decoded map; Refused names the first thing wrong."""
+def from_map(obj, *, unsigned: bool = False) -> Command:
+    """A Command from a decoded map; Refused names the first thing wrong.  ``unsigned``: a
+    command that has no token yet (a token request's, management.command_request)."""
     if not isinstance(obj, strict.MAP_TYPES):
         raise Refused("malformed", f"a command is a CBOR map, not {strict.cbor_type(obj)}")
     unknown = set(obj) - _KEYS
     if unknown:
         raise Refused("malformed", f"unknown fields {sorted(map(repr, unknown))}")
-    missing = {"id", "domain", "device", "operation", "token"} - set(obj)
+    if unsigned and not {"token", "tokenB"}.isdisjoint(obj):
+        raise Refused("malformed", "a command asking for its token carries none")
+    missing = {"id", "domain", "device", "operation", *(() if unsigned else ("token",))} - set(obj)
     if missing:
         raise Refused("malformed", f"missing fields {sorted(missing)}")
     op = obj["operation"]
@@ -149,7 +152,7 @@ def from_map(obj) -> Command:
     token_b = obj.get("tokenB")
     return Command(_int(obj["id"], "id", 0, 2**32 - 1), _text(obj["domain"], "domain"),
                    _text(obj["device"], "device"), code, path, value,
-                   _token(obj["token"], "token"),
+                   b"" if unsigned else _token(obj["token"], "token"),
                    None if token_b is None else _token(token_b, "tokenB"))
 
 

@@ -1,0 +1,115 @@
+"""Helpers of the management tests: services in processes, curl, keys."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from management import pki
+from tokens import HMAC_256_64, CoseKey
+
+PASSPHRASE = "correct horse battery staple"
+
+class Service:
+    """``pipsim COMMAND ...`` in a process of its own, on 127.0.0.1, any free port."""
+
+    def __init__(self, tmp_path: Path, command: str, *args, env=None):
+        self.log = tmp_path / f"{command}.log"
+        ready = tmp_path / f"{command}.ready"
+        ready.unlink(missing_ok=True)
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pipkernel.cli", command, "--bind", "127.0.0.1:0",
+                 "--ready-file", str(ready), *map(str, args)],
+                stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"pipsim {command} did not start: {self.output}")
+            time.sleep(0.05)
+        self.url = ready.read_text().strip()
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        return self.process.returncode
+
+
+def keystore_env(passphrase=PASSPHRASE) -> dict:
+    return {**os.environ, "PIPSIM_KEYSTORE_PASSPHRASE": passphrase}
+
+
+class Answer:
+    def __init__(self, status: int, content_type: str, body: bytes):
+        self.status, self.content_type, self.body = status, content_type, body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+    def json(self):
+        assert self.content_type.startswith("application/json"), self.content_type
+        return json.loads(self.body)
+
+
+def curl_path() -> str:
+    found = shutil.which("curl")
+    if found is None:
+        pytest.fail("curl is missing: run tools/setup-system.sh (make setup does)")
+    return found
+
+
+class Curl:
+    """curl as a caller: ``as_`` a client of ``ca`` (its bundle DIR/NAME), or with no
+    certificate (None), always checking the server against ``ca``'s certificate."""
+
+    def __init__(self, ca: Path, tmp_path: Path):
+        self.ca, self.tmp_path = ca, tmp_path
+
+    def run(self, url: str, *, as_: str | None = "alice", cert_ca: Path | None = None,
+            method: str = "GET", data: str | None = None) -> subprocess.CompletedProcess:
+        body = self.tmp_path / "curl.body"
+        command = [curl_path(), "-sS", "--max-time", "20", "-o", str(body),
+                   "-w", "%{http_code} %{content_type}", "-X", method, "--cacert", str(self.ca / pki.CA_CERT)]
+        if as_ is not None:
+            bundle = (cert_ca or self.ca) / as_
+            command += ["--cert", str(bundle / pki.CERT), "--key", str(bundle / pki.KEY)]
+        if data is not None:
+            command += ["-H", "Content-Type: application/json", "--data-binary", data]
+        done = subprocess.run(command + [url], capture_output=True, text=True, timeout=60)
+        done.body = body.read_bytes() if body.exists() else b""
+        body.unlink(missing_ok=True)
+        return done
+
+    def __call__(self, url: str, **kwargs) -> Answer:
+        """An HTTP answer (the exchange must succeed)."""
+        done = self.run(url, **kwargs)
+        assert done.returncode == 0, done.stderr
+        status, _, content_type = done.stdout.partition(" ")
+        return Answer(int(status), content_type, done.body)
+
+
+def issuing_key(path: Path, kid: str = "owner-server") -> CoseKey:
+    """A domain server's issuing key, as `pipsim serve --export-keys` writes it."""
+    key = CoseKey.generate(HMAC_256_64, kid.encode())
+    path.write_bytes(key.to_bytes())
+    path.chmod(0o600)
+    return key
