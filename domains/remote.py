@@ -44,21 +44,30 @@ def new_domain_key(ident: str, key: str) -> bytes:
                              f"not of {ident!r}")
         return cose.to_bytes()
     try:
-        secret = bytes.fromhex(key)
+        return secret_key(ident, key)
     except ValueError:
         raise ValueError("KEY: a COSE_Key file, or the secret as hex") from None
+
+
+def secret_key(ident: str, key: str) -> bytes:
+    """opmux's IDENT and KEY as a COSE_Key, KEY the secret as hex only (never a file name:
+    what a caller who may not read the device's files gives, as the Secure Channel's)."""
+    try:
+        secret = bytes.fromhex(key)
+    except ValueError:
+        raise ValueError("KEY: the secret as hex") from None
     return CoseKey(ident.encode(), HMAC_256_64, None, secret=secret).to_bytes()
 
 
 def opmux(ask, command: str, domain: str, params: list[str], pages: int,
-          resource: str) -> tuple[int, str]:
+          resource: str, key_of=new_domain_key) -> tuple[int, str]:
     """D3.3 §4.6's opmux command over LwM2M, ``ask(code, resource, value)`` sending one as the
-    owner: (exit status, what to print)."""
+    owner: (exit status, what to print).  ``key_of(IDENT, KEY)``: create's COSE_Key."""
     if command == "create":
         if len(params) < 2:
             raise ValueError("create DOMAIN IDENT KEY [LPORT] [CODE]")
         code = params[3] if len(params) > 3 and params[3] != "-" else None
-        value = {"name": domain, "pages": pages, "key": new_domain_key(params[0], params[1]),
+        value = {"name": domain, "pages": pages, "key": key_of(params[0], params[1]),
                  **({"code": {"image": code, "resource": resource}} if code else {})}
         return _result(ask("write", CREATE, value))
     if command in ("delete", "run", "stop"):
@@ -173,21 +182,25 @@ def register_demo(subparsers) -> None:
                                                       args.psk, Path(args.keys)))
 
 
+def owner_ask(servers: Servers, owner: str, **options):
+    """opmux's ``ask(code, resource, value)``: one command sent as ``owner``'s server, with a
+    token of its own bound to it (``options``: ``Issuer.issue``'s, e.g. its lifetime)."""
+    def ask(code, resource, value):
+        grant = servers.token(owner, owner, f"{resource}:{OPERATIONS[code]}", **options)
+        (answer,) = servers.submit(owner, servers.command(owner, code, resource, value,
+                                                          token=grant))
+        return answer.to_map()
+    return ask
+
+
 def _main(args) -> int:
     servers = RemoteServers(args.device, args.psk, Path(args.keys), args.name)
     if args.owner not in servers.issuers:
         servers.close()
         raise ValueError(f"--keys {args.keys}: no {args.owner}.cose (the owner server's key)")
-
-    def ask(code, resource, value):
-        grant = servers.token(args.owner, args.owner, f"{resource}:{OPERATIONS[code]}")
-        (answer,) = servers.submit(args.owner, servers.command(args.owner, code, resource, value,
-                                                               token=grant))
-        return answer.to_map()
-
     try:
-        status, text = opmux(ask, args.command, args.domain, args.params, args.pages,
-                             args.resource)
+        status, text = opmux(owner_ask(servers, args.owner), args.command, args.domain,
+                             args.params, args.pages, args.resource)
     finally:
         servers.close()
     if text:
