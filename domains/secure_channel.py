@@ -125,15 +125,15 @@ class SecureChannel:
             body = json.loads(raw)
         except (ValueError, RecursionError):
             raise ChannelError("the body is not JSON") from None
+        expected = "{" + ", ".join([*required, *(f"[{name}]" for name in optional)]) + "}"
         if not isinstance(body, dict):
-            raise ChannelError(f"the body must be a JSON object with {', '.join(required)}")
+            raise ChannelError(f"the body must be a JSON object {expected}")
         missing = [name for name in required if name not in body]
         unknown = sorted(set(body) - set(required) - set(optional))
         if missing or unknown:
-            raise ChannelError(f"the body needs {', '.join(required)}" + (
-                f" (also accepted: {', '.join(optional)})" if optional else "")
-                + (f"; missing {', '.join(missing)}" if missing else "")
-                + (f"; unknown {', '.join(map(repr, unknown))}" if unknown else ""))
+            raise ChannelError(f"the body is {expected}"
+                               + (f"; missing {', '.join(missing)}" if missing else "")
+                               + (f"; unknown {', '.join(map(repr, unknown))}" if unknown else ""))
         return body
 
     # ---- D3.3 §4.5's eight endpoints ----
