@@ -26,6 +26,7 @@ from .lwm2m import CBOR
 DEVICE_NAME = "gateway"
 CREATE, DELETE, RUN, STOP, REFRESH = ("26261/0/7", "26261/0/8", "26261/0/9", "26261/0/10",
                                       "26261/0/11")
+MIN_SECRET, MAX_SECRET = 32, 64          # an HMAC 256/64 key's secret (bytes), as hex
 EXISTS, ISRUN = 5, 6                      # object 26261 instance resources (D3.3 §4.2)
 
 
@@ -36,7 +37,7 @@ class RemoteError(PipsimError, ConnectionError):
 def new_domain_key(ident: str, key: str) -> bytes:
     """opmux's IDENT and KEY as the COSE_Key a create carries: KEY is a COSE_Key file whose
     kid is IDENT (``pipsim token keygen --kid IDENT --out FILE``), or the secret as hex
-    (32 bytes at least; an HMAC 256/64 key)."""
+    (``secret_key``)."""
     if Path(key).is_file():
         cose = CoseKey.from_bytes(Path(key).read_bytes())
         if cose.kid != ident.encode():
@@ -44,9 +45,10 @@ def new_domain_key(ident: str, key: str) -> bytes:
                              f"not of {ident!r}")
         return cose.to_bytes()
     try:
-        return secret_key(ident, key)
+        bytes.fromhex(key)
     except ValueError:
         raise ValueError("KEY: a COSE_Key file, or the secret as hex") from None
+    return secret_key(ident, key)
 
 
 def secret_key(ident: str, key: str) -> bytes:
@@ -56,6 +58,8 @@ def secret_key(ident: str, key: str) -> bytes:
         secret = bytes.fromhex(key)
     except ValueError:
         raise ValueError("KEY: the secret as hex") from None
+    if not MIN_SECRET <= len(secret) <= MAX_SECRET:
+        raise ValueError(f"KEY: {MIN_SECRET} to {MAX_SECRET} bytes of secret, not {len(secret)}")
     return CoseKey(ident.encode(), HMAC_256_64, None, secret=secret).to_bytes()
 
 

@@ -191,6 +191,8 @@ def test_bad_run_requests_are_refused_and_change_nothing(channel, gateway, body,
     ("ops", "create", "opmux params: COMMAND DOMAIN [PARAMS]"),
     ("ops", "create t2", "opmux create: create DOMAIN IDENT KEY [LPORT] [CODE]"),
     ("ops", "create t2 t2-server /etc/passwd", "opmux create: KEY: the secret as hex"),
+    ("ops", "create t2 t2-server ab", "opmux create: KEY: 32 to 64 bytes of secret, not 1"),
+    ("ops", f"create t2 t2-server {'ab' * 65}", "params: at most 16 words of 128 characters"),
     ("period", "set abc", "period set takes one number in 1..3600000"),
     ("period", "set 0", "period set takes one number"),
     ("period", "set ²", "period set takes one number"),
@@ -252,6 +254,18 @@ def test_an_identity_keeps_one_key_across_services(channel):
              ("DELETE", "/service/lamp/light", ADMIN, None))
     assert channel.policy.credential(APP[0]) is None          # unlinked: forgotten
     assert one(channel, "GET", "/service", APP)[1] == {"error": "unknown identity or wrong key"}
+
+
+def test_a_credential_made_meanwhile_for_a_known_identity_is_refused():
+    """Two administrators' requests for one new identity, each hashing its own key: the
+    second to land finds the identity known with another credential (no silent rekeying)."""
+    policy = channel_policy.Policy("root")
+    policy.add_service("s", ("driver",))
+    first, second = (channel_policy.Credential.make("app", key) for key in ("k1", "k2"))
+    policy.add_application("s", "a", first)
+    with pytest.raises(channel_policy.PolicyError, match="known with another key"):
+        policy.add_application("s", "b", second)
+    assert policy.applications("s") == ["a"] and policy.credential("app") is first
 
 
 def test_keys_are_kept_hashed_and_never_returned(channel):
