@@ -45,6 +45,14 @@ def _loopback(address: str | None) -> bool:
         return address in LOCAL_NAMES
 
 
+def _host(request: web.Request) -> str | None:
+    """The host the request names (its Host header), None if that does not parse."""
+    try:
+        return request.url.host
+    except ValueError:
+        return None
+
+
 class SecureChannel:
     """The REST interface over a ``Policy``, running ``operations``; ``admin`` is the
     administrator's (identity, key)."""
@@ -85,7 +93,7 @@ class SecureChannel:
     # ---- every request ----
     @web.middleware
     async def _local_only(self, request: web.Request, handler):
-        if not _loopback(request.remote) or not _loopback(request.url.host):
+        if not _loopback(request.remote) or not _loopback(_host(request)):
             log.warning("refused a request from %s for host %s", request.remote, request.host)
             return web.json_response({"error": "the Secure Channel is local only"}, status=403)
         try:
@@ -100,9 +108,12 @@ class SecureChannel:
             raise ChannelError("give ?identity=<id>&key=<key>, each once")
         (identity,), (key,) = given
         admin = identity == self._admin.identity
-        credential = self._admin if admin else self.policy.credential(identity) or DECOY
-        if not await self._matches(credential, key) or credential is DECOY or not admin and \
-                self.policy.credential(identity) is not credential:   # deleted meanwhile
+
+        def known():
+            return self._admin if admin else self.policy.credential(identity)
+        credential = known()              # an unknown identity costs a key check too: DECOY
+        matched = await self._matches(credential or DECOY, key)
+        if not matched or credential is None or known() is not credential:  # deleted meanwhile
             raise ChannelError("unknown identity or wrong key")
         return Caller(identity, admin)
 

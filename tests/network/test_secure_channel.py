@@ -323,12 +323,15 @@ def test_only_the_loopback_is_served(channel):
     assert exchange(channel, ("PUT", "/service", ADMIN, {"service": "x", "command": "driver"}),
                     app=app) == [(403, {"error": "the Secure Channel is local only"})]
 
-    async def rebound():
+    async def rebound(host):
         async with TestClient(TestServer(channel.app(), host="127.0.0.1")) as client:
             async with client.get("/service", params=dict(zip(("identity", "key"), ADMIN)),
-                                  headers={"Host": "attacker.example"}) as answer:
+                                  headers={"Host": host}) as answer:
                 return answer.status
-    assert asyncio.run(rebound()) == 403 and state(channel) == before
+    for host in ("attacker.example", "127.0.0.1.attacker.example", "2130706433", "[bad",
+                 "127.0.0.1:x", ""):
+        assert asyncio.run(rebound(host)) == 403
+    assert asyncio.run(rebound("localhost:80")) == 200 and state(channel) == before
     for host in ("0.0.0.0", "192.0.2.7", "::", "localhost"):
         with pytest.raises(ValueError, match="loopback address only"):
             asyncio.run(channel.start(tcp_port(), host))
