@@ -28,13 +28,12 @@ import cbor2
 from .commands import Command, Response
 from .gateway import LAMP, PERIOD, TEMPERATURE, Servers
 from .lwm2m import CBOR
-from .remote import opmux, owner_ask, secret_key
+from .remote import APP_RESOURCE, PAGES, opmux, owner_ask, secret_key
+from .remote import COMMANDS as OPMUX      # D3.3 §4.6's
 
 TOKEN_LIFETIME = 30                     # seconds: a channel token is used at once
 MAX_WORDS, MAX_WORD = 16, 128           # a run's command line
 NAMES = ("driver", "opmux")
-OPMUX = ("create", "delete", "run", "stop", "list", "exists", "isrun")
-PAGES, APP_RESOURCE = 48, "32769/0/1"   # opmux create's defaults (pipsim opmux's)
 MAX_PERIOD = 3_600_000                  # ms
 
 

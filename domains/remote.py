@@ -26,6 +26,8 @@ from .lwm2m import CBOR
 DEVICE_NAME = "gateway"
 CREATE, DELETE, RUN, STOP, REFRESH = ("26261/0/7", "26261/0/8", "26261/0/9", "26261/0/10",
                                       "26261/0/11")
+COMMANDS = ("create", "delete", "run", "stop", "list", "exists", "isrun")   # D3.3 §4.6
+PAGES, APP_RESOURCE = 48, "32769/0/1"     # create's defaults: a domain's pages, CODE's resource
 MIN_SECRET, MAX_SECRET = 32, 64          # an HMAC 256/64 key's secret (bytes), as hex
 EXISTS, ISRUN = 5, 6                      # object 26261 instance resources (D3.3 §4.2)
 
@@ -157,8 +159,7 @@ def register(subparsers) -> None:
         "[CODE], delete DOMAIN IDENT, run DOMAIN IDENT [LPORT], stop DOMAIN IDENT, list DOMAIN "
         "('-': all), exists DOMAIN (prints 0: exists, 1: not), isrun DOMAIN (1: running, 0: "
         "not). LPORT is accepted and unused: domains talk over IPC, not ports.")
-    parser.add_argument("command", choices=("create", "delete", "run", "stop", "list", "exists",
-                                            "isrun"))
+    parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("domain")
     parser.add_argument("params", nargs="*")
     parser.add_argument("--device", required=True, help="coaps://HOST:PORT of pipsim serve")
@@ -168,8 +169,8 @@ def register(subparsers) -> None:
     parser.add_argument("--owner", default="owner", help="the owner's domain (default owner)")
     parser.add_argument("--name", default=DEVICE_NAME, help="the device's name (default "
                         f"{DEVICE_NAME})")
-    parser.add_argument("--pages", type=int, default=48, help="create: the domain's pages")
-    parser.add_argument("--resource", default="32769/0/1",
+    parser.add_argument("--pages", type=int, default=PAGES, help="create: the domain's pages")
+    parser.add_argument("--resource", default=APP_RESOURCE,
                         help="create with CODE: the resource its application serves")
     parser.set_defaults(func=_main)
 
