@@ -26,6 +26,9 @@ from .lwm2m import CBOR
 DEVICE_NAME = "gateway"
 CREATE, DELETE, RUN, STOP, REFRESH = ("26261/0/7", "26261/0/8", "26261/0/9", "26261/0/10",
                                       "26261/0/11")
+COMMANDS = ("create", "delete", "run", "stop", "list", "exists", "isrun")   # D3.3 §4.6
+PAGES, APP_RESOURCE = 48, "32769/0/1"     # create's defaults: a domain's pages, CODE's resource
+MIN_SECRET, MAX_SECRET = 32, 64          # an HMAC 256/64 key's secret (bytes), as hex
 EXISTS, ISRUN = 5, 6                      # object 26261 instance resources (D3.3 §4.2)
 
 
@@ -36,7 +39,7 @@ class RemoteError(PipsimError, ConnectionError):
 def new_domain_key(ident: str, key: str) -> bytes:
     """opmux's IDENT and KEY as the COSE_Key a create carries: KEY is a COSE_Key file whose
     kid is IDENT (``pipsim token keygen --kid IDENT --out FILE``), or the secret as hex
-    (32 bytes at least; an HMAC 256/64 key)."""
+    (``secret_key``)."""
     if Path(key).is_file():
         cose = CoseKey.from_bytes(Path(key).read_bytes())
         if cose.kid != ident.encode():
@@ -44,21 +47,33 @@ def new_domain_key(ident: str, key: str) -> bytes:
                              f"not of {ident!r}")
         return cose.to_bytes()
     try:
-        secret = bytes.fromhex(key)
+        bytes.fromhex(key)
     except ValueError:
         raise ValueError("KEY: a COSE_Key file, or the secret as hex") from None
+    return secret_key(ident, key)
+
+
+def secret_key(ident: str, key: str) -> bytes:
+    """opmux's IDENT and KEY as a COSE_Key, KEY the secret as hex only (never a file name:
+    what a caller who may not read the device's files gives, as the Secure Channel's)."""
+    try:
+        secret = bytes.fromhex(key)
+    except ValueError:
+        raise ValueError("KEY: the secret as hex") from None
+    if not MIN_SECRET <= len(secret) <= MAX_SECRET:
+        raise ValueError(f"KEY: {MIN_SECRET} to {MAX_SECRET} bytes of secret, not {len(secret)}")
     return CoseKey(ident.encode(), HMAC_256_64, None, secret=secret).to_bytes()
 
 
 def opmux(ask, command: str, domain: str, params: list[str], pages: int,
-          resource: str) -> tuple[int, str]:
+          resource: str, key_of=new_domain_key) -> tuple[int, str]:
     """D3.3 §4.6's opmux command over LwM2M, ``ask(code, resource, value)`` sending one as the
-    owner: (exit status, what to print)."""
+    owner: (exit status, what to print).  ``key_of(IDENT, KEY)``: create's COSE_Key."""
     if command == "create":
         if len(params) < 2:
             raise ValueError("create DOMAIN IDENT KEY [LPORT] [CODE]")
         code = params[3] if len(params) > 3 and params[3] != "-" else None
-        value = {"name": domain, "pages": pages, "key": new_domain_key(params[0], params[1]),
+        value = {"name": domain, "pages": pages, "key": key_of(params[0], params[1]),
                  **({"code": {"image": code, "resource": resource}} if code else {})}
         return _result(ask("write", CREATE, value))
     if command in ("delete", "run", "stop"):
@@ -144,8 +159,7 @@ def register(subparsers) -> None:
         "[CODE], delete DOMAIN IDENT, run DOMAIN IDENT [LPORT], stop DOMAIN IDENT, list DOMAIN "
         "('-': all), exists DOMAIN (prints 0: exists, 1: not), isrun DOMAIN (1: running, 0: "
         "not). LPORT is accepted and unused: domains talk over IPC, not ports.")
-    parser.add_argument("command", choices=("create", "delete", "run", "stop", "list", "exists",
-                                            "isrun"))
+    parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("domain")
     parser.add_argument("params", nargs="*")
     parser.add_argument("--device", required=True, help="coaps://HOST:PORT of pipsim serve")
@@ -155,8 +169,8 @@ def register(subparsers) -> None:
     parser.add_argument("--owner", default="owner", help="the owner's domain (default owner)")
     parser.add_argument("--name", default=DEVICE_NAME, help="the device's name (default "
                         f"{DEVICE_NAME})")
-    parser.add_argument("--pages", type=int, default=48, help="create: the domain's pages")
-    parser.add_argument("--resource", default="32769/0/1",
+    parser.add_argument("--pages", type=int, default=PAGES, help="create: the domain's pages")
+    parser.add_argument("--resource", default=APP_RESOURCE,
                         help="create with CODE: the resource its application serves")
     parser.set_defaults(func=_main)
 
@@ -173,21 +187,25 @@ def register_demo(subparsers) -> None:
                                                       args.psk, Path(args.keys)))
 
 
+def owner_ask(servers: Servers, owner: str, **options):
+    """opmux's ``ask(code, resource, value)``: one command sent as ``owner``'s server, with a
+    token of its own bound to it (``options``: ``Issuer.issue``'s, e.g. its lifetime)."""
+    def ask(code, resource, value):
+        grant = servers.token(owner, owner, f"{resource}:{OPERATIONS[code]}", **options)
+        (answer,) = servers.submit(owner, servers.command(owner, code, resource, value,
+                                                          token=grant))
+        return answer.to_map()
+    return ask
+
+
 def _main(args) -> int:
     servers = RemoteServers(args.device, args.psk, Path(args.keys), args.name)
     if args.owner not in servers.issuers:
         servers.close()
         raise ValueError(f"--keys {args.keys}: no {args.owner}.cose (the owner server's key)")
-
-    def ask(code, resource, value):
-        grant = servers.token(args.owner, args.owner, f"{resource}:{OPERATIONS[code]}")
-        (answer,) = servers.submit(args.owner, servers.command(args.owner, code, resource, value,
-                                                               token=grant))
-        return answer.to_map()
-
     try:
-        status, text = opmux(ask, args.command, args.domain, args.params, args.pages,
-                             args.resource)
+        status, text = opmux(owner_ask(servers, args.owner), args.command, args.domain,
+                             args.params, args.pages, args.resource)
     finally:
         servers.close()
     if text:

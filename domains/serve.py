@@ -182,8 +182,14 @@ async def run(args) -> int:
         print("pipsim serve: WARNING: plain CoAP: commands and answers cross the network "
               "unprotected (D3.3 §2.2 asks for DTLS)", file=sys.stderr)
     context = await open_device(client, args.host, args.port, args.psk, args.plain)
-    registration = keeper = None
+    registration = keeper = channel = None
     try:
+        if args.secure_channel:
+            from .secure_channel import open_channel
+            channel, url = await open_channel(runtime, client, image, args.secure_channel,
+                                              args.channel_admin)
+            print(f"secure channel on {url} (D3.3 §3.5), administrator "
+                  f"{args.channel_admin[0]!r}", file=sys.stderr)
         if args.server:
             registration = Registration(client, args.server, args.lifetime)
             print(f"registered at {args.server}{await registration.register()}", file=sys.stderr)
@@ -199,6 +205,8 @@ async def run(args) -> int:
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
+        if channel is not None:
+            await channel.stop()
         if keeper is not None:
             keeper.cancel()
         if registration is not None:
@@ -243,6 +251,11 @@ def register(subparsers) -> None:
     serve.add_argument("--export-keys", metavar="DIR",
                        help="write the domain servers' keys as DIR/<domain>.cose (0600)")
     serve.add_argument("--ready-file", help="written once the device listens")
+    channel = serve.add_argument_group("the Secure Channel (D3.3 §3.5; docs/secure-channel.md)")
+    channel.add_argument("--secure-channel", metavar="PORT",
+                         help="serve it on http://127.0.0.1:PORT (loopback only)")
+    channel.add_argument("--channel-admin", metavar="IDENTITY:KEY",
+                         help="its administrator's credentials (required with it)")
     serve.set_defaults(func=_main)
 
 
@@ -250,5 +263,8 @@ def _main(args) -> int:
     args.host, args.port = args.bind
     if not args.plain and not args.psk:
         raise ValueError("give the clients' keys (--psk IDENTITY:KEY), or --plain")
+    if args.secure_channel or args.channel_admin:
+        from .secure_channel import options
+        args.secure_channel, args.channel_admin = options(args.secure_channel, args.channel_admin)
     logging.basicConfig(level=logging.WARNING)
     return asyncio.run(run(args))
