@@ -92,6 +92,7 @@ class DeviceProcess:
         if not port_free(spec.host, self.port):
             raise ValueError(f"{spec.endpoint}: port {spec.host}:{self.port} is in use")
         self._folder = self._stderr = self._process = self._lifeline = None
+        self._signalled = False
         self.keys = spec.keys
 
     def argv(self) -> list[str]:
@@ -145,9 +146,11 @@ class DeviceProcess:
         return self._process.poll()
 
     def signal_stop(self) -> None:
-        """Ask it to stop (SIGTERM: it de-registers and closes)."""
-        if self._process.poll() is None:
+        """Ask it to stop (SIGTERM: it de-registers and closes), once: a second SIGTERM,
+        once its event loop has closed and with it its handler, would kill it outright."""
+        if not self._signalled and self._process.poll() is None:
             self._process.send_signal(signal.SIGTERM)
+            self._signalled = True
 
     def stop(self, deadline: float | None = None) -> Exit:
         """Stop it: SIGTERM, then at the deadline (default: ``GRACE`` from now) SIGKILL to

@@ -31,7 +31,7 @@ from .device import GRACE, DeviceProcess, DeviceSpec, Exit, free_ports, port_fre
 ENGINES = ("local", "dask")
 MAX_DEVICES = 256            # one fleet; each device is a process of ~65 MB
 READY_TIMEOUT = 120.0        # seconds for the whole fleet to be ready
-LEASE = 15.0                 # dask: a device task stops its device when the heartbeat is older
+LEASE = 10.0                 # dask: a device task stops its device when the heartbeat is older
 WORKER = "worker"            # dask: --host worker binds each device to its worker's address
 PSK_BYTES = 12               # 16 base64url characters, 96 bits: the DTLS server (tinydtls)
                              # fails handshakes with longer PSKs (19 characters already)

@@ -17,7 +17,8 @@ import pytest
 from domains.gateway import TEMPERATURE
 from management.device import free_ports
 from pipkernel.dask_cluster import ClusterError
-from management.fleet import MAX_DEVICES, Fleet, FleetError
+from management.device import GRACE
+from management.fleet import LEASE, MAX_DEVICES, Fleet, FleetError
 from tokens import Issuer, KeyVault, binding
 from tokens.keys import ISSUE
 
@@ -273,3 +274,17 @@ def test_a_fleet_of_twenty_four(directory, engine):
         check_fleet(fleet, directory)
         pids = [d.pid for d in fleet.devices]
     assert all(gone(pid, within=0) for pid in pids)
+
+
+def test_a_killed_fleet_on_an_existing_scheduler_leaves_no_device(tmp_path):
+    """The cluster outlives the fleet here (``--scheduler``): once the killed fleet's
+    heartbeat is ``LEASE`` old, each task stops its device; the workers stay up."""
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
+        process, table = pipsim_fleet(tmp_path, "--devices", "2", "--engine", "dask",
+                                      "--scheduler", cluster.scheduler_address)
+        process.kill()
+        process.wait(timeout=10)
+        assert all(gone(d["pid"], within=LEASE + GRACE + 10) for d in table)
+        assert len(cluster.workers) == 2
