@@ -136,9 +136,11 @@ def check_fleet(fleet: Fleet, directory: Directory) -> None:
     assert all(fleet.alive().values())
 
 
-def test_a_fleet_of_three_registers_and_each_device_takes_only_its_own_psk(directory):
-    with Fleet(3, server=directory.uri) as fleet:
+def test_a_fleet_of_three_registers_and_each_device_takes_only_its_own_psk(directory,
+                                                                           tmp_path):
+    with Fleet(3, server=directory.uri, keys=str(tmp_path)) as fleet:
         check_fleet(fleet, directory)
+        assert [d.keys for d in fleet.devices] == [str(tmp_path / f"dev-00{i}") for i in range(3)]
         pids = [d.pid for d in fleet.devices]
     assert all(gone(pid, within=0) for pid in pids)               # stop() waited for them
     assert sorted(fleet.stop()) == ["dev-000", "dev-001", "dev-002"]
