@@ -124,10 +124,18 @@ class DeviceProcess:
                 [sys.executable, "-m", "management.device"], stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL, stderr=self._stderr, pass_fds=(readable,),
                 start_new_session=True)
+        except BaseException:                   # nothing runs: nothing of it is kept
+            os.close(self._lifeline)
+            self._stderr.close()
+            self._folder.cleanup()
+            raise
         finally:
             os.close(readable)
-        with self._process.stdin as stdin:
-            stdin.write(json.dumps({"argv": self.argv(), "lifeline": readable}).encode())
+        try:
+            with self._process.stdin as stdin:
+                stdin.write(json.dumps({"argv": self.argv(), "lifeline": readable}).encode())
+        except BrokenPipeError:                 # it died at once: its exit report says why
+            pass
 
     @property
     def pid(self) -> int:

@@ -182,8 +182,8 @@ class _Local:
         deadline = time.monotonic() + timeout
         for spec in specs:
             process = DeviceProcess(spec)
-            self._processes[spec.endpoint] = process
             process.start()
+            self._processes[spec.endpoint] = process
         return {name: Device.of(p) for name, p in self._processes.items()
                 if p.wait_ready(deadline)}
 
