@@ -4,7 +4,10 @@ runs end, in any order; an exception stands for a run the engine itself lost (a 
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import ExitStack
 from typing import Callable, Iterable, Iterator
+
+from pipkernel.dask_cluster import ClusterError, dask_client, distributed
 
 from .errors import ExperimentError
 
@@ -38,34 +41,27 @@ class LocalEngine:
 
 
 class DaskEngine:
-    """A Dask cluster: the scheduler at `scheduler`, or a local cluster of `jobs` workers."""
+    """A Dask cluster (``pipkernel.dask_cluster``): the scheduler at `scheduler`, or a local
+    cluster of `jobs` workers."""
 
     def __init__(self, jobs: int, scheduler: str | None = None):
         try:
-            from dask import distributed
-        except ImportError:
-            raise ExperimentError("the dask engine needs Dask: pip install 'pipsim[dask]'") from None
-        self._distributed, self.jobs, self.scheduler = distributed, jobs, scheduler
-        self.client = self._cluster = None
+            self._distributed = distributed()
+        except ClusterError as error:
+            raise ExperimentError(str(error)) from None
+        self.jobs, self.scheduler = jobs, scheduler
+        self.client = None
+        self._stack = ExitStack()
 
     def __enter__(self) -> "DaskEngine":
-        d = self._distributed
-        if self.scheduler is None:
-            self._cluster = d.LocalCluster(n_workers=self.jobs, threads_per_worker=1,
-                                           dashboard_address=None)
-            self.client = d.Client(self._cluster)
-            return self
         try:
-            self.client = d.Client(self.scheduler, timeout="10s")
-        except (OSError, TimeoutError) as error:
-            raise ExperimentError(f"cannot reach the Dask scheduler at {self.scheduler!r}: "
-                                  f"{error}") from None
+            self.client = self._stack.enter_context(dask_client(self.jobs, self.scheduler))
+        except ClusterError as error:
+            raise ExperimentError(str(error)) from None
         return self
 
     def __exit__(self, *exc) -> None:
-        self.client.close()
-        if self._cluster is not None:
-            self._cluster.close()
+        self._stack.close()
 
     def imap(self, fn: Callable, tasks: Iterable) -> Iterator[tuple]:
         tasks = list(tasks)
