@@ -117,8 +117,9 @@ def _envelope(text) -> tuple[bytes, bytes, bytes]:
     if type(unprotected) not in MAP_TYPES or set(unprotected) != {H_KID, H_IV}:
         raise RequestError("cipheredCommand's unprotected header must hold kid (4) and IV (5)")
     kid, iv = unprotected[H_KID], unprotected[H_IV]
-    if type(kid) is not bytes or type(iv) is not bytes or len(iv) != IV_BYTES or type(ciphertext) is not bytes:
-        raise RequestError(f"cipheredCommand: kid, a {IV_BYTES}-byte IV and the ciphertext are byte strings")
+    if not (type(kid) is type(iv) is type(ciphertext) is bytes and len(iv) == IV_BYTES):
+        raise RequestError(f"cipheredCommand: kid, a {IV_BYTES}-byte IV and the ciphertext "
+                           "are byte strings")
     return kid, iv, ciphertext
 
 
@@ -140,8 +141,8 @@ class Receiver:
         try:
             plain = cipher.decrypt(iv, ciphertext, _ENC_STRUCTURE)
         except InvalidTag:
-            raise RequestError(f"cipheredCommand does not decrypt with the key of {key.kid.decode(errors='replace')!r}"
-                               " (wrong key, or altered)") from None
+            raise RequestError("cipheredCommand does not decrypt with the key of "
+                               f"{key.kid.decode(errors='replace')!r} (wrong key, or altered)") from None
         try:
             message = cose.decode(plain)
             if message.kid != key.kid:
