@@ -27,7 +27,6 @@ from aiohttp import web
 
 from pipkernel.errors import PipsimError
 from tokens import HMAC_256_256, CoseKey, KeyVault, VaultError
-from tokens.vault import SERVICE_OK
 
 from . import service
 from .command_request import b64url, from_b64url
