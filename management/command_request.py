@@ -45,6 +45,7 @@ H_ALG, H_KID, H_IV = 1, 4, 5                  # RFC 9052 §3.1 Table 3
 IV_BYTES, NONCE_BYTES = 12, 16
 MAX_AGE, MAX_SKEW = 120, 30                   # seconds
 MAX_TEXT = 4096                               # characters of cipheredCommand
+SEEN = 65536          # nonces kept: 65,536 / (MAX_AGE + MAX_SKEW) = 436 requests/s sustained
 _PROTECTED = cbor2.dumps({H_ALG: A256GCM})
 _ENC_STRUCTURE = cbor2.dumps(["Encrypt0", _PROTECTED, b""])
 
@@ -117,22 +118,24 @@ def _envelope(text) -> tuple[bytes, bytes, bytes]:
     if type(unprotected) not in MAP_TYPES or set(unprotected) != {H_KID, H_IV}:
         raise RequestError("cipheredCommand's unprotected header must hold kid (4) and IV (5)")
     kid, iv = unprotected[H_KID], unprotected[H_IV]
-    if type(kid) is not bytes or type(iv) is not bytes or len(iv) != IV_BYTES or type(ciphertext) is not bytes:
-        raise RequestError(f"cipheredCommand: kid, a {IV_BYTES}-byte IV and the ciphertext are byte strings")
+    if not (type(kid) is type(iv) is type(ciphertext) is bytes and len(iv) == IV_BYTES):
+        raise RequestError(f"cipheredCommand: kid, a {IV_BYTES}-byte IV and the ciphertext "
+                           "are byte strings")
     return kid, iv, ciphertext
 
 
 class Receiver:
     """Opens ciphered requests and refuses one seen before (its nonce, while fresh)."""
 
-    def __init__(self, capacity: int = 4096, clock=time.time):
+    def __init__(self, capacity: int = SEEN, clock=time.time):
         self._seen = ReplayCache(capacity)
         self.clock = clock
 
     def open(self, key: CoseKey, text, *, signed: bool = False) -> Request:
         """Decrypt, verify and check the request ``text`` sent under ``key``; its command must
         carry a token if ``signed`` (the Token Validator's), none otherwise.  RequestError
-        names what was wrong."""
+        names what was wrong; TokenError("replay_cache_full") if SEEN fresh requests are
+        already remembered (fail closed)."""
         kid, iv, ciphertext = _envelope(text)
         if kid != key.kid:
             raise RequestError(f"cipheredCommand is under key {kid!r}, not {key.kid!r}")
@@ -140,8 +143,8 @@ class Receiver:
         try:
             plain = cipher.decrypt(iv, ciphertext, _ENC_STRUCTURE)
         except InvalidTag:
-            raise RequestError(f"cipheredCommand does not decrypt with the key of {key.kid.decode(errors='replace')!r}"
-                               " (wrong key, or altered)") from None
+            raise RequestError("cipheredCommand does not decrypt with the key of "
+                               f"{key.kid.decode(errors='replace')!r} (wrong key, or altered)") from None
         try:
             message = cose.decode(plain)
             if message.kid != key.kid:
@@ -166,5 +169,7 @@ class Receiver:
         try:
             self._seen.remember(kid.hex(), nonce, iat + MAX_AGE + MAX_SKEW, now)
         except TokenError as exc:
-            raise RequestError(f"request {exc.reason}: it was sent before") from None
+            if exc.reason != "replayed":      # replay_cache_full: the service is at its limit
+                raise
+            raise RequestError("the request was sent before (its nonce is known)") from None
         return Request(command, iat, nonce)

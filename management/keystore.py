@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from pipkernel.errors import PipsimError
 from tokens import HMAC_256_256, CoseKey, KeyVault, VaultError
-from tokens.vault import SERVICE_OK
 
 from . import service
 from .command_request import b64url, from_b64url
@@ -39,7 +39,7 @@ KEY_EXISTS = "The associated key already exist"      # D3.3 §4.1, verbatim
 DOMAIN_KEY_ALG = HMAC_256_256
 
 
-class KeystoreError(service.ServiceError):
+class KeystoreError(PipsimError):
     """The Keystore Manager answered a client otherwise than D3.3 §4.1 allows."""
 
 
@@ -74,7 +74,7 @@ def _storage_failed(exc: VaultError) -> web.HTTPInternalServerError:
 
 
 async def list_aliases(request: web.Request) -> web.Response:
-    service.caller(request)
+    service.caller(request)              # any authenticated caller (403: a certificate without a CN)
     try:
         return web.json_response({"aliases": request.app[VAULT].aliases()})
     except VaultError as exc:

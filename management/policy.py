@@ -12,7 +12,7 @@ operations on which resources of which devices.  A TOML file::
     client = "alice"               # the caller's identity (certificate CN); "*": any caller
     domain = "owner"               # the alias whose key ciphered the request
     devices = ["gateway"]          # device names, or ["*"]
-    operations = ["read", "write"] # read, write, execute, delete, create
+    operations = ["read", "write"] # read, write, execute (or exec), delete, create
     paths = ["3311/0/5850", "26261"]  # LwM2M paths; each covers what is below it
     lifetime = 60                  # optional: shorter tokens for this grant
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from domains.commands import Command
 from pipkernel.errors import PipsimError
-from tokens import CoseKey, VaultError
+from tokens import CoseKey, VaultError, binding
 from tokens.scope import OPERATIONS, ScopeError, parse_path
 
 ANY = "*"
@@ -141,7 +141,7 @@ def _lifetime(value, where: str) -> int:
 
 def _grant(table, default_lifetime: int, where: str) -> Grant:
     _known(table, _GRANT, where)
-    operations = _texts(table, "operations", where)
+    operations = [binding.operation_code(op) for op in _texts(table, "operations", where)]
     unknown = set(operations) - set(OPERATIONS)
     if unknown:
         raise PolicyError(f"{where}: unknown operation(s) {', '.join(sorted(unknown))}; "

@@ -56,6 +56,7 @@ VALIDATION_FAILED = "Unsuccessful token validation request"
 FORBIDDEN = "Command not allowed by the access policy"
 INVALID_TOKEN = "Invalid token"
 MAX_BODY = 8192
+REPLAY_CACHE = 65536          # tokens the validator remembers (tokens.ReplayCache)
 
 
 def _error(status: int, error: str, detail: str, **more) -> web.Response:
@@ -154,7 +155,8 @@ def validator(policies: list[Policy], keystore: KeystoreClient) -> web.Applicati
     for policy in policies:
         kid = vault.add(policy.key, replace=True).kid
         trusted.setdefault(policy.audience, {}).setdefault(policy.issuer, []).append(kid)
-    validators = {audience: Validator(vault, audience, issuers) for audience, issuers in trusted.items()}
+    validators = {audience: Validator(vault, audience, issuers, cache_size=REPLAY_CACHE)
+                  for audience, issuers in trusted.items()}
 
     async def token(request: web.Request) -> web.Response:
         _, _, asked = await shared.read(request, signed=True)

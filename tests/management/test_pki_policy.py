@@ -99,3 +99,10 @@ def test_a_policy_file_names_what_is_wrong(tmp_path, change, message):
     path.write_text(GOOD.replace(*change, 1))
     with pytest.raises(PolicyError, match=message):
         Policy.load(path)
+
+
+def test_a_policy_names_operations_as_d33_does(tmp_path):
+    issuing_key(tmp_path / "k.cose")
+    path = tmp_path / "p.toml"
+    path.write_text(GOOD.replace('["write"]', '["exec", "read"]'))
+    assert Policy.load(path).grants[0].operations == {"execute", "read"}

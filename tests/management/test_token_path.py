@@ -2,12 +2,17 @@
 TLS, the key from the keystore), the token validated bound to the same command."""
 import asyncio
 import base64
+import datetime
 import time
 
 import aiohttp
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from management import service
+from management import pki, service
 from management.command_request import MAX_AGE, Receiver, RequestError, build, from_b64url
 from management.keystore import Access, KeystoreClient, application
 from management.policy import Policy
@@ -108,3 +113,36 @@ def test_a_stale_or_future_request_is_refused():
 def test_requests_need_a_symmetric_key():
     with pytest.raises(RequestError, match="not symmetric"):
         build(CoseKey.generate(ES256, b"owner"), LAMP)
+
+
+def test_a_certificate_of_the_ca_without_a_single_cn_is_refused(tmp_path, pki_dir):
+    """Identities are CNs: a certificate naming none (or two) is no identity (403)."""
+    ca_key = serialization.load_pem_private_key((pki_dir / pki.CA_KEY).read_bytes(), None)
+    ca = x509.load_pem_x509_certificate((pki_dir / pki.CA_CERT).read_bytes())
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def bundle(name, attributes):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (x509.CertificateBuilder().subject_name(x509.Name(attributes)).issuer_name(ca.subject)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=1)).sign(ca_key, hashes.SHA256()))
+        directory = pki.private_dir(tmp_path / name)
+        pki.write_private(directory / pki.KEY, key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        (directory / pki.CERT).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (directory / pki.CA_CERT).write_bytes((pki_dir / pki.CA_CERT).read_bytes())
+        return directory
+    nameless = bundle("nameless", [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "alice")])
+    twice = bundle("twice", [x509.NameAttribute(NameOID.COMMON_NAME, "bob"),
+                             x509.NameAttribute(NameOID.COMMON_NAME, "alice")])
+
+    async def attempt(who):
+        app = application(KeyVault(), Access())
+        async with service.listening(app, service.Listen("127.0.0.1", 0, pki_dir / "keystore"), "k") as url:
+            async with service.client_session(who) as session:
+                async with session.get(f"{url}/keys") as answer:
+                    return answer.status, await answer.text()
+    assert asyncio.run(attempt(pki_dir / "alice"))[0] == 200
+    for who in (nameless, twice):
+        assert asyncio.run(attempt(who)) == (403, "the client certificate must name exactly one CN")
