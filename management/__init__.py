@@ -1,0 +1,1 @@
+"""The management side of ODSI, off the device: docs/management.md."""
