@@ -33,6 +33,7 @@ from pipkernel.errors import PipsimError
 from .directory import MAX_REGISTRATIONS, Directory, Refusal
 
 log = logging.getLogger("pipsim.admin-server")
+COAP_LOG = "pipsim.admin-server.coap"    # aiocoap's log of the server's context
 DEFAULT_PORT = 5684                      # coaps (RFC 7252 §12.7)
 RELAY_TIMEOUT = 10.0                     # seconds a device may take to answer a command
 METHODS = ("GET", "PUT", "POST", "DELETE")
@@ -110,9 +111,9 @@ class AdminServer:
                              ("identity", [p[1] for p in psks])):
             if len(set(values)) != len(values):
                 raise ValueError(f"each client endpoint needs its own PSK {what}")
-        if not plain and not psks:
+        if plain == bool(psks):
             raise ValueError("give the client endpoints' keys (ENDPOINT:IDENTITY:KEY), or "
-                             "plain CoAP")
+                             "plain CoAP (where nobody is authenticated: no keys)")
         self.plain, self.timeout = plain, timeout
         self._psks = [(identity, key) for _, identity, key in psks]
         self.directory = Directory(None if plain else {endpoint: identity
@@ -126,7 +127,7 @@ class AdminServer:
         site.add_resource(["rd"], _Register(self.directory))
         site.add_resource(["rd"], _Registrations(self.directory))
         self._context = await open_server(site, host, port, self._psks, self.plain,
-                                          loggername="admin-server")
+                                          loggername=COAP_LOG)
         self.uri = f"{'coap' if self.plain else 'coaps'}://{host}:{port}"
         return self.uri
 
@@ -163,10 +164,14 @@ class AdminServer:
         try:
             response = await asyncio.wait_for(self._context.request(message).response,
                                               self.timeout)
-        except (asyncio.TimeoutError, aiocoap.error.Error, OSError) as error:
+        except asyncio.TimeoutError:
             self.directory.mark(registration, False)
-            raise DeviceUnreachable(f"{endpoint}: no answer within {self.timeout:g} s "
-                                    f"({type(error).__name__})") from None
+            raise DeviceUnreachable(f"{endpoint}: no answer within {self.timeout:g} s") \
+                from None
+        except (aiocoap.error.Error, OSError) as error:     # e.g. its DTLS session is gone
+            self.directory.mark(registration, False)
+            raise DeviceUnreachable(f"{endpoint}: unreachable ({type(error).__name__}: "
+                                    f"{error})") from None
         self.directory.mark(registration, True)
         return Reply(status_of(response.code), response.payload, response.opt.content_format)
 
@@ -231,4 +236,6 @@ def register(subparsers) -> None:
 def _main(args) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
+    # aiocoap warns of every device leaving (its DTLS close_notify, an "unhandled alert")
+    logging.getLogger(COAP_LOG).setLevel(logging.ERROR)
     return asyncio.run(run(args))

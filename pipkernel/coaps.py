@@ -23,7 +23,7 @@ def code_of(status: int) -> Code:
 
 def status_of(code: Code) -> int:
     """The other way: 2.05 → 205."""
-    return code.class_ * 100 + code.detail
+    return (code >> 5) * 100 + (code & 0x1F)
 
 
 def credentials(psks) -> CredentialsMap:
