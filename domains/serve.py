@@ -10,7 +10,6 @@ with an LwM2M server (``domains.registration``; over DTLS with ``--server coaps:
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
@@ -148,5 +147,7 @@ def _main(args) -> int:
     args.host, args.port = args.bind
     if not args.plain and not args.psk:
         raise ValueError("give the clients' keys (--psk IDENTITY:KEY), or --plain")
+    if args.server_psk and not args.server:
+        raise ValueError("--server-psk is the device's key for its --server")
     logging.basicConfig(level=logging.WARNING)
     return asyncio.run(run(args))
