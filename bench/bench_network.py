@@ -96,7 +96,7 @@ class Trivial(aiocoap.resource.Resource):
 async def serve_trivial(port: int, ready: str) -> None:
     """The trivial resource behind aiocoap's DTLS server (a process of its own, as the
     device is), until terminated."""
-    from domains.serve import credentials
+    from pipkernel.coaps import credentials
     site = aiocoap.resource.Site()
     site.add_resource([str(p) for p in PATH], Trivial())
     await aiocoap.Context.create_server_context(

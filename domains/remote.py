@@ -152,7 +152,7 @@ def _result(answer: dict) -> tuple[int, str]:
 
 
 def register(subparsers) -> None:
-    from .serve import _psk
+    from pipkernel.coaps import psk_arg
     parser = subparsers.add_parser(
         "opmux", help="D3.3's admin operations on a running device (pipsim serve)",
         description="opmux COMMAND DOMAIN [PARAMS] over LwM2M: create DOMAIN IDENT KEY [LPORT] "
@@ -163,7 +163,7 @@ def register(subparsers) -> None:
     parser.add_argument("domain")
     parser.add_argument("params", nargs="*")
     parser.add_argument("--device", required=True, help="coaps://HOST:PORT of pipsim serve")
-    parser.add_argument("--psk", required=True, type=_psk, help="IDENTITY:KEY")
+    parser.add_argument("--psk", required=True, type=psk_arg, help="IDENTITY:KEY")
     parser.add_argument("--keys", required=True, help="the folder pipsim serve --export-keys "
                         "wrote (the owner's key: owner.cose)")
     parser.add_argument("--owner", default="owner", help="the owner's domain (default owner)")
@@ -176,11 +176,11 @@ def register(subparsers) -> None:
 
 
 def register_demo(subparsers) -> None:
-    from .serve import _psk
+    from pipkernel.coaps import psk_arg
     parser = subparsers.add_parser("demo-remote", help="play the gateway's session against a "
                                    "running pipsim serve, over the network")
     parser.add_argument("device", help="HOST:PORT of pipsim serve")
-    parser.add_argument("--psk", required=True, type=_psk, help="IDENTITY:KEY")
+    parser.add_argument("--psk", required=True, type=psk_arg, help="IDENTITY:KEY")
     parser.add_argument("--keys", required=True, help="the folder pipsim serve --export-keys "
                         "wrote")
     parser.set_defaults(func=lambda args: demo_remote(sys.stdout, f"coaps://{args.device}",

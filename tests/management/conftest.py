@@ -1,9 +1,11 @@
-"""Fixtures of the management tests: a PKI (and a foreign one), services, curl."""
+"""Fixtures of the management tests: a PKI (and a foreign one), services, curl, the admin
+server's LwM2M server (tests/management/lwm2m_helpers.py)."""
 from pathlib import Path
 
 import pytest
 
 from management import pki
+from lwm2m_helpers import Running
 from mgmt_helpers import Curl, Service
 
 SERVERS = ("keystore", "owner-tg", "validator")
@@ -46,3 +48,18 @@ def services(tmp_path):
 @pytest.fixture
 def curl(pki_dir, tmp_path) -> Curl:
     return Curl(pki_dir, tmp_path)
+
+
+@pytest.fixture
+def admin_server():
+    """``admin_server(port, **options)``: a ``Running`` server, stopped after the test."""
+    started = []
+
+    def start(port, **options):
+        started.append(Running(port, **options))
+        return started[-1]
+
+    yield start
+    for running in started:
+        if running.thread.is_alive():
+            running.stop()

@@ -1,7 +1,6 @@
 """The device on the network: ``pipsim serve`` driven by clients nobody here wrote (libcoap's
 coap-client over DTLS-PSK, aiocoap's client), registration against libcoap's coap-rd."""
 import asyncio
-import base64
 import json
 import subprocess
 import sys
@@ -15,27 +14,7 @@ from domains.gateway import LAMP, TEMPERATURE
 from tokens import Issuer, KeyVault, binding
 from tokens.keys import ISSUE
 
-from conftest import PSK, Device, free_port, libcoap
-
-DEVICE = "gateway"
-
-
-def token_for(device, domain, code, resource, value, scope):
-    """A token from the domain's server (the key ``--export-keys`` wrote), bound to the command."""
-    vault = KeyVault()
-    kid = vault.add_cose_key((device.keys / f"{domain}.cose").read_bytes(), uses={ISSUE}).kid
-    path = tuple(map(int, resource.split("/")))
-    return Issuer(vault, kid, kid.decode()).issue(
-        audience=domain, scope=scope, command=binding.digest(domain, DEVICE, code, path, value))
-
-
-def d33(domain, code, resource, value, token, rid=1, device=DEVICE):
-    """D3.3 §4.2's body: {"id", "value": "<the command as JSON text>"}."""
-    o, i, r = map(int, resource.split("/"))
-    inner = {"domain": domain, "device": device, "value": value,
-             "operation": {"code": code, "objectId": o, "objectInstanceId": i, "resourceId": r},
-             "token": base64.urlsafe_b64encode(token).rstrip(b"=").decode()}
-    return json.dumps({"id": rid, "value": json.dumps(inner)})
+from coapnet import DEVICE, PSK, Device, d33, free_port, libcoap, token_for
 
 
 def coap_client(device, method, resource, body=None, key=PSK[1], fmt=50):

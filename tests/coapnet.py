@@ -1,0 +1,95 @@
+"""Servers of ours on loopback, in processes of their own (``pipsim serve``, ``pipsim
+admin-server``), libcoap's clients, and D3.3 §4.2 commands with tokens bound to them."""
+import base64
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tokens import Issuer, KeyVault, binding
+from tokens.keys import ISSUE
+
+PSK = ("lc1", "123456")        # D3.3 §3.2's example endpoint
+DEVICE = "gateway"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def libcoap(tool: str) -> str:
+    """A libcoap command (tools/setup-system.sh installs Debian's libcoap3-bin)."""
+    found = shutil.which(tool)
+    if found is None:
+        pytest.fail(f"{tool} is missing: run tools/setup-system.sh (make setup does)")
+    return found
+
+
+class Served:
+    """``pipsim COMMAND ...`` in a process of its own, once it has written its ready file
+    (``uri``: what it wrote)."""
+
+    def __init__(self, ready, argv):
+        ready.unlink(missing_ok=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pipkernel.cli", *argv, "--ready-file", str(ready)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"pipsim {argv[0]} did not start: {self.output}")
+            time.sleep(0.05)
+        self.uri = ready.read_text().strip()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.output = self.process.stdout.read().decode(errors="replace")
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+
+def serve_argv(port: int, keys, *extra) -> list[str]:
+    """``pipsim serve``'s arguments: on 127.0.0.1:``port``, DTLS clients ``PSK``."""
+    return ["serve", "--bind", f"127.0.0.1:{port}", "--psk", ":".join(PSK), "--export-keys",
+            str(keys), *extra]
+
+
+class Device(Served):
+    """``pipsim serve``, listening on loopback."""
+
+    def __init__(self, tmp_path, *extra):
+        self.port, self.keys = free_port(), tmp_path / "keys"
+        super().__init__(tmp_path / "ready", serve_argv(self.port, self.keys, *extra))
+
+
+def token_for(device, domain, code, resource, value, scope):
+    """A token from the domain's server (the key ``--export-keys`` wrote), bound to the command."""
+    vault = KeyVault()
+    kid = vault.add_cose_key((device.keys / f"{domain}.cose").read_bytes(), uses={ISSUE}).kid
+    path = tuple(map(int, resource.split("/")))
+    return Issuer(vault, kid, kid.decode()).issue(
+        audience=domain, scope=scope, command=binding.digest(domain, DEVICE, code, path, value))
+
+
+def d33(domain, code, resource, value, token, rid=1, device=DEVICE):
+    """D3.3 §4.2's body: {"id", "value": "<the command as JSON text>"}."""
+    o, i, r = map(int, resource.split("/"))
+    inner = {"domain": domain, "device": device, "value": value,
+             "operation": {"code": code, "objectId": o, "objectInstanceId": i, "resourceId": r},
+             "token": base64.urlsafe_b64encode(token).rstrip(b"=").decode()}
+    return json.dumps({"id": rid, "value": json.dumps(inner)})
