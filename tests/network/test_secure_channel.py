@@ -20,8 +20,7 @@ from domains.secure_channel import SecureChannel
 from tokens import KeyVault
 from tokens.keys import HMAC_256_64
 
-from conftest import Device, libcoap
-from test_serve import d33, token_for
+from coapnet import Device, d33, libcoap, token_for
 
 ADMIN = ("root", "s3cret")
 APP, OPS = ("app1", "k1"), ("ops", "k2")
