@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
-from pathlib import Path
 
 import aiocoap
 import aiocoap.resource
@@ -197,7 +195,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--timeout", type=float, default=RELAY_TIMEOUT,
                         help=f"seconds a device may take to answer (default {RELAY_TIMEOUT:g})")
     parser.add_argument("--max-registrations", type=int, default=MAX_REGISTRATIONS)
-    parser.add_argument("--ready-file", help="written once listening")
 
 
 async def serving(args) -> AdminServer:
@@ -208,34 +205,3 @@ async def serving(args) -> AdminServer:
     await server.start(*args.coap)
     log.warning("admin server: LwM2M on %s (%d client endpoints)", server.uri, len(args.psk))
     return server
-
-
-async def run(args) -> int:
-    server = await serving(args)
-    try:
-        if args.ready_file:
-            Path(args.ready_file).write_text(server.uri + "\n")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-    finally:
-        await server.stop()
-    return 0
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("admin-server", help="the admin server: an LwM2M server "
-                                   "devices register with (D3.3 §3.2)",
-                                   description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    parser.set_defaults(func=_main)
-
-
-def _main(args) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    log.setLevel(logging.INFO)
-    # aiocoap warns of every device leaving (its DTLS close_notify, an "unhandled alert")
-    logging.getLogger(COAP_LOG).setLevel(logging.ERROR)
-    return asyncio.run(run(args))

@@ -178,12 +178,17 @@ async def listening(app: web.Application, listen: Listen, name: str) -> AsyncIte
         url = listen.url(runner.addresses[0][1])
         print(f"{name} serving {url}", file=sys.stderr, flush=True)
         if listen.ready_file is not None:
-            partial = listen.ready_file.with_name(listen.ready_file.name + ".part")
-            partial.write_text(url + "\n")
-            partial.replace(listen.ready_file)     # readers never see it half-written
+            write_ready(listen.ready_file, url)
         yield url
     finally:
         await runner.cleanup()
+
+
+def write_ready(path: Path, *lines: str) -> None:
+    """Write a ready file at once: readers never see it half-written."""
+    partial = path.with_name(path.name + ".part")
+    partial.write_text("".join(line + "\n" for line in lines))
+    partial.replace(path)
 
 
 async def stopped() -> None:

@@ -33,20 +33,21 @@ def libcoap(tool: str) -> str:
 
 class Served:
     """``pipsim COMMAND ...`` in a process of its own, once it has written its ready file
-    (``uri``: what it wrote)."""
+    (``uri``: its first line; ``urls``: every line)."""
 
-    def __init__(self, ready, argv):
+    def __init__(self, ready, argv, env=None):
         ready.unlink(missing_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pipkernel.cli", *argv, "--ready-file", str(ready)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "pipkernel.cli", *map(str, argv), "--ready-file", str(ready)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60
         while not ready.exists():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 pytest.fail(f"pipsim {argv[0]} did not start: {self.output}")
             time.sleep(0.05)
-        self.uri = ready.read_text().strip()
+        self.urls = ready.read_text().split()
+        self.uri = self.urls[0]
 
     def stop(self) -> None:
         if self.process.poll() is None:

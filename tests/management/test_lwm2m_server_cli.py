@@ -19,6 +19,7 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("admin")
     served = Served(folder / "ready", [
         "admin-server", "--coap", f"127.0.0.1:{free_port()}", "--max-registrations", "2",
+        "--bind", "127.0.0.1:0", "--insecure-local",
         *(a for ep, key in PSKS.items() for a in ("--psk", f"{ep}:{ep}:{key}"))])
     yield served
     served.stop()
@@ -125,7 +126,7 @@ def test_the_directory_is_bounded_and_a_re_registration_replaces(server):
 
 def test_plain_coap_only_when_asked_with_a_warning(tmp_path):
     served = Served(tmp_path / "ready", ["admin-server", "--coap", f"127.0.0.1:{free_port()}",
-                                         "--plain"])
+                                         "--plain", "--bind", "127.0.0.1:0", "--insecure-local"])
     try:
         assert served.uri.startswith("coap://")
         code, location, _ = coap(served, "post", f"rd?ep=anyone&{QUERY}", OBJECTS, tool="notls")
@@ -137,6 +138,6 @@ def test_plain_coap_only_when_asked_with_a_warning(tmp_path):
 
 def test_without_keys_or_plain_the_server_does_not_start():
     run = subprocess.run([sys.executable, "-m", "pipkernel.cli", "admin-server", "--coap",
-                          "127.0.0.1:5999"],
+                          "127.0.0.1:5999", "--insecure-local"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "ENDPOINT:IDENTITY:KEY" in run.stderr
