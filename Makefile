@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SOURCES := pyproject.toml setup.py pipkernel/_build.py pipkernel/abi.py pipkernel/abi_headers.py \
            $(wildcard pipkernel/c/*.c) $(wildcard pipkernel/c/*.h)
 
-.PHONY: setup build run test test-deep test-sanitize bench clean firmware firmware-toolchain
+.PHONY: setup build run chain test test-deep test-sanitize bench clean firmware firmware-toolchain
 
 setup: $(STAMP) firmware
 
@@ -30,6 +30,9 @@ build: setup
 
 run: setup
 	$(VENV)/bin/pipsim run
+
+chain: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" tools/chain-demo.sh
 
 test: setup
 	$(PY) -m pytest -q

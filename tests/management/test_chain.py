@@ -5,6 +5,7 @@ against the admin server's HTTP interface, libcoap's coap-client against the reg
 device."""
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -166,3 +167,14 @@ def test_a_caller_without_a_certificate_gets_nothing(chain):
                           str(Path(chain["tls"]).parent / "ca.pem"), f"{chain['admin']}/devices"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode != 0 and run.stdout == ""
+
+
+def test_the_readmes_chain_demo_runs():
+    """`make chain` (tools/chain-demo.sh), the README's demo, from start to its last line."""
+    script = Path(__file__).resolve().parents[2] / "tools" / "chain-demo.sh"
+    env = {**os.environ, "PIPSIM": f"{sys.executable} -m pipkernel.cli"}
+    run = subprocess.run(["sh", str(script)], capture_output=True, text=True, timeout=300,
+                         env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert '"coap": "2.04"' in run.stdout and '"value": 1' in run.stdout
+    assert "403" in run.stderr and run.stdout.rstrip().endswith("chain-demo: ok")
