@@ -17,7 +17,6 @@ it refused it, 2 when a service did.  Every service is reached as the caller ``-
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys

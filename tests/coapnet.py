@@ -33,13 +33,15 @@ def libcoap(tool: str) -> str:
 
 class Served:
     """``pipsim COMMAND ...`` in a process of its own, once it has written its ready file
-    (``uri``: its first line; ``urls``: every line)."""
+    (``uri``: its first line; ``urls``: every line); its output goes to a log beside it."""
 
     def __init__(self, ready, argv, env=None):
         ready.unlink(missing_ok=True)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "pipkernel.cli", *map(str, argv), "--ready-file", str(ready)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        self.log = ready.with_name(ready.name + ".log")
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pipkernel.cli", *map(str, argv), "--ready-file",
+                 str(ready)], stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60
         while not ready.exists():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -49,7 +51,16 @@ class Served:
         self.urls = ready.read_text().split()
         self.uri = self.urls[0]
 
-    def stop(self) -> None:
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> int:
+        """Terminate it (killed after 10 s); its exit status."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -57,11 +68,7 @@ class Served:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
-        self.output = self.process.stdout.read().decode(errors="replace")
-
-    @property
-    def running(self) -> bool:
-        return self.process.poll() is None
+        return self.process.returncode
 
 
 def serve_argv(port: int, keys, *extra) -> list[str]:

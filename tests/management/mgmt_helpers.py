@@ -3,8 +3,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -12,45 +10,18 @@ import pytest
 from management import pki
 from tokens import HMAC_256_64, CoseKey
 
+from coapnet import Served
+
 PASSPHRASE = "correct horse battery staple"
 
-class Service:
-    """``pipsim COMMAND ...`` in a process of its own, on 127.0.0.1, any free port."""
+
+class Service(Served):
+    """``pipsim COMMAND ...`` in a process of its own, on 127.0.0.1, any free port (``url``)."""
 
     def __init__(self, tmp_path: Path, command: str, *args, env=None):
-        self.log = tmp_path / f"{command}.log"
-        ready = tmp_path / f"{command}.ready"
-        ready.unlink(missing_ok=True)
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "pipkernel.cli", command, "--bind", "127.0.0.1:0",
-                 "--ready-file", str(ready), *map(str, args)],
-                stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"pipsim {command} did not start: {self.output}")
-            time.sleep(0.05)
-        self.url = ready.read_text().strip()
-
-    @property
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    @property
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-        return self.process.returncode
+        super().__init__(tmp_path / f"{command}.ready", [command, "--bind", "127.0.0.1:0", *args],
+                         env)
+        self.url = self.uri
 
 
 def keystore_env(passphrase=PASSPHRASE) -> dict:
