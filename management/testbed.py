@@ -5,7 +5,7 @@ and its own issuing key in the generator's policy (``device_keys``).  Every serv
 ``pipsim`` process of its own, every wait bounded; ``stop()`` (or the ``with`` block's end)
 ends them all.
 
-    with Testbed(root, devices=20) as bed:
+    with ChainTestbed(root, devices=20) as bed:
         async with bed.client() as (session, keystore):
             await bed.route.run(session, keystore, command_map(DOMAIN, "dev-003", "read", LAMP,
                                                                None, 7))
@@ -66,7 +66,7 @@ class _Service:
                 self.process.wait(timeout=15)
 
 
-class Testbed:
+class ChainTestbed:
     """``devices`` devices (2..256) behind one admin server; ``lifetime``: their
     registrations' (s); ``relay_timeout``: the admin server's wait for a device (s)."""
 
@@ -79,7 +79,7 @@ class Testbed:
         self.route: Route | None = None
         self.keystore = self.tls = None
 
-    def __enter__(self) -> "Testbed":
+    def __enter__(self) -> "ChainTestbed":
         self.start()
         return self
 
