@@ -12,9 +12,11 @@ import sys
 
 import pytest
 
-from management.admin import ChainError, command_map
+from management.admin import ChainError, command_map, send, token
 from management.fleet import FleetError, make_server_keys, read_server_keys, write_server_keys
 from management.testbed import DOMAIN, LAMP, SETTING, ChainTestbed
+
+from coapnet import Served, free_port
 
 DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "deep"          # make test-deep
 DEVICES, ROUNDS = (24, 60) if DEEP else (4, 8)                  # rounds of write + read each
@@ -219,3 +221,47 @@ def test_a_device_killed_mid_command(bed):
     [after] = asyncio.run(run_all(bed, [command_map(DOMAIN, victim, "read", LAMP, None, 42000)]))
     assert isinstance(after, ChainError) and "504" in str(after)
     assert not bed.fleet.alive()[victim]
+
+
+def test_a_token_for_one_device_is_refused_by_another(bed):
+    """Fan-out asks one token per device: a token obtained for dev-000's command, sent with
+    the same command for another device, is refused by that device (each device of a fleet
+    checks tokens with its own key; the binding to the device, ``command_mismatch``, is
+    tests/tokens' and test_chain's)."""
+    first, other = endpoints(bed)[:2]
+
+    async def misuse():
+        async with bed.client() as (session, keystore):
+            command = command_map(DOMAIN, first, "write", SETTING, "x", 50000)
+            token_a = await token(session, keystore, bed.route.generator, DOMAIN, command)
+            return await send(session, bed.admin, {**command, "device": other}, token_a)
+    answer = asyncio.run(misuse())
+    assert answer["endpoint"] == other and answer["coap"] == "4.01", answer
+    assert answer["answer"]["reason"] == "bad_signature"      # its own key: not dev-000's
+
+
+def test_the_fleet_command_line_behind_an_admin_server(tmp_path):
+    """`pipsim fleet --make-server-keys`, the admin server loading them, `pipsim fleet
+    --named --server-keys` registering every device over DTLS with its own key."""
+    keys = tmp_path / "keys.json"
+    pipsim("fleet", "--devices", "2", "--prefix", "cli", "--make-server-keys", keys)
+    assert os.stat(keys).st_mode & 0o777 == 0o600
+    again = pipsim("fleet", "--devices", "2", "--make-server-keys", keys, check=False)
+    assert again.returncode == 2 and "exists" in again.stderr
+    coap = f"127.0.0.1:{free_port()}"
+    admin = Served(tmp_path / "admin.ready", ["admin-server", "--coap", coap, "--psk-file", keys,
+                                              "--bind", "127.0.0.1:0", "--insecure-local"])
+    try:
+        fleet = Served(tmp_path / "fleet.ready", [
+            "fleet", "--devices", "2", "--prefix", "cli", "--named", "--server",
+            f"coaps://{coap}", "--server-keys", keys])
+        try:
+            listed = json.loads(pipsim("admin", "devices", "--insecure-local", "--admin",
+                                       admin.urls[1]).stdout)
+            assert sorted(d["endpoint"] for d in listed["devices"]) == ["cli-000", "cli-001"]
+            assert sorted(d["identity"] for d in listed["devices"]) == ["cli-000", "cli-001"]
+        finally:
+            fleet.stop()
+        assert fleet.process.returncode == 0, fleet.output
+    finally:
+        admin.stop()
