@@ -90,7 +90,8 @@ class Policy:
         lifetime = _lifetime(data.get("lifetime", DEFAULT_LIFETIME), where)
         key = _issuing_key(path.parent / _text(data, "key", where), where)
         device_keys = data.get("device_keys", {})
-        _known(device_keys, set(device_keys), f"{where}: device_keys")
+        if not isinstance(device_keys, dict):
+            raise PolicyError(f"{where}: device_keys must be a table (device = key file)")
         device_keys = {device: _issuing_key(path.parent / _text(device_keys, device,
                                                                 f"{where}: device_keys"), where)
                        for device in device_keys}
