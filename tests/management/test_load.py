@@ -6,13 +6,14 @@ admin server restarted under the fleet; a device killed while commands are on th
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from management.admin import ChainError, command_map, send, token
+from management.admin import ChainError, command_map, commands_url, request_body, send, token
 from management.fleet import FleetError, make_server_keys, read_server_keys, write_server_keys
 from management.testbed import DOMAIN, LAMP, SETTING, ChainTestbed
 
@@ -265,3 +266,19 @@ def test_the_fleet_command_line_behind_an_admin_server(tmp_path):
         assert fleet.process.returncode == 0, fleet.output
     finally:
         admin.stop()
+
+
+def test_a_relayed_command_says_where_its_time_went(bed):
+    """The admin server's Server-Timing header (bench/bench_chain.py reads it): its values are
+    not checked, only that both are there."""
+    device = endpoints(bed)[0]
+
+    async def relayed():
+        async with bed.client() as (session, keystore):
+            command = command_map(DOMAIN, device, "read", LAMP, None, 60000)
+            token_a = await token(session, keystore, bed.route.generator, DOMAIN, command)
+            async with session.post(commands_url(bed.admin, device),
+                                    json=request_body(command, token_a)) as answer:
+                return answer.status, answer.headers.get("Server-Timing", "")
+    status, timing = asyncio.run(relayed())
+    assert status == 200 and re.fullmatch(r"device;dur=[0-9.]+, relay;dur=-?[0-9.]+", timing)
