@@ -11,6 +11,7 @@ with an LwM2M server (``domains.registration``; over DTLS with ``--server coaps:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -83,7 +84,10 @@ async def run(args) -> int:
     import partitions
 
     from .runtime import Runtime
-    image = partitions.boot(partitions.load(args.image, args.arch))
+    manifest = partitions.load(args.image, args.arch)
+    if args.name:                       # a device of a fleet: its own name, the image's pieces
+        manifest = dataclasses.replace(manifest, name=args.name)
+    image = partitions.boot(manifest)
     runtime = Runtime(image)
     client = LwM2MClient(runtime, image.manifest.name, args.endpoint)
     if args.export_keys:
@@ -144,6 +148,8 @@ def register(subparsers) -> None:
     serve.add_argument("--server-psk", type=psk_arg, metavar="IDENTITY:KEY",
                        help="the device's PSK identity and key for a coaps:// server")
     serve.add_argument("--endpoint", help="LwM2M endpoint name (default: the image's name)")
+    serve.add_argument("--name", help="the device's name, which commands carry (default: the "
+                       "image's)")
     serve.add_argument("--lifetime", type=int, default=300, help="registration lifetime (s)")
     serve.add_argument("--export-keys", metavar="DIR",
                        help="write the domain servers' keys as DIR/<domain>.cose (0600)")

@@ -4,6 +4,7 @@
     pipsim admin command  --keystore URL --generator URL --admin URL
                           --domain D --device EP --code write --path 3311/0/5850 --value 1
                           [--owner-generator URL --owner DOMAIN]
+    pipsim admin command  ... --device EP,EP,... | --all-devices  [--parallel K]
 
 ``command`` does what D3.3 §2.1 lists: the domain's key from the Keystore Manager (§4.1),
 the command signed and encrypted with it (``management.command_request``) and sent to the
@@ -14,12 +15,19 @@ Fig. 9: the owner's server issues it to the authenticated forwarding domain); th
 It prints the device's answer as JSON; exit 0 when the device accepted the command, 1 when
 it refused it, 2 when a service did.  Every service is reached as the caller ``--tls`` names
 (mutual TLS), or over plain HTTP with ``--insecure-local``.
+
+To several devices (a list, or ``--all-devices``: the admin server's device list), the same
+command goes to each with its own token (a token is bound to its device: tokens.binding), at
+most ``--parallel`` at a time; it prints ``{"answers": {endpoint: answer or {"error"}},
+"accepted", "refused", "failed"}`` and exits 2 if a chain failed for one, else 1 if one
+refused, else 0.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -70,36 +78,103 @@ async def token(session, keystore: KeystoreClient, generator: str, alias: str,
     return command_request.from_b64url(answer.get("token"), "the generator's token")
 
 
-async def send(session, admin: str, command: dict, token_a: bytes,
-               token_b: bytes | None = None) -> dict:
-    """The D3.3 §4.2 request through the admin server: its JSON answer."""
+def request_body(command: dict, token_a: bytes, token_b: bytes | None = None) -> dict:
+    """D3.3 §4.2's request for ``command`` with its token(s)."""
     inner = {k: v for k, v in command.items() if k != "id"} | {"token": b64url(token_a)}
     if token_b is not None:
         inner["tokenB"] = b64url(token_b)
-    body = {"id": command["id"], "value": json.dumps(inner)}
-    return await _json(session, "POST", f"{admin.rstrip('/')}/devices/{command['device']}/commands",
-                       "admin server", json=body)
+    return {"id": command["id"], "value": json.dumps(inner)}
+
+
+def commands_url(admin: str, device: str) -> str:
+    return f"{admin.rstrip('/')}/devices/{device}/commands"
+
+
+async def send(session, admin: str, command: dict, token_a: bytes,
+               token_b: bytes | None = None) -> dict:
+    """The D3.3 §4.2 request through the admin server: its JSON answer."""
+    return await _json(session, "POST", commands_url(admin, command["device"]), "admin server",
+                       json=request_body(command, token_a, token_b))
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a domain's commands go: its Token Generator, the admin server, and for token B
+    the owner's generator and domain."""
+    generator: str
+    admin: str
+    domain: str
+    owner_generator: str | None = None
+    owner: str = "owner"
+
+    async def run(self, session, keystore: KeystoreClient, command: dict) -> dict:
+        """``command`` (``command_map``) through the whole chain: the device's answer."""
+        token_a = await token(session, keystore, self.generator, self.domain, command)
+        token_b = None
+        if self.owner_generator:
+            as_owner = {**command, "domain": self.owner}
+            token_b = await token(session, keystore, self.owner_generator, self.domain,
+                                  as_owner)
+        return await send(session, self.admin, command, token_a, token_b)
+
+
+async def run_command(session, keystore: KeystoreClient, args, device: str) -> dict:
+    """``args``' command for ``device`` through the whole chain: the device's answer."""
+    route = Route(args.generator, args.admin, args.domain, args.owner_generator, args.owner)
+    return await route.run(session, keystore, command_map(args.domain, device, args.code,
+                                                          args.path, args.value, args.id))
+
+
+def accepted(answer: dict) -> bool:
+    """Whether the device accepted the command (a 2.xx CoAP code)."""
+    return answer.get("coap", "").startswith("2.")
+
+
+async def fan_out(session, keystore: KeystoreClient, args, devices: list[str]) -> dict:
+    """``args``' command to each of ``devices``, at most ``args.parallel`` at a time."""
+    bound = asyncio.Semaphore(args.parallel)
+
+    async def one(device: str) -> dict:
+        async with bound:
+            try:
+                return await run_command(session, keystore, args, device)
+            except ChainError as exc:
+                return {"error": str(exc)}
+    answers = dict(zip(devices, await asyncio.gather(*map(one, devices))))
+    failed = sum("error" in answer for answer in answers.values())
+    ok = sum(accepted(answer) for answer in answers.values())
+    return {"answers": answers, "accepted": ok, "refused": len(answers) - ok - failed,
+            "failed": failed}
 
 
 async def chain(args) -> dict:
-    command = command_map(args.domain, args.device, args.code, args.path, args.value, args.id)
     keystore = KeystoreClient(args.keystore, args.tls)
     try:
         async with service.client_session(args.tls) as session:
-            token_a = await token(session, keystore, args.generator, args.domain, command)
-            token_b = None
-            if args.owner_generator:
-                as_owner = {**command, "domain": args.owner}
-                token_b = await token(session, keystore, args.owner_generator, args.domain,
-                                      as_owner)
-            return await send(session, args.admin, command, token_a, token_b)
+            if args.device is not None and "," not in args.device:
+                return await run_command(session, keystore, args, args.device)
+            devices = ([d["endpoint"] for d in (await _devices(session, args.admin))["devices"]]
+                       if args.all_devices else args.device.split(","))
+            if not devices or not all(devices) or len(set(devices)) != len(devices):
+                raise ChainError(f"devices {devices}: none, an empty name, or one twice")
+            return await fan_out(session, keystore, args, devices)
     finally:
         await keystore.close()
 
 
+async def _devices(session, admin: str) -> dict:
+    return await _json(session, "GET", admin.rstrip("/") + "/devices", "admin server")
+
+
 async def device_list(args) -> dict:
     async with service.client_session(args.tls) as session:
-        return await _json(session, "GET", args.admin.rstrip("/") + "/devices", "admin server")
+        return await _devices(session, args.admin)
+
+
+def _parallel(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"--parallel takes 1..64, not {text!r}")
+    return int(text)
 
 
 def _value(text: str):
@@ -130,7 +205,12 @@ def register(subparsers) -> None:
                          help="the owner's Token Generator, for token B (paper Fig. 9)")
     command.add_argument("--owner", default="owner", help="the owner domain (default owner)")
     command.add_argument("--domain", required=True)
-    command.add_argument("--device", required=True, help="the device's endpoint name")
+    which = command.add_mutually_exclusive_group(required=True)
+    which.add_argument("--device", help="the device's endpoint name, or several: EP,EP,...")
+    which.add_argument("--all-devices", action="store_true",
+                       help="every device registered with the admin server")
+    command.add_argument("--parallel", type=_parallel, default=8, metavar="K",
+                         help="at most K devices at a time (1..64, default 8)")
     command.add_argument("--code", required=True, choices=["read", "write", "execute", "exec",
                                                            "delete", "create"])
     command.add_argument("--path", required=True, help="LwM2M path, e.g. 3311/0/5850")
@@ -147,6 +227,8 @@ def _main(args) -> int:
         print(f"pipsim admin: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(answer, indent=2))
-    if args.verb == "command":
-        return 0 if answer.get("coap", "").startswith("2.") else 1
-    return 0
+    if args.verb != "command":
+        return 0
+    if "answers" in answer:
+        return 2 if answer["failed"] else 1 if answer["refused"] else 0
+    return 0 if accepted(answer) else 1

@@ -17,11 +17,16 @@ operation names; the device checks its token (the admin server holds no key and 
 change a command without the device refusing it: tokens.binding).  A device's refusal is
 still a relay that worked: HTTP 200 with the device's CoAP code (4.01, 4.03, ...) and answer.
 Callers are authenticated as every management service's are (``management.service``).
+
+A relayed command's answer (200, 504) has a ``Server-Timing`` header (W3C Server Timing):
+``device;dur=D, relay;dur=R``, in milliseconds, D the wait for the device's answer (the CoAP
+leg), R the rest of the handler (reading and checking the request, answering).
 """
 from __future__ import annotations
 
 import json
 import logging
+import time
 
 from aiohttp import web
 
@@ -71,7 +76,17 @@ def command_of(body: bytes, content_format: int, endpoint: str) -> Command:
     return command
 
 
+def _timed(response: web.Response, started: float, device: float) -> web.Response:
+    """``response`` with its Server-Timing: ``device`` seconds waiting for the device, the
+    rest since ``started`` the relay's own."""
+    relay = time.perf_counter() - started - device
+    response.headers["Server-Timing"] = (f"device;dur={device * 1e3:.3f}, "
+                                         f"relay;dur={relay * 1e3:.3f}")
+    return response
+
+
 async def submit(request: web.Request) -> web.Response:
+    started = time.perf_counter()
     endpoint = request.match_info["endpoint"]
     content_format = FORMATS.get(request.content_type)
     if content_format is None:
@@ -84,19 +99,23 @@ async def submit(request: web.Request) -> web.Response:
         return _error(400, "Invalid command request", str(exc))
     path = "/" + "/".join(map(str, command.path))
     log.info("%s -> %s PUT %s", service.caller(request), endpoint, path)
+    sent = time.perf_counter()
     try:
         reply = await request.app[_SERVER].send(endpoint, "PUT", path, body, content_format,
                                                 JSON)
     except UnknownDevice as exc:
         return _error(404, "Unknown device", str(exc))
     except DeviceUnreachable as exc:
-        return _error(504, "Device unreachable", str(exc))
+        return _timed(_error(504, "Device unreachable", str(exc)), started,
+                      time.perf_counter() - sent)
+    device = time.perf_counter() - sent
     try:
         answer = json.loads(reply.payload) if reply.payload else None
     except ValueError:
         answer = reply.payload.decode(errors="replace")
-    return web.json_response({"endpoint": endpoint, "answer": answer,
-                              "coap": f"{reply.code // 100}.{reply.code % 100:02d}"})
+    return _timed(web.json_response({"endpoint": endpoint, "answer": answer,
+                                     "coap": f"{reply.code // 100}.{reply.code % 100:02d}"}),
+                  started, device)
 
 
 def application(server: AdminServer) -> web.Application:

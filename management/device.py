@@ -44,6 +44,7 @@ class DeviceSpec:
     lifetime: int | None = None
     keys: str | None = None          # where --export-keys writes (default: a private folder)
     extra: tuple[str, ...] = ()      # further ``pipsim serve`` arguments
+    server_psk: tuple[str, str] | None = None   # (identity, key) at its coaps:// server
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ class DeviceProcess:
                 "--ready-file", str(self._ready)]
         if s.server:
             argv += ["--server", s.server]
+        if s.server_psk:
+            argv += ["--server-psk", ":".join(s.server_psk)]
         if s.lifetime:
             argv += ["--lifetime", str(s.lifetime)]
         return argv + list(s.extra)

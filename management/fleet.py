@@ -21,8 +21,9 @@ import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
+from pipkernel.coaps import check_psk_key
 from pipkernel.dask_cluster import dask_client, distributed
 from pipkernel.errors import PipsimError
 
@@ -73,15 +74,19 @@ class Device:
 class Fleet:
     """N devices, started by ``start()`` (or ``with``), stopped by ``stop()``.
 
-    ``extra(endpoint)`` gives further ``pipsim serve`` arguments for one device (e.g. its own
-    server credentials); ``keys`` a folder for the devices' domain keys (``keys/<endpoint>``;
-    default: a private folder per device, removed when it stops)."""
+    ``server_keys``: each device's PSK (identity, key) at its coaps:// ``server`` by endpoint
+    (``make_server_keys``, ``read_server_keys``); ``named``: each device named as its endpoint
+    (commands carry it as their ``device``: what the admin server relays to an endpoint;
+    otherwise every device has its image's name); ``extra(endpoint)`` gives further ``pipsim
+    serve`` arguments for one device; ``keys`` a folder for the devices' domain keys
+    (``keys/<endpoint>``; default: a private folder per device, removed when it stops)."""
 
     def __init__(self, n: int, *, image: str | None = None, arch: str | None = None,
                  server: str | None = None, lifetime: int | None = None,
                  engine: str = "local", scheduler: str | None = None, workers: int = 2,
                  host: str = "127.0.0.1", base_port: int | None = None, prefix: str = "dev",
                  keys: str | None = None, extra: Callable[[str], Sequence[str]] | None = None,
+                 server_keys: Mapping[str, tuple[str, str]] | None = None, named: bool = False,
                  ready_timeout: float = READY_TIMEOUT):
         if not 1 <= n <= MAX_DEVICES:
             raise FleetError(f"a fleet has 1 to {MAX_DEVICES} devices, not {n}")
@@ -98,6 +103,14 @@ class Fleet:
             raise FleetError(f"prefix {prefix!r}: letters, digits and '-', at most 32")
         if not 0 < ready_timeout <= 3600:
             raise FleetError(f"ready timeout {ready_timeout} s is not in (0, 3600]")
+        names = [f"{prefix}-{i:03d}" for i in range(n)]
+        if server_keys is not None:
+            if server is None:
+                raise FleetError("server keys are the devices' keys at their --server")
+            missing = [name for name in names if name not in server_keys]
+            if missing:
+                raise FleetError(f"no server key for {', '.join(missing[:5])}"
+                                 f"{' ...' if len(missing) > 5 else ''}")
         self.engine_name, self.server, self.ready_timeout = engine, server, ready_timeout
         self._engine = _Local() if engine == "local" else _Dask(workers, scheduler)
         if base_port is not None:
@@ -105,11 +118,12 @@ class Fleet:
         else:                   # local: chosen here, distinct; dask: on the device's worker
             ports = free_ports(host, n) if engine == "local" else [0] * n
         self.specs = [
-            DeviceSpec(f"{prefix}-{i:03d}", host, port, f"{prefix}-{i:03d}",
-                       secrets.token_urlsafe(PSK_BYTES), image, arch, server, lifetime,
-                       str(Path(keys) / f"{prefix}-{i:03d}") if keys else None,
-                       tuple(extra(f"{prefix}-{i:03d}")) if extra else ())
-            for i, port in zip(range(n), ports)]
+            DeviceSpec(name, host, port, name, secrets.token_urlsafe(PSK_BYTES), image, arch,
+                       server, lifetime, str(Path(keys) / name) if keys else None,
+                       (("--name", name) if named else ())
+                       + (tuple(extra(name)) if extra else ()),
+                       tuple(server_keys[name]) if server_keys is not None else None)
+            for name, port in zip(names, ports)]
         self.devices: list[Device] = []
         self._stopped: dict[str, Exit] | None = None
 
@@ -169,6 +183,58 @@ class Fleet:
         with os.fdopen(fd, "w") as handle:
             json.dump(self.table(), handle, indent=1)
         os.replace(partial, path)
+
+
+def make_server_keys(n: int, prefix: str = "dev") -> dict[str, tuple[str, str]]:
+    """Fresh PSKs for the devices of a fleet of ``n`` at their admin server, by endpoint: the
+    identity is the endpoint, the key ``PSK_BYTES`` random bytes (16 characters)."""
+    if not 1 <= n <= MAX_DEVICES:
+        raise FleetError(f"a fleet has 1 to {MAX_DEVICES} devices, not {n}")
+    return {name: (name, secrets.token_urlsafe(PSK_BYTES))
+            for name in (f"{prefix}-{i:03d}" for i in range(n))}
+
+
+def write_server_keys(path: str | os.PathLike, keys: Mapping[str, tuple[str, str]]) -> None:
+    """The server keys as JSON ``{"psks": [{"endpoint", "identity", "key"}, ...]}``, created
+    0600 (an existing file is not replaced)."""
+    rows = [{"endpoint": e, "identity": i, "key": k} for e, (i, k) in keys.items()]
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise FleetError(f"{path} exists: server keys are not replaced") from None
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"psks": rows}, handle, indent=1)
+
+
+def read_server_keys(path: str | os.PathLike) -> dict[str, tuple[str, str]]:
+    """The server keys of ``write_server_keys``'s file, by endpoint; FleetError naming what is
+    wrong if the file is readable by others than its owner, malformed, repeats an endpoint or
+    identity, or holds a key tinydtls cannot use."""
+    try:
+        mode = os.stat(path).st_mode
+        if mode & 0o077:
+            raise FleetError(f"{path} holds keys but others may read it (mode "
+                             f"{mode & 0o777:o}): chmod 600")
+        with open(path) as handle:
+            rows = json.load(handle)["psks"]
+        keys = {row["endpoint"]: (row["identity"], row["key"]) for row in rows}
+    except OSError as error:
+        raise FleetError(f"server keys {path}: {error.strerror}") from None
+    except (ValueError, KeyError, TypeError):
+        raise FleetError(f"server keys {path}: not {{\"psks\": [{{\"endpoint\", "
+                         "\"identity\", \"key\"}, ...]}") from None
+    identities = [identity for identity, _ in keys.values()]
+    if len(keys) != len(rows) or len(set(identities)) != len(identities):
+        raise FleetError(f"server keys {path}: an endpoint or identity appears twice")
+    for endpoint, (identity, key) in keys.items():
+        if not all(isinstance(v, str) and v for v in (endpoint, identity, key)):
+            raise FleetError(f"server keys {path}: {endpoint!r}: endpoint, identity and key "
+                             "are non-empty strings")
+        try:
+            check_psk_key(identity, key)
+        except ValueError as error:
+            raise FleetError(f"server keys {path}: {error}") from None
+    return keys
 
 
 class _Local:
@@ -336,6 +402,13 @@ def register(subparsers) -> None:
     fleet.add_argument("--image", help="device-image manifest (default: the gateway)")
     fleet.add_argument("--arch", choices=("arm", "x86"), help="the image's machine")
     fleet.add_argument("--server", help="LwM2M server every device registers with")
+    fleet.add_argument("--server-keys", metavar="FILE",
+                       help="each device's PSK at its coaps:// --server (0600 JSON, "
+                            "`--make-server-keys`; the admin server's --psk-file)")
+    fleet.add_argument("--make-server-keys", metavar="FILE",
+                       help="write fresh server keys for the N devices to FILE (0600), exit")
+    fleet.add_argument("--named", action="store_true",
+                       help="each device named as its endpoint (for the admin server's commands)")
     fleet.add_argument("--lifetime", type=int, help="registration lifetime (s)")
     fleet.add_argument("--engine", choices=ENGINES, default="local",
                        help="local processes, or Dask tasks (the dask extra)")
@@ -361,13 +434,20 @@ def register(subparsers) -> None:
 def _main(args) -> int:
     """Run until SIGINT / SIGTERM, reporting each device that dies; exit 1 if one did not end
     cleanly (died, or stopped with a status other than 0)."""
+    if args.make_server_keys:
+        write_server_keys(args.make_server_keys, make_server_keys(args.devices, args.prefix))
+        print(f"fleet: server keys for {args.devices} devices in {args.make_server_keys}",
+              file=sys.stderr)
+        return 0
+    server_keys = read_server_keys(args.server_keys) if args.server_keys else None
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     with Fleet(args.devices, image=args.image, arch=args.arch, server=args.server,
                lifetime=args.lifetime, engine=args.engine, scheduler=args.scheduler,
                workers=args.workers, host=args.host, base_port=args.base_port,
-               prefix=args.prefix, keys=args.keys, ready_timeout=args.ready_timeout) as fleet:
+               prefix=args.prefix, keys=args.keys, server_keys=server_keys,
+               named=args.named, ready_timeout=args.ready_timeout) as fleet:
         if args.table:
             fleet.write_table(args.table)
         print(f"fleet: {len(fleet.devices)} devices ready ({args.engine})", file=sys.stderr,

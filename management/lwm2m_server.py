@@ -25,10 +25,12 @@ import aiocoap
 import aiocoap.resource
 
 from domains.lwm2m import Reply
-from pipkernel.coaps import bind_arg, code_of, open_server, psk_identity, status_of, warn_plain
+from pipkernel.coaps import (bind_arg, check_psk_key, code_of, open_server, psk_identity,
+                             status_of, warn_plain)
 from pipkernel.errors import PipsimError
 
 from .directory import MAX_REGISTRATIONS, Directory, Refusal
+from .fleet import read_server_keys
 
 log = logging.getLogger("pipsim.admin-server")
 COAP_LOG = "pipsim.admin-server.coap"    # aiocoap's log of the server's context
@@ -105,6 +107,8 @@ class AdminServer:
     def __init__(self, psks=(), plain: bool = False, limit: int = MAX_REGISTRATIONS,
                  timeout: float = RELAY_TIMEOUT):
         psks = list(psks)
+        for _, identity, key in psks:
+            check_psk_key(identity, key)
         for what, values in (("endpoint", [p[0] for p in psks]),
                              ("identity", [p[1] for p in psks])):
             if len(set(values)) != len(values):
@@ -179,7 +183,10 @@ def endpoint_psk_arg(text: str) -> tuple[str, str, str]:
     endpoint, identity, key = (text.split(":", 2) + ["", ""])[:3]
     if not endpoint or not identity or not key:
         raise argparse.ArgumentTypeError(f"--psk takes ENDPOINT:IDENTITY:KEY, not {text!r}")
-    return endpoint, identity, key
+    try:
+        return endpoint, identity, check_psk_key(identity, key)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_arguments(parser) -> None:
@@ -190,6 +197,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--psk", action="append", type=endpoint_psk_arg, default=[],
                         metavar="ENDPOINT:IDENTITY:KEY", help="a client endpoint's PSK "
                         "identity and key (D3.3 §3.2; repeatable)")
+    parser.add_argument("--psk-file", action="append", default=[], metavar="FILE",
+                        help="client endpoints' PSKs from a fleet's server keys (`pipsim fleet "
+                        "--make-server-keys`; 0600; repeatable)")
     parser.add_argument("--plain", action="store_true", help="plain CoAP, no DTLS, devices "
                         "not authenticated (warns)")
     parser.add_argument("--timeout", type=float, default=RELAY_TIMEOUT,
@@ -201,7 +211,9 @@ async def serving(args) -> AdminServer:
     """The LwM2M server of ``args`` (``add_arguments``), started."""
     if args.plain:
         warn_plain("pipsim admin-server", "registrations and commands")
-    server = AdminServer(args.psk, args.plain, args.max_registrations, args.timeout)
+    psks = list(args.psk) + [(endpoint, identity, key) for path in args.psk_file
+                             for endpoint, (identity, key) in read_server_keys(path).items()]
+    server = AdminServer(psks, args.plain, args.max_registrations, args.timeout)
     await server.start(*args.coap)
-    log.warning("admin server: LwM2M on %s (%d client endpoints)", server.uri, len(args.psk))
+    log.warning("admin server: LwM2M on %s (%d client endpoints)", server.uri, len(psks))
     return server

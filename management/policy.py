@@ -8,6 +8,9 @@ operations on which resources of which devices.  A TOML file::
     audience = "owner"             # the domain the tokens are for: a command's "domain"
     lifetime = 300                 # seconds a token lives (default 300)
 
+    [device_keys]                  # optional: a device's own issuing key (each device of a
+    dev-000 = "keys/dev-000/owner.cose"   # fleet boots its own), instead of ``key``
+
     [[grant]]
     client = "alice"               # the caller's identity (certificate CN); "*": any caller
     domain = "owner"               # the alias whose key ciphered the request
@@ -24,7 +27,7 @@ path; the token it gets grants exactly that operation on that path (least privil
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from domains.commands import Command
@@ -34,7 +37,7 @@ from tokens.scope import OPERATIONS, ScopeError, parse_path
 
 ANY = "*"
 DEFAULT_LIFETIME = 300
-_TOP = {"issuer", "key", "audience", "lifetime", "grant"}
+_TOP = {"issuer", "key", "audience", "lifetime", "grant", "device_keys"}
 _GRANT = {"client", "domain", "devices", "operations", "paths", "lifetime"}
 
 
@@ -68,6 +71,11 @@ class Policy:
     key: CoseKey
     audience: str
     grants: tuple
+    device_keys: dict = field(default_factory=dict)   # device name -> its own CoseKey
+
+    def key_for(self, device: str) -> CoseKey:
+        """The key that issues tokens for ``device``: its own, or the policy's ``key``."""
+        return self.device_keys.get(device, self.key)
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
@@ -80,18 +88,19 @@ class Policy:
         _known(data, _TOP, where)
         issuer, audience = _text(data, "issuer", where), _text(data, "audience", where)
         lifetime = _lifetime(data.get("lifetime", DEFAULT_LIFETIME), where)
-        key_path = path.parent / _text(data, "key", where)
-        try:
-            key = CoseKey.from_bytes(key_path.read_bytes())
-        except (OSError, VaultError) as exc:
-            raise PolicyError(f"{where}: key {key_path}: {exc}") from None
-        if "issue" not in key.uses:
-            raise PolicyError(f"{where}: key {key_path} may not issue tokens")
+        key = _issuing_key(path.parent / _text(data, "key", where), where)
+        device_keys = data.get("device_keys", {})
+        if not isinstance(device_keys, dict):
+            raise PolicyError(f"{where}: device_keys must be a table (device = key file)")
+        device_keys = {device: _issuing_key(path.parent / _text(device_keys, device,
+                                                                f"{where}: device_keys"), where)
+                       for device in device_keys}
         grants = data.get("grant", [])
         if not isinstance(grants, list):
             raise PolicyError(f"{where}: grant must be an array of tables ([[grant]])")
         return cls(issuer, key, audience,
-                   tuple(_grant(g, lifetime, f"{where}, grant {i + 1}") for i, g in enumerate(grants)))
+                   tuple(_grant(g, lifetime, f"{where}, grant {i + 1}") for i, g in enumerate(grants)),
+                   device_keys)
 
     def check(self, client: str, alias: str, command: Command) -> Grant:
         """The grant that lets ``client``, with the key of ``alias``, have a token for
@@ -109,6 +118,16 @@ class Policy:
 def scope_of(command: Command) -> str:
     """The token's scope for one command: its operation on its path (tokens.scope)."""
     return f"{command.resource}:{OPERATIONS[command.code]}"
+
+
+def _issuing_key(path: Path, where: str) -> CoseKey:
+    try:
+        key = CoseKey.from_bytes(path.read_bytes())
+    except (OSError, VaultError) as exc:
+        raise PolicyError(f"{where}: key {path}: {exc}") from None
+    if "issue" not in key.uses:
+        raise PolicyError(f"{where}: key {path} may not issue tokens")
+    return key
 
 
 def _known(table, keys: set, where: str) -> None:

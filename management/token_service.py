@@ -13,7 +13,8 @@ Token Generator (one domain server's: its ``--policy``, ``management.policy``)::
                   500 {"error": "Unsuccessful token generation request", "detail"}
     GET /verify   200 text/plain "Token Generator RESTapi successfully started" (§4.3)
 
-The token (``tokens.Issuer``, the policy's issuer and key): aud = the policy's audience,
+The token (``tokens.Issuer``, the policy's issuer and key, or the device's own key from the
+policy's ``device_keys``): aud = the policy's audience,
 sub = the caller, scope = the command's operation on its path, cmd = the command's digest
 (``tokens.binding``), lifetime from the matching grant.
 
@@ -129,8 +130,12 @@ class TokenService:
 def generator(policy: Policy, keystore: KeystoreClient) -> web.Application:
     """The Token Generator of the domain server ``policy`` describes."""
     shared = TokenService(keystore, GENERATION_FAILED)
-    vault = KeyVault()
-    issuer = Issuer(vault, vault.add(policy.key).kid, policy.issuer)
+
+    def issuer_of(key) -> Issuer:               # one vault each: the devices' keys share a kid
+        vault = KeyVault()
+        return Issuer(vault, vault.add(key).kid, policy.issuer)
+    issuer = issuer_of(policy.key)
+    device_issuers = {device: issuer_of(key) for device, key in policy.device_keys.items()}
 
     async def token(request: web.Request) -> web.Response:
         identity, alias, asked = await shared.read(request, signed=False)
@@ -139,8 +144,9 @@ def generator(policy: Policy, keystore: KeystoreClient) -> web.Application:
             grant = policy.check(identity, alias, command)
         except Forbidden as exc:
             raise Refusal(403, FORBIDDEN, str(exc)) from None
-        issued = issuer.issue(policy.audience, scope_of(command), grant.lifetime,
-                              subject=identity, command=command.digest())
+        issued = device_issuers.get(command.device, issuer).issue(
+            policy.audience, scope_of(command), grant.lifetime, subject=identity,
+            command=command.digest())
         log.info("token for %s: %s %s on %s", identity, command.code, command.resource, command.device)
         return web.json_response({"token": b64url(issued)})
 

@@ -109,12 +109,28 @@ def warn_plain(program: str, what: str) -> None:
           "asks for DTLS)", file=sys.stderr)
 
 
+MAX_PSK_KEY = 16     # bytes: tinydtls fails DTLS handshakes with longer keys (19 already)
+
+
+def check_psk_key(identity: str, key: str) -> str:
+    """``key`` if tinydtls can use it (1..``MAX_PSK_KEY`` bytes); ValueError naming the
+    identity otherwise."""
+    size = len(key.encode())
+    if not 1 <= size <= MAX_PSK_KEY:
+        raise ValueError(f"the PSK key of {identity!r} has {size} bytes: 1 to {MAX_PSK_KEY} "
+                         "(tinydtls fails handshakes with longer keys)")
+    return key
+
+
 def psk_arg(text: str) -> tuple[str, str]:
     """``--psk IDENTITY:KEY``."""
     identity, sep, key = text.partition(":")
     if not sep or not identity or not key:
         raise argparse.ArgumentTypeError(f"--psk takes IDENTITY:KEY, not {text!r}")
-    return identity, key
+    try:
+        return identity, check_psk_key(identity, key)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def bind_arg(text: str) -> tuple[str, int]:

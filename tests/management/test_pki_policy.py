@@ -90,6 +90,9 @@ paths = ["3311/0"]
     (('domain = "owner"\n', 'domain = "owner"\ncolour = 1\n'), "unknown field"),
     (("[[grant]]", "lifetime = -1\n[[grant]]"), "lifetime"),
     (("audience", "audience = "), "policy"),
+    (("[[grant]]", "device_keys = 1\n[[grant]]"), "device_keys must be a table"),
+    (("[[grant]]", '[device_keys]\ngw = "none.cose"\n[[grant]]'), "none.cose"),
+    (("[[grant]]", '[device_keys]\ngw = 2\n[[grant]]'), "gw must be a non-empty string"),
 ])
 def test_a_policy_file_names_what_is_wrong(tmp_path, change, message):
     issuing_key(tmp_path / "k.cose")
@@ -106,3 +109,14 @@ def test_a_policy_names_operations_as_d33_does(tmp_path):
     path = tmp_path / "p.toml"
     path.write_text(GOOD.replace('["write"]', '["exec", "read"]'))
     assert Policy.load(path).grants[0].operations == {"execute", "read"}
+
+
+def test_a_policy_gives_a_device_its_own_key(tmp_path):
+    """A fleet's domain server: each device's issuing key, ``key`` for the others."""
+    issuing_key(tmp_path / "k.cose")
+    issuing_key(tmp_path / "gw2.cose")
+    path = tmp_path / "p.toml"
+    path.write_text(GOOD.replace("[[grant]]", '[device_keys]\ngw2 = "gw2.cose"\n[[grant]]'))
+    policy = Policy.load(path)
+    assert policy.key_for("gw2") == policy.device_keys["gw2"] != policy.key
+    assert policy.key_for("gateway") == policy.key
