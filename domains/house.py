@@ -1,0 +1,222 @@
+"""The paper's house (§VII, Figs. 10–12): the gateway and two small devices, each device
+an image of its own with one domain, reached only through its domain on the gateway.
+
+* the sensor (domains/sensor.toml) is provider A's: its tokens come from provider A's server
+  off the device (the cloud), which holds the issuing copy of the key the sensor generated;
+* the lamp (domains/lamp.toml) is provider B's: its tokens come from provider B's token
+  service *inside its domain on the gateway* (provider-b-app, domains/token_service.py),
+  which holds the issuing copy of the lamp's key in its own Key Vault.
+
+The gateway's provider domains forward the commands for their devices with their tokens
+(``HostServices.forward``; the image's ``[[link]]`` says which domain reaches which device
+and the runtime enforces it), and each device validates its token, bound to the command
+with the device's name, itself.  In process, each device is a runtime of its own, and the
+gateway's runtime's link to it (``Links.attach``) is that runtime.  docs/house.md.
+
+    from domains.house import House, run_default
+    run_default(sys.stdout)          # the gateway's transcript, then the house's
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+import partitions
+from pipkernel import MemoryFault
+from tokens import binding
+
+from . import gateway
+from .commands import Command, Response
+from .gateway import APP_CONFIG, LAMP, PERIOD, START, TEMPERATURE, Gateway, Step
+from .runtime import Runtime
+
+HERE = os.path.dirname(__file__)
+DEVICES = {"sensor": os.path.join(HERE, "sensor.toml"), "lamp": os.path.join(HERE, "lamp.toml")}
+TOKEN, DEVICE_KEY = "26262/0/1", "26262/0/2"     # provider B's token service (gateway.toml)
+
+
+class SmallDevice:
+    """A small device booted in this process: its image, its runtime, its one domain."""
+
+    def __init__(self, manifest: str, arch: str | None = None, policy: str | None = None):
+        self.image = partitions.boot(partitions.load(manifest, arch, policy))
+        self.runtime = Runtime(self.image)
+        [self.domain] = self.runtime.managers
+        self.name = self.image.manifest.name
+
+    def receive(self, frame: bytes) -> list[Response]:
+        """A frame from the link (the gateway's runtime): to its domain, run until idle,
+        its answers (a transport for ``Links.attach``)."""
+        refused = self.runtime.submit(self.domain, frame)
+        self.runtime.run()
+        return [refused] if refused else self.runtime.collect()
+
+
+class House:
+    """The gateway, its small devices linked to it in process, and the enrolments."""
+
+    def __init__(self, arch: str | None = None, policy: str | None = None):
+        self.gateway = Gateway(arch=arch, policy=policy)
+        self.devices = {name: SmallDevice(path, arch, policy) for name, path in DEVICES.items()}
+        for name, device in self.devices.items():
+            self.gateway.runtime.links.attach(name, device.receive)
+        # the sensor's key: its issuing copy to provider A's server, in the cloud
+        self.gateway.add_server("sensor-server",
+                                self.devices["sensor"].runtime.enrol("root", "sensor-server"))
+        # the lamp's: to provider B, which installs it in its token service on the gateway
+        self.lamp_key = self.devices["lamp"].runtime.enrol("root", "lamp-issuer")
+
+    def submit(self, domain: str, command: Command) -> Response | None:
+        """A command to the gateway's ``domain`` (whatever device it names): its answer."""
+        wanted = command.id
+        return next((r for r in self.gateway.submit(domain, command) if r.id == wanted), None)
+
+    def token_from_service(self, command: Command) -> Response | None:
+        """Provider B's server, authenticated by its own token, has its token service on
+        the gateway sign a token for ``command`` (one for its lamp)."""
+        gw = self.gateway
+        asked = binding.command_map(command.domain, command.device, command.code, command.path,
+                                    command.value)
+        return self.submit("provider-b", gw.command(
+            "provider-b", "execute", TOKEN, asked,
+            token=gw.token("provider-b", "provider-b", f"{TOKEN}:x")))
+
+
+def house_session(house: House) -> list[tuple[Step, bool, str]]:
+    """The house's scripted session: (what happened, whether it was expected, its reason)."""
+    gw, out = house.gateway, []
+    sensor, lamp = house.devices["sensor"], house.devices["lamp"]
+    t = gw.token
+
+    def record(who, what, got: Response | None, accept: bool, reason: str):
+        if got is None:
+            step = Step(who, what, False, "no_response")
+        else:
+            shown = f" = {got.value!r}" if got.accepted and got.value is not None else ""
+            step = Step(who, what + shown, got.accepted, got.reason,
+                        "" if got.accepted else str(got.value or ""))
+        out.append((step, step.accepted == accept and step.reason == reason, reason))
+
+    def observe(device, register: str, offset: int, expected: int):
+        got = device.get(offset)
+        out.append((Step(device.name, f"register {register} = {got}", got == expected,
+                         "hardware"), got == expected, "hardware"))
+
+    def to_lamp(on: int, accept=True, reason="changed", what=None) -> Command:
+        """Provider B's server: a token from its token service, then the command with it."""
+        command = gw.command("provider-b", "write", LAMP, on, device="lamp")
+        issued = house.token_from_service(command)
+        record("provider-b server", f"has its token service sign a token for lamp on={on}",
+               dataclasses.replace(issued, value=f"{len(issued.value)} bytes")
+               if issued and issued.accepted else issued, True, "content")
+        command = dataclasses.replace(command, token=issued.value if issued else b"")
+        record("provider-b server", what or f"switches the lamp {'on' if on else 'off'} "
+               "(forwarded by domain provider-b)", house.submit("provider-b", command), accept,
+               reason)
+        return command
+
+    sensor.image.devices["temperature"].set(0, 1875)
+    record("provider-a server (cloud)", "reads the sensor's temperature (forwarded by domain "
+           "provider-a, the cloud's token checked by the sensor)", house.submit(
+               "provider-a", gw.command("provider-a", "read", TEMPERATURE, device="sensor",
+                                        token=t("sensor-server", "provider-a",
+                                                f"{TEMPERATURE}:r"))), True, "content")
+    record("provider-a server (cloud)", "sets the sensor's sampling period to 1000 ms",
+           house.submit("provider-a", gw.command(
+               "provider-a", "write", PERIOD, 1000, device="sensor",
+               token=t("sensor-server", "provider-a", f"{PERIOD}:w"))), True, "changed")
+    observe(sensor.image.devices["temperature"], "period", 4, 1000)
+    record("provider-b server", "installs the lamp's key in its token service on the gateway",
+           house.submit("provider-b", gw.command(
+               "provider-b", "write", DEVICE_KEY, {"device": "lamp", "key": house.lamp_key},
+               token=t("provider-b", "provider-b", f"{DEVICE_KEY}:w"))), True, "changed")
+    to_lamp(1)
+    observe(lamp.image.devices["lamp"], "on", 0, 1)
+    # refusals, and containment
+    on = gw.command("provider-b", "write", LAMP, 1, device="lamp")
+    record("provider-b server", "has its token service sign a token for the sensor "
+           "(provider A's)", house.token_from_service(dataclasses.replace(
+               on, device="sensor", path=gateway.path(TEMPERATURE), code="read", value=None)),
+           False, "unauthorised")
+    record("provider-b server", "sends the lamp a token it signed itself, not its service",
+           house.submit("provider-b", dataclasses.replace(on, token=gw.sign(
+               t("provider-b", "provider-b", f"{LAMP}:w"), on))), False, "unknown_key")
+    captured = to_lamp(0)
+    record("attacker", "sends that captured lamp command with its value changed to 1",
+           house.submit("provider-b", dataclasses.replace(
+               gw.command("provider-b", "write", LAMP, 1, device="lamp"),
+               token=captured.token)), False, "command_mismatch")
+    observe(lamp.image.devices["lamp"], "on", 0, 0)
+    record("provider-a server (cloud)", "sends a command for provider B's lamp to domain "
+           "provider-a", house.submit("provider-a", gw.command(
+               "provider-a", "write", LAMP, 1, device="lamp",
+               token=t("sensor-server", "provider-a", f"{LAMP}:w"))), False, "wrong_device")
+    out += compromised_domain(house)
+    record("owner server", "starts domain provider-a again", house.submit("owner", gw.command(
+        "owner", "write", START, "provider-a", token=t("owner", "owner", f"{START}:w"))),
+        True, "changed")
+    out += compromised_port(house)
+    record("provider-a server (cloud)", "reads the sensor's temperature after that",
+           house.submit("provider-a", gw.command(
+               "provider-a", "read", TEMPERATURE, device="sensor",
+               token=t("sensor-server", "provider-a", f"{TEMPERATURE}:r"))), False, "stopped")
+    record("provider-a server", "reads its app setting on the gateway", house.submit(
+        "provider-a", gw.command("provider-a", "read", APP_CONFIG,
+                                 token=t("provider-a", "provider-a", f"{APP_CONFIG}:r"))),
+        True, "content")
+    to_lamp(1, what="switches the lamp on (another device: unaffected)")
+    observe(lamp.image.devices["lamp"], "on", 0, 1)
+    return out
+
+
+def compromised_domain(house: House) -> list[tuple[Step, bool, str]]:
+    """Provider A's domain on the gateway is compromised and asks the host to forward a
+    command (with a token its server could sign) to provider B's lamp: the runtime refuses
+    (the image links the lamp to provider-b only) and contains the domain."""
+    gw, rt = house.gateway, house.gateway.runtime
+    command = gw.command("provider-b", "write", LAMP, 1, device="lamp",
+                         token=gw.token("sensor-server", "provider-b", f"{LAMP}:w"))
+    failure = rt.run_as("provider-a", lambda c: c.host.forward("lamp", command.encode()))
+    rt.run()
+    refused = isinstance(failure, PermissionError) and not rt.running("provider-a")
+    return [(Step("provider-a (compromised)", "asks the host to forward a command to provider "
+                  "B's lamp", False, "not_linked" if refused else "forwarded",
+                  str(failure or "")), refused, "not_linked")]
+
+
+def compromised_port(house: House) -> list[tuple[Step, bool, str]]:
+    """The sensor's network port is compromised and reads the application's key vault
+    page: a memory fault, contained to the sensor (its one domain stops)."""
+    sensor = house.devices["sensor"]
+    rt = sensor.runtime
+    vault_va = rt.components["root"].vault_store.va
+    fault = rt.run_as("net", lambda c: c.api.read(vault_va, 16))
+    contained = isinstance(fault, MemoryFault) and not rt.running("net")
+    return [(Step("sensor net (compromised)", f"reads the application's key vault page "
+                  f"(VA {vault_va:#x})", False, "memory_fault", rt.faults[-1] if rt.faults
+                  else ""), contained, "memory_fault")]
+
+
+def run_default(out=None, arch: str | None = None, policy: str | None = None) -> int:
+    """The gateway's transcript (``gateway.run_default``), then the house's; 0 if all went
+    as expected."""
+    out = out or sys.stdout
+    status = gateway.run_default(out, arch, policy)
+    house = House(arch, policy)
+    print(f"\nthe house (paper §VII): gateway + "
+          + ", ".join(f"{d.name} ({len(d.image.partitions)} partitions, domain {d.domain})"
+                      for d in house.devices.values())
+          + "; links: " + ", ".join(f"{link.domain} -> {link.device}"
+                                    for link in house.gateway.image.manifest.links), file=out)
+    ok = gateway.transcript(house_session(house), out)
+    images = [house.gateway.image] + [d.image for d in house.devices.values()]
+    broken = {image.manifest.name: problems for image in images
+              if (problems := image.check_invariants() + image.kernel.check_extra_properties())}
+    print(f"kernel invariants and properties after the house's session (gateway, "
+          f"{', '.join(house.devices)}): {broken or 'all hold'}", file=out)
+    return status or (0 if ok and not broken else 1)
+
+
+if __name__ == "__main__":
+    sys.exit(run_default())
