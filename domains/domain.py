@@ -150,7 +150,9 @@ class DomainManager(Component):
         self._replying_to = None                # [domain, rid] of the forwarded command
         self._answers: list[Response] = []      # to the network (take_answers)
         self.seen: list[str] = []               # what this domain saw (owner non-interference)
-        if not entry:
+        if entry:       # its port answers the host's paths (Manager.paths) in its stead
+            self.send(entry[0], {"t": "paths", "paths": sorted(map(list, self.admin.paths()))})
+        else:
             ctx.host.register_manager(self)
 
     # ---- the host's (domains.host.Manager) ----

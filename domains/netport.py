@@ -25,6 +25,7 @@ class NetworkPort(Component):
         self.app = self.config["parent"]
         self.pending = PendingRequests(self.store(1), MAX_PENDING)   # about: the command id
         self._answers: list[Response] = []
+        self._paths = self.store(1, [])         # the application's, once it told them
         ctx.host.register_manager(self)
 
     # ---- the host's (domains.host.Manager) ----
@@ -49,8 +50,8 @@ class NetworkPort(Component):
         return answers
 
     def paths(self) -> set[tuple[int, ...]]:
-        """The application's, not the port's to tell: none."""
-        return set()
+        """The paths the application serves, as it told them (none before its first round)."""
+        return {tuple(path) for path in self._paths.load()}
 
     def export_key(self, kid: str) -> bytes:
         raise ValueError("a network port holds no key (its application does)")
@@ -58,7 +59,12 @@ class NetworkPort(Component):
     # ---- the application's answers ----
     def on_message(self, message: Message) -> None:
         msg = message.payload
-        if isinstance(msg, dict) and msg.get("t") == "rep":
+        if not isinstance(msg, dict) or message.src_name != self.app:
+            return
+        if msg.get("t") == "paths" and isinstance(msg.get("paths"), list):
+            self._paths.save([p for p in msg["paths"] if isinstance(p, list) and all(
+                type(i) is int for i in p)])
+        elif msg.get("t") == "rep":
             command_id = self.pending.take(msg.get("rid"), message.src_name)
             if command_id is not None:
                 reason = msg.get("reason") if isinstance(msg.get("reason"), str) else "failed"

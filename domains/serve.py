@@ -85,6 +85,7 @@ async def run(args) -> int:
     from .runtime import Runtime
     image = partitions.boot(partitions.load(args.image, args.arch))
     runtime = Runtime(image)
+    runtime.run()        # what components say at boot (a small device's port: its paths)
     client = LwM2MClient(runtime, image.manifest.name, args.endpoint)
     if args.export_keys:
         for path in export_keys(runtime, image, Path(args.export_keys)):
