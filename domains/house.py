@@ -267,5 +267,47 @@ def run_default(out=None, arch: str | None = None, policy: str | None = None) ->
     return status or (0 if ok and not broken else 1)
 
 
+def run_network(out, devices: dict[str, RemoteDevice]) -> int:
+    """The house's session with its devices on the network; 0 if all went as expected."""
+    try:
+        house = House(devices=devices)
+        print("the house (paper §VII) over the network: in-process gateway, "
+              + ", ".join(f"{d.name} at {d.uri} (domain {d.domain})" for d in devices.values()),
+              file=out)
+        return 0 if gateway.transcript(house_session(house), out) else 1
+    finally:
+        for device in devices.values():
+            device.close()
+
+
+def register(subparsers) -> None:
+    from pipkernel.coaps import psk_arg
+    parser = subparsers.add_parser(
+        "house", help="the paper's house (§VII): the gateway and its small devices",
+        description="The gateway forwarding commands with their tokens to its small devices "
+        "(docs/house.md): in process, or with each device a running pipsim serve "
+        "(domains/lamp.toml, domains/sensor.toml; give both with --psk).")
+    for name in DEVICES:
+        parser.add_argument(f"--{name}", nargs=2, metavar=("URI", "KEYS"),
+                            help=f"the {name}'s coaps://HOST:PORT and the folder its pipsim "
+                            "serve --export-keys wrote")
+    parser.add_argument("--psk", type=psk_arg, help="IDENTITY:KEY of the gateway's client")
+    parser.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    given = {name: getattr(args, name) for name in DEVICES if getattr(args, name)}
+    if not given:
+        if args.psk:
+            raise ValueError("--psk is for devices on the network (--lamp, --sensor)")
+        house = House()
+        return 0 if gateway.transcript(house_session(house), sys.stdout) else 1
+    if set(given) != set(DEVICES) or not args.psk:
+        raise ValueError(f"on the network: give {', '.join('--' + n for n in DEVICES)} "
+                         "and --psk")
+    return run_network(sys.stdout, {name: RemoteDevice(name, uri, args.psk, Path(keys))
+                                    for name, (uri, keys) in given.items()})
+
+
 if __name__ == "__main__":
     sys.exit(run_default())

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 import pytest
 
@@ -21,6 +23,13 @@ def test_the_house_with_served_devices(tmp_path):
             port, keys = free_port(), tmp_path / f"{name}-keys"
             served.append(Served(tmp_path / f"{name}.ready", serve_argv(port, keys, image)))
             devices[name] = RemoteDevice(name, served[-1].uri, PSK, keys)
+        # the CLI first, on fresh sessions (the same devices: their replay caches keep)
+        argv = [a for n, s in zip(DEVICES, served) for a in (f"--{n}", s.uri,
+                                                             str(tmp_path / f"{n}-keys"))]
+        cli = subprocess.run([sys.executable, "-m", "pipkernel.cli", "house", *argv, "--psk",
+                              ":".join(PSK)], capture_output=True, text=True, timeout=120)
+        assert cli.returncode == 0, cli.stdout + cli.stderr
+        assert "over the network" in cli.stdout and "UNEXPECTED" not in cli.stdout
         house = House(devices=devices)
         assert not house.inside
         steps = house_session(house)
