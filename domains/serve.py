@@ -109,8 +109,10 @@ async def run(args) -> int:
         scheme = "coap" if args.plain else "coaps"
         print(f"{image.manifest.name} serving {scheme}://{args.host}:{args.port} "
               f"({len(client.paths())} resources)", file=sys.stderr, flush=True)
-        if args.ready_file:
-            Path(args.ready_file).write_text(f"{scheme}://{args.host}:{args.port}\n")
+        if args.ready_file:          # whole when it appears (written aside, then renamed)
+            aside = Path(f"{args.ready_file}.part")
+            aside.write_text(f"{scheme}://{args.host}:{args.port}\n")
+            os.replace(aside, args.ready_file)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
