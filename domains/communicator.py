@@ -42,9 +42,7 @@ class InternalCommunicator:
     def _filter(self, command: Command) -> Command:
         if command.device != self.device and command.device not in self.links:
             raise Refused("wrong_device", f"command for device {command.device!r} reached "
-                          f"{self.device!r}" + (f" (domain {self.domain} reaches "
-                                                f"{', '.join(sorted(self.links))})"
-                                                if self.links else ""))
+                          f"{self.device!r}")
         if command.domain != self.domain:
             raise Refused("wrong_domain", f"command for {command.domain!r} reached {self.domain!r}")
         if command.device == self.device and not self.knows(command.code, command.path):
