@@ -48,11 +48,14 @@ class Links:
             raise OverflowError(f"{MAX_QUEUED} frames wait already")
         self._queue.append((caller, device, bytes(frame)))
 
-    def deliver(self) -> list[tuple[str, str, Response]]:
-        """Send the queued frames: (caller, device, answer) for each answer; a device with
-        no transport, or one that gives no answer, is answered for (503)."""
+    def deliver(self, may_send: Callable[[str], bool]) -> list[tuple[str, str, Response]]:
+        """Send the queued frames of the callers that ``may_send`` (the others' are dropped:
+        their domain stopped after it asked): (caller, device, answer) for each answer; a
+        device with no transport, or one that gives no answer, is answered for (503)."""
         out, queued, self._queue = [], self._queue, []
         for caller, device, frame in queued:
+            if not may_send(caller):
+                continue
             transport = self._transports.get(device)
             answers = transport(frame) if transport is not None else []
             if not answers:

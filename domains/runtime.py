@@ -279,11 +279,13 @@ class Runtime:
         return sum(moved[what] for what in ACTIVITY) + self._device_answers()
 
     def _device_answers(self) -> int:
-        """Forward the queued frames to the small devices; each answer to its asker (if
-        its domain still runs).  How many answers."""
-        answers = self.links.deliver()
+        """Forward the queued frames of the components that still run to the small devices;
+        each answer to its asker (if it still runs).  How many answers."""
+        def runs(name: str) -> bool:
+            return name in self.components and self.running(name)
+        answers = self.links.deliver(runs)
         for caller, device, response in answers:
-            if caller in self.components and self.running(caller):
+            if runs(caller):
                 with self.activation(caller):
                     self.components[caller].on_device_answer(device, response)
         return len(answers)

@@ -112,6 +112,24 @@ def test_the_runtime_refuses_a_forward_to_a_device_not_the_callers(house, attack
     assert lamp_on(house) == 1
 
 
+def test_a_forward_from_a_domain_that_then_faults_never_leaves(house):
+    """Provider B's manager queues a valid lamp command, then faults in the same
+    activation: its domain is stopped, and the queued frame is dropped, not sent."""
+    gw, rt = house.gateway, house.gateway.runtime
+    install_lamp_key(house)
+    command = gw.command("provider-b", "write", LAMP, 1, device="lamp")
+    frame = dataclasses.replace(command, token=house.token_from_service(command).value).encode()
+
+    def forward_then_fault(component):
+        component.host.forward("lamp", frame)
+        raise RuntimeError("compromised after it asked")
+    assert isinstance(rt.run_as("provider-b", forward_then_fault), RuntimeError)
+    rt.run()
+    assert not rt.running("provider-b")
+    assert lamp_on(house) == 0
+    assert house.devices["lamp"].runtime.components["root"].seen == []
+
+
 def test_the_token_service_signs_only_for_its_domains_devices(house):
     gw = house.gateway
     install_lamp_key(house)
@@ -225,7 +243,8 @@ def test_links_refuse_what_the_image_does_not_say():
     with pytest.raises(PermissionError):
         links.send("provider-a", "provider-a", "lamp", b"\xa0")
     links.send("provider-b", "provider-b", "lamp", b"\xa1\x62id\x05")   # nothing attached
-    [(caller, device, answer)] = links.deliver()
+    links.send("provider-b", "stopped-one", "lamp", b"\xa1\x62id\x06")
+    [(caller, device, answer)] = links.deliver(lambda caller: caller != "stopped-one")
     assert (caller, device, answer.id, answer.status) == ("provider-b", "lamp", 5, 503)
     assert links.devices("provider-b") == ["lamp"] and links.devices("provider-a") == []
 
