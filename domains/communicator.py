@@ -5,7 +5,9 @@ and checked in order: size, CBOR shape (``commands.decode``), that the command i
 this device and this domain, and that its (operation, path) is one the Administration
 Manager knows — before any token is looked at.  Commands other domains forward over IPC
 are admitted only from the partitions listed as ``forwarders`` (the relay's channel policy
-checks the channel itself).
+checks the channel itself).  A command for one of the small devices the image links to this
+domain (``links``, paper §VII) is admitted for forwarding: the device checks its path and
+token itself.
 """
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ _LEN = struct.Struct("<I")
 
 
 class InternalCommunicator:
-    def __init__(self, api, rx_va: int, device: str, domain: str, knows, forwarders=()):
+    def __init__(self, api, rx_va: int, device: str, domain: str, knows, forwarders=(),
+                 links=()):
         self.api, self.rx_va, self.device = api, rx_va, device
         self.domain, self.knows = domain, knows
-        self.forwarders = frozenset(forwarders)
+        self.forwarders, self.links = frozenset(forwarders), frozenset(links)
 
     def admit(self, frame: bytes) -> Command:
         """A network frame -> a command worth validating, else Refused."""
@@ -37,11 +40,11 @@ class InternalCommunicator:
         return self._filter(from_map(command_map))
 
     def _filter(self, command: Command) -> Command:
-        if command.device != self.device:
+        if command.device != self.device and command.device not in self.links:
             raise Refused("wrong_device", f"command for device {command.device!r} reached "
                           f"{self.device!r}")
         if command.domain != self.domain:
             raise Refused("wrong_domain", f"command for {command.domain!r} reached {self.domain!r}")
-        if not self.knows(command.code, command.path):
+        if command.device == self.device and not self.knows(command.code, command.path):
             raise Refused("unknown_path", f"no {command.code} on {command.resource} here")
         return command

@@ -137,6 +137,10 @@ class Component:
         halted, or its mailbox is broken: the runtime's faults say why): what we asked it
         will not be answered; by default nothing was asked."""
 
+    def on_device_answer(self, device: str, response) -> None:
+        """A small device answered a frame we forwarded (``HostServices.forward``): a
+        ``Response``; by default nothing was forwarded."""
+
     def on_start(self) -> None:
         """Our domain runs again after a stop; what we had in flight was answered when it
         stopped (by the runtime, and by peers told we were unreachable); by default no more."""

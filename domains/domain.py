@@ -8,10 +8,13 @@ Config (the manifest's ``config`` table, checked by ``check_config``): ``audienc
 over IPC), ``forward`` (path -> {"to", "ops"}: device resources whose token B goes to the
 owner domain ``owner_domain``, Fig. 9), ``forwarders`` (domains that may forward commands
 here), ``isolation`` (owner: object 26261), ``codes`` (owner: firmware images a created
-domain may run), ``replay_pages`` (the replay cache's, default 64); the runtime adds
-``description``.  It registers as its domain's manager with the host
-(``domains.host.Manager``): frames come in through ``receive_frame``, answers go out
-through ``take_answers``.
+domain may run), ``replay_pages`` (the replay cache's, default 64), ``entry`` (a small
+device's network port, Fig. 12: the partition its commands come in through, over IPC;
+the manager then does not register with the host); the runtime adds ``description`` and
+``links`` (the house's small devices the image links to this domain: a network command for
+one is forwarded to it with its token, through the host, paper §VII).  It registers as its
+domain's manager with the host (``domains.host.Manager``): frames come in through
+``receive_frame``, answers go out through ``take_answers``.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ from .store import PageReplayCache
 REPLAY_PAGES = 64     # 8,191 live tokens (PageReplayCache.capacity)
 POOL_PAGES = 96      # the owner's, for domains it creates (object 26261)
 CONFIG_KEYS = ("audience", "issuers", "policy", "resources", "virtual", "forward", "forwarders",
-               "owner_domain", "isolation", "replay_pages", "codes")
+               "owner_domain", "isolation", "replay_pages", "codes", "entry")
 _PATH = re.compile(r"\d{1,5}(/\d{1,5}){1,3}\Z")        # object/instance/resource[/instance]
 
 
@@ -92,6 +95,9 @@ class DomainManager(Component):
             "owner_domain" in config or not config.get("forward")),
             "must be a string, the domain forwarded commands go to (needed with forward)")
         need("isolation", isinstance(config.get("isolation", False), bool), "must be a boolean")
+        if "entry" in config:
+            need("entry", config["entry"] in partitions,
+                 "must be a partition (the small device's network port)")
         codes = config.get("codes", {})
         need("codes", isinstance(codes, dict) and all(
             isinstance(k, str) and isinstance(v, str) and v for k, v in codes.items()),
@@ -118,8 +124,13 @@ class DomainManager(Component):
             Validator(self.vault, cfg["audience"], cfg["issuers"], replay_cache=replay),
             cfg.get("policy"))
         self.admin = AdministrationManager()
+        self.host = ctx.host
+        entry = [cfg["entry"]] if "entry" in cfg else []
         self.ic = InternalCommunicator(self.api, self.region(1), cfg["device"], self.domain,
-                                       self.admin.knows, cfg.get("forwarders", ()))
+                                       self.admin.knows, [*cfg.get("forwarders", ()), *entry],
+                                       cfg.get("links", ()))
+        # command id -> the small device it went to (a domain with devices linked to it)
+        self.forwarded = self.store(1) if self.ic.links else None
         pool = [self.region(1) for _ in range(POOL_PAGES)] if cfg.get("isolation") else ()
         self.configuration = ConfigurationManager(self.api, self.store(2),
                                                   cfg.get("description", {}), ctx.host,
@@ -139,7 +150,10 @@ class DomainManager(Component):
         self._replying_to = None                # [domain, rid] of the forwarded command
         self._answers: list[Response] = []      # to the network (take_answers)
         self.seen: list[str] = []               # what this domain saw (owner non-interference)
-        ctx.host.register_manager(self)
+        if entry:       # its port answers the host's paths (Manager.paths) in its stead
+            self.send(entry[0], {"t": "paths", "paths": sorted(map(list, self.admin.paths()))})
+        else:
+            ctx.host.register_manager(self)
 
     # ---- the host's (domains.host.Manager) ----
     def receive_frame(self, frame: bytes) -> None:
@@ -149,12 +163,37 @@ class DomainManager(Component):
         try:
             command = self.ic.admit(frame)
             self.seen.append(f"{command.code} {command.resource}")
-            self.security.check(command)
-            answer = self.admin.dispatch(command)
+            if command.device != self.config["device"]:
+                answer = self._to_device(command, frame)
+            else:
+                self.security.check(command)
+                answer = self.admin.dispatch(command)
         except Refused as refusal:
             answer = Response(request_id(frame), refusal.status, refusal.reason, refusal.detail)
         if answer is not None:
             self._answers.append(answer)
+
+    def _to_device(self, command: Command, frame: bytes) -> None:
+        """Figs. 10–11: the command and its token go on, as they came, to the small device
+        the image links here (it validates the token, bound to it, itself); its answer is
+        this command's (``on_device_answer``)."""
+        forwarded = self.forwarded.load()
+        if command.id in forwarded:
+            raise Refused("busy", f"command {command.id} is already forwarded", 503)
+        try:
+            self.host.forward(command.device, bytes(frame))
+        except OverflowError as error:
+            raise Refused("busy", str(error), 503) from None
+        forwarded[command.id] = command.device
+        self.forwarded.save(forwarded)
+
+    def on_device_answer(self, device: str, response: Response) -> None:
+        """A small device's answer counts only for a command forwarded to that device."""
+        forwarded = self.forwarded.load() if self.forwarded is not None else {}
+        if forwarded.get(response.id) == device:
+            del forwarded[response.id]
+            self.forwarded.save(forwarded)
+            self._answers.append(response)
 
     def take_answers(self) -> list[Response]:
         answers, self._answers = self._answers, []
@@ -190,6 +229,8 @@ class DomainManager(Component):
         stopped (its network commands by the runtime, its forwarders' by themselves); their
         late answers must not match new requests, so request ids go on from where they were."""
         self.pending.drop_all()
+        if self.forwarded is not None:
+            self.forwarded.save({})
 
     def _fail(self, which, msg: dict) -> None:
         """Answer with msg every request in flight whose (destination, seq) ``which`` picks."""

@@ -54,9 +54,14 @@ class Servers(abc.ABC):
         """``keys``: {domain: its server's COSE_Key (with its secret)}."""
         self.device, self.issuers, self._next_id = device, {}, 0
         for domain, key in keys.items():
-            vault = KeyVault()
-            kid = vault.add_cose_key(key, uses={ISSUE}).kid
-            self.issuers[domain] = Issuer(vault, kid, kid.decode())
+            self.add_server(domain, key)
+
+    def add_server(self, name: str, key: bytes) -> None:
+        """A server ``name`` issuing with ``key`` (a COSE_Key with its secret, as a device's
+        enrolment exported it), its issuer named after the key."""
+        vault = KeyVault()
+        kid = vault.add_cose_key(key, uses={ISSUE}).kid
+        self.issuers[name] = Issuer(vault, kid, kid.decode())
 
     def new_server(self, domain: str) -> bytes:
         """A server for a domain the owner will create: its key, generated off the device;

@@ -9,7 +9,8 @@ against the caller's place in the tree (``PermissionError`` otherwise).  Compone
 import the runtime.
 
 The other way, the host calls a component only through its public methods: the hooks of
-``Component`` (``poll``, ``on_child_fault``, ``on_unreachable``, ``on_start``) and, for the
+``Component`` (``poll``, ``on_child_fault``, ``on_unreachable``, ``on_start``,
+``on_device_answer``) and, for the
 component that registers as its domain's manager (``HostServices.register_manager``, in its
 ``__init__``), the ``Manager`` methods.  docs/domains.md, "Host services".
 """
@@ -73,6 +74,11 @@ class HostServices(Protocol):
 
     def running(self, domain: str) -> bool:
         """Whether ``domain`` is scheduled (its running flag)."""
+
+    def forward(self, device: str, frame: bytes) -> None:
+        """Send a command frame to the small device ``device`` the image links to the
+        caller's domain (``[[link]]``, domains/links.py); its answers come back to the
+        caller's ``on_device_answer`` in a later round."""
 
     def set_running(self, domain: str, running: bool) -> None:
         """Start or stop a domain the caller's domain manages (one whose top partition is a

@@ -52,6 +52,7 @@ def derived_config(image, name: str) -> dict:
         "parent": spec.parent if name != "root" else None,
         "children": [c.name for c in manifest.children(name)],
         "clients": {c.from_: list(c.operations) for c in manifest.channels if c.to == name},
+        "links": sorted(link.device for link in manifest.links if link.domain == domain),
         "description": {
             "partitions": {p.name: {"parent": p.parent, "pages": p.pages,
                                     "runs": p.runs.target if p.runs else None}

@@ -97,14 +97,12 @@ def opmux(ask, command: str, domain: str, params: list[str], pages: int,
     raise ValueError(f"unknown opmux command {command!r}")
 
 
-class RemoteServers(Servers):
-    """The domains' servers (keys: the files ``pipsim serve --export-keys`` wrote) sending
-    their commands to a device over CoAP + DTLS-PSK, one session for all."""
+class CoapClient:
+    """One DTLS-PSK client session (aiocoap) to a device: commands in their CBOR form as
+    PUTs on their resources, each answer a Response.  Synchronous, on an event loop of its
+    own (not to be used inside a running loop)."""
 
-    def __init__(self, uri: str, psk: tuple[str, str], keys: Path, device: str = DEVICE_NAME,
-                 timeout: float = 10):
-        super().__init__(device, {path.stem: path.read_bytes()
-                                  for path in sorted(Path(keys).glob("*.cose"))})
+    def __init__(self, uri: str, psk: tuple[str, str], timeout: float = 10):
         self.uri, self.timeout = uri.rstrip("/"), timeout
         self._loop = asyncio.new_event_loop()
         self._context = self._loop.run_until_complete(self._open(psk))
@@ -115,10 +113,8 @@ class RemoteServers(Servers):
             "psk": {"ascii": psk[1]}, "client-identity": {"ascii": psk[0]}}}})
         return context
 
-    def submit(self, target: str, command: Command | bytes) -> list[Response]:
-        """The command (CBOR form) as a PUT on its resource; raw bytes go to 26261/0/11."""
-        resource = command.resource if isinstance(command, Command) else REFRESH
-        frame = command.encode() if isinstance(command, Command) else command
+    def send(self, resource: str, frame: bytes) -> list[Response]:
+        """``frame`` as a PUT on ``resource``: the device's answer; RemoteError if none."""
         request = aiocoap.Message(code=aiocoap.PUT, uri=f"{self.uri}/{resource}", payload=frame,
                                   content_format=CBOR)
         try:
@@ -132,6 +128,27 @@ class RemoteServers(Servers):
     def close(self) -> None:
         self._loop.run_until_complete(self._context.shutdown())
         self._loop.close()
+
+
+class RemoteServers(Servers):
+    """The domains' servers (keys: the files ``pipsim serve --export-keys`` wrote) sending
+    their commands to a device over CoAP + DTLS-PSK, one session for all."""
+
+    def __init__(self, uri: str, psk: tuple[str, str], keys: Path, device: str = DEVICE_NAME,
+                 timeout: float = 10):
+        super().__init__(device, {path.stem: path.read_bytes()
+                                  for path in sorted(Path(keys).glob("*.cose"))})
+        self.uri = uri.rstrip("/")
+        self._client = CoapClient(uri, psk, timeout)
+
+    def submit(self, target: str, command: Command | bytes) -> list[Response]:
+        """The command (CBOR form) as a PUT on its resource; raw bytes go to 26261/0/11."""
+        resource = command.resource if isinstance(command, Command) else REFRESH
+        frame = command.encode() if isinstance(command, Command) else command
+        return self._client.send(resource, frame)
+
+    def close(self) -> None:
+        self._client.close()
 
 
 def demo_remote(out, uri: str, psk: tuple[str, str], keys: Path) -> int:

@@ -31,6 +31,7 @@ from .component import Component, Context
 from .containment import CALL_BUDGET, Budget, MeteredAPI, Runaway, describe
 from .host import Manager
 from .lifecycle import Lifecycle
+from .links import Links
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Runtime:
         self._halted: frozenset[str] = frozenset()  # halted firmware partitions, as last seen
         self._closed: set[str] = set()            # closed endpoints, as last seen
         self.faults: list[str] = []
+        self.links = Links(image.manifest.links)     # the house's small devices (§VII)
         self.lifecycle = Lifecycle(image, self._launch)
         self.lifecycle.start_image()
         self._sync()
@@ -115,11 +117,15 @@ class Runtime:
 
     def enrol(self, holder: str, kid: str) -> bytes:
         """Provisioning: the issuing copy of the key ``kid`` that ``holder`` (its domain's
-        manager) generated at boot, for its off-device server (``Manager.export_key``)."""
-        manager = self.managers.get(self.lifecycle.domain_of.get(holder))
-        if manager is None or manager.name != holder:
-            raise ValueError(f"{holder} is not a domain's manager")
-        return manager.export_key(kid)
+        manager, or the application behind a small device's network port) generated at
+        boot, for its off-device server (its ``export_key``); ValueError unless the image
+        has ``holder`` generate ``kid``."""
+        if not any(k.kid == kid and k.holder == holder and k.generate for k in self.image.keys):
+            raise ValueError(f"the image has {holder} generate no key {kid!r}")
+        component = self.components.get(holder)
+        if not hasattr(component, "export_key"):
+            raise ValueError(f"{holder} holds no key vault")
+        return component.export_key(kid)
 
     def _settle(self, manager: Manager) -> list[Response]:
         """Take the manager's answers that answer a frame still open."""
@@ -270,7 +276,19 @@ class Runtime:
         moved = self.relay.step()
         for name, why in self.relay.take_faults():
             self._fault(name, f"its mailbox is out of reach: {why}")
-        return sum(moved[what] for what in ACTIVITY)
+        return sum(moved[what] for what in ACTIVITY) + self._device_answers()
+
+    def _device_answers(self) -> int:
+        """Forward the queued frames of the components that still run to the small devices;
+        each answer to its asker (if it still runs).  How many answers."""
+        def runs(name: str) -> bool:
+            return name in self.components and self.running(name)
+        answers = self.links.deliver(runs)
+        for caller, device, response in answers:
+            if runs(caller):
+                with self.activation(caller):
+                    self.components[caller].on_device_answer(device, response)
+        return len(answers)
 
     def run(self, max_rounds: int = 100) -> int:
         """Rounds until nothing moves; how many were run."""
@@ -308,6 +326,10 @@ class PartitionHost:
 
     def running(self, domain: str) -> bool:
         return domain not in self._runtime.stopped()
+
+    def forward(self, device: str, frame: bytes) -> None:
+        self._runtime.links.send(self._runtime.lifecycle.domain_of[self._caller], self._caller,
+                                 device, frame)
 
     def set_running(self, domain: str, running: bool) -> None:
         lifecycle, mine = self._runtime.lifecycle, self._runtime.lifecycle.domain_of[self._caller]

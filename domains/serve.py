@@ -89,6 +89,7 @@ async def run(args) -> int:
         manifest = dataclasses.replace(manifest, name=args.name)
     image = partitions.boot(manifest)
     runtime = Runtime(image)
+    runtime.run()        # what components say at boot (a small device's port: its paths)
     client = LwM2MClient(runtime, image.manifest.name, args.endpoint)
     if args.export_keys:
         for path in export_keys(runtime, image, Path(args.export_keys)):
@@ -112,8 +113,10 @@ async def run(args) -> int:
         scheme = "coap" if args.plain else "coaps"
         print(f"{image.manifest.name} serving {scheme}://{args.host}:{args.port} "
               f"({len(client.paths())} resources)", file=sys.stderr, flush=True)
-        if args.ready_file:
-            Path(args.ready_file).write_text(f"{scheme}://{args.host}:{args.port}\n")
+        if args.ready_file:          # whole when it appears (written aside, then renamed)
+            aside = Path(f"{args.ready_file}.part")
+            aside.write_text(f"{scheme}://{args.host}:{args.port}\n")
+            os.replace(aside, args.ready_file)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

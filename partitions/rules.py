@@ -17,7 +17,7 @@ from tokens.scope import OPERATIONS
 
 from .fields import MISSING, FieldReader, suggest
 from .plan import LayoutError, plan_image
-from .spec import (ROOT, ChannelSpec, DeviceSpec, KeySpec, Manifest, ManifestError,
+from .spec import (ROOT, ChannelSpec, DeviceSpec, KeySpec, LinkSpec, Manifest, ManifestError,
                    PartitionSpec, Runs)
 
 ARCHES = ("python", *CPUS)
@@ -52,7 +52,7 @@ class Rules:
     # ---- the whole manifest
     def manifest(self, data, source) -> Manifest:
         data = self.read.table("manifest", data, ("image", "root", "partition", "device",
-                                                  "channel", "key"))
+                                                  "channel", "key", "link"))
         if data is None:
             self.fail_if_errors()
         image = self.image(data.get("image", MISSING))
@@ -68,6 +68,8 @@ class Rules:
         devices = self.devices(self.read.array(data, "device"), names)
         channels = self.channels(self.read.array(data, "channel"), names)
         keys = self.keys(self.read.array(data, "key"), names)
+        links = self.links(self.read.array(data, "link"), image.get("name"),
+                           {p["domain"] or p["name"] for _, p in parts} | {root["domain"] or ROOT})
         for path, fields in parts:
             self.firmware_child(path, fields, root if fields["parent"] == ROOT else
                                 next((p for _, p in parts if p["name"] == fields["parent"]), None))
@@ -79,7 +81,7 @@ class Rules:
         plan = self.memory(image["geometry"], arch != "python", partitions, devices,
                            {p["name"]: path for path, p in parts})
         return Manifest(image["name"], arch, image["geometry"], partitions, plan, devices,
-                        channels, keys, source, image["policy"])
+                        channels, keys, source, image["policy"], links)
 
     # ---- the image
     def image(self, value) -> dict:
@@ -294,6 +296,24 @@ class Rules:
                     cose_key or generate):
                 seen[kid] = path
                 found.append(KeySpec(kid, alg, holder, cose_key, generate, use))
+        return tuple(found)
+
+    def links(self, items, image: str, domains: set) -> tuple[LinkSpec, ...]:
+        """The small devices each domain reaches (Figs. 10–11): each device by one domain."""
+        read, found, seen = self.read, [], {}
+        for path, table in items:
+            read.table(path, table, ("domain", "device"))
+            domain, device = read.name(path, table, "domain"), read.name(path, table, "device")
+            if domain and domain not in domains:
+                self.error(f"{path}.domain", f'"{domain}" is not a domain of this image'
+                           + suggest(domain, domains))
+            elif device and device == image:
+                self.error(f"{path}.device", f'"{device}" is this image itself')
+            elif device in seen:
+                self.error(f"{path}.device", f'"{device}" is already linked by {seen[device]}')
+            elif domain and device:
+                seen[device] = path
+                found.append(LinkSpec(domain, device))
         return tuple(found)
 
     # ---- firmware images and memory

@@ -83,6 +83,15 @@ class ChannelSpec:
 
 
 @dataclass(frozen=True)
+class LinkSpec:
+    """A small device of the house the domain ``domain`` reaches (paper §VII, Figs. 10–11):
+    its manager may forward commands to it through the runtime, no other domain may."""
+
+    domain: str
+    device: str
+
+
+@dataclass(frozen=True)
 class KeySpec:
     kid: str
     alg: str
@@ -107,6 +116,7 @@ class Manifest:
     keys: tuple[KeySpec, ...] = ()
     source: Path | None = field(default=None, compare=False)
     policy: str = "pip"        # the kernel's (docs/kernel.md §9)
+    links: tuple[LinkSpec, ...] = ()     # the house's small devices its domains reach
 
     @property
     def root(self) -> PartitionSpec:

@@ -19,7 +19,8 @@ from pipkernel import Kernel
 from tokens import Issuer, KeyVault
 from tokens.keys import HMAC_256_64
 
-HOST_METHODS = {"register_manager", "adopt", "forget", "restart", "running", "set_running"}
+HOST_METHODS = {"register_manager", "adopt", "forget", "restart", "running", "set_running",
+                "forward"}
 
 
 class FakeHost:
@@ -48,6 +49,9 @@ class FakeHost:
     def set_running(self, domain, running):
         self.calls.append(("set_running", domain, running))
         (self.stopped.discard if running else self.stopped.add)(domain)
+
+    def forward(self, device, frame):
+        self.calls.append(("forward", device, frame))
 
 
 def test_the_protocol_names_the_host_only_operations():
