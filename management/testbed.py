@@ -37,11 +37,12 @@ class TestbedError(RuntimeError):
     """A service that did not start, or devices that did not register, in time."""
 
 
-class _Service:
-    """``pipsim COMMAND ...`` in a process of its own, ready once its ready file exists."""
+class Service:
+    """``pipsim COMMAND ...`` in a process of its own, ready once its ready file exists
+    (``urls``: its lines, ``uri`` the first); its output goes to a log beside that file."""
 
-    def __init__(self, root: Path, name: str, argv: list, env: dict | None = None):
-        self.ready, self.log = root / f"{name}.ready", root / f"{name}.log"
+    def __init__(self, ready: Path, argv: list, env: dict | None = None):
+        self.ready, self.log = ready, ready.with_name(ready.name + ".log")
         self.ready.unlink(missing_ok=True)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
@@ -51,12 +52,21 @@ class _Service:
         while not self.ready.exists():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise TestbedError(f"pipsim {argv[0]} did not start: "
-                                   f"{self.log.read_text(errors='replace')[-2000:]}")
+                raise TestbedError(f"pipsim {argv[0]} did not start: {self.output[-2000:]}")
             time.sleep(0.05)
         self.urls = self.ready.read_text().split()
+        self.uri = self.urls[0]
 
-    def stop(self) -> None:
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> int:
+        """SIGTERM (SIGKILL after 15 s); its exit status."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -64,6 +74,7 @@ class _Service:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=15)
+        return self.process.returncode
 
 
 class ChainTestbed:
@@ -74,7 +85,7 @@ class ChainTestbed:
                  relay_timeout: float = 5.0):
         self.root, self.n = Path(root), devices
         self.lifetime, self.relay_timeout = lifetime, relay_timeout
-        self.services: dict[str, _Service] = {}
+        self.services: dict[str, Service] = {}
         self.fleet: Fleet | None = None
         self.route: Route | None = None
         self.keystore = self.tls = None
@@ -144,8 +155,8 @@ class ChainTestbed:
         if self.route is not None:
             self.route = Route(self.route.generator, self.admin, DOMAIN)
 
-    def _serve(self, name: str, argv: list, env: dict | None = None) -> _Service:
-        self.services[name] = _Service(self.root, name, argv, env)
+    def _serve(self, name: str, argv: list, env: dict | None = None) -> Service:
+        self.services[name] = Service(self.root / f"{name}.ready", argv, env)
         return self.services[name]
 
     def _create_domain_key(self) -> None:

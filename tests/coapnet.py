@@ -4,12 +4,10 @@ import base64
 import json
 import shutil
 import socket
-import subprocess
-import sys
-import time
 
 import pytest
 
+from management.testbed import Service, TestbedError
 from tokens import Issuer, KeyVault, binding
 from tokens.keys import ISSUE
 
@@ -31,44 +29,14 @@ def libcoap(tool: str) -> str:
     return found
 
 
-class Served:
-    """``pipsim COMMAND ...`` in a process of its own, once it has written its ready file
-    (``uri``: its first line; ``urls``: every line); its output goes to a log beside it."""
+class Served(Service):
+    """``management.testbed.Service`` for tests: a server that does not start fails the test."""
 
     def __init__(self, ready, argv, env=None):
-        ready.unlink(missing_ok=True)
-        self.log = ready.with_name(ready.name + ".log")
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "pipkernel.cli", *map(str, argv), "--ready-file",
-                 str(ready)], stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"pipsim {argv[0]} did not start: {self.output}")
-            time.sleep(0.05)
-        self.urls = ready.read_text().split()
-        self.uri = self.urls[0]
-
-    @property
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    @property
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> int:
-        """Terminate it (killed after 10 s); its exit status."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        return self.process.returncode
+        try:
+            super().__init__(ready, argv, env)
+        except TestbedError as error:
+            pytest.fail(str(error))
 
 
 def serve_argv(port: int, keys, *extra) -> list[str]:

@@ -18,9 +18,10 @@ from domains.links import Links
 from partitions.spec import LinkSpec, ManifestError
 
 
-@pytest.fixture
-def house():
-    return House()
+@pytest.fixture(params=["arm", "x86"])
+def house(request):
+    """The house on each architecture: its containment claims are checked on both."""
+    return House(arch=request.param)
 
 
 def lamp_on(house):
@@ -202,10 +203,9 @@ def test_a_hostile_device_cannot_answer_for_other_commands(house):
     assert lamp_on(house) == 1
 
 
-def test_a_hostile_port_is_answered_only_through_the_application():
+def test_a_hostile_port_is_answered_only_through_the_application(house):
     """Everything the sensor's port sends the application goes through the forwarded-command
     check: a command with no valid token changes nothing."""
-    house = House()
     sensor = house.devices["sensor"]
     forged = sensor_read(house)
     forged = dataclasses.replace(forged, code="write", path=(3303, 0, 5900), value=1)

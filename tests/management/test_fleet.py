@@ -267,7 +267,7 @@ def test_an_unreachable_scheduler_is_a_clear_error():
         Fleet(1, engine="dask", scheduler=f"tcp://127.0.0.1:{port}").start()
 
 
-@pytest.mark.skipif(not DEEP, reason="make test-deep")
+@pytest.mark.skipif(not DEEP, reason="24 device processes: in make test-deep (HYPOTHESIS_PROFILE=deep)")
 @pytest.mark.parametrize("engine", ["local", "dask"])
 def test_a_fleet_of_twenty_four(directory, engine):
     if engine == "dask":
