@@ -27,6 +27,8 @@ from pathlib import Path
 
 GRACE = 10.0                 # seconds a device has to stop after SIGTERM (then SIGKILL)
 TAIL = 2000                  # bytes of a device's stderr kept for its report
+PORT_TRIES = 5               # free ports chosen in turn until one is still free when checked
+                             # (another process may bind a port between choice and check)
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,11 @@ class DeviceProcess:
     def __init__(self, spec: DeviceSpec):
         """ValueError if its port is taken."""
         self.spec = spec
-        self.port = spec.port or free_ports(spec.host)[0]
-        if not port_free(spec.host, self.port):
+        for _ in range(PORT_TRIES if spec.port == 0 else 1):
+            self.port = spec.port or free_ports(spec.host)[0]
+            if port_free(spec.host, self.port):
+                break
+        else:
             raise ValueError(f"{spec.endpoint}: port {spec.host}:{self.port} is in use")
         self._folder = self._stderr = self._process = self._lifeline = None
         self._signalled = False

@@ -64,7 +64,12 @@ class Directory:
                                          str(port)], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         self.uri = f"coap://127.0.0.1:{port}"
-        time.sleep(0.3)
+        deadline = time.monotonic() + 10          # ready once it answers (bounded)
+        while "</rd>" not in self.get(".well-known/core"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                pytest.fail(f"coap-rd did not answer on {self.uri} within 10 s")
+            time.sleep(0.1)
 
     def get(self, path: str) -> str:
         return subprocess.run([tool("coap-client-notls"), "-m", "get", "-B", "4",
