@@ -15,7 +15,9 @@ from ipc.mailbox import RINGS, Pending, RingKind
 from pipkernel import MemoryFault
 from pipkernel.machine.report import fault_report
 
-BUDGET = 2_000_000             # instructions per turn: a request costs a few thousand
+BUDGET = 2_000_000             # instructions per turn (exact mode): a request costs a few
+                               # thousand
+BUDGET_SECONDS = 1.0           # host time per turn (fast mode, which counts no instructions)
 MAIN_SLOT = 0                  # the child's VIDT slot naming its main context
 
 
@@ -45,7 +47,9 @@ class FirmwarePartition:
         if code:
             return f"its parent cannot yield to it (Pip code {code})"
         self.machine.enter()
-        result = self.machine.run(max_instructions=BUDGET)
+        exact = self.machine.mode == "exact"
+        result = (self.machine.run(max_instructions=BUDGET) if exact
+                  else self.machine.run(max_seconds=BUDGET_SECONDS))
         try:
             outbox = self.mailbox.view.pending()[Pending.OUTBOX]
         except MemoryFault as fault:
@@ -58,7 +62,8 @@ class FirmwarePartition:
             return "; ".join(line.strip() for line in
                              fault_report(self.machine, fault, False).splitlines())
         if result.stop == "budget":
-            return f"ran {BUDGET} instructions without yielding back"
+            return (f"ran {BUDGET} instructions without yielding back" if exact
+                    else f"ran {BUDGET_SECONDS:g} s without yielding back")
         return f"the machine stopped: {result.stop}"
 
     def halt(self, why: str) -> None:

@@ -106,11 +106,11 @@ class Gateway(Servers):
     inside = True
 
     def __init__(self, manifest: str | partitions.Manifest = IMAGE, arch: str | None = None,
-                 policy: str | None = None):
+                 policy: str | None = None, mode: str | None = None):
         """manifest: a path or a loaded Manifest; arch: "arm" (the manifest's) or "x86";
-        policy: the kernel's (default: the manifest's)."""
+        policy: the kernel's, mode: the machine's (default: the manifest's)."""
         if not isinstance(manifest, partitions.Manifest):
-            manifest = partitions.load(manifest, arch, policy)
+            manifest = partitions.load(manifest, arch, policy, mode)
         self.image = partitions.boot(manifest)
         self.runtime = Runtime(self.image)
         self.sensor = self.image.devices["temperature"]      # the hardware's side
@@ -313,21 +313,24 @@ def transcript(steps, out) -> bool:
     return ok
 
 
-def run_default(out=None, arch: str | None = None, policy: str | None = None) -> int:
+def run_default(out=None, arch: str | None = None, policy: str | None = None,
+                mode: str | None = None) -> int:
     """Boot the gateway, run the session, print the transcript; 0 if all went as expected."""
     out = out or sys.stdout
-    gw = Gateway(arch=arch, policy=policy)
+    gw = Gateway(arch=arch, policy=policy, mode=mode)
     image = gw.image
-    print(f"device image {image.manifest.name} on {image.manifest.arch}, kernel policy "
-          f"{image.manifest.policy}: "
+    print(f"device image {image.manifest.name} on {image.manifest.arch} ({image.manifest.mode} "
+          f"mode), kernel policy {image.manifest.policy}: "
           f"{len(image.partitions)} partitions, domains {', '.join(sorted(gw.runtime.managers))}; "
           f"firmware: {', '.join(gw.runtime.firmware)}", file=out)
     ok = transcript(session(gw), out)
     stats = image.machine.partition_stats()
     for name, firmware in gw.runtime.firmware.items():
         s = stats.get(firmware.pd, {})
+        ran = (f"{s.get('instructions', 0)} instructions" if image.manifest.mode == "exact"
+               else f"{s.get('host_ns', 0) / 1e6:.1f} ms")
         print(f"{name} (firmware): {firmware.turns} turns, "
-              f"{s.get('instructions', 0)} instructions, {s.get('syscalls', 0)} system calls"
+              f"{ran}, {s.get('syscalls', 0)} system calls"
               + (f", halted: {firmware.halted}" if firmware.halted else ""), file=out)
     invariants, extra = image.check_invariants(), image.kernel.check_extra_properties()
     print(f"kernel invariants after the session: {invariants or 'all hold'}", file=out)

@@ -43,8 +43,9 @@ class SmallDevice:
 
     inside = True             # its hardware and partitions are at hand
 
-    def __init__(self, manifest: str, arch: str | None = None, policy: str | None = None):
-        self.image = partitions.boot(partitions.load(manifest, arch, policy))
+    def __init__(self, manifest: str, arch: str | None = None, policy: str | None = None,
+                 mode: str | None = None):
+        self.image = partitions.boot(partitions.load(manifest, arch, policy, mode))
         self.runtime = Runtime(self.image)
         self.runtime.run()                 # what its components say at boot
         [self.domain] = self.runtime.managers
@@ -96,9 +97,10 @@ class House:
     """The gateway, its small devices linked to it (in process unless ``devices`` are
     given: {name: a device with ``receive`` and ``issuing_key``}), and the enrolments."""
 
-    def __init__(self, arch: str | None = None, policy: str | None = None, devices=None):
-        self.gateway = Gateway(arch=arch, policy=policy)
-        self.devices = devices or {name: SmallDevice(path, arch, policy)
+    def __init__(self, arch: str | None = None, policy: str | None = None, devices=None,
+                 mode: str | None = None):
+        self.gateway = Gateway(arch=arch, policy=policy, mode=mode)
+        self.devices = devices or {name: SmallDevice(path, arch, policy, mode)
                                    for name, path in DEVICES.items()}
         self.inside = all(device.inside for device in self.devices.values())
         for name, device in self.devices.items():
@@ -247,12 +249,13 @@ def compromised_port(house: House) -> list[tuple[Step, bool, str]]:
                   else ""), contained, "memory_fault")]
 
 
-def run_default(out=None, arch: str | None = None, policy: str | None = None) -> int:
+def run_default(out=None, arch: str | None = None, policy: str | None = None,
+                mode: str | None = None) -> int:
     """The gateway's transcript (``gateway.run_default``), then the house's; 0 if all went
     as expected."""
     out = out or sys.stdout
-    status = gateway.run_default(out, arch, policy)
-    house = House(arch, policy)
+    status = gateway.run_default(out, arch, policy, mode)
+    house = House(arch, policy, mode=mode)
     print(f"\nthe house (paper §VII): gateway + "
           + ", ".join(f"{d.name} ({len(d.image.partitions)} partitions, domain {d.domain})"
                       for d in house.devices.values())

@@ -92,7 +92,8 @@ def _start(manifest: Manifest):
     runs = manifest.root.runs
     machine = Machine(manifest.arch, manifest.geometry.pages,
                       devices=[Registers(d.name) for d in manifest.devices],
-                      python_root=manifest.root.runs_python, policy=manifest.policy)
+                      python_root=manifest.root.runs_python, policy=manifest.policy,
+                      mode=manifest.mode)
     if manifest.root.runs_firmware:
         try:
             machine.load(runs.target)

@@ -15,10 +15,11 @@ from .rules import Rules
 from .spec import Manifest, ManifestError, Runs
 
 
-def load(path, arch: str | None = None, policy: str | None = None) -> Manifest:
+def load(path, arch: str | None = None, policy: str | None = None,
+         mode: str | None = None) -> Manifest:
     """Read and validate a manifest file; paths in it are relative to its folder.  `arch`
     replaces image.arch (a manifest whose firmware paths say "{arch}" runs on both), `policy`
-    image.policy."""
+    image.policy, `mode` image.mode."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -28,14 +29,15 @@ def load(path, arch: str | None = None, policy: str | None = None) -> Manifest:
         raise ManifestError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise ManifestError(f"{path}: not valid TOML ({error})") from None
-    return parse(data, path.parent, source=path, arch=arch, policy=policy)
+    return parse(data, path.parent, source=path, arch=arch, policy=policy, mode=mode)
 
 
 def parse(data, base=".", source: Path | None = None, arch: str | None = None,
-          policy: str | None = None) -> Manifest:
+          policy: str | None = None, mode: str | None = None) -> Manifest:
     """Validate a manifest already read from TOML (a dict); `base` anchors relative paths;
-    `arch` and `policy`, when given, replace the image's."""
-    given = {key: value for key, value in (("arch", arch), ("policy", policy)) if value is not None}
+    `arch`, `policy` and `mode`, when given, replace the image's."""
+    given = {key: value for key, value in (("arch", arch), ("policy", policy), ("mode", mode))
+             if value is not None}
     if given and isinstance(data, dict) and isinstance(data.get("image"), dict):
         data = {**data, "image": {**data["image"], **given}}
     return Rules(Path(base)).manifest(data, source)

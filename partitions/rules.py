@@ -11,7 +11,7 @@ from pathlib import Path
 from pipkernel import Geometry, elf, layout
 from pipkernel.abi import ARCHES as CPUS
 from pipkernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
-from pipkernel.abi import MACHINE_LEVELS, MACHINE_TABLE_SIZE, POLICIES
+from pipkernel.abi import MACHINE_LEVELS, MACHINE_TABLE_SIZE, POLICIES, RUN_MODES
 from tokens.keys import ALGORITHM_NAMES
 from tokens.scope import OPERATIONS
 
@@ -81,7 +81,7 @@ class Rules:
         plan = self.memory(image["geometry"], arch != "python", partitions, devices,
                            {p["name"]: path for path, p in parts})
         return Manifest(image["name"], arch, image["geometry"], partitions, plan, devices,
-                        channels, keys, source, image["policy"], links)
+                        channels, keys, source, image["policy"], links, image["mode"])
 
     # ---- the image
     def image(self, value) -> dict:
@@ -89,9 +89,10 @@ class Rules:
             self.error("image", "missing (the [image] table: name, arch, pages, ...)")
             value = {}
         table = self.read.table("image", value, ("name", "arch", "pages", "table_size", "levels",
-                                                 "policy")) or {}
+                                                 "policy", "mode")) or {}
         arch = self.read.choice("image", table, "arch", ARCHES, "python")
         policy = self.read.choice("image", table, "policy", POLICIES, "pip")
+        mode = self.read.choice("image", table, "mode", RUN_MODES, RUN_MODES[0])
         pages = self.read.get("image", table, "pages", int, 4096)
         ts = self.read.get("image", table, "table_size", int, MACHINE_TABLE_SIZE)
         levels = self.read.get("image", table, "levels", int, MACHINE_LEVELS)
@@ -101,6 +102,7 @@ class Rules:
                        f"{MACHINE_TABLE_SIZE} and levels {MACHINE_LEVELS}, not {ts} and {levels}")
             ts = None
         return {"name": self.read.name("image", table, "name"), "arch": arch, "policy": policy,
+                "mode": mode,
                 "geometry": self.geometry(pages, ts, levels)}
 
     def geometry(self, pages, ts, levels) -> Geometry | None:

@@ -117,6 +117,7 @@ class Manifest:
     source: Path | None = field(default=None, compare=False)
     policy: str = "pip"        # the kernel's (docs/kernel.md §9)
     links: tuple[LinkSpec, ...] = ()     # the house's small devices its domains reach
+    mode: str = "exact"        # how the machine's time runs (docs/abi.md "Run modes")
 
     @property
     def root(self) -> PartitionSpec:

@@ -131,6 +131,8 @@ MESSAGES: dict[PipError, str] = {
 
 #: Kernel policies (docs/kernel.md §9): "pip" is Pip v0.2 exactly, weak spots included.
 POLICIES: tuple[str, ...] = ("pip", "hardened")
+#: How the machine's time runs (docs/abi.md "Run modes"); the first is the default.
+RUN_MODES: tuple[str, ...] = ("exact", "fast")
 
 # ---- Geometry and layout constants shared by the core and the model (docs/kernel.md) ----
 PAGE_SIZE = 4096

@@ -7,7 +7,7 @@ import argparse
 import sys
 from importlib.metadata import entry_points
 
-from .abi import POLICIES
+from .abi import POLICIES, RUN_MODES
 from .errors import PipsimError
 
 
@@ -23,7 +23,7 @@ def _run(args) -> int:
         from .machine.cli import run_image
         return run_image(args)
     for ep in entry_points(group="pipsim.default_image"):
-        return ep.load()(arch=args.arch, policy=args.policy)
+        return ep.load()(arch=args.arch, policy=args.policy, mode=args.mode)
     return _demo(args)
 
 
@@ -49,7 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trace", nargs="?", const="-", metavar="FILE",
                      help="print syscalls, switches, faults and interrupts; FILE.jsonl: JSON lines")
     run.add_argument("--max-instructions", type=_count, default=0, metavar="N",
-                     help="stop after about N guest instructions (0: no limit)")
+                     help="stop after at most N guest instructions (0: no limit; exact mode)")
+    run.add_argument("--max-seconds", type=float, default=0, metavar="S",
+                     help="stop after S seconds of host time (0: no limit)")
+    run.add_argument("--mode", choices=RUN_MODES,
+                     help="how time runs (docs/abi.md \"Run modes\"): exact (the default: "
+                          "block-exact timer, exact counts, reproducible) or fast (no per-block "
+                          "hook, host-time timer, no instruction counts)")
     run.add_argument("--policy", choices=POLICIES,
                      help='the kernel policy (docs/kernel.md §9; default: the image\'s, else '
                           '"pip", Pip exactly)')

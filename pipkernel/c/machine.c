@@ -7,7 +7,10 @@
  * - Kernel calls: ARM `svc #0` / x86 `sysenter` are served here without Python;
  *   host calls (numbers >= PIP_HOST_CALL_BASE) go to one Python callback.
  * - Switches: registers <-> k->cpu, then a TLB flush, inside the hook.
- * - Timer and devices: a native block hook and MMIO callbacks.
+ * - Time (docs/abi.md "Run modes"): exact mode counts blocks in a lean native block hook
+ *   (the timer and the budgets at exact block counts); fast mode has no block hook and a
+ *   ticker thread stops the engine from outside (uc_emu_stop is thread-safe) for the timer.
+ * - Devices: MMIO callbacks.
  * - What differs between ARM and x86 sits in one table per CPU (arch_t, at the end),
  *   built on pip_abi.h's per-arch registers (pipkernel/abi.py ARCHES).
  * Unicorn is reached through the functions of the library the Python binding
@@ -16,7 +19,11 @@
  * binding offers no handle of its own engines, and Python needs none.
  */
 #define _DEFAULT_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unicorn/unicorn.h>
 #include "core.h"
 #include "machine.h"
@@ -28,6 +35,7 @@ static struct {
     uc_err (*mem_map_ptr)(uc_engine *, uint64_t, uint64_t, uint32_t, void *);
     uc_err (*reg_read)(uc_engine *, int, void *);
     uc_err (*hook_add)(uc_engine *, uc_hook *, int, void *, void *, uint64_t, uint64_t, ...);
+    uc_err (*hook_del)(uc_engine *, uc_hook);
     uc_err (*reg_read_batch)(uc_engine *, int *, void **, int);
     uc_err (*reg_write_batch)(uc_engine *, int *, void *const *, int);
     uc_err (*reg_write)(uc_engine *, int, const void *);
@@ -53,6 +61,7 @@ int pip_machine_bind(const pip_unicorn *f) {
     *(void **)&U.mem_map_ptr = f->uc_mem_map_ptr;
     *(void **)&U.reg_read = f->uc_reg_read;
     *(void **)&U.hook_add = f->uc_hook_add;
+    *(void **)&U.hook_del = f->uc_hook_del;
     *(void **)&U.reg_read_batch = f->uc_reg_read_batch;
     *(void **)&U.reg_write_batch = f->uc_reg_write_batch;
     *(void **)&U.reg_write = f->uc_reg_write;
@@ -83,6 +92,7 @@ typedef struct arch {
     uint32_t status_kept;        /* status bits a context may set (docs/abi.md "Privilege") */
     uint32_t user_status;        /* forced on each load */
     uint32_t thumb;              /* ARM: the CPSR's T bit (bit 0 of the pc word) */
+    uint32_t pc_flag;            /* the pc word's bits that are not address (ARM: bit 0) */
     uint32_t call_number, call_args[6], call_result;    /* context register indices */
     uint32_t call_size;          /* x86: the sysenter the engine steps over by itself */
     void (*trap)(pip_machine *m, uint32_t intno);       /* an exception or svc / int n */
@@ -207,6 +217,31 @@ static pip_stats *stats_of(pip_machine *m, uint32_t pd) {
     return &m->stats[0];            /* full: the first slot absorbs the rest */
 }
 
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* per-partition accounting, at each switch rather than each block: what ran since the last
+ * one (instructions, host time) goes to the partition that ran it */
+static void account(pip_machine *m) {
+    uint64_t now = now_ns();
+    if (m->accounted_pd) {
+        pip_stats *s = stats_of(m, m->accounted_pd);
+        s->instructions += m->instructions - m->accounted_instructions;
+        s->host_ns += now - m->accounted_ns;
+    }
+    m->accounted_pd = m->k->current;
+    m->accounted_instructions = m->instructions, m->accounted_ns = now;
+}
+
+/* an interrupt the root accepts now (just raised, or waiting until the root's state
+ * changed) stops the engine: the run loop delivers it before the next block */
+static void check_irq(pip_machine *m) {
+    if (m->irq_pending && pip_int_state(m->k, m->k->root)) stop(m, PIP_STOP_IRQ);
+}
+
 /* instructions in the translated block at address (cached per partition and address) */
 static uint32_t block_icount(pip_machine *m, uint64_t address) {
     uint64_t key = (uint64_t)m->k->current << 32 | (uint32_t)address;
@@ -228,8 +263,23 @@ void pip_machine_code_changed(pip_machine *m) {
  * context) takes it back from the engine: emulation stops */
 static void switched(pip_machine *m) {
     m->switches++;
+    account(m);
     stats_of(m, m->k->current)->switches_in++;
     if (is_host(m, m->k->current)) stop(m, PIP_STOP_HOST);
+    check_irq(m);
+}
+
+/* exact mode: the instructions of the running block from the one at pc on did not run (pc
+ * faulted): uncount them.  A block translated from pc ends where the running one does, so
+ * its count is theirs.  A pc past the block (a trap: svc, int n, int3) uncounts nothing. */
+static void uncount_from(pip_machine *m, uint32_t pc) {
+    if (m->mode != PIP_MODE_EXACT) return;
+    uint64_t at = pc & ~glue(m)->pc_flag;
+    uc_tb tb = {0};
+    if (at < m->block_pc || U.ctl(m->uc, UC_CTL_READ_WRITE(UC_CTL_TB_REQUEST_CACHE, 2),
+                                  m->block_pc, &tb) || at >= m->block_pc + tb.size)
+        return;
+    m->instructions -= block_icount(m, at);
 }
 
 /* a fault of the running partition, with k->cpu holding its state */
@@ -238,6 +288,7 @@ static void deliver_fault(pip_machine *m, uint32_t vector, uint32_t addr, uint32
     uint32_t from = k->current;
     m->faults++;
     stats_of(m, from)->faults++;
+    if (access != 3) uncount_from(m, k->cpu[PIP_CTX_PC]);   /* a refused fetch: no block ran */
     m->fault = (pip_fault_record){vector, addr, access, from, k->cpu[PIP_CTX_PC]};
     uint32_t to = pip_fault(k, vector, addr, access);
     trace(m, PIP_EVENT_FAULT, vector, addr, to);
@@ -284,11 +335,11 @@ static void call_args(pip_machine *m, uint32_t *nr, uint32_t a[6]) {
     for (int i = 0; i < 6; i++) a[i] = r[g->call_args[i]];
 }
 
+/* a kernel call of the running partition, with k->cpu holding its state */
 static void kernel_call(pip_machine *m) {
     pip_kernel *k = m->k;
     const arch_t *g = glue(m);
     uint32_t nr, a[6], caller = k->current, result, switches = 0;
-    sync_in(m);
     k->cpu[PIP_CTX_PC] += g->call_size;         /* resume after the call (x86: sysenter) */
     call_args(m, &nr, a);
     m->syscalls++;
@@ -339,6 +390,7 @@ static void kernel_call(pip_machine *m) {
         if (nr == PIP_SYS_createPartition || nr == PIP_SYS_deletePartition ||
             nr == PIP_SYS_prepare || nr == PIP_SYS_collect)
             U.ctl(m->uc, UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0));
+        check_irq(m);            /* set_int_state may let a waiting interrupt in */
     }
     if (m->halt_requested) stop(m, PIP_STOP_HALT);
 }
@@ -359,24 +411,182 @@ static void on_interrupt(uc_engine *uc, uint32_t intno, void *ud) {
     glue(m)->trap(m, intno);
 }
 
-/* ---- time: executed blocks drive the timer (deterministic virtual time) ---- */
+/* ---- time (docs/abi.md "Run modes") ----
+ * Exact mode: executed blocks drive the timer (deterministic virtual time).  The block hook
+ * runs before its block and does the least it can: count the block and its instructions,
+ * and look further only at the block count of the next event (next_check) or past the
+ * instruction limit.  A stop it asks for comes before the block runs (Unicorn checks for
+ * exit requests after the block hook, unicorn-notes), so that block is uncounted: it
+ * counts when it runs.  Per-partition counts are kept at switches (account). */
+static void block_events(pip_machine *m, uint32_t n);
+
 static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *ud) {
     (void)uc, (void)size;
     pip_machine *m = ud;
     uint32_t n = block_icount(m, address);
-    m->blocks++;
+    m->block_pc = address;
     m->instructions += n;
-    stats_of(m, m->k->current)->instructions += n;
-    if (m->instruction_budget && m->instructions >= m->instruction_budget)
-        stop(m, PIP_STOP_BUDGET);
-    if (m->timer_period && ++m->timer_count >= m->timer_period) {
-        m->timer_count = 0;
+    if (++m->blocks >= m->next_check || m->instructions > m->instruction_limit)
+        block_events(m, n);
+}
+
+/* the block count at which something is next due: the timer, the block budget */
+static uint64_t next_event(const pip_machine *m) {
+    uint64_t next = UINT64_MAX;
+    if (m->timer_period) next = m->timer_due;
+    if (m->block_budget && m->block_budget + 1 < next) next = m->block_budget + 1;
+    return next;
+}
+
+static void block_events(pip_machine *m, uint32_t n) {
+    uint32_t reason = PIP_STOP_NONE;
+    if (m->timer_period && m->blocks >= m->timer_due) {
+        m->timer_due = m->blocks + m->timer_period;
         m->irq_pending |= 1u << (PIP_VECTOR_TIMER - 32);
     }
-    /* an interrupt the root accepts now (just raised by the timer or a device, or waiting
-     * until the root's state changed): the run loop delivers it before this block */
-    if (m->irq_pending && pip_int_state(m->k, m->k->root)) stop(m, PIP_STOP_IRQ);
-    if (m->block_budget && m->blocks >= m->block_budget) stop(m, PIP_STOP_BUDGET);
+    if (m->instructions > m->instruction_limit ||
+        (m->block_budget && m->blocks > m->block_budget))
+        reason = PIP_STOP_BUDGET;
+    else if (m->irq_pending && pip_int_state(m->k, m->k->root))
+        reason = PIP_STOP_IRQ;
+    if (reason) {                        /* before the block runs: it does not count */
+        m->blocks--, m->instructions -= n;
+        stop(m, reason);
+    }
+    m->next_check = next_event(m);
+}
+
+/* Fast mode, and any mode's time limit: a thread that sleeps until the next timer period
+ * or the deadline (host time) and stops the engine then; the run loop raises the timer
+ * interrupt it asked for.  A stop that lands between two emulations is lost and the tick
+ * comes a period late: fast mode's time is the host's, not deterministic. */
+typedef struct ticker {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int quit, armed;
+    uint64_t period_ns, next_tick, deadline;    /* CLOCK_MONOTONIC ns; 0: none */
+} ticker_t;
+
+static void *ticker_main(void *arg) {
+    pip_machine *m = arg;
+    ticker_t *t = m->ticker;
+    pthread_mutex_lock(&t->lock);
+    while (!t->quit) {
+        uint64_t wake = 0;
+        if (t->armed && t->period_ns) wake = t->next_tick;
+        if (t->armed && t->deadline && (!wake || t->deadline < wake)) wake = t->deadline;
+        if (!wake) {
+            pthread_cond_wait(&t->wake, &t->lock);
+            continue;
+        }
+        struct timespec until = {(time_t)(wake / 1000000000u), (long)(wake % 1000000000u)};
+        if (pthread_cond_timedwait(&t->wake, &t->lock, &until) != ETIMEDOUT || !t->armed)
+            continue;                               /* told something: look again */
+        uint64_t now = now_ns();
+        int fire = 0;
+        if (t->period_ns && now >= t->next_tick) {
+            __atomic_store_n(&m->ticked, 1, __ATOMIC_RELEASE);
+            t->next_tick = now + t->period_ns, fire = 1;
+        }
+        if (t->deadline && now >= t->deadline) {
+            __atomic_store_n(&m->deadline_hit, 1, __ATOMIC_RELEASE);
+            t->deadline = now + 1000000u, fire = 1;  /* again each ms until the run ends */
+        }
+        if (fire) U.emu_stop(m->uc);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+}
+
+/* the ticker, started on first use; 0 if it cannot be */
+static ticker_t *ticker_of(pip_machine *m) {
+    if (m->ticker) return m->ticker;
+    ticker_t *t = calloc(1, sizeof *t);
+    pthread_condattr_t attr;
+    if (!t) return 0;
+    pthread_mutex_init(&t->lock, 0);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    m->ticker = t;
+    if (pthread_create(&t->thread, 0, ticker_main, m)) {
+        free(t);
+        return m->ticker = 0;
+    }
+    return t;
+}
+
+/* what the ticker does now: the fast mode's timer period, a deadline (0: none), armed or
+ * not (disarmed, it stops nothing: once this returns, no stop of it is still coming) */
+static void ticker_set(pip_machine *m, int armed, uint64_t deadline) {
+    ticker_t *t = armed || m->ticker ? ticker_of(m) : 0;
+    if (!t) return;
+    uint64_t period = m->mode == PIP_MODE_FAST && m->timer_period
+                          ? (uint64_t)m->timer_period * PIP_FAST_NS_PER_BLOCK : 0;
+    if (period && period < PIP_FAST_MIN_TICK_NS) period = PIP_FAST_MIN_TICK_NS;
+    pthread_mutex_lock(&t->lock);
+    if (period != t->period_ns || (armed && !t->armed)) t->next_tick = now_ns() + period;
+    t->period_ns = period, t->armed = armed, t->deadline = deadline;
+    pthread_cond_signal(&t->wake);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void ticker_free(pip_machine *m) {
+    ticker_t *t = m->ticker;
+    if (!t) return;
+    pthread_mutex_lock(&t->lock);
+    t->quit = 1;
+    pthread_cond_signal(&t->wake);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->thread, 0);
+    pthread_cond_destroy(&t->wake);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+    m->ticker = 0;
+}
+
+/* the timer's virtual time in blocks: exact mode's count, or fast mode's host time */
+static uint64_t virtual_blocks(const pip_machine *m) {
+    if (m->mode == PIP_MODE_EXACT) return m->blocks;
+    return (now_ns() - m->started_ns) / PIP_FAST_NS_PER_BLOCK;
+}
+
+void pip_machine_set_timer(pip_machine *m, uint32_t period) {
+    m->timer_period = period;
+    m->timer_due = m->blocks + period;
+    m->next_check = 0;                           /* exact: the block hook looks again */
+    if (m->ticker) {                             /* fast, mid-run: the new period */
+        ticker_t *t = m->ticker;
+        pthread_mutex_lock(&t->lock);
+        int armed = t->armed;
+        uint64_t deadline = t->deadline;
+        pthread_mutex_unlock(&t->lock);
+        ticker_set(m, armed, deadline);
+    }
+}
+
+void pip_machine_raise_irq(pip_machine *m, uint32_t vector) {
+    if (vector < 32 || vector > 63) return;
+    m->irq_pending |= 1u << (vector - 32);
+    check_irq(m);
+}
+
+int pip_machine_set_mode(pip_machine *m, uint32_t mode) {
+    if (mode != PIP_MODE_EXACT && mode != PIP_MODE_FAST) return -1;
+    if (mode == m->mode && (mode == PIP_MODE_FAST) == !m->block_hook) return 0;
+    if (m->block_hook) U.hook_del(m->uc, (uc_hook)m->block_hook);
+    m->block_hook = 0;
+    if (mode == PIP_MODE_EXACT) {
+        uc_hook h;
+        if (U.hook_add(m->uc, &h, UC_HOOK_BLOCK, (void *)on_block, m, 1, 0)) return -2;
+        m->block_hook = h;
+    }
+    m->mode = mode;
+    pip_machine_code_changed(m);    /* translated blocks call the block hook or not */
+    pip_machine_set_timer(m, m->timer_period);
+    return 0;
 }
 
 /* ---- devices (docs/abi.md "Memory map") ---- */
@@ -395,7 +605,7 @@ static uint64_t system_read(uc_engine *uc, uint64_t offset, unsigned size, void 
     (void)uc, (void)size;
     pip_machine *m = ud;
     if (offset == PIP_SYSTEM_TIMER_PERIOD) return m->timer_period;
-    if (offset == PIP_SYSTEM_BLOCKS) return (uint32_t)m->blocks;
+    if (offset == PIP_SYSTEM_BLOCKS) return (uint32_t)virtual_blocks(m);
     if (offset == PIP_SYSTEM_PAGES) return m->k->npages;
     return 0;
 }
@@ -404,7 +614,7 @@ static void system_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t
     (void)uc, (void)size;
     pip_machine *m = ud;
     if (offset == PIP_SYSTEM_TIMER_PERIOD) {
-        m->timer_period = (uint32_t)value, m->timer_count = 0;
+        pip_machine_set_timer(m, (uint32_t)value);
     } else if (offset == PIP_SYSTEM_HALT) {
         m->exit_code = (uint32_t)value;
         m->halt_requested = 1;
@@ -466,7 +676,7 @@ static const int arm_uc[] = {PIP_ARM_UC_CONTEXT};
 static const arch_t arm_glue = {
     .uc_arch = UC_ARCH_ARM, .uc_mode = UC_MODE_ARM, .configure = arm_configure, .uc = arm_uc, .nread = 2 + PIP_ARM_CONTEXT_REGS, .nwrite = 2 + PIP_ARM_CONTEXT_REGS,
     .pc_last = 1, .status_kept = ARM_CPSR_USER, .user_status = PIP_ARM_USER_STATUS,
-    .thumb = PIP_ARM_THUMB, .call_number = PIP_ARM_CALL_NUMBER,
+    .thumb = PIP_ARM_THUMB, .pc_flag = 1, .call_number = PIP_ARM_CALL_NUMBER,
     .call_args = {PIP_ARM_CALL_ARGS}, .call_result = PIP_ARM_CALL_RESULT,
     .call_size = 0, .trap = arm_trap, .switch_xstate = arm_switch_tls, .start = 0};
 
@@ -575,6 +785,7 @@ static void x86_trap(pip_machine *m, uint32_t intno) {
 
 static void on_sysenter(uc_engine *uc, void *ud) {
     (void)uc;
+    sync_in(ud);
     kernel_call(ud);
 }
 
@@ -641,7 +852,7 @@ static const int x86_uc[] = {PIP_X86_UC_CONTEXT, UC_X86_REG_DS, UC_X86_REG_ES, U
 static const arch_t x86_glue = {
     .uc_arch = UC_ARCH_X86, .uc_mode = UC_MODE_32, .configure = 0, .uc = x86_uc, .nread = 2 + PIP_X86_CONTEXT_REGS, .nwrite = 2 + PIP_X86_CONTEXT_REGS + 4,
     .pc_last = 0, .status_kept = X86_EFLAGS_USER, .user_status = PIP_X86_USER_STATUS,
-    .thumb = PIP_X86_THUMB, .call_number = PIP_X86_CALL_NUMBER,
+    .thumb = PIP_X86_THUMB, .pc_flag = 0, .call_number = PIP_X86_CALL_NUMBER,
     .call_args = {PIP_X86_CALL_ARGS}, .call_result = PIP_X86_CALL_RESULT,
     .call_size = 2, .trap = x86_trap, .switch_xstate = x86_switch_fp, .start = x86_start};
 
@@ -681,16 +892,18 @@ int pip_machine_init(pip_machine *m, pip_kernel *k, uint32_t arch, uint32_t cons
     memset(m, 0, sizeof *m);
     if (arch > PIP_ARCH_X86) return -8;
     m->k = k, m->arch = arch;
+    m->instruction_limit = UINT64_MAX;
     if (open_engine(m)) return -8;
     uc_engine *uc = m->uc;
     uc_hook h;
     if (U.hook_add(uc, &h, UC_HOOK_TLB_FILL, (void *)tlb_fill, m, 1, 0)) return -1;
     if (U.hook_add(uc, &h, UC_HOOK_INTR, (void *)on_interrupt, m, 1, 0)) return -2;
-    if (U.hook_add(uc, &h, UC_HOOK_BLOCK, (void *)on_block, m, 1, 0)) return -3;
     if (U.mmio_map(uc, console_pa, 1u << PAGE_SHIFT, console_read, m, console_write, m)) return -5;
     if (U.mmio_map(uc, system_pa, 1u << PAGE_SHIFT, system_read, m, system_write, m)) return -6;
+    if (pip_machine_set_mode(m, PIP_MODE_EXACT)) return -3;
     int started = glue(m)->start ? glue(m)->start(m) : 0;      /* x86: sysenter, ring 3 */
     if (started) return started;
+    m->started_ns = now_ns();
     m->running = m->fp_owner = k->current;            /* the root holds the CPU's registers */
     m->fp_owner_mmu = mmu_root(k, k->current), m->fp_owner_parent = parent_of(k, k->current);
     return 0;
@@ -716,6 +929,7 @@ static void deliver_irqs(pip_machine *m) {
 }
 
 void pip_machine_free(pip_machine *m) {
+    ticker_free(m);                  /* before the engine goes: it stops the engine */
     if (m->cpu_blob) U.context_free(m->cpu_blob);
     if (m->uc) U.close(m->uc);
     m->cpu_blob = m->uc = 0;
@@ -750,32 +964,62 @@ uint32_t pip_machine_register(pip_machine *m, int uc_register) {
     return (uint32_t)value;
 }
 
-void pip_machine_load_cpu(pip_machine *m) { sync_out(m, 1); }
+void pip_machine_load_cpu(pip_machine *m) {
+    account(m);                      /* a Python partition passed control on: its time */
+    sync_out(m, 1);
+    m->next_check = 0;
+}
 
-uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks, uint64_t max_instructions) {
+/* one emulation from the running partition's pc, and what stopped it handled: a fault
+ * delivered, the ticker's timer interrupt raised; the reason to return, or NONE */
+static uint32_t emulate(pip_machine *m) {
     pip_kernel *k = m->k;
-    m->block_budget = max_blocks ? m->blocks + max_blocks : 0;
-    m->instruction_budget = max_instructions ? m->instructions + max_instructions : 0;
-    m->halt_requested = 0;
-    for (;;) {
-        deliver_irqs(m);
-        m->stop_reason = PIP_STOP_NONE;
-        m->pending_fault = 0;
-        sync_in(m);                          /* the pc to start from (with Thumb state) */
-        uc_err err = U.emu_start(m->uc, k->cpu[PIP_CTX_PC], 0, 0, 0);
-        if (err == UC_ERR_EXCEPTION && m->pending_fault) {
-            sync_in(m);                                  /* precise pc of the access */
-            deliver_fault(m, PIP_VECTOR_PAGE_FAULT, m->fault_va, m->fault_access);
-        } else if (err == UC_ERR_INSN_INVALID || err == UC_ERR_EXCEPTION) {
-            sync_in(m);
-            deliver_fault(m, PIP_VECTOR_INVALID_OPCODE, 0, 0);
-        } else if (err) {
-            m->error = err;
-            return PIP_STOP_ERROR;
-        }
-        if (m->panic) return PIP_STOP_PANIC;
-        if (m->stop_reason == PIP_STOP_HALT || m->halt_requested) return PIP_STOP_HALT;
-        if (m->stop_reason == PIP_STOP_BUDGET || m->stop_reason == PIP_STOP_HOST)
-            return m->stop_reason;
+    m->stop_reason = PIP_STOP_NONE;
+    m->pending_fault = 0;
+    sync_in(m);                              /* the pc to start from (with Thumb state) */
+    uc_err err = U.emu_start(m->uc, k->cpu[PIP_CTX_PC], 0, 0, 0);
+    if (__atomic_exchange_n(&m->ticked, 0, __ATOMIC_ACQ_REL))
+        m->irq_pending |= 1u << (PIP_VECTOR_TIMER - 32);
+    if (err == UC_ERR_EXCEPTION && m->pending_fault) {
+        sync_in(m);                                      /* precise pc of the access */
+        deliver_fault(m, PIP_VECTOR_PAGE_FAULT, m->fault_va, m->fault_access);
+    } else if (err == UC_ERR_INSN_INVALID || err == UC_ERR_EXCEPTION) {
+        sync_in(m);
+        deliver_fault(m, PIP_VECTOR_INVALID_OPCODE, 0, 0);
+    } else if (err) {
+        m->error = err;
+        return PIP_STOP_ERROR;
     }
+    if (m->panic) return PIP_STOP_PANIC;
+    if (m->stop_reason == PIP_STOP_HALT || m->halt_requested) return PIP_STOP_HALT;
+    if (m->stop_reason == PIP_STOP_BUDGET || m->stop_reason == PIP_STOP_HOST)
+        return m->stop_reason;
+    if (__atomic_load_n(&m->deadline_hit, __ATOMIC_ACQUIRE)) return PIP_STOP_BUDGET;
+    return PIP_STOP_NONE;
+}
+
+uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks, uint64_t max_instructions,
+                         uint64_t max_ns) {
+    if (m->mode == PIP_MODE_FAST && (max_blocks || max_instructions)) {
+        m->error = UC_ERR_ARG;               /* fast mode counts neither */
+        return PIP_STOP_ERROR;
+    }
+    m->block_budget = max_blocks ? m->blocks + max_blocks : 0;
+    m->instruction_limit = max_instructions ? m->instructions + max_instructions : UINT64_MAX;
+    m->next_check = 0;
+    m->halt_requested = m->deadline_hit = 0;
+    account(m);
+    int ticking = m->mode == PIP_MODE_FAST || max_ns;
+    if (ticking) ticker_set(m, 1, max_ns ? now_ns() + max_ns : 0);
+    uint32_t reason;
+    do {
+        deliver_irqs(m);
+        /* an interrupt taken by a Python root: control is Python's */
+        reason = is_host(m, m->k->current) ? PIP_STOP_HOST : emulate(m);
+    } while (reason == PIP_STOP_NONE);
+    if (ticking) ticker_set(m, 0, 0);
+    if (__atomic_exchange_n(&m->ticked, 0, __ATOMIC_ACQ_REL))    /* came as the run ended */
+        m->irq_pending |= 1u << (PIP_VECTOR_TIMER - 32);
+    account(m);
+    return reason;
 }

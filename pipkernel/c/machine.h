@@ -16,6 +16,10 @@
 #define PIP_STOP_IRQ 4
 #define PIP_STOP_ERROR 5
 #define PIP_STOP_HOST 6
+#define PIP_MODE_EXACT 0            /* a block hook: block-exact virtual time, exact counts */
+#define PIP_MODE_FAST 1             /* no block hook: a host-time timer, no instruction counts */
+#define PIP_FAST_NS_PER_BLOCK 5     /* fast mode: a timer period's block, in host ns */
+#define PIP_FAST_MIN_TICK_NS 20000  /* fast mode: the shortest timer period (host timers) */
 #define PIP_EVENT_SYSCALL 1
 #define PIP_EVENT_SWITCH 2
 #define PIP_EVENT_FAULT 3
@@ -38,7 +42,7 @@ typedef struct pip_fault_record {
 
 typedef struct pip_stats {           /* per partition: pd 0 = free slot */
     uint32_t pd;
-    uint64_t instructions, syscalls, faults, switches_in;
+    uint64_t instructions, syscalls, faults, switches_in, host_ns;
 } pip_stats;
 
 #define PIP_XSTATE_SLOTS 1024
@@ -60,6 +64,7 @@ typedef struct pip_unicorn {
     void *uc_mem_map_ptr;
     void *uc_mmio_map;
     void *uc_hook_add;
+    void *uc_hook_del;
     void *uc_reg_read;
     void *uc_reg_read_batch;
     void *uc_reg_write;
@@ -98,13 +103,25 @@ typedef struct pip_machine {
     uint32_t pending_fault, fault_va, fault_access;
     pip_fault_record fault;          /* the last fault */
     uint32_t irq_pending;            /* bit i: vector 32 + i */
-    uint64_t blocks, block_budget;
-    uint32_t timer_period, timer_count;
-    /* counters */
+    uint32_t mode;                   /* PIP_MODE_*: pip_machine_set_mode */
+    uint64_t block_hook;             /* the block hook's handle (exact mode), 0: none */
+    uint64_t blocks, block_budget;   /* exact mode: blocks run; at most block_budget (0: none) */
+    uint64_t instruction_limit;      /* exact mode: at most this many instructions in all */
+    uint64_t next_check;             /* exact mode: the block count at which the block hook
+                                      * looks at the timer and the budgets again */
+    uint64_t block_pc;               /* exact mode: where the running block starts */
+    uint32_t timer_period;           /* blocks between timer interrupts (0: off) */
+    uint64_t timer_due;              /* exact mode: the block count of the next one */
+    /* counters (instructions and blocks: exact mode only) */
     uint64_t instructions, syscalls, switches, faults, swis, irqs, irqs_dropped, tlb_fills;
     uint64_t child_raised_events;    /* a child's yield / dispatch into a parent's event vector */
-    uint64_t instruction_budget;
     pip_stats stats[256];
+    /* per-partition accounting at each switch: who runs since when */
+    uint32_t accounted_pd;
+    uint64_t accounted_instructions, accounted_ns, started_ns;
+    /* the ticker thread (fast mode's timer, any mode's time limit) and what it raised */
+    void *ticker;
+    uint32_t ticked, deadline_hit;
     pip_icount icounts[8192];        /* (partition, block address) -> instructions */
     /* devices */
     uint8_t out[65536];
@@ -128,7 +145,13 @@ int pip_machine_init(pip_machine *m, pip_kernel *k, uint32_t arch, uint32_t cons
 int pip_machine_map_device(pip_machine *m, uint32_t pa);  /* its index, -1 if none left */
 void pip_machine_stop(pip_machine *m);     /* emu_stop: the run loop looks at what is pending */
 uint32_t pip_machine_register(pip_machine *m, int uc_register);   /* an engine register */
-uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks, uint64_t max_instructions);
+/* run until a halt, a panic, a host partition or a budget: max_blocks / max_instructions
+ * (exact mode only; 0: none), max_ns of host time (0: none) */
+uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks, uint64_t max_instructions,
+                         uint64_t max_ns);
+int pip_machine_set_mode(pip_machine *m, uint32_t mode);   /* between runs; -1 if unknown */
+void pip_machine_set_timer(pip_machine *m, uint32_t period);   /* blocks; 0: off */
+void pip_machine_raise_irq(pip_machine *m, uint32_t vector);   /* 32..63 */
 void pip_machine_load_cpu(pip_machine *m);   /* k->cpu -> the engine's registers */
 void pip_machine_code_changed(pip_machine *m); /* after host writes to code pages */
 void pip_machine_free(pip_machine *m);      /* what init allocated, the engine with it */

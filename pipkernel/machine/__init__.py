@@ -14,7 +14,7 @@ from unicorn.unicorn_py3.unicorn import uclib     # the library the binding load
 
 from .._pipcore import ffi, lib
 from ..abi import (CONSOLE_VA, CTX_PC, DEVICE_VECTORS, MACHINE_LEVELS, MACHINE_TABLE_SIZE,
-                   PAGE_SIZE, SYSTEM_VA)
+                   PAGE_SIZE, RUN_MODES, SYSTEM_VA)
 from ..kernel import Kernel
 from ..layout import device_vas
 from . import arm, x86
@@ -23,6 +23,12 @@ from .loader import Image, ImageError, load_image
 ARCHES = {"arm": arm, "x86": x86}
 STOPS = {lib.PIP_STOP_HALT: "halt", lib.PIP_STOP_PANIC: "panic", lib.PIP_STOP_BUDGET: "budget",
          lib.PIP_STOP_ERROR: "error", lib.PIP_STOP_HOST: "host"}
+#: run modes (docs/abi.md "Run modes"): exact (the default) counts every block and
+#: instruction and runs the timer on that count; fast has no per-block hook, its timer is
+#: host time and it counts no instructions
+MODES = {"exact": lib.PIP_MODE_EXACT, "fast": lib.PIP_MODE_FAST}
+assert tuple(MODES) == RUN_MODES
+DEFAULT_MODE = RUN_MODES[0]
 
 
 @functools.cache
@@ -45,6 +51,7 @@ class RunResult:
     counters: dict = field(default_factory=dict)
     fault: dict | None = None   # the last fault (vector, address, access, partition, pc)
     partitions: dict = field(default_factory=dict)   # per-partition counters
+    mode: str = "exact"         # how time ran (MODES): fast mode counts no instructions
 
 
 # pip_machine address -> Machine, for the host-call callback (weak: a machine nobody uses
@@ -94,13 +101,15 @@ class Machine:
     """An emulated ARMv7-A or x86-32 CPU running the partitions of one kernel."""
 
     def __init__(self, arch: str = "arm", pages: int = 4096, devices=(), python_root: bool = False,
-                 policy: str = "pip"):
+                 policy: str = "pip", mode: str = DEFAULT_MODE):
         """python_root: the root partition is Python code acting through the API (no root
         image): firmware partitions run until they pass control back to the root.  policy:
         the kernel's (docs/kernel.md §9); the console, system and device pages are marked
-        as device pages, which "hardened" never lets become kernel structures."""
+        as device pages, which "hardened" never lets become kernel structures.  mode: how
+        time runs (MODES)."""
         if arch not in ARCHES:
             raise ValueError(f"arch must be one of {', '.join(ARCHES)}, not {arch!r}")
+        _check_mode(mode)
         names = [d.name for d in devices]
         if len(set(names)) != len(names):
             raise ValueError(f"device names must be distinct: {names}")
@@ -141,6 +150,18 @@ class Machine:
         _MACHINES[int(ffi.cast("uintptr_t", self._m))] = self
         if python_root:
             self.add_python_partition(k.root)
+        self.mode = mode
+
+    @property
+    def mode(self) -> str:
+        """How time runs: "exact" or "fast" (MODES); may change between runs."""
+        return "fast" if self._m.mode == lib.PIP_MODE_FAST else "exact"
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        _check_mode(mode)
+        if lib.pip_machine_set_mode(self._m, MODES[mode]):
+            raise RuntimeError(f"cannot switch the engine to mode {mode}")
 
     def device_va(self, name: str) -> int:
         """Where the root sees the device `name`."""
@@ -155,7 +176,7 @@ class Machine:
         if vector not in DEVICE_VECTORS:
             raise ValueError(f"device interrupts are vectors {DEVICE_VECTORS[0]}.."
                              f"{DEVICE_VECTORS[-1]}, not {vector}")
-        self._m.irq_pending |= 1 << (vector - 32)       # delivered at a block's start
+        lib.pip_machine_raise_irq(self._m, vector)      # delivered before the next block
 
     # ---- loading ----
     def load(self, path: str) -> Image:
@@ -186,14 +207,15 @@ class Machine:
 
     @property
     def timer_period(self) -> int:
-        """Executed blocks between timer interrupts (0: off); the system page's register."""
+        """Blocks between timer interrupts (0: off); the system page's register.  Fast mode
+        counts a block as PIP_FAST_NS_PER_BLOCK ns of host time."""
         return int(self._m.timer_period)
 
     @timer_period.setter
     def timer_period(self, blocks: int) -> None:
         if type(blocks) is not int or not 0 <= blocks < 2**32:
             raise ValueError(f"timer_period must be an int in [0, 2**32), not {blocks!r}")
-        self._m.timer_period, self._m.timer_count = blocks, 0
+        lib.pip_machine_set_timer(self._m, blocks)
 
     def enter(self) -> None:
         """After a Python partition's yield / dispatch / resume through the API switched to a
@@ -234,11 +256,22 @@ class Machine:
             done += chunk
 
     # ---- running ----
-    def run(self, max_instructions: int = 0, max_blocks: int = 0) -> RunResult:
+    def run(self, max_instructions: int = 0, max_blocks: int = 0,
+            max_seconds: float = 0) -> RunResult:
         """Run until the firmware halts, the kernel panics, a budget (0 = none) is spent, or
-        (python_root) control comes back to the Python root: stop "host"."""
+        (python_root) control comes back to the Python root: stop "host".  At most
+        max_instructions / max_blocks (exact mode: they are counted) and max_seconds of
+        host time (either mode)."""
+        for name, value in (("max_instructions", max_instructions), ("max_blocks", max_blocks)):
+            if type(value) is not int or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, not {value!r}")
+            if value and self.mode == "fast":
+                raise ValueError(f"{name}: fast mode counts no instructions or blocks; "
+                                 "use max_seconds, or mode exact")
+        if not (isinstance(max_seconds, (int, float)) and 0 <= max_seconds < 1e9):
+            raise ValueError(f"max_seconds must be a number of seconds >= 0, not {max_seconds!r}")
         m = self._m
-        stop = lib.pip_machine_run(m, max_blocks, max_instructions)
+        stop = lib.pip_machine_run(m, max_blocks, max_instructions, int(max_seconds * 1e9))
         console = bytes(ffi.buffer(m.out, m.out_len))
         m.out_len = 0
         counters = self.counters()
@@ -248,19 +281,22 @@ class Machine:
             fault = {"vector": f.vector, "address": f.address, "access": f.access,
                      "partition": f.partition, "pc": f.pc}
         return RunResult(STOPS.get(stop, "error"), int(m.exit_code), console, counters, fault,
-                         self.partition_stats())
+                         self.partition_stats(), self.mode)
 
     def counters(self) -> dict[str, int]:
-        """What the machine did since it started (instructions, syscalls, faults, ...)."""
+        """What the machine did since it started (instructions, syscalls, faults, ...);
+        instructions and blocks only as counted in exact mode."""
         m = self._m
         return {name: int(getattr(m, name)) for name in
                 ("instructions", "blocks", "syscalls", "switches", "faults", "swis", "irqs",
                  "irqs_dropped", "tlb_fills", "child_raised_events")}
 
     def partition_stats(self) -> dict[int, dict]:
-        """{pd page: instructions, syscalls, faults, switches_in} since the machine started."""
+        """{pd page: instructions (exact mode), syscalls, faults, switches_in, host_ns (host
+        time it ran, the Python partitions' between runs included)} since the machine
+        started."""
         return {s.pd: {"instructions": s.instructions, "syscalls": s.syscalls,
-                       "faults": s.faults, "switches_in": s.switches_in}
+                       "faults": s.faults, "switches_in": s.switches_in, "host_ns": s.host_ns}
                 for s in self._m.stats if s.pd}
 
     def take_trace(self) -> list[tuple[int, int, int, int, int, int]]:
@@ -279,3 +315,8 @@ class Machine:
     @tracing.setter
     def tracing(self, on: bool) -> None:
         self._m.tracing = int(on)
+
+
+def _check_mode(mode) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from .. import elf
-from . import Machine
+from . import DEFAULT_MODE, Machine
 from .report import fault_report, summary, trace_events, trace_json, trace_text
 
 
@@ -18,10 +18,11 @@ def _arch_of(path: str) -> str:
 def run_image(args, out=None) -> int:
     out = out or sys.stdout
     arch = args.arch or _arch_of(args.image)
-    machine = Machine(arch, pages=args.pages, policy=args.policy or "pip")
+    machine = Machine(arch, pages=args.pages, policy=args.policy or "pip",
+                      mode=args.mode or DEFAULT_MODE)
     machine.load(args.image)
     machine.tracing = args.trace is not None
-    result = machine.run(max_instructions=args.max_instructions)
+    result = machine.run(max_instructions=args.max_instructions, max_seconds=args.max_seconds)
     out.write(result.console.decode("utf-8", "replace"))
     if result.console and not result.console.endswith(b"\n"):
         out.write("\n")

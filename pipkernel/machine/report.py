@@ -40,15 +40,19 @@ def fault_report(machine, fault: dict, panic: bool) -> str:
 
 def summary(result) -> str:
     c = result.counters
+    exact = result.mode == "exact"
+    counted = (f"instructions {c['instructions']}, blocks {c['blocks']}" if exact
+               else "instructions not counted (fast mode)")
     lines = [f"stopped: {result.stop}" + (f" (exit code {result.exit_code})"
                                           if result.stop == "halt" else ""),
-             f"instructions {c['instructions']}, blocks {c['blocks']}, syscalls {c['syscalls']}, "
+             f"{counted}, syscalls {c['syscalls']}, "
              f"switches {c['switches']}, faults {c['faults']}, software interrupts {c['swis']}, "
              f"interrupts {c['irqs']} (+{c['irqs_dropped']} dropped), TLB fills {c['tlb_fills']}"
              + (f", events raised by children {c['child_raised_events']} (docs/kernel.md §9 (d))"
                 if c["child_raised_events"] else "")]
     for pd, s in sorted(result.partitions.items()):
-        lines.append(f"  partition pd {pd}: {s['instructions']} instructions, {s['syscalls']} "
+        ran = f"{s['instructions']} instructions" if exact else f"{s['host_ns'] / 1e6:.3f} ms"
+        lines.append(f"  partition pd {pd}: {ran}, {s['syscalls']} "
                      f"syscalls, {s['faults']} faults, scheduled {s['switches_in']} times")
     return "\n".join(lines)
 

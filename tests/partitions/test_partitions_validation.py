@@ -46,6 +46,14 @@ def test_types(valid, errors, field, value, expected):
     assert errors(valid)[0].startswith(expected)      # (then: references to "owner" fail)
 
 
+def test_the_machine_mode(valid, errors, tmp_path):
+    """image.mode: how the machine's time runs (docs/abi.md "Run modes")."""
+    assert parse(valid, tmp_path).mode == "exact"                        # the default
+    assert parse(valid, tmp_path, mode="fast").mode == "fast"            # an override
+    valid["image"]["mode"] = "turbo"
+    assert errors(valid)[0].startswith('image.mode: "turbo" is not one of')
+
+
 def test_the_kernel_policy(valid, errors, tmp_path):
     from partitions import parse
     assert parse(valid, tmp_path).policy == "pip"                        # the default: Pip
