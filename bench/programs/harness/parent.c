@@ -9,7 +9,8 @@
 
 #define BENCH_FAULT 0xFA000000u
 
-volatile uint32_t bench_reps = 0;       /* runners patch these words (.data) */
+/* runners patch these words, so they are kept in .data (the start file clears .bss) */
+__attribute__((section(".data"))) volatile uint32_t bench_reps = 0;    /* 0: the default */
 volatile uint32_t bench_timer = 20000;  /* blocks between ticks: samples/scheduler's period */
 
 extern const struct pip_image BENCH_CHILD_IMAGE;

@@ -3,7 +3,8 @@
 #include <pip/pip.h>
 #include "../program.h"
 
-volatile uint32_t bench_reps = 0;      /* a runner patches it (.data); 0: the default */
+/* a runner patches it, so it is kept in .data (the start file clears .bss); 0: the default */
+__attribute__((section(".data"))) volatile uint32_t bench_reps = 0;
 
 int main(void)
 {
