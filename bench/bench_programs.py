@@ -22,6 +22,7 @@ Usage: python bench/bench_programs.py [--quick] [--rounds N]
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import pathlib
@@ -46,8 +47,8 @@ QEMU = {"arm": "qemu-arm", "x86": "qemu-i386"}
 #: only mode, columns "root" and "child")
 MACHINE_MODES: list[str | None] = [None]
 COUNT_MODE: str | None = None        # the mode whose instruction counter is exact
-TARGETS = {"child/vtlb": 0.9, "child/qemu (ARM)": 0.35,
-           "deterministic mode: child/vtlb and child/qemu (ARM), of the above": 0.75}
+TARGETS = {"child/vtlb, fast mode": 0.9, "child/qemu on ARM, fast mode": 0.35,
+           "child/vtlb, deterministic mode": 0.75}      # geomeans (issue 14)
 
 
 def programs() -> list[str]:
@@ -73,46 +74,64 @@ def default_reps(arch: str, program: str) -> int:
 
 
 def column(way: str, mode: str | None) -> str:
+    """A machine way's column: root or child, with the mode's name when there are modes."""
     return way if mode is None else f"{way}_{mode}"
 
 
-# ---- the ways: each returns (seconds, result); result 0: the program's checks passed ----
-def unicorn_way(arch: str, program: str, reps: int, virtual: bool, fills: dict):
-    run = unicorn_alone.run(arch, image(arch, f"prog_{program}_child"), (reps,), virtual)
-    result, check = run.regs[0], run.regs[1]
-    if virtual:
-        fills[(arch, program)] = run.tlb_fills
-    return run.seconds, result if check == result ^ 0xFFFFFFFF else f"stopped: {run.regs}"
+class Ways:
+    """The five ways, each (arch, program, reps) -> (seconds, result), result 0 when the
+    program's checks passed; with what they keep between runs: the virtual TLB's fills
+    and QEMU's start-up time."""
+
+    def __init__(self, has_qemu: bool):
+        self.fills: dict = {}                   # (arch, program) -> TLB fills of a vtlb run
+        self.startup: dict = {}                 # arch -> seconds of an empty QEMU run
+        self.table = {"bare": functools.partial(self.unicorn, virtual=False),
+                      "vtlb": functools.partial(self.unicorn, virtual=True)}
+        for mode in MACHINE_MODES:
+            self.table[column("root", mode)] = functools.partial(self.machine, child=False,
+                                                                 mode=mode)
+            self.table[column("child", mode)] = functools.partial(self.machine, child=True,
+                                                                  mode=mode)
+        if has_qemu:
+            self.table["qemu"] = self.qemu
+
+    def unicorn(self, arch: str, program: str, reps: int, virtual: bool):
+        run = unicorn_alone.run(arch, image(arch, f"prog_{program}_child"), (reps,), virtual)
+        if virtual:
+            self.fills[(arch, program)] = run.tlb_fills
+        result, check = run.regs[0], run.regs[1]
+        return run.seconds, result if check == result ^ 0xFFFFFFFF else f"stopped: {run.regs}"
+
+    @staticmethod
+    def machine(arch: str, program: str, reps: int, child: bool, mode: str | None):
+        if child:
+            name, patches = f"prog_{program}_parent", {"bench_reps": reps,
+                                                       "bench_timer": TIMER_PERIOD}
+        else:
+            name, patches = f"prog_{program}", {"bench_reps": reps}
+        seconds, result = machine_run(arch, name, patches, mode)
+        if result.stop != "halt":
+            return seconds, f"{result.stop}: {result.console[-200:]!r}"
+        return seconds, result.exit_code
+
+    def qemu(self, arch: str, program: str, reps: int):
+        command = [QEMU[arch], str(image(arch, f"prog_{program}_linux"))]
+        if arch not in self.startup:
+            self.startup[arch] = min(_timed(command)[0] for _ in range(5))
+        seconds, code = _timed(command + [str(reps)])
+        return max(seconds - self.startup[arch], 1e-9), code
 
 
 def machine_run(arch: str, name: str, patches: dict[str, int], mode: str | None):
+    """Load an image in a new machine, patch its words, time its run."""
     machine = Machine(arch, **({} if mode is None else {"mode": mode}))
     machine.load(str(image(arch, name)))
     for symbol, value in patches.items():
         machine.patch_word(symbol, value)
     start = time.perf_counter()
     result = machine.run()
-    seconds = time.perf_counter() - start
-    return seconds, result
-
-
-def machine_way(arch: str, program: str, reps: int, child: bool, mode: str | None):
-    if child:
-        seconds, result = machine_run(arch, f"prog_{program}_parent",
-                                      {"bench_reps": reps, "bench_timer": TIMER_PERIOD}, mode)
-    else:
-        seconds, result = machine_run(arch, f"prog_{program}", {"bench_reps": reps}, mode)
-    if result.stop != "halt":
-        return seconds, f"{result.stop}: {result.console[-200:]!r}"
-    return seconds, result.exit_code
-
-
-def qemu_way(arch: str, program: str, reps: int, startup: dict):
-    command = [QEMU[arch], str(image(arch, f"prog_{program}_linux"))]
-    if arch not in startup:
-        startup[arch] = min(_timed(command)[0] for _ in range(5))
-    seconds, code = _timed(command + [str(reps)])
-    return max(seconds - startup[arch], 1e-9), code
+    return time.perf_counter() - start, result
 
 
 def _timed(command: list[str]):
@@ -125,18 +144,6 @@ def instructions(arch: str, program: str, reps: int) -> int:
     """Exact guest instructions of one run: the root way, untimed, in COUNT_MODE."""
     _, result = machine_run(arch, f"prog_{program}", {"bench_reps": reps}, COUNT_MODE)
     return result.counters["instructions"]
-
-
-def ways(has_qemu: bool) -> dict:
-    """{column: measure(arch, program, reps, fills, startup) -> (seconds, result)}."""
-    table = {"bare": lambda a, p, r, f, s: unicorn_way(a, p, r, False, f),
-             "vtlb": lambda a, p, r, f, s: unicorn_way(a, p, r, True, f)}
-    for mode in MACHINE_MODES:
-        table[column("root", mode)] = lambda a, p, r, f, s, m=mode: machine_way(a, p, r, False, m)
-        table[column("child", mode)] = lambda a, p, r, f, s, m=mode: machine_way(a, p, r, True, m)
-    if has_qemu:
-        table["qemu"] = lambda a, p, r, f, s: qemu_way(a, p, r, s)
-    return table
 
 
 def ratios(best: dict) -> dict:
@@ -157,6 +164,45 @@ def geomean(values) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
+def measure(ways: Ways, names: list[str], reps: dict, rounds: int):
+    """Best seconds per (arch, program, way) over interleaved rounds, and the failures."""
+    times, failures = {}, {}
+    for _ in range(rounds):
+        for arch in ARCHES:
+            for program in names:
+                for way, run in ways.table.items():
+                    seconds, result = run(arch, program, reps[(arch, program)])
+                    key = (arch, program, way)
+                    times[key] = min(times.get(key, math.inf), seconds)
+                    if result != 0:
+                        failures[key] = result
+    return times, failures
+
+
+def arch_report(arch: str, ways: Ways, names, reps, counts, times, failures) -> dict:
+    per = {}
+    for program in names:
+        best = {way: times[(arch, program, way)] for way in ways.table}
+        count = counts[(arch, program)]
+        per[program] = {
+            "reps": reps[(arch, program)], "instructions": count,
+            "verified": all((arch, program, w) not in failures for w in ways.table),
+            "seconds": {w: round(s, 4) for w, s in best.items()},
+            "mips": {w: round(count / s / 1e6) for w, s in best.items()},
+            "ratios": {k: round(v, 3) for k, v in ratios(best).items()},
+            "vtlb_fills": ways.fills.get((arch, program))}
+        failed = {w: str(failures[(arch, program, w)]) for w in ways.table
+                  if (arch, program, w) in failures}
+        if failed:
+            per[program]["failures"] = failed
+    keys = next(iter(per.values()))["ratios"]
+    return {"programs": per,
+            "geomean": {k: round(geomean(p["ratios"][k] for p in per.values()), 3) for k in keys},
+            "geomean_mips": {w: round(geomean(p["mips"][w] for p in per.values()))
+                             for w in ways.table},
+            "qemu_startup_s": round(ways.startup[arch], 4) if arch in ways.startup else None}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a tenth of the work, one round")
@@ -164,51 +210,18 @@ def main() -> int:
     args = parser.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
     has_qemu = all(shutil.which(q) for q in QEMU.values())
-    table, names = ways(has_qemu), programs()
+    ways, names = Ways(has_qemu), programs()
     reps = {(a, p): max(1, default_reps(a, p) // (10 if args.quick else 1))
             for a in ARCHES for p in names}
     counts = {key: instructions(*key, reps[key]) for key in reps}
-    times: dict = {}
-    failures: dict = {}
-    fills: dict = {}
-    startup: dict = {}
-    for _ in range(rounds):
-        for arch in ARCHES:
-            for program in names:
-                for way, measure in table.items():
-                    seconds, result = measure(arch, program, reps[(arch, program)], fills,
-                                              startup)
-                    key = (arch, program, way)
-                    times[key] = min(times.get(key, math.inf), seconds)
-                    if result != 0:
-                        failures[key] = result
+    times, failures = measure(ways, names, reps, rounds)
     report = {"benchmark": "programs", "machine": platform.machine(),
               "python": platform.python_version(), "rounds": rounds,
               "timer_period_blocks": TIMER_PERIOD, "machine_modes": MACHINE_MODES,
-              "qemu": "qemu-user startup subtracted" if has_qemu else "qemu-user missing",
+              "qemu": "qemu-user, its start-up subtracted" if has_qemu else "qemu-user missing",
               "targets": TARGETS}
     for arch in ARCHES:
-        per = {}
-        for program in names:
-            best = {way: times[(arch, program, way)] for way in table}
-            count = counts[(arch, program)]
-            per[program] = {
-                "reps": reps[(arch, program)], "instructions": count,
-                "verified": all((arch, program, w) not in failures for w in table),
-                "seconds": {w: round(s, 4) for w, s in best.items()},
-                "mips": {w: round(count / s / 1e6) for w, s in best.items()},
-                "ratios": {k: round(v, 3) for k, v in ratios(best).items()},
-                "vtlb_fills": fills.get((arch, program))}
-            failed = {w: str(failures[(arch, program, w)]) for w in table
-                      if (arch, program, w) in failures}
-            if failed:
-                per[program]["failures"] = failed
-        keys = next(iter(per.values()))["ratios"]
-        report[arch] = {
-            "programs": per,
-            "geomean": {k: round(geomean(p["ratios"][k] for p in per.values()), 3) for k in keys},
-            "geomean_mips": {w: round(geomean(p["mips"][w] for p in per.values())) for w in table},
-            "qemu_startup_s": round(startup[arch], 4) if arch in startup else None}
+        report[arch] = arch_report(arch, ways, names, reps, counts, times, failures)
     print(json.dumps(report, indent=2))
     return 1 if failures else 0
 
