@@ -16,13 +16,8 @@ import pathlib
 import platform
 import time
 
-from unicorn import UC_ERR_EXCEPTION, UC_ERR_FETCH_UNMAPPED, UC_PROT_ALL, UcError
-from unicorn.arm_const import UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_SP
-from unicorn.x86_const import UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_ESP
-
-from pipkernel import elf
-from pipkernel.abi import CONSOLE_STATUS, CONSOLE_VA, PAGE_SIZE
-from pipkernel.machine import ARCHES, Machine
+import unicorn_alone
+from pipkernel.machine import Machine
 
 BUILD = pathlib.Path(__file__).resolve().parents[1] / "firmware" / "build"
 TIMER_PERIOD = 20_000          # blocks between timer interrupts, as the scheduler sample
@@ -46,35 +41,9 @@ def timed_run(arch: str, image: str, patches: dict[str, int], timer: int = 0):
 
 def bare_compute(arch: str) -> float:
     """Seconds for bare Unicorn to run the compute child from its entry to its final
-    kernel call (an unhooked svc / sysenter ends emulation with an exception)."""
-    path = BUILD / arch / "compute_child.elf"
-    uc = ARCHES[arch].engine()
-    uc.ctl_exits_enabled(True)           # run until something stops it (no `until` address)
-    uc.ctl_set_exits([])
-    image = elf.read(path, arch)
-    entry, top = image.entry, image.stack_top
-    low = min(s.va for s in image.segments) & ~0xFFF
-    high = max(s.end for s in image.segments)
-    uc.mem_map(low, (high - low + 0xFFF) & ~0xFFF, UC_PROT_ALL)
-    for s in image.segments:
-        uc.mem_write(s.va, s.data)
-    uc.mem_map(CONSOLE_VA, PAGE_SIZE, UC_PROT_ALL)
-    uc.mem_write(CONSOLE_VA + CONSOLE_STATUS, (1).to_bytes(4, "little"))   # always ready
-    if arch == "arm":
-        regs = {UC_ARM_REG_SP: top, UC_ARM_REG_R0: ROUNDS, UC_ARM_REG_R1: KIB}
-    else:
-        regs = {UC_X86_REG_ESP: top, UC_X86_REG_EAX: ROUNDS, UC_X86_REG_ECX: KIB}
-    for reg, value in regs.items():
-        uc.reg_write(reg, value)
-    start = time.perf_counter()
-    try:
-        uc.emu_start(entry, 0)
-    except UcError as error:
-        # the final kernel call, unhandled here: ARM's svc raises an exception, x86's
-        # sysenter jumps to the (unset) SYSENTER_EIP MSR, address 0
-        if error.errno not in (UC_ERR_EXCEPTION, UC_ERR_FETCH_UNMAPPED):
-            raise
-    return time.perf_counter() - start
+    kernel call (bench/unicorn_alone.py)."""
+    return unicorn_alone.run(arch, BUILD / arch / "compute_child.elf", (ROUNDS, KIB),
+                             console=True).seconds
 
 
 def compute(arch: str) -> dict:

@@ -3,7 +3,9 @@
 #  * autoconf, automake, libtool: DTLSSocket (aiocoap's DTLS) builds tinydtls from source;
 #  * libcoap3-bin: libcoap's coap-client-openssl and coap-rd, the outside clients the network
 #    tests drive (docs/network.md);
-#  * curl: the outside client the management tests drive (docs/management.md).
+#  * curl: the outside client the management tests drive (docs/management.md);
+#  * qemu-user: qemu-arm and qemu-i386, the user-mode emulators `make bench` compares the
+#    machine with (bench/README.md "Real programs").
 set -eu
 missing=""
 command -v autoreconf >/dev/null 2>&1 || missing="$missing autoconf"
@@ -11,6 +13,8 @@ command -v automake >/dev/null 2>&1 || missing="$missing automake"
 command -v libtoolize >/dev/null 2>&1 || missing="$missing libtool"
 command -v coap-client-openssl >/dev/null 2>&1 || missing="$missing libcoap3-bin"
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
+command -v qemu-arm >/dev/null 2>&1 && command -v qemu-i386 >/dev/null 2>&1 \
+    || missing="$missing qemu-user"
 if [ -n "$missing" ]; then
     echo "setup-system: installing$missing"
     apt-get update

@@ -1,0 +1,81 @@
+"""The benchmark's real programs (bench/programs) verify their own results: each runs once
+(one rep) in the root and in a preempted child on both architectures, and under QEMU
+user mode; no timing."""
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+from pipkernel import elf
+from pipkernel.machine import Machine
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD = ROOT / "firmware" / "build"
+PROGRAMS = sorted(p.stem for p in (ROOT / "bench" / "programs").glob("*.c"))
+ARCHES = ["arm", "x86"]
+QEMU = {"arm": "qemu-arm", "x86": "qemu-i386"}
+CRC_FAILS_ITS_CHECK = 1          # crc32.c's code for a wrong CRC of "123456789"
+
+
+def image(arch, name):
+    path = BUILD / arch / f"{name}.elf"
+    assert path.exists(), f"{path} is missing: run `make firmware`"
+    return path
+
+
+def run(arch, name, patches, corrupt=None):
+    machine = Machine(arch)
+    machine.load(str(image(arch, name)))
+    for symbol, value in patches.items():
+        machine.patch_word(symbol, value)
+    if corrupt:
+        old, new = corrupt
+        machine.write_root_image(find(arch, name, old), new)
+    return machine.run(max_instructions=500_000_000)
+
+
+def find(arch, name, data):
+    """The VA of bytes in an image's segments (exactly one occurrence)."""
+    hits = [s.va + s.memory.find(data) for s in elf.read(image(arch, name), arch).segments
+            if data in s.memory]
+    assert len(hits) == 1, hits
+    return hits[0]
+
+
+def test_there_are_real_programs():
+    assert len(PROGRAMS) >= 8 and "crc32" in PROGRAMS
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_program_verifies_in_the_root(arch, program):
+    result = run(arch, f"prog_{program}", {"bench_reps": 1})
+    assert (result.stop, result.exit_code) == ("halt", 0), result.console
+    assert result.counters["instructions"] > 100_000       # it did its work
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_program_verifies_in_a_preempted_child(arch, program):
+    result = run(arch, f"prog_{program}_parent", {"bench_reps": 1, "bench_timer": 500})
+    assert (result.stop, result.exit_code) == ("halt", 0), (hex(result.exit_code), result.console)
+    assert result.counters["irqs"] > 10                      # preempted, and resumed
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("name", ["prog_crc32", "prog_crc32_parent"])
+def test_a_wrong_known_answer_is_reported(arch, name):
+    """The check string's first byte changed: the CRC check fails, root or child alike."""
+    result = run(arch, name, {"bench_reps": 1}, corrupt=(b"123456789", b"0"))
+    assert (result.stop, result.exit_code) == ("halt", CRC_FAILS_ITS_CHECK)
+
+
+@pytest.mark.skipif(not all(map(shutil.which, QEMU.values())),
+                    reason="qemu-user is missing (tools/setup-system.sh installs it)")
+@pytest.mark.parametrize("arch", ARCHES)
+def test_the_linux_executables_verify_under_qemu(arch):
+    for program in PROGRAMS:
+        done = subprocess.run([QEMU[arch], str(image(arch, f"prog_{program}_linux")), "1"],
+                              capture_output=True, timeout=60)
+        assert done.returncode == 0, program
