@@ -36,6 +36,7 @@ from bench_machine import TIMER_PERIOD
 import unicorn_alone
 
 from pipkernel import elf
+from pipkernel.abi import RUN_MODES
 from pipkernel.machine import Machine
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -43,10 +44,9 @@ PROGRAMS = ROOT / "bench" / "programs"
 BUILD = ROOT / "firmware" / "build"
 ARCHES = ("arm", "x86")
 QEMU = {"arm": "qemu-arm", "x86": "qemu-i386"}
-#: the machine's run modes measured, a root and a child column each (None: the machine's
-#: only mode, columns "root" and "child")
-MACHINE_MODES: list[str | None] = [None]
-COUNT_MODE: str | None = None        # the mode whose instruction counter is exact
+#: the machine's run modes measured (docs/abi.md "Run modes"), a root and a child column each
+MACHINE_MODES: list[str] = list(RUN_MODES)
+COUNT_MODE = "exact"                 # the mode whose instruction counter is exact
 TARGETS = {"child/vtlb, fast mode": 0.9, "child/qemu on ARM, fast mode": 0.35,
            "child/vtlb, deterministic mode": 0.75}      # geomeans (issue 14)
 
@@ -73,9 +73,9 @@ def default_reps(arch: str, program: str) -> int:
     raise ValueError(f"program_default_reps of {program} is in no segment")
 
 
-def column(way: str, mode: str | None) -> str:
-    """A machine way's column: root or child, with the mode's name when there are modes."""
-    return way if mode is None else f"{way}_{mode}"
+def column(way: str, mode: str) -> str:
+    """A machine way's column: root or child, and the mode's name."""
+    return f"{way}_{mode}"
 
 
 class Ways:
@@ -104,7 +104,7 @@ class Ways:
         return run.seconds, result if check == result ^ 0xFFFFFFFF else f"stopped: {run.regs}"
 
     @staticmethod
-    def machine(arch: str, program: str, reps: int, child: bool, mode: str | None):
+    def machine(arch: str, program: str, reps: int, child: bool, mode: str):
         if child:
             name, patches = f"prog_{program}_parent", {"bench_reps": reps,
                                                        "bench_timer": TIMER_PERIOD}
@@ -123,9 +123,9 @@ class Ways:
         return max(seconds - self.startup[arch], 1e-9), code
 
 
-def machine_run(arch: str, name: str, patches: dict[str, int], mode: str | None):
+def machine_run(arch: str, name: str, patches: dict[str, int], mode: str):
     """Load an image in a new machine, patch its words, time its run."""
-    machine = Machine(arch, **({} if mode is None else {"mode": mode}))
+    machine = Machine(arch, mode=mode)
     machine.load(str(image(arch, name)))
     for symbol, value in patches.items():
         machine.patch_word(symbol, value)

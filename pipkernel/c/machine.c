@@ -244,7 +244,7 @@ static void check_irq(pip_machine *m) {
 
 /* instructions in the translated block at address (cached per partition and address) */
 static uint32_t block_icount(pip_machine *m, uint64_t address) {
-    uint64_t key = (uint64_t)m->k->current << 32 | (uint32_t)address;
+    uint64_t key = (uint64_t)m->accounted_pd << 32 | (uint32_t)address;   /* the runner */
     pip_icount *slot = &m->icounts[(key ^ key >> 29) % PIP_ICOUNT_SLOTS];
     if (slot->key != key || !slot->icount) {
         uc_tb tb = {0};
