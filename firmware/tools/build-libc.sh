@@ -2,14 +2,20 @@
 # Build newlib from Debian's newlib-source for one architecture (the firmware Makefile's
 # build/libc/ARCH rule, docs/sdk.md "The C library"):
 #   tools/build-libc.sh OUT TARGET CC "CFLAGS"
-# OUT gets include/ and lib/{libc,libm}.a. CC and CFLAGS are the SDK's
-# (pipkernel/sdk/flags.py); newlib's own system calls are off (libpip/syscalls.c has them).
+# OUT gets include/ and lib/{libc,libm}.a, and a stamp of the arguments: built once, again
+# only when they change. CC and CFLAGS are the SDK's (pipkernel/sdk/flags.py); newlib's
+# own system calls are off (libpip/syscalls.c has them).
 set -eu
 out=$(realpath -m "$1") target=$2 cc=$3 cflags=$4
 tarball=$(ls /usr/src/newlib/newlib-*.tar.* 2>/dev/null | head -n 1)
 if [ -z "$tarball" ]; then
     echo "build-libc: no /usr/src/newlib/newlib-*.tar.*: run firmware/setup-toolchain.sh" >&2
     exit 1
+fi
+# built already with these arguments: nothing to do
+want="$(basename "$tarball") $target $cc $cflags"
+if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$want" ]; then
+    exit 0
 fi
 work="$out.work"
 rm -rf "$work" "$out"
@@ -37,3 +43,4 @@ mkdir -p "$out/lib"
 cp -r "$work/install/$target/include" "$out/include"
 cp "$work/install/$target/lib/libc.a" "$work/install/$target/lib/libm.a" "$out/lib/"
 rm -rf "$work"
+printf '%s' "$want" > "$out/stamp"

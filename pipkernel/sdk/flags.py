@@ -29,7 +29,10 @@ TARGET = {
             "-fno-asynchronous-unwind-tables"),
     "x86": ("-m32", "-march=i686", "-mno-sse", "-mno-mmx", "-fno-pic", "-no-pie",
             "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fcf-protection=none",
-            "-static"),
+            "-static",
+            # the host's gcc: not a Linux program (newlib's headers would pick Linux's ABI)
+            "-U__linux__", "-U__linux", "-Ulinux", "-U__gnu_linux__", "-U__unix__", "-U__unix",
+            "-Uunix"),
 }
 STATE = {"t32": ("-mthumb",), "a32": ("-marm",)}
 LINK = ("-nostdlib", "-Wl,-z,max-page-size=4096", "-Wl,-z,common-page-size=4096",
