@@ -4,6 +4,7 @@
 #  * ARM: Debian's arm-none-eabi-gcc (without the recommended newlib/libstdc++ binaries).
 #  * x86: the host gcc with -m32; lib32gcc-12-dev for libgcc's 32-bit helpers (64-bit
 #    division, which the C library's printf and strtoll need).
+#  * cmake, for the SDK's CMake toolchain files (docs/sdk.md; tests/sdk).
 #  * The C library of both: Debian's newlib-source (5.8 MB), which `make -C firmware`
 #    builds once with the compilers above into build/libc/{arm,x86} (tools/build-libc.sh;
 #    docs/sdk.md "The C library": why not picolibc-arm-none-eabi, 356 MB, ARM only).
@@ -15,6 +16,7 @@ command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing="$missing gcc-arm-none-e
 [ -f "$(gcc -m32 -print-libgcc-file-name)" ] && gcc -m32 -print-libgcc-file-name | grep -q /32/ \
     || missing="$missing lib32gcc-12-dev"
 ls /usr/src/newlib/newlib-*.tar.* >/dev/null 2>&1 || missing="$missing newlib-source"
+command -v cmake >/dev/null 2>&1 || missing="$missing cmake"     # the SDK's toolchain files
 if [ -n "$missing" ]; then
     echo "setup-toolchain: installing$missing (no recommends)"
     apt-get update

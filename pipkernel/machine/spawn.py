@@ -79,12 +79,14 @@ def child_exit_code(kernel, child: Partition) -> int | None:
 class ChildRun:
     """How a child run by run_child ended: "exit" (exit_code), "fault" (fault: the
     machine's record), "yield" (it passed control back another way), or the machine's own
-    stop ("budget", "panic", "error"); with its console output and the run's result."""
+    stop ("budget", "panic", "error"); with the run's result (console output, counters) and
+    the child partition."""
 
     end: str
     exit_code: int | None
     fault: dict | None
     result: object              # the machine's RunResult
+    child: Partition
 
 
 def run_child(machine, path: str, args=(0, 0, 0, 0), max_instructions: int = 0) -> ChildRun:
@@ -104,8 +106,8 @@ def run_child(machine, path: str, args=(0, 0, 0, 0), max_instructions: int = 0) 
     machine.enter()
     result = machine.run(max_instructions=max_instructions)
     if result.stop != "host":
-        return ChildRun(result.stop, None, result.fault, result)
+        return ChildRun(result.stop, None, result.fault, result, child)
     if result.counters["faults"] > faults:
-        return ChildRun("fault", None, result.fault, result)
+        return ChildRun("fault", None, result.fault, result, child)
     code = child_exit_code(k, child)
-    return ChildRun("yield" if code is None else "exit", code, None, result)
+    return ChildRun("yield" if code is None else "exit", code, None, result, child)

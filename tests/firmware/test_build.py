@@ -38,6 +38,8 @@ IMAGES = {
     "lamp_driver": ("child", ("arm", "x86"), "thumb", ()),
     "store_app": ("child", ("arm", "x86"), "thumb", ()),
     "devirq": ("root", ("arm", "x86"), "thumb", ()),
+    "exit_child": ("child", ("arm", "x86"), "thumb", ()),
+    "exit": ("root", ("arm", "x86"), "thumb", ("exit_child",)),
 }
 CASES = [(arch, name) for name, (_, arches, _, _) in IMAGES.items() for arch in arches]
 
