@@ -19,18 +19,12 @@ from . import flags, layout
 from .layout import ARCHES, KINDS, STATES, SdkError
 
 NOT_LINKING = {"-c", "-S", "-E", "-M", "-MM"}
-_UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1 << 20, "mib": 1 << 20}
-
-
 def size(text: str) -> int:
     """An argparse type: bytes, e.g. 8192, 0x2000, 8K, 8KiB, 1M."""
-    digits = text.rstrip("KkMmIiBb")
-    unit = text[len(digits):].lower()
     try:
-        return int(digits, 0) * _UNITS[unit]
-    except (ValueError, KeyError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size (bytes, or with K or M)"
-                                         ) from None
+        return flags.parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def command(arch: str, kind: str, state: str, stack, heap, args: list[str]) -> list[str]:

@@ -21,6 +21,8 @@ DEFAULT_SIZES = {"root": {"stack": 0x4000, "heap": 0x10000},
                  "child": {"stack": 0x2000, "heap": 0x4000}}
 #: the largest stack or heap an image may ask for (a child must end below the kernel slot)
 MAX_SIZE = 0x100000
+#: the linker-script symbols (firmware/ld/image.ld) that bound each memory region
+REGIONS = {"stack": ("__stack_bottom", "__stack_top"), "heap": ("__heap_start", "__heap_end")}
 
 #: code generation of every image (--gc-sections needs a section per function and object)
 CODEGEN = ("-ffunction-sections", "-fdata-sections", "-fno-common")
@@ -37,6 +39,22 @@ TARGET = {
 STATE = {"t32": ("-mthumb",), "a32": ("-marm",)}
 LINK = ("-nostdlib", "-Wl,-z,max-page-size=4096", "-Wl,-z,common-page-size=4096",
         "-Wl,--gc-sections", "-Wl,--build-id=none", "-Wl,-z,noexecstack")
+
+
+_UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1 << 20, "mib": 1 << 20}
+
+
+def parse_size(text) -> int:
+    """Bytes from an int or a text: 8192, "0x2000", "8K", "8KiB", "1M"; ValueError else."""
+    if type(text) is int:
+        return text
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not a size")
+    digits = text.rstrip("KkMmIiBb")
+    try:
+        return int(digits, 0) * _UNITS[text[len(digits):].lower()]
+    except (ValueError, KeyError):
+        raise ValueError(f"{text!r} is not a size (bytes, or with K or M)") from None
 
 
 def check(arch: str, kind: str = "root", state: str = "t32") -> None:
@@ -64,6 +82,13 @@ def sizes(kind: str, stack: int | None = None, heap: int | None = None) -> dict[
     chosen["stack"] = -(-chosen["stack"] // PAGE_SIZE) * PAGE_SIZE
     chosen["heap"] = -(-chosen["heap"] // 16) * 16
     return chosen
+
+
+def image_sizes(symbols) -> dict[str, int | None]:
+    """{"stack": bytes, "heap": bytes} an image was linked with (its ELF symbols), None for a
+    region it does not mark (not linked with firmware/ld/image.ld)."""
+    return {name: symbols[high] - symbols[low] if low in symbols and high in symbols else None
+            for name, (low, high) in REGIONS.items()}
 
 
 def compile_flags(arch: str, state: str = "t32") -> list[str]:
