@@ -166,7 +166,8 @@ def make_variables() -> str:
              f"FLAGS_arm_a32 := {' '.join(TARGET['arm'] + STATE['a32'])}",
              f"FLAGS_x86_ := {' '.join(TARGET['x86'])}",
              f"SDK_LINK := {' '.join(LINK)}",
-             *(f"LINK_{kind} := {' '.join(symbols(kind))}" for kind in KINDS),
+             "# this tree's images use no C library: no malloc heap",
+             *(f"LINK_{kind} := {' '.join(symbols(kind, heap=0))}" for kind in KINDS),
              *(f"NOHOST_{arch} := {' '.join(nohost_flags(arch))}" for arch in ARCHES)]
     return "\n".join(lines) + "\n"
 

@@ -244,6 +244,8 @@ def test_the_flags_have_one_owner(built):
         assert "mem.o" in members and "syscalls.o" in members and "start.o" not in members
 
 
-def test_pipsim_run_child_needs_an_image(capsys):
+def test_pipsim_run_child_needs_an_image_and_no_trace(capsys):
     assert cli.main(["run", "--child"]) == 2
     assert "--child needs an image" in capsys.readouterr().err
+    assert cli.main(["run", "--child", "--trace", "-", str(WORDFREQ / "wordfreq.c")]) == 2
+    assert "--trace is for a root image, not with --child" in capsys.readouterr().err
