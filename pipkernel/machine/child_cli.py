@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sys
 
+from .. import elf
 from ..errors import PipsimError
 from . import Machine
-from .cli import _arch_of
 from .report import fault_report, summary
 from .spawn import run_child
 
@@ -16,7 +16,7 @@ def run_child_image(args, out=None) -> int:
     out = out or sys.stdout
     if args.trace is not None:
         raise PipsimError("--trace is for a root image, not with --child")
-    arch = args.arch or _arch_of(args.image)
+    arch = args.arch or elf.arch_of(args.image)
     machine = Machine(arch, pages=args.pages, policy=args.policy or "pip", python_root=True)
     run = run_child(machine, args.image, max_instructions=args.max_instructions)
     console = run.result.console

@@ -249,3 +249,16 @@ def test_pipsim_run_child_needs_an_image_and_no_trace(capsys):
     assert "--child needs an image" in capsys.readouterr().err
     assert cli.main(["run", "--child", "--trace", "-", str(WORDFREQ / "wordfreq.c")]) == 2
     assert "--trace is for a root image, not with --child" in capsys.readouterr().err
+
+
+def test_where_the_sdk_is_and_an_sdk_not_built(tmp_path, monkeypatch, capsys):
+    assert cli.main(["cc", "--print-sdk"]) == 0
+    assert capsys.readouterr().out == f"{FIRMWARE}\n"
+    monkeypatch.setenv("PIPSIM_SDK", str(tmp_path))
+    assert cli.main(["cc", "--print-sdk"]) == 0
+    assert capsys.readouterr().out == f"{tmp_path}\n"
+    assert cli.main(["cc", "--arch", "x86", "x.c", "-o", "x.elf"]) == 2
+    err = capsys.readouterr().err
+    assert f"the SDK lacks {tmp_path}/build/x86/lib/crt0-root.o" in err and "make setup" in err
+    assert cli.main(["cc", "--arch", "arm", "--print-toolchain"]) == 2
+    assert "pipsim-arm.cmake is missing" in capsys.readouterr().err
