@@ -125,9 +125,10 @@ def nohost_flags(arch: str) -> list[str]:
 
 def libc_compile_flags(arch: str, base: pathlib.Path | None = None) -> list[str]:
     """Headers: libpip's, the C library's (newlib), the compiler's own; no host headers."""
-    dirs = [layout.include_dir(base), layout.libc_dir(arch, base) / "include"]
-    dirs += [pathlib.Path(compiler_file(arch, name)) for name in ("include", "include-fixed")]
-    return ["-nostdinc", *(f"-isystem{d}" for d in dirs if d.is_dir())]
+    compiler = [pathlib.Path(compiler_file(arch, name)) for name in ("include", "include-fixed")]
+    dirs = [layout.include_dir(base), layout.libc_dir(arch, base) / "include",
+            *(d for d in compiler if d.is_dir())]      # (x86's gcc has no include-fixed)
+    return ["-nostdinc", *(f"-isystem{d}" for d in dirs)]
 
 
 def link_head(base: pathlib.Path | None = None) -> list[str]:
