@@ -1,16 +1,26 @@
 #!/bin/sh
-# Install the firmware toolchains if missing (idempotent). Needs root for apt-get.
-#  * ARM: Debian's arm-none-eabi-gcc, without the recommended newlib/libstdc++ (~2 GB):
-#    firmware is -nostdlib and only needs libgcc.a, which the package ships.
-#  * x86: the host gcc with -m32 -ffreestanding -nostdlib; only libgcc helpers would need
-#    lib32gcc-12-dev, and the firmware avoids them (no 64-bit division).
+# Install the firmware toolchains and the C library's source if missing (idempotent). Needs
+# root for apt-get; everything is installed --no-install-recommends.
+#  * ARM: Debian's arm-none-eabi-gcc (without the recommended newlib/libstdc++ binaries).
+#  * x86: the host gcc with -m32; lib32gcc-12-dev for libgcc's 32-bit helpers (64-bit
+#    division, which the C library's printf and strtoll need).
+#  * cmake, for the SDK's CMake toolchain files (docs/sdk.md; tests/sdk).
+#  * The C library of both: Debian's newlib-source (5.8 MB), which `make -C firmware`
+#    builds once with the compilers above into build/libc/{arm,x86} (tools/build-libc.sh;
+#    docs/sdk.md "The C library": why not picolibc-arm-none-eabi, 356 MB, ARM only).
 set -eu
+cd "$(dirname "$0")"
 
-if ! command -v arm-none-eabi-gcc >/dev/null 2>&1; then
-    echo "setup-toolchain: installing gcc-arm-none-eabi (no recommends)"
+missing=""
+command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing="$missing gcc-arm-none-eabi binutils-arm-none-eabi"
+[ -f "$(gcc -m32 -print-libgcc-file-name)" ] && gcc -m32 -print-libgcc-file-name | grep -q /32/ \
+    || missing="$missing lib32gcc-12-dev"
+ls /usr/src/newlib/newlib-*.tar.* >/dev/null 2>&1 || missing="$missing newlib-source"
+command -v cmake >/dev/null 2>&1 || missing="$missing cmake"     # the SDK's toolchain files
+if [ -n "$missing" ]; then
+    echo "setup-toolchain: installing$missing (no recommends)"
     apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        gcc-arm-none-eabi binutils-arm-none-eabi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
 fi
 
 # x86: check that the host compiler builds a freestanding 32-bit object and links it.
@@ -24,4 +34,6 @@ if ! gcc -m32 -ffreestanding -nostdlib -fno-pic -no-pie -static -Wl,--build-id=n
     echo "  install a gcc with i386 support, e.g. apt-get install gcc-multilib" >&2
     exit 1
 fi
-echo "setup-toolchain: arm-none-eabi-gcc $(arm-none-eabi-gcc -dumpversion), gcc -m32 ok"
+
+echo "setup-toolchain: arm-none-eabi-gcc $(arm-none-eabi-gcc -dumpversion), gcc -m32 ok," \
+     "$(basename /usr/src/newlib/newlib-*.tar.*)"

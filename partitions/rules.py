@@ -12,6 +12,7 @@ from pipkernel import Geometry, elf, layout
 from pipkernel.abi import ARCHES as CPUS
 from pipkernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
 from pipkernel.abi import MACHINE_LEVELS, MACHINE_TABLE_SIZE, POLICIES, RUN_MODES
+from pipkernel.sdk import flags as sdk
 from tokens.keys import ALGORITHM_NAMES
 from tokens.scope import OPERATIONS
 
@@ -136,13 +137,17 @@ class Rules:
 
     def runs(self, path, table, arch) -> Runs | None:
         value = table.get("runs")
-        if value is None or self.read.table(f"{path}.runs", value, ("python", "firmware")) is None:
+        if value is None or self.read.table(f"{path}.runs", value,
+                                            ("python", "firmware", *sdk.REGIONS)) is None:
             return None
         where = f"{path}.runs"
         if len([k for k in value if k in ("python", "firmware")]) != 1:
             self.error(where, 'must name exactly one of "python" or "firmware"')
             return None
         if "python" in value:
+            for key in sdk.REGIONS:
+                if key in value:
+                    self.error(f"{where}.{key}", "only a firmware image has one")
             target = self.read.get(where, value, "python", str, check=lambda v: None if (
                 _COMPONENT.match(v)) else f'"{v}" is not "package.module:Class"')
             return Runs("python", target) if target and self.importable(where, target) else None
@@ -150,10 +155,33 @@ class Rules:
             self.error(f"{where}.firmware", f'firmware needs arch "arm" or "x86", not "{arch}"')
             return None
         if isinstance(value["firmware"], str):   # one manifest for both architectures
-            value = {"firmware": value["firmware"].replace("{arch}", arch)}
+            value = {**value, "firmware": value["firmware"].replace("{arch}", arch)}
         elf = self.read.path(where, value, "firmware")
         segments = self.segments(f"{where}.firmware", elf, arch) if elf else ()
+        if segments:
+            self.image_memory(where, value, elf)
         return Runs("firmware", str(elf), segments) if segments else None
+
+    def image_memory(self, where, value, path) -> None:
+        """runs.stack / runs.heap: the least stack / malloc heap the image must have been
+        linked with (bytes, or "16K", "1M"; docs/sdk.md), checked against its ELF's symbols."""
+        linked = sdk.image_sizes(elf.read(path).symbols)
+        for key, option in (("stack", "--stack"), ("heap", "--heap")):
+            if key not in value:
+                continue
+            try:
+                asked = sdk.parse_size(value[key])
+            except ValueError as error:
+                self.error(f"{where}.{key}", str(error))
+                continue
+            if not 0 <= asked <= sdk.MAX_SIZE:
+                self.error(f"{where}.{key}", f"must be in [0, {sdk.MAX_SIZE:#x}] bytes, not {asked}")
+            elif linked[key] is None:
+                self.error(f"{where}.{key}", f"{path} marks no {key} (link it with pipsim cc, "
+                           "docs/sdk.md)")
+            elif linked[key] < asked:
+                self.error(f"{where}.{key}", f"{path} has {linked[key]} bytes of {key}, fewer "
+                           f"than the {asked} asked for: link it with pipsim cc {option} {asked}")
 
     def firmware_child(self, path, fields, parent) -> None:
         """A firmware partition below the root: its Python parent runs it (docs/manifests.md)."""

@@ -259,6 +259,11 @@ VIDT_CONTEXT_OFFSET = 0x800     # slots below, contexts of the VIDT's owner from
 #: the save slots of the machine's VIDTs (its table size is over SAVE_SLOTS_ABOVE)
 CLI_SAVE_INDEX, STI_SAVE_INDEX = cli_sti_save_indices(MACHINE_TABLE_SIZE)
 MAIN_SLOTS = (0, CLI_SAVE_INDEX, STI_SAVE_INDEX)   # a child's main context: started, and saved
+#: a child whose main returned (libpip's start file, docs/sdk.md) raises this software
+#: interrupt with r0 / eax = its exit code and r1 / ecx = CHILD_EXIT_MAGIC: its parent reads
+#: both in the child's saved main context
+CHILD_EXIT_VECTOR = 65
+CHILD_EXIT_MAGIC = 0x54495845   # "EXIT"
 
 
 # ---- Per-architecture conventions (docs/abi.md "Kernel calls", "Contexts") ----

@@ -134,7 +134,8 @@ def firmware_header() -> str:
                        "SYSTEM_TIMER_PERIOD", "SYSTEM_HALT", "SYSTEM_BLOCKS", "SYSTEM_PAGES",
                        "CLI_SAVE_INDEX", "STI_SAVE_INDEX", "CONTEXT_WORDS", "CTX_PC",
                        "CTX_PIPFLAGS", "CTX_STATUS", "CTX_VALID", "CTX_REGS", "PAGE_SIZE",
-                       "RESUME_SELF", "GET_INT_STATE_ERROR"])
+                       "RESUME_SELF", "GET_INT_STATE_ERROR", "CHILD_EXIT_VECTOR",
+                       "CHILD_EXIT_MAGIC"])
     lines += ["", "/* libpip's VIDT page (pip/vidt.h) */",
               f"#define PIP_VIDT_CTX_OFFSET {abi.VIDT_CONTEXT_OFFSET:#x}u"]
     lines += ["", "/* the IPC mailbox (docs/ipc.md, pip/ipc.h); offsets from the outbox VA */"]

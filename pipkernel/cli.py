@@ -19,6 +19,11 @@ def _demo(args) -> int:
 def _run(args) -> int:
     """An image, else the default device image a package registers under the
     "pipsim.default_image" entry point (the ODSI gateway), else the kernel demo."""
+    if args.child:
+        if args.image is None:
+            raise PipsimError("--child needs an image (an ELF linked with pipsim cc --kind child)")
+        from .machine.child_cli import run_child_image
+        return run_child_image(args)
     if args.image is not None:
         from .machine.cli import run_image
         return run_image(args)
@@ -60,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help='the kernel policy (docs/kernel.md §9; default: the image\'s, else '
                           '"pip", Pip exactly)')
     run.add_argument("--pages", type=_count, default=4096, help="physical pages (default 4096)")
+    run.add_argument("--child", action="store_true",
+                     help="run the image as the child of a Python root; exit status: its exit code")
     run.set_defaults(func=_run)
     for ep in entry_points(group="pipsim.commands"):
         ep.load()(sub)

@@ -121,6 +121,14 @@ def read(path, arch: str | None = None) -> ElfImage:
     return image
 
 
+def arch_of(path) -> str:
+    """The architecture an image is built for ("arm" or "x86"); ImageError for another CPU."""
+    image = read(path)
+    if image.arch is None:
+        raise ImageError(f"{path}: {image.e_machine} images are not supported (arm or x86)")
+    return image.arch
+
+
 def _check(image: ElfImage, arch: str, wide: bool) -> None:
     if image.e_machine != ARCHES[arch].elf_machine:
         raise ImageError(f"{image.path} is built for {image.e_machine}, the image's arch is {arch}")

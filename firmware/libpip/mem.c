@@ -1,10 +1,11 @@
-/* memset / memcpy / memmove / memcmp for freestanding code. Built with
+/* memset / memcpy / memmove / memcmp for freestanding code, weak: a program's own (or
+ * the C library's, taken first by `pipsim cc`) win over these. Built with
  * -fno-tree-loop-distribute-patterns so GCC does not turn these loops into calls to
  * themselves (unicorn-notes §9). */
 #include <stdint.h>
 #include <pip/mem.h>
 
-void *memset(void *dst, int c, size_t n)
+__attribute__((weak)) void *memset(void *dst, int c, size_t n)
 {
     uint8_t *d = dst;
     if (((uintptr_t)d & 3u) == 0 && (n & 3u) == 0) {
@@ -18,7 +19,7 @@ void *memset(void *dst, int c, size_t n)
     return dst;
 }
 
-void *memcpy(void *dst, const void *src, size_t n)
+__attribute__((weak)) void *memcpy(void *dst, const void *src, size_t n)
 {
     uint8_t *d = dst;
     const uint8_t *s = src;
@@ -34,7 +35,7 @@ void *memcpy(void *dst, const void *src, size_t n)
     return dst;
 }
 
-void *memmove(void *dst, const void *src, size_t n)
+__attribute__((weak)) void *memmove(void *dst, const void *src, size_t n)
 {
     uint8_t *d = dst;
     const uint8_t *s = src;
@@ -45,7 +46,7 @@ void *memmove(void *dst, const void *src, size_t n)
     return dst;
 }
 
-int memcmp(const void *a, const void *b, size_t n)
+__attribute__((weak)) int memcmp(const void *a, const void *b, size_t n)
 {
     const uint8_t *x = a, *y = b;
     for (; n; n--, x++, y++)

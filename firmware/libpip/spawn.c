@@ -29,3 +29,11 @@ void Pip_ChildRestart(pip_child_t *c, uint32_t a0, uint32_t a1, uint32_t a2, uin
     /* sp 0: the image's start file sets its own stack (ld/image.ld). */
     Pip_InitContext(c->ctx, c->img->entry, 0, a0, a1, a2, a3, pipflags);
 }
+
+int Pip_ChildExitCode(const pip_child_t *c, uint32_t *code)
+{
+    if (c->ctx->regs[1] != PIP_CHILD_EXIT_MAGIC)
+        return 0;
+    *code = c->ctx->regs[0];
+    return 1;
+}

@@ -246,14 +246,33 @@ class Machine:
 
     def write_root_image(self, va: int, data: bytes) -> None:
         """Copy bytes to the root's VAs through its page tables, whatever their rights."""
-        maps, memory = self.kernel.mappings(self.kernel.root), self.kernel.physical_memory()
-        done = 0
-        while done < len(data):
+        memory, done = self.kernel.physical_memory(), 0
+        for pa, size in self._root_spans(va, len(data)):
+            memory[pa:pa + size] = data[done:done + size]
+            done += size
+
+    def read_root_image(self, va: int, size: int) -> bytes:
+        """The bytes at the root's VAs [va, va + size), through its page tables, whatever
+        their rights."""
+        memory = self.kernel.physical_memory()
+        return b"".join(bytes(memory[pa:pa + n]) for pa, n in self._root_spans(va, size))
+
+    def _root_spans(self, va: int, size: int) -> list[tuple[int, int]]:
+        """(physical address, bytes) of [va, va + size) page by page in the root; ValueError
+        naming the first VA the root does not map, before anything is read or written."""
+        if type(va) is not int or type(size) is not int or va < 0 or size < 0 \
+                or va + size > 1 << 32:
+            raise ValueError(f"{va!r}+{size!r} is not a range of 32-bit VAs")
+        maps, spans, done = self.kernel.mappings(self.kernel.root), [], 0
+        while done < size:
             at = va + done
-            chunk = min(len(data) - done, PAGE_SIZE - (at & 0xFFF))
-            pa = maps[at & ~0xFFF].pa + (at & 0xFFF)
-            memory[pa:pa + chunk] = data[done:done + chunk]
+            chunk = min(size - done, PAGE_SIZE - (at & 0xFFF))
+            mapping = maps.get(at & ~0xFFF)
+            if mapping is None:
+                raise ValueError(f"the root does not map {at:#x}")
+            spans.append((mapping.pa + (at & 0xFFF), chunk))
             done += chunk
+        return spans
 
     # ---- running ----
     def run(self, max_instructions: int = 0, max_blocks: int = 0,

@@ -25,11 +25,14 @@ def load_image(machine, path: str) -> Image:
     rights = _page_rights(machine, image)
     loaded = Image(image.entry, image.stack_top,
                    tuple((s.va, s.size, s.rights) for s in image.segments), dict(image.symbols))
-    # W^X on the image; its other pages R W (pip) or R W X as at boot (hardened: the root
-    # can lend only the rights it holds, and it lends code pages to its children)
+    # W^X on the image; a page between its segments (the guard page below the stack,
+    # firmware/ld/image.ld) no rights, so any access faults; the root's other pages R W
+    # (pip) or R W X as at boot (hardened: the root can lend only the rights it holds, and
+    # it lends code pages to its children)
     other = "rwx" if machine.kernel.policy == "hardened" else "rw"
+    low, high = min(rights), max(rights)
     for page in machine.kernel.mappings(machine.kernel.root):
-        flags = rights.get(page, other)
+        flags = rights.get(page, "" if low < page < high else other)
         machine.set_root_rights(page, "r" in flags or "x" in flags, "w" in flags, "x" in flags)
     for segment in image.segments:
         machine.write_root_image(segment.va, segment.memory)

@@ -1,13 +1,20 @@
 """libpip's Pip_SpawnChild for a Python parent: a child partition running an ELF image,
-built only with the parent's system calls (pipkernel.wrappers)."""
+built only with the parent's system calls (pipkernel.wrappers); how the child ended
+(``child_exit_code``); and ``run_child``, a Python root running one firmware child to its
+end (``pipsim run --child``, docs/sdk.md)."""
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 from .. import elf
-from ..abi import CONTEXT_WORDS, MAIN_SLOTS, PAGE_SIZE, VIDT_VA
+from ..abi import (CHILD_EXIT_MAGIC, CONSOLE_VA, CONTEXT_WORDS, CTX_REGS, MAIN_SLOTS, PAGE_SIZE,
+                   SYSTEM_VA, VIDT_VA)
 from ..abi import VIDT_CONTEXT_OFFSET as CONTEXT_OFFSET
-from ..wrappers import create_child, map_page
+from ..types import Partition
+from ..wrappers import PageAllocator, create_child, map_page
+
+NO_SAVE = 2     # a VIDT slot libpip leaves null: a yield naming it saves nothing (PIP_SLOT_NONE)
 
 
 def spawn_child(machine, api, alloc, path: str, args=(0, 0, 0, 0), pipflags: int = 1) -> int:
@@ -51,3 +58,56 @@ def _vidt_page(machine, entry: int, stack_top: int, args, pipflags: int) -> byte
         struct.pack_into("<I", page, 4 * slot, VIDT_VA + CONTEXT_OFFSET)
     struct.pack_into(f"<{CONTEXT_WORDS}I", page, CONTEXT_OFFSET, *words)
     return bytes(page)
+
+
+def child_exit_code(kernel, child: Partition) -> int | None:
+    """The exit code of a child whose main returned (or that called exit): libpip's start
+    file raised CHILD_EXIT_VECTOR with r0 / eax = the code and r1 / ecx = CHILD_EXIT_MAGIC,
+    which the kernel saved in its main context (its VIDT page, slots 48 / 49).  None if its
+    saved context does not say so (or it has no VIDT page).  Only meaningful right after
+    the child gave control back without a fault (run_child checks that)."""
+    vidt = kernel.mappings(child).get(VIDT_VA)
+    if vidt is None:
+        return None
+    context = kernel.physical_memory()[vidt.pa + CONTEXT_OFFSET:
+                                       vidt.pa + CONTEXT_OFFSET + 4 * CONTEXT_WORDS]
+    code, magic = struct.unpack_from("<2I", context, 4 * CTX_REGS)
+    return code if magic == CHILD_EXIT_MAGIC else None
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """How a child run by run_child ended: "exit" (exit_code), "fault" (fault: the
+    machine's record), "yield" (it passed control back another way), or the machine's own
+    stop ("budget", "panic", "error"); with the run's result (console output, counters) and
+    the child partition."""
+
+    end: str
+    exit_code: int | None
+    fault: dict | None
+    result: object              # the machine's RunResult
+    child: Partition
+
+
+def run_child(machine, path: str, args=(0, 0, 0, 0), max_instructions: int = 0) -> ChildRun:
+    """On a machine with a Python root (Machine(python_root=True)), create a child running
+    the ELF at path (linked as a child: `pipsim cc --kind child`) with main(*args), lend it
+    the console page, yield to it and run until control comes back to the root."""
+    k = machine.kernel
+    root = k.as_partition(k.root)
+    alloc = PageAllocator.for_root(k, exclude=(CONSOLE_VA, SYSTEM_VA))
+    python_parent_vidt(root, k.geometry.vidt_va)
+    desc = spawn_child(machine, root, alloc, path, args)
+    map_page(root, alloc, desc, CONSOLE_VA, CONSOLE_VA, True, True, False)
+    child = Partition(k.mappings(k.root)[desc].pa // PAGE_SIZE)
+    faults = machine.counters()["faults"]
+    if root.yield_(desc, 0, NO_SAVE, 0, 0) != 0:
+        raise RuntimeError(f"the root could not yield to the child of {path}")
+    machine.enter()
+    result = machine.run(max_instructions=max_instructions)
+    if result.stop != "host":
+        return ChildRun(result.stop, None, result.fault, result, child)
+    if result.counters["faults"] > faults:
+        return ChildRun("fault", None, result.fault, result, child)
+    code = child_exit_code(k, child)
+    return ChildRun("yield" if code is None else "exit", code, None, result, child)

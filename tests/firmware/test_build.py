@@ -38,6 +38,8 @@ IMAGES = {
     "lamp_driver": ("child", ("arm", "x86"), "thumb", ()),
     "store_app": ("child", ("arm", "x86"), "thumb", ()),
     "devirq": ("root", ("arm", "x86"), "thumb", ()),
+    "exit_child": ("child", ("arm", "x86"), "thumb", ()),
+    "exit": ("root", ("arm", "x86"), "thumb", ("exit_child",)),
 }
 CASES = [(arch, name) for name, (_, arches, _, _) in IMAGES.items() for arch in arches]
 
@@ -78,7 +80,7 @@ def pages(vaddr: int, memsz: int) -> set[int]:
 def test_segments_are_wx_separate(built, arch, name):
     img = Image(built / arch / f"{name}.elf")
     assert img.e_machine == {"arm": "EM_ARM", "x86": "EM_386"}[arch]
-    assert len(img.loads) == 2, img.loads
+    assert len(img.loads) in (2, 3), img.loads     # code, data (if it has any), stack
     seen: set[int] = set()
     for vaddr, memsz, flags in img.loads:
         assert vaddr % PAGE == 0, f"segment at {vaddr:#x} is not page-aligned"
@@ -87,9 +89,25 @@ def test_segments_are_wx_separate(built, arch, name):
         span = pages(vaddr, memsz)
         assert not span & seen, "two segments share a page"
         seen |= span
-    code, data = img.loads
+    code, *data, stack = img.loads
     assert code[2] == P_FLAGS.PF_R | P_FLAGS.PF_X
-    assert data[2] == P_FLAGS.PF_R | P_FLAGS.PF_W
+    assert all(d[2] == P_FLAGS.PF_R | P_FLAGS.PF_W for d in data)
+    assert stack[2] == P_FLAGS.PF_R | P_FLAGS.PF_W
+
+
+@pytest.mark.parametrize("arch,name", CASES)
+def test_the_stack_has_pages_of_its_own_above_a_guard_page(built, arch, name):
+    """ld/image.ld: the stack segment starts one page above the data segment's last page
+    (the code's, for an image without data), a page no segment covers (loaders leave it
+    unmapped: an overflow faults there)."""
+    img = Image(built / arch / f"{name}.elf")
+    (below_va, below_size, _), (stack_va, stack_size, _) = img.loads[-2:]
+    guard = img.symbols["__stack_guard"]
+    assert guard == -(-(below_va + below_size) // PAGE) * PAGE and stack_va == guard + PAGE
+    assert img.segment_of(guard) is None and img.segment_of(guard + PAGE - 1) is None
+    assert (img.symbols["__stack_bottom"], img.symbols["__stack_top"]) == \
+        (stack_va, stack_va + stack_size)
+    assert stack_size == {"root": 0x4000, "child": 0x2000}[IMAGES[name][0]]
 
 
 @pytest.mark.parametrize("arch,name", CASES)

@@ -99,3 +99,17 @@ def test_the_timer_period_is_settable_and_checked():
     assert machine.timer_period == 500
     with pytest.raises(ValueError):
         machine.timer_period = -1
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_exit_a_childs_main_returns_its_code_to_the_parent_then_overflows_its_stack(arch):
+    """libpip's child start file raises PIP_CHILD_EXIT_VECTOR with main's result, which the
+    root reads with Pip_ChildExitCode; the restarted child recurses and faults at its guard
+    page (the page below its stack, firmware/ld/image.ld), which the root reports."""
+    from pipkernel import elf
+    guard = elf.read(BUILD / arch / "exit_child.elf").symbols["__stack_guard"]
+    _, result = run(arch, "exit")
+    assert (result.stop, result.exit_code) == ("halt", 42)
+    assert result.console.decode() == ("exit: the child's main returned 42\n"
+                                       f"exit: the recursing child faulted: write at page "
+                                       f"{guard:#010x}\n")

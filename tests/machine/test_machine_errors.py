@@ -31,8 +31,9 @@ def phdr_field(index, offset):
 
 def second_load_onto_first(tmp_path, arch="arm"):
     data = bytearray((BUILD / arch / "hello.elf").read_bytes())
-    loads = [i for i in range(struct.unpack_from("<H", data, 44)[0])
-             if struct.unpack_from("<I", data, phdr_field(i, 0)(data))[0] == 1]
+    loads = [i for i in range(struct.unpack_from("<H", data, 44)[0])      # PT_LOAD, not empty
+             if struct.unpack_from("<I", data, phdr_field(i, 0)(data))[0] == 1
+             and struct.unpack_from("<I", data, phdr_field(i, 20)(data))[0]]
     first_va = struct.unpack_from("<I", data, phdr_field(loads[0], 8)(data))[0]
     struct.pack_into("<I", data, phdr_field(loads[1], 8)(data), first_va + 4)
     path = tmp_path / "overlap.elf"

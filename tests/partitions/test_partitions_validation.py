@@ -299,3 +299,44 @@ def test_a_firmware_partition_needs_its_stack_symbol(valid, errors, tmp_path):
     assert only(errors(valid)) == (f"partition[1].runs.firmware: {stripped} has no __stack_top "
                                    "symbol (its initial stack pointer: link it with "
                                    "firmware/ld/image.ld)")
+
+
+@pytest.mark.parametrize("memory, expected", [
+    ({"stack": "8K", "heap": 0}, None),                       # what temp_driver was linked with
+    ({"stack": 4096}, None),                                  # at least: less is fine
+    ({"stack": "16K"}, "partition[1].runs.stack: {elf} has 8192 bytes of stack, fewer than the "
+                       "16384 asked for: link it with pipsim cc --stack 16384"),
+    ({"heap": "1M"}, "partition[1].runs.heap: {elf} has 0 bytes of heap, fewer than the "
+                     "1048576 asked for: link it with pipsim cc --heap 1048576"),
+    ({"stack": "lots"}, "partition[1].runs.stack: 'lots' is not a size (bytes, or with K or M)"),
+    ({"stack": True}, "partition[1].runs.stack: True is not a size"),
+    ({"heap": "2M"}, "partition[1].runs.heap: must be in [0, 0x100000] bytes, not 2097152"),
+])
+def test_memory_sizes_of_a_firmware_image(valid, errors, tmp_path, memory, expected):
+    """runs.stack / runs.heap: what the image must have been linked with, checked against
+    its ELF (docs/sdk.md); the gateway's drivers are children: 8 KiB stack, no heap (this
+    tree's images use no C library)."""
+    path = BUILD / "x86" / "temp_driver.elf"
+    valid["image"] = {"name": "t", "arch": "x86", "pages": 1024}
+    valid["partition"][0]["runs"] = {"python": "domains.virtual:VirtualManager"}
+    valid["partition"][1]["runs"] = {"firmware": str(path), **memory}
+    if expected is None:
+        assert parse(valid, tmp_path).partition("sensor").runs.firmware
+    else:
+        assert only(errors(valid)) == expected.format(elf=path)
+
+
+def test_memory_sizes_need_firmware_linked_with_the_sdk(valid, errors, tmp_path):
+    import shutil
+    import subprocess
+    stripped = tmp_path / "driver.elf"
+    shutil.copy(BUILD / "x86" / "temp_driver.elf", stripped)
+    subprocess.run(["strip", "-K", "__stack_top", str(stripped)], check=True)
+    valid["image"] = {"name": "t", "arch": "x86", "pages": 1024}
+    valid["partition"][0]["runs"] = {"python": "domains.virtual:VirtualManager",
+                                     "stack": "8K"}
+    valid["partition"][1]["runs"] = {"firmware": str(stripped), "heap": "4K"}
+    lines = errors(valid)
+    assert "partition[0].runs.stack: only a firmware image has one" in lines
+    assert (f"partition[1].runs.heap: {stripped} marks no heap (link it with pipsim cc, "
+            "docs/sdk.md)") in lines

@@ -1,5 +1,6 @@
 /* The few memory functions freestanding C still needs (GCC may emit calls to memcpy
- * and memset itself; they are defined under those names in libpip/mem.c). */
+ * and memset itself; they are defined under those names in libpip/mem.c, weak: a
+ * program's own or the C library's win). */
 #ifndef PIP_MEM_H
 #define PIP_MEM_H
 

@@ -37,4 +37,11 @@ int Pip_SpawnChild(pip_alloc_t *a, pip_child_t *c, const struct pip_image *img);
 void Pip_ChildRestart(pip_child_t *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                       uint32_t pipflags);
 
+/* After PIP_CHILD_EXIT_VECTOR was delivered for the child (register a handler for it in
+ * the parent's VIDT): 1 and *code = its exit code (main's result, or exit's argument) if
+ * its saved main context is at its exit (r0 / eax = code, r1 / ecx =
+ * PIP_CHILD_EXIT_MAGIC; system.h pip_exit), else 0. A child resumed after its exit raises
+ * the vector again. */
+int Pip_ChildExitCode(const pip_child_t *c, uint32_t *code);
+
 #endif
