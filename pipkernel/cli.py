@@ -22,7 +22,7 @@ def _run(args) -> int:
     if args.child:
         if args.image is None:
             raise PipsimError("--child needs an image (an ELF linked with pipsim cc --kind child)")
-        from .machine.child_cli import run_child_image
+        from .machine.cli import run_child_image
         return run_child_image(args)
     if args.image is not None:
         from .machine.cli import run_image

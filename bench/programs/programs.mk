@@ -7,7 +7,8 @@
 #   prog_NAME_linux    static Linux executable for QEMU user mode (harness/linux*.[cS])
 BENCH_DIR      := ../bench/programs
 BENCH_PROGRAMS := $(sort $(basename $(notdir $(wildcard $(BENCH_DIR)/*.c))))
-LINK_linux     := -Wl,--defsym=__image_base=0x10000 -Wl,--defsym=__stack_size=0
+LINK_linux     := -Wl,--defsym=__image_base=0x10000 -Wl,--defsym=__stack_size=0x1000 \
+                  -Wl,--defsym=__heap_size=0
 
 define bench_program
 prog_$(1)_KIND := root

@@ -89,10 +89,12 @@ class ChildRun:
     child: Partition
 
 
-def run_child(machine, path: str, args=(0, 0, 0, 0), max_instructions: int = 0) -> ChildRun:
+def run_child(machine, path: str, args=(0, 0, 0, 0), max_instructions: int = 0,
+              max_seconds: float = 0) -> ChildRun:
     """On a machine with a Python root (Machine(python_root=True)), create a child running
     the ELF at path (linked as a child: `pipsim cc --kind child`) with main(*args), lend it
-    the console page, yield to it and run until control comes back to the root."""
+    the console page, yield to it and run until control comes back to the root (budgets:
+    Machine.run's)."""
     k = machine.kernel
     root = k.as_partition(k.root)
     alloc = PageAllocator.for_root(k, exclude=(CONSOLE_VA, SYSTEM_VA))
@@ -104,7 +106,7 @@ def run_child(machine, path: str, args=(0, 0, 0, 0), max_instructions: int = 0) 
     if root.yield_(desc, 0, NO_SAVE, 0, 0) != 0:
         raise RuntimeError(f"the root could not yield to the child of {path}")
     machine.enter()
-    result = machine.run(max_instructions=max_instructions)
+    result = machine.run(max_instructions=max_instructions, max_seconds=max_seconds)
     if result.stop != "host":
         return ChildRun(result.stop, None, result.fault, result, child)
     if result.counters["faults"] > faults:
