@@ -8,8 +8,9 @@
  *   host calls (numbers >= PIP_HOST_CALL_BASE) go to one Python callback.
  * - Switches: registers <-> k->cpu, then a TLB flush, inside the hook.
  * - Time (docs/abi.md "Run modes"): exact mode counts blocks in a lean native block hook
- *   (the timer and the budgets at exact block counts); fast mode has no block hook and a
- *   ticker thread stops the engine from outside (uc_emu_stop is thread-safe) for the timer.
+ *   (the timer and the budgets at exact block counts); fast mode's block hook only looks
+ *   for a stop a ticker thread (host time) or a device asked for.  The engine is stopped
+ *   only where an instruction boundary is: in a hook before a block, or after a kernel call.
  * - Devices: MMIO callbacks.
  * - What differs between ARM and x86 sits in one table per CPU (arch_t, at the end),
  *   built on pip_abi.h's per-arch registers (pipkernel/abi.py ARCHES).
@@ -440,11 +441,14 @@ static uint64_t next_event(const pip_machine *m) {
 
 static void block_events(pip_machine *m, uint32_t n) {
     uint32_t reason = PIP_STOP_NONE;
+    if (__atomic_exchange_n(&m->poke, 0, __ATOMIC_ACQ_REL) &&
+        __atomic_load_n(&m->deadline_hit, __ATOMIC_ACQUIRE))
+        reason = PIP_STOP_BUDGET;
     if (m->timer_period && m->blocks >= m->timer_due) {
         m->timer_due = m->blocks + m->timer_period;
         m->irq_pending |= 1u << (PIP_VECTOR_TIMER - 32);
     }
-    if (m->instructions > m->instruction_limit ||
+    if (reason || m->instructions > m->instruction_limit ||
         (m->block_budget && m->blocks > m->block_budget))
         reason = PIP_STOP_BUDGET;
     else if (m->irq_pending && pip_int_state(m->k, m->k->root))
@@ -456,10 +460,31 @@ static void block_events(pip_machine *m, uint32_t n) {
     m->next_check = next_event(m);
 }
 
+/* Ask the block hook to stop the engine before the next block.  Never uc_emu_stop from
+ * outside a hook: Unicorn checks for exit requests after every memory access too, and an
+ * emulation stopped there restarts the instruction it stopped in, whose store already
+ * happened (an x86 `add [mem], reg` would add twice).  From the ticker thread, exact
+ * mode's next_check = 0 may be overwritten by the hook's own update: the ticker pokes
+ * again every period (or ms), so the request is seen at the latest then. */
+static void poke(pip_machine *m) {
+    __atomic_store_n(&m->poke, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&m->next_check, 0, __ATOMIC_RELAXED);
+}
+
+/* fast mode's block hook: nothing but a stop someone asked for */
+static void on_block_fast(uc_engine *uc, uint64_t address, uint32_t size, void *ud) {
+    (void)uc, (void)address, (void)size;
+    pip_machine *m = ud;
+    if (__atomic_load_n(&m->poke, __ATOMIC_RELAXED)) {
+        m->poke = 0;
+        stop(m, PIP_STOP_IRQ);           /* the run loop looks at what is due */
+    }
+}
+
 /* Fast mode, and any mode's time limit: a thread that sleeps until the next timer period
- * or the deadline (host time) and stops the engine then; the run loop raises the timer
- * interrupt it asked for.  A stop that lands between two emulations is lost and the tick
- * comes a period late: fast mode's time is the host's, not deterministic. */
+ * or the deadline (host time) and then asks the block hook to stop the engine; the run
+ * loop raises the timer interrupt it asked for.  Fast mode's time is the host's, not
+ * deterministic. */
 typedef struct ticker {
     pthread_t thread;
     pthread_mutex_t lock;
@@ -493,7 +518,7 @@ static void *ticker_main(void *arg) {
             __atomic_store_n(&m->deadline_hit, 1, __ATOMIC_RELEASE);
             t->deadline = now + 1000000u, fire = 1;  /* again each ms until the run ends */
         }
-        if (fire) U.emu_stop(m->uc);
+        if (fire) poke(m);
     }
     pthread_mutex_unlock(&t->lock);
     return 0;
@@ -567,24 +592,25 @@ void pip_machine_set_timer(pip_machine *m, uint32_t period) {
     }
 }
 
+/* called from a device's MMIO callback too (mid-instruction): the block hook stops */
 void pip_machine_raise_irq(pip_machine *m, uint32_t vector) {
     if (vector < 32 || vector > 63) return;
     m->irq_pending |= 1u << (vector - 32);
-    check_irq(m);
+    poke(m);
 }
 
 int pip_machine_set_mode(pip_machine *m, uint32_t mode) {
     if (mode != PIP_MODE_EXACT && mode != PIP_MODE_FAST) return -1;
-    if (mode == m->mode && (mode == PIP_MODE_FAST) == !m->block_hook) return 0;
+    if (mode == m->mode && m->block_hook) return 0;
     if (m->block_hook) U.hook_del(m->uc, (uc_hook)m->block_hook);
     m->block_hook = 0;
-    if (mode == PIP_MODE_EXACT) {
-        uc_hook h;
-        if (U.hook_add(m->uc, &h, UC_HOOK_BLOCK, (void *)on_block, m, 1, 0)) return -2;
-        m->block_hook = h;
-    }
+    uc_hook h;
+    if (U.hook_add(m->uc, &h, UC_HOOK_BLOCK,
+                   mode == PIP_MODE_EXACT ? (void *)on_block : (void *)on_block_fast, m, 1, 0))
+        return -2;
+    m->block_hook = h;
     m->mode = mode;
-    pip_machine_code_changed(m);    /* translated blocks call the block hook or not */
+    pip_machine_code_changed(m);    /* translated blocks call the new block hook */
     pip_machine_set_timer(m, m->timer_period);
     return 0;
 }
@@ -955,8 +981,6 @@ int pip_machine_map_device(pip_machine *m, uint32_t pa) {
     if (U.mmio_map(m->uc, pa, 1u << PAGE_SHIFT, device_read, d, device_write, d)) return -1;
     return (int)m->device_count++;
 }
-
-void pip_machine_stop(pip_machine *m) { U.emu_stop(m->uc); }
 
 uint32_t pip_machine_register(pip_machine *m, int uc_register) {
     uint64_t value = 0;            /* wide enough for any register we read (32-bit ones) */

@@ -16,8 +16,8 @@
 #define PIP_STOP_IRQ 4
 #define PIP_STOP_ERROR 5
 #define PIP_STOP_HOST 6
-#define PIP_MODE_EXACT 0            /* a block hook: block-exact virtual time, exact counts */
-#define PIP_MODE_FAST 1             /* no block hook: a host-time timer, no instruction counts */
+#define PIP_MODE_EXACT 0            /* a counting block hook: block-exact time, exact counts */
+#define PIP_MODE_FAST 1             /* a block hook that only looks for stops: host-time timer */
 #define PIP_FAST_NS_PER_BLOCK 5     /* fast mode: a timer period's block, in host ns */
 #define PIP_FAST_MIN_TICK_NS 20000  /* fast mode: the shortest timer period (host timers) */
 #define PIP_EVENT_SYSCALL 1
@@ -119,9 +119,10 @@ typedef struct pip_machine {
     /* per-partition accounting at each switch: who runs since when */
     uint32_t accounted_pd;
     uint64_t accounted_instructions, accounted_ns, started_ns;
-    /* the ticker thread (fast mode's timer, any mode's time limit) and what it raised */
+    /* the ticker thread (fast mode's timer, any mode's time limit) and what it raised; poke:
+     * the block hook stops the engine before the next block (set from outside the hooks) */
     void *ticker;
-    uint32_t ticked, deadline_hit;
+    uint32_t ticked, deadline_hit, poke;
     pip_icount icounts[8192];        /* (partition, block address) -> instructions */
     /* devices */
     uint8_t out[65536];
@@ -143,7 +144,6 @@ int pip_machine_bind(const pip_unicorn *functions);   /* once per process, befor
 int pip_machine_init(pip_machine *m, pip_kernel *k, uint32_t arch, uint32_t console_pa,
                      uint32_t system_pa);
 int pip_machine_map_device(pip_machine *m, uint32_t pa);  /* its index, -1 if none left */
-void pip_machine_stop(pip_machine *m);     /* emu_stop: the run loop looks at what is pending */
 uint32_t pip_machine_register(pip_machine *m, int uc_register);   /* an engine register */
 /* run until a halt, a panic, a host partition or a budget: max_blocks / max_instructions
  * (exact mode only; 0: none), max_ns of host time (0: none) */
