@@ -98,6 +98,7 @@ typedef struct arch {
     uint32_t call_size;          /* x86: the sysenter the engine steps over by itself */
     void (*trap)(pip_machine *m, uint32_t intno);       /* an exception or svc / int n */
     void (*switch_xstate)(pip_machine *m);              /* CPU state beyond the context */
+    void (*filled)(pip_machine *m);     /* after a data access's TLB fill, or none */
     int (*start)(pip_machine *m);       /* set-up after the common hooks, or none */
 } arch_t;
 
@@ -320,6 +321,7 @@ static bool tlb_fill(uc_engine *uc, uint64_t va, uc_mem_type type, uc_tlb_entry 
     }
     e->paddr = (*pte & ~PAGE_MASK);
     e->perms = (*pte >> 2) & 7;          /* R W X bits are laid out as UC_PROT_* */
+    if (type != UC_MEM_FETCH && glue(m)->filled) glue(m)->filled(m);
     return true;
 }
 
@@ -650,6 +652,7 @@ static void system_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t
 
 /* ---- ARMv7-A: traps (svc, bkpt, undefined), TPIDRURW, its table ---- */
 #define ARM_CPSR_USER 0xFE0FFE00u   /* N Z C V Q, IT[1:0], GE, IT[7:2], E */
+#define ARM_CPSR_IT 0x0600FC00u     /* IT[1:0], IT[7:2] */
 #define ARM_EXCP_SWI 2u             /* QEMU's exception numbers */
 #define ARM_EXCP_BKPT 7u
 
@@ -664,6 +667,20 @@ static void arm_switch_tls(pip_machine *m) {
     if (out) out->tpidrurw = (uint32_t)tls.val;
     uint64_t next = in ? in->tpidrurw : 0;
     if (next != tls.val) tls.val = next, U.reg_write(m->uc, UC_ARM_REG_CP_REG, &tls);
+}
+
+/* Unicorn's virtual-TLB fill first restores the CPU state of the accessing instruction
+ * (cpu_restore_state in unicorn_vtlb.c), then lets its block go on.  On ARM that writes
+ * the instruction's IT state into the CPSR, which QEMU's translated code keeps at 0
+ * inside a block and rewrites only as it leaves one: a Thumb-2 load or store inside an
+ * IT block that missed the TLB left a stale IT state, and the next block looked up from
+ * the CPU state ran as conditional code (dijkstra failed its own check when preempted).
+ * Put back the 0 the block expects; a refused fill exits, and keeps the restored state. */
+static void arm_filled(pip_machine *m) {
+    uint32_t cpsr = pip_machine_register(m, UC_ARM_REG_CPSR);
+    if (!(cpsr & ARM_CPSR_IT)) return;
+    cpsr &= ~ARM_CPSR_IT;
+    U.reg_write(m->uc, UC_ARM_REG_CPSR, &cpsr);
 }
 
 /* the svc immediate of the instruction just executed (ARM / Thumb) */
@@ -704,7 +721,8 @@ static const arch_t arm_glue = {
     .pc_last = 1, .status_kept = ARM_CPSR_USER, .user_status = PIP_ARM_USER_STATUS,
     .thumb = PIP_ARM_THUMB, .pc_flag = 1, .call_number = PIP_ARM_CALL_NUMBER,
     .call_args = {PIP_ARM_CALL_ARGS}, .call_result = PIP_ARM_CALL_RESULT,
-    .call_size = 0, .trap = arm_trap, .switch_xstate = arm_switch_tls, .start = 0};
+    .call_size = 0, .trap = arm_trap, .switch_xstate = arm_switch_tls, .filled = arm_filled,
+    .start = 0};
 
 /* ---- x86-32: lazy FP registers, traps, sysenter, ring 3, its table ---- */
 typedef struct {                        /* x86: what FNSAVE + the SSE registers hold */
