@@ -118,12 +118,12 @@ def _keygen(args, out) -> int:
     if args.public_out and key.is_symmetric:
         raise CliError(f"{key.alg.name} keys are symmetric: there is no public part to write")
     if args.out:
-        _write(args.out, key.to_bytes())
-        print(f"wrote {key.alg.name} key {args.kid!r} to {args.out}", file=out)
+        key.save(args.out)
+        print(f"wrote {key.alg.name} key {args.kid!r} to {args.out} (mode 0600)", file=out)
     else:
         print(key.to_bytes().hex(), file=out)
     if args.public_out:
-        _write(args.public_out, key.to_bytes(private=False))
+        key.save(args.public_out, private=False)
         print(f"wrote public key to {args.public_out}", file=out)
     return 0
 

@@ -194,6 +194,17 @@ class CoseKey:
         """The COSE_Key encoding; ``private=False`` gives the verify-only public key."""
         return cbor2.dumps(self.to_map(private=private))
 
+    def save(self, path, *, private: bool = True) -> None:
+        """Write the COSE_Key to ``path``; a file holding a private part or a secret is
+        created with mode 0600 (owner only)."""
+        data = self.to_bytes(private=private)
+        secret = private and (self._secret is not None or self._private is not None)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            if secret:
+                os.fchmod(handle.fileno(), 0o600)     # an existing file keeps no wider mode
+            handle.write(data)
+
     def public_key(self) -> CoseKey:
         """The verify-only public half of an asymmetric key."""
         return CoseKey.from_map(self.to_map(private=False))
