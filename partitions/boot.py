@@ -15,6 +15,11 @@ from pipkernel.abi import PAGE_SIZE
 from pipkernel.machine.spawn import python_parent_vidt, spawn_child
 from pipkernel.wrappers import PageAllocator, create_child, map_page, map_range
 
+from trust import image as signed
+from trust import permissions
+from trust.policy import PolicyError
+from trust.policy import load as load_policy
+
 from .manifest import load
 from .plan import PartitionPlan
 from .rules import component_class
@@ -102,10 +107,36 @@ def _start(manifest: Manifest):
     return machine.kernel, machine, {name: machine.devices[name][1] for name in machine.devices}
 
 
+def verify_image(manifest: Manifest, path, devices=()) -> signed.Verified | None:
+    """Check a firmware image against the manifest's trust policy (image.trust; None
+    without one): its signature, digest and arch, and that it requests the permission of
+    each device in ``devices`` (docs/trust.md).  ImageRefused or PolicyError otherwise."""
+    if manifest.trust is None:
+        return None
+    verified = signed.verify(path, load_policy(manifest.trust), arch=manifest.arch)
+    signed.require(verified, map(permissions.device, devices))
+    return verified
+
+
+def _verify_firmware(manifest: Manifest) -> None:
+    """Every firmware image of the manifest checks (verify_image) before anything boots."""
+    for spec in manifest.partitions:
+        if spec.runs_firmware:
+            where = "root" if spec.name == ROOT else f'partition "{spec.name}"'
+            try:
+                verify_image(manifest, spec.runs.target,
+                             [d.name for d in manifest.devices if d.owner == spec.name])
+            except (signed.ImageRefused, PolicyError) as error:
+                raise ManifestError(f"{where}: runs.firmware refused by image.trust: "
+                                    f"{error}") from None
+
+
 def boot(manifest: Manifest | str) -> DeviceImage:
-    """Boot a manifest (or a manifest file's path) and return the device image."""
+    """Boot a manifest (or a manifest file's path) and return the device image; with a
+    trust policy (image.trust), only once every firmware image checks against it."""
     if not isinstance(manifest, Manifest):
         manifest = load(manifest)
+    _verify_firmware(manifest)
     plan = manifest.plan
     kernel, machine, devices = _start(manifest)
     root = BootedPartition(manifest.root, plan[ROOT], kernel.root,

@@ -82,7 +82,8 @@ class Rules:
         plan = self.memory(image["geometry"], arch != "python", partitions, devices,
                            {p["name"]: path for path, p in parts})
         return Manifest(image["name"], arch, image["geometry"], partitions, plan, devices,
-                        channels, keys, source, image["policy"], links, image["mode"])
+                        channels, keys, source, image["policy"], links, image["mode"],
+                        image["trust"])
 
     # ---- the image
     def image(self, value) -> dict:
@@ -90,7 +91,7 @@ class Rules:
             self.error("image", "missing (the [image] table: name, arch, pages, ...)")
             value = {}
         table = self.read.table("image", value, ("name", "arch", "pages", "table_size", "levels",
-                                                 "policy", "mode")) or {}
+                                                 "policy", "mode", "trust")) or {}
         arch = self.read.choice("image", table, "arch", ARCHES, "python")
         policy = self.read.choice("image", table, "policy", POLICIES, "pip")
         mode = self.read.choice("image", table, "mode", RUN_MODES, RUN_MODES[0])
@@ -103,7 +104,7 @@ class Rules:
                        f"{MACHINE_TABLE_SIZE} and levels {MACHINE_LEVELS}, not {ts} and {levels}")
             ts = None
         return {"name": self.read.name("image", table, "name"), "arch": arch, "policy": policy,
-                "mode": mode,
+                "mode": mode, "trust": self.read.path("image", table, "trust", None),
                 "geometry": self.geometry(pages, ts, levels)}
 
     def geometry(self, pages, ts, levels) -> Geometry | None:

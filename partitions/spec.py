@@ -118,6 +118,7 @@ class Manifest:
     policy: str = "pip"        # the kernel's (docs/kernel.md §9)
     links: tuple[LinkSpec, ...] = ()     # the house's small devices its domains reach
     mode: str = "exact"        # how the machine's time runs (docs/abi.md "Run modes")
+    trust: Path | None = None  # the trust policy its firmware images must check against
 
     @property
     def root(self) -> PartitionSpec:
