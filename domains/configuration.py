@@ -7,7 +7,8 @@ and (in the owner domain) LwM2M object 26261, isolation management (D3.3 §4.2, 
                      partition with P pages running a domain manager, whose tokens are
                      verified with the COSE_Key K (its kid names the domain's server) and
                      which serves the given domain resources; with code, the domain runs
-                     the firmware image the owner's config lists as I ("codes") in a child
+                     the firmware image the owner's config lists as I ("codes"), once it
+                     checks against the image's trust policy (docs/trust.md), in a child
                      partition of its own ("N-app"), which serves the resource path (read,
                      write; an unsigned 32-bit value); created stopped
     write 26261/0/8  "N"                       delete it (deletePartition)
@@ -39,6 +40,7 @@ from pipkernel.wrappers import (NoFreePages, PageAllocator, PipCallError, create
                                 map_range)
 from tokens import VaultError
 from tokens.keys import VERIFY, CoseKey
+from trust import ImageRefused, PolicyError
 
 from .admin import AdministrationManager, respond
 from .commands import Command, Refused, Response
@@ -166,6 +168,13 @@ class ConfigurationManager:
         if code["image"] not in self.codes:
             raise Refused("not_allowed", f"code {code['image']!r} is not one of "
                           f"{', '.join(sorted(self.codes)) or 'none'}")
+        try:                              # before anything is made (docs/trust.md)
+            self.host.check_image(self.codes[code["image"]])
+        except ImageRefused as error:     # not there: the device's failure; else refused
+            raise Refused("failed" if error.reason == "unreadable" else "unauthorised",
+                          f"code {code['image']!r}: image refused: {error}") from None
+        except PolicyError as error:
+            raise Refused("failed", f"code {code['image']!r}: {error}") from None
         if code["resource"] in config["resources"]:
             raise Refused("malformed", f"{code['resource']} is both a resource and the code's")
         app = f"{name}-app"

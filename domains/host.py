@@ -62,6 +62,11 @@ class HostServices(Protocol):
         ``keys`` go to its ``Context``.  Atomic: whatever it raises, nothing stays
         registered."""
 
+    def check_image(self, image: str) -> None:
+        """A firmware image (as the owner's ``codes`` name it) checks against the image's
+        trust policy (docs/trust.md); ``trust.ImageRefused`` (or ``trust.PolicyError``)
+        says why not.  Reads only."""
+
     def forget(self, name: str) -> None:
         """Stop running the caller's child ``name`` (adopted earlier) before the caller
         deletes it: its own children are deleted first, bottom-up; its manager's open

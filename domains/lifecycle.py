@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ipc import Policy, Relay, Topology
-from partitions.boot import spawn_firmware
+from partitions.boot import spawn_firmware, verify_image
 from partitions.manifest import firmware
 from partitions.plan import child_plan, mailbox_vas
 from partitions.spec import ManifestError
@@ -175,8 +175,7 @@ class Lifecycle:
         machine, manifest = self.image.machine, self.image.manifest
         if machine is None:
             raise ManifestError(f"{image}: firmware needs an arm or x86 image")
-        runs = firmware(Path(manifest.source).parent / image.replace("{arch}", manifest.arch),
-                        manifest.arch)
+        runs = firmware(self._image_path(image), manifest.arch)
         g = self.kernel.geometry
         plan = child_plan(g, app, MAILBOX_PAGES, runs)
         need = plan.cost + layout.build_spare(g)
@@ -192,6 +191,16 @@ class Lifecycle:
         self.firmware[app] = FirmwarePartition(machine, app, api, desc, child,
                                                self.topology.mailbox(app))
         return free[:-need]
+
+    def _image_path(self, image: str) -> Path:
+        """A firmware image path as in the image's manifest ("{arch}" allowed), resolved."""
+        manifest = self.image.manifest
+        return Path(manifest.source).parent / image.replace("{arch}", manifest.arch)
+
+    def check_image(self, image: str) -> None:
+        """A firmware image a created domain would run checks against the image's trust
+        policy (``partitions.boot.verify_image``); ImageRefused or PolicyError otherwise."""
+        verify_image(self.image.manifest, self._image_path(image))
 
     def restart(self, name: str) -> None:
         """Start a halted firmware partition of the image afresh: it is deleted bottom-up

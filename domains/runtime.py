@@ -313,6 +313,9 @@ class PartitionHost:
             raise PermissionError(f"{self._caller} may adopt only children of its own")
         self._runtime.adopt(name, parent_api, desc, pages, component, config, app, keys)
 
+    def check_image(self, image: str) -> None:
+        self._runtime.lifecycle.check_image(image)
+
     def forget(self, name: str) -> None:
         if self._runtime.lifecycle.parent_of.get(name) != self._caller:
             raise PermissionError(f"{name} is not a child of {self._caller}")

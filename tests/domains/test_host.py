@@ -19,8 +19,8 @@ from pipkernel import Kernel
 from tokens import Issuer, KeyVault
 from tokens.keys import HMAC_256_64
 
-HOST_METHODS = {"register_manager", "adopt", "forget", "restart", "running", "set_running",
-                "forward"}
+HOST_METHODS = {"register_manager", "adopt", "check_image", "forget", "restart", "running",
+                "set_running", "forward"}
 
 
 class FakeHost:
@@ -35,6 +35,9 @@ class FakeHost:
     def adopt(self, name, parent_api, desc, pages, component, config, app=None, keys=()):
         self.calls.append(("adopt", name, parent_api, component, app, list(keys)))
         self.stopped.add(name)
+
+    def check_image(self, image):
+        self.calls.append(("check_image", image))
 
     def forget(self, name):
         self.calls.append(("forget", name))
