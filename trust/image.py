@@ -277,9 +277,10 @@ def verify(image, policy: TrustPolicy, *, arch: str, minimum_version: int = 0,
                 f"{len(message.tag)} bytes, a {message.alg.name} signature has "
                 f"{message.alg.tag_len}" if truncated else error.detail)) from None
         signers[role] = signer
-    if digest_of(image) != metadata.digest:
+    digest = digest_of(image)
+    if digest != metadata.digest:
         raise ImageRefused("digest_mismatch", f"{image} is not the image that was signed "
-                           f"(SHA-256 {digest_of(image).hex()}, signed {metadata.digest.hex()})")
+                           f"(SHA-256 {digest.hex()}, signed {metadata.digest.hex()})")
     if metadata.kind != kind_of(image):
         raise ImageRefused("malformed", f"{image} is not a {metadata.kind}")
     if metadata.arch != arch:
