@@ -293,3 +293,21 @@ def test_a_policy_key_is_used_verify_only(tmp_path, keys):
                           tmp_path)
     assert loaded.signers[b"dev"].key.uses == {"verify"}
     assert loaded.signer(b"dev", "authority") is None
+
+
+def test_every_change_to_a_signature_file_is_refused(tmp_path, keys, trust):
+    """Each byte of a developer + authority signature file, changed, and each cut: refused
+    with one of the reasons (never accepted, never another exception)."""
+    path = copy_image(tmp_path, "arm", "temp_driver")
+    sign(path, keys, ("device:temperature",), authority=True)
+    sig = signature_path(path)
+    good = sig.read_bytes()
+    variants = [good[:i] + bytes([good[i] ^ 0x41]) + good[i + 1:] for i in range(len(good))]
+    variants += [good[:i] for i in range(0, len(good), 7)]
+    reasons = set()
+    for variant in variants:
+        sig.write_bytes(variant)
+        with pytest.raises(ImageRefused) as error:
+            image.verify(path, trust, arch="arm")
+        reasons.add(error.value.reason)
+    assert reasons <= set(image.REASONS) and {"malformed", "bad_signature"} <= reasons
