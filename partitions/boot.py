@@ -4,7 +4,9 @@ The manifest's plan (partitions.plan) says where every page goes; boot carries i
 each parent creates its children from its pool (`k.as_partition(parent)` and
 `pipkernel.wrappers`), maps their pages (a firmware child: its image first,
 `pipkernel.machine.spawn`, then its pages after it) and relays device pages down to their
-owners with addVAddr (docs/manifests.md "Boot").
+owners with addVAddr (docs/manifests.md "Boot").  Given a measurement log
+(trust.measure.Measurements), each partition is measured as it is created, top-down
+(docs/attestation.md).
 """
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ class DeviceImage:
     machine: object | None                # pipkernel.machine.Machine, None for arch python
     partitions: dict[str, BootedPartition]
     devices: dict[str, object]            # device name -> its Registers (None for arch python)
+    measurements: object | None = None    # trust.measure.Measurements, if booted measured
 
     @property
     def channels(self) -> tuple[ChannelSpec, ...]:
@@ -102,11 +105,14 @@ def _start(manifest: Manifest):
     return machine.kernel, machine, {name: machine.devices[name][1] for name in machine.devices}
 
 
-def boot(manifest: Manifest | str) -> DeviceImage:
-    """Boot a manifest (or a manifest file's path) and return the device image."""
+def boot(manifest: Manifest | str, measurements=None) -> DeviceImage:
+    """Boot a manifest (or a manifest file's path) and return the device image;
+    ``measurements``: a trust.measure.Measurements that records each partition made."""
     if not isinstance(manifest, Manifest):
         manifest = load(manifest)
     plan = manifest.plan
+    if measurements is not None:                  # measured before it is loaded, each of them
+        measurements.manifest_partition(manifest, manifest.root)
     kernel, machine, devices = _start(manifest)
     root = BootedPartition(manifest.root, plan[ROOT], kernel.root,
                            kernel.as_partition(kernel.root), None)
@@ -116,11 +122,13 @@ def boot(manifest: Manifest | str) -> DeviceImage:
         python_parent_vidt(root.api, kernel.geometry.vidt_va)
     for spec in manifest.partitions[1:]:
         parent = booted[spec.parent]
+        if measurements is not None:
+            measurements.manifest_partition(manifest, spec)
         booted[spec.name] = _create(manifest, machine, parent, allocators[spec.parent], spec)
         allocators[spec.name] = PageAllocator(plan[spec.name].pool)
         if machine is not None and spec.runs_python:
             machine.add_python_partition(booted[spec.name].partition)
-    return DeviceImage(manifest, kernel, machine, booted, devices)
+    return DeviceImage(manifest, kernel, machine, booted, devices, measurements)
 
 
 def map_pages(api, alloc: PageAllocator, desc: int, vas, e: bool = False) -> None:
