@@ -17,6 +17,7 @@ from ipc import Reason
 from pipkernel import MemoryFault
 from tokens import Issuer, KeyVault
 from tokens.keys import HMAC_256_64, ISSUE
+from trust import measured
 
 from .commands import Command, Response
 from .runtime import Runtime
@@ -111,7 +112,7 @@ class Gateway(Servers):
         policy: the kernel's, mode: the machine's (default: the manifest's)."""
         if not isinstance(manifest, partitions.Manifest):
             manifest = partitions.load(manifest, arch, policy, mode)
-        self.image = partitions.boot(manifest)
+        self.image = partitions.boot(manifest, measured(manifest.name))
         self.runtime = Runtime(self.image)
         self.sensor = self.image.devices["temperature"]      # the hardware's side
         self.lamp = self.image.devices["lamp"]
