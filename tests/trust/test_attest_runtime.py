@@ -89,3 +89,14 @@ def test_the_runtime_refuses_a_nonce_it_answered():
     gw.runtime.attest(bytes(32))
     with pytest.raises(AttestationError, match="nonce_reused"):
         gw.runtime.attest(bytes(32))
+
+
+def test_the_gateway_transcript_attests_after_its_session():
+    import io
+
+    from domains.gateway import run_default
+    out = io.StringIO()
+    assert run_default(out) == 0, out.getvalue()
+    [line] = [line for line in out.getvalue().splitlines() if line.startswith("attestation")]
+    assert "the quote verified (software root of trust" in line
+    assert line.endswith("since boot: no partition changed")
