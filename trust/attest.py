@@ -194,7 +194,7 @@ def _parse(evidence) -> tuple[str, dict, bytes]:
 
 def _parse_claims(claims: dict):
     if set(claims) != {"device", "log", "partitions", "shape"} \
-            or not isinstance(claims["log"], list):
+            or not isinstance(claims["device"], str) or not isinstance(claims["log"], list):
         raise AttestationError("malformed", "claims are a map of device, log, partitions, shape")
     try:
         events = [Event.from_list(item) for item in claims["log"]]

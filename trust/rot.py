@@ -108,7 +108,7 @@ class SoftwareRoot(RootOfTrust):
     def quote(self, nonce: bytes, claims: bytes) -> bytes:
         payload = cbor2.dumps({"nonce": nonce, "register": self._register, "claims": claims},
                               canonical=True)
-        return cose.encode(self._key, payload)
+        return cose.encode(self._key, payload, kid_protected=True)
 
     @classmethod
     def check_quote(cls, quote: bytes, public_key: CoseKey, nonce: bytes, claims: bytes,

@@ -7,6 +7,7 @@ import cbor2
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from elftools.elf.elffile import ELFFile
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import partitions
 from domains.gateway import IMAGE
@@ -194,3 +195,27 @@ def test_evidence_of_the_other_root_kind_is_refused(make_root):
     item = cbor2.loads(evidence)
     assert refusal(lambda: verifier.verify(evidence, nonce)) == "unknown_root"
     assert item["root"] == root.kind
+
+
+
+@pytest.fixture(scope="module")
+def booted_software():
+    root = software()
+    return root, boot(root)[0]
+
+
+@given(flips=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 7)), min_size=1,
+                      max_size=3))
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_flipped_bit_of_the_evidence_is_refused_with_a_reason(booted_software, flips):
+    root, attester = booted_software
+    verifier = Verifier(root.kind, root.public_key())
+    nonce = verifier.challenge()
+    original = attester.attest(nonce)
+    evidence = bytearray(original)
+    for where, bit in flips:
+        evidence[where % len(evidence)] ^= 1 << bit
+    assume(bytes(evidence) != original)
+    with pytest.raises(AttestationError):
+        verifier.verify(bytes(evidence), nonce)
