@@ -43,7 +43,10 @@ class TpmRoot(RootOfTrust):
     kind = "tpm"
 
     def __init__(self, tcti: str):
-        import tpm2_pytss as tss
+        try:
+            import tpm2_pytss as tss
+        except ImportError:
+            raise RuntimeError("tpm2-pytss is not installed (make setup installs it)") from None
         self._tss = tss
         name, _, config = tcti.partition(":")
         self._esapi = tss.ESAPI(tss.TCTILdr(name, config))
@@ -59,6 +62,9 @@ class TpmRoot(RootOfTrust):
         return handle, out_public
 
     def close(self) -> None:
+        """Flush its keys from the TPM (transient objects outlive a connection) and close."""
+        self._esapi.flush_context(self._ak)
+        self._esapi.flush_context(self._storage)
         self._esapi.close()
 
     def extend(self, digest: bytes) -> None:
