@@ -17,6 +17,7 @@ from ipc import Reason
 from pipkernel import MemoryFault
 from tokens import Issuer, KeyVault
 from tokens.keys import HMAC_256_64, ISSUE
+from trust import Verifier, measured
 
 from .commands import Command, Response
 from .runtime import Runtime
@@ -111,7 +112,7 @@ class Gateway(Servers):
         policy: the kernel's, mode: the machine's (default: the manifest's)."""
         if not isinstance(manifest, partitions.Manifest):
             manifest = partitions.load(manifest, arch, policy, mode)
-        self.image = partitions.boot(manifest)
+        self.image = partitions.boot(manifest, measured(manifest.name))
         self.runtime = Runtime(self.image)
         self.sensor = self.image.devices["temperature"]      # the hardware's side
         self.lamp = self.image.devices["lamp"]
@@ -323,7 +324,16 @@ def run_default(out=None, arch: str | None = None, policy: str | None = None,
           f"mode), kernel policy {image.manifest.policy}: "
           f"{len(image.partitions)} partitions, domains {', '.join(sorted(gw.runtime.managers))}; "
           f"firmware: {', '.join(gw.runtime.firmware)}", file=out)
+    root = image.measurements.root                 # its key enrolled at manufacture
+    verifier = Verifier(root.kind, root.public_key())
+    nonce = verifier.challenge()                   # reference values: this known-good boot
+    verifier.reference = verifier.verify(gw.runtime.attest(nonce), nonce).values
     ok = transcript(session(gw), out)
+    nonce = verifier.challenge()
+    appraisal = verifier.verify(gw.runtime.attest(nonce), nonce)
+    print(f"attestation (docs/attestation.md): a fresh nonce, the quote verified ({root.kind} "
+          f"root of trust, {len(image.measurements.events)} events replayed); since boot: "
+          f"{'; '.join(appraisal.differences) or 'no partition changed'}", file=out)
     stats = image.machine.partition_stats()
     for name, firmware in gw.runtime.firmware.items():
         s = stats.get(firmware.pd, {})

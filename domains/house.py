@@ -26,6 +26,7 @@ from pathlib import Path
 import partitions
 from pipkernel import MemoryFault
 from tokens import binding
+from trust import measured
 
 from . import gateway
 from .commands import Command, Refused, Response, decode
@@ -45,7 +46,8 @@ class SmallDevice:
 
     def __init__(self, manifest: str, arch: str | None = None, policy: str | None = None,
                  mode: str | None = None):
-        self.image = partitions.boot(partitions.load(manifest, arch, policy, mode))
+        manifest = partitions.load(manifest, arch, policy, mode)
+        self.image = partitions.boot(manifest, measured(manifest.name))
         self.runtime = Runtime(self.image)
         self.runtime.run()                 # what its components say at boot
         [self.domain] = self.runtime.managers

@@ -8,7 +8,8 @@ component or firmware turn; after boot it changes only through ``adopt`` / ``for
 domain the owner's Configuration Manager creates and deletes, object 26261, with its
 firmware application) and ``restart`` (a halted firmware partition).  Each change is made
 with the system calls of the partitions concerned, is registered in the topology, the
-policy and the machine, and ends with a new relay for the changed tree.
+policy and the machine (and, if the image was booted measured, in its measurements:
+docs/attestation.md), and ends with a new relay for the changed tree.
 
 The runtime (``domains.runtime``) schedules and contains what is registered here; it gives
 the lifecycle one function, ``launch``, that starts a component as a partition (with the
@@ -19,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ipc import Policy, Relay, Topology
-from partitions.boot import spawn_firmware, verify_image
+from partitions.boot import measure_partition, spawn_firmware, verify_image
 from partitions.manifest import firmware
 from partitions.plan import child_plan, mailbox_vas
 from partitions.spec import ManifestError
@@ -28,6 +29,7 @@ from pipkernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
 from pipkernel.abi import PAGE_SIZE
 from pipkernel.machine.spawn import python_parent_vidt
 from pipkernel.wrappers import NoFreePages, PageAllocator
+from trust.measure import firmware_code, python_code
 
 from .firmware import FirmwarePartition
 from .host import Manager
@@ -80,6 +82,7 @@ class Lifecycle:
                           for name, booted in image.partitions.items()}
         self.components, self.managers, self.firmware = {}, {}, {}
         self.relay: Relay | None = None
+        self.measurements = image.measurements          # None: not measured
 
     def start_image(self) -> None:
         """Every partition of the image gets its mailbox; the relay starts; each Python
@@ -153,6 +156,10 @@ class Lifecycle:
         api = self.kernel.as_partition(partition)
         self.parent_of[name], self.domain_of[name] = parent, name
         try:
+            if self.measurements is not None:
+                self.measurements.created(name, parent, python_code(component), {
+                    "name": name, "parent": parent, "pages": len(pages), "config": config,
+                    "app": list(app) if app else None, "keys": list(keys)})
             mailbox = mailbox_vas(pages)
             self._mailbox(name, partition, mailbox)
             free = free_pages(api, [va for va in pages if va not in mailbox])
@@ -164,6 +171,8 @@ class Lifecycle:
                  "children": [app[0]] if app else [], "clients": {}, **config},
                 tuple(keys))
         except BaseException:             # a Runaway too: the runtime's own, unmetered, undo
+            if self.measurements is not None and name in self.measurements:
+                self.measurements.deleted(name)
             self._delete_children(partition)
             self._unregister(name)
             raise
@@ -181,6 +190,9 @@ class Lifecycle:
         need = plan.cost + layout.build_spare(g)
         if need > len(free):
             raise NoFreePages(f"{name}: {need} pages for its application, {len(free)} free")
+        if self.measurements is not None:
+            self.measurements.created(app, name, firmware_code(runs.target), {
+                "name": app, "parent": name, "runs": ["firmware", Path(runs.target).name]})
         machine.add_python_partition(partition)
         python_parent_vidt(api, g.vidt_va)
         desc = spawn_firmware(machine, api, PageAllocator(free[-need:]), runs, plan)
@@ -222,8 +234,12 @@ class Lifecycle:
         pages += [va_of[page * PAGE_SIZE] for page in self.kernel.config_pages(child)]
         if not self._delete_tree(child):
             raise RuntimeError(f"{name}: deletePartition: {self.kernel.last_error}")
+        if self.measurements is not None:
+            self.measurements.deleted(name)
         others = set(self.kernel.children(parent.partition))
         try:
+            if self.measurements is not None:
+                measure_partition(self.measurements, self.image.manifest, booted.spec)
             desc = spawn_firmware(self.image.machine, api, PageAllocator(pages), booted.spec.runs,
                                   booted.plan, [parent.devices[d] for d in booted.devices])
             partition = Partition(self.kernel.mappings(parent.partition)[desc].pa // PAGE_SIZE)
@@ -231,6 +247,8 @@ class Lifecycle:
         except BaseException as error:      # whatever stopped it, undo it: the domain goes on
             for made in set(self.kernel.children(parent.partition)) - others:
                 self._delete_tree(made)
+            if self.measurements is not None and name in self.measurements:
+                self.measurements.deleted(name)
             self._unregister(name)           # a firmware partition: no manager retired
             self.relay = Relay(self.topology, self.policy)
             if not isinstance(error, Exception):
@@ -248,6 +266,8 @@ class Lifecycle:
         """Stop running a partition adopted earlier, before its parent deletes it: its
         children are deleted first, bottom-up (``_delete_tree``).  The managers it retired
         (their domains answer nothing more)."""
+        if self.measurements is not None and name in self.measurements:
+            self.measurements.deleted(name)
         self._delete_children(self.topology.node(name).partition)
         retired = self._unregister(name)
         self.relay = Relay(self.topology, self.policy)

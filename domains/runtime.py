@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 from ipc.relay import ACTIVITY
 
+from trust.attest import Attester
+
 from .commands import STATUS, Response, request_id
 from .component import Component, Context
 from .containment import CALL_BUDGET, Budget, MeteredAPI, Runaway, describe
@@ -57,6 +59,16 @@ class Runtime:
         self.lifecycle = Lifecycle(image, self._launch)
         self.lifecycle.start_image()
         self._sync()
+        measured = image.measurements
+        self.attester = (Attester(image.manifest.name, measured)
+                         if measured is not None and measured.root is not None else None)
+
+    def attest(self, nonce: bytes) -> bytes:
+        """Evidence for a verifier's nonce (trust.attest; docs/attestation.md)."""
+        if self.attester is None:
+            raise ValueError(f"{self.image.manifest.name} was not booted measured into a root "
+                             "of trust")
+        return self.attester.attest(nonce)
 
     # ---- what the lifecycle registered, read here ----
     @property

@@ -82,12 +82,13 @@ def export_keys(runtime, image, folder: Path) -> list[Path]:
 
 async def run(args) -> int:
     import partitions
+    from trust import measured
 
     from .runtime import Runtime
     manifest = partitions.load(args.image, args.arch)
     if args.name:                       # a device of a fleet: its own name, the image's pieces
         manifest = dataclasses.replace(manifest, name=args.name)
-    image = partitions.boot(manifest)
+    image = partitions.boot(manifest, measured(manifest.name))
     runtime = Runtime(image)
     runtime.run()        # what components say at boot (a small device's port: its paths)
     client = LwM2MClient(runtime, image.manifest.name, args.endpoint)

@@ -4,11 +4,14 @@ The manifest's plan (partitions.plan) says where every page goes; boot carries i
 each parent creates its children from its pool (`k.as_partition(parent)` and
 `pipkernel.wrappers`), maps their pages (a firmware child: its image first,
 `pipkernel.machine.spawn`, then its pages after it) and relays device pages down to their
-owners with addVAddr (docs/manifests.md "Boot").
+owners with addVAddr (docs/manifests.md "Boot").  Given a measurement log
+(trust.measure.Measurements), each partition is measured as it is created, top-down
+(docs/attestation.md).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from pipkernel import Kernel, Partition, PartitionAPI, layout
 from pipkernel.abi import PAGE_SIZE
@@ -16,7 +19,7 @@ from pipkernel.machine.spawn import python_parent_vidt, spawn_child
 from pipkernel.wrappers import PageAllocator, create_child, map_page, map_range
 
 from trust import image as signed
-from trust import permissions
+from trust import measure, permissions
 from trust.policy import PolicyError
 from trust.policy import load as load_policy
 
@@ -56,6 +59,7 @@ class DeviceImage:
     machine: object | None                # pipkernel.machine.Machine, None for arch python
     partitions: dict[str, BootedPartition]
     devices: dict[str, object]            # device name -> its Registers (None for arch python)
+    measurements: object | None = None    # trust.measure.Measurements, if booted measured
 
     @property
     def channels(self) -> tuple[ChannelSpec, ...]:
@@ -131,13 +135,43 @@ def _verify_firmware(manifest: Manifest) -> None:
                                     f"{error}") from None
 
 
-def boot(manifest: Manifest | str) -> DeviceImage:
+def measure_partition(measurements, manifest: Manifest, spec: PartitionSpec) -> None:
+    """Record in ``measurements`` (trust.measure.Measurements) that a partition of the
+    manifest is made (at boot, at a restart): its code, then its entry as configured."""
+    if spec.runs is None:
+        code = "nothing", measure.sha256(b"")
+    elif spec.runs.firmware:
+        code = measure.firmware_code(spec.runs.target)
+    else:
+        code = measure.python_code(component_class(spec.runs.target))
+    measurements.created(spec.name, spec.parent, code, _measured_entry(manifest, spec))
+
+
+def _measured_entry(manifest: Manifest, spec: PartitionSpec) -> dict:
+    """A partition's configuration as measured: its entry (its ELF by file name: the bytes
+    are its code), its devices, the keys it holds, the channels it is an end of."""
+    runs = None
+    if spec.runs is not None:
+        runs = [spec.runs.kind, Path(spec.runs.target).name if spec.runs.firmware
+                else spec.runs.target]
+    return {"name": spec.name, "parent": spec.parent, "pages": spec.pages,
+            "domain": spec.domain, "runs": runs, "config": spec.config,
+            "devices": sorted(manifest.plan[spec.name].devices),
+            "keys": sorted([k.kid, k.alg] for k in manifest.keys if k.holder == spec.name),
+            "channels": sorted([c.from_, c.to, c.max_size, list(c.operations)]
+                               for c in manifest.channels if spec.name in (c.from_, c.to))}
+
+
+def boot(manifest: Manifest | str, measurements=None) -> DeviceImage:
     """Boot a manifest (or a manifest file's path) and return the device image; with a
-    trust policy (image.trust), only once every firmware image checks against it."""
+    trust policy (image.trust), only once every firmware image checks against it;
+    ``measurements``: a trust.measure.Measurements that records each partition made."""
     if not isinstance(manifest, Manifest):
         manifest = load(manifest)
     _verify_firmware(manifest)
     plan = manifest.plan
+    if measurements is not None:                  # measured before it is loaded, each of them
+        measure_partition(measurements, manifest, manifest.root)
     kernel, machine, devices = _start(manifest)
     root = BootedPartition(manifest.root, plan[ROOT], kernel.root,
                            kernel.as_partition(kernel.root), None)
@@ -147,11 +181,13 @@ def boot(manifest: Manifest | str) -> DeviceImage:
         python_parent_vidt(root.api, kernel.geometry.vidt_va)
     for spec in manifest.partitions[1:]:
         parent = booted[spec.parent]
+        if measurements is not None:
+            measure_partition(measurements, manifest, spec)
         booted[spec.name] = _create(manifest, machine, parent, allocators[spec.parent], spec)
         allocators[spec.name] = PageAllocator(plan[spec.name].pool)
         if machine is not None and spec.runs_python:
             machine.add_python_partition(booted[spec.name].partition)
-    return DeviceImage(manifest, kernel, machine, booted, devices)
+    return DeviceImage(manifest, kernel, machine, booted, devices, measurements)
 
 
 def map_pages(api, alloc: PageAllocator, desc: int, vas, e: bool = False) -> None:

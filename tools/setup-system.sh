@@ -5,7 +5,10 @@
 #    tests drive (docs/network.md);
 #  * curl: the outside client the management tests drive (docs/management.md);
 #  * qemu-user: qemu-arm and qemu-i386, the user-mode emulators `make bench` compares the
-#    machine with (bench/README.md "Real programs").
+#    machine with (bench/README.md "Real programs");
+#  * swtpm, swtpm-tools: the TPM 2.0 simulator the TPM root of trust is tested and benched on;
+#    libtss2-dev, pkg-config: tpm2-pytss (trust.rot_tpm) builds against the TSS from source,
+#    PyPI has no wheel of it (docs/attestation.md "Roots of trust").
 set -eu
 missing=""
 command -v autoreconf >/dev/null 2>&1 || missing="$missing autoconf"
@@ -15,6 +18,9 @@ command -v coap-client-openssl >/dev/null 2>&1 || missing="$missing libcoap3-bin
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v qemu-arm >/dev/null 2>&1 && command -v qemu-i386 >/dev/null 2>&1 \
     || missing="$missing qemu-user"
+command -v swtpm >/dev/null 2>&1 || missing="$missing swtpm swtpm-tools"
+command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+pkg-config --exists tss2-esys tss2-tcti-swtpm 2>/dev/null || missing="$missing libtss2-dev"
 if [ -n "$missing" ]; then
     echo "setup-system: installing$missing"
     apt-get update

@@ -1,0 +1,102 @@
+"""Partitions made at run time are measured: a created domain and its application, its
+deletion, a driver's restart; the gateway's runtime answers a verifier (Runtime.attest)."""
+import pytest
+
+from domains.gateway import APP_CONFIG, CREATE, DELETE, LAMP, RESTART, Gateway
+from trust import AttestationError, Verifier
+
+
+def owner(gw, code, resource, value=None):
+    token = gw.token("owner", "owner", f"{resource}:{code[0]}")
+    (response,) = gw.submit("owner", gw.command("owner", code, resource, value, token=token))
+    return response
+
+
+def verify(gw):
+    root = gw.image.measurements.root
+    verifier = Verifier(root.kind, root.public_key())
+    nonce = verifier.challenge()
+    return verifier.verify(gw.runtime.attest(nonce), nonce)
+
+
+def test_a_created_domain_and_its_application_are_measured_and_their_deletion_too():
+    gw = Gateway()
+    events = gw.image.measurements.events
+    booted = len(events)
+    created = owner(gw, "write", CREATE, {"name": "provider-c", "pages": 48,
+                                         "key": gw.new_server("provider-c"),
+                                         "code": {"image": "store", "resource": APP_CONFIG}})
+    assert created.status == 201
+    new = [(e.kind, e.partition, e.parent, e.detail) for e in events[booted:]]
+    assert new == [("code", "provider-c", "root", "python domains.domain:DomainManager"),
+                   ("config", "provider-c", "root", "config"),
+                   ("code", "provider-c-app", "provider-c", "firmware store_app.elf"),
+                   ("config", "provider-c-app", "provider-c", "config")]
+    assert verify(gw).values.partitions["provider-c-app"].parent == "provider-c"
+    assert owner(gw, "write", DELETE, "provider-c").status == 202
+    assert (events[-1].kind, events[-1].partition) == ("delete", "provider-c")
+    partitions = verify(gw).values.partitions
+    assert "provider-c" not in partitions and "provider-c-app" not in partitions
+
+
+def test_a_create_that_cannot_run_is_measured_as_deleted():
+    """Too few pages for its application: adopt measured the domain, then undid it; the log
+    says so, and the device still attests."""
+    gw = Gateway()
+    events = gw.image.measurements.events
+    booted = len(events)
+    refused = owner(gw, "write", CREATE, {"name": "provider-c", "pages": 30,
+                                         "key": gw.new_server("provider-c"),
+                                         "code": {"image": "store", "resource": APP_CONFIG}})
+    assert (refused.reason, refused.status) == ("failed", 500)
+    kinds = [(e.kind, e.partition) for e in events[booted:]]
+    assert kinds[:2] == [("code", "provider-c"), ("config", "provider-c")]
+    assert kinds[-1] == ("delete", "provider-c")       # its application (if measured) with it
+    assert "provider-c" not in gw.image.measurements and verify(gw).ok
+
+
+def test_a_restarted_driver_is_measured_again():
+    gw = Gateway()
+    measurements = gw.image.measurements
+    register = measurements.state.registers["lamp-driver"]
+    manager = gw.image.partitions["actuator-manager"]
+    driver = gw.image.partitions["lamp-driver"]
+    assert manager.api.remove_vaddr(driver.desc, driver.devices["lamp"])
+    token = gw.token("provider-a", "provider-a", f"{LAMP}:w")
+    gw.submit("provider-a", gw.command("provider-a", "write", LAMP, 1, token=token))
+    assert gw.runtime.firmware["lamp-driver"].halted
+    token = gw.token("owner", "owner", f"{RESTART}:x")
+    [restarted] = gw.submit("owner", gw.command("owner", "execute", RESTART, "lamp-driver",
+                                                token=token))
+    assert restarted.status == 204
+    assert [(e.kind, e.partition) for e in measurements.events[-3:]] == [
+        ("delete", "lamp-driver"), ("code", "lamp-driver"), ("config", "lamp-driver")]
+    assert measurements.state.registers["lamp-driver"] == register      # the same image
+    assert verify(gw).ok
+
+
+def test_an_unmeasured_image_cannot_attest():
+    import partitions
+    from domains.gateway import IMAGE
+    from domains.runtime import Runtime
+    runtime = Runtime(partitions.boot(IMAGE))
+    with pytest.raises(ValueError, match="not booted measured"):
+        runtime.attest(bytes(32))
+
+
+def test_the_runtime_refuses_a_nonce_it_answered():
+    gw = Gateway()
+    gw.runtime.attest(bytes(32))
+    with pytest.raises(AttestationError, match="nonce_reused"):
+        gw.runtime.attest(bytes(32))
+
+
+def test_the_gateway_transcript_attests_after_its_session():
+    import io
+
+    from domains.gateway import run_default
+    out = io.StringIO()
+    assert run_default(out) == 0, out.getvalue()
+    [line] = [line for line in out.getvalue().splitlines() if line.startswith("attestation")]
+    assert "the quote verified (software root of trust" in line
+    assert line.endswith("since boot: no partition changed")
