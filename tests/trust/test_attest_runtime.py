@@ -19,13 +19,20 @@ def verify(gw):
     return verifier.verify(gw.runtime.attest(nonce), nonce)
 
 
-def test_a_created_domain_and_its_application_are_measured_and_their_deletion_too():
+def create_provider(pages: int):
+    """A gateway, and the owner's create of provider-c running the store application in
+    `pages` pages: (the gateway, the response, the events the boot had logged)."""
     gw = Gateway()
+    booted = len(gw.image.measurements.events)
+    response = owner(gw, "write", CREATE, {"name": "provider-c", "pages": pages,
+                                          "key": gw.new_server("provider-c"),
+                                          "code": {"image": "store", "resource": APP_CONFIG}})
+    return gw, response, booted
+
+
+def test_a_created_domain_and_its_application_are_measured_and_their_deletion_too():
+    gw, created, booted = create_provider(48)
     events = gw.image.measurements.events
-    booted = len(events)
-    created = owner(gw, "write", CREATE, {"name": "provider-c", "pages": 48,
-                                         "key": gw.new_server("provider-c"),
-                                         "code": {"image": "store", "resource": APP_CONFIG}})
     assert created.status == 201
     new = [(e.kind, e.partition, e.parent, e.detail) for e in events[booted:]]
     assert new == [("code", "provider-c", "root", "python domains.domain:DomainManager"),
@@ -42,12 +49,8 @@ def test_a_created_domain_and_its_application_are_measured_and_their_deletion_to
 def test_a_create_that_cannot_run_is_measured_as_deleted():
     """Too few pages for its application: adopt measured the domain, then undid it; the log
     says so, and the device still attests."""
-    gw = Gateway()
+    gw, refused, booted = create_provider(30)
     events = gw.image.measurements.events
-    booted = len(events)
-    refused = owner(gw, "write", CREATE, {"name": "provider-c", "pages": 30,
-                                         "key": gw.new_server("provider-c"),
-                                         "code": {"image": "store", "resource": APP_CONFIG}})
     assert (refused.reason, refused.status) == ("failed", 500)
     kinds = [(e.kind, e.partition) for e in events[booted:]]
     assert kinds[:2] == [("code", "provider-c"), ("config", "provider-c")]
