@@ -171,8 +171,7 @@ class Lifecycle:
                  "children": [app[0]] if app else [], "clients": {}, **config},
                 tuple(keys))
         except BaseException:             # a Runaway too: the runtime's own, unmetered, undo
-            if self.measurements is not None and name in self.measurements:
-                self.measurements.deleted(name)
+            self._measure_deleted(name)
             self._delete_children(partition)
             self._unregister(name)
             raise
@@ -204,6 +203,12 @@ class Lifecycle:
                                                self.topology.mailbox(app))
         return free[:-need]
 
+    def _measure_deleted(self, name: str) -> None:
+        """A partition made here is gone, or was never made whole: if the image is measured
+        and the partition was, its measurements say so."""
+        if self.measurements is not None and name in self.measurements:
+            self.measurements.deleted(name)
+
     def _image_path(self, image: str) -> Path:
         """A firmware image path as in the image's manifest ("{arch}" allowed), resolved."""
         manifest = self.image.manifest
@@ -234,8 +239,7 @@ class Lifecycle:
         pages += [va_of[page * PAGE_SIZE] for page in self.kernel.config_pages(child)]
         if not self._delete_tree(child):
             raise RuntimeError(f"{name}: deletePartition: {self.kernel.last_error}")
-        if self.measurements is not None:
-            self.measurements.deleted(name)
+        self._measure_deleted(name)
         others = set(self.kernel.children(parent.partition))
         try:
             if self.measurements is not None:
@@ -247,8 +251,7 @@ class Lifecycle:
         except BaseException as error:      # whatever stopped it, undo it: the domain goes on
             for made in set(self.kernel.children(parent.partition)) - others:
                 self._delete_tree(made)
-            if self.measurements is not None and name in self.measurements:
-                self.measurements.deleted(name)
+            self._measure_deleted(name)
             self._unregister(name)           # a firmware partition: no manager retired
             self.relay = Relay(self.topology, self.policy)
             if not isinstance(error, Exception):
@@ -266,8 +269,7 @@ class Lifecycle:
         """Stop running a partition adopted earlier, before its parent deletes it: its
         children are deleted first, bottom-up (``_delete_tree``).  The managers it retired
         (their domains answer nothing more)."""
-        if self.measurements is not None and name in self.measurements:
-            self.measurements.deleted(name)
+        self._measure_deleted(name)
         self._delete_children(self.topology.node(name).partition)
         retired = self._unregister(name)
         self.relay = Relay(self.topology, self.policy)
