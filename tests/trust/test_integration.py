@@ -37,9 +37,10 @@ def _with_driver(manifest, driver):
     return dataclasses.replace(manifest, partitions=parts)
 
 
-def test_boot_refuses_a_tampered_driver(tmp_path):
-    manifest = load(IMAGE)
-    driver = copy_image(tmp_path, "arm", "temp_driver", signature=True)
+@pytest.mark.parametrize("arch", ["arm", "x86"])
+def test_boot_refuses_a_tampered_driver(tmp_path, arch):
+    manifest = load(IMAGE, arch)
+    driver = copy_image(tmp_path, arch, "temp_driver", signature=True)
     boot(_with_driver(manifest, driver)).kernel           # the copy, intact, boots
     flip_rodata(driver)
     with pytest.raises(ManifestError, match='partition "temp-driver": runs.firmware refused '
@@ -102,7 +103,9 @@ def _store_copy(gw, tmp_path, signature=True):
     return path
 
 
-def test_a_tampered_store_app_is_refused_and_nothing_is_created(gw, tmp_path):
+@pytest.mark.parametrize("arch", ["arm", "x86"])
+def test_a_tampered_store_app_is_refused_and_nothing_is_created(tmp_path, arch):
+    gw = Gateway(arch=arch)
     path = _store_copy(gw, tmp_path)
     flip_rodata(path)
     before = state(gw)
@@ -110,7 +113,7 @@ def test_a_tampered_store_app_is_refused_and_nothing_is_created(gw, tmp_path):
     assert (refused.reason, refused.status) == ("unauthorised", 403)
     assert "code 'store': image refused: digest_mismatch" in refused.value
     assert state(gw) == before
-    shutil.copy(BUILD / "arm" / "store_app.elf", path)     # the genuine image: created
+    shutil.copy(BUILD / arch / "store_app.elf", path)      # the genuine image: created
     assert create_store(gw).status == 201
 
 
