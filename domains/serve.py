@@ -114,14 +114,14 @@ async def run(args) -> int:
         scheme = "coap" if args.plain else "coaps"
         print(f"{image.manifest.name} serving {scheme}://{args.host}:{args.port} "
               f"({len(client.paths())} resources)", file=sys.stderr, flush=True)
+        stop = asyncio.Event()       # before the ready file: a signal after it stops cleanly
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         if args.ready_file:          # whole when it appears (written aside, then renamed)
             aside = Path(f"{args.ready_file}.part")
             aside.write_text(f"{scheme}://{args.host}:{args.port}\n")
             os.replace(aside, args.ready_file)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
         if channel is not None:

@@ -21,12 +21,13 @@ async def run(args) -> int:
     listen = service.Listen.from_args(args)
     server = await lwm2m_server.serving(args)
     try:
-        async with service.listening(admin_http.application(server),
-                                     dataclasses.replace(listen, ready_file=None),
-                                     "admin server") as url:
-            if listen.ready_file is not None:
-                service.write_ready(listen.ready_file, server.uri, url)
-            await service.stopped()
+        with service.stop_signals() as stop:
+            async with service.listening(admin_http.application(server),
+                                         dataclasses.replace(listen, ready_file=None),
+                                         "admin server") as url:
+                if listen.ready_file is not None:
+                    service.write_ready(listen.ready_file, server.uri, url)
+                await stop.wait()
     finally:
         await server.stop()
     return 0

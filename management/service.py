@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import os
 import signal
@@ -191,14 +192,16 @@ def write_ready(path: Path, *lines: str) -> None:
     partial.replace(path)
 
 
-async def stopped() -> None:
-    """Return once the process gets SIGINT or SIGTERM."""
+@contextlib.contextmanager
+def stop_signals():
+    """An asyncio.Event set by SIGINT or SIGTERM, from entering until leaving (enter before
+    writing a ready file: a signal right after it then stops cleanly)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        yield stop
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -207,7 +210,8 @@ async def stopped() -> None:
 def run(app: web.Application, listen: Listen, name: str) -> int:
     """Serve ``app`` until SIGINT / SIGTERM, then shut down cleanly; exit status 0."""
     async def serve():
-        async with listening(app, listen, name):
-            await stopped()
+        with stop_signals() as stop:
+            async with listening(app, listen, name):
+                await stop.wait()
     asyncio.run(serve())
     return 0
