@@ -13,9 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ipc import IpcError, Mailbox, Message, OutboxFull, Refusal
+from pipkernel.abi import PAGE_SIZE
 from pipkernel.wrappers import NoFreePages
+from tokens import KeyVault
 
 from .host import HostServices
+from .keyvault import SealedPageKeyStorage
 from .store import PageStore, StoreError
 
 BACKLOG_PAGES = 4
@@ -43,6 +46,7 @@ class Component:
     def __init__(self, ctx: Context):
         self.name, self.domain, self.api = ctx.name, ctx.domain, ctx.api
         self.mailbox, self.devices, self.config = ctx.mailbox, ctx.devices, ctx.config
+        self.host = ctx.host
         self._free = list(ctx.free)
         self._backlog = self.store(BACKLOG_PAGES, [])
         self._backlogged = False        # whether the backlog's pages hold any message
@@ -62,6 +66,15 @@ class Component:
         store = PageStore(self.api, self.region(count), count)
         store.format(value)
         return store
+
+    def key_vault(self, pages: int = 2) -> tuple[SealedPageKeyStorage, KeyVault]:
+        """A new Key Vault of this partition (domains.keyvault) in ``pages`` pages: its key
+        in use in the last, sealed to this partition's measurements by its host, its
+        records in the others; its storage and the vault."""
+        va = self.region(pages)
+        storage = SealedPageKeyStorage.create(PageStore(self.api, va, pages - 1),
+                                              va + (pages - 1) * PAGE_SIZE, self.host)
+        return storage, KeyVault(storage)
 
     def send(self, dest: str, payload, tag=None) -> int | None:
         """Queue a message: its sequence number if it went into the outbox, 0 if it waits in

@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import re
 
+from pipkernel.abi import PAGE_SIZE
 from pipkernel.layout import CHILD_VA_START, child_vas
-from pipkernel.wrappers import (NoFreePages, PageAllocator, PipCallError, create_child, map_page,
-                                map_range)
+from pipkernel.wrappers import (NoFreePages, PageAllocator, PipCallError, create_child,
+                                free_pages, map_page, map_range)
 from tokens import VaultError
 from tokens.keys import VERIFY, CoseKey
 from trust import ImageRefused, PolicyError
@@ -213,9 +214,12 @@ class ConfigurationManager:
             raise Refused("failed", f"{name}: deletePartition would be refused "
                           f"({error.name}): nothing changed")
         self.host.forget(name)                        # its own children go first
+        in_use = set(self.pool) - set(free_pages(self.api, self.pool))
         deleted = self.api.delete_partition(entry["desc"])
         del state["domains"][name]                    # it runs no more either way
         self.store.save(state)
+        for va in sorted(in_use.intersection(free_pages(self.api, self.pool))):
+            self.api.write(va, bytes(PAGE_SIZE))      # Pip gives them back uncleared: scrub
         if not deleted:                               # an inconsistent kernel only
             raise Refused("failed", f"{name} stopped, but deletePartition refused "
                           f"({self.api.kernel.last_error.name}): its pages stay out of use")
@@ -247,8 +251,7 @@ class ConfigurationManager:
 
     def allocator(self) -> PageAllocator:
         """The pool pages that are still this partition's to give: accessible, in no child."""
-        return PageAllocator(va for va in self.pool if self.api.translate(va, "w") is not None
-                             and not self.api.mapped_in_child(va))
+        return PageAllocator(free_pages(self.api, self.pool))
 
 
 def _name(command: Command) -> str:

@@ -31,7 +31,6 @@ from .commands import Command, Refused, Response, request_id, status_of
 from .communicator import InternalCommunicator
 from .component import Component
 from .configuration import ConfigurationManager
-from .keyvault import page_vault
 from .requests import PendingRequests
 from .security import RULES, SecurityValidator
 from .store import PageReplayCache
@@ -110,8 +109,7 @@ class DomainManager(Component):
     def __init__(self, ctx):
         super().__init__(ctx)
         cfg = self.config
-        self.vault_store = self.store(2)        # the Key Vault's records, in pages
-        self.vault = page_vault(self.vault_store)
+        self.vault_storage, self.vault = self.key_vault()     # its Key Vault, sealed
         for key in ctx.keys:     # the image's to generate, or a created domain's server key
             if isinstance(key, bytes):
                 self.vault.add_cose_key(key, uses={VERIFY})
@@ -124,7 +122,6 @@ class DomainManager(Component):
             Validator(self.vault, cfg["audience"], cfg["issuers"], replay_cache=replay),
             cfg.get("policy"))
         self.admin = AdministrationManager()
-        self.host = ctx.host
         entry = [cfg["entry"]] if "entry" in cfg else []
         self.ic = InternalCommunicator(self.api, self.region(1), cfg["device"], self.domain,
                                        self.admin.knows, [*cfg.get("forwarders", ()), *entry],

@@ -275,7 +275,7 @@ def compromised(gw: Gateway) -> list[tuple[Step, bool, str]]:
                      not refused, "ipc_unauthorised" if refused else "delivered"), refused,
                 "ipc_unauthorised"))
     victim = gw.image.partitions["provider-a"]
-    vault_va = rt.components["provider-a"].vault_store.va
+    vault_va = rt.components["provider-a"].vault_storage.store.va
     pa = gw.image.kernel.mappings(victim.partition)[vault_va].pa
     root_va = next(va for va, m in gw.image.kernel.mappings(gw.image.kernel.root).items() if m.pa == pa)
     fault = rt.run_as("provider-b", lambda c: c.api.read(root_va, 16))

@@ -67,6 +67,15 @@ class HostServices(Protocol):
         trust policy (docs/trust.md); ``trust.ImageRefused`` (or ``trust.PolicyError``)
         says why not.  Reads only."""
 
+    def seal(self, data: bytes) -> bytes | None:
+        """``data`` sealed to this device and the caller's measurements (its partition's
+        code and configuration as measured when it was made: docs/trust.md, "The sealed key
+        vault"); None if the image was not booted measured: nothing to bind it to."""
+
+    def unseal(self, blob: bytes) -> bytes:
+        """What ``seal`` bound for the caller; ``trust.SealError`` unless its measurements,
+        and the device, are the same as then."""
+
     def forget(self, name: str) -> None:
         """Stop running the caller's child ``name`` (adopted earlier) before the caller
         deletes it: its own children are deleted first, bottom-up; its manager's open

@@ -243,7 +243,7 @@ def compromised_port(house: House) -> list[tuple[Step, bool, str]]:
     page: a memory fault, contained to the sensor (its one domain stops)."""
     sensor = house.devices["sensor"]
     rt = sensor.runtime
-    vault_va = rt.components["root"].vault_store.va
+    vault_va = rt.components["root"].vault_storage.store.va
     fault = rt.run_as("net", lambda c: c.api.read(vault_va, 16))
     contained = isinstance(fault, MemoryFault) and not rt.running("net")
     return [(Step("sensor net (compromised)", f"reads the application's key vault page "

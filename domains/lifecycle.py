@@ -28,19 +28,14 @@ from pipkernel import Partition, layout
 from pipkernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
 from pipkernel.abi import PAGE_SIZE
 from pipkernel.machine.spawn import python_parent_vidt
-from pipkernel.wrappers import NoFreePages, PageAllocator
+from pipkernel.wrappers import NoFreePages, PageAllocator, free_pages
 from trust.measure import firmware_code, python_code
+from trust.rot import SealError
 
 from .firmware import FirmwarePartition
 from .host import Manager
 
 MANAGER_METHODS = ("receive_frame", "take_answers", "paths", "export_key")
-
-
-def free_pages(api, pages) -> list[int]:
-    """Own pages the partition can still use: accessible, given to no child."""
-    return [va for va in pages if api.translate(va, "w") is not None
-            and not api.mapped_in_child(va)]
 
 
 def derived_config(image, name: str) -> dict:
@@ -218,6 +213,22 @@ class Lifecycle:
         """A firmware image a created domain would run checks against the image's trust
         policy (``partitions.boot.verify_image``); ImageRefused or PolicyError otherwise."""
         verify_image(self.image.manifest, self._image_path(image))
+
+    def seal(self, name: str, data: bytes) -> bytes | None:
+        """``data`` sealed by the image's root of trust to this device and to ``name``'s
+        register (its code and configuration as measured when it was made); None if the
+        image was not booted measured into a root of trust: nothing to bind it to."""
+        if self.measurements is None or self.measurements.root is None:
+            return None
+        return self.measurements.root.seal(data, self.measurements.register(name))
+
+    def unseal(self, name: str, blob: bytes) -> bytes:
+        """What ``seal`` bound for ``name``; trust.SealError unless ``name``'s register is
+        the same now (and the device, and the blob whole)."""
+        if self.measurements is None or self.measurements.root is None:
+            raise SealError(f"{self.image.manifest.name} was not booted measured into a root "
+                            "of trust: nothing unseals")
+        return self.measurements.root.unseal(blob, self.measurements.register(name))
 
     def restart(self, name: str) -> None:
         """Start a halted firmware partition of the image afresh: it is deleted bottom-up

@@ -328,6 +328,12 @@ class PartitionHost:
     def check_image(self, image: str) -> None:
         self._runtime.lifecycle.check_image(image)
 
+    def seal(self, data: bytes) -> bytes | None:
+        return self._runtime.lifecycle.seal(self._caller, data)
+
+    def unseal(self, blob: bytes) -> bytes:
+        return self._runtime.lifecycle.unseal(self._caller, blob)
+
     def forget(self, name: str) -> None:
         if self._runtime.lifecycle.parent_of.get(name) != self._caller:
             raise PermissionError(f"{name} is not a child of {self._caller}")

@@ -27,7 +27,6 @@ from tokens.keys import ISSUE
 from tokens.scope import OPERATIONS
 
 from .component import Component
-from .keyvault import page_vault
 from .virtual import reply
 
 LIFETIME = 120          # seconds a token it issues is valid
@@ -36,7 +35,7 @@ LIFETIME = 120          # seconds a token it issues is valid
 class TokenService(Component):
     def __init__(self, ctx):
         super().__init__(ctx)
-        self.vault = page_vault(self.store(2))
+        _, self.vault = self.key_vault()
         self.keys = self.store(1)                  # device -> kid of its key here
         self.links = frozenset(self.config["links"])
         self.clients = self.config["clients"]

@@ -23,6 +23,13 @@ class NoFreePages(PipsimError):
     """A page allocator has no page left to give."""
 
 
+def free_pages(api, vas) -> list[int]:
+    """Those of ``vas`` the partition ``api`` can still use or give: its own, writable,
+    mapped in no child."""
+    return [va for va in vas if api.translate(va, "w") is not None
+            and not api.mapped_in_child(va)]
+
+
 class PageAllocator:
     """The caller's own pool of free pages (VAs it maps, accessible and underived)."""
 

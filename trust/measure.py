@@ -158,6 +158,11 @@ class Measurements:
         """Whether ``partition`` exists as measured."""
         return partition in self.state.registers
 
+    def register(self, partition: str) -> bytes:
+        """The register of ``partition`` now (its code and configuration); KeyError if it
+        does not exist as measured."""
+        return self.state.registers[partition]
+
     def created(self, partition: str, parent: str | None, code: tuple[str, bytes],
                 config: dict) -> None:
         """A partition is made: its code (detail, digest), then its configuration."""

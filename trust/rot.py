@@ -22,7 +22,7 @@ from tokens import cose
 from tokens.errors import TokenError
 from tokens.keys import EDDSA, CoseKey
 
-from .measure import ZERO, extend
+from .measure import DIGEST_SIZE, ZERO, extend
 
 SEAL_NONCE = 12
 
@@ -43,6 +43,13 @@ class AttestationError(PipsimError):
 class SealError(PipsimError):
     """Sealed data that does not open here and now: another device, another register value,
     or a damaged blob."""
+
+
+def bound(register: bytes) -> bytes:
+    """A register to seal to: DIGEST_SIZE bytes, else ValueError."""
+    if not isinstance(register, bytes) or len(register) != DIGEST_SIZE:
+        raise ValueError(f"a register to seal to is {DIGEST_SIZE} bytes")
+    return register
 
 
 class RootOfTrust(abc.ABC):
@@ -76,12 +83,15 @@ class RootOfTrust(abc.ABC):
         """What a verifier checks quotes with (enrolled once, at manufacture)."""
 
     @abc.abstractmethod
-    def seal(self, data: bytes) -> bytes:
-        """``data`` bound to this device and the register's value now."""
+    def seal(self, data: bytes, register: bytes | None = None) -> bytes:
+        """``data`` bound to this device and to the tree register's value now, or to
+        ``register``: a partition's register, as the host measured it (a domain's sealed
+        key vault: docs/trust.md)."""
 
     @abc.abstractmethod
-    def unseal(self, blob: bytes) -> bytes:
-        """What ``seal`` bound; SealError unless the register holds the same value."""
+    def unseal(self, blob: bytes, register: bytes | None = None) -> bytes:
+        """What ``seal`` bound; SealError unless the tree register (or the ``register``
+        given) holds the same value, on the same device."""
 
 
 class SoftwareRoot(RootOfTrust):
@@ -143,16 +153,17 @@ class SoftwareRoot(RootOfTrust):
         hkdf = HKDF(hashes.SHA256(), 32, salt=register, info=b"pipsim seal")
         return ChaCha20Poly1305(hkdf.derive(self._secret))
 
-    def seal(self, data: bytes) -> bytes:
+    def seal(self, data: bytes, register: bytes | None = None) -> bytes:
         nonce = os.urandom(SEAL_NONCE)
-        return nonce + self._sealing_key(self._register).encrypt(nonce, data, b"")
+        key = self._sealing_key(self._register if register is None else bound(register))
+        return nonce + key.encrypt(nonce, data, b"")
 
-    def unseal(self, blob: bytes) -> bytes:
+    def unseal(self, blob: bytes, register: bytes | None = None) -> bytes:
         if len(blob) < SEAL_NONCE + 16:
             raise SealError("sealed blob too short")
+        key = self._sealing_key(self._register if register is None else bound(register))
         try:
-            return self._sealing_key(self._register).decrypt(blob[:SEAL_NONCE],
-                                                             blob[SEAL_NONCE:], b"")
+            return key.decrypt(blob[:SEAL_NONCE], blob[SEAL_NONCE:], b"")
         except InvalidTag:
             raise SealError("does not unseal: another device, or the measurements "
                             "changed since it was sealed") from None

@@ -4,8 +4,9 @@ simulator started on loopback with its state in a temporary directory.
 The tree register is PCR 23 (resettable, the application's); the attestation key is an ECC
 P-256 restricted signing primary key under the owner hierarchy (never leaves the TPM); a quote
 is TPM2_Quote over PCR 23 whose qualifying data is SHA-256(nonce) || SHA-256(claims); sealing
-puts a random 32-byte key into a keyed-hash object whose policy is PolicyPCR over PCR 23, and
-the data goes under that key with ChaCha20-Poly1305 (a TPM seals at most 128 bytes).
+puts a random 32-byte key into a keyed-hash object whose policy is PolicyPCR over PCR 23 (or,
+sealed to a partition's register, whose auth value is that register), and the data goes under
+that key with ChaCha20-Poly1305 (a TPM seals at most 128 bytes).
 """
 from __future__ import annotations
 
@@ -26,12 +27,15 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from pipkernel.wire import CBORError, loads
 
 from .measure import sha256
-from .rot import SEAL_NONCE, AttestationError, RootOfTrust, SealError
+from .rot import SEAL_NONCE, AttestationError, RootOfTrust, SealError, bound
 
 PCR = 23
 PCR_SELECTION = f"sha256:{PCR}"
 TPM_GENERATED = 0xFF544347           # TPM_GENERATED_VALUE (TPM 2.0 Part 2, 6.2)
 AK_ATTRIBUTES = ("fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign")
+# sealed to a partition's register: its auth value; no dictionary-attack lockout, which a
+# failed unseal (a changed partition) would otherwise count towards (docs/trust.md)
+SEAL_AUTH_ATTRIBUTES = "fixedtpm|fixedparent|userwithauth|noda"
 STORAGE_ATTRIBUTES = ("fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|decrypt"
                       "|noda")
 
@@ -125,22 +129,26 @@ class TpmRoot(RootOfTrust):
         self._esapi.policy_pcr(session, tss.TPM2B_DIGEST(), PCR_SELECTION)
         return session
 
-    def seal(self, data: bytes) -> bytes:
+    def seal(self, data: bytes, register: bytes | None = None) -> bytes:
         tss = self._tss
-        trial = self._policy(tss.TPM2_SE.TRIAL)
-        policy = self._esapi.policy_get_digest(trial)
-        self._esapi.flush_context(trial)
-        public = tss.TPM2B_PUBLIC.parse("keyedhash", objectAttributes="fixedtpm|fixedparent",
-                                        authPolicy=policy)
+        if register is None:                       # PolicyPCR over PCR 23 as it is now
+            trial = self._policy(tss.TPM2_SE.TRIAL)
+            public = tss.TPM2B_PUBLIC.parse("keyedhash", objectAttributes="fixedtpm|fixedparent",
+                                            authPolicy=self._esapi.policy_get_digest(trial))
+            self._esapi.flush_context(trial)
+            auth = tss.TPM2B_AUTH()
+        else:                                      # the partition's register is the auth value
+            public = tss.TPM2B_PUBLIC.parse("keyedhash", objectAttributes=SEAL_AUTH_ATTRIBUTES)
+            auth = tss.TPM2B_AUTH(bound(register))
         key = os.urandom(32)
         private, public, *_ = self._esapi.create(
             self._storage, tss.TPM2B_SENSITIVE_CREATE(tss.TPMS_SENSITIVE_CREATE(
-                data=tss.TPM2B_SENSITIVE_DATA(key))), public)
+                userAuth=auth, data=tss.TPM2B_SENSITIVE_DATA(key))), public)
         nonce = os.urandom(SEAL_NONCE)
         return cbor2.dumps([public.marshal(), private.marshal(),
                             nonce + ChaCha20Poly1305(key).encrypt(nonce, data, b"")])
 
-    def unseal(self, blob: bytes) -> bytes:
+    def unseal(self, blob: bytes, register: bytes | None = None) -> bytes:
         tss = self._tss
         try:
             public_bytes, private_bytes, sealed = loads(blob, max_input=len(blob) or 1)
@@ -152,14 +160,18 @@ class TpmRoot(RootOfTrust):
             handle = self._esapi.load(self._storage, private, public)
         except tss.TSS2_Exception as error:
             raise SealError(f"not sealed by this TPM: {error}") from None
-        session = self._policy(tss.TPM2_SE.POLICY)
+        session = self._policy(tss.TPM2_SE.POLICY) if register is None else tss.ESYS_TR.PASSWORD
         try:
+            if register is not None:
+                self._esapi.tr_set_auth(handle, bound(register))
             key = bytes(self._esapi.unseal(handle, session1=session))
         except tss.TSS2_Exception as error:
-            raise SealError(f"does not unseal: PCR {PCR} changed since it was sealed "
+            what = f"PCR {PCR}" if register is None else "the partition's register"
+            raise SealError(f"does not unseal: {what} changed since it was sealed "
                             f"({error})") from None
         finally:
-            self._esapi.flush_context(session)
+            if register is None:
+                self._esapi.flush_context(session)
             self._esapi.flush_context(handle)
         try:
             return ChaCha20Poly1305(key).decrypt(sealed[:SEAL_NONCE], sealed[SEAL_NONCE:], b"")

@@ -134,9 +134,9 @@ def test_a_tampered_command_changes_nothing(gw):
 def test_sibling_cannot_reach_key_vault_pages(gw):
     kernel = gw.image.kernel
     victim = gw.runtime.components["provider-a"]
-    store = victim.vault_store
-    vault_pas = {kernel.mappings(gw.image.partitions["provider-a"].partition)[store.va + i * 4096].pa
-                 for i in range(2)}
+    storage = victim.vault_storage                  # its records' page and its key's
+    vault_pas = {kernel.mappings(gw.image.partitions["provider-a"].partition)[va].pa
+                 for va in (storage.store.va, storage.key_va)}
     attacker = gw.image.partitions["provider-b"]
     for va, m in kernel.mappings(attacker.partition).items():
         assert m.pa not in vault_pas

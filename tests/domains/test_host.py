@@ -12,15 +12,17 @@ from domains.component import Component, Context
 from domains.domain import DomainManager
 from domains.gateway import IMAGE, Gateway
 from domains.host import HostServices, Manager
-from domains.lifecycle import Lifecycle, free_pages
+from domains.lifecycle import Lifecycle
 from domains.runtime import PartitionHost, Runtime
 from ipc import setup_topology
 from pipkernel import Kernel
+from pipkernel.wrappers import free_pages
 from tokens import Issuer, KeyVault
 from tokens.keys import HMAC_256_64
+from trust import SealError
 
-HOST_METHODS = {"register_manager", "adopt", "check_image", "forget", "restart", "running",
-                "set_running", "forward"}
+HOST_METHODS = {"register_manager", "adopt", "check_image", "seal", "unseal", "forget",
+                "restart", "running", "set_running", "forward"}
 
 
 class FakeHost:
@@ -38,6 +40,12 @@ class FakeHost:
 
     def check_image(self, image):
         self.calls.append(("check_image", image))
+
+    def seal(self, data):
+        return None                  # as for an image booted without measurements
+
+    def unseal(self, blob):
+        raise SealError("not measured")
 
     def forget(self, name):
         self.calls.append(("forget", name))

@@ -168,7 +168,7 @@ def test_a_compromised_device_port_is_contained_to_its_device(house):
     one domain stops; the gateway and the lamp go on."""
     gw, sensor = house.gateway, house.devices["sensor"]
     install_lamp_key(house)
-    vault_va = sensor.runtime.components["root"].vault_store.va
+    vault_va = sensor.runtime.components["root"].vault_storage.store.va
     fault = sensor.runtime.run_as("net", lambda c: c.api.read(vault_va, 16))
     assert fault is not None and not sensor.runtime.running("root")
     assert house.submit("provider-a", sensor_read(house)).reason == "stopped"

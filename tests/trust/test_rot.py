@@ -42,3 +42,17 @@ def test_damaged_or_foreign_blobs_are_refused(make_root):
     if other.kind == "software":   # another device: another secret
         with pytest.raises(SealError, match="another device"):
             other.unseal(blob)
+
+
+def test_sealed_to_a_partition_register_unseals_with_that_register_only(make_root):
+    root = make_root()
+    good, changed = hashlib.sha256(b"good code").digest(), hashlib.sha256(b"new code").digest()
+    blob = root.seal(b"vault key", good)
+    root.extend(hashlib.sha256(b"another partition made").digest())   # the tree moves on
+    assert root.unseal(blob, good) == b"vault key"
+    with pytest.raises(SealError, match="does not unseal"):
+        root.unseal(blob, changed)
+    with pytest.raises(SealError):                 # not sealed to the tree register either
+        root.unseal(blob)
+    with pytest.raises(ValueError, match="32 bytes"):
+        root.seal(b"x", b"short")
