@@ -7,7 +7,8 @@ Config (the manifest's ``config`` table, checked by ``check_config``): ``audienc
 (path -> {"manager", "reg", "ops"}: virtual sensors / actuators served by an owner manager
 over IPC), ``forward`` (path -> {"to", "ops"}: device resources whose token B goes to the
 owner domain ``owner_domain``, Fig. 9), ``forwarders`` (domains that may forward commands
-here), ``isolation`` (owner: object 26261), ``codes`` (owner: firmware images a created
+here), ``isolation`` (owner: object 26261), ``attestation`` (the root's manager: object
+26263, remote attestation, domains/attestation.py), ``codes`` (owner: firmware images a created
 domain may run), ``replay_pages`` (the replay cache's, default 64), ``entry`` (a small
 device's network port, Fig. 12: the partition its commands come in through, over IPC;
 the manager then does not register with the host); the runtime adds ``description`` and
@@ -26,6 +27,7 @@ from tokens import Validator
 from tokens.keys import VERIFY, algorithm
 from tokens.scope import OPERATIONS
 
+from . import attestation
 from .admin import AdministrationManager, Resources
 from .commands import Command, Refused, Response, request_id, status_of
 from .communicator import InternalCommunicator
@@ -38,7 +40,7 @@ from .store import PageReplayCache
 REPLAY_PAGES = 64     # 8,191 live tokens (PageReplayCache.capacity)
 POOL_PAGES = 96      # the owner's, for domains it creates (object 26261)
 CONFIG_KEYS = ("audience", "issuers", "policy", "resources", "virtual", "forward", "forwarders",
-               "owner_domain", "isolation", "replay_pages", "codes", "entry")
+               "owner_domain", "isolation", "attestation", "replay_pages", "codes", "entry")
 _PATH = re.compile(r"\d{1,5}(/\d{1,5}){1,3}\Z")        # object/instance/resource[/instance]
 
 
@@ -94,6 +96,8 @@ class DomainManager(Component):
             "owner_domain" in config or not config.get("forward")),
             "must be a string, the domain forwarded commands go to (needed with forward)")
         need("isolation", isinstance(config.get("isolation", False), bool), "must be a boolean")
+        need("attestation", isinstance(config.get("attestation", False), bool),
+             "must be a boolean")
         if "entry" in config:
             need("entry", config["entry"] in partitions,
                  "must be a partition (the small device's network port)")
@@ -134,6 +138,8 @@ class DomainManager(Component):
                                                   type(self), pool, cfg.get("codes"))
         if cfg.get("isolation"):
             self.configuration.register(self.admin)
+        if cfg.get("attestation"):
+            attestation.register(self.admin, ctx.host)
         resources = Resources(self.store(1, dict(cfg.get("resources", {}))))
         for path in cfg.get("resources", {}):
             self.admin.route("read", path, resources.read)

@@ -76,6 +76,12 @@ class HostServices(Protocol):
         """What ``seal`` bound for the caller; ``trust.SealError`` unless its measurements,
         and the device, are the same as then."""
 
+    def attest(self, nonce: bytes) -> bytes:
+        """The device's evidence for a verifier's nonce (``trust.attest``); only the root
+        partition's component may ask.  ``trust.AttestationError`` for a nonce refused
+        (reused, not 16 to 64 bytes), ValueError if the image was not booted measured into
+        a root of trust."""
+
     def forget(self, name: str) -> None:
         """Stop running the caller's child ``name`` (adopted earlier) before the caller
         deletes it: its own children are deleted first, bottom-up; its manager's open

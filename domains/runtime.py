@@ -334,6 +334,12 @@ class PartitionHost:
     def unseal(self, blob: bytes) -> bytes:
         return self._runtime.lifecycle.unseal(self._caller, blob)
 
+    def attest(self, nonce: bytes) -> bytes:
+        if self._runtime.lifecycle.parent_of[self._caller] is not None:
+            raise PermissionError(f"{self._caller} is not the root partition: only the "
+                                  "device's owner answers for the device")
+        return self._runtime.attest(nonce)
+
     def forget(self, name: str) -> None:
         if self._runtime.lifecycle.parent_of.get(name) != self._caller:
             raise PermissionError(f"{name} is not a child of {self._caller}")

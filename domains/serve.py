@@ -26,6 +26,8 @@ from pipkernel.coaps import bind_arg, code_of, open_server, psk_arg, warn_plain
 from .lwm2m import LwM2MClient
 from .registration import Registration
 
+ATTESTATION_KEY = "attestation.pub"      # export_keys: the verifier's enrolment (pipsim attest)
+
 DEFAULT_PORT = 5684                      # coaps (RFC 7252 §12.7)
 
 
@@ -68,7 +70,8 @@ async def open_device(client: LwM2MClient, host: str, port: int, psks=(), plain:
 
 
 def export_keys(runtime, image, folder: Path) -> list[Path]:
-    """Each domain server's issuing key (its enrolment copy) as DIR/<domain>.cose, 0600."""
+    """Each domain server's issuing key (its enrolment copy) as DIR/<domain>.cose, 0600, and
+    the device's attestation public key as DIR/attestation.pub (a verifier's enrolment)."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for key in image.keys:
@@ -77,7 +80,9 @@ def export_keys(runtime, image, folder: Path) -> list[Path]:
         with os.fdopen(fd, "wb") as handle:
             handle.write(runtime.enrol(key.holder, key.kid))
         written.append(path)
-    return written
+    path = folder / ATTESTATION_KEY
+    path.write_bytes(image.measurements.root.public_key().to_bytes())
+    return written + [path]
 
 
 async def run(args) -> int:

@@ -4,6 +4,8 @@ import base64
 import json
 import shutil
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -69,3 +71,12 @@ def d33(domain, code, resource, value, token, rid=1, device=DEVICE):
              "operation": {"code": code, "objectId": o, "objectInstanceId": i, "resourceId": r},
              "token": base64.urlsafe_b64encode(token).rstrip(b"=").decode()}
     return json.dumps({"id": rid, "value": json.dumps(inner)})
+
+
+def pipsim_against(device, command: str, *argv, key=PSK[1]):
+    """``pipsim COMMAND ARGV --device URI --psk --keys`` against the device: (exit status,
+    stdout, stderr)."""
+    run = subprocess.run([sys.executable, "-m", "pipkernel.cli", command, *argv, "--device",
+                          device.uri, "--psk", f"{PSK[0]}:{key}", "--keys", str(device.keys)],
+                         capture_output=True, text=True, timeout=60)
+    return run.returncode, run.stdout.strip(), run.stderr.strip()

@@ -125,11 +125,12 @@ class ReferenceValues:
 
 @dataclass(frozen=True)
 class Appraisal:
-    """A verified quote's content (``values``) and how it differs from the reference values
-    (empty: it matches, or there were none to compare with)."""
+    """A verified quote's content (``values``), how it differs from the reference values
+    (empty: it matches, or there were none to compare with), and the event log it replayed."""
 
     values: ReferenceValues
     differences: list[str]
+    events: list[Event]
 
     @property
     def ok(self) -> bool:
@@ -177,7 +178,8 @@ class Verifier:
         values = ReferenceValues(device, {
             name: Partition(state.parents[name], state.measured[name][CODE],
                             state.measured[name][CONFIG][1]) for name in state.registers})
-        return Appraisal(values, self.reference.differences(values) if self.reference else [])
+        return Appraisal(values, self.reference.differences(values) if self.reference else [],
+                         events)
 
 
 def _parse(evidence) -> tuple[str, dict, bytes]:

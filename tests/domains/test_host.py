@@ -21,8 +21,8 @@ from tokens import Issuer, KeyVault
 from tokens.keys import HMAC_256_64
 from trust import SealError
 
-HOST_METHODS = {"register_manager", "adopt", "check_image", "seal", "unseal", "forget",
-                "restart", "running", "set_running", "forward"}
+HOST_METHODS = {"register_manager", "adopt", "check_image", "seal", "unseal", "attest",
+                "forget", "restart", "running", "set_running", "forward"}
 
 
 class FakeHost:
@@ -46,6 +46,9 @@ class FakeHost:
 
     def unseal(self, blob):
         raise SealError("not measured")
+
+    def attest(self, nonce):
+        raise ValueError("not measured")
 
     def forget(self, name):
         self.calls.append(("forget", name))

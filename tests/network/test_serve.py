@@ -14,7 +14,7 @@ from domains.gateway import LAMP, TEMPERATURE
 from tokens import Issuer, KeyVault, binding
 from tokens.keys import ISSUE
 
-from coapnet import DEVICE, PSK, Device, d33, free_port, libcoap, token_for
+from coapnet import DEVICE, PSK, Device, d33, free_port, libcoap, pipsim_against, token_for
 
 
 def coap_client(device, method, resource, body=None, key=PSK[1], fmt=50):
@@ -210,11 +210,7 @@ def test_a_handshake_flood_from_many_ports_is_bounded(device):
 
 
 def opmux(device, *argv, key=PSK[1]):
-    """``pipsim opmux`` against the device: (exit status, stdout, stderr)."""
-    run = subprocess.run([sys.executable, "-m", "pipkernel.cli", "opmux", *argv, "--device",
-                          device.uri, "--psk", f"{PSK[0]}:{key}", "--keys", str(device.keys)],
-                         capture_output=True, text=True, timeout=60)
-    return run.returncode, run.stdout.strip(), run.stderr.strip()
+    return pipsim_against(device, "opmux", *argv, key=key)
 
 
 def test_opmux_over_the_network(device, tmp_path):

@@ -2,12 +2,14 @@
 deletion, a driver's restart; the gateway's runtime answers a verifier (Runtime.attest)."""
 import pytest
 
+from domains.attestation import ATTEST
 from domains.gateway import APP_CONFIG, CREATE, DELETE, LAMP, RESTART, Gateway
+from tokens.scope import OPERATIONS
 from trust import AttestationError, Verifier
 
 
 def owner(gw, code, resource, value=None):
-    token = gw.token("owner", "owner", f"{resource}:{code[0]}")
+    token = gw.token("owner", "owner", f"{resource}:{OPERATIONS[code]}")
     (response,) = gw.submit("owner", gw.command("owner", code, resource, value, token=token))
     return response
 
@@ -103,3 +105,44 @@ def test_the_gateway_transcript_attests_after_its_session():
     [line] = [line for line in out.getvalue().splitlines() if line.startswith("attestation")]
     assert "the quote verified (software root of trust" in line
     assert line.endswith("since boot: no partition changed")
+
+
+# ---- over the management interface: the owner's manager executes 26263/0/0 --------------
+def test_the_owner_gets_evidence_for_a_nonce_through_its_manager_and_each_nonce_once():
+    gw = Gateway()
+    root = gw.image.measurements.root
+    verifier = Verifier(root.kind, root.public_key())
+    nonce = verifier.challenge()
+    answered = owner(gw, "execute", ATTEST, nonce)
+    assert (answered.status, answered.reason) == (205, "content")
+    assert verifier.verify(answered.value, nonce).values.partitions.keys() == set(
+        gw.image.partitions)
+    again = owner(gw, "execute", ATTEST, nonce)
+    assert (again.status, again.reason) == (405, "not_allowed") and "nonce_reused" in again.value
+
+
+@pytest.mark.parametrize("nonce", [b"short", "a text, not bytes", None, bytes(65)])
+def test_what_is_no_nonce_is_refused_malformed(nonce):
+    answered = owner(Gateway(), "execute", ATTEST, nonce)
+    assert (answered.status, answered.reason) == (400, "malformed")
+    assert "nonce_invalid" in answered.value
+
+
+def test_only_the_owner_with_a_token_for_it_gets_evidence():
+    gw = Gateway()
+    nonce = bytes(32)
+    (other,) = gw.submit("provider-a", gw.command(
+        "provider-a", "execute", ATTEST, nonce,
+        token=gw.token("provider-a", "provider-a", f"{ATTEST}:x")))
+    assert other.status >= 400 and other.reason != "content"     # no route in its domain
+    (scoped,) = gw.submit("owner", gw.command(
+        "owner", "execute", ATTEST, nonce, token=gw.token("owner", "owner", f"{LAMP}:w")))
+    assert scoped.reason == "out_of_scope"
+
+
+def test_an_image_booted_without_measurements_says_so():
+    gw = Gateway()
+    gw.runtime.attester = None          # what a runtime on an unmeasured boot has
+    answered = owner(gw, "execute", ATTEST, bytes(32))
+    assert (answered.status, answered.reason) == (500, "failed")
+    assert "not booted measured" in answered.value

@@ -1,0 +1,39 @@
+"""Remote attestation over the device's management interface (issue 15 point 3): ``pipsim
+attest --device`` asks a running ``pipsim serve`` for evidence as its owner (26263/0/0, a
+token bound to the nonce), over CoAP + DTLS-PSK, and verifies it with the attestation key
+``--export-keys`` enrolled."""
+import subprocess
+import sys
+
+from coapnet import pipsim_against
+
+
+def attest(device, *argv, key=None):
+    return pipsim_against(device, "attest", *argv, **({"key": key} if key else {}))
+
+
+def test_a_verifier_attests_a_running_device_and_sees_what_changed(device, tmp_path):
+    reference = tmp_path / "reference.json"
+    status, out, _ = attest(device, "--record", str(reference))
+    assert status == 0 and "quote verified (software root of trust" in out
+    status, out, _ = attest(device, "--expect", str(reference), "--log")
+    assert status == 0 and "matches the reference values" in out and " code   root " in out
+    key = tmp_path / "tenant.cose"
+    assert subprocess.run([sys.executable, "-m", "pipkernel.cli", "token", "keygen", "--kid",
+                           "tenant-server", "--out", str(key)], capture_output=True).returncode == 0
+    assert pipsim_against(device, "opmux", "create", "tenant", "tenant-server", str(key))[:2] == (
+        0, "created: tenant")
+    status, _, err = attest(device, "--expect", str(reference))
+    assert status == 1 and "tenant" in err
+    assert pipsim_against(device, "opmux", "delete", "tenant", "x")[:2] == (0, "deleted: tenant")
+
+
+def test_bad_attest_arguments_are_refused_with_a_reason(device, tmp_path):
+    status, _, err = attest(device, "--root", "tpm")
+    assert status == 2 and "--root and --tcti are for booting an image here" in err
+    run = subprocess.run([sys.executable, "-m", "pipkernel.cli", "attest", "--device", device.uri,
+                          "--psk", "lc1:123456", "--keys", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "cannot read" in run.stderr and "attestation.pub" in run.stderr
+    status, _, err = attest(device, key="wrong-key")
+    assert status == 2 and "no answer" in err
