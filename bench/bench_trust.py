@@ -5,7 +5,10 @@
   (domains/gateway.toml), per root of trust: the software one and a TPM 2.0 on swtpm
   (TCP on loopback: the TPM commands' round trips are most of it);
 * ``boot_ms``: booting the default image with measurement off and on (software root),
-  alternated in one run; the median of each and their ratio.
+  alternated in one run; the median of each and their ratio;
+* ``verify_ms_by_size``: ``trust.image.verify`` of a signed package (a directory of one file
+  of random bytes; developer signature, EdDSA) of 4 KiB to 16 MiB: digest and signature
+  check against a policy, the median per size (the digest's SHA-256 dominates large ones).
 ``--quick`` for a short run.
 """
 from __future__ import annotations
@@ -16,13 +19,16 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import partitions  # noqa: E402
 from domains.gateway import IMAGE  # noqa: E402
-from trust import Attester, SoftwareRoot, Verifier, measured  # noqa: E402
+from tokens.keys import EDDSA, CoseKey  # noqa: E402
+from trust import Attester, SoftwareRoot, Verifier, image, measured, policy  # noqa: E402
 from trust.rot_tpm import Swtpm, TpmRoot  # noqa: E402
 
 
@@ -65,6 +71,32 @@ def boot_times(manifest, count: int) -> dict:
             "on_over_off": round(statistics.median(on) / statistics.median(off), 3)}
 
 
+SIZES = {"4KiB": 4 << 10, "64KiB": 64 << 10, "1MiB": 1 << 20, "16MiB": 16 << 20}
+
+
+def verify_times(count: int) -> dict:
+    key = CoseKey.generate(EDDSA, b"bench-developer")
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        key.save(folder / "developer.pub.cose", private=False)
+        (folder / "policy.toml").write_text('[[signer]]\nkid = "bench-developer"\n'
+                                            'role = "developer"\nkey = "developer.pub.cose"\n')
+        trust = policy.load(folder / "policy.toml")
+        times = {}
+        for label, size in SIZES.items():
+            package = folder / f"package-{label}"
+            package.mkdir()
+            (package / "payload.bin").write_bytes(os.urandom(size))
+            image.sign(package, key, "developer", name="bench", version=1, arch="arm")
+            samples = []
+            for _ in range(count):
+                start = time.perf_counter()
+                image.verify(package, trust, arch="arm")
+                samples.append(time.perf_counter() - start)
+            times[label] = median_ms(samples)
+    return times
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -81,6 +113,7 @@ def main() -> int:
         finally:
             root.close()
     result["boot"] = boot_times(manifest, count)
+    result["verify_ms_by_size"] = verify_times(count)
     print(json.dumps(result, indent=2))
     return 0
 
