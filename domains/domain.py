@@ -8,7 +8,7 @@ Config (the manifest's ``config`` table, checked by ``check_config``): ``audienc
 over IPC), ``forward`` (path -> {"to", "ops"}: device resources whose token B goes to the
 owner domain ``owner_domain``, Fig. 9), ``forwarders`` (domains that may forward commands
 here), ``isolation`` (owner: object 26261), ``codes`` (owner: firmware images a created
-domain may run), ``replay_pages`` (the replay cache's, default 64), ``entry`` (a small
+domain may run), ``update`` (owner: the firmware partition object 5 updates, update.py), ``replay_pages`` (the replay cache's, default 64), ``entry`` (a small
 device's network port, Fig. 12: the partition its commands come in through, over IPC;
 the manager then does not register with the host); the runtime adds ``description`` and
 ``links`` (the house's small devices the image links to this domain: a network command for
@@ -35,11 +35,12 @@ from .keyvault import page_vault
 from .requests import PendingRequests
 from .security import RULES, SecurityValidator
 from .store import PageReplayCache
+from .update import STAGING_PAGES, FirmwareUpdate
 
 REPLAY_PAGES = 64     # 8,191 live tokens (PageReplayCache.capacity)
 POOL_PAGES = 96      # the owner's, for domains it creates (object 26261)
 CONFIG_KEYS = ("audience", "issuers", "policy", "resources", "virtual", "forward", "forwarders",
-               "owner_domain", "isolation", "replay_pages", "codes", "entry")
+               "owner_domain", "isolation", "replay_pages", "codes", "entry", "update")
 _PATH = re.compile(r"\d{1,5}(/\d{1,5}){1,3}\Z")        # object/instance/resource[/instance]
 
 
@@ -98,6 +99,9 @@ class DomainManager(Component):
         if "entry" in config:
             need("entry", config["entry"] in partitions,
                  "must be a partition (the small device's network port)")
+        if "update" in config:
+            need("update", config["update"] in partitions,
+                 "must be a partition (the firmware partition object 5 updates)")
         codes = config.get("codes", {})
         need("codes", isinstance(codes, dict) and all(
             isinstance(k, str) and isinstance(v, str) and v for k, v in codes.items()),
@@ -137,6 +141,9 @@ class DomainManager(Component):
                                                   type(self), pool, cfg.get("codes"))
         if cfg.get("isolation"):
             self.configuration.register(self.admin)
+        if "update" in cfg:
+            FirmwareUpdate(self.api, self.region(STAGING_PAGES), self.store(1), ctx.host,
+                           cfg["update"]).register(self.admin)
         resources = Resources(self.store(1, dict(cfg.get("resources", {}))))
         for path in cfg.get("resources", {}):
             self.admin.route("read", path, resources.read)

@@ -41,6 +41,15 @@ class FirmwarePartition:
                 return None
         except MemoryFault as fault:
             return f"its mailbox is out of reach: {fault}"
+        return self._run()
+
+    def start(self) -> str | None:
+        """Its first turn, due or not (a freshly spawned image: from its entry point until it
+        yields back to its parent for the first time); None, or the report of what went
+        wrong, as ``turn``.  What "starts" means for an update (docs/trust.md)."""
+        return None if self.halted else self._run()
+
+    def _run(self) -> str | None:
         faults = self.machine.counters()["faults"]
         self.turns += 1
         code = self.parent_api.yield_(self.desc, MAIN_SLOT, MAIN_SLOT, 0, 0)
