@@ -25,6 +25,8 @@ the same bytes.  A refused or rolled-back update discards the staged package (St
 """
 from __future__ import annotations
 
+import cbor2
+
 from pipkernel import wire
 from pipkernel.abi import PAGE_SIZE
 from trust import ImageRefused, PolicyError
@@ -43,6 +45,18 @@ INITIAL, UPDATED, NO_FLASH, INTEGRITY, UNSUPPORTED, FAILED = 0, 1, 2, 5, 6, 8
 # or a package this device cannot take
 RESULT_OF = {"wrong_arch": UNSUPPORTED, "wrong_name": UNSUPPORTED, "rollback": FAILED}
 _BLOCK_KEYS = {"num", "more", "data"}
+
+
+def package(elf: bytes, signature: bytes) -> bytes:
+    """A package's bytes: an image and its signature file (the server's side)."""
+    return cbor2.dumps([elf, signature], canonical=True)
+
+
+def blocks(data: bytes) -> list[dict]:
+    """A package's bytes as the Package writes that carry them, in order."""
+    count = max(1, -(-len(data) // BLOCK))
+    return [{"num": n, "more": n < count - 1, "data": data[n * BLOCK:(n + 1) * BLOCK]}
+            for n in range(count)]
 
 
 class FirmwareUpdate:

@@ -19,8 +19,8 @@ from pipkernel import Kernel
 from tokens import Issuer, KeyVault
 from tokens.keys import HMAC_256_64
 
-HOST_METHODS = {"register_manager", "adopt", "check_image", "forget", "restart", "running",
-                "set_running", "forward"}
+HOST_METHODS = {"register_manager", "adopt", "check_image", "forget", "restart", "update",
+                "running", "set_running", "forward"}
 
 
 class FakeHost:
@@ -45,6 +45,10 @@ class FakeHost:
     def restart(self, name):
         self.calls.append(("restart", name))
         raise ValueError(f"{name} is not halted")
+
+    def update(self, name, elf, signature):
+        self.calls.append(("update", name))
+        raise ValueError(f"{name} is not a firmware partition")
 
     def running(self, domain):
         return domain not in self.stopped
