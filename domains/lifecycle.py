@@ -297,7 +297,7 @@ class Lifecycle:
             self._spawn(name, pages, candidate)
             failure = self._start(name, old.turns)
             if failure is not None:
-                pages = self._reclaim(name)
+                self._reclaim(name)            # all of ``pages`` are its parent's again
         except Exception as error:             # _spawn left nothing of it
             failure = f"{type(error).__name__}: {error}"
         if failure is None:
