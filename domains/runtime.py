@@ -356,7 +356,8 @@ class PartitionHost:
         domain_of = self._runtime.lifecycle.domain_of
         if domain_of.get(name, domain_of[self._caller]) != domain_of[self._caller]:
             raise PermissionError(f"{name} is not a partition of {self._caller}'s domain")
-        return self._runtime.update(name, Package(name, bytes(elf), bytes(signature)))
+        return self._runtime.update(name, Package(f"the package for {name}", bytes(elf),
+                                                         bytes(signature)))
 
     def running(self, domain: str) -> bool:
         return domain not in self._runtime.stopped()

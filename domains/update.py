@@ -71,7 +71,7 @@ class FirmwareUpdate:
         store.save({"state": IDLE, "result": INITIAL, "size": 0, "version": ""})
 
     def register(self, admin: AdministrationManager) -> None:
-        admin.route("write", "5/0/0", self.package)
+        admin.route("write", "5/0/0", self.write_package)
         admin.route("execute", "5/0/2", self.execute)
         admin.route("read", "5/0/3", self.read)
         admin.route("read", "5/0/5", self.read)
@@ -89,7 +89,7 @@ class FirmwareUpdate:
         key = {3: "state", 5: "result", 7: "version"}[command.path[2]]
         return respond(command, "content", state[key])
 
-    def package(self, command: Command) -> Response:
+    def write_package(self, command: Command) -> Response:
         """One block of the package (above); refused: the download starts over."""
         block, state = command.value, self.store.load()
         if not (isinstance(block, dict) and set(block) == _BLOCK_KEYS
@@ -104,7 +104,7 @@ class FirmwareUpdate:
             self._reset(INITIAL)
             return respond(command, "changed", "reset")
         offset = num * BLOCK
-        expected = state["size"] if state["state"] == DOWNLOADING else 0
+        expected = state["size"] if state["state"] == DOWNLOADING and num else 0
         if offset != expected or (more and len(data) != BLOCK):
             self._reset(UNSUPPORTED)
             raise Refused("malformed", f"block {num} ({len(data)} bytes, more: {more}) is not "

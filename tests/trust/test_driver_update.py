@@ -253,8 +253,13 @@ def test_a_package_is_bounded_and_an_empty_block_resets_the_download(gw):
     answer = maintainer(gw, "write", PACKAGE, {"num": update.MAX_PACKAGE // update.BLOCK,
                                                "more": False, "data": b"x"})
     assert answer.reason == "oversized" and maintainer(gw, "read", RESULT).value == 2
-    assert maintainer(gw, "write", PACKAGE, update.blocks(b"x" * 300)[0]).accepted
+    first, second, _ = update.blocks(b"x" * 300)
+    assert maintainer(gw, "write", PACKAGE, first).accepted
     assert maintainer(gw, "read", UPDATE_STATE).value == 1                   # Downloading
+    assert maintainer(gw, "write", PACKAGE, first).accepted                  # starts again
+    assert maintainer(gw, "write", PACKAGE, second).accepted
+    assert maintainer(gw, "write", PACKAGE, second).reason == "malformed"   # not block 2
+    assert maintainer(gw, "write", PACKAGE, first).accepted
     assert maintainer(gw, "write", PACKAGE, {"num": 0, "more": False, "data": b""}).accepted
     assert maintainer(gw, "read", UPDATE_STATE).value == 0
 
