@@ -182,8 +182,12 @@ def truncated(gw) -> bytes:
     (truncated, "digest_mismatch"),
     (lambda gw, tmp: update.package((BUILD / gw.arch / "temp_driver_v2.elf").read_bytes(),
                                     b"\xa0"), "malformed"),
+    (lambda gw, tmp: update.package(*[part[:len(part) // 2] if n else part for n, part in
+                                      enumerate(cbor2.loads(gw.driver_package(
+                                          "temp_driver_v2")))]), "malformed"),
 ], ids=["forged-signature", "tampered-code", "wrong-name", "other-arch", "unknown-signer",
-        "device-not-requested", "truncated-elf", "empty-signature-map"])
+        "device-not-requested", "truncated-elf", "empty-signature-map",
+        "truncated-signature-file"])
 def test_a_bad_package_is_refused_at_update_with_nothing_changed(gw, tmp_path, make, reason):
     data = make(gw, tmp_path) if make not in (tampered_signature, truncated) else make(gw)
     before = state(gw)
