@@ -31,7 +31,7 @@ FIRMWARE = Path(IMAGE).parent.parent / "firmware" / "build"      # as gateway.to
 TEMPERATURE, PERIOD, LAMP, PACKAGE_URL, APP_CONFIG = (
     "3303/0/5700", "3303/0/5900", "3311/0/5850", "5/0/1", "32769/0/1")
 PACKAGE, UPDATE, UPDATE_STATE, PKG_VERSION = "5/0/0", "5/0/2", "5/0/3", "5/0/7"   # object 5
-DRIVER_VERSION = "26263/0/0"           # the temperature driver's version register (v2 on)
+DRIVER_VERSION = "26264/0/0"           # the temperature driver's version register (v2 on)
 CREATE, DELETE, START, LIST, RESTART = ("26261/0/7", "26261/0/8", "26261/0/9", "26261/0/11",
                                         "26261/0/12")
 
