@@ -9,7 +9,8 @@ over IPC), ``forward`` (path -> {"to", "ops"}: device resources whose token B go
 owner domain ``owner_domain``, Fig. 9), ``forwarders`` (domains that may forward commands
 here), ``isolation`` (owner: object 26261), ``attestation`` (the root's manager: object
 26263, remote attestation, domains/attestation.py), ``codes`` (owner: firmware images a created
-domain may run), ``replay_pages`` (the replay cache's, default 64), ``entry`` (a small
+domain may run), ``update`` (owner: the firmware partition object 5 updates, update.py),
+``replay_pages`` (the replay cache's, default 64), ``entry`` (a small
 device's network port, Fig. 12: the partition its commands come in through, over IPC;
 the manager then does not register with the host); the runtime adds ``description`` and
 ``links`` (the house's small devices the image links to this domain: a network command for
@@ -36,11 +37,13 @@ from .configuration import ConfigurationManager
 from .requests import PendingRequests
 from .security import RULES, SecurityValidator
 from .store import PageReplayCache
+from .update import STAGING_PAGES, FirmwareUpdate
 
 REPLAY_PAGES = 64     # 8,191 live tokens (PageReplayCache.capacity)
 POOL_PAGES = 96      # the owner's, for domains it creates (object 26261)
 CONFIG_KEYS = ("audience", "issuers", "policy", "resources", "virtual", "forward", "forwarders",
-               "owner_domain", "isolation", "attestation", "replay_pages", "codes", "entry")
+               "owner_domain", "isolation", "attestation", "replay_pages", "codes", "entry",
+               "update")
 _PATH = re.compile(r"\d{1,5}(/\d{1,5}){1,3}\Z")        # object/instance/resource[/instance]
 
 
@@ -101,6 +104,9 @@ class DomainManager(Component):
         if "entry" in config:
             need("entry", config["entry"] in partitions,
                  "must be a partition (the small device's network port)")
+        if "update" in config:
+            need("update", config["update"] in partitions,
+                 "must be a partition (the firmware partition object 5 updates)")
         codes = config.get("codes", {})
         need("codes", isinstance(codes, dict) and all(
             isinstance(k, str) and isinstance(v, str) and v for k, v in codes.items()),
@@ -140,6 +146,9 @@ class DomainManager(Component):
             self.configuration.register(self.admin)
         if cfg.get("attestation"):
             attestation.register(self.admin, ctx.host)
+        if "update" in cfg:
+            FirmwareUpdate(self.api, self.region(STAGING_PAGES), self.store(1), ctx.host,
+                           cfg["update"]).register(self.admin)
         resources = Resources(self.store(1, dict(cfg.get("resources", {}))))
         for path in cfg.get("resources", {}):
             self.admin.route("read", path, resources.read)

@@ -12,7 +12,8 @@ halted by the runtime and reported; the parent's VIDT sends every fault back to 
 from __future__ import annotations
 
 from ipc.mailbox import RINGS, Pending, RingKind
-from pipkernel import MemoryFault
+from pipkernel import MemoryFault, Partition
+from pipkernel.machine.spawn import child_exit_code
 from pipkernel.machine.report import fault_report
 
 BUDGET = 2_000_000             # instructions per turn (exact mode): a request costs a few
@@ -41,6 +42,20 @@ class FirmwarePartition:
                 return None
         except MemoryFault as fault:
             return f"its mailbox is out of reach: {fault}"
+        return self._run()
+
+    def start(self) -> str | None:
+        """Its first turn, due or not (a freshly spawned image: from its entry point until it
+        yields back to its parent for the first time); None, or the report of what went
+        wrong, as ``turn``, or that its main returned (it exited instead of yielding).  What
+        "starts" means for an update (docs/trust.md)."""
+        if self.halted:
+            return None
+        problem = self._run()
+        code = child_exit_code(self.machine.kernel, Partition(self.pd))
+        return problem or (None if code is None else f"its main returned {code}")
+
+    def _run(self) -> str | None:
         faults = self.machine.counters()["faults"]
         self.turns += 1
         code = self.parent_api.yield_(self.desc, MAIN_SLOT, MAIN_SLOT, 0, 0)

@@ -11,20 +11,27 @@ import dataclasses
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import partitions
 from ipc import Reason
-from pipkernel import MemoryFault
+from pipkernel import MemoryFault, elf
 from tokens import Issuer, KeyVault
 from tokens.keys import HMAC_256_64, ISSUE
-from trust import Verifier, measured
+from tokens.scope import OPERATIONS
+from trust import ReferenceValues, Verifier, measured
+from trust.image import signature_path
 
+from . import update
 from .commands import Command, Response
 from .runtime import Runtime
 
 IMAGE = os.path.join(os.path.dirname(__file__), "gateway.toml")   # package data
+FIRMWARE = Path(IMAGE).parent.parent / "firmware" / "build"      # as gateway.toml names it
 TEMPERATURE, PERIOD, LAMP, PACKAGE_URL, APP_CONFIG = (
     "3303/0/5700", "3303/0/5900", "3311/0/5850", "5/0/1", "32769/0/1")
+PACKAGE, UPDATE, UPDATE_STATE, PKG_VERSION = "5/0/0", "5/0/2", "5/0/3", "5/0/7"   # object 5
+DRIVER_VERSION = "26264/0/0"           # the temperature driver's version register (v2 on)
 CREATE, DELETE, START, LIST, RESTART = ("26261/0/7", "26261/0/8", "26261/0/9", "26261/0/11",
                                         "26261/0/12")
 
@@ -50,6 +57,7 @@ class Servers(abc.ABC):
 
     inside = False            # whether the device's inside (hardware, partitions) is at hand
     sensor = lamp = None      # the hardware's side of its devices, when it is
+    arch = "arm"              # the device's machine: what its firmware updates are built for
 
     def __init__(self, device: str, keys: dict[str, bytes]):
         """``keys``: {domain: its server's COSE_Key (with its secret)}."""
@@ -96,6 +104,15 @@ class Servers(abc.ABC):
             token_b = self.sign(token_b, command, token_b.audience)
         return dataclasses.replace(command, token=token, token_b=token_b)
 
+    def driver_package(self, image: str, tamper: bool = False) -> bytes:
+        """The maintainer's package (domains.update) of the firmware build's signed
+        ``image`` for this device's arch; ``tamper``: one byte of its code flipped."""
+        elf_file = FIRMWARE / self.arch / f"{image}.elf"
+        code = bytearray(elf_file.read_bytes())
+        if tamper:
+            code[elf.read(bytes(code)).segments[0].offset] ^= 1
+        return update.package(bytes(code), signature_path(elf_file).read_bytes())
+
     @abc.abstractmethod
     def submit(self, target: str, command: Command | bytes) -> list[Response]:
         """Send a command (or raw bytes) to ``target``'s domain; its answers."""
@@ -113,6 +130,7 @@ class Gateway(Servers):
         if not isinstance(manifest, partitions.Manifest):
             manifest = partitions.load(manifest, arch, policy, mode)
         self.image = partitions.boot(manifest, measured(manifest.name))
+        self.arch = manifest.arch
         self.runtime = Runtime(self.image)
         self.sensor = self.image.devices["temperature"]      # the hardware's side
         self.lamp = self.image.devices["lamp"]
@@ -190,6 +208,7 @@ def session(gw: Servers) -> list[tuple[Step, bool, str]]:
                    token_b=t("owner", "owner", f"{PERIOD}:w")),
         True, "changed", "sets the sensor driver's sampling period to 500 ms with tokens A and B (Fig. 9)")
     observe(gw.sensor, "period", 4, 500)
+    driver_update(gw, cmd)
     created_domain(gw, cmd)
     # refusals
     cmd("attacker", "provider-a", gw.command("provider-a", "read", TEMPERATURE,
@@ -232,6 +251,52 @@ def session(gw: Servers) -> list[tuple[Step, bool, str]]:
         False, "command_mismatch", "sends that captured command with its value changed to 1")
     observe(gw.lamp, "on", 0, 0)
     return out
+
+
+def driver_update(gw: Servers, cmd) -> None:
+    """Fig. 9: the maintainer updates the temperature driver (object 5, token A from its
+    server and the owner's token B on each command; docs/trust.md "Updating a driver"): the
+    signed version 2 is installed and runs; a tampered package and a downgrade to version 1
+    are refused at Update, with nothing changed."""
+    def maintainer(code: str, resource: str, value=None) -> Command:
+        scope = f"{resource}:{OPERATIONS[code]}"
+        return gw.command("maintainer", code, resource, value,
+                          token=gw.token("maintainer", "maintainer", scope),
+                          token_b=gw.token("owner", "owner", scope))
+
+    def push(data: bytes, what: str) -> None:
+        """Every block of a package; the step is the last one's (or a refused one's)."""
+        *first, last = update.blocks(data)
+        for block in first:
+            sent = maintainer("write", PACKAGE, block)
+            answers = [r for r in gw.submit("maintainer", sent) if r.id == sent.id]
+            if not (answers and answers[0].accepted):
+                break
+        else:
+            sent = maintainer("write", PACKAGE, last)
+        cmd("maintainer server", "maintainer", sent, True, "changed",
+            f"{what}: {len(data)} bytes in {len(first) + 1} Package blocks of {update.BLOCK}")
+
+    def install(accept: bool, reason: str, what: str) -> None:
+        cmd("maintainer server", "maintainer", maintainer("execute", UPDATE), accept, reason,
+            f"executes Update: {what}")
+
+    push(gw.driver_package("temp_driver_v2"), "sends the signed temperature driver v2")
+    install(True, "changed", "the owner verifies it, replaces temp-driver, which starts")
+    cmd("owner server", "owner", gw.command("owner", "read", DRIVER_VERSION,
+                                            token=gw.token("owner", "owner", f"{DRIVER_VERSION}:r")),
+        True, "content", "reads the driver's version register (version 1 has none)")
+    cmd("provider-a server", "provider-a", gw.command(
+        "provider-a", "read", TEMPERATURE, token=gw.token("provider-a", "provider-a",
+                                                          f"{TEMPERATURE}:r")),
+        True, "content", "reads the temperature through the new driver (same endpoint)")
+    push(gw.driver_package("temp_driver_v2", tamper=True),
+         "sends driver v2 with one byte of its code flipped")
+    install(False, "digest_mismatch", "refused, v2 keeps running")
+    push(gw.driver_package("temp_driver"), "sends the signed driver v1 (a downgrade)")
+    install(False, "rollback", "refused (rollback protection)")
+    cmd("maintainer server", "maintainer", maintainer("read", PKG_VERSION), True, "content",
+        "reads PkgVersion (5/0/7)")
 
 
 def created_domain(gw: Gateway, cmd) -> None:
@@ -331,9 +396,13 @@ def run_default(out=None, arch: str | None = None, policy: str | None = None,
     ok = transcript(session(gw), out)
     nonce = verifier.challenge()
     appraisal = verifier.verify(gw.runtime.attest(nonce), nonce)
+    updated = updated_reference(verifier.reference, gw.runtime.lifecycle.installed)
+    unexplained = updated.differences(appraisal.values)
     print(f"attestation (docs/attestation.md): a fresh nonce, the quote verified ({root.kind} "
           f"root of trust, {len(image.measurements.events)} events replayed); since boot: "
-          f"{'; '.join(appraisal.differences) or 'no partition changed'}", file=out)
+          f"{'; '.join(appraisal.differences) or 'no partition changed'}; against the boot's "
+          "reference values with each update's code (the SHA-256 of the package verified): "
+          f"{'; '.join(unexplained) or 'no partition differs'}", file=out)
     stats = image.machine.partition_stats()
     for name, firmware in gw.runtime.firmware.items():
         s = stats.get(firmware.pd, {})
@@ -345,7 +414,15 @@ def run_default(out=None, arch: str | None = None, policy: str | None = None,
     invariants, extra = image.check_invariants(), image.kernel.check_extra_properties()
     print(f"kernel invariants after the session: {invariants or 'all hold'}", file=out)
     print(f"properties beyond Pip's (docs/kernel.md §10): {extra or 'all hold'}", file=out)
-    return 0 if ok and not invariants and not extra else 1
+    return 0 if ok and not unexplained and not invariants and not extra else 1
+
+
+def updated_reference(reference: ReferenceValues, installed: dict) -> ReferenceValues:
+    """The reference values a verifier expects once the updates ``installed`` (partition ->
+    ``domains.lifecycle.Installed``) are: their code is the package's, the rest as at boot."""
+    return dataclasses.replace(reference, partitions={
+        name: (dataclasses.replace(known, code=installed[name].code) if name in installed
+               else known) for name, known in reference.partitions.items()})
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 A component acts as its partition: its ``PartitionAPI`` and its ``Mailbox`` are all it
 needs for its own work.  A few things only the host can do — run a partition made after
-boot, stop running one, start a halted firmware partition afresh, keep a domain's running
-flag — it asks of ``HostServices``, which the runtime implements and injects into each
+boot, stop running one, start a halted firmware partition afresh, update a firmware
+partition's image, keep a domain's running flag — it asks of ``HostServices``, which the runtime implements and injects into each
 component's ``Context`` as ``host``, bound to that component: the host checks each call
 against the caller's place in the tree (``PermissionError`` otherwise).  Components never
 import the runtime.
@@ -91,6 +91,16 @@ class HostServices(Protocol):
         """Start a halted firmware partition of the caller's domain afresh (its parent
         spawns its image again in its pages).  ValueError if it is not a halted firmware
         partition; RuntimeError if its image cannot run again (it is deleted then)."""
+
+    def update(self, name: str, elf: bytes, signature: bytes):
+        """Replace the firmware partition ``name`` of the caller's domain with a newer signed
+        version of its image, the ELF ``elf`` with its signature file ``signature`` (Fig. 9;
+        docs/trust.md "Updating a driver"): verified against the image's trust policy, these
+        very bytes are spawned in its place (its pages, devices and endpoint id); if they do
+        not start, the previous version is spawned again.  A ``domains.lifecycle.Updated``.
+        ``trust.ImageRefused`` if the package does not check (nothing changed); ValueError if
+        ``name`` cannot be updated; RuntimeError if not even the previous version could be
+        spawned again (the partition is gone)."""
 
     def running(self, domain: str) -> bool:
         """Whether ``domain`` is scheduled (its running flag)."""

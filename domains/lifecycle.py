@@ -17,7 +17,9 @@ runtime's metered API, mailbox and host services in its ``Context``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from ipc import Policy, Relay, Topology
 from partitions.boot import measure_partition, spawn_firmware, verify_image
@@ -29,13 +31,35 @@ from pipkernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
 from pipkernel.abi import PAGE_SIZE
 from pipkernel.machine.spawn import python_parent_vidt
 from pipkernel.wrappers import NoFreePages, PageAllocator, free_pages
-from trust.measure import firmware_code, python_code
+from trust.image import ImageRefused, Package, signature_path
+from trust.measure import elf_code, firmware_code, python_code
 from trust.rot import SealError
 
 from .firmware import FirmwarePartition
 from .host import Manager
 
 MANAGER_METHODS = ("receive_frame", "take_answers", "paths", "export_key")
+
+
+@dataclass(frozen=True)
+class Installed:
+    """An updated firmware partition's image: its verified package (its ELF and signature
+    file's bytes, kept by the host as a device keeps its firmware slot) and its code as
+    measured."""
+
+    package: Package
+    code: tuple[str, bytes]
+
+
+@dataclass(frozen=True)
+class Updated:
+    """What an update did: the image's signed name, the version it replaced and the one
+    that runs now (the same: rolled back, ``failure`` says why the new one did not start)."""
+
+    name: str
+    previous: int
+    version: int
+    failure: str | None
 
 
 def derived_config(image, name: str) -> dict:
@@ -76,6 +100,7 @@ class Lifecycle:
         self.domain_of = {name: booted.spec.domain or name
                           for name, booted in image.partitions.items()}
         self.components, self.managers, self.firmware = {}, {}, {}
+        self.installed: dict[str, Installed] = {}      # firmware partitions updated
         self.relay: Relay | None = None
         self.measurements = image.measurements          # None: not measured
 
@@ -232,17 +257,97 @@ class Lifecycle:
 
     def restart(self, name: str) -> None:
         """Start a halted firmware partition of the image afresh: it is deleted bottom-up
-        (``_delete_tree``: whatever it made of its own goes first, so every page it had comes
-        back to its parent) and its parent spawns its image again in those pages, with its
-        devices; it gets a fresh mailbox (same endpoint id), open again: requests reach it.
+        (``_reclaim``) and its parent spawns its image again (its manifest's, or the one an
+        update installed) in those pages, with its devices; it gets a fresh mailbox (same
+        endpoint id), open again: requests reach it.
         ValueError if it is not a halted firmware partition;
         RuntimeError if its image cannot run again: then what the respawn made is deleted
         too and the partition is gone (its endpoint with it)."""
         old = self.firmware.get(name)
         if old is None or name not in self.image.partitions or not old.halted:
             raise ValueError(f"{name} is not a halted firmware partition of the image")
-        booted, parent = self.image.partitions[name], self.image.partitions[self.parent_of[name]]
-        api, child = parent.api, self.topology.node(name).partition
+        pages = self._reclaim(name)
+        try:
+            self._spawn(name, pages, self.installed.get(name))
+        except BaseException as error:      # whatever stopped it, undo it: the domain goes on
+            self._gone(name, error)
+        self.firmware[name].turns = old.turns
+
+    def update(self, name: str, package: Package) -> Updated:
+        """Fig. 9: replace the firmware partition ``name`` of the image with a newer signed
+        version of its image (docs/trust.md "Updating a driver").  The image it runs is read
+        once and verified again (its manifest's file, or the bytes an update installed);
+        ``package`` is verified against the image's trust policy (image.trust) as that
+        image's successor: same signed name, a version above the installed one, the
+        permissions of its devices.  Then it is deleted bottom-up (``_reclaim``) and its
+        parent spawns the package's bytes (the very bytes verified) in its pages, with its
+        devices and its endpoint id, measured; if the new image does not start
+        (``FirmwarePartition.start``), it is deleted and the previous image, verified above,
+        is spawned again the same way (rolled back).
+        ImageRefused (nothing changed) if the package does not check; ValueError if ``name``
+        is not a firmware partition of the image or the image has no trust policy;
+        RuntimeError if not even the previous image can be spawned (the partition is gone)."""
+        old = self.firmware.get(name)
+        manifest = self.image.manifest
+        if old is None or name not in self.image.partitions:
+            raise ValueError(f"{name} is not a firmware partition of the image")
+        if manifest.trust is None:
+            raise ValueError(f"{manifest.name} has no trust policy (image.trust): its firmware "
+                             "is not updated")
+        devices = self.image.partitions[name].devices
+        current = self.installed.get(name) or self._shipped(name)
+        running = verify_image(manifest, current.package, devices).metadata
+        new = verify_image(manifest, package, devices, name=running.name,
+                           minimum_version=running.version).metadata
+        if new.version == running.version:
+            raise ImageRefused("rollback", f"{new.name} version {new.version} is the installed "
+                               "one: an update must be newer")
+        candidate = Installed(package, elf_code(f"{new.name} v{new.version}", package.elf))
+        pages = self._reclaim(name)
+        try:
+            self._spawn(name, pages, candidate)
+            failure = self._start(name, old.turns)
+            if failure is not None:
+                self._reclaim(name)            # all of ``pages`` are its parent's again
+        except Exception as error:             # _spawn left nothing of it
+            failure = f"{type(error).__name__}: {error}"
+        if failure is None:
+            self.installed[name] = candidate
+            return Updated(new.name, running.version, new.version, None)
+        try:
+            self._spawn(name, pages, current)
+        except BaseException as error:
+            self._gone(name, error)
+        again = self._start(name, old.turns)
+        if again is not None:
+            self.firmware[name].halt(again)
+            failure += f"; the previous version did not start either: {again}"
+        return Updated(new.name, running.version, running.version, failure)
+
+    def _shipped(self, name: str) -> Installed:
+        """The image a firmware partition's manifest names, read once from its files (the
+        ELF and its signature file) into memory."""
+        path = Path(self.image.partitions[name].spec.runs.target)
+        try:
+            package = Package(path.name, path.read_bytes(), signature_path(path).read_bytes())
+        except OSError as error:
+            raise ImageRefused("unreadable", f"the installed {path.name}: "
+                               f"{error.strerror or error}") from None
+        return Installed(package, firmware_code(path))
+
+    def _start(self, name: str, turns: int) -> str | None:
+        """A firmware partition just spawned has its first turn (its turns count going on
+        from ``turns``); None, or why it did not start."""
+        self.firmware[name].turns = turns
+        return self.firmware[name].start()
+
+    def _reclaim(self, name: str) -> list[int]:
+        """Delete the firmware partition ``name`` bottom-up (``_delete_tree``: whatever it
+        made of its own goes first, so every page it had comes back to its parent), its
+        deletion measured; the pages it had (its parent's VAs), its devices aside.  Its
+        registration (endpoint id, channels) stays for ``_spawn``."""
+        parent = self.image.partitions[self.parent_of[name]]
+        child = self.topology.node(name).partition
         va_of = {m.pa: va for va, m in self.kernel.mappings(parent.partition).items()}
         devices = set(parent.devices.values())
         pages = [va_of[m.pa] for m in self.kernel.mappings(child).values()
@@ -251,30 +356,46 @@ class Lifecycle:
         if not self._delete_tree(child):
             raise RuntimeError(f"{name}: deletePartition: {self.kernel.last_error}")
         self._measure_deleted(name)
+        return pages
+
+    def _spawn(self, name: str, pages: list[int], image: Installed | None) -> None:
+        """The parent of the firmware partition ``name`` spawns ``image`` (None: its
+        manifest's) in ``pages`` with its devices, measured; it gets a fresh mailbox with its
+        endpoint id.  If that fails, what it made is deleted (its measurement too) and the
+        error raised."""
+        booted, parent = self.image.partitions[name], self.image.partitions[self.parent_of[name]]
         others = set(self.kernel.children(parent.partition))
         try:
             if self.measurements is not None:
-                measure_partition(self.measurements, self.image.manifest, booted.spec)
-            desc = spawn_firmware(self.image.machine, api, PageAllocator(pages), booted.spec.runs,
-                                  booted.plan, [parent.devices[d] for d in booted.devices])
+                measure_partition(self.measurements, self.image.manifest, booted.spec,
+                                  image.code if image else None)
+            desc = spawn_firmware(self.image.machine, parent.api, PageAllocator(pages),
+                                  booted.spec.runs, booted.plan,
+                                  [parent.devices[d] for d in booted.devices],
+                                  image.package.elf if image else None)
             partition = Partition(self.kernel.mappings(parent.partition)[desc].pa // PAGE_SIZE)
             self._mailbox(name, partition, booted.plan.mailbox, again=True)
-        except BaseException as error:      # whatever stopped it, undo it: the domain goes on
+        except BaseException:
             for made in set(self.kernel.children(parent.partition)) - others:
                 self._delete_tree(made)
             self._measure_deleted(name)
-            self._unregister(name)           # a firmware partition: no manager retired
-            self.relay = Relay(self.topology, self.policy)
-            if not isinstance(error, Exception):
-                raise                        # a Runaway ends the activation that asked
-            raise RuntimeError(f"{name} cannot run again ({type(error).__name__}: {error}); "
-                               "its partition is deleted") from None
+            raise
         booted.partition, booted.api, booted.desc = (partition, self.kernel.as_partition(partition),
                                                      desc)
-        self.firmware[name] = FirmwarePartition(self.image.machine, name, api, desc, partition,
-                                                self.topology.mailbox(name))
-        self.firmware[name].turns = old.turns
+        self.firmware[name] = FirmwarePartition(self.image.machine, name, parent.api, desc,
+                                                partition, self.topology.mailbox(name))
         self.relay = Relay(self.topology, self.policy)
+
+    def _gone(self, name: str, error: BaseException) -> NoReturn:
+        """A firmware partition that could not be spawned again is gone: unregistered (its
+        endpoint with it); RuntimeError (a Runaway, which ends the activation that asked, is
+        raised as it is)."""
+        self._unregister(name)               # a firmware partition: no manager retired
+        self.relay = Relay(self.topology, self.policy)
+        if not isinstance(error, Exception):
+            raise error
+        raise RuntimeError(f"{name} cannot run again ({type(error).__name__}: {error}); "
+                           "its partition is deleted") from None
 
     def forget(self, name: str) -> list[Manager]:
         """Stop running a partition adopted earlier, before its parent deletes it: its

@@ -135,10 +135,11 @@ class RemoteServers(Servers):
     their commands to a device over CoAP + DTLS-PSK, one session for all."""
 
     def __init__(self, uri: str, psk: tuple[str, str], keys: Path, device: str = DEVICE_NAME,
-                 timeout: float = 10):
+                 timeout: float = 10, arch: str = "arm"):
+        """``arch``: the device's machine (the firmware its updates carry)."""
         super().__init__(device, {path.stem: path.read_bytes()
                                   for path in sorted(Path(keys).glob("*.cose"))})
-        self.uri = uri.rstrip("/")
+        self.uri, self.arch = uri.rstrip("/"), arch
         self._client = CoapClient(uri, psk, timeout)
 
     def submit(self, target: str, command: Command | bytes) -> list[Response]:
@@ -151,9 +152,10 @@ class RemoteServers(Servers):
         self._client.close()
 
 
-def demo_remote(out, uri: str, psk: tuple[str, str], keys: Path) -> int:
-    """The gateway's session against a running device; 0 if every step went as expected."""
-    servers = RemoteServers(uri, psk, keys)
+def demo_remote(out, uri: str, psk: tuple[str, str], keys: Path, arch: str = "arm") -> int:
+    """The gateway's session against a running device (of ``arch``); 0 if every step went
+    as expected."""
+    servers = RemoteServers(uri, psk, keys, arch=arch)
     try:
         print(f"session with {uri} over DTLS-PSK as {psk[0]!r} (the steps inside the device "
               "are make run's)", file=out)
@@ -200,8 +202,10 @@ def register_demo(subparsers) -> None:
     parser.add_argument("--psk", required=True, type=psk_arg, help="IDENTITY:KEY")
     parser.add_argument("--keys", required=True, help="the folder pipsim serve --export-keys "
                         "wrote")
+    parser.add_argument("--arch", choices=("arm", "x86"), default="arm",
+                        help="the device's machine (its driver update's firmware; default arm)")
     parser.set_defaults(func=lambda args: demo_remote(sys.stdout, f"coaps://{args.device}",
-                                                      args.psk, Path(args.keys)))
+                                                      args.psk, Path(args.keys), args.arch))
 
 
 def owner_ask(servers: Servers, owner: str, **options):

@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from ipc.relay import ACTIVITY
 
 from trust.attest import Attester
+from trust.image import Package
 
 from .commands import STATUS, Response, request_id
 from .component import Component, Context
 from .containment import CALL_BUDGET, Budget, MeteredAPI, Runaway, describe
 from .host import Manager
-from .lifecycle import Lifecycle
+from .lifecycle import Lifecycle, Updated
 from .links import Links
 
 
@@ -202,6 +203,18 @@ class Runtime:
             self._stopped.discard(name)
             raise
 
+    def update(self, name: str, package: Package) -> Updated:
+        """``Lifecycle.update``; once the partition is replaced, its parent's requests in
+        flight to the one it replaced fail (``on_unreachable``), and the endpoints follow
+        (one that did not start again is halted)."""
+        updated = self.lifecycle.update(name, package)
+        parent = self.lifecycle.parent_of[name]
+        if parent in self.components and self.running(parent):
+            with self.activation(parent):
+                self.components[parent].on_unreachable(name)
+        self._sync()
+        return updated
+
     def forget(self, name: str) -> None:
         """``Lifecycle.forget``; the open commands of the managers it retired are answered."""
         for manager in self.lifecycle.forget(name):
@@ -350,6 +363,13 @@ class PartitionHost:
         if name in domain_of and domain_of[name] != domain_of[self._caller]:
             raise PermissionError(f"{name} is not a partition of {self._caller}'s domain")
         self._runtime.lifecycle.restart(name)
+
+    def update(self, name: str, elf: bytes, signature: bytes) -> Updated:
+        domain_of = self._runtime.lifecycle.domain_of
+        if domain_of.get(name, domain_of[self._caller]) != domain_of[self._caller]:
+            raise PermissionError(f"{name} is not a partition of {self._caller}'s domain")
+        return self._runtime.update(name, Package(f"the package for {name}", bytes(elf),
+                                                         bytes(signature)))
 
     def running(self, domain: str) -> bool:
         return domain not in self._runtime.stopped()

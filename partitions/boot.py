@@ -111,13 +111,15 @@ def _start(manifest: Manifest):
     return machine.kernel, machine, {name: machine.devices[name][1] for name in machine.devices}
 
 
-def verify_image(manifest: Manifest, path, devices=()) -> signed.Verified | None:
-    """Check a firmware image against the manifest's trust policy (image.trust; None
-    without one): its signature, digest and arch, and that it requests the permission of
-    each device in ``devices`` (docs/trust.md).  ImageRefused or PolicyError otherwise."""
+def verify_image(manifest: Manifest, path, devices=(), **checks) -> signed.Verified | None:
+    """Check a firmware image (a path, or a ``trust.image.Package`` in memory) against the
+    manifest's trust policy (image.trust; None without one): its signature, digest and arch,
+    and that it requests the permission of each device in ``devices`` (docs/trust.md);
+    ``checks``: ``trust.image.verify``'s name and minimum_version.  ImageRefused or
+    PolicyError otherwise."""
     if manifest.trust is None:
         return None
-    verified = signed.verify(path, load_policy(manifest.trust), arch=manifest.arch)
+    verified = signed.verify(path, load_policy(manifest.trust), arch=manifest.arch, **checks)
     signed.require(verified, map(permissions.device, devices))
     return verified
 
@@ -135,14 +137,17 @@ def _verify_firmware(manifest: Manifest) -> None:
                                     f"{error}") from None
 
 
-def measure_partition(measurements, manifest: Manifest, spec: PartitionSpec) -> None:
+def measure_partition(measurements, manifest: Manifest, spec: PartitionSpec,
+                      code: tuple[str, bytes] | None = None) -> None:
     """Record in ``measurements`` (trust.measure.Measurements) that a partition of the
-    manifest is made (at boot, at a restart): its code, then its entry as configured."""
-    if spec.runs is None:
+    manifest is made (at boot, at a restart, at an update): its code (``code``: the image
+    it runs instead of its manifest's, as trust.measure measures it), then its entry as
+    configured."""
+    if code is None and spec.runs is None:
         code = "nothing", measure.sha256(b"")
-    elif spec.runs.firmware:
+    elif code is None and spec.runs.firmware:
         code = measure.firmware_code(spec.runs.target)
-    else:
+    elif code is None:
         code = measure.python_code(component_class(spec.runs.target))
     measurements.created(spec.name, spec.parent, code, _measured_entry(manifest, spec))
 
@@ -197,12 +202,13 @@ def map_pages(api, alloc: PageAllocator, desc: int, vas, e: bool = False) -> Non
 
 
 def spawn_firmware(machine, api, alloc: PageAllocator, runs: Runs, plan: PartitionPlan,
-                   devices=()) -> int:
-    """api's partition makes a firmware child as `plan` says: its image (`spawn_child`), then
-    its pages, then the device pages `devices` (api's VAs); its descriptor.  The contract of
+                   devices=(), image: bytes | None = None) -> int:
+    """api's partition makes a firmware child as `plan` says: its image (`spawn_child`; the
+    ELF `image` in memory instead of runs.target: an update's verified bytes), then its
+    pages, then the device pages `devices` (api's VAs); its descriptor.  The contract of
     its main (docs/manifests.md): main(first page's VA, first device's VA or 0)."""
     device_vas = list(plan.devices.values())
-    desc = spawn_child(machine, api, alloc, runs.target,
+    desc = spawn_child(machine, api, alloc, runs.target if image is None else image,
                        args=(plan.pages[0], device_vas[0] if device_vas else 0))
     map_pages(api, alloc, desc, plan.pages)
     for src, va in zip(devices, device_vas):

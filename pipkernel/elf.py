@@ -1,6 +1,7 @@
 """ELF images: the one reader of firmware files (docs/abi.md "Memory map").
 
-``read(path, arch)`` reads an image once and checks what every user relies on; the machine's
+``read(path, arch)`` reads an image once (or takes its bytes: an update's image, held in memory
+so that what was verified is what is loaded) and checks what every user relies on; the machine's
 loader, a Python parent's ``spawn_child``, the manifest's validation, ``pipsim run`` and
 firmware/tools/embed.py take its segments, entry and symbols from the result.  Needs
 pyelftools, not Unicorn.  Every error is an ImageError whose message starts with the path.
@@ -19,6 +20,7 @@ from elftools.elf.elffile import ELFFile
 from .abi import ARCHES
 from .errors import PipsimError
 
+IN_MEMORY = "<image in memory>"  # the path of an image read from its bytes
 STACK_TOP = "__stack_top"       # the initial stack pointer, defined by firmware/ld/image.ld
 _RIGHTS = (("r", P_FLAGS.PF_R), ("w", P_FLAGS.PF_W), ("x", P_FLAGS.PF_X))
 
@@ -84,15 +86,18 @@ class ElfImage:
 
 
 def read(path, arch: str | None = None) -> ElfImage:
-    """The image at path, checked: an ELF file whose segments lie within it and do not
-    overlap; with arch ("arm" or "x86"), a 32-bit little-endian image for that CPU with a
-    loadable segment.  ImageError otherwise."""
-    path = str(path)
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError as error:
-        raise ImageError(f"{path}: {error.strerror}") from None
+    """The image at path (or ``bytes``: the image itself, named IN_MEMORY), checked: an ELF
+    file whose segments lie within it and do not overlap; with arch ("arm" or "x86"), a
+    32-bit little-endian image for that CPU with a loadable segment.  ImageError otherwise."""
+    if isinstance(path, (bytes, bytearray)):
+        raw, path = bytes(path), IN_MEMORY
+    else:
+        path = str(path)
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except OSError as error:
+            raise ImageError(f"{path}: {error.strerror}") from None
     try:
         elf = ELFFile(io.BytesIO(raw))
         e_machine, entry = elf["e_machine"], elf["e_entry"]

@@ -7,12 +7,12 @@ measured boot, remote attestation and roots of trust (docs/attestation.md).
     verified = trust.image.verify("app.elf", policy, arch="arm", minimum_version=2)
 """
 from .attest import Appraisal, Attester, ReferenceValues, Verifier, measured
-from .image import ImageRefused, Metadata, Verified, sign, verify
+from .image import ImageRefused, Metadata, Package, Verified, sign, verify
 from .measure import Event, Measurements, replay
 from .policy import PolicyError, TrustPolicy
 from .rot import AttestationError, RootOfTrust, SealError, SoftwareRoot
 
 __all__ = ["Appraisal", "AttestationError", "Attester", "Event", "ImageRefused",
-           "Measurements", "Metadata", "PolicyError", "ReferenceValues", "RootOfTrust",
+           "Measurements", "Metadata", "Package", "PolicyError", "ReferenceValues", "RootOfTrust",
            "SealError", "SoftwareRoot", "TrustPolicy", "Verified", "Verifier", "measured",
            "replay", "sign", "verify"]

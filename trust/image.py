@@ -7,7 +7,9 @@ a CBOR map {"name", "version", "arch", "kind", "digest", "permissions", "signer"
 signature's external AAD names its role, so neither can stand in for the other.  The
 developer signs the metadata; an authority countersigns the same payload when the image
 requests privileged permissions (trust.permissions).  :func:`verify` checks all of it
-against a trust policy (trust.policy) and raises :class:`ImageRefused` with a reason."""
+against a trust policy (trust.policy) and raises :class:`ImageRefused` with a reason; it
+checks an image on disk or one held in memory (:class:`Package`: an update's ELF and its
+signature file, verified as the very bytes that will be loaded)."""
 from __future__ import annotations
 
 import hashlib
@@ -105,8 +107,19 @@ def _metadata_problem(name, version, arch, perms) -> str | None:
 
 
 @dataclass(frozen=True)
+class Package:
+    """An ELF image held in memory with its signature file's bytes (an update's package);
+    ``label`` names it in refusals."""
+
+    label: str
+    elf: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
 class Verified:
-    """An image that checks: its metadata and the kid of each role that signed it."""
+    """An image that checks: its metadata and the kid of each role that signed it (``path``:
+    a Package's label)."""
 
     path: Path
     metadata: Metadata
@@ -148,19 +161,23 @@ def digest_of(image) -> bytes:
         raise ImageRefused("unreadable", f"{image}: {error.strerror or error}") from None
 
 
-def _elf_arches(image: Path, kind: str) -> dict[str, str | None]:
-    """The architecture of the image's ELF (of each ELF file of a package): path -> arch."""
-    paths = [image] if kind == ELF else sorted(image.rglob("*.elf"))
+def _elf_arches(image: Path | Package, kind: str) -> dict[str, str | None]:
+    """The architecture of the image's ELF (of each ELF file of a package directory; of a
+    Package's bytes): its path (label) -> arch."""
+    if isinstance(image, Package):
+        items = [(image.label, image.elf)]
+    else:
+        items = [(str(p), p) for p in ([image] if kind == ELF else sorted(image.rglob("*.elf")))]
     found = {}
-    for path in paths:
+    for where, source in items:
         try:
-            found[str(path)] = elf.read(path).arch
+            found[where] = elf.read(source).arch
         except elf.ImageError as error:
-            raise ImageRefused("malformed", str(error)) from None
+            raise ImageRefused("malformed", str(error).replace(elf.IN_MEMORY, where)) from None
     return found
 
 
-def _arch_problem(image: Path, kind: str, arch: str) -> str | None:
+def _arch_problem(image: Path | Package, kind: str, arch: str) -> str | None:
     for path, built in _elf_arches(image, kind).items():
         if built != arch:
             return f"{path} is built for {built or 'another CPU'}, not {arch}"
@@ -213,13 +230,18 @@ def _read_signatures(image: Path) -> dict[str, bytes]:
         raise ImageRefused("unsigned", f"no signature file {path}") from None
     except OSError as error:
         raise ImageRefused("unreadable", f"{path}: {error.strerror or error}") from None
+    return _parse_signatures(data, str(path))
+
+
+def _parse_signatures(data: bytes, where: str) -> dict[str, bytes]:
+    """A signature file's bytes (``where``: its name in refusals): role -> COSE_Sign1."""
     try:
         found = loads(data, max_input=MAX_SIGNATURE_FILE)
     except CBORError as error:
-        raise ImageRefused("malformed", f"{path}: not acceptable CBOR: {error}") from None
+        raise ImageRefused("malformed", f"{where}: not acceptable CBOR: {error}") from None
     if (type(found) not in MAP_TYPES or DEVELOPER not in found or not set(found) <= set(ROLES)
             or any(type(v) is not bytes for v in found.values())):
-        raise ImageRefused("malformed", f'{path}: a map {{"developer": COSE_Sign1'
+        raise ImageRefused("malformed", f'{where}: a map {{"developer": COSE_Sign1'
                            '[, "authority": COSE_Sign1]}')
     return dict(found)
 
@@ -247,15 +269,21 @@ def inspect(image) -> tuple[Metadata, dict[str, bytes | None], bool]:
 
 def verify(image, policy: TrustPolicy, *, arch: str, minimum_version: int = 0,
            name: str | None = None) -> Verified:
-    """Check ``image`` and its signature file against ``policy`` for a machine of ``arch``:
-    signatures by the policy's signers, digest, architecture, name (when given), version
-    (at least ``minimum_version``: the installed one, for rollback protection) and that
-    every permission it requests is granted by a signer that may grant it.  Raises
-    ImageRefused; reads only."""
-    image = Path(image)
-    if not image.exists():
-        raise ImageRefused("unreadable", f"no image {image}")
-    signatures = _read_signatures(image)
+    """Check ``image`` (a path, or a Package in memory) and its signature file against
+    ``policy`` for a machine of ``arch``: signatures by the policy's signers, digest,
+    architecture, name (when given), version (at least ``minimum_version``: the installed
+    one, for rollback protection) and that every permission it requests is granted by a
+    signer that may grant it.  Raises ImageRefused; reads only."""
+    if isinstance(image, Package):
+        where = Path(image.label)
+        if not image.signature:
+            raise ImageRefused("unsigned", f"{image.label} comes without a signature file")
+        signatures = _parse_signatures(image.signature, f"{image.label}'s signature")
+    else:
+        image = where = Path(image)
+        if not image.exists():
+            raise ImageRefused("unreadable", f"no image {image}")
+        signatures = _read_signatures(image)
     messages = {role: _decode_sign1(data, role) for role, data in signatures.items()}
     metadata = Metadata.decode(messages[DEVELOPER].payload)
     if AUTHORITY in messages and messages[AUTHORITY].payload != messages[DEVELOPER].payload:
@@ -277,26 +305,27 @@ def verify(image, policy: TrustPolicy, *, arch: str, minimum_version: int = 0,
                 f"{len(message.tag)} bytes, a {message.alg.name} signature has "
                 f"{message.alg.tag_len}" if truncated else error.detail)) from None
         signers[role] = signer
-    digest = digest_of(image)
+    in_memory = isinstance(image, Package)
+    digest = hashlib.sha256(image.elf).digest() if in_memory else digest_of(image)
     if digest != metadata.digest:
-        raise ImageRefused("digest_mismatch", f"{image} is not the image that was signed "
+        raise ImageRefused("digest_mismatch", f"{where} is not the image that was signed "
                            f"(SHA-256 {digest.hex()}, signed {metadata.digest.hex()})")
-    if metadata.kind != kind_of(image):
-        raise ImageRefused("malformed", f"{image} is not a {metadata.kind}")
+    if metadata.kind != (ELF if in_memory else kind_of(image)):
+        raise ImageRefused("malformed", f"{where} is not a {metadata.kind}")
     if metadata.arch != arch:
-        raise ImageRefused("wrong_arch", f"{image} is signed for {metadata.arch}, the machine "
+        raise ImageRefused("wrong_arch", f"{where} is signed for {metadata.arch}, the machine "
                            f"is {arch}")
     why = _arch_problem(image, metadata.kind, arch) if arch != "python" else None
     if why is not None:
         raise ImageRefused("wrong_arch", why)
     if name is not None and metadata.name != name:
-        raise ImageRefused("wrong_name", f"{image} is signed as {metadata.name!r}, not {name!r}")
+        raise ImageRefused("wrong_name", f"{where} is signed as {metadata.name!r}, not {name!r}")
     for permission in metadata.permissions:
         _check_granted(permission, signers)
     if metadata.version < minimum_version:
         raise ImageRefused("rollback", f"{metadata.name} version {metadata.version} is older "
                            f"than the installed {minimum_version}")
-    return Verified(image, metadata, {role: s.kid for role, s in signers.items()})
+    return Verified(where, metadata, {role: s.kid for role, s in signers.items()})
 
 
 def _check_granted(permission: str, signers: dict) -> None:

@@ -188,6 +188,12 @@ class Machine:
         lib.pip_machine_load_cpu(self._m)
         return self.image
 
+    def code_changed(self) -> None:
+        """The host wrote code over pages the CPU may have run (a Python parent spawning a
+        child in pages that held other code: an updated driver): what was translated from
+        them is dropped (host writes do not invalidate it)."""
+        lib.pip_machine_code_changed(self._m)
+
     def add_python_partition(self, partition) -> None:
         """Mark a partition as run by Python code (no CPU context): when control passes to
         it, the run stops with "host"."""

@@ -40,6 +40,7 @@ def spawn_child(machine, api, alloc, path: str, args=(0, 0, 0, 0), pipflags: int
     vidt = alloc.alloc()
     api.write(vidt, _vidt_page(machine, image.entry, stack_top, args, pipflags))
     map_page(api, alloc, desc, vidt, VIDT_VA, True, True, False)
+    machine.code_changed()          # its pages may have held code already run (an update)
     return desc
 
 

@@ -27,7 +27,8 @@ def part(data, name):
 def test_the_gateway_configs_reach_the_specs():
     m = partitions.load(IMAGE)
     assert m.root.config["audience"] == "owner" and m.root.config["isolation"] is True
-    assert m.partition("maintainer").config["policy"] == {"3303/0/5900": "device"}
+    assert m.partition("maintainer").config["policy"] == {      # object 5: the driver update
+        "3303/0/5900": "device", "5/0": "device", "5/0/1": "domain"}
     assert m.partition("provider-b").config["resources"] == {"32769/0/1": "eco"}
     assert m.partition("sensor-manager").config is None
 

@@ -22,7 +22,7 @@ from tokens.keys import HMAC_256_64
 from trust import SealError
 
 HOST_METHODS = {"register_manager", "adopt", "check_image", "seal", "unseal", "attest",
-                "forget", "restart", "running", "set_running", "forward"}
+                "forget", "restart", "update", "running", "set_running", "forward"}
 
 
 class FakeHost:
@@ -56,6 +56,10 @@ class FakeHost:
     def restart(self, name):
         self.calls.append(("restart", name))
         raise ValueError(f"{name} is not halted")
+
+    def update(self, name, elf, signature):
+        self.calls.append(("update", name))
+        raise ValueError(f"{name} is not a firmware partition")
 
     def running(self, domain):
         return domain not in self.stopped

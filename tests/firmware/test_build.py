@@ -35,6 +35,7 @@ IMAGES = {
     "compute": ("root", ("arm", "x86"), "thumb", ("compute_child",)),
     "compute_small": ("root", ("arm", "x86"), "thumb", ("compute_child",)),
     "temp_driver": ("child", ("arm", "x86"), "thumb", ()),
+    "temp_driver_v2": ("child", ("arm", "x86"), "thumb", ()),
     "lamp_driver": ("child", ("arm", "x86"), "thumb", ()),
     "store_app": ("child", ("arm", "x86"), "thumb", ()),
     "devirq": ("root", ("arm", "x86"), "thumb", ()),

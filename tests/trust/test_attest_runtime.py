@@ -104,7 +104,11 @@ def test_the_gateway_transcript_attests_after_its_session():
     assert run_default(out) == 0, out.getvalue()
     [line] = [line for line in out.getvalue().splitlines() if line.startswith("attestation")]
     assert "the quote verified (software root of trust" in line
-    assert line.endswith("since boot: no partition changed")
+    # the session updates the temperature driver (Fig. 9): its code, and only its code, differs
+    since_boot = line.split("since boot: ")[1].split("; against")[0]
+    assert since_boot.startswith("temp-driver: code differs (firmware temp_driver v2 ")
+    assert ";" not in since_boot
+    assert line.endswith("(the SHA-256 of the package verified): no partition differs")
 
 
 # ---- over the management interface: the owner's manager executes 26263/0/0 --------------

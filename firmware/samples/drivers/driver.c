@@ -11,7 +11,10 @@
  * its context in its main slot: the manager's next yield to slot 0 resumes it there.
  * Built three times: DRIVER_TEMPERATURE and DRIVER_LAMP select a device's register table;
  * DRIVER_MEMORY makes store_app, an application keeping one value for the domain that
- * created it (object 26261), in its own memory (device_va 0). */
+ * created it (object 26261), in its own memory (device_va 0).  DRIVER_VERSION (default 1)
+ * is the driver's code version: from 2 on, the temperature driver also answers a read of
+ * "version" with it (temp_driver_v2, the signed update of docs/trust.md "Updating a
+ * driver"). */
 #include <pip/pip.h>
 #include <pip/cbor.h>
 #include <pip/ipc.h>
@@ -22,7 +25,15 @@ typedef struct {
     int writable;
 } reg_t;
 
-#if defined(DRIVER_TEMPERATURE)
+#ifndef DRIVER_VERSION
+#define DRIVER_VERSION 1
+#endif
+#define CODE_VERSION 0xFFFFFFFFu            /* a register's offset: the driver's own version */
+
+#if defined(DRIVER_TEMPERATURE) && DRIVER_VERSION >= 2
+/* version 2: its code version as a read-only register besides the device's */
+static const reg_t regs[] = {{"value", 0, 0}, {"period", 4, 1}, {"version", CODE_VERSION, 0}};
+#elif defined(DRIVER_TEMPERATURE)
 /* value: temperature in centi-degrees Celsius; period: sampling period in ms */
 static const reg_t regs[] = {{"value", 0, 0}, {"period", 4, 1}};
 #elif defined(DRIVER_LAMP)
@@ -90,7 +101,7 @@ static const char *handle(const request_t *q, volatile uint32_t *device, int *re
     volatile uint32_t *reg = device + q->reg->offset / 4;
     if (q->op == 1) {
         *read = 1;
-        *out = *reg;
+        *out = q->reg->offset == CODE_VERSION ? DRIVER_VERSION : *reg;
         return "content";
     }
     if (!q->reg->writable)
