@@ -31,8 +31,8 @@ from pipkernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
 from pipkernel.abi import PAGE_SIZE
 from pipkernel.machine.spawn import python_parent_vidt
 from pipkernel.wrappers import NoFreePages, PageAllocator, free_pages
-from trust.image import ImageRefused, Package, signature_path
-from trust.measure import elf_code, firmware_code, python_code
+from trust.image import ImageRefused, Package
+from trust.measure import elf_code, python_code
 from trust.rot import SealError
 
 from .firmware import FirmwarePartition
@@ -203,6 +203,8 @@ class Lifecycle:
         machine, manifest = self.image.machine, self.image.manifest
         if machine is None:
             raise ManifestError(f"{image}: firmware needs an arm or x86 image")
+        package = Package.read(self._image_path(image))       # what is checked runs
+        verify_image(manifest, package)
         runs = firmware(self._image_path(image), manifest.arch)
         g = self.kernel.geometry
         plan = child_plan(g, app, MAILBOX_PAGES, runs)
@@ -210,11 +212,11 @@ class Lifecycle:
         if need > len(free):
             raise NoFreePages(f"{name}: {need} pages for its application, {len(free)} free")
         if self.measurements is not None:
-            self.measurements.created(app, name, firmware_code(runs.target), {
-                "name": app, "parent": name, "runs": ["firmware", Path(runs.target).name]})
+            self.measurements.created(app, name, elf_code(package.label, package.elf), {
+                "name": app, "parent": name, "runs": ["firmware", package.label]})
         machine.add_python_partition(partition)
         python_parent_vidt(api, g.vidt_va)
-        desc = spawn_firmware(machine, api, PageAllocator(free[-need:]), runs, plan)
+        desc = spawn_firmware(machine, api, PageAllocator(free[-need:]), package.elf, plan)
         child = Partition(self.kernel.mappings(partition)[desc].pa // PAGE_SIZE)
         self.parent_of[app], self.domain_of[app] = name, name
         self._mailbox(app, child, plan.mailbox)
@@ -268,7 +270,7 @@ class Lifecycle:
             raise ValueError(f"{name} is not a halted firmware partition of the image")
         pages = self._reclaim(name)
         try:
-            self._spawn(name, pages, self.installed.get(name))
+            self._spawn(name, pages, self.installed.get(name) or self._shipped(name))
         except BaseException as error:      # whatever stopped it, undo it: the domain goes on
             self._gone(name, error)
         self.firmware[name].turns = old.turns
@@ -325,15 +327,10 @@ class Lifecycle:
         return Updated(new.name, running.version, running.version, failure)
 
     def _shipped(self, name: str) -> Installed:
-        """The image a firmware partition's manifest names, read once from its files (the
-        ELF and its signature file) into memory."""
-        path = Path(self.image.partitions[name].spec.runs.target)
-        try:
-            package = Package(path.name, path.read_bytes(), signature_path(path).read_bytes())
-        except OSError as error:
-            raise ImageRefused("unreadable", f"the installed {path.name}: "
-                               f"{error.strerror or error}") from None
-        return Installed(package, firmware_code(path))
+        """The image a firmware partition's manifest names, as boot read, verified and
+        measured it (its files are not read again)."""
+        package = self.image.partitions[name].package
+        return Installed(package, elf_code(package.label, package.elf))
 
     def _start(self, name: str, turns: int) -> str | None:
         """A firmware partition just spawned has its first turn (its turns count going on
@@ -358,21 +355,19 @@ class Lifecycle:
         self._measure_deleted(name)
         return pages
 
-    def _spawn(self, name: str, pages: list[int], image: Installed | None) -> None:
-        """The parent of the firmware partition ``name`` spawns ``image`` (None: its
-        manifest's) in ``pages`` with its devices, measured; it gets a fresh mailbox with its
-        endpoint id.  If that fails, what it made is deleted (its measurement too) and the
+    def _spawn(self, name: str, pages: list[int], image: Installed) -> None:
+        """The parent of the firmware partition ``name`` spawns ``image`` in ``pages`` with
+        its devices, measured; it gets a fresh mailbox with its endpoint id.  If that fails, what it made is deleted (its measurement too) and the
         error raised."""
         booted, parent = self.image.partitions[name], self.image.partitions[self.parent_of[name]]
         others = set(self.kernel.children(parent.partition))
         try:
             if self.measurements is not None:
                 measure_partition(self.measurements, self.image.manifest, booted.spec,
-                                  image.code if image else None)
+                                  image.code)
             desc = spawn_firmware(self.image.machine, parent.api, PageAllocator(pages),
-                                  booted.spec.runs, booted.plan,
-                                  [parent.devices[d] for d in booted.devices],
-                                  image.package.elf if image else None)
+                                  image.package.elf, booted.plan,
+                                  [parent.devices[d] for d in booted.devices])
             partition = Partition(self.kernel.mappings(parent.partition)[desc].pa // PAGE_SIZE)
             self._mailbox(name, partition, booted.plan.mailbox, again=True)
         except BaseException:

@@ -26,7 +26,7 @@ from trust.policy import load as load_policy
 from .manifest import load
 from .plan import PartitionPlan
 from .rules import component_class
-from .spec import ROOT, ChannelSpec, KeySpec, Manifest, ManifestError, PartitionSpec, Runs
+from .spec import ROOT, ChannelSpec, KeySpec, Manifest, ManifestError, PartitionSpec
 
 
 @dataclass
@@ -38,6 +38,7 @@ class BootedPartition:
     partition: Partition
     api: PartitionAPI
     desc: int | None                      # its descriptor's VA in its parent (None: the root)
+    package: signed.Package | None = None  # a firmware partition's image, as read at boot
 
     @property
     def pages(self) -> tuple[int, ...]:
@@ -88,9 +89,10 @@ class DeviceImage:
             raise ManifestError(f'partition "{name}": {error}') from None
 
 
-def _start(manifest: Manifest):
-    """The kernel and, for arm / x86, the machine with the root's firmware loaded and the
-    devices where the plan puts them; device name -> its model (None without a machine)."""
+def _start(manifest: Manifest, root_image: signed.Package | None):
+    """The kernel and, for arm / x86, the machine with the root's firmware ``root_image``
+    loaded and the devices where the plan puts them; device name -> its model (None
+    without a machine)."""
     if not manifest.emulated:
         kernel = Kernel(*(getattr(manifest.geometry, f) for f in ("pages", "table_size", "levels")),
                         policy=manifest.policy)
@@ -105,9 +107,9 @@ def _start(manifest: Manifest):
                       mode=manifest.mode)
     if manifest.root.runs_firmware:
         try:
-            machine.load(runs.target)
+            machine.load(root_image.elf)
         except ImageError as error:
-            raise ManifestError(f"root.runs.firmware: {error}") from None
+            raise ManifestError(f"root.runs.firmware: {runs.target}: {error}") from None
     return machine.kernel, machine, {name: machine.devices[name][1] for name in machine.devices}
 
 
@@ -124,29 +126,35 @@ def verify_image(manifest: Manifest, path, devices=(), **checks) -> signed.Verif
     return verified
 
 
-def _verify_firmware(manifest: Manifest) -> None:
-    """Every firmware image of the manifest checks (verify_image) before anything boots."""
+def _read_firmware(manifest: Manifest) -> dict[str, signed.Package]:
+    """Every firmware image of the manifest, read once (its ELF and its signature file) and,
+    with a trust policy, checked (verify_image) before anything boots: the bytes verified are
+    the bytes measured and loaded."""
+    packages = {}
     for spec in manifest.partitions:
         if spec.runs_firmware:
             where = "root" if spec.name == ROOT else f'partition "{spec.name}"'
             try:
-                verify_image(manifest, spec.runs.target,
+                packages[spec.name] = signed.Package.read(spec.runs.target)
+                verify_image(manifest, packages[spec.name],
                              [d.name for d in manifest.devices if d.owner == spec.name])
             except (signed.ImageRefused, PolicyError) as error:
                 raise ManifestError(f"{where}: runs.firmware refused by image.trust: "
                                     f"{error}") from None
+    return packages
 
 
 def measure_partition(measurements, manifest: Manifest, spec: PartitionSpec,
                       code: tuple[str, bytes] | None = None) -> None:
     """Record in ``measurements`` (trust.measure.Measurements) that a partition of the
-    manifest is made (at boot, at a restart, at an update): its code (``code``: the image
-    it runs instead of its manifest's, as trust.measure measures it), then its entry as
-    configured."""
+    manifest is made (at boot, at a restart, at an update): its code (``code``, a firmware
+    partition's: the image it loads, as trust.measure.elf_code measures it), then its entry
+    as configured."""
     if code is None and spec.runs is None:
         code = "nothing", measure.sha256(b"")
     elif code is None and spec.runs.firmware:
-        code = measure.firmware_code(spec.runs.target)
+        raise ValueError(f"{spec.name}: a firmware partition is measured from the bytes it "
+                         "loads (code)")
     elif code is None:
         code = measure.python_code(component_class(spec.runs.target))
     measurements.created(spec.name, spec.parent, code, _measured_entry(manifest, spec))
@@ -173,13 +181,13 @@ def boot(manifest: Manifest | str, measurements=None) -> DeviceImage:
     ``measurements``: a trust.measure.Measurements that records each partition made."""
     if not isinstance(manifest, Manifest):
         manifest = load(manifest)
-    _verify_firmware(manifest)
+    packages = _read_firmware(manifest)
     plan = manifest.plan
     if measurements is not None:                  # measured before it is loaded, each of them
-        measure_partition(measurements, manifest, manifest.root)
-    kernel, machine, devices = _start(manifest)
+        measure_partition(measurements, manifest, manifest.root, _code(packages.get(ROOT)))
+    kernel, machine, devices = _start(manifest, packages.get(ROOT))
     root = BootedPartition(manifest.root, plan[ROOT], kernel.root,
-                           kernel.as_partition(kernel.root), None)
+                           kernel.as_partition(kernel.root), None, packages.get(ROOT))
     booted = {ROOT: root}
     allocators = {ROOT: PageAllocator(plan[ROOT].pool)}
     if any(c.runs_firmware for c in manifest.children(ROOT)):
@@ -187,8 +195,9 @@ def boot(manifest: Manifest | str, measurements=None) -> DeviceImage:
     for spec in manifest.partitions[1:]:
         parent = booted[spec.parent]
         if measurements is not None:
-            measure_partition(measurements, manifest, spec)
-        booted[spec.name] = _create(manifest, machine, parent, allocators[spec.parent], spec)
+            measure_partition(measurements, manifest, spec, _code(packages.get(spec.name)))
+        booted[spec.name] = _create(manifest, machine, parent, allocators[spec.parent], spec,
+                                    packages.get(spec.name))
         allocators[spec.name] = PageAllocator(plan[spec.name].pool)
         if machine is not None and spec.runs_python:
             machine.add_python_partition(booted[spec.name].partition)
@@ -201,14 +210,14 @@ def map_pages(api, alloc: PageAllocator, desc: int, vas, e: bool = False) -> Non
         map_range(api, alloc, desc, start, count, e=e)
 
 
-def spawn_firmware(machine, api, alloc: PageAllocator, runs: Runs, plan: PartitionPlan,
-                   devices=(), image: bytes | None = None) -> int:
-    """api's partition makes a firmware child as `plan` says: its image (`spawn_child`; the
-    ELF `image` in memory instead of runs.target: an update's verified bytes), then its
-    pages, then the device pages `devices` (api's VAs); its descriptor.  The contract of
-    its main (docs/manifests.md): main(first page's VA, first device's VA or 0)."""
+def spawn_firmware(machine, api, alloc: PageAllocator, image: bytes, plan: PartitionPlan,
+                   devices=()) -> int:
+    """api's partition makes a firmware child as `plan` says: its ELF `image` (the bytes
+    verified and measured: `spawn_child`), then its pages, then the device pages `devices`
+    (api's VAs); its descriptor.  The contract of its main (docs/manifests.md): main(first
+    page's VA, first device's VA or 0)."""
     device_vas = list(plan.devices.values())
-    desc = spawn_child(machine, api, alloc, runs.target if image is None else image,
+    desc = spawn_child(machine, api, alloc, image,
                        args=(plan.pages[0], device_vas[0] if device_vas else 0))
     map_pages(api, alloc, desc, plan.pages)
     for src, va in zip(devices, device_vas):
@@ -216,14 +225,20 @@ def spawn_firmware(machine, api, alloc: PageAllocator, runs: Runs, plan: Partiti
     return desc
 
 
+def _code(package: signed.Package | None) -> tuple[str, bytes] | None:
+    """A firmware image's code as measured (None: no firmware)."""
+    return None if package is None else measure.elf_code(package.label, package.elf)
+
+
 def _create(manifest: Manifest, machine, parent: BootedPartition, alloc: PageAllocator,
-            spec: PartitionSpec) -> BootedPartition:
-    """The parent creates `spec` (a firmware child: with its image), maps its pages, then
-    relays its devices to it; a Python parent of firmware gets a VIDT to come back to."""
+            spec: PartitionSpec, package: signed.Package | None) -> BootedPartition:
+    """The parent creates `spec` (a firmware child: with its image ``package``), maps its
+    pages, then relays its devices to it; a Python parent of firmware gets a VIDT to come
+    back to."""
     api, kernel, plan = parent.api, parent.api.kernel, manifest.plan[spec.name]
     sources = [parent.devices[name] for name in plan.devices]
     if spec.runs_firmware:
-        desc = spawn_firmware(machine, api, alloc, spec.runs, plan, sources)
+        desc = spawn_firmware(machine, api, alloc, package.elf, plan, sources)
     else:
         desc = create_child(api, alloc)
         # on a machine, R W X: a Python partition runs no code itself, and the firmware below
@@ -237,4 +252,4 @@ def _create(manifest: Manifest, machine, parent: BootedPartition, alloc: PageAll
     if plan.vidt and not spec.runs_firmware:
         map_page(api, alloc, desc, alloc.alloc(), kernel.geometry.vidt_va)
         python_parent_vidt(child, kernel.geometry.vidt_va)
-    return BootedPartition(spec, plan, handle, child, desc)
+    return BootedPartition(spec, plan, handle, child, desc, package)

@@ -108,12 +108,31 @@ def _metadata_problem(name, version, arch, perms) -> str | None:
 
 @dataclass(frozen=True)
 class Package:
-    """An ELF image held in memory with its signature file's bytes (an update's package);
-    ``label`` names it in refusals."""
+    """An ELF image held in memory with its signature file's bytes (an update's package, or
+    an image read once to be verified, measured and loaded); ``label`` names it in
+    refusals."""
 
     label: str
     elf: bytes
     signature: bytes
+
+    @classmethod
+    def read(cls, path) -> Package:
+        """The ELF at ``path`` and its signature file (empty if there is none: ``verify``
+        then refuses it ``unsigned``), read once; ImageRefused (unreadable) otherwise."""
+        path = Path(path)
+        try:
+            elf = path.read_bytes()
+        except OSError as error:
+            raise ImageRefused("unreadable", f"{path}: {error.strerror or error}") from None
+        try:
+            signature = signature_path(path).read_bytes()
+        except FileNotFoundError:
+            signature = b""
+        except OSError as error:
+            raise ImageRefused("unreadable", f"{signature_path(path)}: "
+                               f"{error.strerror or error}") from None
+        return cls(path.name, elf, signature)
 
 
 @dataclass(frozen=True)

@@ -122,12 +122,6 @@ def _subtree(parents: dict[str, str | None], name: str) -> list[str]:
     return below
 
 
-def firmware_code(path: str | Path) -> tuple[str, bytes]:
-    """A firmware partition's code: its ELF's file name and SHA-256 of its bytes."""
-    path = Path(path)
-    return elf_code(path.name, path.read_bytes())
-
-
 def elf_code(name: str, data: bytes) -> tuple[str, bytes]:
     """A firmware partition's code given as its ELF's bytes, called ``name`` (a file name,
     or an updated image's "NAME vVERSION"): "firmware NAME" and SHA-256 of the bytes."""

@@ -277,11 +277,11 @@ def test_a_version_that_cannot_be_spawned_is_rolled_back(gw, tmp_path, monkeypat
     v3 = cbor2.loads(data)[0]
     real = lifecycle.spawn_firmware
 
-    def spawn(machine, api, alloc, runs, plan, devices=(), image=None):
+    def spawn(machine, api, alloc, image, plan, devices=()):
         if image == v3:
             alloc.alloc()                   # it took a page, then ran out
             raise NoFreePages("no pages left in the pool")
-        return real(machine, api, alloc, runs, plan, devices, image)
+        return real(machine, api, alloc, image, plan, devices)
     monkeypatch.setattr(lifecycle, "spawn_firmware", spawn)
     partitions = len(gw.image.kernel.partitions())
     answer = install(gw, data)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from domains.gateway import APP_CONFIG, CREATE, IMAGE, Gateway
+from domains.gateway import APP_CONFIG, CREATE, IMAGE, RESTART, Gateway
 from partitions import boot, load
 from partitions.spec import ManifestError
+from tokens.scope import OPERATIONS
 from trust import image, policy
 from trust.image import signature_path
 from trust_helpers import BUILD, POLICY, copy_image, flip_rodata
@@ -73,7 +74,7 @@ def test_a_bad_trust_field_is_a_manifest_error(tmp_path):
 
 # ---- the owner's create, over the runtime's command path -------------------------------
 def owner(gw, code, resource, value=None):
-    token = gw.token("owner", "owner", f"{resource}:{code[0]}")
+    token = gw.token("owner", "owner", f"{resource}:{OPERATIONS[code]}")
     (response,) = gw.submit("owner", gw.command("owner", code, resource, value, token=token))
     return response
 
@@ -131,3 +132,43 @@ def test_a_store_app_whose_signature_does_not_check_is_refused(gw, tmp_path, tam
     refused = create_store(gw)
     assert refused.reason == "unauthorised" and f"image refused: {reason}" in refused.value
     assert state(gw) == before
+
+
+# ---- the bytes checked are the bytes run: no check-by-path, then load-by-path ----------
+def test_an_image_swapped_after_the_owners_check_is_refused_at_load(gw, tmp_path, monkeypatch):
+    """The attacker swaps store_app.elf right after the owner's early check of the path: the
+    create loads the file once, checks those bytes and runs them, so it is refused."""
+    from domains.runtime import PartitionHost
+    path = _store_copy(gw, tmp_path)
+    check = PartitionHost.check_image
+
+    def check_then_swap(host, image):
+        check(host, image)
+        flip_rodata(path)
+    monkeypatch.setattr(PartitionHost, "check_image", check_then_swap)
+    before = state(gw)
+    refused = create_store(gw)
+    assert refused.reason == "failed" and "digest_mismatch" in refused.value
+    assert state(gw) == before
+
+
+@pytest.mark.parametrize("arch", ["arm", "x86"])
+def test_a_restart_runs_the_bytes_boot_verified_not_the_file_now(tmp_path, arch):
+    """The driver's file is tampered with after boot; the driver faults and the owner
+    restarts it: it runs again the image boot read and verified (same measurement)."""
+    driver = copy_image(tmp_path, arch, "temp_driver", signature=True)
+    gw = Gateway(_with_driver(load(IMAGE, arch), driver))
+    measured = gw.image.measurements.state.measured["temp-driver"]["code"]
+    flip_rodata(driver)
+    manager, booted = gw.image.partitions["sensor-manager"], gw.image.partitions["temp-driver"]
+    device = booted.devices["temperature"]
+    assert manager.api.remove_vaddr(booted.desc, device)
+    token = gw.token("provider-a", "provider-a", "3303/0/5700:r")
+    read = gw.command("provider-a", "read", "3303/0/5700", token=token)
+    assert gw.submit("provider-a", read)[0].reason == "failed"        # it faulted: halted
+    assert owner(gw, "execute", RESTART, "temp-driver").reason == "changed"
+    assert gw.image.measurements.state.measured["temp-driver"]["code"] == measured
+    gw.sensor.set(0, 2222)
+    token = gw.token("provider-a", "provider-a", "3303/0/5700:r")
+    read = gw.command("provider-a", "read", "3303/0/5700", token=token)
+    assert gw.submit("provider-a", read)[0].value == 2222
