@@ -1146,8 +1146,10 @@ uint32_t pip_machine_register(pip_machine *m, int uc_register) {
     return (uint32_t)value;
 }
 
-uint32_t pip_machine_pc(pip_machine *m) {
-    return pip_machine_register(m, glue(m)->uc[0]);
+uint32_t pip_machine_pc(pip_machine *m) {       /* as a context's pc word: ARM's Thumb bit */
+    const arch_t *g = glue(m);
+    return pip_machine_register(m, g->uc[0]) |
+           (pip_machine_register(m, g->uc[1]) & g->thumb ? 1 : 0);
 }
 
 void pip_machine_load_cpu(pip_machine *m) {
@@ -1235,7 +1237,8 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *ud) {
     pip_machine *m = ud;
     if (m->code_pd && m->k->current != m->code_pd) return;
     pip_event *e = trace(m, PIP_EVENT_INSN, m->k->current, 0, 0);
-    if (e) e->pc = (uint32_t)address;
+    const arch_t *g = glue(m);
+    if (e) e->pc = (uint32_t)address | (g->thumb && pip_machine_register(m, g->uc[1]) & g->thumb);
 }
 
 int pip_machine_trace_code(pip_machine *m, uint32_t begin, uint32_t end, uint32_t pd) {

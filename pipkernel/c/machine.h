@@ -164,7 +164,7 @@ int pip_machine_init(pip_machine *m, pip_kernel *k, uint32_t arch, uint32_t cons
                      uint32_t system_pa);
 int pip_machine_map_device(pip_machine *m, uint32_t pa);  /* its index, -1 if none left */
 uint32_t pip_machine_register(pip_machine *m, int uc_register);   /* an engine register */
-uint32_t pip_machine_pc(pip_machine *m);   /* the CPU's pc (the running partition's) */
+uint32_t pip_machine_pc(pip_machine *m);   /* the running partition's pc (ARM: bit 0 Thumb) */
 /* run until a halt, a panic, a host partition or a budget: max_blocks / max_instructions
  * (exact mode only; 0: none), max_ns of host time (0: none) */
 uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks, uint64_t max_instructions,

@@ -248,7 +248,8 @@ class Machine:
         return int(lib.pip_machine_register(self._m, uc_register))
 
     def pc(self) -> int:
-        """Where the CPU is: the running partition's pc (ARM: without the Thumb bit)."""
+        """Where the CPU is: the running partition's pc, as a context's pc word (ARM: bit 0
+        set in Thumb state)."""
         return int(lib.pip_machine_pc(self._m))
 
     def clock(self) -> int:
