@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import itertools
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -70,6 +71,8 @@ class RunResult:
     partitions: dict = field(default_factory=dict)   # per-partition counters
     mode: str = "exact"         # how time ran (MODES): fast mode counts no instructions
 
+
+_SERIALS = itertools.count(1)
 
 # pip_machine address -> Machine, for the host-call callback (weak: a machine nobody uses
 # is freed, its engine with it)
@@ -153,6 +156,8 @@ class Machine:
         if code:
             raise RuntimeError(f"cannot set up the engine (step {-code})")
         self.image: Image | None = None
+        #: this process's machines, numbered from 1 in the order made (a trace's "machine")
+        self.serial = next(_SERIALS)
         #: {call number >= HOST_CALL_BASE: handler(machine, args[6]) -> result}
         self.host_calls: dict = {}
         #: what host-call handlers and devices raised (they must not unwind through C)

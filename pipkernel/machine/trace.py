@@ -34,11 +34,19 @@ REASONS = {e.value: e.name for e in PipError}
 LOGGER = logging.getLogger("pipsim.trace")
 
 
+def listening() -> bool:
+    """Whether a trace takes what `emit` gives (to skip the work of an event nobody reads)."""
+    return LOGGER.isEnabledFor(logging.INFO)
+
+
 def emit(machine, event: str, **fields) -> None:
-    """An event of a layer above the machine (the runtime's commands, relay hops, driver
-    turns), at the machine's clock; nothing unless a trace listens."""
-    if LOGGER.isEnabledFor(logging.INFO):
-        LOGGER.info(event, extra={"trace": {"t": machine.clock(), "event": event, **fields},
+    """An event of a layer above the machine (the runtime's commands, relay passes, driver
+    turns), at the machine's clock; nothing unless a trace listens, or without a machine (a
+    Python-only image).  Its fields must not include "pd" (the mark of the machine's own
+    events)."""
+    if machine is not None and listening():
+        LOGGER.info(event, extra={"trace": {"t": machine.clock(), "event": event,
+                                            "machine": machine.serial, **fields},
                                   "machine": machine})
 
 
@@ -156,7 +164,7 @@ def to_chrome(lines: Iterable[dict]) -> dict:
     """A trace's header and events as a Chrome trace: partitions as threads of the machine
     process, each with "run" slices from switch to switch; kernel calls as slices on the
     caller's track; faults, interrupts and instructions as instant events; the runtime's
-    events as instant events of a second process.  ts in µs: host ns / 1000, or in exact mode
+    events as instant events of a second process, a track per image and machine.  ts in µs: host ns / 1000, or in exact mode
     one instruction = 1 ns (the header's clock, kept in otherData)."""
     lines = iter(lines)
     header = next(lines, None)
@@ -166,6 +174,7 @@ def to_chrome(lines: Iterable[dict]) -> dict:
         raise ValueError(f"a {FORMAT} trace of version {header.get('version')}, not {VERSION}")
     out: list[dict] = []
     names: dict[int, str] = {}
+    sources: dict[str, int] = {}         # runtime tracks: an image's name -> its tid
     ends: dict[int, float] = {}          # per track: where its last slice ends
     running: tuple[int, float] | None = None
     last = 0.0
@@ -185,8 +194,11 @@ def to_chrome(lines: Iterable[dict]) -> dict:
         last = max(last, ts)
         kind = event["event"]
         pd = event.get("pd")
-        if pd is None:                    # a layer above the machine
-            out.append({"ph": "i", "s": "t", "pid": RUNTIME_PID, "tid": 0, "name": kind,
+        if pd is None:                    # a layer above the machine: a track per source
+            source = " ".join(f"{key} {event[key]}" for key in ("image", "machine")
+                              if key in event)
+            tid = sources.setdefault(source, len(sources) + 1)
+            out.append({"ph": "i", "s": "t", "pid": RUNTIME_PID, "tid": tid, "name": kind,
                         "ts": ts, "args": event})
             continue
         names.setdefault(pd, event.get("partition", f"pd {pd}"))
@@ -215,6 +227,8 @@ def to_chrome(lines: Iterable[dict]) -> dict:
              "args": {"name": "pipsim runtime"}}]
     meta += [{"ph": "M", "pid": MACHINE_PID, "tid": pd, "name": "thread_name",
               "args": {"name": name}} for pd, name in sorted(names.items())]
+    meta += [{"ph": "M", "pid": RUNTIME_PID, "tid": tid, "name": "thread_name",
+              "args": {"name": source or "runtime"}} for source, tid in sources.items()]
     return {"traceEvents": meta + out, "displayTimeUnit": "ns",
             "otherData": {"format": FORMAT, "version": VERSION, "arch": header["arch"],
                           "mode": header["mode"], "clock": header["clock"],
