@@ -63,10 +63,11 @@ class Pipsim:
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_run_that_never_ends_prints_live_and_stops_on_a_signal(arch, signum, tmp_path):
+@pytest.mark.parametrize("signum, mode", [(signal.SIGINT, "exact"), (signal.SIGTERM, "exact"),
+                                          (signal.SIGINT, "fast")])
+def test_a_run_that_never_ends_prints_live_and_stops_on_a_signal(arch, signum, mode, tmp_path):
     trace = tmp_path / "trace.jsonl"
-    run = Pipsim(image(arch), "--trace", str(trace))
+    run = Pipsim(image(arch), "--mode", mode, "--trace", str(trace))
     try:
         # the first line, printed by the first instructions, arrives while the run goes on
         assert run.line().startswith("scheduler: children A and B")
