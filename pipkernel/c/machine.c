@@ -373,27 +373,33 @@ static bool tlb_fill(uc_engine *uc, uint64_t va, uc_mem_type type, uc_tlb_entry 
  * refused fetch is at the pc, or at the page's start when an instruction runs into it.  For
  * a refused load or store, the faulting instruction (pc precise, its context in k->cpu) runs
  * once more on a second engine, the probe, where the refused page is an MMIO page of its
- * own and every other data page another: the refused access reaches the first one's
- * callback with its offset in the page, and nothing the probe does reaches the machine's
- * memory (the probe only fetches code from it).  Loaded values never feed the address of
- * a later access of the same instruction, so the probe's zeros do not change it. */
+ * own and every other data page another: the first access of the refused kind to it
+ * reaches that page's callback with its offset in the page (a movs reading the page it may
+ * not write is not taken for the store), and nothing the probe does reaches the machine's
+ * memory (the probe only fetches code from it).  Loaded values never feed the address of a
+ * later access of the same instruction, so the probe's zeros do not change it. */
 #define PROBE_PAGES 2                   /* the refused page, every other data page */
 
 static uint32_t probe_pa(const pip_machine *m, uint32_t which) {
     return (m->k->npages + which) << PAGE_SHIFT;
 }
 
-static uint64_t probe_read(uc_engine *uc, uint64_t offset, unsigned size, void *ud) {
-    (void)size;
-    pip_machine *m = ud;
+/* an access of the refused kind to the refused page: its offset; the probe stops */
+static void probe_hit(uc_engine *uc, pip_machine *m, uint32_t access, uint64_t offset) {
+    if (access != m->fault_access || m->probe_hit) return;   /* e.g. the read of a movs */
     m->probe_hit = 1, m->probe_offset = (uint32_t)offset;
     U.emu_stop(uc);                   /* the probe only: what it does afterwards is dropped */
+}
+
+static uint64_t probe_read(uc_engine *uc, uint64_t offset, unsigned size, void *ud) {
+    (void)size;
+    probe_hit(uc, ud, 1, offset);
     return 0;
 }
 
 static void probe_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *ud) {
-    (void)value;
-    probe_read(uc, offset, size, ud);
+    (void)size, (void)value;
+    probe_hit(uc, ud, 2, offset);
 }
 
 static uint64_t probe_other_read(uc_engine *uc, uint64_t offset, unsigned size, void *ud) {
@@ -409,7 +415,11 @@ static void probe_other_write(uc_engine *uc, uint64_t offset, unsigned size, uin
 static bool probe_fill(uc_engine *uc, uint64_t va, uc_mem_type type, uc_tlb_entry *e, void *ud) {
     (void)uc;
     pip_machine *m = ud;
-    if (type == UC_MEM_FETCH) return walk(m, va, type, e);
+    if (type == UC_MEM_FETCH) {          /* execute only: data comes through here too */
+        bool mapped = walk(m, va, type, e);
+        e->perms = UC_PROT_EXEC;
+        return mapped;
+    }
     e->paddr = probe_pa(m, (uint32_t)va == m->fault_va ? 0 : 1);
     e->perms = UC_PROT_READ | UC_PROT_WRITE;
     return true;

@@ -69,3 +69,19 @@ def test_a_refused_fetch_is_reported_at_the_pc(arch):
     machine.start_at(data | (1 if arch == "arm" else 0))
     result = machine.run(max_instructions=1000)
     assert (result.fault["address"], result.fault["access"]) == (data, 3)
+
+
+def test_a_store_after_a_read_of_the_same_page_is_reported_at_the_store():
+    """x86 movsd from one place of the root's code page to another: the read is allowed, the
+    store refused (code is R X); the address is the store's, not the read's."""
+    machine = Machine("x86")
+    image = machine.load(str(BUILD / "x86" / "hello.elf"))
+    entry = image.entry
+    code = (b"\xbe" + struct.pack("<I", entry + 0x40) + b"\xbf" + struct.pack("<I", entry + 0x80)
+            + b"\xa5")                                   # mov esi; mov edi; movsd
+    machine.write_root_image(entry, code)
+    machine.start_at(entry)
+    result = machine.run(max_instructions=1000)
+    assert result.stop == "panic"
+    assert (result.fault["address"], result.fault["access"]) == (entry + 0x80, 2)
+    assert result.fault["pc"] == entry + 10
