@@ -152,8 +152,10 @@ def _run_image(args, out, handle, code_range) -> int:
 def run_child_image(args, out=None) -> int:
     """The exit status is the child's exit code (& 0xFF)."""
     out = out or sys.stdout
-    if args.trace is not None:
-        raise PipsimError("--trace is for a root image, not with --child")
+    for flag, value in (("--trace", args.trace),
+                        ("--trace-instructions", getattr(args, "trace_instructions", None))):
+        if value is not None:
+            raise PipsimError(f"{flag} is for a root image, not with --child")
     machine = _machine(args, python_root=True)
     run = run_child(machine, args.image, max_instructions=args.max_instructions,
                     max_seconds=args.max_seconds)

@@ -65,6 +65,7 @@ def test_an_instruction_trace_of_a_partition_and_a_range(tmp_path, arch):
     (["--trace", "-", "--trace-instructions", "all", "--mode", "fast"], "needs mode exact"),
     (["--trace", "-", "--trace-instructions", "1-2-3"], "expected all, pd=N, LO-HI"),
     (["--trace", "-", "--trace-instructions", "0x10-0x1"], "not a range"),
+    (["--child", "--trace-instructions", "all"], "--trace-instructions is for a root image"),
 ])
 def test_bad_trace_flags_are_refused(capsys, flags, message):
     assert main(["run", str(BUILD / "arm" / "hello.elf"), *flags]) == 2
