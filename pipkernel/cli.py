@@ -12,6 +12,12 @@ from .abi import POLICIES, RUN_MODES
 from .errors import PipsimError
 
 
+def signal_exit_status(signum: int) -> int:
+    """What a command a signal stopped exits with: as a shell reports a process the signal
+    killed, 128 + n (SIGINT 130, SIGTERM 143)."""
+    return 128 + signum
+
+
 def _demo(args) -> int:
     from .demo import run
     return run()
@@ -137,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:            # Ctrl-C outside a run that handles it itself
         print("pipsim: interrupted", file=sys.stderr)
-        return 128 + signal.SIGINT
+        return signal_exit_status(signal.SIGINT)
 
 
 if __name__ == "__main__":

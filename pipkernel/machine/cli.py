@@ -9,18 +9,14 @@ import sys
 from contextlib import contextmanager
 
 from .. import elf
+from ..cli import signal_exit_status
 from ..errors import PipsimError
 from . import DEFAULT_MODE, Machine
 from .report import fault_report, instruction_at, summary, where
 from .spawn import run_child
 from .trace import JsonLines
 
-#: a run stopped by a signal exits as a shell reports a process the signal killed: 128 + n
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def exit_status(signum: int) -> int:
-    return 128 + signum
 
 
 def _machine(args, python_root: bool = False) -> Machine:
@@ -142,7 +138,7 @@ def _run_image(args, out, handle, code_range) -> int:
         print(f"stopped by {name}: where each partition was", file=out)
         print(where(machine, result, names), file=out)
         print(summary(result), file=out)
-        return exit_status(caught[0])
+        return signal_exit_status(caught[0])
     if result.fault and result.stop == "panic":
         print(fault_report(machine, result.fault, panic=True, names=names, detail=True), file=out)
     print(summary(result), file=out)

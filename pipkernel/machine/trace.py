@@ -138,13 +138,7 @@ class JsonLines:
 
     def attach(self) -> None:
         """Write what layers above the machine `emit`, until `detach`."""
-        writer = self
-
-        class Handler(logging.Handler):
-            def emit(self, record):
-                writer.start(record.machine)
-                writer.write([record.trace])
-        self._handler = Handler()
+        self._handler = _Emitted(self)
         LOGGER.addHandler(self._handler)
         LOGGER.setLevel(logging.INFO)
         LOGGER.propagate = False
@@ -153,6 +147,18 @@ class JsonLines:
         if self._handler:
             LOGGER.removeHandler(self._handler)
             self._handler = None
+
+
+class _Emitted(logging.Handler):
+    """What `emit` logs, to a JsonLines."""
+
+    def __init__(self, writer: JsonLines):
+        super().__init__()
+        self.writer = writer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.writer.start(record.machine)
+        self.writer.write([record.trace])
 
 
 # ---- export: the Chrome trace event format (Trace Event Format, "JSON Object Format") ----
