@@ -4,7 +4,10 @@
   isolation and timer preemption on) against bare Unicorn running the same child code
   (one RWX map, no hooks, no preemption);
 * a memory syscall's round trip guest -> core -> guest, and a partition switch (yield to
-  a child and back), from the bench image's loops minus its empty loop.
+  a child and back), from the bench image's loops minus its empty loop;
+* what running in slices costs (`pipsim run`: the console and the trace looked at every
+  SLICE_SECONDS): a long run of the forever image and the loops, whole and sliced, side by
+  side.
 
 Usage: python bench/bench_machine.py [--quick]
 """
@@ -17,21 +20,28 @@ import platform
 import time
 
 import unicorn_alone
-from pipkernel.machine import Machine
+from pipkernel.machine import SLICE_SECONDS, Machine
 
 BUILD = pathlib.Path(__file__).resolve().parents[1] / "firmware" / "build"
 TIMER_PERIOD = 20_000          # blocks between timer interrupts, as the scheduler sample
 ROUNDS, KIB = 48, 64           # the compute image's defaults
 
 
-def timed_run(arch: str, image: str, patches: dict[str, int], timer: int = 0):
+def drain(machine) -> bool:
+    """What `pipsim run` does between slices (tracing off): take the console."""
+    machine.take_console()
+    return False
+
+
+def timed_run(arch: str, image: str, patches: dict[str, int], timer: int = 0,
+              sliced: bool = False):
     machine = Machine(arch)
     machine.load(str(BUILD / arch / f"{image}.elf"))
     for name, value in patches.items():
         machine.patch_word(name, value)
     machine.timer_period = timer
     start = time.perf_counter()
-    result = machine.run()
+    result = machine.run(between=drain if sliced else None)
     elapsed = time.perf_counter() - start
     if (result.stop, result.exit_code) != ("halt", 0):
         raise RuntimeError(f"{image} on {arch}: {result.stop} {result.exit_code} "
@@ -59,17 +69,48 @@ def compute(arch: str) -> dict:
             or round(result.counters["blocks"] / TIMER_PERIOD)}
 
 
-def loops(arch: str, iterations: int) -> dict:
+def loops(arch: str, iterations: int, sliced: bool = False) -> dict:
     """Per-iteration host time of the bench image's loops (best of 3), minus the empty loop."""
     def best(mode):
         return min(timed_run(arch, "bench", {"bench_mode": mode,
-                                             "bench_iterations": iterations})[1]
+                                             "bench_iterations": iterations}, sliced=sliced)[1]
                    for _ in range(3))
     empty, syscall, switch = best(1), best(2), best(3)
     return {"iterations": iterations,
             "syscall_round_trip_us": round((syscall - empty) / iterations * 1e6, 3),
             "switch_round_trip_us": round((switch - empty) / iterations * 1e6, 3),
             "switch_us": round((switch - empty) / iterations / 2 * 1e6, 3)}
+
+
+LONG_RUN = 400_000_000          # instructions of the forever image (the scheduler, endless)
+
+
+def long_run(arch: str, sliced: bool) -> float:
+    """Seconds for LONG_RUN instructions of the forever image."""
+    machine = Machine(arch)
+    machine.load(str(BUILD / arch / "forever.elf"))
+    start = time.perf_counter()
+    result = machine.run(max_instructions=LONG_RUN, between=drain if sliced else None)
+    elapsed = time.perf_counter() - start
+    if result.stop != "budget":
+        raise RuntimeError(f"forever on {arch}: {result.stop}")
+    return elapsed
+
+
+def slicing(arch: str, iterations: int) -> dict:
+    """A long run of the forever image (after one to warm up; whole and sliced alternated,
+    best of 3 each) and the loops, whole and in slices."""
+    long_run(arch, False)
+    runs = [(long_run(arch, False), long_run(arch, True)) for _ in range(3)]
+    whole, sliced = min(w for w, _ in runs), min(s for _, s in runs)
+    loops_whole, loops_sliced = loops(arch, iterations), loops(arch, iterations, sliced=True)
+    return {"slice_s": SLICE_SECONDS, "long_run_instructions": LONG_RUN,
+            "long_run_whole_s": round(whole, 3), "long_run_sliced_s": round(sliced, 3),
+            "long_run_sliced_over_whole": round(sliced / whole, 3),
+            "switch_round_trip_whole_us": loops_whole["switch_round_trip_us"],
+            "switch_round_trip_sliced_us": loops_sliced["switch_round_trip_us"],
+            "syscall_round_trip_whole_us": loops_whole["syscall_round_trip_us"],
+            "syscall_round_trip_sliced_us": loops_sliced["syscall_round_trip_us"]}
 
 
 def main() -> None:
@@ -82,7 +123,8 @@ def main() -> None:
               "targets": {"isolated_over_bare": 1.0, "syscall_round_trip_us": 0.5,
                           "switch_round_trip_us": 2.0}}
     for arch in ("arm", "x86"):
-        report[arch] = {"compute": compute(arch), "loops": loops(arch, iterations)}
+        report[arch] = {"compute": compute(arch), "loops": loops(arch, iterations),
+                        "slicing": slicing(arch, iterations)}
     print(json.dumps(report, indent=2))
 
 

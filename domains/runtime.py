@@ -25,11 +25,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ipc.relay import ACTIVITY
+from pipkernel.machine import trace
 
 from trust.attest import Attester
 from trust.image import Package
 
-from .commands import STATUS, Response, request_id
+from .commands import STATUS, Refused, Response, decode, request_id
 from .component import Component, Context
 from .containment import CALL_BUDGET, Budget, MeteredAPI, Runaway, describe
 from .host import Manager
@@ -110,10 +111,13 @@ class Runtime:
         activation); a refusal (naming the frame's command id, if it has one) if it cannot
         be.  Otherwise ``collect`` gives its answer, once, whatever happens to the domain."""
         rid, manager = request_id(frame), self.managers.get(domain)
+        if trace.listening():
+            self._trace_command(domain, rid, frame)
         if manager is None:
-            return Response(rid, STATUS["unknown_path"], "no_such_domain", domain)
+            return self._traced(Response(rid, STATUS["unknown_path"], "no_such_domain", domain))
         if not self.running(manager.name):
-            return Response(rid, STATUS["stopped"], "stopped", f"domain {domain} is stopped")
+            return self._traced(Response(rid, STATUS["stopped"], "stopped",
+                                         f"domain {domain} is stopped"))
         self._open.setdefault(domain, Counter())[rid] += 1
         with self.activation(manager.name):
             manager.receive_frame(frame)
@@ -126,7 +130,26 @@ class Runtime:
         out, self._answers = self._answers, []
         for manager in list(self.managers.values()):
             out += self._settle(manager)
-        return out
+        return [self._traced(response) for response in out]
+
+    # ---- the trace (pipsim run --trace FILE: docs/debugging.md) ----
+    def _trace_command(self, domain: str, rid, frame: bytes) -> None:
+        try:
+            command = decode(frame)
+            what = {"code": command.code, "path": command.resource, "device": command.device}
+        except Refused as refused:
+            what = {"malformed": refused.reason}
+        self._emit("command", domain=domain, id=rid, **what)
+
+    def _traced(self, response: Response) -> Response:
+        """A command's answer, in the trace."""
+        self._emit("answer", id=response.id, status=response.status, reason=response.reason)
+        return response
+
+    def _emit(self, event: str, **fields) -> None:
+        """An event at this image's machine's clock, named by the image (a session may run
+        several devices, each with its clock)."""
+        trace.emit(self.image.machine, event, image=self.image.manifest.name, **fields)
 
     def enrol(self, holder: str, kid: str) -> bytes:
         """Provisioning: the issuing copy of the key ``kid`` that ``holder`` (its domain's
@@ -296,9 +319,14 @@ class Runtime:
                     self._sync()
         for name in list(self.firmware):
             firmware = self.firmware.get(name)
-            if firmware and domain_of[name] not in self._down and (problem := firmware.turn()):
-                self._fault(name, problem)
+            if firmware and domain_of[name] not in self._down:
+                problem = firmware.turn()
+                self._emit("driver_turn", partition=name, problem=problem or None)
+                if problem:
+                    self._fault(name, problem)
         moved = self.relay.step()
+        if any(moved[what] for what in ACTIVITY):
+            self._emit("relay", **{what: moved[what] for what in ACTIVITY})
         for name, why in self.relay.take_faults():
             self._fault(name, f"its mailbox is out of reach: {why}")
         return sum(moved[what] for what in ACTIVITY) + self._device_answers()

@@ -4,11 +4,18 @@ module depends on nothing above pipkernel.  Errors a user causes are caught here
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from importlib.metadata import entry_points
 
 from .abi import POLICIES, RUN_MODES
 from .errors import PipsimError
+
+
+def signal_exit_status(signum: int) -> int:
+    """What a command a signal stopped exits with: as a shell reports a process the signal
+    killed, 128 + n (SIGINT 130, SIGTERM 143)."""
+    return 128 + signum
 
 
 def _demo(args) -> int:
@@ -28,8 +35,46 @@ def _run(args) -> int:
         from .machine.cli import run_image
         return run_image(args)
     for ep in entry_points(group="pipsim.default_image"):
-        return ep.load()(arch=args.arch, policy=args.policy, mode=args.mode)
+        return _run_default(ep.load(), args)
     return _demo(args)
+
+
+def _run_default(run_default, args) -> int:
+    """The default image; with --trace FILE, what its runtime emits (commands, relay hops,
+    driver turns: pipkernel.machine.trace.emit) written to FILE as it comes."""
+    if args.trace_instructions is not None:
+        raise PipsimError("--trace-instructions is for an image (the default image runs its "
+                          "firmware in short turns)")
+    from .machine.cli import open_trace
+    from .machine.trace import JsonLines
+    handle = open_trace(args.trace)
+    writer = JsonLines(handle or sys.stdout, text_mode=handle is None) \
+        if args.trace is not None else None
+    try:
+        if writer:
+            writer.attach()
+        return run_default(arch=args.arch, policy=args.policy, mode=args.mode)
+    finally:
+        if writer:
+            writer.detach()
+        if handle:
+            handle.close()
+
+
+def _export(args) -> int:
+    """`pipsim trace export IN.jsonl -o OUT.json`: a Chrome / Perfetto trace."""
+    import json
+
+    from .machine.trace import read_lines, to_chrome
+    try:
+        chrome = to_chrome(read_lines(args.input))
+    except (KeyError, TypeError, ValueError) as error:
+        raise PipsimError(f"{args.input}: {error}") from None
+    with open(args.output, "w") as handle:
+        json.dump(chrome, handle)
+    print(f"{args.output}: {len(chrome['traceEvents'])} trace events; open it in "
+          f"https://ui.perfetto.dev or chrome://tracing")
+    return 0
 
 
 def _count(text: str) -> int:
@@ -52,7 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("image", nargs="?", help="root partition ELF image")
     run.add_argument("--arch", choices=["arm", "x86"], help="CPU (default: from the ELF; the default image's is arm)")
     run.add_argument("--trace", nargs="?", const="-", metavar="FILE",
-                     help="print syscalls, switches, faults and interrupts; FILE.jsonl: JSON lines")
+                     help="print syscalls, switches, faults and interrupts as they happen; "
+                          "FILE: JSON lines, written while the machine runs "
+                          "(docs/debugging.md); the default image: its runtime's events")
+    run.add_argument("--trace-instructions", metavar="WHAT",
+                     help="with --trace, exact mode: each instruction too, of WHAT: all, "
+                          "pd=N (one partition), LO-HI (an address range) or pd=N,LO-HI")
     run.add_argument("--max-instructions", type=_count, default=0, metavar="N",
                      help="stop after at most N guest instructions (0: no limit; exact mode)")
     run.add_argument("--max-seconds", type=float, default=0, metavar="S",
@@ -68,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--child", action="store_true",
                      help="run the image as the child of a Python root; exit status: its exit code")
     run.set_defaults(func=_run)
+    trace = sub.add_parser("trace", help="work with a trace file (pipsim run --trace FILE)")
+    trace_sub = trace.add_subparsers(dest="trace_command", required=True)
+    export = trace_sub.add_parser("export", help="a Chrome trace event file (JSON) that "
+                                  "Perfetto and chrome://tracing open")
+    export.add_argument("input", help="a trace written by pipsim run --trace FILE")
+    export.add_argument("-o", "--output", required=True, help="the JSON file to write")
+    export.set_defaults(func=_export)
     for ep in entry_points(group="pipsim.commands"):
         ep.load()(sub)
     return parser
@@ -84,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     except (PipsimError, OSError, ValueError) as error:
         print(f"pipsim: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:            # Ctrl-C outside a run that handles it itself
+        print("pipsim: interrupted", file=sys.stderr)
+        return signal_exit_status(signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@
 #include "core.h"
 #include "machine.h"
 
+_Static_assert(sizeof(((pip_fault_record *)0)->context) == PIP_CONTEXT_WORDS * 4,
+               "a fault record holds a context");
+
 /* ---- the Unicorn functions we use ---- */
 static struct {
     uc_err (*open)(uc_arch, uc_mode, uc_engine **);
@@ -129,6 +132,7 @@ static void sync_in(pip_machine *m) {
     cpu[PIP_CTX_PC] = v[0] | (v[1] & g->thumb ? 1 : 0);
     cpu[PIP_CTX_STATUS] = v[1];
     for (int i = 2; i < g->nread; i++) cpu[PIP_CTX_REGS + i - 2] = v[i];
+    m->synced_pc = cpu[PIP_CTX_PC];
 }
 
 static int is_host(const pip_machine *m, uint32_t part) {
@@ -139,20 +143,26 @@ static int is_host(const pip_machine *m, uint32_t part) {
 
 static void switch_xstate(pip_machine *m);
 
-/* k->cpu -> CPU; the pc's bit 0 selects Thumb state on ARM.  flush: the running
- * partition's translations changed (a switch, or its own page tables changed) */
-static void sync_out(pip_machine *m, int flush) {
-    if (is_host(m, m->k->current)) return;           /* Python code has no CPU state */
+/* a context's registers -> an engine's (the status first, the pc last on ARM) */
+static void write_context(pip_machine *m, uc_engine *uc, const uint32_t *cpu) {
     const arch_t *g = glue(m);
-    switch_xstate(m);
-    uint32_t *cpu = m->k->cpu, v[MAX_UC_REGS] = {0};   /* registers past the context: 0 */
+    uint32_t v[MAX_UC_REGS] = {0};                  /* registers past the context: 0 */
     void *ptr[MAX_UC_REGS];
-    cpu[PIP_CTX_STATUS] = user_status(g, cpu[PIP_CTX_PC], cpu[PIP_CTX_STATUS]);
     v[0] = cpu[PIP_CTX_PC], v[1] = cpu[PIP_CTX_STATUS];
     for (int i = 2; i < g->nread; i++) v[i] = cpu[PIP_CTX_REGS + i - 2];
     if (g->pc_last) v[g->nwrite - 1] = v[0];
     for (int i = g->pc_last; i < g->nwrite; i++) ptr[i - g->pc_last] = &v[i];
-    U.reg_write_batch(m->uc, (int *)g->uc + g->pc_last, ptr, g->nwrite - g->pc_last);
+    U.reg_write_batch(uc, (int *)g->uc + g->pc_last, ptr, g->nwrite - g->pc_last);
+}
+
+/* k->cpu -> CPU; the pc's bit 0 selects Thumb state on ARM.  flush: the running
+ * partition's translations changed (a switch, or its own page tables changed) */
+static void sync_out(pip_machine *m, int flush) {
+    if (is_host(m, m->k->current)) return;           /* Python code has no CPU state */
+    switch_xstate(m);
+    uint32_t *cpu = m->k->cpu;
+    cpu[PIP_CTX_STATUS] = user_status(glue(m), cpu[PIP_CTX_PC], cpu[PIP_CTX_STATUS]);
+    write_context(m, m->uc, cpu);
     if (flush) U.ctl(m->uc, UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0));
 }
 
@@ -194,11 +204,31 @@ static void switch_xstate(pip_machine *m) {
     m->running = m->k->current;
 }
 
-static void trace(pip_machine *m, uint32_t kind, uint32_t a, uint32_t b, uint32_t c) {
-    if (!m->tracing || m->trace_len >= PIP_TRACE_CAP) return;
+static void poke(pip_machine *m);
+static uint64_t now_ns(void);
+
+/* a buffer that Python drains between slices is nearly full: end the slice at the next block */
+static void nearly_full(pip_machine *m) {
+    if (!m->slicing || m->slice_due) return;
+    m->slice_due = 1;
+    poke(m);
+}
+
+/* the next event of the ring, or 0 (it is full: the event is counted as dropped) */
+static pip_event *trace(pip_machine *m, uint32_t kind, uint32_t partition, uint32_t number,
+                        uint32_t result) {
+    if (!m->tracing) return 0;
+    if (m->trace_len >= PIP_TRACE_CAP - PIP_TRACE_MARGIN) nearly_full(m);
+    if (m->trace_len >= PIP_TRACE_CAP) {
+        m->trace_dropped++;
+        return 0;
+    }
     pip_event *e = &m->trace[m->trace_len++];
-    e->kind = kind, e->partition = m->k->current, e->a = a, e->b = b, e->c = c;
-    e->blocks = m->blocks;
+    memset(e, 0, sizeof *e);
+    e->kind = kind, e->partition = partition, e->number = number, e->result = result;
+    e->pc = m->synced_pc;                 /* where the partition was */
+    e->time = m->mode == PIP_MODE_EXACT ? m->instructions : now_ns() - m->started_ns;
+    return e;
 }
 
 static void stop(pip_machine *m, uint32_t reason) {
@@ -233,6 +263,7 @@ static void account(pip_machine *m) {
         pip_stats *s = stats_of(m, m->accounted_pd);
         s->instructions += m->instructions - m->accounted_instructions;
         s->host_ns += now - m->accounted_ns;
+        if (m->accounted_pd != m->k->current) s->pc = m->synced_pc;   /* it left the CPU */
     }
     m->accounted_pd = m->k->current;
     m->accounted_instructions = m->instructions, m->accounted_ns = now;
@@ -291,9 +322,11 @@ static void deliver_fault(pip_machine *m, uint32_t vector, uint32_t addr, uint32
     m->faults++;
     stats_of(m, from)->faults++;
     if (access != 3) uncount_from(m, k->cpu[PIP_CTX_PC]);   /* a refused fetch: no block ran */
-    m->fault = (pip_fault_record){vector, addr, access, from, k->cpu[PIP_CTX_PC]};
+    m->fault = (pip_fault_record){vector, addr, access, from, k->cpu[PIP_CTX_PC], {0}};
+    memcpy(m->fault.context, k->cpu, sizeof m->fault.context);
+    pip_event *e = trace(m, PIP_EVENT_FAULT, from, vector, 0);
     uint32_t to = pip_fault(k, vector, addr, access);
-    trace(m, PIP_EVENT_FAULT, vector, addr, to);
+    if (e) e->result = to, e->args[0] = addr, e->args[1] = access;
     if (!to) {
         m->panic = 1;
         stop(m, PIP_STOP_PANIC);
@@ -304,25 +337,127 @@ static void deliver_fault(pip_machine *m, uint32_t vector, uint32_t addr, uint32
 }
 
 /* ---- translation: the TLB-fill hook ---- */
-static bool tlb_fill(uc_engine *uc, uint64_t va, uc_mem_type type, uc_tlb_entry *e, void *ud) {
-    (void)uc;
-    pip_machine *m = ud;
+
+/* the running partition's translation of the page at va for an access of type, into e;
+ * false if its tables refuse it */
+static bool walk(pip_machine *m, uint64_t va, uc_mem_type type, uc_tlb_entry *e) {
     pip_kernel *k = m->k;
     uint32_t need = type == UC_MEM_WRITE ? PIP_PTE_WRITE : type == UC_MEM_FETCH ? PIP_PTE_EXEC
                                                                                  : PIP_PTE_READ;
     need |= PIP_PTE_PRESENT | PIP_PTE_ACCESSIBLE;
     uint32_t *pte = va <= k->va_mask ? leaf(k, mmu_root(k, k->current), (uint32_t)va) : 0;
+    if (!pte || (*pte & need) != need || pe_page(*pte) >= k->npages) return false;
+    e->paddr = (*pte & ~PAGE_MASK);
+    e->perms = (*pte >> 2) & 7;          /* R W X bits are laid out as UC_PROT_* */
+    return true;
+}
+
+/* Unicorn hands the hook the page of the access, not its address: a refusal records the
+ * page, and exact_address finds the byte */
+static bool tlb_fill(uc_engine *uc, uint64_t va, uc_mem_type type, uc_tlb_entry *e, void *ud) {
+    (void)uc;
+    pip_machine *m = ud;
     m->tlb_fills++;
-    if (!pte || (*pte & need) != need || pe_page(*pte) >= k->npages) {
+    if (!walk(m, va, type, e)) {
         m->pending_fault = 1;
         m->fault_va = (uint32_t)va;
         m->fault_access = type == UC_MEM_WRITE ? 2 : type == UC_MEM_FETCH ? 3 : 1;
         return false;
     }
-    e->paddr = (*pte & ~PAGE_MASK);
-    e->perms = (*pte >> 2) & 7;          /* R W X bits are laid out as UC_PROT_* */
     if (type != UC_MEM_FETCH && glue(m)->filled) glue(m)->filled(m);
     return true;
+}
+
+/* ---- the exact address of a refused access ----
+ * The fill hook sees only the page (unicorn_vtlb.c masks the address before the call).  A
+ * refused fetch is at the pc, or at the page's start when an instruction runs into it.  For
+ * a refused load or store, the faulting instruction (pc precise, its context in k->cpu) runs
+ * once more on a second engine, the probe, where the refused page is an MMIO page of its
+ * own and every other data page another: the first access of the refused kind to it
+ * reaches that page's callback with its offset in the page (a movs reading the page it may
+ * not write is not taken for the store), and nothing the probe does reaches the machine's
+ * memory (the probe only fetches code from it).  Loaded values never feed the address of a
+ * later access of the same instruction, so the probe's zeros do not change it. */
+#define PROBE_PAGES 2                   /* the refused page, every other data page */
+
+static uint32_t probe_pa(const pip_machine *m, uint32_t which) {
+    return (m->k->npages + which) << PAGE_SHIFT;
+}
+
+/* an access of the refused kind to the refused page: its offset; the probe stops */
+static void probe_hit(uc_engine *uc, pip_machine *m, uint32_t access, uint64_t offset) {
+    if (access != m->fault_access || m->probe_hit) return;   /* e.g. the read of a movs */
+    m->probe_hit = 1, m->probe_offset = (uint32_t)offset;
+    U.emu_stop(uc);                   /* the probe only: what it does afterwards is dropped */
+}
+
+static uint64_t probe_read(uc_engine *uc, uint64_t offset, unsigned size, void *ud) {
+    (void)size;
+    probe_hit(uc, ud, 1, offset);
+    return 0;
+}
+
+static void probe_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *ud) {
+    (void)size, (void)value;
+    probe_hit(uc, ud, 2, offset);
+}
+
+static uint64_t probe_other_read(uc_engine *uc, uint64_t offset, unsigned size, void *ud) {
+    (void)uc, (void)offset, (void)size, (void)ud;
+    return 0;
+}
+
+static void probe_other_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value,
+                              void *ud) {
+    (void)uc, (void)offset, (void)size, (void)value, (void)ud;
+}
+
+static bool probe_fill(uc_engine *uc, uint64_t va, uc_mem_type type, uc_tlb_entry *e, void *ud) {
+    (void)uc;
+    pip_machine *m = ud;
+    if (type == UC_MEM_FETCH) {          /* execute only: data comes through here too */
+        bool mapped = walk(m, va, type, e);
+        e->perms = UC_PROT_EXEC;
+        return mapped;
+    }
+    e->paddr = probe_pa(m, (uint32_t)va == m->fault_va ? 0 : 1);
+    e->perms = UC_PROT_READ | UC_PROT_WRITE;
+    return true;
+}
+
+static int open_engine(pip_machine *m, uc_engine **out);
+
+/* the probe, opened on first use; 0 if it cannot be (the page's address is reported) */
+static uc_engine *probe_of(pip_machine *m) {
+    if (m->probe) return m->probe;
+    uc_engine *uc = 0;
+    uc_hook h;
+    if ((uint64_t)m->k->npages + PROBE_PAGES > (1u << (32 - PAGE_SHIFT)) ||
+        open_engine(m, &uc) ||
+        U.hook_add(uc, &h, UC_HOOK_TLB_FILL, (void *)probe_fill, m, 1, 0) ||
+        U.mmio_map(uc, probe_pa(m, 0), 1u << PAGE_SHIFT, probe_read, m, probe_write, m) ||
+        U.mmio_map(uc, probe_pa(m, 1), 1u << PAGE_SHIFT, probe_other_read, m,
+                   probe_other_write, m)) {
+        if (uc) U.close(uc);
+        return 0;
+    }
+    return m->probe = uc;
+}
+
+/* the address of the refused access whose page the fill hook recorded (k->cpu: the
+ * faulting instruction's context) */
+static uint32_t exact_address(pip_machine *m) {
+    uint32_t pc = m->k->cpu[PIP_CTX_PC] & ~glue(m)->pc_flag;
+    if (m->fault_access == 3)
+        return (pc & ~PAGE_MASK) == m->fault_va ? pc : m->fault_va;
+    uc_engine *probe = probe_of(m);
+    if (!probe) return m->fault_va;
+    m->probe_hit = 0;
+    U.ctl(probe, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));       /* code may have changed */
+    U.ctl(probe, UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0));      /* another partition's tables */
+    write_context(m, probe, m->k->cpu);
+    U.emu_start(probe, m->k->cpu[PIP_CTX_PC], 0, 0, 1);
+    return m->probe_hit ? m->fault_va | m->probe_offset : m->fault_va;
 }
 
 /* ---- kernel calls ---- */
@@ -346,6 +481,7 @@ static void kernel_call(pip_machine *m) {
     k->cpu[PIP_CTX_PC] += g->call_size;         /* resume after the call (x86: sysenter) */
     call_args(m, &nr, a);
     m->syscalls++;
+    k->last_error = 0;                          /* a call that is no service: no reason */
     switch (nr) {
     case PIP_SYS_createPartition: result = pip_createPartition(k, caller, a[0], a[1], a[2], a[3], a[4]); break;
     case PIP_SYS_deletePartition: result = pip_deletePartition(k, caller, a[0]); break;
@@ -373,7 +509,8 @@ static void kernel_call(pip_machine *m) {
             result = 0xFFFFFFFFu;
         }
     }
-    trace(m, PIP_EVENT_SYSCALL, nr, a[0], result);
+    pip_event *e = trace(m, PIP_EVENT_SYSCALL, caller, nr, result);
+    if (e) memcpy(e->args, a, sizeof e->args), e->reason = k->last_error;
     stats_of(m, caller)->syscalls++;
     /* Pip lets a child yield or dispatch into one of its parent's event vectors (below the
      * save slots): the parent's handler cannot tell it from the kernel's delivery
@@ -383,7 +520,7 @@ static void kernel_call(pip_machine *m) {
         m->child_raised_events++;
     if (switches) {
         switched(m);
-        trace(m, PIP_EVENT_SWITCH, caller, k->current, 0);
+        trace(m, PIP_EVENT_SWITCH, caller, nr, k->current);
         k->cpu[PIP_CTX_PC] -= g->call_size;     /* the engine steps over sysenter */
         sync_out(m, 1);
     } else {                 /* the caller goes on: only its result register changes */
@@ -402,7 +539,7 @@ static void software_interrupt(pip_machine *m, uint32_t vector) {
     pip_kernel *k = m->k;
     m->swis++;
     uint32_t from = k->current, to = pip_software_interrupt(k, vector);
-    trace(m, PIP_EVENT_SWI, vector, from, to);
+    trace(m, PIP_EVENT_SWI, from, vector, to);
     if (to) switched(m);
     else *result_reg(m) = PIP_SWI_ERROR;
     sync_out(m, to != 0);
@@ -443,17 +580,19 @@ static uint64_t next_event(const pip_machine *m) {
 
 static void block_events(pip_machine *m, uint32_t n) {
     uint32_t reason = PIP_STOP_NONE;
-    if (__atomic_exchange_n(&m->poke, 0, __ATOMIC_ACQ_REL) &&
-        __atomic_load_n(&m->deadline_hit, __ATOMIC_ACQUIRE))
-        reason = PIP_STOP_BUDGET;
+    if (__atomic_exchange_n(&m->poke, 0, __ATOMIC_ACQ_REL)) {
+        if (__atomic_load_n(&m->deadline_hit, __ATOMIC_ACQUIRE)) reason = PIP_STOP_BUDGET;
+        else if (m->slicing && __atomic_load_n(&m->slice_due, __ATOMIC_ACQUIRE))
+            reason = PIP_STOP_SLICE;
+    }
     if (m->timer_period && m->blocks >= m->timer_due) {
         m->timer_due = m->blocks + m->timer_period;
         m->irq_pending |= 1u << (PIP_VECTOR_TIMER - 32);
     }
-    if (reason || m->instructions > m->instruction_limit ||
+    if (m->instructions > m->instruction_limit ||
         (m->block_budget && m->blocks > m->block_budget))
         reason = PIP_STOP_BUDGET;
-    else if (m->irq_pending && pip_int_state(m->k, m->k->root))
+    else if (!reason && m->irq_pending && pip_int_state(m->k, m->k->root))
         reason = PIP_STOP_IRQ;
     if (reason) {                        /* before the block runs: it does not count */
         m->blocks--, m->instructions -= n;
@@ -493,6 +632,7 @@ typedef struct ticker {
     pthread_cond_t wake;
     int quit, armed;
     uint64_t period_ns, next_tick, deadline;    /* CLOCK_MONOTONIC ns; 0: none */
+    uint64_t slice_end;                         /* the running slice's end; 0: none */
 } ticker_t;
 
 static void *ticker_main(void *arg) {
@@ -503,6 +643,7 @@ static void *ticker_main(void *arg) {
         uint64_t wake = 0;
         if (t->armed && t->period_ns) wake = t->next_tick;
         if (t->armed && t->deadline && (!wake || t->deadline < wake)) wake = t->deadline;
+        if (t->armed && t->slice_end && (!wake || t->slice_end < wake)) wake = t->slice_end;
         if (!wake) {
             pthread_cond_wait(&t->wake, &t->lock);
             continue;
@@ -519,6 +660,10 @@ static void *ticker_main(void *arg) {
         if (t->deadline && now >= t->deadline) {
             __atomic_store_n(&m->deadline_hit, 1, __ATOMIC_RELEASE);
             t->deadline = now + 1000000u, fire = 1;  /* again each ms until the run ends */
+        }
+        if (t->slice_end && now >= t->slice_end) {
+            __atomic_store_n(&m->slice_due, 1, __ATOMIC_RELEASE);
+            t->slice_end = now + 1000000u, fire = 1;     /* again each ms until it ends */
         }
         if (fire) poke(m);
     }
@@ -545,9 +690,10 @@ static ticker_t *ticker_of(pip_machine *m) {
     return t;
 }
 
-/* what the ticker does now: the fast mode's timer period, a deadline (0: none), armed or
- * not (disarmed, it stops nothing: once this returns, no stop of it is still coming) */
-static void ticker_set(pip_machine *m, int armed, uint64_t deadline) {
+/* what the ticker does now: the fast mode's timer period, a deadline and a slice's end
+ * (0: none), armed or not (disarmed, it stops nothing: once this returns, no stop of it is
+ * still coming) */
+static void ticker_set(pip_machine *m, int armed, uint64_t deadline, uint64_t slice_end) {
     ticker_t *t = armed || m->ticker ? ticker_of(m) : 0;
     if (!t) return;
     uint64_t period = m->mode == PIP_MODE_FAST && m->timer_period
@@ -555,7 +701,7 @@ static void ticker_set(pip_machine *m, int armed, uint64_t deadline) {
     if (period && period < PIP_FAST_MIN_TICK_NS) period = PIP_FAST_MIN_TICK_NS;
     pthread_mutex_lock(&t->lock);
     if (period != t->period_ns || (armed && !t->armed)) t->next_tick = now_ns() + period;
-    t->period_ns = period, t->armed = armed, t->deadline = deadline;
+    t->period_ns = period, t->armed = armed, t->deadline = deadline, t->slice_end = slice_end;
     pthread_cond_signal(&t->wake);
     pthread_mutex_unlock(&t->lock);
 }
@@ -588,9 +734,9 @@ void pip_machine_set_timer(pip_machine *m, uint32_t period) {
         ticker_t *t = m->ticker;
         pthread_mutex_lock(&t->lock);
         int armed = t->armed;
-        uint64_t deadline = t->deadline;
+        uint64_t deadline = t->deadline, slice_end = t->slice_end;
         pthread_mutex_unlock(&t->lock);
-        ticker_set(m, armed, deadline);
+        ticker_set(m, armed, deadline, slice_end);
     }
 }
 
@@ -626,7 +772,10 @@ static uint64_t console_read(uc_engine *uc, uint64_t offset, unsigned size, void
 static void console_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *ud) {
     (void)uc, (void)size;
     pip_machine *m = ud;
-    if (offset == PIP_CONSOLE_TX && m->out_len < PIP_CONSOLE_CAP) m->out[m->out_len++] = (uint8_t)value;
+    if (offset != PIP_CONSOLE_TX) return;
+    if (m->out_len >= PIP_CONSOLE_CAP - PIP_CONSOLE_MARGIN) nearly_full(m);
+    if (m->out_len < PIP_CONSOLE_CAP) m->out[m->out_len++] = (uint8_t)value;
+    else m->console_dropped++;
 }
 
 static uint64_t system_read(uc_engine *uc, uint64_t offset, unsigned size, void *ud) {
@@ -908,12 +1057,12 @@ static const arch_t *const ARCH[2] = {[PIP_ARCH_ARM] = &arm_glue, [PIP_ARCH_X86]
  * virtual-TLB mode (tlb_fill translates); run until something stops it (exits on, none
  * set); the RAM (every page but the device pages marked in k) mapped zero-copy from the
  * kernel's memory */
-static int open_engine(pip_machine *m) {
+static int open_engine(pip_machine *m, uc_engine **out) {
     pip_kernel *k = m->k;
     const arch_t *a = glue(m);
     uc_engine *uc;
     if (U.open(a->uc_arch, a->uc_mode, &uc)) return -1;
-    m->uc = uc;
+    *out = uc;
     if (a->configure && a->configure(uc)) return -1;
     if (U.ctl(uc, UC_CTL_WRITE(UC_CTL_TCG_BUFFER_SIZE, 1), (uint32_t)(64u << 20)) ||
         U.ctl(uc, UC_CTL_WRITE(UC_CTL_TLB_TYPE, 1), UC_TLB_VIRTUAL) ||
@@ -937,7 +1086,7 @@ int pip_machine_init(pip_machine *m, pip_kernel *k, uint32_t arch, uint32_t cons
     if (arch > PIP_ARCH_X86) return -8;
     m->k = k, m->arch = arch;
     m->instruction_limit = UINT64_MAX;
-    if (open_engine(m)) return -8;
+    if (open_engine(m, (uc_engine **)&m->uc)) return -8;
     uc_engine *uc = m->uc;
     uc_hook h;
     if (U.hook_add(uc, &h, UC_HOOK_TLB_FILL, (void *)tlb_fill, m, 1, 0)) return -1;
@@ -964,7 +1113,7 @@ static void deliver_irqs(pip_machine *m) {
         if (pip_hardware_interrupt(k, 32 + bit)) {
             m->irqs++;
             switched(m);
-            trace(m, PIP_EVENT_IRQ, 32 + bit, from, k->root);
+            trace(m, PIP_EVENT_IRQ, from, 32 + bit, k->root);
             sync_out(m, 1);
         } else {
             m->irqs_dropped++;
@@ -976,7 +1125,8 @@ void pip_machine_free(pip_machine *m) {
     ticker_free(m);                  /* before the engine goes: it stops the engine */
     if (m->cpu_blob) U.context_free(m->cpu_blob);
     if (m->uc) U.close(m->uc);
-    m->cpu_blob = m->uc = 0;
+    if (m->probe) U.close(m->probe);
+    m->cpu_blob = m->uc = m->probe = 0;
 }
 
 /* ---- devices run by Python (pipkernel.machine.devices) ---- */
@@ -1006,6 +1156,12 @@ uint32_t pip_machine_register(pip_machine *m, int uc_register) {
     return (uint32_t)value;
 }
 
+uint32_t pip_machine_pc(pip_machine *m) {       /* as a context's pc word: ARM's Thumb bit */
+    const arch_t *g = glue(m);
+    return pip_machine_register(m, g->uc[0]) |
+           (pip_machine_register(m, g->uc[1]) & g->thumb ? 1 : 0);
+}
+
 void pip_machine_load_cpu(pip_machine *m) {
     account(m);                      /* a Python partition passed control on: its time */
     sync_out(m, 1);
@@ -1024,7 +1180,7 @@ static uint32_t emulate(pip_machine *m) {
         m->irq_pending |= 1u << (PIP_VECTOR_TIMER - 32);
     if (err == UC_ERR_EXCEPTION && m->pending_fault) {
         sync_in(m);                                      /* precise pc of the access */
-        deliver_fault(m, PIP_VECTOR_PAGE_FAULT, m->fault_va, m->fault_access);
+        deliver_fault(m, PIP_VECTOR_PAGE_FAULT, exact_address(m), m->fault_access);
     } else if (err == UC_ERR_INSN_INVALID || err == UC_ERR_EXCEPTION) {
         sync_in(m);
         deliver_fault(m, PIP_VECTOR_INVALID_OPCODE, 0, 0);
@@ -1037,31 +1193,71 @@ static uint32_t emulate(pip_machine *m) {
     if (m->stop_reason == PIP_STOP_BUDGET || m->stop_reason == PIP_STOP_HOST)
         return m->stop_reason;
     if (__atomic_load_n(&m->deadline_hit, __ATOMIC_ACQUIRE)) return PIP_STOP_BUDGET;
+    if (m->slicing && __atomic_exchange_n(&m->slice_due, 0, __ATOMIC_ACQ_REL))
+        return PIP_STOP_SLICE;
     return PIP_STOP_NONE;
 }
 
-uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks, uint64_t max_instructions,
-                         uint64_t max_ns) {
+int pip_machine_begin(pip_machine *m, uint64_t max_blocks, uint64_t max_instructions,
+                      uint64_t max_ns) {
     if (m->mode == PIP_MODE_FAST && (max_blocks || max_instructions)) {
         m->error = UC_ERR_ARG;               /* fast mode counts neither */
-        return PIP_STOP_ERROR;
+        return -1;
     }
     m->block_budget = max_blocks ? m->blocks + max_blocks : 0;
     m->instruction_limit = max_instructions ? m->instructions + max_instructions : UINT64_MAX;
-    m->next_check = 0;
+    m->deadline_ns = max_ns ? now_ns() + max_ns : 0;
     m->halt_requested = m->deadline_hit = 0;
+    return 0;
+}
+
+/* A slice ends only where the run could stop anyway: in the block hook before a block, as
+ * the ticker or a nearly full buffer asked (no uc_emu_stop from outside: docs/abi.md "The
+ * engine's own bugs") */
+uint32_t pip_machine_slice(pip_machine *m, uint64_t slice_ns) {
+    m->next_check = 0;
+    m->slicing = slice_ns != 0;
+    m->slice_due = 0;
     account(m);
-    int ticking = m->mode == PIP_MODE_FAST || max_ns;
-    if (ticking) ticker_set(m, 1, max_ns ? now_ns() + max_ns : 0);
+    int ticking = m->mode == PIP_MODE_FAST || m->deadline_ns || slice_ns;
+    if (ticking) ticker_set(m, 1, m->deadline_ns, slice_ns ? now_ns() + slice_ns : 0);
     uint32_t reason;
     do {
         deliver_irqs(m);
         /* an interrupt taken by a Python root: control is Python's */
         reason = is_host(m, m->k->current) ? PIP_STOP_HOST : emulate(m);
     } while (reason == PIP_STOP_NONE);
-    if (ticking) ticker_set(m, 0, 0);
-    if (__atomic_exchange_n(&m->ticked, 0, __ATOMIC_ACQ_REL))    /* came as the run ended */
+    if (ticking) ticker_set(m, 0, 0, 0);
+    if (__atomic_exchange_n(&m->ticked, 0, __ATOMIC_ACQ_REL))    /* came as the slice ended */
         m->irq_pending |= 1u << (PIP_VECTOR_TIMER - 32);
+    m->slicing = 0;
     account(m);
     return reason;
+}
+
+uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks, uint64_t max_instructions,
+                         uint64_t max_ns) {
+    if (pip_machine_begin(m, max_blocks, max_instructions, max_ns)) return PIP_STOP_ERROR;
+    return pip_machine_slice(m, 0);
+}
+
+/* ---- instruction trace (exact mode) ---- */
+static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *ud) {
+    (void)uc, (void)size;
+    pip_machine *m = ud;
+    if (m->code_pd && m->k->current != m->code_pd) return;
+    pip_event *e = trace(m, PIP_EVENT_INSN, m->k->current, 0, 0);
+    const arch_t *g = glue(m);
+    if (e) e->pc = (uint32_t)address | (g->thumb && pip_machine_register(m, g->uc[1]) & g->thumb);
+}
+
+int pip_machine_trace_code(pip_machine *m, uint32_t begin, uint32_t end, uint32_t pd) {
+    if (m->code_hook) U.hook_del(m->uc, (uc_hook)m->code_hook);
+    m->code_hook = 0, m->code_pd = pd;
+    uc_hook h;
+    if (begin <= end && U.hook_add(m->uc, &h, UC_HOOK_CODE, (void *)on_code, m, begin, end))
+        return -1;
+    if (begin <= end) m->code_hook = h;
+    pip_machine_code_changed(m);          /* translated blocks call the hook, or no longer */
+    return 0;
 }

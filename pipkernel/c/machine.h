@@ -16,6 +16,7 @@
 #define PIP_STOP_IRQ 4
 #define PIP_STOP_ERROR 5
 #define PIP_STOP_HOST 6
+#define PIP_STOP_SLICE 7            /* a slice ended (pip_machine_slice): the run goes on */
 #define PIP_MODE_EXACT 0            /* a counting block hook: block-exact time, exact counts */
 #define PIP_MODE_FAST 1             /* a block hook that only looks for stops: host-time timer */
 #define PIP_FAST_NS_PER_BLOCK 5     /* fast mode: a timer period's block, in host ns */
@@ -25,23 +26,31 @@
 #define PIP_EVENT_FAULT 3
 #define PIP_EVENT_SWI 4
 #define PIP_EVENT_IRQ 5
+#define PIP_EVENT_INSN 6            /* an instruction about to run (pip_machine_trace_code) */
 #define PIP_CONSOLE_CAP 65536
+#define PIP_CONSOLE_MARGIN 4096     /* slicing: fewer bytes left ends the slice at the next block */
 #define PIP_TRACE_CAP 65536
+#define PIP_TRACE_MARGIN 1024       /* slicing: fewer events left ends the slice at the next
+                                     * block (a block is at most 512 instructions) */
 #define PIP_MAX_HOSTS 64
 #define PIP_ICOUNT_SLOTS 8192
 #define PIP_STAT_SLOTS 256
 
-typedef struct pip_event {
-    uint32_t kind, partition, a, b, c;
-    uint64_t blocks;
+typedef struct pip_event {          /* docs/debugging.md "Traces" names each field */
+    uint32_t kind, partition;        /* PIP_EVENT_*; the partition it happened to */
+    uint32_t number, result, pc;     /* call number / vector, its result / target, where */
+    uint32_t reason;                 /* a refused kernel call: k->last_error (PIP_E_*) */
+    uint32_t args[6];
+    uint64_t time;                   /* exact mode: instructions; fast: host ns since start */
 } pip_event;
 
 typedef struct pip_fault_record {
     uint32_t vector, address, access, partition, pc;
+    uint32_t context[20];            /* the faulting partition's context (PIP_CONTEXT_WORDS) */
 } pip_fault_record;
 
 typedef struct pip_stats {           /* per partition: pd 0 = free slot */
-    uint32_t pd;
+    uint32_t pd, pc;                 /* pc: where it last left the CPU */
     uint64_t instructions, syscalls, faults, switches_in, host_ns;
 } pip_stats;
 
@@ -123,12 +132,22 @@ typedef struct pip_machine {
      * the block hook stops the engine before the next block (set from outside the hooks) */
     void *ticker;
     uint32_t ticked, deadline_hit, poke;
+    /* slices (pip_machine_slice): whether one runs, and that it should end at the next block */
+    uint32_t slicing, slice_due;
+    uint64_t deadline_ns;            /* the run's end in host time (0: none) */
+    uint32_t synced_pc;              /* the pc the last CPU -> context sync read */
+    void *probe;                     /* the engine that finds a refused access's address */
+    uint32_t probe_hit, probe_offset;
+    uint64_t code_hook;              /* pip_machine_trace_code's hook, 0: none */
+    uint32_t code_pd;                /* ... for this partition only (0: any) */
     pip_icount icounts[8192];        /* (partition, block address) -> instructions */
     /* devices */
     uint8_t out[65536];
     uint32_t out_len;
+    uint64_t console_dropped;        /* bytes that found the console buffer full */
     /* trace */
     uint32_t tracing, trace_len;
+    uint64_t trace_dropped;          /* events that found the ring full */
     pip_event trace[65536];
     /* CPU state beyond contexts: whose registers the CPU holds, who owns the x86 FP
      * registers, whether CR0.TS is set (machine.c "per-partition CPU state") */
@@ -145,10 +164,20 @@ int pip_machine_init(pip_machine *m, pip_kernel *k, uint32_t arch, uint32_t cons
                      uint32_t system_pa);
 int pip_machine_map_device(pip_machine *m, uint32_t pa);  /* its index, -1 if none left */
 uint32_t pip_machine_register(pip_machine *m, int uc_register);   /* an engine register */
+uint32_t pip_machine_pc(pip_machine *m);   /* the running partition's pc (ARM: bit 0 Thumb) */
 /* run until a halt, a panic, a host partition or a budget: max_blocks / max_instructions
  * (exact mode only; 0: none), max_ns of host time (0: none) */
 uint32_t pip_machine_run(pip_machine *m, uint64_t max_blocks, uint64_t max_instructions,
                          uint64_t max_ns);
+/* the same run in slices: begin sets its budgets (-1: fast mode given counts), each slice
+ * runs it for at most slice_ns of host time (or until the console buffer or the trace ring
+ * is nearly full) and returns PIP_STOP_SLICE if the run goes on */
+int pip_machine_begin(pip_machine *m, uint64_t max_blocks, uint64_t max_instructions,
+                      uint64_t max_ns);
+uint32_t pip_machine_slice(pip_machine *m, uint64_t slice_ns);
+/* exact mode: trace each instruction in [begin, end] (of partition pd; 0: any); begin > end:
+ * none.  0, or -1 if the engine refused the hook */
+int pip_machine_trace_code(pip_machine *m, uint32_t begin, uint32_t end, uint32_t pd);
 int pip_machine_set_mode(pip_machine *m, uint32_t mode);   /* between runs; -1 if unknown */
 void pip_machine_set_timer(pip_machine *m, uint32_t period);   /* blocks; 0: off */
 void pip_machine_raise_irq(pip_machine *m, uint32_t vector);   /* 32..63 */

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import itertools
+import time
 import weakref
 from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
 
 from unicorn.unicorn_py3.unicorn import uclib     # the library the binding loaded
 
 from .._pipcore import ffi, lib
-from ..abi import (CONSOLE_VA, CTX_PC, DEVICE_VECTORS, MACHINE_LEVELS, MACHINE_TABLE_SIZE,
-                   PAGE_SIZE, RUN_MODES, SYSTEM_VA)
+from ..abi import (CONSOLE_VA, CONTEXT_WORDS, CTX_PC, DEVICE_VECTORS, MACHINE_LEVELS,
+                   MACHINE_TABLE_SIZE, PAGE_SIZE, RUN_MODES, SYSTEM_VA)
 from ..kernel import Kernel
 from ..layout import device_vas
 from . import arm, x86
@@ -23,6 +26,9 @@ from .loader import Image, ImageError, load_image
 ARCHES = {"arm": arm, "x86": x86}
 STOPS = {lib.PIP_STOP_HALT: "halt", lib.PIP_STOP_PANIC: "panic", lib.PIP_STOP_BUDGET: "budget",
          lib.PIP_STOP_ERROR: "error", lib.PIP_STOP_HOST: "host"}
+#: a sliced run (Machine.run(between=...)): host time per slice; the console, the trace and a
+#: pending signal are looked at between slices
+SLICE_SECONDS = 0.02
 #: run modes (docs/abi.md "Run modes"): exact (the default) counts every block and
 #: instruction and runs the timer on that count; fast has no per-block hook, its timer is
 #: host time and it counts no instructions
@@ -43,16 +49,30 @@ def _bind_unicorn() -> None:
         raise RuntimeError("the Unicorn library lacks a function the machine calls")
 
 
+class Event(NamedTuple):
+    """One event of the machine's trace (pipkernel.machine.trace names it)."""
+    kind: int                   # lib.PIP_EVENT_*
+    partition: int              # the partition it happened to (a fault: the faulting one)
+    number: int                 # call number, vector
+    result: int                 # the call's result; the partition control passed to
+    reason: int                 # a refused kernel call: PipError's value (0: none)
+    pc: int                     # where the partition was (an instruction event: its address)
+    args: tuple                 # a call's six arguments; a fault: (address, access, ...)
+    time: int                   # exact mode: instructions run; fast mode: host ns since start
+
+
 @dataclass
 class RunResult:
-    stop: str                   # halt | panic | budget | error
+    stop: str                   # halt | panic | budget | error | host | interrupted
     exit_code: int
     console: bytes
     counters: dict = field(default_factory=dict)
-    fault: dict | None = None   # the last fault (vector, address, access, partition, pc)
+    fault: dict | None = None   # the last fault (vector, address, access, partition, pc, context)
     partitions: dict = field(default_factory=dict)   # per-partition counters
     mode: str = "exact"         # how time ran (MODES): fast mode counts no instructions
 
+
+_SERIALS = itertools.count(1)
 
 # pip_machine address -> Machine, for the host-call callback (weak: a machine nobody uses
 # is freed, its engine with it)
@@ -136,6 +156,8 @@ class Machine:
         if code:
             raise RuntimeError(f"cannot set up the engine (step {-code})")
         self.image: Image | None = None
+        #: this process's machines, numbered from 1 in the order made (a trace's "machine")
+        self.serial = next(_SERIALS)
         #: {call number >= HOST_CALL_BASE: handler(machine, args[6]) -> result}
         self.host_calls: dict = {}
         #: what host-call handlers and devices raised (they must not unwind through C)
@@ -203,6 +225,10 @@ class Machine:
         m.hosts[m.host_count] = partition.pd
         m.host_count += 1
 
+    def is_python_partition(self, pd: int) -> bool:
+        m = self._m
+        return any(m.hosts[i] == pd for i in range(m.host_count))
+
     def remove_python_partition(self, partition) -> None:
         """Forget a Python partition (it was deleted: its descriptor page may serve again)."""
         m = self._m
@@ -231,6 +257,18 @@ class Machine:
     def register(self, uc_register: int) -> int:
         """The engine's register (a unicorn UC_*_REG_* number): what the CPU holds."""
         return int(lib.pip_machine_register(self._m, uc_register))
+
+    def pc(self) -> int:
+        """Where the CPU is: the running partition's pc, as a context's pc word (ARM: bit 0
+        set in Thumb state)."""
+        return int(lib.pip_machine_pc(self._m))
+
+    def clock(self) -> int:
+        """A trace's time now: instructions run (exact mode), or host ns since the machine
+        started (fast mode: CLOCK_MONOTONIC, as the C glue's)."""
+        if self.mode == "exact":
+            return int(self._m.instructions)
+        return time.monotonic_ns() - int(self._m.started_ns)
 
     def patch_word(self, symbol: str, value: int) -> None:
         """Set the 32-bit data word at an ELF symbol of the loaded root image (a runner's
@@ -281,32 +319,63 @@ class Machine:
         return spans
 
     # ---- running ----
-    def run(self, max_instructions: int = 0, max_blocks: int = 0,
-            max_seconds: float = 0) -> RunResult:
+    def run(self, max_instructions: int = 0, max_blocks: int = 0, max_seconds: float = 0,
+            between: Callable[["Machine"], bool] | None = None,
+            slice_seconds: float = SLICE_SECONDS) -> RunResult:
         """Run until the firmware halts, the kernel panics, a budget (0 = none) is spent, or
         (python_root) control comes back to the Python root: stop "host".  At most
         max_instructions / max_blocks (exact mode: they are counted) and max_seconds of
-        host time (either mode)."""
+        host time (either mode).  between: the run goes in slices of slice_seconds of host
+        time (shorter when the console buffer or the trace ring fills), and between(machine)
+        is called after each, the CPU stopped before a block; it may take_console() and
+        take_trace(); a true result stops the run: stop "interrupted".  Slices change
+        nothing the guest sees (exact mode: the same counts and trace)."""
         for name, value in (("max_instructions", max_instructions), ("max_blocks", max_blocks)):
             if type(value) is not int or value < 0:
                 raise ValueError(f"{name} must be an int >= 0, not {value!r}")
             if value and self.mode == "fast":
                 raise ValueError(f"{name}: fast mode counts no instructions or blocks; "
                                  "use max_seconds, or mode exact")
-        if not (isinstance(max_seconds, (int, float)) and 0 <= max_seconds < 1e9):
-            raise ValueError(f"max_seconds must be a number of seconds >= 0, not {max_seconds!r}")
+        for name, value in (("max_seconds", max_seconds), ("slice_seconds", slice_seconds)):
+            if not (isinstance(value, (int, float)) and 0 <= value < 1e9):
+                raise ValueError(f"{name} must be a number of seconds >= 0, not {value!r}")
+        if between is not None and not slice_seconds > 0:
+            raise ValueError(f"slice_seconds must be > 0 with between, not {slice_seconds!r}")
         m = self._m
-        stop = lib.pip_machine_run(m, max_blocks, max_instructions, int(max_seconds * 1e9))
-        console = bytes(ffi.buffer(m.out, m.out_len))
-        m.out_len = 0
+        if between is None:
+            stop = STOPS.get(lib.pip_machine_run(m, max_blocks, max_instructions,
+                                                 int(max_seconds * 1e9)), "error")
+        else:
+            stop = self._run_sliced(max_blocks, max_instructions, max_seconds, between,
+                                    slice_seconds)
         counters = self.counters()
         fault = None
         if m.faults:
             f = m.fault
             fault = {"vector": f.vector, "address": f.address, "access": f.access,
-                     "partition": f.partition, "pc": f.pc}
-        return RunResult(STOPS.get(stop, "error"), int(m.exit_code), console, counters, fault,
+                     "partition": f.partition, "pc": f.pc,
+                     "context": tuple(f.context[i] for i in range(CONTEXT_WORDS))}
+        return RunResult(stop, int(m.exit_code), self.take_console(), counters, fault,
                          self.partition_stats(), self.mode)
+
+    def _run_sliced(self, max_blocks, max_instructions, max_seconds, between,
+                    slice_seconds) -> str:
+        m = self._m
+        if lib.pip_machine_begin(m, max_blocks, max_instructions, int(max_seconds * 1e9)):
+            return "error"
+        while True:
+            stop = lib.pip_machine_slice(m, max(1, int(slice_seconds * 1e9)))
+            if between(self):
+                return "interrupted"
+            if stop != lib.PIP_STOP_SLICE:
+                return STOPS.get(stop, "error")
+
+    def take_console(self) -> bytes:
+        """What the guest wrote to the console since the last call, taken."""
+        m = self._m
+        console = bytes(ffi.buffer(m.out, m.out_len))
+        m.out_len = 0
+        return console
 
     def counters(self) -> dict[str, int]:
         """What the machine did since it started (instructions, syscalls, faults, ...);
@@ -314,24 +383,40 @@ class Machine:
         m = self._m
         return {name: int(getattr(m, name)) for name in
                 ("instructions", "blocks", "syscalls", "switches", "faults", "swis", "irqs",
-                 "irqs_dropped", "tlb_fills", "child_raised_events")}
+                 "irqs_dropped", "tlb_fills", "child_raised_events", "console_dropped",
+                 "trace_dropped")}
 
     def partition_stats(self) -> dict[int, dict]:
         """{pd page: instructions (exact mode), syscalls, faults, switches_in, host_ns (host
-        time it ran, the Python partitions' between runs included)} since the machine
-        started."""
+        time it ran, the Python partitions' between runs included), pc (where it last left
+        the CPU; 0: never)} since the machine started."""
         return {s.pd: {"instructions": s.instructions, "syscalls": s.syscalls,
-                       "faults": s.faults, "switches_in": s.switches_in, "host_ns": s.host_ns}
+                       "faults": s.faults, "switches_in": s.switches_in, "host_ns": s.host_ns,
+                       "pc": s.pc}
                 for s in self._m.stats if s.pd}
 
-    def take_trace(self) -> list[tuple[int, int, int, int, int, int]]:
-        """The events recorded since the last call (tracing on), oldest first, taken:
-        (kind, partition, a, b, c, blocks); pipkernel.machine.report names them."""
+    def take_trace(self) -> list[Event]:
+        """The events recorded since the last call (tracing on), oldest first, taken;
+        pipkernel.machine.trace names them.  The ring holds PIP_TRACE_CAP events: a sliced
+        run drains it in time; what found it full is counters()["trace_dropped"]."""
         m = self._m
-        events = [(e.kind, e.partition, e.a, e.b, e.c, e.blocks)
+        events = [Event(e.kind, e.partition, e.number, e.result, e.reason, e.pc,
+                        tuple(e.args), e.time)
                   for e in (m.trace[i] for i in range(m.trace_len))]
         m.trace_len = 0
         return events
+
+    def trace_instructions(self, begin: int = 0, end: int = 0xFFFFFFFF,
+                           partition: int = 0) -> None:
+        """Exact mode, tracing on: an event for each instruction at [begin, end] (of the
+        partition with that descriptor page; 0: any) before it runs.  begin > end: none."""
+        for name, value in (("begin", begin), ("end", end), ("partition", partition)):
+            if type(value) is not int or not 0 <= value < 1 << 32:
+                raise ValueError(f"{name} must be a 32-bit address, not {value!r}")
+        if self.mode != "exact" and begin <= end:
+            raise ValueError("an instruction trace needs mode exact")
+        if lib.pip_machine_trace_code(self._m, begin, end, partition):
+            raise RuntimeError("the engine refused the instruction hook")
 
     @property
     def tracing(self) -> bool:

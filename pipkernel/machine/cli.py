@@ -1,15 +1,22 @@
 """`pipsim run IMAGE.elf` (the root partition) and `pipsim run --child IMAGE.elf` (the one
-child of a Python root, pipkernel.machine.spawn.run_child): console output, fault reports
-and a run summary."""
+child of a Python root, pipkernel.machine.spawn.run_child): the console as the guest writes
+it, Ctrl-C, traces, fault reports and a run summary (docs/debugging.md)."""
 from __future__ import annotations
 
+import codecs
+import signal
 import sys
+from contextlib import contextmanager
 
 from .. import elf
+from ..cli import signal_exit_status
 from ..errors import PipsimError
 from . import DEFAULT_MODE, Machine
-from .report import fault_report, summary, trace_events, trace_json, trace_text
+from .report import fault_report, instruction_at, summary, where
 from .spawn import run_child
+from .trace import JsonLines
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _machine(args, python_root: bool = False) -> Machine:
@@ -18,28 +25,122 @@ def _machine(args, python_root: bool = False) -> Machine:
                    python_root=python_root)
 
 
-def _console(data: bytes, out) -> None:
-    out.write(data.decode("utf-8", "replace"))
-    if data and not data.endswith(b"\n"):
-        out.write("\n")
+class Console:
+    """The guest's console bytes to a text stream as they come (UTF-8, bad bytes replaced),
+    flushed per piece; `end` completes a last line the guest left open."""
+
+    def __init__(self, out):
+        self.out, self.decode, self.open_line = out, codecs.getincrementaldecoder("utf-8")(
+            "replace").decode, False
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.out.write(self.decode(data))
+            self.open_line = not data.endswith(b"\n")
+            self.out.flush()
+
+    def end(self, data: bytes = b"") -> None:
+        self.write(data)
+        self.out.write(self.decode(b"", final=True))
+        if self.open_line:
+            self.out.write("\n")
+            self.open_line = False
+
+
+@contextmanager
+def stop_signals():
+    """SIGINT and SIGTERM, while the block runs, only noted (the list yielded gets the
+    signal's number): the run loop looks between slices and stops cleanly."""
+    caught: list[int] = []
+    try:
+        previous = {s: signal.signal(s, lambda n, _: caught.append(n)) for s in STOP_SIGNALS}
+    except ValueError:                       # not the main thread: signals stay as they are
+        previous = {}
+    try:
+        yield caught
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def open_trace(path: str | None):
+    """The trace's file, opened before anything runs ("-": the output stream, as text; None:
+    no trace); PipsimError if it cannot be written."""
+    if path is None or path == "-":
+        return None
+    try:
+        return open(path, "w")
+    except OSError as error:
+        raise PipsimError(f"cannot write the trace to {path!r}: {error.strerror}") from None
+
+
+def parse_instruction_trace(spec: str) -> tuple[int, int, int]:
+    """`--trace-instructions`: "all", "pd=N", "LO-HI" or "pd=N,LO-HI" -> (begin, end, pd)."""
+    begin, end, pd = 0, 0xFFFFFFFF, 0
+    for part in filter(None, spec.split(",")):
+        try:
+            if part == "all":
+                continue
+            if part.startswith("pd="):
+                pd = int(part[3:], 0)
+            else:
+                lo, hi = part.split("-")
+                begin, end = int(lo, 0), int(hi, 0)
+        except ValueError:
+            raise PipsimError(f"--trace-instructions {spec!r}: expected all, pd=N, LO-HI or "
+                              f"pd=N,LO-HI") from None
+    if not (0 <= begin <= end < 1 << 32 and 0 <= pd < 1 << 32):
+        raise PipsimError(f"--trace-instructions {spec!r}: not a range of 32-bit addresses")
+    return begin, end, pd
 
 
 def run_image(args, out=None) -> int:
+    """Exit status: the image's exit code (& 0xFF) when it halts, 0 at a budget, 3 if the
+    kernel panicked or the engine failed, 130 / 143 when SIGINT / SIGTERM stopped it."""
     out = out or sys.stdout
+    spec = getattr(args, "trace_instructions", None)
+    if spec is not None and args.trace is None:
+        raise PipsimError("--trace-instructions needs --trace")
+    code_range = parse_instruction_trace(spec) if spec is not None else None
+    handle = open_trace(args.trace)
+    try:
+        return _run_image(args, out, handle, code_range)
+    finally:
+        if handle:
+            handle.close()
+
+
+def _run_image(args, out, handle, code_range) -> int:
     machine = _machine(args)
     machine.load(args.image)
-    machine.tracing = args.trace is not None
-    result = machine.run(max_instructions=args.max_instructions, max_seconds=args.max_seconds)
-    _console(result.console, out)
-    if result.fault and (result.stop == "panic"):
-        print(fault_report(machine, result.fault, panic=True), file=out)
+    names = {machine.kernel.root.pd: "root"}
+    writer = None
     if args.trace is not None:
-        events = trace_events(machine)
-        if args.trace == "-":
-            print(trace_text(events), file=out)
-        else:
-            with open(args.trace, "w") as handle:
-                handle.write(trace_json(events) + "\n")
+        machine.tracing = True
+        writer = JsonLines(handle or out, text_mode=handle is None)
+        writer.start(machine, names, lambda pd, pc: instruction_at(machine, pd, pc))
+        if code_range:
+            begin, end, pd = code_range
+            machine.trace_instructions(begin, end, pd)
+    console = Console(out)
+
+    with stop_signals() as caught:
+        def between(m) -> bool:
+            console.write(m.take_console())
+            if writer:
+                writer.drain()
+            return bool(caught)
+        result = machine.run(max_instructions=args.max_instructions,
+                             max_seconds=args.max_seconds, between=between)
+    console.end(result.console)
+    if result.stop == "interrupted":
+        name = signal.Signals(caught[0]).name
+        print(f"stopped by {name}: where each partition was", file=out)
+        print(where(machine, result, names), file=out)
+        print(summary(result), file=out)
+        return signal_exit_status(caught[0])
+    if result.fault and result.stop == "panic":
+        print(fault_report(machine, result.fault, panic=True, names=names, detail=True), file=out)
     print(summary(result), file=out)
     return {"halt": result.exit_code & 0xFF, "budget": 0}.get(result.stop, 3)
 
@@ -47,16 +148,19 @@ def run_image(args, out=None) -> int:
 def run_child_image(args, out=None) -> int:
     """The exit status is the child's exit code (& 0xFF)."""
     out = out or sys.stdout
-    if args.trace is not None:
-        raise PipsimError("--trace is for a root image, not with --child")
+    for flag, value in (("--trace", args.trace),
+                        ("--trace-instructions", getattr(args, "trace_instructions", None))):
+        if value is not None:
+            raise PipsimError(f"{flag} is for a root image, not with --child")
     machine = _machine(args, python_root=True)
     run = run_child(machine, args.image, max_instructions=args.max_instructions,
                     max_seconds=args.max_seconds)
-    _console(run.result.console, out)
+    Console(out).end(run.result.console)
     if run.end == "exit":
         print(f"child exited with code {run.exit_code}", file=out)
     elif run.fault is not None:
-        print("child " + fault_report(machine, run.fault, panic=run.end == "panic"), file=out)
+        print("child " + fault_report(machine, run.fault, panic=run.end == "panic",
+                                      detail=True), file=out)
     else:
         print(f"child stopped: {run.end}", file=out)
     print(summary(run.result), file=out)

@@ -1,40 +1,84 @@
-"""Human-readable fault reports, run summaries and traces (text and JSON lines)."""
+"""Human-readable fault reports and run summaries (docs/debugging.md)."""
 from __future__ import annotations
 
-import json
+from ..abi import CTX_PC, CTX_REGS, CTX_STATUS
+from ..types import Partition
+from .trace import ACCESS_NAMES, VECTOR_NAMES
 
-from .._pipcore import lib
-from ..abi import ACCESS_CODES, VECTORS
+NEIGHBOURS = 3          # instructions listed before and after the faulting one
 
-VECTOR_NAMES = {v: k.lower().replace("_", " ") for k, v in VECTORS.items()}
-ACCESS_NAMES = {v: k for k, v in ACCESS_CODES.items()}
-EVENT_NAMES = {lib.PIP_EVENT_SYSCALL: "syscall", lib.PIP_EVENT_SWITCH: "switch",
-               lib.PIP_EVENT_FAULT: "fault", lib.PIP_EVENT_SWI: "swi", lib.PIP_EVENT_IRQ: "irq"}
+
+def _read(machine, pd: int, address: int, size: int) -> bytes | None:
+    """The bytes at [address, address + size) as the partition sees them, or None."""
+    try:
+        return machine.kernel.as_partition(Partition(pd)).read(address, size)
+    except Exception:                         # not readable by the partition
+        return None
 
 
 def instruction_at(machine, partition_pd: int, pc: int) -> str:
     """The instruction at pc as the partition sees it, disassembled by capstone."""
-    from ..types import Partition
     cs, address = machine.arch.disassembler(pc)
-    try:
-        code = machine.kernel.as_partition(Partition(partition_pd)).read(address, 16)
-    except Exception:                         # not readable by the partition: say so
+    code = _read(machine, partition_pd, address, 16)
+    if code is None:
         return "<not readable>"
     for insn in cs.disasm(code, address):
         return f"{insn.mnemonic} {insn.op_str}".strip()
     return "<not an instruction>"
 
 
-def fault_report(machine, fault: dict, panic: bool) -> str:
+def listing(machine, pd: int, pc: int, around: int = NEIGHBOURS) -> list[str]:
+    """The instruction at pc (marked =>) and up to `around` before and after it: decoding
+    starts at the farthest earlier byte from which the instructions land on pc."""
+    cs, at = machine.arch.disassembler(pc)
+    step = 1 if machine.arch.NAME == "x86" else (2 if pc & 1 else 4)
+    for back in range(around * (15 if step == 1 else 4), -1, -step):
+        start = at - back
+        code = _read(machine, pd, start, back + 16 * (around + 1))
+        if code is None or start < 0:
+            continue
+        insns = list(cs.disasm(code, start))
+        index = next((i for i, insn in enumerate(insns) if insn.address == at), None)
+        if index is None or (back and index == 0):
+            continue
+        chosen = insns[max(0, index - around):index + around + 1]
+        return [f"  {'=>' if insn.address == at else '  '} {insn.address:#010x}  "
+                f"{insn.mnemonic} {insn.op_str}".rstrip() for insn in chosen]
+    return [f"  => {at:#010x}  <not readable>"]
+
+
+def registers(machine, context) -> list[str]:
+    """A context record's registers, four to a line."""
+    abi = machine.arch.ABI
+    pairs = [(name, context[CTX_REGS + i]) for i, name in enumerate(abi.registers)
+             if name != abi.pc]
+    pairs += [(abi.pc, context[CTX_PC]), (abi.status, context[CTX_STATUS])]
+    cells = [f"{name:>6} {value:#010x}" for name, value in pairs]
+    return ["  " + "  ".join(cells[i:i + 4]) for i in range(0, len(cells), 4)]
+
+
+def partition_name(names: dict[int, str] | None, pd: int) -> str:
+    name = (names or {}).get(pd)
+    return f"{name} (pd {pd})" if name else f"pd {pd}"
+
+
+def fault_report(machine, fault: dict, panic: bool, names: dict[int, str] | None = None,
+                 detail: bool = False) -> str:
+    """The fault (RunResult.fault): what, whose (the faulting partition), where, which
+    access to which exact address; with detail, its registers and the code around pc."""
     vector = fault["vector"]
     what = VECTOR_NAMES.get(vector, f"vector {vector}")
-    lines = [f"{'KERNEL PANIC: ' if panic else ''}{what} in partition pd {fault['partition']} "
-             f"at pc {fault['pc']:#010x}: {instruction_at(machine, fault['partition'], fault['pc'])}"]
+    pd, pc = fault["partition"], fault["pc"]
+    lines = [f"{'KERNEL PANIC: ' if panic else ''}{what} in partition "
+             f"{partition_name(names, pd)} at pc {pc:#010x}: {instruction_at(machine, pd, pc)}"]
     if fault["access"]:
-        lines.append(f"  {ACCESS_NAMES.get(fault['access'], '?')} access to {fault['address']:#010x} "
-                     f"refused by the partition's page tables")
+        lines.append(f"  {ACCESS_NAMES.get(fault['access'], '?')} access to "
+                     f"{fault['address']:#010x} refused by the partition's page tables")
     if panic:
         lines.append("  no ancestor could take the fault (the root faulted, or no handler up to it)")
+    if detail:
+        lines += ["  registers:"] + registers(machine, fault["context"])
+        lines += ["  code:"] + listing(machine, pd, pc)
     return "\n".join(lines)
 
 
@@ -49,7 +93,9 @@ def summary(result) -> str:
              f"switches {c['switches']}, faults {c['faults']}, software interrupts {c['swis']}, "
              f"interrupts {c['irqs']} (+{c['irqs_dropped']} dropped), TLB fills {c['tlb_fills']}"
              + (f", events raised by children {c['child_raised_events']} (docs/kernel.md §9 (d))"
-                if c["child_raised_events"] else "")]
+                if c["child_raised_events"] else "")
+             + (f", console bytes dropped {c['console_dropped']}" if c["console_dropped"] else "")
+             + (f", trace events dropped {c['trace_dropped']}" if c["trace_dropped"] else "")]
     for pd, s in sorted(result.partitions.items()):
         ran = f"{s['instructions']} instructions" if exact else f"{s['host_ns'] / 1e6:.3f} ms"
         lines.append(f"  partition pd {pd}: {ran}, {s['syscalls']} "
@@ -57,29 +103,22 @@ def summary(result) -> str:
     return "\n".join(lines)
 
 
-def trace_events(machine) -> list[dict]:
-    """The recorded events (machine.tracing must be on), oldest first."""
-    return [{"event": EVENT_NAMES.get(kind, str(kind)), "partition": partition,
-             "a": a, "b": b, "c": c, "blocks": blocks}
-            for kind, partition, a, b, c, blocks in machine.take_trace()]
-
-
-def trace_text(events: list[dict]) -> str:
-    from ..abi import SYSCALLS
-    names = {s.number: s.name for s in SYSCALLS}
+def where(machine, result, names: dict[int, str] | None = None) -> str:
+    """Where each partition was when the run stopped: name (or pd), state, pc, what it ran."""
+    k = machine.kernel
+    current = k.current.pd
     lines = []
-    for e in events:
-        if e["event"] == "syscall":
-            what = f"{names.get(e['a'], e['a'])}({e['b']:#x}, ...) -> {e['c']:#x}"
-        elif e["event"] == "switch":
-            what = f"pd {e['a']} -> pd {e['b']}"
-        elif e["event"] == "fault":
-            what = f"{VECTOR_NAMES.get(e['a'], e['a'])} at {e['b']:#x} -> pd {e['c']}"
+    for pd, s in sorted(result.partitions.items()):
+        if pd == current:
+            state, pc = "running", machine.pc()
+        elif machine.is_python_partition(pd):
+            state, pc = "python", None
+        elif not k.is_partition(Partition(pd)):
+            state, pc = "deleted", s["pc"] or None
         else:
-            what = f"vector {e['a']} from pd {e['b']} -> pd {e['c']}"
-        lines.append(f"[{e['blocks']:>10}] pd {e['partition']:<5} {e['event']:<7} {what}")
+            state, pc = "waiting", s["pc"] or None
+        ran = (f"{s['instructions']} instructions" if result.mode == "exact"
+               else f"{s['host_ns'] / 1e6:.3f} ms")
+        lines.append(f"  {partition_name(names, pd)}: {state}, pc "
+                     f"{'-' if pc is None else f'{pc:#010x}'}, {ran}, {s['syscalls']} syscalls")
     return "\n".join(lines)
-
-
-def trace_json(events: list[dict]) -> str:
-    return "\n".join(json.dumps(e) for e in events)
