@@ -115,7 +115,8 @@ def _sections(header: dict, body: bytes, limits: dict[str, int]) -> dict[str, by
         raise SnapshotError(f"the snapshot's header must list the sections {SECTIONS}")
     too_big = [name for name, size, _ in listed if size > limits[name]]
     if too_big:
-        raise SnapshotError(f"the snapshot's section {too_big[0]} is larger than a machine's")
+        raise SnapshotError(f"the snapshot's section {too_big[0]} is larger than its header's "
+                            f"pages allow")
     if sum(stored for _, _, stored in listed) != len(body):
         raise SnapshotError("the snapshot's sections do not fill its body")
     out, at = {}, 0
