@@ -30,7 +30,7 @@ def _machine(args, python_root: bool = False) -> Machine:
 
 def _restored(args, out) -> Machine:
     """The machine of the snapshot --restore names; --arch, --pages, --policy may only say
-    what it is, --mode may change it."""
+    what it is, --mode may change it, --trace says whether it traces."""
     with open(args.restore, "rb") as handle:
         machine = Machine.from_snapshot(handle.read())
     identity = machine.identity()
@@ -41,6 +41,7 @@ def _restored(args, out) -> Machine:
                               f"with {name} {identity[name]}")
     if args.mode:
         machine.mode = args.mode
+    machine.tracing = args.trace is not None         # this run's choice, not the saver's
     print(f"restored {args.restore}: {identity['arch']}, {identity['pages']} pages, policy "
           f"{identity['policy']}, mode {machine.mode}, at instruction "
           f"{machine.counters()['instructions']}", file=out)

@@ -10,6 +10,7 @@ import re
 import struct
 import subprocess
 import sys
+import zlib
 
 import cbor2
 import pytest
@@ -183,10 +184,10 @@ def arm_snapshot() -> bytes:
 
 def reframe(data: bytes, header=None, sections=None) -> bytes:
     """The snapshot with its header fields or sections changed, framed and digested anew."""
-    taken = snapshot.Snapshot(snapshot.decode(data).header, snapshot.decode(data).sections)
+    taken = snapshot.decode(data)
     h = {**taken.header, **(header or {})}
     secs = {**taken.sections, **(sections or {})}
-    stored = {n: __import__("zlib").compress(secs[n]) for n in snapshot.SECTIONS}
+    stored = {n: zlib.compress(secs[n]) for n in snapshot.SECTIONS}
     h["sections"] = [[n, len(secs[n]), len(stored[n])] for n in snapshot.SECTIONS]
     head = cbor2.dumps(h)
     body = snapshot.MAGIC + struct.pack("<I", len(head)) + head + b"".join(
