@@ -31,9 +31,13 @@ def _run(args) -> int:
             raise PipsimError("--child needs an image (an ELF linked with pipsim cc --kind child)")
         from .machine.cli import run_child_image
         return run_child_image(args)
-    if args.image is not None:
+    if args.image is not None or args.restore is not None:
         from .machine.cli import run_image
         return run_image(args)
+    if args.save_at is not None or args.snapshot is not None:
+        raise PipsimError("--save-at needs an image: the default image's ODSI runtime (its "
+                          "domains, relays and drivers) is Python objects beside the machine, "
+                          "which a snapshot does not hold; it would be partial")
     for ep in entry_points(group="pipsim.default_image"):
         return _run_default(ep.load(), args)
     return _demo(args)
@@ -114,9 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--policy", choices=POLICIES,
                      help='the kernel policy (docs/kernel.md §9; default: the image\'s, else '
                           '"pip", Pip exactly)')
-    run.add_argument("--pages", type=_count, default=4096, help="physical pages (default 4096)")
+    run.add_argument("--pages", type=_count, help="physical pages (default 4096)")
     run.add_argument("--child", action="store_true",
                      help="run the image as the child of a Python root; exit status: its exit code")
+    run.add_argument("--save-at", type=_count, metavar="N",
+                     help="stop after N instructions (exact mode; fast mode: at the first slice "
+                          "after N ns of host time) and write the machine to --snapshot FILE "
+                          "(docs/debugging.md \"Snapshots and replay\")")
+    run.add_argument("--snapshot", metavar="FILE", help="where --save-at writes the snapshot")
+    run.add_argument("--restore", metavar="FILE",
+                     help="go on from a snapshot (instead of an image): its arch, pages, policy "
+                          "and mode")
     run.set_defaults(func=_run)
     trace = sub.add_parser("trace", help="work with a trace file (pipsim run --trace FILE)")
     trace_sub = trace.add_subparsers(dest="trace_command", required=True)

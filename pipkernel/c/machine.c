@@ -103,6 +103,9 @@ typedef struct arch {
     void (*switch_xstate)(pip_machine *m);              /* CPU state beyond the context */
     void (*filled)(pip_machine *m);     /* after a data access's TLB fill, or none */
     int (*start)(pip_machine *m);       /* set-up after the common hooks, or none */
+    /* snapshots: the CPU's state beyond the context (what switch_xstate switches) */
+    void (*save_extra)(pip_machine *m, pip_snapshot *s);
+    void (*load_extra)(pip_machine *m, const pip_snapshot *s);
 } arch_t;
 
 static const arch_t *const ARCH[2];
@@ -121,18 +124,22 @@ static uint32_t user_status(const arch_t *g, uint32_t pc, uint32_t status) {
     return (status & g->status_kept) | g->user_status | (pc & 1 ? g->thumb : 0);
 }
 
-/* CPU -> k->cpu (pc, status, r0..) */
-static void sync_in(pip_machine *m) {
+/* the CPU's registers as a context (pc, status, r0..) */
+static void read_cpu(pip_machine *m, uint32_t *cpu) {
     const arch_t *g = glue(m);
     uint32_t v[MAX_UC_REGS] = {0};
     void *ptr[MAX_UC_REGS];
     for (int i = 0; i < g->nread; i++) ptr[i] = &v[i];
     U.reg_read_batch(m->uc, (int *)g->uc, ptr, g->nread);
-    uint32_t *cpu = m->k->cpu;
     cpu[PIP_CTX_PC] = v[0] | (v[1] & g->thumb ? 1 : 0);
     cpu[PIP_CTX_STATUS] = v[1];
     for (int i = 2; i < g->nread; i++) cpu[PIP_CTX_REGS + i - 2] = v[i];
-    m->synced_pc = cpu[PIP_CTX_PC];
+}
+
+/* CPU -> k->cpu */
+static void sync_in(pip_machine *m) {
+    read_cpu(m, m->k->cpu);
+    m->synced_pc = m->k->cpu[PIP_CTX_PC];
 }
 
 static int is_host(const pip_machine *m, uint32_t part) {
@@ -805,17 +812,36 @@ static void system_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t
 #define ARM_EXCP_SWI 2u             /* QEMU's exception numbers */
 #define ARM_EXCP_BKPT 7u
 
-/* TPIDRURW, the user thread register, is the partition's */
-static void arm_switch_tls(pip_machine *m) {
-    pip_kernel *k = m->k;
+/* TPIDRURW as the CPU holds it */
+static uc_arm_cp_reg arm_tls(pip_machine *m) {
     uc_arm_cp_reg tls = {15, 0, 0, 13, 0, 0, 2, 0};
     void *ptr = &tls;
     int reg = UC_ARM_REG_CP_REG;
     U.reg_read_batch(m->uc, &reg, &ptr, 1);
+    return tls;
+}
+
+/* TPIDRURW, the user thread register, is the partition's */
+static void arm_switch_tls(pip_machine *m) {
+    pip_kernel *k = m->k;
+    uc_arm_cp_reg tls = arm_tls(m);
     pip_xstate *out = xstate_of(m, m->running, tls.val != 0), *in = xstate_of(m, k->current, 0);
     if (out) out->tpidrurw = (uint32_t)tls.val;
     uint64_t next = in ? in->tpidrurw : 0;
     if (next != tls.val) tls.val = next, U.reg_write(m->uc, UC_ARM_REG_CP_REG, &tls);
+}
+
+static void arm_save_tls(pip_machine *m, pip_snapshot *s) {
+    uint32_t value = (uint32_t)arm_tls(m).val;
+    memcpy(s->cpu_extra, &value, sizeof value);
+}
+
+static void arm_load_tls(pip_machine *m, const pip_snapshot *s) {
+    uc_arm_cp_reg tls = arm_tls(m);
+    uint32_t value;
+    memcpy(&value, s->cpu_extra, sizeof value);
+    tls.val = value;
+    U.reg_write(m->uc, UC_ARM_REG_CP_REG, &tls);
 }
 
 /* Unicorn's virtual-TLB fill first restores the CPU state of the accessing instruction
@@ -871,7 +897,7 @@ static const arch_t arm_glue = {
     .thumb = PIP_ARM_THUMB, .pc_flag = 1, .call_number = PIP_ARM_CALL_NUMBER,
     .call_args = {PIP_ARM_CALL_ARGS}, .call_result = PIP_ARM_CALL_RESULT,
     .call_size = 0, .trap = arm_trap, .switch_xstate = arm_switch_tls, .filled = arm_filled,
-    .start = 0};
+    .start = 0, .save_extra = arm_save_tls, .load_extra = arm_load_tls};
 
 /* ---- x86-32: lazy FP registers, traps, sysenter, ring 3, its table ---- */
 typedef struct {                        /* x86: what FNSAVE + the SSE registers hold */
@@ -882,6 +908,8 @@ typedef struct {                        /* x86: what FNSAVE + the SSE registers 
     uint64_t ymm[8][4];
 } x86_fp;
 _Static_assert(sizeof(x86_fp) <= PIP_FP_BYTES, "pip_xstate.fp holds the x86 FP registers");
+_Static_assert(sizeof(x86_fp) <= sizeof(((pip_snapshot *)0)->cpu_extra),
+               "a snapshot holds the x86 FP registers");
 #define X86_FP_REGS 25
 static const int x86_fp_regs[X86_FP_REGS] = {
     UC_X86_REG_FPCW, UC_X86_REG_FPSW, UC_X86_REG_FPTAG, UC_X86_REG_FCS, UC_X86_REG_FDS,
@@ -907,8 +935,7 @@ static int owns_fp(pip_machine *m, uint32_t part) {
            m->fp_owner_parent == parent_of(m->k, part);
 }
 
-static void set_cr0_ts(pip_machine *m, int on) {
-    if (m->fp_trapping == (uint32_t)on) return;
+static void write_cr0_ts(pip_machine *m, int on) {
     uint32_t cr0 = 0;
     void *ptr = &cr0;
     int reg = UC_X86_REG_CR0;
@@ -916,6 +943,11 @@ static void set_cr0_ts(pip_machine *m, int on) {
     cr0 = on ? cr0 | X86_CR0_TS : cr0 & ~X86_CR0_TS;
     U.reg_write(m->uc, UC_X86_REG_CR0, &cr0);
     m->fp_trapping = (uint32_t)on;
+}
+
+static void set_cr0_ts(pip_machine *m, int on) {
+    if (m->fp_trapping == (uint32_t)on) return;
+    write_cr0_ts(m, on);
 }
 
 /* x86 #NM: hand the FP registers to the running partition; 0 if it cannot have them */
@@ -939,6 +971,24 @@ static int fp_take(pip_machine *m) {
     m->fp_owner = k->current, m->fp_owner_mmu = in->mmu, m->fp_owner_parent = in->parent;
     set_cr0_ts(m, 0);
     return 1;
+}
+
+/* the FP registers the CPU holds (fp_owner's) and CR0.TS */
+static void x86_save_fp(pip_machine *m, pip_snapshot *s) {
+    x86_fp fp;
+    void *ptr[X86_FP_REGS];
+    x86_fp_pointers(&fp, ptr);
+    U.reg_read_batch(m->uc, (int *)x86_fp_regs, ptr, X86_FP_REGS);
+    memcpy(s->cpu_extra, &fp, sizeof fp);
+}
+
+static void x86_load_fp(pip_machine *m, const pip_snapshot *s) {
+    x86_fp fp;
+    void *ptr[X86_FP_REGS];
+    x86_fp_pointers(&fp, ptr);
+    memcpy(&fp, s->cpu_extra, sizeof fp);
+    U.reg_write_batch(m->uc, (int *)x86_fp_regs, ptr, X86_FP_REGS);
+    write_cr0_ts(m, s->fp_trapping != 0);
 }
 
 /* the x86 FP registers, lazily: CR0.TS set unless the partition owns them */
@@ -1047,7 +1097,8 @@ static const arch_t x86_glue = {
     .pc_last = 0, .status_kept = X86_EFLAGS_USER, .user_status = PIP_X86_USER_STATUS,
     .thumb = PIP_X86_THUMB, .pc_flag = 0, .call_number = PIP_X86_CALL_NUMBER,
     .call_args = {PIP_X86_CALL_ARGS}, .call_result = PIP_X86_CALL_RESULT,
-    .call_size = 2, .trap = x86_trap, .switch_xstate = x86_switch_fp, .start = x86_start};
+    .call_size = 2, .trap = x86_trap, .switch_xstate = x86_switch_fp, .start = x86_start,
+    .save_extra = x86_save_fp, .load_extra = x86_load_fp};
 
 static const arch_t *const ARCH[2] = {[PIP_ARCH_ARM] = &arm_glue, [PIP_ARCH_X86] = &x86_glue};
 
@@ -1260,4 +1311,118 @@ int pip_machine_trace_code(pip_machine *m, uint32_t begin, uint32_t end, uint32_
     if (begin <= end) m->code_hook = h;
     pip_machine_code_changed(m);          /* translated blocks call the hook, or no longer */
     return 0;
+}
+
+/* ---- snapshots (docs/debugging.md "Snapshots and replay") ----
+ * The record holds what a machine stopped between runs needs to go on as if it had never
+ * stopped: the core's fields beside its memory, the CPU (the running partition's context and
+ * what the CPU holds beyond it), the timer, the counters, the per-partition state and the
+ * console bytes and trace events not yet taken.  Not in it: what a run sets up (its budgets,
+ * the ticker, a slice), what the engine rebuilds (translated code, block counts, the TLB, the
+ * probe) and the instruction-trace hook (the restoring run's choice). */
+#define SNAP_SCALARS(X) X(panic) X(exit_code) X(irq_pending) X(timer_period) X(host_count)   \
+    X(running) X(fp_owner) X(fp_owner_mmu) X(fp_owner_parent) X(fp_trapping) X(accounted_pd) \
+    X(synced_pc) X(tracing) X(out_len) X(trace_len) X(timer_due) X(blocks)                   \
+    X(accounted_instructions) X(instructions) X(syscalls) X(switches) X(faults) X(swis)      \
+    X(irqs) X(irqs_dropped) X(tlb_fills) X(child_raised_events) X(console_dropped)           \
+    X(trace_dropped) X(fault)
+#define SNAP_ARRAYS(X) X(hosts) X(stats) X(xstate)
+#define SNAP_CORE(X) X(current) X(last_error) X(corrupt)
+#define SAVE_FIELD(f) s->f = m->f;
+#define SAVE_ARRAY(f) _Static_assert(sizeof s->f == sizeof m->f, #f); memcpy(s->f, m->f, sizeof s->f);
+#define SAVE_CORE(f) s->f = k->f;
+#define LOAD_FIELD(f) m->f = s->f;
+#define LOAD_ARRAY(f) memcpy(m->f, s->f, sizeof m->f);
+#define LOAD_CORE(f) k->f = s->f;
+
+static size_t snapshot_tail(uint32_t out_len, uint32_t trace_len) {
+    return (size_t)out_len + (size_t)trace_len * sizeof(pip_event);
+}
+
+size_t pip_machine_save(pip_machine *m, uint8_t *out, size_t cap) {
+    pip_kernel *k = m->k;
+    size_t need = sizeof(pip_snapshot) + snapshot_tail(m->out_len, m->trace_len);
+    if (cap < need) return need;
+    pip_snapshot *s = calloc(1, sizeof *s);          /* zeroed padding: equal states, equal bytes */
+    if (!s) return 0;
+    s->version = PIP_SNAPSHOT_VERSION, s->arch = m->arch, s->npages = k->npages;
+    s->table_size = k->table_size, s->levels = k->levels, s->policy = k->policy;
+    s->device_count = m->device_count, s->mode = m->mode, s->root = k->root;
+    s->cli_index = k->cli_index, s->sti_index = k->sti_index;
+    SNAP_CORE(SAVE_CORE)
+    if (is_host(m, k->current)) memcpy(s->cpu, k->cpu, sizeof s->cpu);
+    else read_cpu(m, s->cpu);                /* k->cpu is stale: the CPU holds the registers */
+    glue(m)->save_extra(m, s);
+    s->elapsed_ns = now_ns() - m->started_ns;
+    SNAP_SCALARS(SAVE_FIELD)
+    SNAP_ARRAYS(SAVE_ARRAY)
+    memcpy(out, s, sizeof *s);
+    memcpy(out + sizeof *s, m->out, m->out_len);
+    memcpy(out + sizeof *s + m->out_len, m->trace, (size_t)m->trace_len * sizeof(pip_event));
+    free(s);
+    return need;
+}
+
+/* 0 if the record s (size bytes with what follows it) and memory_size fit m, else why not */
+static int snapshot_fits(const pip_machine *m, const pip_snapshot *s, size_t size,
+                         size_t memory_size) {
+    const pip_kernel *k = m->k;
+    if (s->version != PIP_SNAPSHOT_VERSION) return PIP_SNAP_E_VERSION;
+    if (s->arch != m->arch) return PIP_SNAP_E_ARCH;
+    if (s->npages != k->npages || s->table_size != k->table_size || s->levels != k->levels ||
+        s->root != k->root || s->cli_index != k->cli_index || s->sti_index != k->sti_index)
+        return PIP_SNAP_E_GEOMETRY;
+    if (s->policy != k->policy) return PIP_SNAP_E_POLICY;
+    if (s->device_count != m->device_count) return PIP_SNAP_E_DEVICES;
+    if (s->out_len > PIP_CONSOLE_CAP || s->trace_len > PIP_TRACE_CAP ||
+        size != sizeof *s + snapshot_tail(s->out_len, s->trace_len))
+        return PIP_SNAP_E_SIZE;
+    if (memory_size != (size_t)k->npages << PAGE_SHIFT) return PIP_SNAP_E_MEMORY;
+    int bad = s->mode > PIP_MODE_FAST || s->host_count > PIP_MAX_HOSTS || !s->current ||
+              s->current >= k->npages || s->running >= k->npages || s->fp_owner >= k->npages ||
+              s->accounted_pd >= k->npages;
+    for (uint32_t i = 0; i < s->host_count && !bad; i++) bad = s->hosts[i] >= k->npages;
+    for (uint32_t i = 0; i < PIP_XSTATE_SLOTS && !bad; i++) bad = s->xstate[i].pd >= k->npages;
+    return bad ? PIP_SNAP_E_VALUE : 0;
+}
+
+/* s into m, whose mode is s's already: memory, fields, then the CPU */
+static void snapshot_load(pip_machine *m, const pip_snapshot *s, const uint8_t *tail,
+                          const uint8_t *memory) {
+    pip_kernel *k = m->k;
+    memcpy(k->mem, memory, (size_t)k->npages << PAGE_SHIFT);
+    SNAP_CORE(LOAD_CORE)
+    memcpy(k->cpu, s->cpu, sizeof k->cpu);
+    SNAP_SCALARS(LOAD_FIELD)
+    SNAP_ARRAYS(LOAD_ARRAY)
+    memcpy(m->out, tail, s->out_len);
+    memcpy(m->trace, tail + s->out_len, (size_t)s->trace_len * sizeof(pip_event));
+    uint64_t now = now_ns();
+    m->started_ns = now - s->elapsed_ns, m->accounted_ns = now;
+    /* no run is under way: no budget, no stop asked for */
+    m->block_budget = 0, m->instruction_limit = UINT64_MAX, m->deadline_ns = 0;
+    m->stop_reason = m->halt_requested = m->pending_fault = m->error = 0;
+    m->ticked = m->deadline_hit = m->poke = m->slice_due = 0;
+    m->next_check = 0;
+    pip_machine_code_changed(m);    /* translated from the old memory, block counts with it */
+    glue(m)->load_extra(m, s);
+    sync_out(m, 1);                 /* the running partition's registers (unless Python's) */
+    U.ctl(m->uc, UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0));
+}
+
+int pip_machine_restore(pip_machine *m, const uint8_t *record, size_t size,
+                        const uint8_t *memory, size_t memory_size) {
+    if (size < sizeof(pip_snapshot)) return PIP_SNAP_E_SIZE;
+    pip_snapshot *s = malloc(sizeof *s);             /* aligned, whatever record's address */
+    if (!s) return PIP_SNAP_E_ENGINE;
+    memcpy(s, record, sizeof *s);
+    uint32_t mode = m->mode;
+    int refused = snapshot_fits(m, s, size, memory_size);
+    if (!refused && pip_machine_set_mode(m, s->mode)) {
+        pip_machine_set_mode(m, mode);
+        refused = PIP_SNAP_E_ENGINE;
+    }
+    if (!refused) snapshot_load(m, s, record + sizeof *s, memory);
+    free(s);
+    return refused;
 }

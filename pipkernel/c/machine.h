@@ -158,6 +158,39 @@ typedef struct pip_machine {
     uint32_t old_exception_at;
 } pip_machine;
 
+/* Snapshots (docs/debugging.md "Snapshots and replay"): everything of a machine stopped
+ * between runs but its memory and what Python keeps, as one record; pip_machine_save writes
+ * it followed by out_len console bytes and trace_len events (pip_event) not yet taken */
+#define PIP_SNAPSHOT_VERSION 1
+#define PIP_SNAP_E_SIZE 1           /* pip_machine_restore's refusals: the record's size */
+#define PIP_SNAP_E_VERSION 2        /* ... its layout (PIP_SNAPSHOT_VERSION) */
+#define PIP_SNAP_E_ARCH 3
+#define PIP_SNAP_E_GEOMETRY 4       /* pages, table size, levels */
+#define PIP_SNAP_E_POLICY 5
+#define PIP_SNAP_E_DEVICES 6        /* how many devices written in Python */
+#define PIP_SNAP_E_VALUE 7          /* a field out of its range */
+#define PIP_SNAP_E_MEMORY 8         /* the memory's size */
+#define PIP_SNAP_E_ENGINE 9         /* the engine or the host could not (a hook, memory) */
+typedef struct pip_snapshot {
+    uint32_t version, arch, npages, table_size, levels, policy, device_count, mode;
+    /* the core (pip_kernel) beside its memory */
+    uint32_t root, current, last_error, corrupt, cli_index, sti_index;
+    uint32_t cpu[20];                /* the running partition's context, read from the CPU */
+    uint8_t cpu_extra[416];          /* the CPU's state beyond it (arch: ARM TPIDRURW, x86 FP) */
+    /* the machine */
+    uint32_t panic, exit_code, irq_pending, timer_period;
+    uint32_t hosts[64], host_count;
+    uint32_t running, fp_owner, fp_owner_mmu, fp_owner_parent, fp_trapping;
+    uint32_t accounted_pd, synced_pc, tracing;
+    uint32_t out_len, trace_len;     /* what follows the record */
+    uint64_t timer_due, blocks, elapsed_ns, accounted_instructions;
+    uint64_t instructions, syscalls, switches, faults, swis, irqs, irqs_dropped, tlb_fills;
+    uint64_t child_raised_events, console_dropped, trace_dropped;
+    pip_fault_record fault;
+    pip_stats stats[256];
+    pip_xstate xstate[1024];
+} pip_snapshot;
+
 int pip_machine_bind(const pip_unicorn *functions);   /* once per process, before init */
 /* opens the engine (freed by pip_machine_free); mark the device pages in k first */
 int pip_machine_init(pip_machine *m, pip_kernel *k, uint32_t arch, uint32_t console_pa,
@@ -184,6 +217,13 @@ void pip_machine_raise_irq(pip_machine *m, uint32_t vector);   /* 32..63 */
 void pip_machine_load_cpu(pip_machine *m);   /* k->cpu -> the engine's registers */
 void pip_machine_code_changed(pip_machine *m); /* after host writes to code pages */
 void pip_machine_free(pip_machine *m);      /* what init allocated, the engine with it */
+/* between runs: the record and what follows it into out; the bytes it needs (nothing
+ * written if cap is smaller) */
+size_t pip_machine_save(pip_machine *m, uint8_t *out, size_t cap);
+/* a record and the memory (npages * 4096 bytes) back into m, its translated code and TLB
+ * flushed: 0, or a PIP_SNAP_E_* naming what does not fit m (then nothing changed) */
+int pip_machine_restore(pip_machine *m, const uint8_t *record, size_t size,
+                        const uint8_t *memory, size_t memory_size);
 /* END CDEF */
 
 #endif

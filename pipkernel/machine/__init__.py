@@ -13,6 +13,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
+import cbor2
 from unicorn.unicorn_py3.unicorn import uclib     # the library the binding loaded
 
 from .._pipcore import ffi, lib
@@ -20,7 +21,7 @@ from ..abi import (CONSOLE_VA, CONTEXT_WORDS, CTX_PC, DEVICE_VECTORS, MACHINE_LE
                    MACHINE_TABLE_SIZE, PAGE_SIZE, RUN_MODES, SYSTEM_VA)
 from ..kernel import Kernel
 from ..layout import device_vas
-from . import arm, x86
+from . import arm, snapshot, x86
 from .loader import Image, ImageError, load_image
 
 ARCHES = {"arm": arm, "x86": x86}
@@ -417,6 +418,68 @@ class Machine:
             raise ValueError("an instruction trace needs mode exact")
         if lib.pip_machine_trace_code(self._m, begin, end, partition):
             raise RuntimeError("the engine refused the instruction hook")
+
+    # ---- snapshots (docs/debugging.md "Snapshots and replay") ----
+    def identity(self) -> dict:
+        """What a snapshot must match to be restored in this machine (snapshot.IDENTITY)."""
+        g = self.kernel.geometry
+        return {"arch": self.arch.NAME, "pages": g.pages, "table_size": g.table_size,
+                "levels": g.levels, "policy": self.kernel.policy, "devices": list(self.devices),
+                "device_pages": sorted(self.kernel.device_pages())}
+
+    def snapshot(self) -> bytes:
+        """The whole machine, stopped between runs, as a snapshot file's bytes
+        (pipkernel.machine.snapshot): memory, CPU, timer, counters, what it knows of its
+        Python partitions, the console and trace not yet taken, the devices' registers.  A
+        device written in Python must say its registers (state() / set_state(), as
+        devices.Registers): SnapshotError otherwise, rather than a partial snapshot."""
+        mute = [name for name, (_, d) in self.devices.items() if not hasattr(d, "set_state")]
+        if mute:
+            raise snapshot.SnapshotError(f"device {mute[0]!r} has no state() / set_state(): a "
+                                         f"snapshot would miss its registers")
+        size = lib.pip_machine_save(self._m, ffi.NULL, 0)
+        record = ffi.new("uint8_t[]", size)
+        if lib.pip_machine_save(self._m, record, size) != size:
+            raise MemoryError("no memory for the machine's state record")
+        devices = cbor2.dumps({name: d.state() for name, (_, d) in self.devices.items()})
+        return snapshot.encode(self.identity(), self.mode, self.counters(),
+                               {"state": ffi.buffer(record)[:],
+                                "memory": bytes(self.kernel.physical_memory()),
+                                "devices": devices})
+
+    @classmethod
+    def from_snapshot(cls, data: bytes, devices=()) -> "Machine":
+        """A new machine as the snapshot says (its arch, pages, policy and mode; devices:
+        the same devices written in Python, by name, as the machine it was taken of)."""
+        taken = snapshot.decode(data)
+        h = taken.header
+        machine = cls(h["arch"], pages=h["pages"], devices=devices, policy=h["policy"],
+                      mode=h["mode"])
+        machine._restore(taken)
+        return machine
+
+    def restore(self, data: bytes) -> None:
+        """This machine as the snapshot `data` (Machine.snapshot's bytes) says, its translated
+        code and TLB flushed; SnapshotError naming what is wrong or differs, the machine then
+        as it was.  The loaded image's description goes (Machine.image: None)."""
+        self._restore(snapshot.decode(data))
+
+    def _restore(self, taken: "snapshot.Snapshot") -> None:
+        snapshot.check_fits(taken, self.identity())
+        states, record = snapshot.device_states(taken), taken.sections["state"]
+        memory, previous = taken.sections["memory"], {}
+        try:
+            for name, (_, device) in self.devices.items():
+                previous[name] = device.state()
+                device.set_state(states[name])
+            code = lib.pip_machine_restore(self._m, record, len(record), memory, len(memory))
+            if code:
+                raise snapshot.refusal(code)
+        except Exception:
+            for name, state in previous.items():
+                self.devices[name][1].set_state(state)
+            raise
+        self.image = None
 
     @property
     def tracing(self) -> bool:

@@ -1,11 +1,14 @@
 """`pipsim run IMAGE.elf` (the root partition) and `pipsim run --child IMAGE.elf` (the one
 child of a Python root, pipkernel.machine.spawn.run_child): the console as the guest writes
-it, Ctrl-C, traces, fault reports and a run summary (docs/debugging.md)."""
+it, Ctrl-C, traces, fault reports and a run summary; `--save-at N --snapshot FILE` and
+`--restore FILE` (docs/debugging.md)."""
 from __future__ import annotations
 
 import codecs
+import os
 import signal
 import sys
+import tempfile
 from contextlib import contextmanager
 
 from .. import elf
@@ -20,9 +23,67 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _machine(args, python_root: bool = False) -> Machine:
-    return Machine(args.arch or elf.arch_of(args.image), pages=args.pages,
-                   policy=args.policy or "pip", mode=args.mode or DEFAULT_MODE,
-                   python_root=python_root)
+    pages = {} if args.pages is None else {"pages": args.pages}
+    return Machine(args.arch or elf.arch_of(args.image), policy=args.policy or "pip",
+                   mode=args.mode or DEFAULT_MODE, python_root=python_root, **pages)
+
+
+def _restored(args, out) -> Machine:
+    """The machine of the snapshot --restore names; --arch, --pages, --policy may only say
+    what it is, --mode may change it, --trace says whether it traces."""
+    with open(args.restore, "rb") as handle:
+        machine = Machine.from_snapshot(handle.read())
+    identity = machine.identity()
+    for flag, name, value in (("--arch", "arch", args.arch), ("--pages", "pages", args.pages),
+                              ("--policy", "policy", args.policy)):
+        if value is not None and value != identity[name]:
+            raise PipsimError(f"{flag} {value}, but the snapshot {args.restore} is of a machine "
+                              f"with {name} {identity[name]}")
+    if args.mode:
+        machine.mode = args.mode
+    machine.tracing = args.trace is not None         # this run's choice, not the saver's
+    print(f"restored {args.restore}: {identity['arch']}, {identity['pages']} pages, policy "
+          f"{identity['policy']}, mode {machine.mode}, at instruction "
+          f"{machine.counters()['instructions']}", file=out)
+    return machine
+
+
+class SnapshotFile:
+    """Where `--save-at` writes: a temporary file beside FILE, made before the run (a place
+    that cannot be written is refused then), renamed to FILE once the snapshot is whole."""
+
+    def __init__(self, path: str):
+        self.path = path
+        if os.path.isdir(path):
+            raise PipsimError(f"cannot write the snapshot to {path!r}: it is a directory")
+        try:
+            self.handle = tempfile.NamedTemporaryFile(
+                dir=os.path.dirname(os.path.abspath(path)), prefix=".snapshot-", delete=False)
+        except OSError as error:
+            raise PipsimError(f"cannot write the snapshot to {path!r}: {error.strerror}") \
+                from None
+
+    def commit(self, data: bytes) -> None:
+        self.handle.write(data)
+        self.handle.close()
+        os.replace(self.handle.name, self.path)
+
+    def discard(self) -> None:
+        """The temporary file, unless committed."""
+        if not self.handle.closed:
+            self.handle.close()
+            os.unlink(self.handle.name)
+
+
+def _snapshot_target(args) -> SnapshotFile | None:
+    if args.save_at is None and args.snapshot is None:
+        return None
+    if args.save_at is None or args.snapshot is None:
+        raise PipsimError("--save-at N and --snapshot FILE go together")
+    if args.max_instructions or args.max_seconds:
+        raise PipsimError("--save-at sets where the run stops: no --max-instructions or "
+                          "--max-seconds with it")
+    return SnapshotFile(args.snapshot)
 
 
 class Console:
@@ -101,18 +162,28 @@ def run_image(args, out=None) -> int:
     spec = getattr(args, "trace_instructions", None)
     if spec is not None and args.trace is None:
         raise PipsimError("--trace-instructions needs --trace")
+    if args.restore is not None and args.image is not None:
+        raise PipsimError("--restore goes on from a snapshot: no image with it")
     code_range = parse_instruction_trace(spec) if spec is not None else None
-    handle = open_trace(args.trace)
+    target = _snapshot_target(args)
     try:
-        return _run_image(args, out, handle, code_range)
+        handle = open_trace(args.trace)
+        try:
+            return _run_image(args, out, handle, code_range, target)
+        finally:
+            if handle:
+                handle.close()
     finally:
-        if handle:
-            handle.close()
+        if target:
+            target.discard()
 
 
-def _run_image(args, out, handle, code_range) -> int:
-    machine = _machine(args)
-    machine.load(args.image)
+def _run_image(args, out, handle, code_range, target) -> int:
+    if args.restore is not None:
+        machine = _restored(args, out)
+    else:
+        machine = _machine(args)
+        machine.load(args.image)
     names = {machine.kernel.root.pd: "root"}
     writer = None
     if args.trace is not None:
@@ -123,16 +194,19 @@ def _run_image(args, out, handle, code_range) -> int:
             begin, end, pd = code_range
             machine.trace_instructions(begin, end, pd)
     console = Console(out)
+    save_at = SaveAt(machine, args.save_at, target)
 
     with stop_signals() as caught:
         def between(m) -> bool:
             console.write(m.take_console())
             if writer:
                 writer.drain()
-            return bool(caught)
-        result = machine.run(max_instructions=args.max_instructions,
+            return bool(caught) or save_at.due()
+        result = machine.run(max_instructions=save_at.instructions or args.max_instructions,
                              max_seconds=args.max_seconds, between=between)
     console.end(result.console)
+    if target and not caught and save_at.reached(result):
+        return save_at.write(result, out)
     if result.stop == "interrupted":
         name = signal.Signals(caught[0]).name
         print(f"stopped by {name}: where each partition was", file=out)
@@ -142,14 +216,50 @@ def _run_image(args, out, handle, code_range) -> int:
     if result.fault and result.stop == "panic":
         print(fault_report(machine, result.fault, panic=True, names=names, detail=True), file=out)
     print(summary(result), file=out)
+    if target:
+        raise PipsimError(f"no snapshot written: the run stopped ({result.stop}) before "
+                          f"--save-at {args.save_at}")
     return {"halt": result.exit_code & 0xFF, "budget": 0}.get(result.stop, 3)
+
+
+class SaveAt:
+    """`--save-at N`: where the run stops to be saved (exact mode: after N instructions, its
+    budget; fast mode: the first slice after N ns of host time), and the save."""
+
+    def __init__(self, machine: Machine, at: int | None, target: SnapshotFile | None):
+        self.machine, self.at, self.target = machine, at, target
+        exact = machine.mode == "exact"
+        self.instructions = at if target and exact else 0
+        self.until = machine.clock() + at if target and not exact else None
+        self.came = False
+
+    def due(self) -> bool:
+        """Between slices, fast mode: whether the save point has come."""
+        self.came = self.until is not None and self.machine.clock() >= self.until
+        return self.came
+
+    def reached(self, result) -> bool:
+        """Whether the run stopped at the save point (not by a halt, a panic, a signal)."""
+        return self.came or bool(self.instructions) and result.stop == "budget"
+
+    def write(self, result, out) -> int:
+        """The summary, the snapshot written; exit status 0."""
+        print(summary(result), file=out)
+        data = self.machine.snapshot()
+        self.target.commit(data)
+        print(f"snapshot {self.target.path}: {len(data)} bytes, {self.machine.arch.NAME}, mode "
+              f"{self.machine.mode}, at instruction {result.counters['instructions']}",
+              file=out)
+        return 0
 
 
 def run_child_image(args, out=None) -> int:
     """The exit status is the child's exit code (& 0xFF)."""
     out = out or sys.stdout
     for flag, value in (("--trace", args.trace),
-                        ("--trace-instructions", getattr(args, "trace_instructions", None))):
+                        ("--trace-instructions", getattr(args, "trace_instructions", None)),
+                        ("--save-at", args.save_at), ("--snapshot", args.snapshot),
+                        ("--restore", args.restore)):
         if value is not None:
             raise PipsimError(f"{flag} is for a root image, not with --child")
     machine = _machine(args, python_root=True)

@@ -42,3 +42,16 @@ class Registers:
 
     def set(self, offset: int, value: int) -> None:
         self.words[offset & ~3] = value & 0xFFFFFFFF
+
+    # a snapshot's (Machine.snapshot, Machine.restore)
+    def state(self) -> dict[int, int]:
+        return dict(self.words)
+
+    def set_state(self, state: dict) -> None:
+        """The registers a snapshot holds: {word offset in the page: 32-bit value}; ValueError,
+        nothing changed, for anything else."""
+        if not (isinstance(state, dict) and all(
+                type(o) is int and type(v) is int and 0 <= o < 4096 and not o & 3
+                and 0 <= v < 1 << 32 for o, v in state.items())):
+            raise ValueError(f"device {self.name!r}: a state is {{word offset: 32-bit value}}")
+        self.words = dict(state)
