@@ -13,6 +13,7 @@ from ..cli import signal_exit_status
 from ..errors import PipsimError
 from . import DEFAULT_MODE, Machine
 from .report import fault_report, instruction_at, summary, where
+from .gdb import GdbStub, listen
 from .spawn import run_child
 from .trace import JsonLines
 
@@ -103,17 +104,21 @@ def run_image(args, out=None) -> int:
         raise PipsimError("--trace-instructions needs --trace")
     code_range = parse_instruction_trace(spec) if spec is not None else None
     handle = open_trace(args.trace)
+    server = listen(args.gdb) if getattr(args, "gdb", None) else None
     try:
-        return _run_image(args, out, handle, code_range)
+        return _run_image(args, out, handle, code_range, server)
     finally:
         if handle:
             handle.close()
+        if server:
+            server.close()
 
 
-def _run_image(args, out, handle, code_range) -> int:
+def _run_image(args, out, handle, code_range, server) -> int:
     machine = _machine(args)
     machine.load(args.image)
     names = {machine.kernel.root.pd: "root"}
+    stub = GdbStub(machine, server, names) if server else None
     writer = None
     if args.trace is not None:
         machine.tracing = True
@@ -129,16 +134,27 @@ def _run_image(args, out, handle, code_range) -> int:
             console.write(m.take_console())
             if writer:
                 writer.drain()
-            return bool(caught)
+            return bool(caught) or (stub is not None and stub.between(m))
+        if stub:
+            stub.keep_waiting = lambda: not caught
+            host, port = stub.address
+            print(f"gdb: listening on {host}:{port} (gdb-multiarch: target remote "
+                  f"{host}:{port})", file=sys.stderr, flush=True)
+            if not stub.wait_client():
+                print(f"stopped by {signal.Signals(caught[0]).name} before gdb attached",
+                      file=out)
+                return signal_exit_status(caught[0])
         result = machine.run(max_instructions=args.max_instructions,
                              max_seconds=args.max_seconds, between=between)
+        if stub:
+            stub.finish(result)
     console.end(result.console)
     if result.stop == "interrupted":
-        name = signal.Signals(caught[0]).name
+        name = signal.Signals(caught[0]).name if caught else "gdb (kill)"
         print(f"stopped by {name}: where each partition was", file=out)
         print(where(machine, result, names), file=out)
         print(summary(result), file=out)
-        return signal_exit_status(caught[0])
+        return signal_exit_status(caught[0] if caught else signal.SIGKILL)
     if result.fault and result.stop == "panic":
         print(fault_report(machine, result.fault, panic=True, names=names, detail=True), file=out)
     print(summary(result), file=out)
@@ -149,7 +165,8 @@ def run_child_image(args, out=None) -> int:
     """The exit status is the child's exit code (& 0xFF)."""
     out = out or sys.stdout
     for flag, value in (("--trace", args.trace),
-                        ("--trace-instructions", getattr(args, "trace_instructions", None))):
+                        ("--trace-instructions", getattr(args, "trace_instructions", None)),
+                        ("--gdb", getattr(args, "gdb", None))):
         if value is not None:
             raise PipsimError(f"{flag} is for a root image, not with --child")
     machine = _machine(args, python_root=True)
