@@ -1195,6 +1195,8 @@ void pip_machine_load_cpu(pip_machine *m) {
     m->next_check = 0;
 }
 
+static void debug_stopped(pip_machine *m);
+
 /* one emulation from the running partition's pc, and what stopped it handled: a fault
  * delivered, the ticker's timer interrupt raised; the reason to return, or NONE */
 static uint32_t emulate(pip_machine *m) {
@@ -1219,7 +1221,10 @@ static uint32_t emulate(pip_machine *m) {
     if (m->stop_reason == PIP_STOP_HALT || m->halt_requested) return PIP_STOP_HALT;
     if (m->stop_reason == PIP_STOP_BUDGET || m->stop_reason == PIP_STOP_HOST)
         return m->stop_reason;
-    if (m->stop_reason == PIP_STOP_DEBUG) return m->slicing ? PIP_STOP_SLICE : PIP_STOP_DEBUG;
+    if (m->stop_reason == PIP_STOP_DEBUG) {
+        debug_stopped(m);
+        return m->slicing ? PIP_STOP_SLICE : PIP_STOP_DEBUG;
+    }
     if (__atomic_load_n(&m->deadline_hit, __ATOMIC_ACQUIRE)) return PIP_STOP_BUDGET;
     if (m->slicing && __atomic_exchange_n(&m->slice_due, 0, __ATOMIC_ACQ_REL))
         return PIP_STOP_SLICE;
@@ -1294,18 +1299,22 @@ int pip_machine_trace_code(pip_machine *m, uint32_t begin, uint32_t end, uint32_
  * While a breakpoint, a watchpoint or a step is set, a code hook over every address looks
  * before each instruction.  A stop there comes before the instruction runs (the engine syncs
  * the pc for a code hook and looks for a stop request right after it); exact mode uncounts
- * the rest of the block, which counts again when it runs.  A watchpoint's memory hook only
+ * the rest of the block and the block itself, which count again when the rest runs: the
+ * timer (block counts) and the counts come out as in a run without stops.  A watchpoint's memory hook only
  * notes the access: the stop comes before the next instruction, so the accessing one is
  * whole (an engine stopped inside an access would run it again: docs/abi.md "The engine's
- * own bugs").  Points are VAs, in whichever partition runs them: a debugger filters by
- * thread (gdb's `break ... thread N`).  Without points or step, no hook: full speed. */
-static void debug_stop(pip_machine *m, uint32_t pc, uint32_t why) {
+ * own bugs").  Breakpoints are VAs, in whichever partition runs them (a debugger filters by
+ * thread: gdb's `break ... thread N`); watchpoints are physical addresses, as virtual-TLB
+ * mode hands them to memory hooks.  Without points or step, no hook: full speed. */
+/* the engine stopped as on_debug_code asked: where it really did (an ARM instruction of an IT
+ * block whose condition fails calls the code hook, yet the engine stops only before the next
+ * one that runs) */
+static void debug_stopped(pip_machine *m) {
     const arch_t *g = glue(m);
-    m->debug.stopped = why;
-    m->debug.watch_pending = 0;
+    uint32_t pc = pip_machine_pc(m) & ~g->pc_flag;
     uncount_from(m, pc);
+    if (m->mode == PIP_MODE_EXACT) m->blocks--;    /* the rest counts as the same block */
     if (g->stopped_at) g->stopped_at(m, pc);
-    stop(m, PIP_STOP_DEBUG);
 }
 
 static void on_debug_code(uc_engine *uc, uint64_t address, uint32_t size, void *ud) {
@@ -1313,6 +1322,7 @@ static void on_debug_code(uc_engine *uc, uint64_t address, uint32_t size, void *
     pip_machine *m = ud;
     pip_debug *d = &m->debug;
     uint32_t pc = (uint32_t)address, why = 0;
+    if (m->stop_reason == PIP_STOP_DEBUG) return;       /* asked already */
     if (!d->resumed) {                   /* the instruction a resume starts at runs once */
         d->resumed = 1;
         if (m->k->current == d->resume_pd && pc == d->resume_pc) return;
@@ -1321,7 +1331,10 @@ static void on_debug_code(uc_engine *uc, uint64_t address, uint32_t size, void *
     else if (d->stepping) why = PIP_DEBUG_STEP;
     for (uint32_t i = 0; !why && i < d->breakpoint_count; i++)
         if (d->breakpoints[i] == pc) why = PIP_DEBUG_BREAK;
-    if (why) debug_stop(m, pc, why);
+    if (why) {
+        d->stopped = why, d->watch_pending = 0;
+        stop(m, PIP_STOP_DEBUG);
+    }
 }
 
 static void on_debug_memory(uc_engine *uc, uc_mem_type type, uint64_t address, int size,

@@ -70,7 +70,7 @@ typedef struct pip_stats {           /* per partition: pd 0 = free slot */
 typedef struct pip_watchpoint { uint32_t address, size, access; } pip_watchpoint;
 typedef struct pip_debug {
     uint32_t breakpoints[64], breakpoint_count;     /* VAs, in whichever partition runs them */
-    pip_watchpoint watchpoints[16];
+    pip_watchpoint watchpoints[16];  /* physical addresses (what memory hooks are handed) */
     uint32_t watchpoint_count;
     uint32_t stepping;               /* stop before the next instruction */
     uint32_t resume_pd, resume_pc, resumed;   /* where a resume starts: runs once unstopped */

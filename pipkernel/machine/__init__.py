@@ -443,9 +443,10 @@ class Machine:
         lib.pip_machine_set_context(self._m, words)
 
     def debug_point(self, access: str | None, address: int, size: int, on: bool) -> None:
-        """Set (on) or clear a breakpoint (access None) or a watchpoint on [address, address +
-        size) (access: WATCH_ACCESSES), on VAs of whichever partition runs there; the run
-        stops before the instruction at a breakpoint, and before the one after an access a
+        """Set (on) or clear a breakpoint (access None: at a VA, in whichever partition runs
+        there) or a watchpoint on the physical memory [address, address + size) (access:
+        WATCH_ACCESSES; the engine's memory hooks see physical addresses); the run stops
+        before the instruction at a breakpoint, and before the one after an access a
         watchpoint caught (debug_stop says why).  ValueError: the table is full (at most
         PIP_MAX_BREAKPOINTS / PIP_MAX_WATCHPOINTS), or there is no such point to clear."""
         if access is not None and access not in WATCH_ACCESSES:
@@ -471,7 +472,7 @@ class Machine:
 
     def debug_stop(self) -> tuple[str, int, str | None] | None:
         """Why the last slice stopped for a debugger: (DEBUG_STOPS name, the watchpoint's
-        address, its access) — address 0 and access None unless "watch"; None if it did not."""
+        (physical) address, its access) — 0 and None unless "watch"; None if it did not."""
         d = self._m.debug
         why = DEBUG_STOPS.get(d.stopped)
         if why is None:

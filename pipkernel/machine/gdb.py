@@ -197,7 +197,8 @@ class GdbStub:
         self.client: Connection | None = None
         self.killed = False
         self.thread = 0                         # Hg: the partition registers and memory are of
-        self.points: set[tuple[str, int, int]] = set()   # (Z type, address, kind) set
+        #: the points gdb set, (Z type, address, kind) -> the machine's (Machine.debug_point)
+        self.points: dict[tuple[str, int, int], tuple[str | None, int, int]] = {}
         abi = ARCHES[machine.arch.ABI.name]
         self.abi = abi
         self.words = [CTX_PC if name == abi.pc else CTX_REGS + i
@@ -271,8 +272,8 @@ class GdbStub:
 
     def _detach(self) -> None:
         """The client left: no more points, the run goes on."""
-        for point in list(self.points):
-            self._point(False, *point)
+        for key in list(self.points):
+            self._point(False, *key)
         self.machine.debug_resume()
         if self.client is not None:
             self.client.close()
@@ -546,20 +547,33 @@ class GdbStub:
 
     # ---- breakpoints, watchpoints, resuming ----
     def _point(self, on: bool, kind: str, address: int, size: int) -> bytes:
+        """Z / z: a breakpoint at a VA (of any partition); a watchpoint on the memory behind
+        the selected partition's VAs (the engine's memory hooks see physical addresses), within
+        one page."""
         access = POINT_TYPES[kind]
         if not 0 <= address < 1 << 32 or not 0 < size <= PAGE_SIZE:
             return b"E01"
         key = (kind, address, size)
         if on == (key in self.points):
             return b"OK"                               # gdb may set one twice
-        shared = [p for p in self.points if p != key and _machine_point(*p) == _machine_point(
-            *key)]                                     # Z0 and Z1 at one address: one point
+        if not on:
+            point = self.points[key]
+        elif access is None:
+            point = (None, address, 1)                 # Z0 and Z1 at one address: one point
+        else:
+            spans = self._spans(address, size, "r") or self._spans(address, size, "w")
+            if len(spans) != 1 or spans[0][1] != size:
+                return b"E03"                          # not mapped, or across pages
+            point = (access, spans[0][0], size)
         try:
-            if not shared:
-                self.machine.debug_point(*_machine_point(*key), on)
+            if point not in (v for k, v in self.points.items() if k != key):
+                self.machine.debug_point(*point, on)
         except ValueError:
             return b"E05"
-        (self.points.add if on else self.points.discard)(key)
+        if on:
+            self.points[key] = point
+        else:
+            del self.points[key]
         return b"OK"
 
     def _resume(self, text: str) -> tuple[bytes | None, str | None]:
@@ -580,21 +594,16 @@ class GdbStub:
                     access: str | None = None) -> bytes:
         pd = self.machine.kernel.current.pd
         reply = b"T%02xthread:%x;" % (signal, pd)
-        if why == "watch":
-            reply += b"%s:%x;" % (WATCH_KEYS[access].encode(), address)
+        if why == "watch":                             # the machine's address: physical
+            va = next((k[1] for k, v in self.points.items() if v[:2] == (access, address)),
+                      address)
+            reply += b"%s:%x;" % (WATCH_KEYS[access].encode(), va)
         elif why == "break":
             pc = self.machine.pc() & ~1 if self.abi.thumb else self.machine.pc()
-            kinds = {p[0] for p in self.points if p[1] == pc and POINT_TYPES[p[0]] is None}
+            kinds = {k[0] for k, v in self.points.items() if v == (None, pc, 1)}
             if kinds:
                 reply += b"swbreak:;" if "0" in kinds else b"hwbreak:;"
         return reply
-
-
-def _machine_point(kind: str, address: int, size: int) -> tuple[str | None, int, int]:
-    """A Z packet's point as the machine's (Machine.debug_point: access, address, size): a
-    breakpoint is its address, whatever its kind."""
-    access = POINT_TYPES[kind]
-    return access, address, size if access else 1
 
 
 def _uc_segment(name: str) -> int:
