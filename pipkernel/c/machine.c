@@ -1375,33 +1375,33 @@ static int debug_hooks(pip_machine *m) {
     return 0;
 }
 
+/* set (on) or clear an item in a table of *n items of size bytes (at most cap): 0; -1 the
+ * table is full; -2 no such item to clear */
+static int table_set(void *table, uint32_t *n, uint32_t cap, size_t size, const void *item,
+                     int on) {
+    uint8_t *t = table;
+    uint32_t i = 0;
+    while (i < *n && memcmp(t + i * size, item, size)) i++;
+    if (on && i == *n) {
+        if (i >= cap) return -1;
+        memcpy(t + (size_t)(*n)++ * size, item, size);
+    } else if (!on) {
+        if (i == *n) return -2;
+        memcpy(t + i * size, t + (size_t)--(*n) * size, size);    /* the last one fills it */
+    }
+    return 0;
+}
+
 int pip_machine_debug_point(pip_machine *m, uint32_t access, uint32_t address, uint32_t size,
                             int on) {
     pip_debug *d = &m->debug;
+    pip_watchpoint w = {address, size, access};
     if (access > PIP_WATCH_ACCESS) return -2;
-    if (!access) {
-        uint32_t i = 0;
-        while (i < d->breakpoint_count && d->breakpoints[i] != address) i++;
-        if (on && i == d->breakpoint_count) {
-            if (i >= PIP_MAX_BREAKPOINTS) return -1;
-            d->breakpoints[d->breakpoint_count++] = address;
-        } else if (!on) {
-            if (i == d->breakpoint_count) return -2;
-            d->breakpoints[i] = d->breakpoints[--d->breakpoint_count];
-        }
-    } else {
-        pip_watchpoint w = {address, size, access};
-        uint32_t i = 0;
-        while (i < d->watchpoint_count && memcmp(&d->watchpoints[i], &w, sizeof w)) i++;
-        if (on && i == d->watchpoint_count) {
-            if (i >= PIP_MAX_WATCHPOINTS) return -1;
-            d->watchpoints[d->watchpoint_count++] = w;
-        } else if (!on) {
-            if (i == d->watchpoint_count) return -2;
-            d->watchpoints[i] = d->watchpoints[--d->watchpoint_count];
-        }
-    }
-    return debug_hooks(m);
+    int set = access ? table_set(d->watchpoints, &d->watchpoint_count, PIP_MAX_WATCHPOINTS,
+                                 sizeof w, &w, on)
+                     : table_set(d->breakpoints, &d->breakpoint_count, PIP_MAX_BREAKPOINTS,
+                                 sizeof address, &address, on);
+    return set ? set : debug_hooks(m);
 }
 
 int pip_machine_debug_resume(pip_machine *m, int step) {
