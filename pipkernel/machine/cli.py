@@ -118,7 +118,6 @@ def _run_image(args, out, handle, code_range, server) -> int:
     machine = _machine(args)
     machine.load(args.image)
     names = {machine.kernel.root.pd: "root"}
-    stub = GdbStub(machine, server, names) if server else None
     writer = None
     if args.trace is not None:
         machine.tracing = True
@@ -130,35 +129,44 @@ def _run_image(args, out, handle, code_range, server) -> int:
     console = Console(out)
 
     with stop_signals() as caught:
+        stub = GdbStub(machine, server, names, keep_waiting=lambda: not caught) \
+            if server else None
+
         def between(m) -> bool:
             console.write(m.take_console())
             if writer:
                 writer.drain()
             return bool(caught) or (stub is not None and stub.between(m))
         if stub:
-            stub.keep_waiting = lambda: not caught
             host, port = stub.address
             print(f"gdb: listening on {host}:{port} (gdb-multiarch: target remote "
                   f"{host}:{port})", file=sys.stderr, flush=True)
             if not stub.wait_client():
-                print(f"stopped by {signal.Signals(caught[0]).name} before gdb attached",
-                      file=out)
-                return signal_exit_status(caught[0])
+                name, status = _stopped_by(caught)
+                print(f"stopped by {name} before the run started", file=out)
+                return status
         result = machine.run(max_instructions=args.max_instructions,
                              max_seconds=args.max_seconds, between=between)
         if stub:
             stub.finish(result)
     console.end(result.console)
     if result.stop == "interrupted":
-        name = signal.Signals(caught[0]).name if caught else "gdb (kill)"
+        name, status = _stopped_by(caught)
         print(f"stopped by {name}: where each partition was", file=out)
         print(where(machine, result, names), file=out)
         print(summary(result), file=out)
-        return signal_exit_status(caught[0] if caught else signal.SIGKILL)
+        return status
     if result.fault and result.stop == "panic":
         print(fault_report(machine, result.fault, panic=True, names=names, detail=True), file=out)
     print(summary(result), file=out)
     return {"halt": result.exit_code & 0xFF, "budget": 0}.get(result.stop, 3)
+
+
+def _stopped_by(caught: list[int]) -> tuple[str, int]:
+    """Who stopped the run and the exit status: the first signal caught, else gdb's kill
+    (the status of a SIGKILL)."""
+    number = caught[0] if caught else signal.SIGKILL
+    return (signal.Signals(number).name if caught else "gdb (kill)"), signal_exit_status(number)
 
 
 def run_child_image(args, out=None) -> int:

@@ -13,7 +13,7 @@ from typing import Callable
 
 from unicorn import x86_const
 
-from ..abi import ARCHES, CTX_PC, CTX_REGS, CTX_STATUS, PAGE_SIZE
+from ..abi import CTX_PC, CTX_REGS, CTX_STATUS, PAGE_SIZE
 from ..errors import PipsimError
 from ..types import Partition
 
@@ -199,8 +199,7 @@ class GdbStub:
         self.thread = 0                         # Hg: the partition registers and memory are of
         #: the points gdb set, (Z type, address, kind) -> the machine's (Machine.debug_point)
         self.points: dict[tuple[str, int, int], tuple[str | None, int, int]] = {}
-        abi = ARCHES[machine.arch.ABI.name]
-        self.abi = abi
+        self.abi = abi = machine.arch.ABI
         self.words = [CTX_PC if name == abi.pc else CTX_REGS + i
                       for i, name in enumerate(abi.registers)]
         self.names_core = list(abi.registers)

@@ -219,3 +219,12 @@ def test_addresses_and_refusals():
                           image("arm", "hello"), "--gdb", ":0"], capture_output=True,
                          text=True, timeout=WAIT)
     assert run.returncode == 2 and "--gdb is for a root image" in run.stderr
+
+
+def test_kill_before_the_run_stops_cleanly():
+    server = Server(image("x86", "forever"))
+    client = Client(server.port)
+    assert client.reply().startswith(b"T05thread:1;")
+    client.packet(b"k")
+    code, console = server.finish()
+    assert code == 137 and "stopped by gdb (kill) before the run started" in console
