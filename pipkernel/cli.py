@@ -49,6 +49,8 @@ def _run_default(run_default, args) -> int:
     if args.trace_instructions is not None:
         raise PipsimError("--trace-instructions is for an image (the default image runs its "
                           "firmware in short turns)")
+    if args.gdb is not None:
+        raise PipsimError("--gdb is for an image (pipsim run IMAGE --gdb :PORT)")
     from .machine.cli import open_trace
     from .machine.trace import JsonLines
     handle = open_trace(args.trace)
@@ -107,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trace-instructions", metavar="WHAT",
                      help="with --trace, exact mode: each instruction too, of WHAT: all, "
                           "pd=N (one partition), LO-HI (an address range) or pd=N,LO-HI")
+    run.add_argument("--gdb", metavar="[HOST]:PORT",
+                     help="wait for gdb-multiarch to attach on PORT (loopback; HOST: that "
+                          "address instead), then serve it: each partition is a thread "
+                          "(docs/debugging.md \"Debugging with GDB\"); port 0: any free one")
     run.add_argument("--max-instructions", type=_count, default=0, metavar="N",
                      help="stop after at most N guest instructions (0: no limit; exact mode)")
     run.add_argument("--max-seconds", type=float, default=0, metavar="S",

@@ -8,7 +8,9 @@
 #    machine with (bench/README.md "Real programs");
 #  * swtpm, swtpm-tools: the TPM 2.0 simulator the TPM root of trust is tested and benched on;
 #    libtss2-dev, pkg-config: tpm2-pytss (trust.rot_tpm) builds against the TSS from source,
-#    PyPI has no wheel of it (docs/attestation.md "Roots of trust").
+#    PyPI has no wheel of it (docs/attestation.md "Roots of trust");
+#  * gdb-multiarch: the debugger `pipsim run IMAGE --gdb` serves and its tests drive
+#    (docs/debugging.md "Debugging with GDB").
 set -eu
 missing=""
 command -v autoreconf >/dev/null 2>&1 || missing="$missing autoconf"
@@ -21,6 +23,7 @@ command -v qemu-arm >/dev/null 2>&1 && command -v qemu-i386 >/dev/null 2>&1 \
 command -v swtpm >/dev/null 2>&1 || missing="$missing swtpm swtpm-tools"
 command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
 pkg-config --exists tss2-esys tss2-tcti-swtpm 2>/dev/null || missing="$missing libtss2-dev"
+command -v gdb-multiarch >/dev/null 2>&1 || missing="$missing gdb-multiarch"
 if [ -n "$missing" ]; then
     echo "setup-system: installing$missing"
     apt-get update

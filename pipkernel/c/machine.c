@@ -106,6 +106,7 @@ typedef struct arch {
     /* snapshots: the CPU's state beyond the context (what switch_xstate switches) */
     void (*save_extra)(pip_machine *m, pip_snapshot *s);
     void (*load_extra)(pip_machine *m, const pip_snapshot *s);
+    void (*stopped_at)(pip_machine *m, uint32_t pc);    /* a debugger's stop mid-block */
 } arch_t;
 
 static const arch_t *const ARCH[2];
@@ -140,6 +141,7 @@ static void read_cpu(pip_machine *m, uint32_t *cpu) {
 static void sync_in(pip_machine *m) {
     read_cpu(m, m->k->cpu);
     m->synced_pc = m->k->cpu[PIP_CTX_PC];
+    memcpy(m->synced, m->k->cpu, sizeof m->synced);
 }
 
 static int is_host(const pip_machine *m, uint32_t part) {
@@ -270,7 +272,10 @@ static void account(pip_machine *m) {
         pip_stats *s = stats_of(m, m->accounted_pd);
         s->instructions += m->instructions - m->accounted_instructions;
         s->host_ns += now - m->accounted_ns;
-        if (m->accounted_pd != m->k->current) s->pc = m->synced_pc;   /* it left the CPU */
+        if (m->accounted_pd != m->k->current) {                      /* it left the CPU */
+            s->pc = m->synced_pc, s->left = 1;
+            memcpy(s->context, m->synced, sizeof s->context);
+        }
     }
     m->accounted_pd = m->k->current;
     m->accounted_instructions = m->instructions, m->accounted_ns = now;
@@ -621,8 +626,9 @@ static void poke(pip_machine *m) {
 
 /* fast mode's block hook: nothing but a stop someone asked for */
 static void on_block_fast(uc_engine *uc, uint64_t address, uint32_t size, void *ud) {
-    (void)uc, (void)address, (void)size;
+    (void)uc, (void)size;
     pip_machine *m = ud;
+    m->block_pc = address;               /* a debugger's stop mid-block (arm_it_state) */
     if (__atomic_load_n(&m->poke, __ATOMIC_RELAXED)) {
         m->poke = 0;
         stop(m, PIP_STOP_IRQ);           /* the run loop looks at what is due */
@@ -858,6 +864,27 @@ static void arm_filled(pip_machine *m) {
     U.reg_write(m->uc, UC_ARM_REG_CPSR, &cpsr);
 }
 
+/* A debugger's stop before an instruction inside a Thumb-2 IT block: QEMU keeps the IT state
+ * in its translator and writes it to the CPSR only as a block ends, so that instruction would
+ * resume as unconditional code.  The state is found again by decoding the running block from
+ * its start (whose IT state the CPSR holds) up to pc, and written to the CPSR. */
+static void arm_it_state(pip_machine *m, uint32_t pc) {
+    uint32_t cpsr = pip_machine_register(m, UC_ARM_REG_CPSR);
+    if (!(cpsr & PIP_ARM_THUMB)) return;
+    uint32_t it = ((cpsr >> 25) & 3) | ((cpsr >> 8) & 0xFC);      /* IT[1:0], IT[7:2] */
+    for (uint32_t at = (uint32_t)m->block_pc, n = 0; at < pc && n < 512; n++) {
+        uint32_t pa;
+        uint16_t half;
+        if (pip_translate(m->k, m->k->current, at, 2, &pa)) return;
+        memcpy(&half, m->k->mem + pa, sizeof half);
+        if ((half & 0xFF00) == 0xBF00 && (half & 0xF)) it = half & 0xFF;   /* IT */
+        else if (it & 0xF) it = (it & 7) ? (it & 0xE0) | ((it << 1) & 0x1F) : 0;  /* advance */
+        at += (half >> 11) >= 0x1D ? 4 : 2;          /* a 32-bit Thumb-2 instruction */
+    }
+    uint32_t now = (cpsr & ~ARM_CPSR_IT) | (it & 3) << 25 | (it & 0xFC) << 8;
+    if (now != cpsr) U.reg_write(m->uc, UC_ARM_REG_CPSR, &now);
+}
+
 /* the svc immediate of the instruction just executed (ARM / Thumb) */
 static uint32_t svc_number(pip_machine *m) {
     pip_kernel *k = m->k;
@@ -897,7 +924,8 @@ static const arch_t arm_glue = {
     .thumb = PIP_ARM_THUMB, .pc_flag = 1, .call_number = PIP_ARM_CALL_NUMBER,
     .call_args = {PIP_ARM_CALL_ARGS}, .call_result = PIP_ARM_CALL_RESULT,
     .call_size = 0, .trap = arm_trap, .switch_xstate = arm_switch_tls, .filled = arm_filled,
-    .start = 0, .save_extra = arm_save_tls, .load_extra = arm_load_tls};
+    .start = 0, .save_extra = arm_save_tls, .load_extra = arm_load_tls,
+    .stopped_at = arm_it_state};
 
 /* ---- x86-32: lazy FP registers, traps, sysenter, ring 3, its table ---- */
 typedef struct {                        /* x86: what FNSAVE + the SSE registers hold */
@@ -1219,6 +1247,8 @@ void pip_machine_load_cpu(pip_machine *m) {
     m->next_check = 0;
 }
 
+static void debug_stopped(pip_machine *m);
+
 /* one emulation from the running partition's pc, and what stopped it handled: a fault
  * delivered, the ticker's timer interrupt raised; the reason to return, or NONE */
 static uint32_t emulate(pip_machine *m) {
@@ -1243,6 +1273,10 @@ static uint32_t emulate(pip_machine *m) {
     if (m->stop_reason == PIP_STOP_HALT || m->halt_requested) return PIP_STOP_HALT;
     if (m->stop_reason == PIP_STOP_BUDGET || m->stop_reason == PIP_STOP_HOST)
         return m->stop_reason;
+    if (m->stop_reason == PIP_STOP_DEBUG) {
+        debug_stopped(m);
+        return m->slicing ? PIP_STOP_SLICE : PIP_STOP_DEBUG;
+    }
     if (__atomic_load_n(&m->deadline_hit, __ATOMIC_ACQUIRE)) return PIP_STOP_BUDGET;
     if (m->slicing && __atomic_exchange_n(&m->slice_due, 0, __ATOMIC_ACQ_REL))
         return PIP_STOP_SLICE;
@@ -1425,4 +1459,143 @@ int pip_machine_restore(pip_machine *m, const uint8_t *record, size_t size,
     if (!refused) snapshot_load(m, s, record + sizeof *s, memory);
     free(s);
     return refused;
+}
+
+/* ---- a debugger's stops (pipkernel.machine.gdb) ----
+ * While a breakpoint, a watchpoint or a step is set, a code hook over every address looks
+ * before each instruction.  A stop there comes before the instruction runs (the engine syncs
+ * the pc for a code hook and looks for a stop request right after it); exact mode uncounts
+ * the rest of the block and the block itself, which count again when the rest runs: the
+ * timer (block counts) and the counts come out as in a run without stops.  A watchpoint's memory hook only
+ * notes the access: the stop comes before the next instruction, so the accessing one is
+ * whole (an engine stopped inside an access would run it again: docs/abi.md "The engine's
+ * own bugs").  Breakpoints are VAs, in whichever partition runs them (a debugger filters by
+ * thread: gdb's `break ... thread N`); watchpoints are physical addresses, as virtual-TLB
+ * mode hands them to memory hooks.  Without points or step, no hook: full speed. */
+/* the engine stopped as on_debug_code asked: where it really did (an ARM instruction of an IT
+ * block whose condition fails calls the code hook, yet the engine stops only before the next
+ * one that runs) */
+static void debug_stopped(pip_machine *m) {
+    const arch_t *g = glue(m);
+    uint32_t pc = pip_machine_pc(m) & ~g->pc_flag;
+    uncount_from(m, pc);
+    if (m->mode == PIP_MODE_EXACT) m->blocks--;    /* the rest counts as the same block */
+    if (g->stopped_at) g->stopped_at(m, pc);
+}
+
+static void on_debug_code(uc_engine *uc, uint64_t address, uint32_t size, void *ud) {
+    (void)uc, (void)size;
+    pip_machine *m = ud;
+    pip_debug *d = &m->debug;
+    uint32_t pc = (uint32_t)address, why = 0;
+    if (m->stop_reason == PIP_STOP_DEBUG) return;       /* asked already */
+    if (!d->resumed) {                   /* the instruction a resume starts at runs once */
+        d->resumed = 1;
+        if (m->k->current == d->resume_pd && pc == d->resume_pc) return;
+    }
+    if (d->watch_pending) why = PIP_DEBUG_WATCH;
+    else if (d->stepping) why = PIP_DEBUG_STEP;
+    for (uint32_t i = 0; !why && i < d->breakpoint_count; i++)
+        if (d->breakpoints[i] == pc) why = PIP_DEBUG_BREAK;
+    if (why) {
+        d->stopped = why, d->watch_pending = 0;
+        stop(m, PIP_STOP_DEBUG);
+    }
+}
+
+static void on_debug_memory(uc_engine *uc, uc_mem_type type, uint64_t address, int size,
+                            int64_t value, void *ud) {
+    (void)uc, (void)value;
+    pip_machine *m = ud;
+    pip_debug *d = &m->debug;
+    uint32_t access = type == UC_MEM_WRITE ? PIP_WATCH_WRITE : PIP_WATCH_READ;
+    for (uint32_t i = 0; !d->watch_pending && i < d->watchpoint_count; i++) {
+        pip_watchpoint *w = &d->watchpoints[i];
+        if ((w->access & access) && address < (uint64_t)w->address + w->size &&
+            address + (uint64_t)size > w->address)
+            d->watch_pending = 1, d->watch_address = w->address, d->watch_access = w->access;
+    }
+}
+
+/* the hooks the points and the step need, added or removed (translated code is dropped when
+ * they change: hooks are compiled into it) */
+static int debug_hooks(pip_machine *m) {
+    pip_debug *d = &m->debug;
+    int code = d->breakpoint_count || d->watchpoint_count || d->stepping;
+    int memory = d->watchpoint_count != 0, changed = 0;
+    uc_hook h;
+    if (code != (d->code_hook != 0)) {
+        if (d->code_hook) U.hook_del(m->uc, (uc_hook)d->code_hook), d->code_hook = 0;
+        else if (U.hook_add(m->uc, &h, UC_HOOK_CODE, (void *)on_debug_code, m, 1, 0)) return -3;
+        else d->code_hook = h;
+        changed = 1;
+    }
+    if (memory != (d->mem_hook != 0)) {
+        if (d->mem_hook) U.hook_del(m->uc, (uc_hook)d->mem_hook), d->mem_hook = 0;
+        else if (U.hook_add(m->uc, &h, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE,
+                            (void *)on_debug_memory, m, 1, 0)) return -3;
+        else d->mem_hook = h;
+        changed = 1;
+    }
+    if (changed) pip_machine_code_changed(m);
+    return 0;
+}
+
+/* set (on) or clear an item in a table of *n items of size bytes (at most cap): 0; -1 the
+ * table is full; -2 no such item to clear */
+static int table_set(void *table, uint32_t *n, uint32_t cap, size_t size, const void *item,
+                     int on) {
+    uint8_t *t = table;
+    uint32_t i = 0;
+    while (i < *n && memcmp(t + i * size, item, size)) i++;
+    if (on && i == *n) {
+        if (i >= cap) return -1;
+        memcpy(t + (size_t)(*n)++ * size, item, size);
+    } else if (!on) {
+        if (i == *n) return -2;
+        memcpy(t + i * size, t + (size_t)--(*n) * size, size);    /* the last one fills it */
+    }
+    return 0;
+}
+
+int pip_machine_debug_point(pip_machine *m, uint32_t access, uint32_t address, uint32_t size,
+                            int on) {
+    pip_debug *d = &m->debug;
+    pip_watchpoint w = {address, size, access};
+    if (access > PIP_WATCH_ACCESS) return -2;
+    int set = access ? table_set(d->watchpoints, &d->watchpoint_count, PIP_MAX_WATCHPOINTS,
+                                 sizeof w, &w, on)
+                     : table_set(d->breakpoints, &d->breakpoint_count, PIP_MAX_BREAKPOINTS,
+                                 sizeof address, &address, on);
+    return set ? set : debug_hooks(m);
+}
+
+int pip_machine_debug_resume(pip_machine *m, int step) {
+    pip_debug *d = &m->debug;
+    d->stepping = step != 0, d->stopped = 0, d->resumed = 0, d->watch_pending = 0;
+    d->resume_pd = m->k->current;
+    d->resume_pc = pip_machine_pc(m) & ~glue(m)->pc_flag;
+    return debug_hooks(m);
+}
+
+int pip_machine_context(pip_machine *m, uint32_t pd, uint32_t *context) {
+    if (pd == m->k->current && !is_host(m, pd)) {
+        sync_in(m);
+        memcpy(context, m->k->cpu, sizeof m->synced);
+        return 0;
+    }
+    for (uint32_t i = 0; i < PIP_STAT_SLOTS; i++) {
+        pip_stats *s = &m->stats[(pd + i) % PIP_STAT_SLOTS];
+        if (s->pd == pd && s->left) {
+            memcpy(context, s->context, sizeof s->context);
+            return 0;
+        }
+        if (!s->pd) break;
+    }
+    return -1;
+}
+
+void pip_machine_set_context(pip_machine *m, const uint32_t *context) {
+    memcpy(m->k->cpu, context, sizeof m->synced);
+    sync_out(m, 0);
 }

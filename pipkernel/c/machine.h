@@ -17,6 +17,8 @@
 #define PIP_STOP_ERROR 5
 #define PIP_STOP_HOST 6
 #define PIP_STOP_SLICE 7            /* a slice ended (pip_machine_slice): the run goes on */
+#define PIP_STOP_DEBUG 8            /* a debugger's stop (pip_machine_debug_*); in a slice, the
+                                     * slice ends (PIP_STOP_SLICE) and debug.stopped says why */
 #define PIP_MODE_EXACT 0            /* a counting block hook: block-exact time, exact counts */
 #define PIP_MODE_FAST 1             /* a block hook that only looks for stops: host-time timer */
 #define PIP_FAST_NS_PER_BLOCK 5     /* fast mode: a timer period's block, in host ns */
@@ -52,7 +54,30 @@ typedef struct pip_fault_record {
 typedef struct pip_stats {           /* per partition: pd 0 = free slot */
     uint32_t pd, pc;                 /* pc: where it last left the CPU */
     uint64_t instructions, syscalls, faults, switches_in, host_ns;
+    uint32_t context[20];            /* its registers as it last left the CPU (left: 1) */
+    uint32_t left;
 } pip_stats;
+
+/* ---- a debugger's stops (pipkernel.machine.gdb): breakpoints, watchpoints, steps ---- */
+#define PIP_DEBUG_BREAK 1            /* debug.stopped: an instruction at a breakpoint */
+#define PIP_DEBUG_STEP 2             /* ... the next instruction after a step's */
+#define PIP_DEBUG_WATCH 3            /* ... the one after an access a watchpoint caught */
+#define PIP_WATCH_READ 1             /* a debug point's access: 0 a breakpoint, or these */
+#define PIP_WATCH_WRITE 2
+#define PIP_WATCH_ACCESS 3
+#define PIP_MAX_BREAKPOINTS 64
+#define PIP_MAX_WATCHPOINTS 16
+typedef struct pip_watchpoint { uint32_t address, size, access; } pip_watchpoint;
+typedef struct pip_debug {
+    uint32_t breakpoints[64], breakpoint_count;     /* VAs, in whichever partition runs them */
+    pip_watchpoint watchpoints[16];  /* physical addresses (what memory hooks are handed) */
+    uint32_t watchpoint_count;
+    uint32_t stepping;               /* stop before the next instruction */
+    uint32_t resume_pd, resume_pc, resumed;   /* where a resume starts: runs once unstopped */
+    uint32_t stopped;                /* PIP_DEBUG_*: why the last slice stopped; 0: it did not */
+    uint32_t watch_pending, watch_address, watch_access;   /* what a watchpoint caught */
+    uint64_t code_hook, mem_hook;    /* the engine's hooks while any point or step is set */
+} pip_debug;
 
 #define PIP_XSTATE_SLOTS 1024
 #define PIP_FP_BYTES 416
@@ -156,6 +181,8 @@ typedef struct pip_machine {
     /* x86: the CPU context blob and where QEMU's old_exception lies in it (machine.c) */
     void *cpu_blob;
     uint32_t old_exception_at;
+    uint32_t synced[20];             /* the context the last CPU -> context sync read */
+    pip_debug debug;                 /* a debugger's points and stops (pip_machine_debug_*) */
 } pip_machine;
 
 /* Snapshots (docs/debugging.md "Snapshots and replay"): everything of a machine stopped
@@ -224,6 +251,17 @@ size_t pip_machine_save(pip_machine *m, uint8_t *out, size_t cap);
  * flushed: 0, or a PIP_SNAP_E_* naming what does not fit m (then nothing changed) */
 int pip_machine_restore(pip_machine *m, const uint8_t *record, size_t size,
                         const uint8_t *memory, size_t memory_size);
+/* a debugger's view, between runs or slices: partition pd's context (the running one's from
+ * the CPU, another's as it last left the CPU): 0, or -1 if none is known */
+int pip_machine_context(pip_machine *m, uint32_t pd, uint32_t *context);
+void pip_machine_set_context(pip_machine *m, const uint32_t *context);   /* the running one's */
+/* set (on) or clear a breakpoint (access 0) or watchpoint (PIP_WATCH_*) at a VA: 0; -1 the
+ * table is full; -2 no such point to clear; -3 the engine refused a hook */
+int pip_machine_debug_point(pip_machine *m, uint32_t access, uint32_t address, uint32_t size,
+                            int on);
+/* before a run or slice: run on (step 0) or stop before the next instruction (step 1); the
+ * instruction the running partition resumes at runs once without stopping.  0, or -3 */
+int pip_machine_debug_resume(pip_machine *m, int step);
 /* END CDEF */
 
 #endif

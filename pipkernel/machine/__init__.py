@@ -26,7 +26,13 @@ from .loader import Image, ImageError, load_image
 
 ARCHES = {"arm": arm, "x86": x86}
 STOPS = {lib.PIP_STOP_HALT: "halt", lib.PIP_STOP_PANIC: "panic", lib.PIP_STOP_BUDGET: "budget",
-         lib.PIP_STOP_ERROR: "error", lib.PIP_STOP_HOST: "host"}
+         lib.PIP_STOP_ERROR: "error", lib.PIP_STOP_HOST: "host", lib.PIP_STOP_DEBUG: "debug"}
+#: why a debugger's stop came (Machine.debug_stop)
+DEBUG_STOPS = {lib.PIP_DEBUG_BREAK: "break", lib.PIP_DEBUG_STEP: "step",
+               lib.PIP_DEBUG_WATCH: "watch"}
+#: a debug point's access (Machine.debug_point): 0 is a breakpoint
+WATCH_ACCESSES = {"read": lib.PIP_WATCH_READ, "write": lib.PIP_WATCH_WRITE,
+                  "access": lib.PIP_WATCH_ACCESS}
 #: a sliced run (Machine.run(between=...)): host time per slice; the console, the trace and a
 #: pending signal are looked at between slices
 SLICE_SECONDS = 0.02
@@ -480,6 +486,64 @@ class Machine:
                 self.devices[name][1].set_state(state)
             raise
         self.image = None
+
+    # ---- a debugger's view and stops (pipkernel.machine.gdb), between runs or slices ----
+    def context_of(self, pd: int) -> tuple[int, ...] | None:
+        """Partition pd's context record: the running partition's from the CPU, another's as
+        it last left the CPU; None if none is known (it never left the CPU)."""
+        words = ffi.new(f"uint32_t[{CONTEXT_WORDS}]")
+        if lib.pip_machine_context(self._m, pd, words):
+            return None
+        return tuple(words)
+
+    def set_context(self, words) -> None:
+        """Set the running partition's registers (a context record; its status word only as
+        far as user mode may set it, docs/abi.md "Privilege")."""
+        words = tuple(words)
+        if len(words) != CONTEXT_WORDS or any(type(w) is not int or not 0 <= w < 1 << 32
+                                              for w in words):
+            raise ValueError(f"a context is {CONTEXT_WORDS} 32-bit words")
+        lib.pip_machine_set_context(self._m, words)
+
+    def debug_point(self, access: str | None, address: int, size: int, on: bool) -> None:
+        """Set (on) or clear a breakpoint (access None: at a VA, in whichever partition runs
+        there) or a watchpoint on the physical memory [address, address + size) (access:
+        WATCH_ACCESSES; the engine's memory hooks see physical addresses); the run stops
+        before the instruction at a breakpoint, and before the one after an access a
+        watchpoint caught (debug_stop says why).  ValueError: the table is full (at most
+        PIP_MAX_BREAKPOINTS / PIP_MAX_WATCHPOINTS), or there is no such point to clear."""
+        if access is not None and access not in WATCH_ACCESSES:
+            raise ValueError(f"access must be None or one of {', '.join(WATCH_ACCESSES)}")
+        if type(address) is not int or not 0 <= address < 1 << 32 or type(size) is not int \
+                or not 0 < size <= PAGE_SIZE:
+            raise ValueError(f"not a point: {address!r} size {size!r}")
+        code = lib.pip_machine_debug_point(self._m, WATCH_ACCESSES.get(access, 0), address,
+                                           size, int(bool(on)))
+        if code == -1:
+            raise ValueError(f"at most {lib.PIP_MAX_BREAKPOINTS} breakpoints and "
+                             f"{lib.PIP_MAX_WATCHPOINTS} watchpoints")
+        if code == -2:
+            raise ValueError(f"no such point at {address:#x}")
+        if code:
+            raise RuntimeError("the engine refused a debugger's hook")
+
+    def debug_resume(self, step: bool = False) -> None:
+        """Before the next run or slice: go on (the instruction the running partition is at
+        runs once without stopping), or with step stop before the next instruction run."""
+        if lib.pip_machine_debug_resume(self._m, int(bool(step))):
+            raise RuntimeError("the engine refused a debugger's hook")
+
+    def debug_stop(self) -> tuple[str, int, str | None] | None:
+        """Why the last slice stopped for a debugger: (DEBUG_STOPS name, the watchpoint's
+        (physical) address, its access) — 0 and None unless "watch"; None if it did not."""
+        d = self._m.debug
+        why = DEBUG_STOPS.get(d.stopped)
+        if why is None:
+            return None
+        if why != "watch":
+            return why, 0, None
+        access = next(name for name, value in WATCH_ACCESSES.items() if value == d.watch_access)
+        return why, int(d.watch_address), access
 
     @property
     def tracing(self) -> bool:

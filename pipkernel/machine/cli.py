@@ -1,7 +1,8 @@
 """`pipsim run IMAGE.elf` (the root partition) and `pipsim run --child IMAGE.elf` (the one
 child of a Python root, pipkernel.machine.spawn.run_child): the console as the guest writes
-it, Ctrl-C, traces, fault reports and a run summary; `--save-at N --snapshot FILE` and
-`--restore FILE` (docs/debugging.md)."""
+it, Ctrl-C, traces, fault reports and a run summary; `--gdb [HOST]:PORT` (a GDB remote
+stub: pipkernel.machine.gdb), `--save-at N --snapshot FILE` and `--restore FILE`
+(docs/debugging.md)."""
 from __future__ import annotations
 
 import codecs
@@ -15,6 +16,7 @@ from .. import elf
 from ..cli import signal_exit_status
 from ..errors import PipsimError
 from . import DEFAULT_MODE, Machine
+from .gdb import GdbStub, listen
 from .report import fault_report, instruction_at, summary, where
 from .spawn import run_child
 from .trace import JsonLines
@@ -168,17 +170,20 @@ def run_image(args, out=None) -> int:
     target = _snapshot_target(args)
     try:
         handle = open_trace(args.trace)
+        server = listen(args.gdb) if getattr(args, "gdb", None) else None
         try:
-            return _run_image(args, out, handle, code_range, target)
+            return _run_image(args, out, handle, code_range, target, server)
         finally:
             if handle:
                 handle.close()
+            if server:
+                server.close()
     finally:
         if target:
             target.discard()
 
 
-def _run_image(args, out, handle, code_range, target) -> int:
+def _run_image(args, out, handle, code_range, target, server) -> int:
     if args.restore is not None:
         machine = _restored(args, out)
     else:
@@ -197,22 +202,35 @@ def _run_image(args, out, handle, code_range, target) -> int:
     save_at = SaveAt(machine, args.save_at, target)
 
     with stop_signals() as caught:
+        stub = GdbStub(machine, server, names, keep_waiting=lambda: not caught) \
+            if server else None
+
         def between(m) -> bool:
             console.write(m.take_console())
             if writer:
                 writer.drain()
-            return bool(caught) or save_at.due()
+            return bool(caught) or save_at.due() or (stub is not None and stub.between(m))
+        if stub:
+            host, port = stub.address
+            print(f"gdb: listening on {host}:{port} (gdb-multiarch: target remote "
+                  f"{host}:{port})", file=sys.stderr, flush=True)
+            if not stub.wait_client():
+                name, status = _stopped_by(caught)
+                print(f"stopped by {name} before the run started", file=out)
+                return status
         result = machine.run(max_instructions=save_at.instructions or args.max_instructions,
                              max_seconds=args.max_seconds, between=between)
+        if stub:
+            stub.finish(result)
     console.end(result.console)
     if target and not caught and save_at.reached(result):
         return save_at.write(result, out)
     if result.stop == "interrupted":
-        name = signal.Signals(caught[0]).name
+        name, status = _stopped_by(caught)
         print(f"stopped by {name}: where each partition was", file=out)
         print(where(machine, result, names), file=out)
         print(summary(result), file=out)
-        return signal_exit_status(caught[0])
+        return status
     if result.fault and result.stop == "panic":
         print(fault_report(machine, result.fault, panic=True, names=names, detail=True), file=out)
     print(summary(result), file=out)
@@ -220,6 +238,13 @@ def _run_image(args, out, handle, code_range, target) -> int:
         raise PipsimError(f"no snapshot written: the run stopped ({result.stop}) before "
                           f"--save-at {args.save_at}")
     return {"halt": result.exit_code & 0xFF, "budget": 0}.get(result.stop, 3)
+
+
+def _stopped_by(caught: list[int]) -> tuple[str, int]:
+    """Who stopped the run and the exit status: the first signal caught, else gdb's kill
+    (the status of a SIGKILL)."""
+    number = caught[0] if caught else signal.SIGKILL
+    return (signal.Signals(number).name if caught else "gdb (kill)"), signal_exit_status(number)
 
 
 class SaveAt:
@@ -259,7 +284,7 @@ def run_child_image(args, out=None) -> int:
     for flag, value in (("--trace", args.trace),
                         ("--trace-instructions", getattr(args, "trace_instructions", None)),
                         ("--save-at", args.save_at), ("--snapshot", args.snapshot),
-                        ("--restore", args.restore)):
+                        ("--restore", args.restore), ("--gdb", getattr(args, "gdb", None))):
         if value is not None:
             raise PipsimError(f"{flag} is for a root image, not with --child")
     machine = _machine(args, python_root=True)
