@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from pipkernel.abi import CTX_PC
 from pipkernel.machine import Machine
 from pipkernel.machine.gdb import PACKET_SIZE, GdbError, checksum, parse_address
 
@@ -28,12 +29,13 @@ def image(arch: str, name: str) -> str:
 
 
 class Server:
-    """`pipsim run IMAGE --gdb 127.0.0.1:0 ...` in a subprocess; port: what it listens on
-    (its "listening on" line, awaited for at most WAIT seconds)."""
+    """`pipsim run IMAGE --gdb 127.0.0.1:0 ...` (or `run --restore FILE ...`: what) in a
+    subprocess; port: what it listens on (its "listening on" line, awaited for at most WAIT
+    seconds)."""
 
-    def __init__(self, path: str, *args):
+    def __init__(self, *what: str):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pipkernel.cli", "run", path, "--gdb", "127.0.0.1:0", *args],
+            [sys.executable, "-m", "pipkernel.cli", "run", *what, "--gdb", "127.0.0.1:0"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         line = self.process.stderr.readline()         # the first line: it listens
@@ -228,3 +230,22 @@ def test_kill_before_the_run_stops_cleanly():
     client.packet(b"k")
     code, console = server.finish()
     assert code == 137 and "stopped by gdb (kill) before the run started" in console
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_debugging_session_starts_from_a_snapshot(arch, tmp_path):
+    """A state saved once (`pipsim run --save-at N --snapshot F`) is where gdb attaches with
+    `--restore F`: every partition a thread, each at the pc the snapshot holds for it."""
+    path, saved = image(arch, "scheduler"), tmp_path / "booted.snap"
+    subprocess.run([sys.executable, "-m", "pipkernel.cli", "run", path, "--save-at", "200000",
+                    "--snapshot", str(saved)], check=True, capture_output=True, timeout=WAIT)
+    machine = Machine.from_snapshot(saved.read_bytes())
+    server = Server("--restore", str(saved))
+    out = gdb(path, server, "thread apply all p/x $pc", "kill")
+    server.finish()
+    threads = {int(pd): int(pc, 16) for pd, pc in re.findall(
+        r"^Thread \d+ \(Thread (\d+) .*?\):\n\$\d+ = (0x[0-9a-f]+)", out, re.M)}
+    assert len(threads) == 3, out
+    thumb = 1 if arch == "arm" else 0          # ARM's Thumb bit is no part of an address
+    for pd, pc in threads.items():
+        assert pc == machine.context_of(pd)[CTX_PC] & ~thumb
