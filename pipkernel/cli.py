@@ -4,11 +4,13 @@ module depends on nothing above pipkernel.  Errors a user causes are caught here
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from importlib.metadata import entry_points
 
 from .abi import POLICIES, RUN_MODES
+from .argtypes import count, seconds
 from .errors import PipsimError
 
 
@@ -83,17 +85,6 @@ def _export(args) -> int:
     return 0
 
 
-def _count(text: str) -> int:
-    """An argparse type: a whole number >= 0."""
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipsim", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,9 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="wait for gdb-multiarch to attach on PORT (loopback; HOST: that "
                           "address instead), then serve it: each partition is a thread "
                           "(docs/debugging.md \"Debugging with GDB\"); port 0: any free one")
-    run.add_argument("--max-instructions", type=_count, default=0, metavar="N",
+    run.add_argument("--max-instructions", type=count, default=0, metavar="N",
                      help="stop after at most N guest instructions (0: no limit; exact mode)")
-    run.add_argument("--max-seconds", type=float, default=0, metavar="S",
+    run.add_argument("--max-seconds", type=seconds, default=0, metavar="S",
                      help="stop after S seconds of host time (0: no limit)")
     run.add_argument("--mode", choices=RUN_MODES,
                      help="how time runs (docs/abi.md \"Run modes\"): exact (the default: "
@@ -124,10 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--policy", choices=POLICIES,
                      help='the kernel policy (docs/kernel.md §9; default: the image\'s, else '
                           '"pip", Pip exactly)')
-    run.add_argument("--pages", type=_count, help="physical pages (default 4096)")
+    run.add_argument("--pages", type=count, help="physical pages (default 4096)")
     run.add_argument("--child", action="store_true",
                      help="run the image as the child of a Python root; exit status: its exit code")
-    run.add_argument("--save-at", type=_count, metavar="N",
+    run.add_argument("--save-at", type=count, metavar="N",
                      help="stop after N instructions (exact mode; fast mode: at the first slice "
                           "after N ns of host time) and write the machine to --snapshot FILE "
                           "(docs/debugging.md \"Snapshots and replay\")")
@@ -151,17 +142,30 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run a command; what the user caused is one line ``pipsim: error: ...`` on stderr and
     exit status 2: a PipsimError, an OSError (a file), or a ValueError (the Python API's
-    refusal of a value given on the command line, e.g. ``--pages 5``).  Anything else is a
-    bug and keeps its traceback."""
+    refusal of a value given on the command line, e.g. ``--pages 5``).  Output whose reader
+    left (``pipsim demo | head``) ends the command quietly, exit status 141 (128 + SIGPIPE,
+    as a shell reports a command SIGPIPE ended).  Anything else is a bug and keeps its
+    traceback."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
+    except BrokenPipeError:
+        _quiet_stdout()
+        return signal_exit_status(signal.SIGPIPE)
     except (PipsimError, OSError, ValueError) as error:
         print(f"pipsim: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:            # Ctrl-C outside a run that handles it itself
         print("pipsim: interrupted", file=sys.stderr)
         return signal_exit_status(signal.SIGINT)
+
+
+def _quiet_stdout() -> None:
+    """Standard output's reader is gone: what is still buffered goes nowhere (Python's own
+    flush at exit would fail again and print a traceback)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 
+from pipkernel.argtypes import positive_seconds, seconds
 from pipkernel.errors import PipsimError
 from pipkernel.wire import CBORError, loads
 
@@ -49,9 +50,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     issue.add_argument("--scope", required=True, help='rights, e.g. "26261/0/7:w 3303/0:r"')
     issue.add_argument("--command", help="the command it authorises (its cmd claim): D3.3 JSON "
                        '{"domain", "device", "operation": {...}, "value"} or a file holding it')
-    issue.add_argument("--lifetime", type=float, default=300, help="seconds (default 300)")
+    issue.add_argument("--lifetime", type=positive_seconds, default=300, help="seconds (default 300)")
     issue.add_argument("--subject", help="sub claim")
-    issue.add_argument("--now", type=float, help="issue time (default: the clock)")
+    issue.add_argument("--now", type=seconds, help="issue time (default: the clock)")
     issue.add_argument("--untagged", action="store_true", help="omit the COSE tag")
     issue.add_argument("--cwt-tag", action="store_true", help="wrap in the CWT tag 61")
     issue.add_argument("--out", help="write the raw token here (default: print hex)")
@@ -69,8 +70,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     verify.add_argument("--resource", help="requested LwM2M path, e.g. 26261/0/7")
     verify.add_argument("--command", help="the command asked for (JSON or a file): the token "
                         "must cover it")
-    verify.add_argument("--leeway", type=float, default=30)
-    verify.add_argument("--now", type=float, help="validation time (default: the clock)")
+    verify.add_argument("--leeway", type=seconds, default=30,
+                        help="clock skew allowed, seconds (default 30)")
+    verify.add_argument("--now", type=seconds, help="validation time (default: the clock)")
     parser.set_defaults(func=run)
     return parser
 

@@ -75,3 +75,37 @@ def test_an_empty_pool_is_no_free_pages_not_a_memory_error():
     with pytest.raises(NoFreePages, match="no pages left") as empty:
         alloc.alloc()
     assert not isinstance(empty.value, (MemoryError, PipCallError))
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["token", "verify", "00", "--key", "k", "--audience", "a", "--issuer", "i", "--leeway", "-5"],
+     "--leeway"),
+    (["token", "issue", "--key", "k", "--issuer", "i", "--audience", "a", "--scope", "1/0/0:r",
+      "--lifetime", "0"], "--lifetime"),
+    (["token", "verify", "00", "--key", "k", "--audience", "a", "--issuer", "i", "--now", "inf"],
+     "--now"),
+    (["run", "--max-seconds", "nan"], "--max-seconds"),
+    (["run", "--max-instructions", "-1"], "--max-instructions"),
+])
+def test_nonsense_option_values_are_usage_errors(argv, flag, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        pipkernel.cli.main(argv)
+    assert stopped.value.code == 2
+    assert f"error: argument {flag}:" in capsys.readouterr().err
+
+
+def test_a_reader_that_leaves_ends_the_command_quietly():
+    """`pipsim run ... --trace - | head -1`: exit status 141 (128 + SIGPIPE), nothing on
+    stderr.  The run writes about 900 KB, far more than a pipe holds: it meets the closed
+    pipe whatever the timing."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    image = Path(__file__).resolve().parents[2] / "firmware" / "build" / "arm" / "forever.elf"
+    run = subprocess.Popen([sys.executable, "-m", "pipkernel.cli", "run", str(image), "--trace",
+                            "-", "--max-instructions", "100000000"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert run.stdout.readline().startswith(b"scheduler:")
+    run.stdout.close()                               # the reader leaves after one line
+    _, err = run.communicate(timeout=120)
+    assert (run.returncode, err) == (141, b"")
