@@ -245,17 +245,21 @@ class Lifecycle:
         """``data`` sealed by the image's root of trust to this device and to ``name``'s
         register (its code and configuration as measured when it was made); None if the
         image was not booted measured into a root of trust: nothing to bind it to."""
-        if self.measurements is None or self.measurements.root is None:
-            return None
-        return self.measurements.root.seal(data, self.measurements.register(name))
+        root = self._root()
+        return None if root is None else root.seal(data, self.measurements.register(name))
 
     def unseal(self, name: str, blob: bytes) -> bytes:
         """What ``seal`` bound for ``name``; trust.SealError unless ``name``'s register is
         the same now (and the device, and the blob whole)."""
-        if self.measurements is None or self.measurements.root is None:
+        root = self._root()
+        if root is None:
             raise SealError(f"{self.image.manifest.name} was not booted measured into a root "
                             "of trust: nothing unseals")
-        return self.measurements.root.unseal(blob, self.measurements.register(name))
+        return root.unseal(blob, self.measurements.register(name))
+
+    def _root(self):
+        """The root of trust the image was booted measured into, or None."""
+        return None if self.measurements is None else self.measurements.root
 
     def restart(self, name: str) -> None:
         """Start a halted firmware partition of the image afresh: it is deleted bottom-up

@@ -5,7 +5,13 @@ token bound to the nonce), over CoAP + DTLS-PSK, and verifies it with the attest
 import subprocess
 import sys
 
-from coapnet import pipsim_against
+import cbor2
+
+from domains.attestation import ATTEST
+from tokens.keys import CoseKey
+from trust import Verifier
+
+from coapnet import DEVICE, PSK, libcoap, pipsim_against, token_for
 
 
 def attest(device, *argv, key=None):
@@ -37,3 +43,26 @@ def test_bad_attest_arguments_are_refused_with_a_reason(device, tmp_path):
     assert run.returncode == 2 and "cannot read" in run.stderr and "attestation.pub" in run.stderr
     status, _, err = attest(device, key="wrong-key")
     assert status == 2 and "no answer" in err
+
+
+def test_libcoaps_client_gets_evidence_a_verifier_accepts(device, tmp_path):
+    """A client nobody here wrote: coap-client POSTs the owner's attest command (CBOR form,
+    the nonce as bytes, a token bound to it); the answer, fetched block-wise, is evidence
+    the enrolled key verifies."""
+    verifier = Verifier("software", CoseKey.from_bytes(
+        (device.keys / "attestation.pub").read_bytes()))
+    nonce = verifier.challenge()
+    o, i, r = map(int, ATTEST.split("/"))
+    command = {"id": 5, "domain": "owner", "device": DEVICE, "value": nonce,
+               "token": token_for(device, "owner", "execute", ATTEST, nonce, f"{ATTEST}:x"),
+               "operation": {"code": "execute", "objectId": o, "objectInstanceId": i,
+                             "resourceId": r}}
+    body, answer = tmp_path / "command.cbor", tmp_path / "answer.cbor"
+    body.write_bytes(cbor2.dumps(command))
+    run = subprocess.run([libcoap("coap-client-openssl"), "-m", "post", "-u", PSK[0], "-k",
+                          PSK[1], "-B", "10", "-t", "60", "-A", "60", "-f", str(body), "-o",
+                          str(answer), f"{device.uri}/{ATTEST}"], capture_output=True, timeout=30)
+    assert run.returncode == 0, run.stderr
+    got = cbor2.loads(answer.read_bytes())
+    assert (got["id"], got["reason"]) == (5, "content")
+    assert "root" in verifier.verify(got["value"], nonce).values.partitions

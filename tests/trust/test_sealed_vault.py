@@ -70,8 +70,9 @@ def vault_page(rt, name="provider-a") -> bytes:
     return rt.run_as(name, lambda c: c.api.read(c.vault_storage.store.va, PAGE_SIZE))
 
 
-def test_records_at_rest_are_ciphertext_but_the_parent_reads_the_key_in_use():
-    rt = device(a_device()())
+@pytest.mark.parametrize("arch", ["arm", "x86"])
+def test_records_at_rest_are_ciphertext_but_the_parent_reads_the_key_in_use(arch):
+    rt = device(a_device()(), load(IMAGE, arch))
     key = rt.enrol("provider-a", KID)                     # the record: this COSE_Key
     storage = storage_of(rt)
     at_rest = as_root(rt, "provider-a", storage.store.va, PAGE_SIZE)
@@ -171,11 +172,12 @@ def test_a_record_changed_or_moved_in_the_pages_does_not_open():
         fresh.get("spare")
 
 
-def test_a_deleted_domains_pages_are_scrubbed_before_a_sibling_gets_them():
+@pytest.mark.parametrize("arch", ["arm", "x86"])
+def test_a_deleted_domains_pages_are_scrubbed_before_a_sibling_gets_them(arch):
     """Pip gives a deleted partition's pages back to its parent as they are, the vault's key
     in use with them: the owner's manager clears them before it gives them to the next
     domain, provider-d, which here gets exactly the same pages."""
-    gw = Gateway()
+    gw = Gateway(arch=arch)
 
     def owner(code, resource, value):
         token = gw.token("owner", "owner", f"{resource}:{code[0]}")
