@@ -2,7 +2,7 @@
 
 application → its Token Generator (HTTPS, mutual TLS: a token bound to the command) → the
 admin server (HTTPS) → the device (CoAP + DTLS, its registration's session) → the answer
-back, with ``management.testbed`` (every service its own process, a fleet of 20 devices).
+back, with ``pipsim.management.testbed`` (every service its own process, a fleet of 20 devices).
 Each command is a provider's write of a value of its own to its setting (32769/0/1).
 
 Per setup (devices, commands in flight): commands per second, latency p50 / p99 in ms, and
@@ -24,8 +24,8 @@ import sys
 import tempfile
 import time
 
-from management.admin import command_map, commands_url, request_body, token
-from management.testbed import DOMAIN, SETTING, ChainTestbed
+from pipsim.management.admin import command_map, commands_url, request_body, token
+from pipsim.management.testbed import DOMAIN, SETTING, ChainTestbed
 
 FLEET = 20
 SETUPS = [(1, 1), (1, 8), (FLEET, 8), (FLEET, FLEET)]       # (devices, in flight)

@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from domains.gateway import APP_CONFIG, LAMP, TEMPERATURE, Gateway  # noqa: E402
+from pipsim.domains.gateway import APP_CONFIG, LAMP, TEMPERATURE, Gateway  # noqa: E402
 
 BATCHES = (1, 8, 16)       # commands in flight together (an outbox holds 8)
 

@@ -16,9 +16,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from ipc import Policy, Relay, setup_topology  # noqa: E402
-from ipc.mailbox import RINGS, RingKind  # noqa: E402
-from pipkernel import Kernel  # noqa: E402
+from pipsim.ipc import Policy, Relay, setup_topology  # noqa: E402
+from pipsim.ipc.mailbox import RINGS, RingKind  # noqa: E402
+from pipsim.kernel import Kernel  # noqa: E402
 
 TREE = {"root": {"a": {"a1": {"a11": {}}, "a2": {"a21": {}}}, "b": {"b1": {"b11": {}}}}}
 PAIRS = {2: ("a1", "a2"), 4: ("a1", "b1"), 6: ("a11", "b11")}

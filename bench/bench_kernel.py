@@ -11,11 +11,11 @@ import json
 import platform
 import time
 
-import pipkernel
-import pipkernel.model
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.layout import PARTITION_PAGES
-from pipkernel.wrappers import PageAllocator, create_child, map_page
+import pipsim.kernel
+import pipsim.kernel.model
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.layout import PARTITION_PAGES
+from pipsim.kernel.wrappers import PageAllocator, create_child, map_page
 
 MIX_PAGES = 16          # pages shared with the child per round
 
@@ -60,12 +60,12 @@ def syscall_mix(kernel_cls, seconds: float) -> dict:
             "syscalls_per_s": round(rounds * calls_per_round / elapsed)}
 
 
-def build_tree(children: int, grandchildren: int, pages_each: int) -> pipkernel.Kernel:
+def build_tree(children: int, grandchildren: int, pages_each: int) -> pipsim.kernel.Kernel:
     """root -> `children` -> `grandchildren` each; every grandchild maps `pages_each` pages
     of its parent, every child maps those plus `pages_each` of its own."""
     per_child = (grandchildren + 1) * pages_each + grandchildren * 10 + 10
     total = children * (per_child + 12) + 2000
-    k = pipkernel.Kernel(pages=total, table_size=1024, levels=2)
+    k = pipsim.kernel.Kernel(pages=total, table_size=1024, levels=2)
     api, alloc = k.as_partition(k.root), PageAllocator.for_root(k)
     for _ in range(children):
         desc = create_child(api, alloc)
@@ -109,8 +109,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--quick", action="store_true", help="small trees only")
     args = parser.parse_args()
-    c = syscall_mix(pipkernel.Kernel, args.seconds)
-    model = syscall_mix(pipkernel.model.Kernel, args.seconds)
+    c = syscall_mix(pipsim.kernel.Kernel, args.seconds)
+    model = syscall_mix(pipsim.kernel.model.Kernel, args.seconds)
     print(json.dumps({
         "benchmark": "kernel",
         "machine": platform.machine(), "python": platform.python_version(),

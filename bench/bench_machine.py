@@ -20,7 +20,7 @@ import platform
 import time
 
 import unicorn_alone
-from pipkernel.machine import SLICE_SECONDS, Machine
+from pipsim.kernel.machine import SLICE_SECONDS, Machine
 
 BUILD = pathlib.Path(__file__).resolve().parents[1] / "firmware" / "build"
 TIMER_PERIOD = 20_000          # blocks between timer interrupts, as the scheduler sample

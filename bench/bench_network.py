@@ -25,10 +25,10 @@ import time
 import aiocoap
 import aiocoap.resource
 
-from domains.gateway import Gateway
-from domains.lwm2m import LwM2MClient, b64url
-from tokens import Issuer, KeyVault, binding
-from tokens.keys import ISSUE
+from pipsim.domains.gateway import Gateway
+from pipsim.domains.lwm2m import LwM2MClient, b64url
+from pipsim.tokens import Issuer, KeyVault, binding
+from pipsim.tokens.keys import ISSUE
 
 PSK = ("bench", "bench-key")
 RESOURCE, PATH = "32769/0/1", (32769, 0, 1)
@@ -96,7 +96,7 @@ class Trivial(aiocoap.resource.Resource):
 async def serve_trivial(port: int, ready: str) -> None:
     """The trivial resource behind aiocoap's DTLS server (a process of its own, as the
     device is), until terminated."""
-    from pipkernel.coaps import credentials
+    from pipsim.kernel.coaps import credentials
     site = aiocoap.resource.Site()
     site.add_resource([str(p) for p in PATH], Trivial())
     await aiocoap.Context.create_server_context(
@@ -152,7 +152,7 @@ def main() -> int:
         keys = folder / "keys"
 
         def device(port, ready):
-            return ["-m", "pipkernel.cli", "serve", "--bind", f"127.0.0.1:{port}", "--psk",
+            return ["-m", "pipsim.kernel.cli", "serve", "--bind", f"127.0.0.1:{port}", "--psk",
                     ":".join(PSK), "--export-keys", str(keys), "--ready-file", ready]
 
         over_dtls = measured(device, folder, "device",

@@ -35,9 +35,9 @@ import time
 from bench_machine import TIMER_PERIOD
 import unicorn_alone
 
-from pipkernel import elf
-from pipkernel.abi import RUN_MODES
-from pipkernel.machine import Machine
+from pipsim.kernel import elf
+from pipsim.kernel.abi import RUN_MODES
+from pipsim.kernel.machine import Machine
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PROGRAMS = ROOT / "bench" / "programs"

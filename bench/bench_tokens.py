@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from tokens import ES256, HMAC_256_64, Issuer, KeyVault, Validator, binding  # noqa: E402
+from pipsim.tokens import ES256, HMAC_256_64, Issuer, KeyVault, Validator, binding  # noqa: E402
 
 TARGETS = {"HMAC 256/64": 80_000, "ES256": 12_000}
 NOW = int(time.time())          # python-cwt checks exp against the clock

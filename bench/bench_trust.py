@@ -6,7 +6,7 @@
   (TCP on loopback: the TPM commands' round trips are most of it);
 * ``boot_ms``: booting the default image with measurement off and on (software root),
   alternated in one run; the median of each and their ratio;
-* ``verify_ms_by_size``: ``trust.image.verify`` of a signed package (a directory of one file
+* ``verify_ms_by_size``: ``pipsim.trust.image.verify`` of a signed package (a directory of one file
   of random bytes; developer signature, EdDSA) of 4 KiB to 16 MiB: digest and signature
   check against a policy, the median per size (the digest's SHA-256 dominates large ones).
 ``--quick`` for a short run.
@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import partitions  # noqa: E402
-from domains.gateway import IMAGE  # noqa: E402
-from tokens.keys import EDDSA, CoseKey  # noqa: E402
-from trust import Attester, SoftwareRoot, Verifier, image, measured, policy  # noqa: E402
-from trust.rot_tpm import Swtpm, TpmRoot  # noqa: E402
+from pipsim import partitions  # noqa: E402
+from pipsim.domains.gateway import IMAGE  # noqa: E402
+from pipsim.tokens.keys import EDDSA, CoseKey  # noqa: E402
+from pipsim.trust import Attester, SoftwareRoot, Verifier, image, measured, policy  # noqa: E402
+from pipsim.trust.rot_tpm import Swtpm, TpmRoot  # noqa: E402
 
 
 def median_ms(samples) -> float:

@@ -16,9 +16,9 @@ from unicorn import (UC_ERR_EXCEPTION, UC_ERR_FETCH_UNMAPPED, UC_HOOK_TLB_FILL, 
                      UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL, UcError)
 from unicorn import arm_const, x86_const
 
-from pipkernel import elf
-from pipkernel.abi import CONSOLE_STATUS, CONSOLE_VA, PAGE_SIZE
-from pipkernel.machine import ARCHES
+from pipsim.kernel import elf
+from pipsim.kernel.abi import CONSOLE_STATUS, CONSOLE_VA, PAGE_SIZE
+from pipsim.kernel.machine import ARCHES
 
 # the registers of main's a0..a3 and the stack pointer (libpip's start files)
 ARGS = {"arm": [arm_const.UC_ARM_REG_R0, arm_const.UC_ARM_REG_R1, arm_const.UC_ARM_REG_R2,

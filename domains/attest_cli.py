@@ -8,11 +8,11 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from trust.attest import Attester, ReferenceValues, Verifier, measured
-from trust.rot import SoftwareRoot
+from pipsim.trust.attest import Attester, ReferenceValues, Verifier, measured
+from pipsim.trust.rot import SoftwareRoot
 
-from partitions import boot, load
-from tokens.keys import CoseKey
+from pipsim.partitions import boot, load
+from pipsim.tokens.keys import CoseKey
 
 from .attestation import ATTEST
 from .remote import RemoteServers, owner_ask
@@ -20,7 +20,7 @@ from .serve import ATTESTATION_KEY
 
 
 def register(subparsers) -> None:
-    from pipkernel.coaps import psk_arg
+    from pipsim.kernel.coaps import psk_arg
     attest = subparsers.add_parser(
         "attest", help="boot a device image measured (or ask a running device), quote a fresh "
                        "nonce and verify it")
@@ -91,7 +91,7 @@ def _local(args):
 
     def evidence_of(stack):
         if args.root == "tpm":
-            from trust.rot_tpm import Swtpm, TpmRoot
+            from pipsim.trust.rot_tpm import Swtpm, TpmRoot
             root = TpmRoot(args.tcti or stack.enter_context(Swtpm()).tcti)
             stack.callback(root.close)
         else:

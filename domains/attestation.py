@@ -1,13 +1,13 @@
 """Remote attestation over the management interface (docs/attestation.md, "Over the
 network"): the owner's manager executes ``26263/0/0`` with a verifier's nonce (16 to 64
 bytes, so the command's CBOR form) and answers with the device's evidence, which the host
-makes (``HostServices.attest``, ``trust.attest``).  Object 26263 is this project's: LwM2M
+makes (``HostServices.attest``, ``pipsim.trust.attest``).  Object 26263 is this project's: LwM2M
 defines no attestation object.  The command needs a token like any other (scope
 ``26263/0/0:x``), so only the owner's server, or whom it grants, learns the tree's shape.
 """
 from __future__ import annotations
 
-from trust.rot import AttestationError
+from pipsim.trust.rot import AttestationError
 
 from .admin import AdministrationManager, respond
 from .commands import Command, Refused, Response

@@ -6,7 +6,7 @@ operations"; here a hostile caller must never make the device run a program, so 
 ``command`` is ``OPERATION [FIXED WORDS]``, an operation of this catalogue optionally pinned to
 its first words (``opmux isrun``, ``driver lamp``), and a run's ``params`` add the rest:
 
-* ``opmux SUB DOMAIN [PARAMS]``: D3.3 §4.6's admin operations (``domains.remote.opmux``:
+* ``opmux SUB DOMAIN [PARAMS]``: D3.3 §4.6's admin operations (``pipsim.domains.remote.opmux``:
   create DOMAIN IDENT KEY [LPORT] [CODE], delete, run, stop, list, exists, isrun); KEY only
   as hex (a file name would let a caller make the device read its files); CODE names an image
   the owner's configuration lists.

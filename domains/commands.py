@@ -19,10 +19,10 @@ from typing import Any
 
 import cbor2
 
-from pipkernel import wire as strict
-from tokens import binding
-from tokens.binding import OPERATION_KEYS as _OP_KEYS
-from tokens.scope import MAX_ID, OPERATIONS   # LwM2M's operations and 16-bit ids
+from pipsim.kernel import wire as strict
+from pipsim.tokens import binding
+from pipsim.tokens.binding import OPERATION_KEYS as _OP_KEYS
+from pipsim.tokens.scope import MAX_ID, OPERATIONS   # LwM2M's operations and 16-bit ids
 
 MAX_COMMAND = 1024       # bytes of CBOR for a whole command
 MAX_VALUE = 256          # bytes of CBOR for its value
@@ -68,7 +68,7 @@ class Command:
         return "/".join(map(str, self.path))
 
     def digest(self, domain: str | None = None) -> bytes:
-        """What its token must cover (tokens.binding); ``domain``: as that domain receives
+        """What its token must cover (pipsim.tokens.binding); ``domain``: as that domain receives
         it (a forwarded command's token B covers it in the owner domain)."""
         return binding.digest(domain or self.domain, self.device, self.code, self.path,
                               self.value)
@@ -120,7 +120,7 @@ def _token(value, name: str) -> bytes:
 
 def from_map(obj, *, unsigned: bool = False) -> Command:
     """A Command from a decoded map; Refused names the first thing wrong.  ``unsigned``: a
-    command that has no token yet (a token request's, management.command_request)."""
+    command that has no token yet (a token request's, pipsim.management.command_request)."""
     if not isinstance(obj, strict.MAP_TYPES):
         raise Refused("malformed", f"a command is a CBOR map, not {strict.cbor_type(obj)}")
     unknown = set(obj) - _KEYS

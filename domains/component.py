@@ -2,7 +2,7 @@
 
 A component holds its partition's ``PartitionAPI`` (every read, write and system call is
 that partition's), the VAs of its free pages, its ipc ``Mailbox`` (how it talks to other
-partitions), and its ``host`` (``domains.host.HostServices``: the few things only the host
+partitions), and its ``host`` (``pipsim.domains.host.HostServices``: the few things only the host
 can do, checked against its place in the tree).  Its state lives in page-backed stores it
 reserves with ``region``; what the Python object keeps is configuration (names, VAs).
 Messages the outbox has no room for wait in a backlog in its pages and leave, in order, as
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ipc import IpcError, Mailbox, Message, OutboxFull, Refusal
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.wrappers import NoFreePages
-from tokens import KeyVault
+from pipsim.ipc import IpcError, Mailbox, Message, OutboxFull, Refusal
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.wrappers import NoFreePages
+from pipsim.tokens import KeyVault
 
 from .host import HostServices
 from .keyvault import SealedPageKeyStorage
@@ -68,7 +68,7 @@ class Component:
         return store
 
     def key_vault(self, pages: int = 2) -> tuple[SealedPageKeyStorage, KeyVault]:
-        """A new Key Vault of this partition (domains.keyvault) in ``pages`` pages: its key
+        """A new Key Vault of this partition (pipsim.domains.keyvault) in ``pages`` pages: its key
         in use in the last, sealed to this partition's measurements by its host, its
         records in the others; its storage and the vault."""
         va = self.region(pages)

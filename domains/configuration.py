@@ -24,9 +24,9 @@ and one instance n >= 1 of object 26261 per domain it manages (D3.3 §4.2's reso
 reading is refused), /3 Local Port has no meaning here (domains talk over IPC mailboxes, not
 ports: no such resource); write (or execute) 26261/n/8 delete, /9 start, /10 stop it.
 
-Every change is made with this partition's own system calls (``pipkernel.wrappers``)
+Every change is made with this partition's own system calls (``pipsim.kernel.wrappers``)
 from the pool of pages it reserved; the description lives in its page store.  What only the
-host can do it asks of its ``host`` (``domains.host.HostServices``): run a created domain's
+host can do it asks of its ``host`` (``pipsim.domains.host.HostServices``): run a created domain's
 manager in the new partition (``adopt``), stop running it (``forget``), restart a firmware
 partition, keep the running flags.  A create that cannot complete deletes what it made and
 is refused; a delete that deletePartition would refuse changes nothing.
@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import re
 
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.layout import CHILD_VA_START, child_vas
-from pipkernel.wrappers import (NoFreePages, PageAllocator, PipCallError, create_child,
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.layout import CHILD_VA_START, child_vas
+from pipsim.kernel.wrappers import (NoFreePages, PageAllocator, PipCallError, create_child,
                                 free_pages, map_page, map_range)
-from tokens import VaultError
-from tokens.keys import VERIFY, CoseKey
-from trust import ImageRefused, PolicyError
+from pipsim.tokens import VaultError
+from pipsim.tokens.keys import VERIFY, CoseKey
+from pipsim.trust import ImageRefused, PolicyError
 
 from .admin import AdministrationManager, respond
 from .commands import Command, Refused, Response

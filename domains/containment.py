@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from pipkernel import MemoryFault
+from pipsim.kernel import MemoryFault
 
 CALL_BUDGET = 200_000          # kernel calls per activation: a command costs a few dozen
 

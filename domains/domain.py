@@ -15,7 +15,7 @@ device's network port, Fig. 12: the partition its commands come in through, over
 the manager then does not register with the host); the runtime adds ``description`` and
 ``links`` (the house's small devices the image links to this domain: a network command for
 one is forwarded to it with its token, through the host, paper §VII).  It registers as its
-domain's manager with the host (``domains.host.Manager``): frames come in through
+domain's manager with the host (``pipsim.domains.host.Manager``): frames come in through
 ``receive_frame``, answers go out through ``take_answers``.
 """
 from __future__ import annotations
@@ -23,10 +23,10 @@ from __future__ import annotations
 import re
 from functools import partial
 
-from ipc import IpcError, Message, Refusal
-from tokens import Validator
-from tokens.keys import VERIFY, algorithm
-from tokens.scope import OPERATIONS
+from pipsim.ipc import IpcError, Message, Refusal
+from pipsim.tokens import Validator
+from pipsim.tokens.keys import VERIFY, algorithm
+from pipsim.tokens.scope import OPERATIONS
 
 from . import attestation
 from .admin import AdministrationManager, Resources
@@ -167,7 +167,7 @@ class DomainManager(Component):
         else:
             ctx.host.register_manager(self)
 
-    # ---- the host's (domains.host.Manager) ----
+    # ---- the host's (pipsim.domains.host.Manager) ----
     def receive_frame(self, frame: bytes) -> None:
         """A management command from the network (Fig. 8 and the first half of Fig. 9):
         the Internal Communicator admits it, the Token & Security Validator checks it, the

@@ -7,14 +7,14 @@ firmware/samples/drivers), the machine runs it until control comes back to the p
 run stops "host"), at most ``BUDGET`` instructions.
 A child that faults, halts, runs past its budget, or whose mailbox is out of its reach is
 halted by the runtime and reported; the parent's VIDT sends every fault back to the parent
-(pipkernel.machine.spawn.python_parent_vidt).
+(pipsim.kernel.machine.spawn.python_parent_vidt).
 """
 from __future__ import annotations
 
-from ipc.mailbox import RINGS, Pending, RingKind
-from pipkernel import MemoryFault, Partition
-from pipkernel.machine.spawn import child_exit_code
-from pipkernel.machine.report import fault_report
+from pipsim.ipc.mailbox import RINGS, Pending, RingKind
+from pipsim.kernel import MemoryFault, Partition
+from pipsim.kernel.machine.spawn import child_exit_code
+from pipsim.kernel.machine.report import fault_report
 
 BUDGET = 2_000_000             # instructions per turn (exact mode): a request costs a few
                                # thousand

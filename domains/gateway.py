@@ -1,7 +1,7 @@
 """The default device image, domains/gateway.toml: the paper's smart-home gateway, and a
 scripted management session printing who did what and whether it was accepted.
 
-    from domains.gateway import Gateway, run_default
+    from pipsim.domains.gateway import Gateway, run_default
     run_default(sys.stdout)          # 0 when every expectation held
 """
 from __future__ import annotations
@@ -13,14 +13,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import partitions
-from ipc import Reason
-from pipkernel import MemoryFault, elf
-from tokens import Issuer, KeyVault
-from tokens.keys import HMAC_256_64, ISSUE
-from tokens.scope import OPERATIONS
-from trust import ReferenceValues, Verifier, measured
-from trust.image import signature_path
+from pipsim import partitions
+from pipsim.ipc import Reason
+from pipsim.kernel import MemoryFault, elf
+from pipsim.tokens import Issuer, KeyVault
+from pipsim.tokens.keys import HMAC_256_64, ISSUE
+from pipsim.tokens.scope import OPERATIONS
+from pipsim.trust import ReferenceValues, Verifier, measured
+from pipsim.trust.image import signature_path
 
 from . import update
 from .commands import Command, Response
@@ -43,7 +43,7 @@ def path(text: str) -> tuple[int, ...]:
 @dataclass(frozen=True)
 class Grant:
     """What a domain's server agrees to: a token for ``audience`` granting ``scope``, signed
-    once the command it is for is known (``Gateway.command`` binds it: tokens.binding)."""
+    once the command it is for is known (``Gateway.command`` binds it: pipsim.tokens.binding)."""
 
     server: str
     audience: str
@@ -105,7 +105,7 @@ class Servers(abc.ABC):
         return dataclasses.replace(command, token=token, token_b=token_b)
 
     def driver_package(self, image: str, tamper: bool = False) -> bytes:
-        """The maintainer's package (domains.update) of the firmware build's signed
+        """The maintainer's package (pipsim.domains.update) of the firmware build's signed
         ``image`` for this device's arch; ``tamper``: one byte of its code flipped."""
         elf_file = FIRMWARE / self.arch / f"{image}.elf"
         code = bytearray(elf_file.read_bytes())
@@ -419,7 +419,7 @@ def run_default(out=None, arch: str | None = None, policy: str | None = None,
 
 def updated_reference(reference: ReferenceValues, installed: dict) -> ReferenceValues:
     """The reference values a verifier expects once the updates ``installed`` (partition ->
-    ``domains.lifecycle.Installed``) are: their code is the package's, the rest as at boot."""
+    ``pipsim.domains.lifecycle.Installed``) are: their code is the package's, the rest as at boot."""
     return dataclasses.replace(reference, partitions={
         name: (dataclasses.replace(known, code=installed[name].code) if name in installed
                else known) for name, known in reference.partitions.items()})

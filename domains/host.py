@@ -77,7 +77,7 @@ class HostServices(Protocol):
         and the device, are the same as then."""
 
     def attest(self, nonce: bytes) -> bytes:
-        """The device's evidence for a verifier's nonce (``trust.attest``); only the root
+        """The device's evidence for a verifier's nonce (``pipsim.trust.attest``); only the root
         partition's component may ask.  ``trust.AttestationError`` for a nonce refused
         (reused, not 16 to 64 bytes), ValueError if the image was not booted measured into
         a root of trust."""
@@ -97,7 +97,7 @@ class HostServices(Protocol):
         version of its image, the ELF ``elf`` with its signature file ``signature`` (Fig. 9;
         docs/trust.md "Updating a driver"): verified against the image's trust policy, these
         very bytes are spawned in its place (its pages, devices and endpoint id); if they do
-        not start, the previous version is spawned again.  A ``domains.lifecycle.Updated``.
+        not start, the previous version is spawned again.  A ``pipsim.domains.lifecycle.Updated``.
         ``trust.ImageRefused`` if the package does not check (nothing changed); ValueError if
         ``name`` cannot be updated; RuntimeError if not even the previous version could be
         spawned again (the partition is gone)."""

@@ -13,7 +13,7 @@ and the runtime enforces it), and each device validates its token, bound to the 
 with the device's name, itself.  In process, each device is a runtime of its own, and the
 gateway's runtime's link to it (``Links.attach``) is that runtime.  docs/house.md.
 
-    from domains.house import House, run_default
+    from pipsim.domains.house import House, run_default
     run_default(sys.stdout)          # the gateway's transcript, then the house's
 """
 from __future__ import annotations
@@ -23,10 +23,10 @@ import os
 import sys
 from pathlib import Path
 
-import partitions
-from pipkernel import MemoryFault
-from tokens import binding
-from trust import measured
+from pipsim import partitions
+from pipsim.kernel import MemoryFault
+from pipsim.tokens import binding
+from pipsim.trust import measured
 
 from . import gateway
 from .commands import Command, Refused, Response, decode
@@ -286,7 +286,7 @@ def run_network(out, devices: dict[str, RemoteDevice]) -> int:
 
 
 def register(subparsers) -> None:
-    from pipkernel.coaps import psk_arg
+    from pipsim.kernel.coaps import psk_arg
     parser = subparsers.add_parser(
         "house", help="the paper's house (§VII): the gateway and its small devices",
         description="The gateway forwarding commands with their tokens to its small devices "

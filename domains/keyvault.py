@@ -21,8 +21,8 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from tokens import KeyVault
-from trust.rot import SealError
+from pipsim.tokens import KeyVault
+from pipsim.trust.rot import SealError
 
 from .host import HostServices
 from .store import PageStore, StoreError

@@ -11,7 +11,7 @@ with the system calls of the partitions concerned, is registered in the topology
 policy and the machine (and, if the image was booted measured, in its measurements:
 docs/attestation.md), and ends with a new relay for the changed tree.
 
-The runtime (``domains.runtime``) schedules and contains what is registered here; it gives
+The runtime (``pipsim.domains.runtime``) schedules and contains what is registered here; it gives
 the lifecycle one function, ``launch``, that starts a component as a partition (with the
 runtime's metered API, mailbox and host services in its ``Context``).
 """
@@ -21,19 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from ipc import Policy, Relay, Topology
-from partitions.boot import measure_partition, spawn_firmware, verify_image
-from partitions.manifest import firmware
-from partitions.plan import child_plan, mailbox_vas
-from partitions.spec import ManifestError
-from pipkernel import Partition, layout
-from pipkernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.machine.spawn import python_parent_vidt
-from pipkernel.wrappers import NoFreePages, PageAllocator, free_pages
-from trust.image import ImageRefused, Package
-from trust.measure import elf_code, python_code
-from trust.rot import SealError
+from pipsim.ipc import Policy, Relay, Topology
+from pipsim.partitions.boot import measure_partition, spawn_firmware, verify_image
+from pipsim.partitions.manifest import firmware
+from pipsim.partitions.plan import child_plan, mailbox_vas
+from pipsim.partitions.spec import ManifestError
+from pipsim.kernel import Partition, layout
+from pipsim.kernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.machine.spawn import python_parent_vidt
+from pipsim.kernel.wrappers import NoFreePages, PageAllocator, free_pages
+from pipsim.trust.image import ImageRefused, Package
+from pipsim.trust.measure import elf_code, python_code
+from pipsim.trust.rot import SealError
 
 from .firmware import FirmwarePartition
 from .host import Manager
@@ -128,7 +128,7 @@ class Lifecycle:
             if booted.spec.runs is not None and booted.spec.runs.kind == "firmware"})
 
     def register_manager(self, name: str, manager) -> None:
-        """The component of ``name`` is its domain's manager (``domains.host.Manager``)."""
+        """The component of ``name`` is its domain's manager (``pipsim.domains.host.Manager``)."""
         if not isinstance(manager, Manager):
             missing = [m for m in MANAGER_METHODS if not callable(getattr(manager, m, None))]
             raise TypeError(f"{name}: {type(manager).__name__} cannot be a domain's manager: "
@@ -143,7 +143,7 @@ class Lifecycle:
 
     def _mailbox(self, name: str, partition, mine, again: bool = False) -> None:
         """Register the partition's mailbox at its planned VAs ``mine`` (outbox pair, inbox
-        pair: partitions.plan), formatted as that partition (again: in place of the partition
+        pair: pipsim.partitions.plan), formatted as that partition (again: in place of the partition
         that had its name, keeping its endpoint id)."""
         if len(mine) != MAILBOX_PAGES:
             raise NoFreePages(f"{name}: no two pairs of consecutive pages for its mailbox")
@@ -238,7 +238,7 @@ class Lifecycle:
 
     def check_image(self, image: str) -> None:
         """A firmware image a created domain would run checks against the image's trust
-        policy (``partitions.boot.verify_image``); ImageRefused or PolicyError otherwise."""
+        policy (``pipsim.partitions.boot.verify_image``); ImageRefused or PolicyError otherwise."""
         verify_image(self.image.manifest, self._image_path(image))
 
     def seal(self, name: str, data: bytes) -> bytes | None:

@@ -1,5 +1,5 @@
 """The device's LwM2M client, protocol side: what a CoAP request to the device means, and
-what the device answers (no sockets here: ``domains.serve`` puts it on the network).
+what the device answers (no sockets here: ``pipsim.domains.serve`` puts it on the network).
 
 A management command arrives as D3.3 §4.2 says: a request on the LwM2M resource it names,
 whose body is either
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import cbor2
 
-from pipkernel import wire
+from pipsim.kernel import wire
 
 from .commands import MAX_COMMAND, STATUS, Refused, Response, from_map
 
@@ -106,7 +106,7 @@ def encode_reply(response: Response, content_format: int) -> Reply:
 class LwM2MClient:
     """The device's side of management over LwM2M: requests in, the runtime's answers out.
 
-    ``runtime`` is a ``domains.runtime.Runtime``; ``device`` the name commands must carry (the
+    ``runtime`` is a ``pipsim.domains.runtime.Runtime``; ``device`` the name commands must carry (the
     image's); ``endpoint`` its LwM2M endpoint name."""
 
     def __init__(self, runtime, device: str, endpoint: str | None = None):

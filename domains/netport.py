@@ -2,7 +2,7 @@
 
 Network drivers are an entry point for attacks, so on a small device they are isolated from
 the drivers and the application: the ``NetworkPort`` is the domain's registered manager for
-the host (``domains.host.Manager``), decodes each frame (``commands.decode``: the parser
+the host (``pipsim.domains.host.Manager``), decodes each frame (``commands.decode``: the parser
 hostile bytes meet first) and passes the command to the application, its parent (a
 ``DomainManager`` with ``entry`` naming this partition), over IPC as a forwarded command;
 the application's answer is the frame's.  It holds no key: a compromised port can send the
@@ -10,7 +10,7 @@ application only what the network could, and faults only its own domain (the dev
 """
 from __future__ import annotations
 
-from ipc import IpcError, Message
+from pipsim.ipc import IpcError, Message
 
 from .commands import Refused, Response, decode, request_id, status_of
 from .component import Component
@@ -28,7 +28,7 @@ class NetworkPort(Component):
         self._paths = self.store(1, [])         # the application's, once it told them
         ctx.host.register_manager(self)
 
-    # ---- the host's (domains.host.Manager) ----
+    # ---- the host's (pipsim.domains.host.Manager) ----
     def receive_frame(self, frame: bytes) -> None:
         try:
             command = decode(frame)

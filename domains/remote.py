@@ -4,7 +4,7 @@ gateway's scripted session, played through a real socket).
 
 ``RemoteServers`` are the domains' servers with their keys (the files ``--export-keys``
 wrote) and one DTLS-PSK client (aiocoap): each command they send carries a fresh token bound
-to it (tokens.binding), in D3.3 §4.2's CBOR form.
+to it (pipsim.tokens.binding), in D3.3 §4.2's CBOR form.
 """
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from pathlib import Path
 import aiocoap
 import cbor2
 
-from pipkernel.errors import PipsimError
-from tokens.keys import HMAC_256_64, CoseKey
-from tokens.scope import OPERATIONS
+from pipsim.kernel.errors import PipsimError
+from pipsim.tokens.keys import HMAC_256_64, CoseKey
+from pipsim.tokens.scope import OPERATIONS
 
 from .commands import Command, Response
 from .gateway import Servers, session, transcript
@@ -171,7 +171,7 @@ def _result(answer: dict) -> tuple[int, str]:
 
 
 def register(subparsers) -> None:
-    from pipkernel.coaps import psk_arg
+    from pipsim.kernel.coaps import psk_arg
     parser = subparsers.add_parser(
         "opmux", help="D3.3's admin operations on a running device (pipsim serve)",
         description="opmux COMMAND DOMAIN [PARAMS] over LwM2M: create DOMAIN IDENT KEY [LPORT] "
@@ -195,7 +195,7 @@ def register(subparsers) -> None:
 
 
 def register_demo(subparsers) -> None:
-    from pipkernel.coaps import psk_arg
+    from pipsim.kernel.coaps import psk_arg
     parser = subparsers.add_parser("demo-remote", help="play the gateway's session against a "
                                    "running pipsim serve, over the network")
     parser.add_argument("device", help="HOST:PORT of pipsim serve")

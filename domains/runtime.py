@@ -1,10 +1,10 @@
 """The ODSI runtime on a booted device image: scheduling, containment, the network.
 
 ``Runtime(image)`` registers the image's partitions with its ``Lifecycle``
-(``domains.lifecycle``: mailboxes, relay, components, firmware) and schedules them.  Each
+(``pipsim.domains.lifecycle``: mailboxes, relay, components, firmware) and schedules them.  Each
 component starts with its ``Context``: its metered API, mailbox, the manifest's ``config``
 for it plus what the image says (``derived_config``), and its host services
-(``PartitionHost``, the runtime's ``domains.host.HostServices`` bound to it).  A round
+(``PartitionHost``, the runtime's ``pipsim.domains.host.HostServices`` bound to it).  A round
 (``step``) polls every running component, gives every firmware partition a turn, then makes
 one relay pass.  Frames from the network go to a domain's registered manager (``submit``:
 ``Manager.receive_frame``); its answers come back from ``collect``, one per frame.
@@ -24,11 +24,11 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from ipc.relay import ACTIVITY
-from pipkernel.machine import trace
+from pipsim.ipc.relay import ACTIVITY
+from pipsim.kernel.machine import trace
 
-from trust.attest import Attester
-from trust.image import Package
+from pipsim.trust.attest import Attester
+from pipsim.trust.image import Package
 
 from .commands import STATUS, Refused, Response, decode, request_id
 from .component import Component, Context
@@ -66,7 +66,7 @@ class Runtime:
                          if measured is not None and measured.root is not None else None)
 
     def attest(self, nonce: bytes) -> bytes:
-        """Evidence for a verifier's nonce (trust.attest; docs/attestation.md)."""
+        """Evidence for a verifier's nonce (pipsim.trust.attest; docs/attestation.md)."""
         if self.attester is None:
             raise ValueError(f"{self.image.manifest.name} was not booted measured into a root "
                              "of trust")

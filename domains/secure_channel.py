@@ -4,7 +4,7 @@ linking privileged services to the applications allowed to run them.  docs/secur
 Every endpoint takes ``?identity=<id>&key=<key>``; the administrator (``--channel-admin
 IDENTITY:KEY``, given when the device starts) adds and deletes services and applications, an
 application lists and runs the services its policy links it to.  A service runs an operation
-of ``domains.channel_operations``' catalogue, as the owner domain, through the device's own
+of ``pipsim.domains.channel_operations``' catalogue, as the owner domain, through the device's own
 entry point.  Errors are D3.3 §4.5's: HTTP 200 with ``{"error": "..."}``; a request from
 anywhere but the loopback (or naming another host: DNS rebinding) is refused with 403 before
 anything else.  It listens on one loopback address only.

@@ -8,7 +8,7 @@ a path no entry covers needs token A.
 """
 from __future__ import annotations
 
-from tokens import TokenError, Validator
+from pipsim.tokens import TokenError, Validator
 
 from .commands import Command, Refused
 

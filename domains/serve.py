@@ -1,11 +1,11 @@
 """``pipsim serve``: a device image on the network, its LwM2M client over CoAP (aiocoap).
 
 The image boots, its runtime starts, and every LwM2M resource a domain serves is a CoAP
-resource (``domains.lwm2m``: D3.3 commands in, answers out).  Transport security is DTLS with
+resource (``pipsim.domains.lwm2m``: D3.3 commands in, answers out).  Transport security is DTLS with
 a pre-shared key per client endpoint (D3.3 §3.2's identity / key table; ``--psk IDENTITY:KEY``,
 repeatable; aiocoap's tinydtls server transport): a client without one of them gets no
 answer.  Plain CoAP only with ``--plain``, which warns.  With ``--server`` the device registers
-with an LwM2M server (``domains.registration``; over DTLS with ``--server coaps://...
+with an LwM2M server (``pipsim.domains.registration``; over DTLS with ``--server coaps://...
 --server-psk IDENTITY:KEY``), which may then send its requests back over that session.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import aiocoap
 import aiocoap.resource
 
-from pipkernel.coaps import bind_arg, code_of, open_server, psk_arg, warn_plain
+from pipsim.kernel.coaps import bind_arg, code_of, open_server, psk_arg, warn_plain
 
 from .lwm2m import LwM2MClient
 from .registration import Registration
@@ -86,8 +86,8 @@ def export_keys(runtime, image, folder: Path) -> list[Path]:
 
 
 async def run(args) -> int:
-    import partitions
-    from trust import measured
+    from pipsim import partitions
+    from pipsim.trust import measured
 
     from .runtime import Runtime
     manifest = partitions.load(args.image, args.arch)

@@ -14,11 +14,11 @@ import struct
 
 import cbor2
 
-from ipc.mailbox import MAX_DEPTH as PAYLOAD_DEPTH
-from pipkernel import wire
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.errors import PipsimError
-from tokens import TokenError
+from pipsim.ipc.mailbox import MAX_DEPTH as PAYLOAD_DEPTH
+from pipsim.kernel import wire
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.errors import PipsimError
+from pipsim.tokens import TokenError
 
 MAGIC = b"ODSI"
 _HEADER = struct.Struct("<4sI")

@@ -10,7 +10,7 @@ the domain's own token was checked: the caller is authenticated by its server):
   (a COSE_Key, as the device's enrolment exported it); one key per device, replaced;
 * ``execute <token path>`` value: a command as D3.3 §4.2 writes it (``binding.command_map``)
   -> a token for it: audience this domain, scope its one operation on its one path, bound
-  to it (``tokens.binding``), issuer this partition.
+  to it (``pipsim.tokens.binding``), issuer this partition.
 
 It signs only for this domain, for the devices the image links to it (``links``), with
 the operations its channel from the asker lists.  Protocol: the ``VirtualManager``'s
@@ -19,12 +19,12 @@ the operations its channel from the asker lists.  Protocol: the ``VirtualManager
 """
 from __future__ import annotations
 
-from ipc import Message
-from tokens import Issuer
-from tokens.binding import OPERATION_KEYS, digest_of
-from tokens.errors import PipsimError
-from tokens.keys import ISSUE
-from tokens.scope import OPERATIONS
+from pipsim.ipc import Message
+from pipsim.tokens import Issuer
+from pipsim.tokens.binding import OPERATION_KEYS, digest_of
+from pipsim.tokens.errors import PipsimError
+from pipsim.tokens.keys import ISSUE
+from pipsim.tokens.scope import OPERATIONS
 
 from .component import Component
 from .virtual import reply

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import cbor2
 
-from pipkernel import wire
-from pipkernel.abi import PAGE_SIZE
-from trust import ImageRefused, PolicyError
+from pipsim.kernel import wire
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.trust import ImageRefused, PolicyError
 
 from .admin import AdministrationManager, respond
 from .commands import Command, Refused, Response

@@ -11,7 +11,7 @@ client ``{"t": "rep", "rid", "status", "reason", "value"}``.
 """
 from __future__ import annotations
 
-from ipc import IpcError, Message
+from pipsim.ipc import IpcError, Message
 
 from .commands import status_of
 from .component import Component

@@ -1,5 +1,5 @@
 """``pipsim experiment list | run | plot``: plugged into ``pipsim`` by the "pipsim.commands"
-entry point ``experiment = "experiments.cli:register"``."""
+entry point ``experiment = "pipsim.experiments.cli:register"``."""
 from __future__ import annotations
 
 import argparse

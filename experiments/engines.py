@@ -7,7 +7,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack
 from typing import Callable, Iterable, Iterator
 
-from pipkernel.dask_cluster import ClusterError, dask_client, distributed
+from pipsim.kernel.dask_cluster import ClusterError, dask_client, distributed
 
 from .errors import ExperimentError
 
@@ -41,7 +41,7 @@ class LocalEngine:
 
 
 class DaskEngine:
-    """A Dask cluster (``pipkernel.dask_cluster``): the scheduler at `scheduler`, or a local
+    """A Dask cluster (``pipsim.kernel.dask_cluster``): the scheduler at `scheduler`, or a local
     cluster of `jobs` workers."""
 
     def __init__(self, jobs: int, scheduler: str | None = None):

@@ -1,5 +1,5 @@
 """The one error type of the experiment package: bad input a user can fix."""
-from pipkernel.errors import PipsimError
+from pipsim.kernel.errors import PipsimError
 
 
 class ExperimentError(PipsimError, ValueError):

@@ -59,7 +59,7 @@ class Capability:
 #: parts of the project an experiment may require
 CAPABILITIES: dict[str, Capability] = {
     "machine": Capability("the Unicorn machine (partition switches, real faults)",
-                          ("pipkernel.machine",), firmware.required_images,
+                          ("pipsim.kernel.machine",), firmware.required_images,
                           "build them with `make setup` or `make -C firmware`"),
 }
 

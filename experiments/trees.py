@@ -12,10 +12,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from pipkernel import layout
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.types import Geometry
-from pipkernel.wrappers import PageAllocator, create_child, map_page
+from pipsim.kernel import layout
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.types import Geometry
+from pipsim.kernel.wrappers import PageAllocator, create_child, map_page
 
 from .errors import ExperimentError
 

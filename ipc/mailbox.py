@@ -24,23 +24,23 @@ from typing import Any, Mapping, NamedTuple
 
 import cbor2
 
-from pipkernel import wire
+from pipsim.kernel import wire
 # The layout (docs/ipc.md §1) is pipkernel/abi.py's, shared with libpip's pip/ipc.h.
-from pipkernel.abi import IPC_HEADER, IPC_HEADER_FORMAT, IPC_HEADER_OFFSETS
-from pipkernel.abi import IPC_HEADER_SIZE as HEADER_SIZE
-from pipkernel.abi import IPC_MAGIC as MAGIC
-from pipkernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
-from pipkernel.abi import IPC_MAX_ENDPOINT as MAX_ENDPOINT
-from pipkernel.abi import IPC_PENDING as PENDING
-from pipkernel.abi import IPC_RINGS, PAGE_SIZE
-from pipkernel.abi import IPC_SEQ_TABLE as SEQ_TABLE
-from pipkernel.abi import IPC_SLOT_SIZE as SLOT_SIZE
-from pipkernel.abi import IPC_VERSION as VERSION
-from pipkernel.abi import IpcPending as Pending
-from pipkernel.abi import IpcReason as Reason
-from pipkernel.abi import IpcRing as RingKind
-from pipkernel.abi import IpcState as State
-from pipkernel.errors import PipsimError
+from pipsim.kernel.abi import IPC_HEADER, IPC_HEADER_FORMAT, IPC_HEADER_OFFSETS
+from pipsim.kernel.abi import IPC_HEADER_SIZE as HEADER_SIZE
+from pipsim.kernel.abi import IPC_MAGIC as MAGIC
+from pipsim.kernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
+from pipsim.kernel.abi import IPC_MAX_ENDPOINT as MAX_ENDPOINT
+from pipsim.kernel.abi import IPC_PENDING as PENDING
+from pipsim.kernel.abi import IPC_RINGS, PAGE_SIZE
+from pipsim.kernel.abi import IPC_SEQ_TABLE as SEQ_TABLE
+from pipsim.kernel.abi import IPC_SLOT_SIZE as SLOT_SIZE
+from pipsim.kernel.abi import IPC_VERSION as VERSION
+from pipsim.kernel.abi import IpcPending as Pending
+from pipsim.kernel.abi import IpcReason as Reason
+from pipsim.kernel.abi import IpcRing as RingKind
+from pipsim.kernel.abi import IpcState as State
+from pipsim.kernel.errors import PipsimError
 
 MAX_DEPTH = 32               # nesting a payload may have
 
@@ -88,7 +88,7 @@ _FIELDS = [name for name, _, _ in IPC_HEADER]
 
 class Header(namedtuple("HeaderFields", _FIELDS,
                         defaults=(0,) * (len(_FIELDS) - _FIELDS.index("seq") - 1))):
-    """A slot header (32 bytes, docs/ipc.md §1): the fields pipkernel.abi.IPC_HEADER declares
+    """A slot header (32 bytes, docs/ipc.md §1): the fields pipsim.kernel.abi.IPC_HEADER declares
     (and describes), those after ``seq`` (a CLAIMED slot's origin, relay tries) 0 by default."""
 
     __slots__ = ()

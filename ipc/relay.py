@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pipkernel.types import MemoryFault
-from pipkernel.wire import CBORError
+from pipsim.kernel.types import MemoryFault
+from pipsim.kernel.wire import CBORError
 
 from .mailbox import (HEADER_SIZE, HEADER_STRUCT, MAX_PAYLOAD, PENDING, RINGS, Header,
                       IpcError, decode, MailboxView, Pending, Reason, Ring, RingKind, State)

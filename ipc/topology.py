@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping
 
-from pipkernel import layout
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.types import Partition
-from pipkernel.wrappers import PageAllocator, create_child, map_range
+from pipsim.kernel import layout
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.types import Partition
+from pipsim.kernel.wrappers import PageAllocator, create_child, map_range
 
 from .mailbox import MAILBOX_PAGES, MAX_ENDPOINT, IpcError, Mailbox, MailboxView
 
@@ -190,7 +190,7 @@ class Topology:
 
 def _pool_size(g, tree: Mapping, base: int) -> int:
     """Pages a node needs to build the subtree `tree` (its children) from its own pool: each
-    child's mailbox and pool, mapped from `base`, with their kernel pages (pipkernel.layout),
+    child's mailbox and pool, mapped from `base`, with their kernel pages (pipsim.kernel.layout),
     and the spare pages map_page's chains may take while tables are built."""
     if not tree:
         return 0
@@ -205,7 +205,7 @@ def setup_topology(kernel, tree: Mapping, mailbox_va: int | None = None) -> Topo
     """Build a partition tree with a formatted mailbox in each partition.
 
     ``tree`` is ``{"root": {"a": {"a1": {}}, "b": {}}}``: one key, the root partition's
-    name.  Each parent creates its children (pipkernel.wrappers) from its own pages and
+    name.  Each parent creates its children (pipsim.kernel.wrappers) from its own pages and
     maps them their mailbox at ``mailbox_va`` (default: the first VA after the kernel
     slot; outbox pair, then inbox pair) and, if they have children, a page pool after it.
     """

@@ -7,17 +7,17 @@
     pipsim admin command  ... --device EP,EP,... | --all-devices  [--parallel K]
 
 ``command`` does what D3.3 §2.1 lists: the domain's key from the Keystore Manager (§4.1),
-the command signed and encrypted with it (``management.command_request``) and sent to the
+the command signed and encrypted with it (``pipsim.management.command_request``) and sent to the
 domain's Token Generator (§4.3) for token A bound to it; with ``--owner-generator``, the same
 command as the owner domain receives it sent to the owner's generator for token B (paper
 Fig. 9: the owner's server issues it to the authenticated forwarding domain); then the D3.3
-§4.2 request to the admin server, which relays it to the device (``management.admin_http``).
+§4.2 request to the admin server, which relays it to the device (``pipsim.management.admin_http``).
 It prints the device's answer as JSON; exit 0 when the device accepted the command, 1 when
 it refused it, 2 when a service did.  Every service is reached as the caller ``--tls`` names
 (mutual TLS), or over plain HTTP with ``--insecure-local``.
 
 To several devices (a list, or ``--all-devices``: the admin server's device list), the same
-command goes to each with its own token (a token is bound to its device: tokens.binding), at
+command goes to each with its own token (a token is bound to its device: pipsim.tokens.binding), at
 most ``--parallel`` at a time; it prints ``{"answers": {endpoint: answer or {"error"}},
 "accepted", "refused", "failed"}`` and exits 2 if a chain failed for one, else 1 if one
 refused, else 0.
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from domains.lwm2m import b64url
-from pipkernel.errors import PipsimError
-from tokens.binding import OPERATION_KEYS
+from pipsim.domains.lwm2m import b64url
+from pipsim.kernel.errors import PipsimError
+from pipsim.tokens.binding import OPERATION_KEYS
 
 from . import command_request, service
 from .keystore import KeystoreClient, KeystoreError

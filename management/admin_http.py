@@ -14,9 +14,9 @@ command for a registered device, which the LwM2M server relays to the device's c
 
 The command is relayed as D3.3 §3.2 says, a PUT of the same JSON on the resource its
 operation names; the device checks its token (the admin server holds no key and cannot
-change a command without the device refusing it: tokens.binding).  A device's refusal is
+change a command without the device refusing it: pipsim.tokens.binding).  A device's refusal is
 still a relay that worked: HTTP 200 with the device's CoAP code (4.01, 4.03, ...) and answer.
-Callers are authenticated as every management service's are (``management.service``).
+Callers are authenticated as every management service's are (``pipsim.management.service``).
 
 A relayed command's answer (200, 504) has a ``Server-Timing`` header (W3C Server Timing):
 ``device;dur=D, relay;dur=R``, in milliseconds, D the wait for the device's answer (the CoAP
@@ -30,8 +30,8 @@ import time
 
 from aiohttp import web
 
-from domains.commands import Command, Refused, from_map
-from domains.lwm2m import CBOR, JSON, decode_request
+from pipsim.domains.commands import Command, Refused, from_map
+from pipsim.domains.lwm2m import CBOR, JSON, decode_request
 
 from . import service
 from .lwm2m_server import AdminServer, DeviceUnreachable, UnknownDevice
@@ -68,7 +68,7 @@ FORMATS = {"application/json": JSON, "application/cbor": CBOR}   # RFC 7252 §12
 
 def command_of(body: bytes, content_format: int, endpoint: str) -> Command:
     """The command of a D3.3 §4.2 request, read as the device reads it
-    (``domains.lwm2m.decode_request``), and for ``endpoint``; Refused otherwise."""
+    (``pipsim.domains.lwm2m.decode_request``), and for ``endpoint``; Refused otherwise."""
     command = from_map(decode_request(body, content_format))
     if command.device != endpoint:
         raise Refused("wrong_device", f"the command is for device {command.device!r}, "

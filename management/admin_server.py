@@ -1,12 +1,12 @@
 """``pipsim admin-server``: the admin server of D3.3 §3.2 in one process — its LwM2M server,
-where devices register over CoAP + DTLS (``management.lwm2m_server``), and its HTTP interface,
-where applications submit commands for them (``management.admin_http``).
+where devices register over CoAP + DTLS (``pipsim.management.lwm2m_server``), and its HTTP interface,
+where applications submit commands for them (``pipsim.management.admin_http``).
 
     pipsim admin-server --coap 127.0.0.1:5684 --psk lc1:lc1:123456 \\
                         --bind 127.0.0.1:8444 --tls DIR --ready-file F
 
 ``--bind`` / ``--tls`` / ``--insecure-local`` are every management service's
-(``management.service``); the ready file holds the LwM2M server's URI, then the HTTP URL.
+(``pipsim.management.service``); the ready file holds the LwM2M server's URI, then the HTTP URL.
 """
 from __future__ import annotations
 

@@ -5,9 +5,9 @@ and encrypted with the requesting domain's key, from the Keystore Manager.
     request         = {"command": <D3.3 §4.2 command>, "iat": seconds, "nonce": 16 bytes}
 
 * The command is D3.3 §4.2's map (``id``, ``domain``, ``device``, ``operation``, ``value``;
-  ``token`` when it is given to the Token Validator), checked by ``domains.commands``.
+  ``token`` when it is given to the Token Validator), checked by ``pipsim.domains.commands``.
 * Signed: a COSE_Mac0 (RFC 9052 §6.2, HMAC 256/256, kid = the domain's alias; built and
-  checked by ``tokens.cose``) — D3.3 §3.3's "sign a token request".
+  checked by ``pipsim.tokens.cose``) — D3.3 §3.3's "sign a token request".
 * Encrypted: a COSE_Encrypt0 (RFC 9052 §5.2, tag 16) with A256GCM (RFC 9053 §4.1: alg 3, a
   random 96-bit IV in the unprotected header, label 5; kid there too, label 4); the AAD is
   the Enc_structure ["Encrypt0", protected, h''] (RFC 9052 §5.3) — "cipher".
@@ -33,12 +33,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from domains.commands import Command, Refused, from_map
-from domains.lwm2m import b64url
-from pipkernel.errors import PipsimError
-from pipkernel.wire import ARRAY_TYPES, MAP_TYPES, CBORError, loads
-from tokens import HMAC_256_256, CoseKey, ReplayCache, TokenError, cose
-from tokens.keys import ISSUE, VERIFY, K
+from pipsim.domains.commands import Command, Refused, from_map
+from pipsim.domains.lwm2m import b64url
+from pipsim.kernel.errors import PipsimError
+from pipsim.kernel.wire import ARRAY_TYPES, MAP_TYPES, CBORError, loads
+from pipsim.tokens import HMAC_256_256, CoseKey, ReplayCache, TokenError, cose
+from pipsim.tokens.keys import ISSUE, VERIFY, K
 
 TAG_ENCRYPT0, A256GCM = 16, 3                 # RFC 9052 §2 Table 1; RFC 9053 §4.1 Table 9
 H_ALG, H_KID, H_IV = 1, 4, 5                  # RFC 9052 §3.1 Table 3

@@ -2,7 +2,7 @@
 
 The parent's side is ``DeviceProcess``: it checks the port free, launches the device, waits
 (bounded) for its ready file, stops it (SIGTERM, then SIGKILL to its process group) and
-reports how it ended.  The child's side is this module run as ``python -m management.device``:
+reports how it ended.  The child's side is this module run as ``python -m pipsim.management.device``:
 it reads the ``pipsim serve`` arguments from stdin as JSON, so the device's PSKs never appear
 in its command line (``/proc/PID/cmdline`` is readable by every local user), and it holds a
 *lifeline*, the read end of a pipe whose only write end the parent holds: when the parent
@@ -129,7 +129,7 @@ class DeviceProcess:
         readable, self._lifeline = os.pipe()
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "management.device"], stdin=subprocess.PIPE,
+                [sys.executable, "-m", "pipsim.management.device"], stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL, stderr=self._stderr, pass_fds=(readable,),
                 start_new_session=True)
         except BaseException:                   # nothing runs: nothing of it is kept
@@ -205,7 +205,7 @@ def _hold(lifeline: int) -> None:
 def main() -> int:
     order = json.loads(sys.stdin.read())
     threading.Thread(target=_hold, args=(order["lifeline"],), daemon=True).start()
-    from pipkernel.cli import main as pipsim
+    from pipsim.kernel.cli import main as pipsim
     return pipsim(order["argv"])
 
 

@@ -1,6 +1,6 @@
 """The admin server's registration directory (LwM2M 1.1 TS §6.2, the Registration
 interface), protocol side: what a Register, Update or De-register means, checked; no sockets
-here (``management.lwm2m_server`` puts it on the network).
+here (``pipsim.management.lwm2m_server`` puts it on the network).
 
 * Register: ``POST /rd?ep=NAME&lt=SECONDS&lwm2m=VERSION&b=U`` with the client's objects in
   link-format (RFC 6690; ``</>;rt="oma.lwm2m";ct=60,</3303/0>,...``) → 2.01 with the

@@ -1,11 +1,11 @@
 """A fleet of devices (issue 13 point 5): N ``pipsim serve`` processes, each its own endpoint
 (``dev-000``, ...), port, clients' DTLS PSK (a fresh random key) and, with a server, its own
 LwM2M registration; run here (engine ``local``) or, beyond one machine, each by a long-running
-task on a Dask cluster (engine ``dask``: ``pipkernel.dask_cluster``).  docs/fleet.md.
+task on a Dask cluster (engine ``dask``: ``pipsim.kernel.dask_cluster``).  docs/fleet.md.
 
 Bounded: at most ``MAX_DEVICES`` devices, ports checked free, every wait limited in time.  A
 device that dies is reported and not restarted; the others go on.  No device outlives the
-fleet (``management.device``: process sessions, a lifeline; with Dask a stop Event and a
+fleet (``pipsim.management.device``: process sessions, a lifeline; with Dask a stop Event and a
 heartbeat lease as well).
 """
 from __future__ import annotations
@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from pipkernel.coaps import check_psk_key
-from pipkernel.dask_cluster import dask_client, distributed
-from pipkernel.errors import PipsimError
+from pipsim.kernel.coaps import check_psk_key
+from pipsim.kernel.dask_cluster import dask_client, distributed
+from pipsim.kernel.errors import PipsimError
 
 from .device import GRACE, DeviceProcess, DeviceSpec, Exit, free_ports, port_free
 

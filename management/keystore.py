@@ -7,11 +7,11 @@
     500 when the key storage fails (a record altered, the directory gone)
 
 A domain key is an HMAC 256/256 COSE_Key (RFC 9052 §7, secret included): its holder signs
-and encrypts its command requests with it (``management.command_request``).  Keys live in a
-``tokens.KeyVault`` over ``management.sealed_storage`` (encrypted at rest under a passphrase
+and encrypts its command requests with it (``pipsim.management.command_request``).  Keys live in a
+``tokens.KeyVault`` over ``pipsim.management.sealed_storage`` (encrypted at rest under a passphrase
 from the environment variable PIPSIM_KEYSTORE_PASSPHRASE).
 
-Who may do what (callers authenticated by ``management.service``; a refusal is 403 text/plain
+Who may do what (callers authenticated by ``pipsim.management.service``; a refusal is 403 text/plain
 naming it, checked before the alias is looked up): anyone authenticated lists the aliases;
 a caller whose identity is the alias, or an ``--admin``, creates its key; the same, or a
 ``--reader`` (the token services), reads it.  Under ``--insecure-local`` nobody is
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from pipkernel.errors import PipsimError
-from tokens import HMAC_256_256, CoseKey, KeyVault, VaultError
+from pipsim.kernel.errors import PipsimError
+from pipsim.tokens import HMAC_256_256, CoseKey, KeyVault, VaultError
 
 from . import service
 from .command_request import b64url, from_b64url

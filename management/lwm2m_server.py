@@ -2,15 +2,15 @@
 the devices' PSK identities, the device list, and the relay of a command to a registered
 device.
 
-Devices reach it over CoAP + DTLS-PSK (aiocoap's DTLS server transport, ``pipkernel.coaps``),
+Devices reach it over CoAP + DTLS-PSK (aiocoap's DTLS server transport, ``pipsim.kernel.coaps``),
 each client endpoint with the identity and key D3.3 §3.2's table gives it; a device may
-register only under the endpoint name its identity belongs to (``management.directory``).
+register only under the endpoint name its identity belongs to (``pipsim.management.directory``).
 Plain CoAP only when asked (``plain``), with a warning.
 
 The relay follows LwM2M 1.1 TS §6.3 / §8: the server sends its Device Management request back
 to the registration's source address, over the DTLS session the device opened when it
 registered (its last Register or Update).  ``await server.send(endpoint, method, path,
-payload, content_format)`` returns the device's answer as a ``domains.lwm2m.Reply`` (code as
+payload, content_format)`` returns the device's answer as a ``pipsim.domains.lwm2m.Reply`` (code as
 c.dd in an int, payload, content-format); a device that does not answer within ``timeout``
 seconds (gone, killed, or its session lost) raises ``DeviceUnreachable``, one not registered
 ``UnknownDevice``.
@@ -24,10 +24,10 @@ import logging
 import aiocoap
 import aiocoap.resource
 
-from domains.lwm2m import Reply
-from pipkernel.coaps import (bind_arg, check_psk_key, code_of, open_server, psk_identity,
+from pipsim.domains.lwm2m import Reply
+from pipsim.kernel.coaps import (bind_arg, check_psk_key, code_of, open_server, psk_identity,
                              status_of, warn_plain)
-from pipkernel.errors import PipsimError
+from pipsim.kernel.errors import PipsimError
 
 from .directory import MAX_REGISTRATIONS, Directory, Refusal
 from .fleet import read_server_keys

@@ -1,6 +1,6 @@
 """The management PKI: one CA, and a certificate per named service or client (X.509, RFC 5280).
 
-The management services authenticate their callers by mutual TLS (``management.service``);
+The management services authenticate their callers by mutual TLS (``pipsim.management.service``);
 the caller's identity is its certificate's common name.  Layout of a PKI directory::
 
     DIR/            0700
@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from pipkernel.errors import PipsimError
+from pipsim.kernel.errors import PipsimError
 
 CA_CERT, CA_KEY = "ca.pem", "ca.key"
 CERT, KEY = "cert.pem", "key.pem"          # in an entity's bundle, beside its CA_CERT

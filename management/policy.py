@@ -30,10 +30,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from domains.commands import Command
-from pipkernel.errors import PipsimError
-from tokens import CoseKey, VaultError, binding
-from tokens.scope import OPERATIONS, ScopeError, parse_path
+from pipsim.domains.commands import Command
+from pipsim.kernel.errors import PipsimError
+from pipsim.tokens import CoseKey, VaultError, binding
+from pipsim.tokens.scope import OPERATIONS, ScopeError, parse_path
 
 ANY = "*"
 DEFAULT_LIFETIME = 300
@@ -116,7 +116,7 @@ class Policy:
 
 
 def scope_of(command: Command) -> str:
-    """The token's scope for one command: its operation on its path (tokens.scope)."""
+    """The token's scope for one command: its operation on its path (pipsim.tokens.scope)."""
     return f"{command.resource}:{OPERATIONS[command.code]}"
 
 

@@ -36,7 +36,7 @@ from typing import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from pipkernel.errors import PipsimError
+from pipsim.kernel.errors import PipsimError
 
 from .pki import CA_CERT, CERT, KEY
 

@@ -46,7 +46,7 @@ class Service:
         self.ready.unlink(missing_ok=True)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "pipkernel.cli", *map(str, argv),
+                [sys.executable, "-m", "pipsim.kernel.cli", *map(str, argv),
                  "--ready-file", str(self.ready)], stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + START_TIMEOUT
         while not self.ready.exists():

@@ -1,10 +1,10 @@
 """Token Generator (D3.3 §4.3) and Token Validator (§4.4), over REST.
 
 Both take ``POST /token {"domain": ALIAS, "cipheredCommand": TEXT}``: TEXT is a command
-request (``management.command_request``) signed and encrypted with the key of ALIAS, which
+request (``pipsim.management.command_request``) signed and encrypted with the key of ALIAS, which
 they fetch from the Keystore Manager (``--keystore URL``, as the caller ``--client-tls``).
 
-Token Generator (one domain server's: its ``--policy``, ``management.policy``)::
+Token Generator (one domain server's: its ``--policy``, ``pipsim.management.policy``)::
 
     POST /token   200 {"token": base64url CWT}
                   400 {"error": "Invalid token request", "detail"}       not JSON, unknown
@@ -16,7 +16,7 @@ Token Generator (one domain server's: its ``--policy``, ``management.policy``)::
 The token (``tokens.Issuer``, the policy's issuer and key, or the device's own key from the
 policy's ``device_keys``): aud = the policy's audience,
 sub = the caller, scope = the command's operation on its path, cmd = the command's digest
-(``tokens.binding``), lifetime from the matching grant.
+(``pipsim.tokens.binding``), lifetime from the matching grant.
 
 Token Validator: D3.3 §4.4 repeats §4.3's table word for word (its title says "generates"
 and its answer is {"token"}).  Read here as its component's role (§3.3: "verify the ODSI
@@ -40,7 +40,7 @@ import logging
 import aiohttp
 from aiohttp import web
 
-from tokens import Issuer, KeyVault, TokenError, Validator
+from pipsim.tokens import Issuer, KeyVault, TokenError, Validator
 
 from . import service
 from .command_request import Receiver, Request, RequestError, b64url

@@ -1,11 +1,11 @@
 """Boot a validated manifest into a running kernel, only through the system calls.
 
-The manifest's plan (partitions.plan) says where every page goes; boot carries it out top-down:
+The manifest's plan (pipsim.partitions.plan) says where every page goes; boot carries it out top-down:
 each parent creates its children from its pool (`k.as_partition(parent)` and
-`pipkernel.wrappers`), maps their pages (a firmware child: its image first,
-`pipkernel.machine.spawn`, then its pages after it) and relays device pages down to their
+`pipsim.kernel.wrappers`), maps their pages (a firmware child: its image first,
+`pipsim.kernel.machine.spawn`, then its pages after it) and relays device pages down to their
 owners with addVAddr (docs/manifests.md "Boot").  Given a measurement log
-(trust.measure.Measurements), each partition is measured as it is created, top-down
+(pipsim.trust.measure.Measurements), each partition is measured as it is created, top-down
 (docs/attestation.md).
 """
 from __future__ import annotations
@@ -13,15 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipkernel import Kernel, Partition, PartitionAPI, layout
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.machine.spawn import python_parent_vidt, spawn_child
-from pipkernel.wrappers import PageAllocator, create_child, map_page, map_range
+from pipsim.kernel import Kernel, Partition, PartitionAPI, layout
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.machine.spawn import python_parent_vidt, spawn_child
+from pipsim.kernel.wrappers import PageAllocator, create_child, map_page, map_range
 
-from trust import image as signed
-from trust import measure, permissions
-from trust.policy import PolicyError
-from trust.policy import load as load_policy
+from pipsim.trust import image as signed
+from pipsim.trust import measure, permissions
+from pipsim.trust.policy import PolicyError
+from pipsim.trust.policy import load as load_policy
 
 from .manifest import load
 from .plan import PartitionPlan
@@ -57,10 +57,10 @@ class DeviceImage:
 
     manifest: Manifest
     kernel: Kernel
-    machine: object | None                # pipkernel.machine.Machine, None for arch python
+    machine: object | None                # pipsim.kernel.machine.Machine, None for arch python
     partitions: dict[str, BootedPartition]
     devices: dict[str, object]            # device name -> its Registers (None for arch python)
-    measurements: object | None = None    # trust.measure.Measurements, if booted measured
+    measurements: object | None = None    # pipsim.trust.measure.Measurements, if booted measured
 
     @property
     def channels(self) -> tuple[ChannelSpec, ...]:
@@ -72,7 +72,7 @@ class DeviceImage:
 
     @property
     def names(self) -> dict[Partition, str]:
-        """Partition handle -> name (for pipkernel.show.render_tree)."""
+        """Partition handle -> name (for pipsim.kernel.show.render_tree)."""
         return {b.partition: name for name, b in self.partitions.items()}
 
     def check_invariants(self) -> list[str]:
@@ -97,9 +97,9 @@ def _start(manifest: Manifest, root_image: signed.Package | None):
         kernel = Kernel(*(getattr(manifest.geometry, f) for f in ("pages", "table_size", "levels")),
                         policy=manifest.policy)
         return kernel, None, {d.name: None for d in manifest.devices}
-    from pipkernel.machine import Machine
-    from pipkernel.machine.devices import Registers
-    from pipkernel.machine.loader import ImageError
+    from pipsim.kernel.machine import Machine
+    from pipsim.kernel.machine.devices import Registers
+    from pipsim.kernel.machine.loader import ImageError
     runs = manifest.root.runs
     machine = Machine(manifest.arch, manifest.geometry.pages,
                       devices=[Registers(d.name) for d in manifest.devices],
@@ -114,10 +114,10 @@ def _start(manifest: Manifest, root_image: signed.Package | None):
 
 
 def verify_image(manifest: Manifest, path, devices=(), **checks) -> signed.Verified | None:
-    """Check a firmware image (a path, or a ``trust.image.Package`` in memory) against the
+    """Check a firmware image (a path, or a ``pipsim.trust.image.Package`` in memory) against the
     manifest's trust policy (image.trust; None without one): its signature, digest and arch,
     and that it requests the permission of each device in ``devices`` (docs/trust.md);
-    ``checks``: ``trust.image.verify``'s name and minimum_version.  ImageRefused or
+    ``checks``: ``pipsim.trust.image.verify``'s name and minimum_version.  ImageRefused or
     PolicyError otherwise."""
     if manifest.trust is None:
         return None
@@ -146,9 +146,9 @@ def _read_firmware(manifest: Manifest) -> dict[str, signed.Package]:
 
 def measure_partition(measurements, manifest: Manifest, spec: PartitionSpec,
                       code: tuple[str, bytes] | None = None) -> None:
-    """Record in ``measurements`` (trust.measure.Measurements) that a partition of the
+    """Record in ``measurements`` (pipsim.trust.measure.Measurements) that a partition of the
     manifest is made (at boot, at a restart, at an update): its code (``code``, a firmware
-    partition's: the image it loads, as trust.measure.elf_code measures it), then its entry
+    partition's: the image it loads, as pipsim.trust.measure.elf_code measures it), then its entry
     as configured."""
     if code is None and spec.runs is None:
         code = "nothing", measure.sha256(b"")
@@ -178,7 +178,7 @@ def _measured_entry(manifest: Manifest, spec: PartitionSpec) -> dict:
 def boot(manifest: Manifest | str, measurements=None) -> DeviceImage:
     """Boot a manifest (or a manifest file's path) and return the device image; with a
     trust policy (image.trust), only once every firmware image checks against it;
-    ``measurements``: a trust.measure.Measurements that records each partition made."""
+    ``measurements``: a pipsim.trust.measure.Measurements that records each partition made."""
     if not isinstance(manifest, Manifest):
         manifest = load(manifest)
     packages = _read_firmware(manifest)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.show import render_tree
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.show import render_tree
 
 from .boot import boot
 from .manifest import load

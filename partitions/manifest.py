@@ -4,7 +4,7 @@
 `load(path)` / `parse(data, base)` check the whole manifest before anything boots and raise
 one `ManifestError` listing every problem found, each naming its field
 (`partition[3].parent: "sensr" is not a partition (did you mean "sensor"?)`).  The typed field
-reader is `partitions.fields`, the rules `partitions.rules`, the data model `partitions.spec`.
+reader is `pipsim.partitions.fields`, the rules `pipsim.partitions.rules`, the data model `pipsim.partitions.spec`.
 """
 from __future__ import annotations
 

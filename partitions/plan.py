@@ -3,18 +3,18 @@ consumed by validation, boot, the runtime and lifecycle (docs/layers.md).
 
 For each partition it says where its own pages are, which of them hold its IPC mailbox, where
 it sees its devices, whether it maps a VIDT, where its firmware image is, and what it costs its
-parent (pages given, kernel pages).  The arithmetic is `pipkernel.layout`'s; this module only
+parent (pages given, kernel pages).  The arithmetic is `pipsim.kernel.layout`'s; this module only
 applies it to one image.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipkernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
-from pipkernel import layout
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.errors import PipsimError
-from pipkernel.types import Geometry
+from pipsim.kernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
+from pipsim.kernel import layout
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.errors import PipsimError
+from pipsim.kernel.types import Geometry
 
 from .spec import ROOT, DeviceSpec, PartitionSpec, Runs
 

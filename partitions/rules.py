@@ -8,13 +8,13 @@ import importlib.util
 import re
 from pathlib import Path
 
-from pipkernel import Geometry, elf, layout
-from pipkernel.abi import ARCHES as CPUS
-from pipkernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
-from pipkernel.abi import MACHINE_LEVELS, MACHINE_TABLE_SIZE, POLICIES, RUN_MODES
-from pipkernel.sdk import flags as sdk
-from tokens.keys import ALGORITHM_NAMES
-from tokens.scope import OPERATIONS
+from pipsim.kernel import Geometry, elf, layout
+from pipsim.kernel.abi import ARCHES as CPUS
+from pipsim.kernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
+from pipsim.kernel.abi import MACHINE_LEVELS, MACHINE_TABLE_SIZE, POLICIES, RUN_MODES
+from pipsim.kernel.sdk import flags as sdk
+from pipsim.tokens.keys import ALGORITHM_NAMES
+from pipsim.tokens.scope import OPERATIONS
 
 from .fields import MISSING, FieldReader, suggest
 from .plan import LayoutError, plan_image
@@ -350,7 +350,7 @@ class Rules:
     # ---- firmware images and memory
     def segments(self, where, path, arch) -> tuple[tuple[int, int], ...]:
         """The (start, end) VAs of an ELF's loadable segments, sorted, after checking it is
-        an ELF for arch (pipkernel.elf); () with an error otherwise."""
+        an ELF for arch (pipsim.kernel.elf); () with an error otherwise."""
         try:
             return tuple(sorted((s.va, s.end) for s in elf.read(path, arch).segments))
         except elf.ImageError as error:

@@ -1,15 +1,15 @@
-"""The data model of a device image: frozen specs, built once by `partitions.rules` from a
+"""The data model of a device image: frozen specs, built once by `pipsim.partitions.rules` from a
 validated manifest (docs/manifests.md).  Tree queries only; where pages go is the image's
-`plan` (partitions.plan)."""
+`plan` (pipsim.partitions.plan)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.errors import PipsimError
-from pipkernel.types import Geometry
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.errors import PipsimError
+from pipsim.kernel.types import Geometry
 
 if TYPE_CHECKING:
     from .plan import ImagePlan

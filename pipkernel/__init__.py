@@ -1,6 +1,6 @@
 """Pip-style partition simulator: the C proto-kernel core and its Python API.
 
-``pipkernel.Kernel`` runs on the C core; ``pipkernel.model.Kernel`` is the
+``pipsim.kernel.Kernel`` runs on the C core; ``pipsim.kernel.model.Kernel`` is the
 independent pure-Python reference model with the same API.
 """
 from .abi import INVARIANTS, SYSCALLS, PipError

@@ -29,7 +29,7 @@ SOURCES = [
 ]
 HEADERS = ["pip.h", "machine.h"]     # their CDEF sections are the whole Python-visible API
 # the ways from guest code to Python (machine.c's host_call, device_read / device_write),
-# defined in pipkernel.machine
+# defined in pipsim.kernel.machine
 CALLBACKS = """
 extern "Python" uint32_t pip_host_call_py(pip_machine *, uint32_t, uint32_t *);
 extern "Python" uint32_t pip_device_read_py(pip_machine *, uint32_t, uint32_t, uint32_t);
@@ -62,7 +62,7 @@ def _section(header: str) -> str:
 
 def _unicorn_include() -> str:
     """Unicorn's headers ship in its wheel (a build requirement); the library itself is
-    the one the Python binding loaded (pipkernel.machine hands machine.c its functions)."""
+    the one the Python binding loaded (pipsim.kernel.machine hands machine.c its functions)."""
     import unicorn
     return str(pathlib.Path(unicorn.__file__).parent / "include")
 
@@ -79,7 +79,7 @@ if os.environ.get("PIPSIM_SANITIZE") == "1":
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef() + CALLBACKS)
 ffibuilder.set_source(
-    "pipkernel._pipcore",
+    "pipsim.kernel._pipcore",
     '#include "pip.h"\n#include "machine.h"',
     sources=[f"pipkernel/c/{name}" for name in SOURCES],   # relative to the project root
     include_dirs=[str(C_DIR), _unicorn_include()],

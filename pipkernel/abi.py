@@ -254,7 +254,7 @@ ROOT_IMAGE_BASE = 0x802000
 CONSOLE_TX, CONSOLE_STATUS = 0, 4
 SYSTEM_TIMER_PERIOD, SYSTEM_HALT, SYSTEM_BLOCKS, SYSTEM_PAGES = 0, 4, 8, 12
 
-# ---- libpip's VIDT page (firmware/include/pip/vidt.h; pipkernel.machine.spawn) ----
+# ---- libpip's VIDT page (firmware/include/pip/vidt.h; pipsim.kernel.machine.spawn) ----
 VIDT_CONTEXT_OFFSET = 0x800     # slots below, contexts of the VIDT's owner from here
 #: the save slots of the machine's VIDTs (its table size is over SAVE_SLOTS_ABOVE)
 CLI_SAVE_INDEX, STI_SAVE_INDEX = cli_sti_save_indices(MACHINE_TABLE_SIZE)
@@ -269,7 +269,7 @@ CHILD_EXIT_MAGIC = 0x54495845   # "EXIT"
 # ---- Per-architecture conventions (docs/abi.md "Kernel calls", "Contexts") ----
 class Arch(NamedTuple):
     """One CPU's conventions, read by the machine's C glue (pip_abi.h), its Python side
-    (pipkernel.machine) and libpip (firmware/include/pip/abi.h).  Registers are named as
+    (pipsim.kernel.machine) and libpip (firmware/include/pip/abi.h).  Registers are named as
     Unicorn names them (UC_<ARCH>_REG_<NAME>)."""
 
     name: str

@@ -47,7 +47,7 @@ def _run(args) -> int:
 
 def _run_default(run_default, args) -> int:
     """The default image; with --trace FILE, what its runtime emits (commands, relay hops,
-    driver turns: pipkernel.machine.trace.emit) written to FILE as it comes."""
+    driver turns: pipsim.kernel.machine.trace.emit) written to FILE as it comes."""
     if args.trace_instructions is not None:
         raise PipsimError("--trace-instructions is for an image (the default image runs its "
                           "firmware in short turns)")

@@ -1,5 +1,5 @@
-"""CoAP over DTLS-PSK with aiocoap, shared by the device (``domains.serve``) and the admin
-server (``management.lwm2m_server``): the PSK table as aiocoap credentials, the bounded DTLS
+"""CoAP over DTLS-PSK with aiocoap, shared by the device (``pipsim.domains.serve``) and the admin
+server (``pipsim.management.lwm2m_server``): the PSK table as aiocoap credentials, the bounded DTLS
 server, the identity a peer authenticated with, and the command-line forms of both.
 """
 from __future__ import annotations

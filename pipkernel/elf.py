@@ -66,7 +66,7 @@ class ElfImage:
 
     @property
     def arch(self) -> str | None:
-        """"arm" or "x86" (pipkernel.abi.ARCHES), None for another CPU."""
+        """"arm" or "x86" (pipsim.kernel.abi.ARCHES), None for another CPU."""
         return next((name for name, a in ARCHES.items() if a.elf_machine == self.e_machine), None)
 
     def check_entry(self) -> None:

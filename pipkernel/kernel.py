@@ -257,7 +257,7 @@ class Kernel:
     @property
     def handle(self):
         """The core's ``pip_kernel *`` (cffi), for C glue that calls the core itself
-        (pipkernel.machine: pip_machine_init, pip_root_set_rights; the interrupt functions
+        (pipsim.kernel.machine: pip_machine_init, pip_root_set_rights; the interrupt functions
         of pip.h in tests).  Python code uses the methods of this class."""
         return self._k
 

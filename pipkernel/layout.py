@@ -7,7 +7,7 @@ does); everything else is the layout convention of this project's images:
 * a child maps its pages at consecutive VAs from `CHILD_VA_START` (a firmware child: from the
   end of its image), skipping the kernel slot, below the VIDT;
 * devices take the root's last linear pages; a machine's console and system pages its first two
-  (pipkernel.abi CONSOLE_VA, SYSTEM_VA);
+  (pipsim.kernel.abi CONSOLE_VA, SYSTEM_VA);
 * creating a child costs its parent `PARTITION_PAGES`, then three tables (MMU, sh1, sh2) for each
   table of the child's tree below its root, and LL pages to record them (`kernel_pages`).
 """
@@ -112,7 +112,7 @@ def kernel_pages(geometry: Geometry, ranges: Ranges) -> int:
 
 def build_spare(geometry: Geometry) -> int:
     """Pages a parent needs beyond its children's costs while their tables are built:
-    prepare's chain carries levels - 1 spare LL pages (pipkernel.wrappers.map_page)."""
+    prepare's chain carries levels - 1 spare LL pages (pipsim.kernel.wrappers.map_page)."""
     return geometry.levels - 1
 
 

@@ -78,7 +78,7 @@ def map_page(api, alloc: PageAllocator, desc: int, src: int, dst: int,
 
     countToMap only asks whether *some* LL page has room for one level; a prepare
     that builds several levels may need one more LL page per level, so the chain
-    carries up to levels - 1 spare pages (pipkernel.layout.build_spare; as many as the
+    carries up to levels - 1 spare pages (pipsim.kernel.layout.build_spare; as many as the
     pool has) and prepare's unused tail goes back to the pool."""
     needed = api.count_to_map(desc, dst)
     if needed:

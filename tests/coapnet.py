@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from management.testbed import Service, TestbedError
-from tokens import Issuer, KeyVault, binding
-from tokens.keys import ISSUE
+from pipsim.management.testbed import Service, TestbedError
+from pipsim.tokens import Issuer, KeyVault, binding
+from pipsim.tokens.keys import ISSUE
 
 PSK = ("lc1", "123456")        # D3.3 §3.2's example endpoint
 DEVICE = "gateway"
@@ -32,7 +32,7 @@ def libcoap(tool: str) -> str:
 
 
 class Served(Service):
-    """``management.testbed.Service`` for tests: a server that does not start fails the test."""
+    """``pipsim.management.testbed.Service`` for tests: a server that does not start fails the test."""
 
     def __init__(self, ready, argv, env=None):
         try:
@@ -76,7 +76,7 @@ def d33(domain, code, resource, value, token, rid=1, device=DEVICE):
 def pipsim_against(device, command: str, *argv, key=PSK[1]):
     """``pipsim COMMAND ARGV --device URI --psk --keys`` against the device: (exit status,
     stdout, stderr)."""
-    run = subprocess.run([sys.executable, "-m", "pipkernel.cli", command, *argv, "--device",
+    run = subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", command, *argv, "--device",
                           device.uri, "--psk", f"{PSK[0]}:{key}", "--keys", str(device.keys)],
                          capture_output=True, text=True, timeout=60)
     return run.returncode, run.stdout.strip(), run.stderr.strip()

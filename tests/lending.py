@@ -1,7 +1,7 @@
 """A partition that lends its mailbox pages to the kernel (ipc and domains containment tests)."""
 import pytest
 
-from pipkernel.types import MemoryFault
+from pipsim.kernel.types import MemoryFault
 
 
 def lend_mailbox(topology, name):

@@ -1,5 +1,5 @@
 """CBOR for COSE/CWT: preferred byte-string heads and CBOR diagnostic notation.  Decoding
-is pipkernel.wire's (strict, bounded): every token decode goes through it."""
+is pipsim.kernel.wire's (strict, bounded): every token decode goes through it."""
 from __future__ import annotations
 
 import math

@@ -12,9 +12,9 @@ import json
 import os
 import sys
 
-from pipkernel.argtypes import positive_seconds, seconds
-from pipkernel.errors import PipsimError
-from pipkernel.wire import CBORError, loads
+from pipsim.kernel.argtypes import positive_seconds, seconds
+from pipsim.kernel.errors import PipsimError
+from pipsim.kernel.wire import CBORError, loads
 
 from . import binding, cose, cwt
 from .cbor import diagnostic

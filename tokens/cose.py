@@ -9,7 +9,7 @@ from typing import NamedTuple
 import cbor2
 from cbor2 import CBORTag
 
-from pipkernel.wire import ARRAY_TYPES, MAP_TYPES, CBORError, cbor_type, loads
+from pipsim.kernel.wire import ARRAY_TYPES, MAP_TYPES, CBORError, cbor_type, loads
 
 from .cbor import bstr_head
 from .errors import TokenError

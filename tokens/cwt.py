@@ -8,11 +8,11 @@ from typing import Mapping, NamedTuple
 
 import cbor2
 
-from pipkernel.wire import CBORError, cbor_type, loads
+from pipsim.kernel.wire import CBORError, cbor_type, loads
 from .binding import CMD
 from .errors import TokenError
 
-# Claim keys (RFC 8392 §4, Table 1); scope = 9 (RFC 9200 §8.14); cmd: tokens.binding.
+# Claim keys (RFC 8392 §4, Table 1); scope = 9 (RFC 9200 §8.14); cmd: pipsim.tokens.binding.
 ISS, SUB, AUD, EXP, NBF, IAT, CTI, SCOPE = 1, 2, 3, 4, 5, 6, 7, 9
 NAMES = {ISS: "iss", SUB: "sub", AUD: "aud", EXP: "exp", NBF: "nbf", IAT: "iat", CTI: "cti",
          SCOPE: "scope", CMD: "cmd"}
@@ -30,7 +30,7 @@ class Claims(NamedTuple):
     iat: int | float | None = None
     cti: bytes | None = None
     scope: str | None = None
-    cmd: bytes | None = None      # the digest of the command it authorises (tokens.binding)
+    cmd: bytes | None = None      # the digest of the command it authorises (pipsim.tokens.binding)
     other: Mapping = _NO_OTHER
 
     def to_map(self) -> dict:
@@ -47,7 +47,7 @@ class Claims(NamedTuple):
 
 
 _NUMERIC = (int, float)
-# Expected types: StringOrURI / text (RFC 8392 §3.1.1-3.1.3; scope: see tokens.scope),
+# Expected types: StringOrURI / text (RFC 8392 §3.1.1-3.1.3; scope: see pipsim.tokens.scope),
 # NumericDate = int or finite float with tag 1 omitted (RFC 8392 §2), cti = bstr (§3.1.7).
 _TYPES = {ISS: (str,), SUB: (str,), AUD: (str,), EXP: _NUMERIC, NBF: _NUMERIC, IAT: _NUMERIC,
           CTI: (bytes,), SCOPE: (str,), CMD: (bytes,)}

@@ -1,5 +1,5 @@
 """Exceptions raised by the token package."""
-from pipkernel.errors import PipsimError
+from pipsim.kernel.errors import PipsimError
 
 REASONS = frozenset({
     "malformed", "unsupported_algorithm", "unknown_key", "bad_signature",

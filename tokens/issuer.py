@@ -36,8 +36,8 @@ class Issuer:
     def issue(self, audience: str, scope: str | Scope, lifetime: float = 300, *, subject: str | None = None,
               now: float | None = None, not_before: float | None = None, cti: bytes | None = None,
               command: bytes | None = None, extra: dict | None = None) -> bytes:
-        """A token for ``audience`` granting ``scope`` (see tokens.scope), valid ``lifetime`` s,
-        for the one command whose digest is ``command`` (tokens.binding.digest: a management
+        """A token for ``audience`` granting ``scope`` (see pipsim.tokens.scope), valid ``lifetime`` s,
+        for the one command whose digest is ``command`` (pipsim.tokens.binding.digest: a management
         token must name it).
 
         iat = now, exp = now + lifetime; cti is random unless given."""

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.hmac import HMAC
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from pipkernel.wire import CBORError, loads
+from pipsim.kernel.wire import CBORError, loads
 from .errors import VaultError
 
 # COSE_Key common parameters (RFC 9052 §7.1, Table 4).

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pipkernel.errors import PipsimError
+from pipsim.kernel.errors import PipsimError
 
 OPERATIONS = {"read": "r", "write": "w", "execute": "x", "delete": "d", "create": "c"}
 _BITS = {letter: 1 << i for i, letter in enumerate(OPERATIONS.values())}

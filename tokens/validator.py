@@ -59,7 +59,7 @@ class Validator:
         ``operation`` is a name or letter ("write", "w"), ``resource`` a path ("26261/0/7");
         a malformed request raises ScopeError (a ValueError), not TokenError.  Without
         them the scope is only checked for form.  ``command``: the digest of the command
-        asked for (tokens.binding.digest); the token must carry the same in its ``cmd``
+        asked for (pipsim.tokens.binding.digest); the token must carry the same in its ``cmd``
         claim (``command_mismatch``; ``missing_claim`` without one).  An Administration
         Manager authorizing a command passes all three.  The token is recorded in the
         replay cache only when every other check passed."""

@@ -7,7 +7,7 @@
 #  * qemu-user: qemu-arm and qemu-i386, the user-mode emulators `make bench` compares the
 #    machine with (bench/README.md "Real programs");
 #  * swtpm, swtpm-tools: the TPM 2.0 simulator the TPM root of trust is tested and benched on;
-#    libtss2-dev, pkg-config: tpm2-pytss (trust.rot_tpm) builds against the TSS from source,
+#    libtss2-dev, pkg-config: tpm2-pytss (pipsim.trust.rot_tpm) builds against the TSS from source,
 #    PyPI has no wheel of it (docs/attestation.md "Roots of trust");
 #  * gdb-multiarch: the debugger `pipsim run IMAGE --gdb` serves and its tests drive
 #    (docs/debugging.md "Debugging with GDB").

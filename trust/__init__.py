@@ -1,10 +1,10 @@
 """The chain of trust: signed images and the trust policy that checks them (docs/trust.md);
 measured boot, remote attestation and roots of trust (docs/attestation.md).
 
-    policy = trust.policy.load("trust.toml")
-    trust.image.sign("app.elf", developer_key, "developer", name="app", version=3, arch="arm",
+    policy = pipsim.trust.policy.load("trust.toml")
+    pipsim.trust.image.sign("app.elf", developer_key, "developer", name="app", version=3, arch="arm",
                      permissions=("ipc",))
-    verified = trust.image.verify("app.elf", policy, arch="arm", minimum_version=2)
+    verified = pipsim.trust.image.verify("app.elf", policy, arch="arm", minimum_version=2)
 """
 from .attest import Appraisal, Attester, ReferenceValues, Verifier, measured
 from .image import ImageRefused, Metadata, Package, Verified, sign, verify

@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from pipkernel.wire import CBORError, loads
+from pipsim.kernel.wire import CBORError, loads
 
 from .measure import CODE, CONFIG, Event, Measurements, canonical, replay, sha256
 from .rot import AttestationError, RootOfTrust, SoftwareRoot
@@ -38,7 +38,7 @@ def _root_class(kind: str) -> type[RootOfTrust]:
 
 
 def measured(device: str, root: RootOfTrust | None = None) -> Measurements:
-    """A measurement log for booting ``device`` (partitions.boot), anchored in ``root``
+    """A measurement log for booting ``device`` (pipsim.partitions.boot), anchored in ``root``
     (default: a fresh software root of trust)."""
     return Measurements(root if root is not None else SoftwareRoot.generate(device))
 

@@ -8,9 +8,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipkernel import elf
-from pipkernel.errors import PipsimError
-from tokens.keys import CoseKey
+from pipsim.kernel import elf
+from pipsim.kernel.errors import PipsimError
+from pipsim.tokens.keys import CoseKey
 
 from . import image
 from .image import ImageRefused

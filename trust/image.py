@@ -6,8 +6,8 @@ The signature file is a CBOR map {"developer": COSE_Sign1[, "authority": COSE_Si
 a CBOR map {"name", "version", "arch", "kind", "digest", "permissions", "signer"}; each
 signature's external AAD names its role, so neither can stand in for the other.  The
 developer signs the metadata; an authority countersigns the same payload when the image
-requests privileged permissions (trust.permissions).  :func:`verify` checks all of it
-against a trust policy (trust.policy) and raises :class:`ImageRefused` with a reason; it
+requests privileged permissions (pipsim.trust.permissions).  :func:`verify` checks all of it
+against a trust policy (pipsim.trust.policy) and raises :class:`ImageRefused` with a reason; it
 checks an image on disk or one held in memory (:class:`Package`: an update's ELF and its
 signature file, verified as the very bytes that will be loaded)."""
 from __future__ import annotations
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import cbor2
 
-from pipkernel import elf
-from pipkernel.abi import ARCHES as CPUS
-from pipkernel.errors import PipsimError
-from pipkernel.wire import MAP_TYPES, CBORError, loads
-from tokens import cose
-from tokens.errors import TokenError
-from tokens.keys import CoseKey
+from pipsim.kernel import elf
+from pipsim.kernel.abi import ARCHES as CPUS
+from pipsim.kernel.errors import PipsimError
+from pipsim.kernel.wire import MAP_TYPES, CBORError, loads
+from pipsim.tokens import cose
+from pipsim.tokens.errors import TokenError
+from pipsim.tokens.keys import CoseKey
 
 from . import permissions as vocabulary
 from .policy import AUTHORITY, DEVELOPER, ROLES, TrustPolicy

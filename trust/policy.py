@@ -21,9 +21,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipkernel.errors import PipsimError
-from tokens.errors import VaultError
-from tokens.keys import VERIFY, CoseKey
+from pipsim.kernel.errors import PipsimError
+from pipsim.tokens.errors import VaultError
+from pipsim.tokens.keys import VERIFY, CoseKey
 
 from . import permissions
 

@@ -3,7 +3,7 @@ measurements are extended into, and the sealing key (docs/attestation.md "Roots 
 
 ``RootOfTrust`` is the interface; ``SoftwareRoot`` the embedded software one, the default:
 its device secret and attestation key are generated per device and kept by the host, never
-in partition memory.  ``trust.rot_tpm.TpmRoot`` puts them in a TPM 2.0.
+in partition memory.  ``pipsim.trust.rot_tpm.TpmRoot`` puts them in a TPM 2.0.
 """
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from pipkernel.errors import PipsimError
-from pipkernel.wire import CBORError, loads
-from tokens import cose
-from tokens.errors import TokenError
-from tokens.keys import EDDSA, CoseKey
+from pipsim.kernel.errors import PipsimError
+from pipsim.kernel.wire import CBORError, loads
+from pipsim.tokens import cose
+from pipsim.tokens.errors import TokenError
+from pipsim.tokens.keys import EDDSA, CoseKey
 
 from .measure import DIGEST_SIZE, ZERO, extend
 
@@ -68,7 +68,7 @@ class RootOfTrust(abc.ABC):
     @abc.abstractmethod
     def quote(self, nonce: bytes, claims: bytes) -> bytes:
         """A signed quote of the register and ``nonce``; ``claims`` (a digest of what the
-        device says besides: trust.attest) is signed too where the root can."""
+        device says besides: pipsim.trust.attest) is signed too where the root can."""
 
     @classmethod
     @abc.abstractmethod

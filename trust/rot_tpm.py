@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from pipkernel.wire import CBORError, loads
+from pipsim.kernel.wire import CBORError, loads
 
 from .measure import sha256
 from .rot import SEAL_NONCE, AttestationError, RootOfTrust, SealError, bound

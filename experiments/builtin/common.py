@@ -1,13 +1,13 @@
 """Parameters and helpers the built-in experiments share."""
 from __future__ import annotations
 
-import pipkernel
-import pipkernel.model
+import pipsim.kernel
+import pipsim.kernel.model
 
 from ..params import Param
 from ..trees import SHAPES, make_shape
 
-KERNELS = {"c": pipkernel.Kernel, "model": pipkernel.model.Kernel}
+KERNELS = {"c": pipsim.kernel.Kernel, "model": pipsim.kernel.model.Kernel}
 
 IMPL = Param("impl", "c", "kernel: c (the C core) or model (the pure-Python reference model)",
              choices=tuple(KERNELS))

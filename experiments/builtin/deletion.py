@@ -1,7 +1,7 @@
 """Pages recovered and lost when a tree is deleted top-down or bottom-up."""
 from __future__ import annotations
 
-from pipkernel.wrappers import PipCallError
+from pipsim.kernel.wrappers import PipCallError
 
 from ..params import Param
 from ..registry import Figure, experiment

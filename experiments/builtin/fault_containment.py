@@ -1,8 +1,8 @@
 """How far hostile system calls from one partition reach."""
 from __future__ import annotations
 
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.types import MemoryFault
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.types import MemoryFault
 
 from ..params import Param
 from ..registry import Figure, experiment

@@ -5,8 +5,8 @@ import statistics
 import struct
 import time
 
-import pipkernel
-from pipkernel.abi import (CONTEXT_SIZE, CONTEXT_WORDS, CTX_PC, CTX_PIPFLAGS, CTX_REGS, CTX_VALID,
+import pipsim.kernel
+from pipsim.kernel.abi import (CONTEXT_SIZE, CONTEXT_WORDS, CTX_PC, CTX_PIPFLAGS, CTX_REGS, CTX_VALID,
                            PAGE_SIZE, VECTORS, VIDT_CONTEXT_OFFSET, cli_sti_save_indices)
 
 from ..params import Param
@@ -140,7 +140,7 @@ def fault_propagation(p, rng):
     with a page-fault handler but no double-fault handler is not modelled.
     """
     depth = p["depth"]
-    tree = build(pipkernel.Kernel, chain(depth, 1), p["table_size"], p["levels"], vidt=True)
+    tree = build(pipsim.kernel.Kernel, chain(depth, 1), p["table_size"], p["levels"], vidt=True)
     k, vidt = tree.kernel, tree.kernel.geometry.vidt_va
     nodes = [tree.leftmost(d) for d in range(depth + 1)]
     handlers = handler_depths(p["handlers"], depth, p["handler_every"])

@@ -99,7 +99,7 @@ def ipc_latency(p, rng):
     as with the hops; idle_step_us separates the walk.  Bursts are capped by the outbox
     (8 slots).
     """
-    from ipc import OutboxFull, Policy, Relay, setup_topology
+    from pipsim.ipc import OutboxFull, Policy, Relay, setup_topology
     tree, sender, receiver = endpoints(p["placement"], p["distance"])
     k = KERNELS[p["impl"]]()
     topo = setup_topology(k, tree)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipkernel.abi import EXTRA_PROPERTIES, POLICIES
+from pipsim.kernel.abi import EXTRA_PROPERTIES, POLICIES
 
 from .. import firmware
 from ..params import Param
@@ -33,13 +33,13 @@ class Attempt:
 
 @dataclass
 class Run:
-    machine: object             # pipkernel.machine.Machine, after the run
+    machine: object             # pipsim.kernel.machine.Machine, after the run
     result: object              # its RunResult
     lines: list[str]            # the console
 
 
 def _run(arch: str, policy: str, image: str, devices=(), setup=None) -> Run:
-    from pipkernel.machine import Machine     # needs the machine: imported when it runs
+    from pipsim.kernel.machine import Machine     # needs the machine: imported when it runs
     path = firmware.image(arch, image)
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: build it with `make -C firmware`")
@@ -58,7 +58,7 @@ def run_pipweak(arch: str, policy: str, device: bool = True) -> tuple[Run, list[
     """Run the pipweak image; each attempt with the kernel's properties as the root gave its
     verdict (before the cleanup).  device: lend an extra Registers device (else the root
     lends its system page, its default)."""
-    from pipkernel.machine.devices import Registers
+    from pipsim.kernel.machine.devices import Registers
     verdicts, raised = [], [0]
 
     def verdict(machine, args):

@@ -14,7 +14,7 @@ COUNTERS = ("instructions", "syscalls", "switches", "tlb_fills")
 
 def bench_run(arch: str, mode: int, iterations: int):
     """One run of the bench image: (host seconds of Machine.run, RunResult)."""
-    from pipkernel.machine import Machine     # needs the machine: imported when it runs
+    from pipsim.kernel.machine import Machine     # needs the machine: imported when it runs
     machine = Machine(arch, pages=MACHINE_PAGES)
     machine.load(str(firmware.image(arch, "bench")))
     machine.patch_word("bench_mode", mode)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import statistics
 import time
 
-from pipkernel.layout import PARTITION_PAGES
-from pipkernel.model.memory import PhysicalMemory
-from pipkernel.wrappers import create_child, map_page
+from pipsim.kernel.layout import PARTITION_PAGES
+from pipsim.kernel.model.memory import PhysicalMemory
+from pipsim.kernel.wrappers import create_child, map_page
 
 from ..params import Param
 from ..registry import Figure, experiment

@@ -10,9 +10,9 @@
 import sys
 from pathlib import Path
 
-from tokens.keys import EDDSA, CoseKey
-from trust import image, permissions
-from trust.policy import AUTHORITY, DEVELOPER
+from pipsim.tokens.keys import EDDSA, CoseKey
+from pipsim.trust import image, permissions
+from pipsim.trust.policy import AUTHORITY, DEVELOPER
 
 KIDS = {DEVELOPER: "firmware-developer", AUTHORITY: "platform-authority"}
 GRANTS = {DEVELOPER: list(permissions.PUBLIC), AUTHORITY: ["device:*", "partitions", "network"]}

@@ -8,7 +8,7 @@ bytes are padded to whole pages; read-only segments go to section .pipimage.code
 parent's code segment), writable ones to .pipimage.data (its data segment), each
 page-aligned, so the parent owns exactly those pages and can give them to the child
 with addVAddr. OUT.S also defines `const struct pip_image NAME_image`.
-The ELF is read and checked for ARCH (arm, x86) by pipkernel.elf, the simulator's one ELF
+The ELF is read and checked for ARCH (arm, x86) by pipsim.kernel.elf, the simulator's one ELF
 reader: run with the project's Python (the firmware Makefile's PY).
 """
 import hashlib
@@ -16,7 +16,7 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))   # the project's root
-from pipkernel import elf  # noqa: E402
+from pipsim.kernel import elf  # noqa: E402
 
 PAGE = 4096
 

@@ -57,7 +57,7 @@ def _bind_unicorn() -> None:
 
 
 class Event(NamedTuple):
-    """One event of the machine's trace (pipkernel.machine.trace names it)."""
+    """One event of the machine's trace (pipsim.kernel.machine.trace names it)."""
     kind: int                   # lib.PIP_EVENT_*
     partition: int              # the partition it happened to (a fault: the faulting one)
     number: int                 # call number, vector
@@ -404,7 +404,7 @@ class Machine:
 
     def take_trace(self) -> list[Event]:
         """The events recorded since the last call (tracing on), oldest first, taken;
-        pipkernel.machine.trace names them.  The ring holds PIP_TRACE_CAP events: a sliced
+        pipsim.kernel.machine.trace names them.  The ring holds PIP_TRACE_CAP events: a sliced
         run drains it in time; what found it full is counters()["trace_dropped"]."""
         m = self._m
         events = [Event(e.kind, e.partition, e.number, e.result, e.reason, e.pc,
@@ -435,7 +435,7 @@ class Machine:
 
     def snapshot(self) -> bytes:
         """The whole machine, stopped between runs, as a snapshot file's bytes
-        (pipkernel.machine.snapshot): memory, CPU, timer, counters, what it knows of its
+        (pipsim.kernel.machine.snapshot): memory, CPU, timer, counters, what it knows of its
         Python partitions, the console and trace not yet taken, the devices' registers.  A
         device written in Python must say its registers (state() / set_state(), as
         devices.Registers): SnapshotError otherwise, rather than a partial snapshot."""
@@ -487,7 +487,7 @@ class Machine:
             raise
         self.image = None
 
-    # ---- a debugger's view and stops (pipkernel.machine.gdb), between runs or slices ----
+    # ---- a debugger's view and stops (pipsim.kernel.machine.gdb), between runs or slices ----
     def context_of(self, pd: int) -> tuple[int, ...] | None:
         """Partition pd's context record: the running partition's from the CPU, another's as
         it last left the CPU; None if none is known (it never left the CPU)."""

@@ -1,5 +1,5 @@
 """ARMv7-A (ARM and Thumb-2 state), as pipcore's armv7 port: its engine and disassembler.
-Its conventions (registers, kernel calls, status) are pipkernel.abi.ARCHES["arm"]."""
+Its conventions (registers, kernel calls, status) are pipsim.kernel.abi.ARCHES["arm"]."""
 from unicorn import UC_ARCH_ARM, UC_MODE_ARM, Uc
 from unicorn.arm_const import UC_CPU_ARM_CORTEX_A7
 

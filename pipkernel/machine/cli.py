@@ -1,7 +1,7 @@
 """`pipsim run IMAGE.elf` (the root partition) and `pipsim run --child IMAGE.elf` (the one
-child of a Python root, pipkernel.machine.spawn.run_child): the console as the guest writes
+child of a Python root, pipsim.kernel.machine.spawn.run_child): the console as the guest writes
 it, Ctrl-C, traces, fault reports and a run summary; `--gdb [HOST]:PORT` (a GDB remote
-stub: pipkernel.machine.gdb), `--save-at N --snapshot FILE` and `--restore FILE`
+stub: pipsim.kernel.machine.gdb), `--save-at N --snapshot FILE` and `--restore FILE`
 (docs/debugging.md)."""
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 self-describing, versioned file, and the checks that refuse one that does not fit.
 
 A file is ``MAGIC``, the header's length (4 bytes, little-endian), the header (CBOR, read
-with the strict reader pipkernel.wire), the sections the header lists (each compressed with
+with the strict reader pipsim.kernel.wire), the sections the header lists (each compressed with
 zlib) and the SHA-256 of everything before it.  Every format version keeps that frame, so a
 damaged file is told from one of another version.  The sections: ``state`` (the C glue's
 record, pip_snapshot in machine.h), ``memory`` (every physical page) and ``devices`` (the

@@ -1,5 +1,5 @@
 """libpip's Pip_SpawnChild for a Python parent: a child partition running an ELF image,
-built only with the parent's system calls (pipkernel.wrappers); how the child ended
+built only with the parent's system calls (pipsim.kernel.wrappers); how the child ended
 (``child_exit_code``); and ``run_child``, a Python root running one firmware child to its
 end (``pipsim run --child``, docs/sdk.md)."""
 from __future__ import annotations

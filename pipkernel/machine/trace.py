@@ -52,7 +52,7 @@ def emit(machine, event: str, **fields) -> None:
 
 def describe(e, names: dict[int, str] | None = None,
              disassemble: Callable[[int, int], str] | None = None) -> dict:
-    """One machine event (pipkernel.machine.Event) as a dict with named fields."""
+    """One machine event (pipsim.kernel.machine.Event) as a dict with named fields."""
     names = names or {}
 
     def who(pd):

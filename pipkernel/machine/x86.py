@@ -1,6 +1,6 @@
 """x86 32-bit protected mode, flat segments (as Unicorn sets them up): its engine and
 disassembler.  Its conventions (registers, kernel calls, status) are
-pipkernel.abi.ARCHES["x86"]."""
+pipsim.kernel.abi.ARCHES["x86"]."""
 from unicorn import UC_ARCH_X86, UC_MODE_32, Uc
 
 from ..abi import ARCHES

@@ -2,7 +2,7 @@
 
 ``pipsim cc --arch arm|x86 [--kind root|child] [--state t32|a32] [--stack N] [--heap N]
 [--show] <compiler arguments>`` runs arm-none-eabi-gcc or gcc -m32 with the SDK's flags
-(pipkernel.sdk.flags), libpip's and newlib's headers, and, when it links (no -c, -S, -E,
+(pipsim.kernel.sdk.flags), libpip's and newlib's headers, and, when it links (no -c, -S, -E,
 -M, -MM), the linker script with the image's symbols, the start file, newlib, libpip.a and
 libgcc.  Whatever pipsim cc does not know goes to the compiler, in order.
 ``pipsim cc --print-sdk`` prints the SDK's directory, ``pipsim cc --arch A

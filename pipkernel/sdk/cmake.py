@@ -1,5 +1,5 @@
-"""CMake toolchain files for pipsim images, written from pipkernel.sdk.flags (docs/sdk.md):
-``python -m pipkernel.sdk.cmake ARCH`` prints firmware/build/cmake/pipsim-ARCH.cmake.
+"""CMake toolchain files for pipsim images, written from pipsim.kernel.sdk.flags (docs/sdk.md):
+``python -m pipsim.kernel.sdk.cmake ARCH`` prints firmware/build/cmake/pipsim-ARCH.cmake.
 Its cache variables: PIPSIM_KIND (root | child), PIPSIM_STATE (t32 | a32, ARM only),
 PIPSIM_STACK and PIPSIM_HEAP (bytes; empty: the kind's default)."""
 from __future__ import annotations
@@ -87,7 +87,7 @@ def toolchain(arch: str) -> str:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in ARCHES:
-        print(f"usage: python -m pipkernel.sdk.cmake {'|'.join(ARCHES)}", file=sys.stderr)
+        print(f"usage: python -m pipsim.kernel.sdk.cmake {'|'.join(ARCHES)}", file=sys.stderr)
         return 2
     sys.stdout.write(toolchain(argv[0]))
     return 0

@@ -11,11 +11,11 @@ import pytest
 from unicorn.arm_const import UC_ARM_REG_R0, UC_ARM_REG_R1
 from unicorn.x86_const import UC_X86_REG_EAX, UC_X86_REG_ECX
 
-from pipkernel import elf
-from pipkernel.abi import CONSOLE_VA, SYSTEM_VA
-from pipkernel.machine import Machine
-from pipkernel.machine.spawn import python_parent_vidt, spawn_child
-from pipkernel.wrappers import PageAllocator
+from pipsim.kernel import elf
+from pipsim.kernel.abi import CONSOLE_VA, SYSTEM_VA
+from pipsim.kernel.machine import Machine
+from pipsim.kernel.machine.spawn import python_parent_vidt, spawn_child
+from pipsim.kernel.wrappers import PageAllocator
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = ROOT / "firmware" / "build"

@@ -2,16 +2,16 @@
 kernel refusals by name and meaning; an empty page pool as NoFreePages."""
 import pytest
 
-import pipkernel.cli
-from experiments import ExperimentError
-from ipc import IpcError, OutboxFull
-from pipkernel import Kernel
-from pipkernel.abi import MESSAGES, PipError
-from pipkernel.errors import PipsimError
-from pipkernel.machine import ImageError
-from pipkernel.wire import CBORError
-from pipkernel.wrappers import NoFreePages, PageAllocator, PipCallError, create_child, map_page
-from tokens import ScopeError, TokenError, VaultError
+import pipsim.kernel.cli
+from pipsim.experiments import ExperimentError
+from pipsim.ipc import IpcError, OutboxFull
+from pipsim.kernel import Kernel
+from pipsim.kernel.abi import MESSAGES, PipError
+from pipsim.kernel.errors import PipsimError
+from pipsim.kernel.machine import ImageError
+from pipsim.kernel.wire import CBORError
+from pipsim.kernel.wrappers import NoFreePages, PageAllocator, PipCallError, create_child, map_page
+from pipsim.tokens import ScopeError, TokenError, VaultError
 
 ERRORS = [IpcError("unknown endpoint 'x'"), OutboxFull("outbox of endpoint 3 is full"),
           TokenError("expired", "token expired at 5"), VaultError("no key 'k'"),
@@ -37,19 +37,19 @@ class _Command:
 @pytest.mark.parametrize("error", ERRORS, ids=lambda e: type(e).__name__)
 def test_a_user_error_is_one_line_without_traceback(monkeypatch, capsys, error):
     assert isinstance(error, PipsimError)
-    monkeypatch.setattr(pipkernel.cli, "entry_points",
+    monkeypatch.setattr(pipsim.kernel.cli, "entry_points",
                         lambda group: [_Command(error)] if group == "pipsim.commands" else [])
-    assert pipkernel.cli.main(["fail"]) == 2
+    assert pipsim.kernel.cli.main(["fail"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == f"pipsim: error: {error}\n"
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch):
-    monkeypatch.setattr(pipkernel.cli, "entry_points",
+    monkeypatch.setattr(pipsim.kernel.cli, "entry_points",
                         lambda group: [_Command(KeyError("bug"))] if group == "pipsim.commands"
                         else [])
     with pytest.raises(KeyError):
-        pipkernel.cli.main(["fail"])
+        pipsim.kernel.cli.main(["fail"])
 
 
 def test_existing_catches_still_work():
@@ -89,7 +89,7 @@ def test_an_empty_pool_is_no_free_pages_not_a_memory_error():
 ])
 def test_nonsense_option_values_are_usage_errors(argv, flag, capsys):
     with pytest.raises(SystemExit) as stopped:
-        pipkernel.cli.main(argv)
+        pipsim.kernel.cli.main(argv)
     assert stopped.value.code == 2
     assert f"error: argument {flag}:" in capsys.readouterr().err
 
@@ -102,7 +102,7 @@ def test_a_reader_that_leaves_ends_the_command_quietly():
     import sys
     from pathlib import Path
     image = Path(__file__).resolve().parents[2] / "firmware" / "build" / "arm" / "forever.elf"
-    run = subprocess.Popen([sys.executable, "-m", "pipkernel.cli", "run", str(image), "--trace",
+    run = subprocess.Popen([sys.executable, "-m", "pipsim.kernel.cli", "run", str(image), "--trace",
                             "-", "--max-instructions", "100000000"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert run.stdout.readline().startswith(b"scheduler:")

@@ -2,7 +2,7 @@
 import subprocess
 import sys
 
-from pipkernel.cli import main
+from pipsim.kernel.cli import main
 
 
 def test_demo_shows_the_tree_and_the_properties(capsys):
@@ -31,7 +31,7 @@ def test_run_without_an_image_runs_the_default_device_image(capsys):
 def test_only_plotting_imports_matplotlib():
     """Every command pays for what `pipsim` imports to build its parser (the experiment
     command included): not matplotlib."""
-    code = ("import sys, pipkernel.cli; help = pipkernel.cli.build_parser().format_help(); "
+    code = ("import sys, pipsim.kernel.cli; help = pipsim.kernel.cli.build_parser().format_help(); "
             "print('experiment' in help, any(m.startswith('matplotlib') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "False"]

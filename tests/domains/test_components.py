@@ -4,11 +4,11 @@ import hashlib
 import pytest
 from hypothesis import given, strategies as st
 
-from domains.admin import AdministrationManager
-from domains.security import SecurityValidator
-from domains.store import PageReplayCache, PageStore, StoreError
-from pipkernel import Kernel, MemoryFault
-from tokens import TokenError
+from pipsim.domains.admin import AdministrationManager
+from pipsim.domains.security import SecurityValidator
+from pipsim.domains.store import PageReplayCache, PageStore, StoreError
+from pipsim.kernel import Kernel, MemoryFault
+from pipsim.tokens import TokenError
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_a_probe_costs_a_bounded_number_of_calls(root, seed):
     every expired entry it met cost more than an activation's 200,000 at 64 pages).  The
     digest key decides where entries sit; with key 75 the deletion's shift, in a table with no
     empty slot, once went round more than one lap."""
-    from domains.containment import Budget, MeteredAPI, Runaway
+    from pipsim.domains.containment import Budget, MeteredAPI, Runaway
     api, vas = root
     pages = 4
     capacity = pages * 4096 // 32 - 1
@@ -127,8 +127,8 @@ def test_security_policy_longest_prefix_and_routes():
 def test_backlog_keeps_order_and_bounds():
     """Messages the outbox has no room for wait in the component's pages and leave in order
     (on_sent tells their sequence numbers); past the backlog's bound, send says None."""
-    from domains.component import BACKLOG_MAX
-    from domains.gateway import Gateway
+    from pipsim.domains.component import BACKLOG_MAX
+    from pipsim.domains.gateway import Gateway
     rt = Gateway().runtime
     manager = rt.components["sensor-manager"]
     sent, seen = [], []

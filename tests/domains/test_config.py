@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-import partitions
-from domains.gateway import IMAGE
+from pipsim import partitions
+from pipsim.domains.gateway import IMAGE
 
 GATEWAY = tomllib.loads(Path(IMAGE).read_text())
 
@@ -57,7 +57,7 @@ def test_the_gateway_configs_reach_the_specs():
     (lambda d: part(d, "provider-a").update(config="audience=a"),
      "partition[5].config: must be a table, not a string"),
     (lambda d: part(d, "sensor-manager").update(config={"audience": "x"}),
-     "partition[0].config: domains.virtual:VirtualManager takes no config"),
+     "partition[0].config: pipsim.domains.virtual:VirtualManager takes no config"),
     (lambda d: part(d, "provider-a-app").update(config={"audience": "x"}),
      "partition[6].config: only a partition running a Python component has one"),
 ])

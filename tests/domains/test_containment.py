@@ -10,9 +10,9 @@ from hypothesis import example, given, settings, strategies as st
 from hostile import arm, loops
 from lending import lend_mailbox
 
-from domains.gateway import APP_CONFIG, LAMP, RESTART, START, TEMPERATURE, Gateway
-from ipc import IpcError
-from tokens.scope import OPERATIONS
+from pipsim.domains.gateway import APP_CONFIG, LAMP, RESTART, START, TEMPERATURE, Gateway
+from pipsim.ipc import IpcError
+from pipsim.tokens.scope import OPERATIONS
 
 
 @pytest.fixture(params=["arm", "x86"])

@@ -4,8 +4,8 @@ scheduled by the runtime; refused creates leave nothing behind."""
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from domains import configuration
-from domains.gateway import APP_CONFIG, CREATE, DELETE, LIST, START, Gateway
+from pipsim.domains import configuration
+from pipsim.domains.gateway import APP_CONFIG, CREATE, DELETE, LIST, START, Gateway
 
 
 @pytest.fixture
@@ -272,7 +272,7 @@ def test_hostile_create_values_are_refused_and_change_nothing(gw, value):
 def test_a_domain_deleted_while_the_runtime_polls(gw):
     """A command handled during a round (e.g. one forwarded over IPC) may delete a domain:
     the round goes on without it."""
-    from domains.commands import Command
+    from pipsim.domains.commands import Command
     assert create_with_code(gw, name="x").status == 201
     assert owner(gw, "write", START, "x").accepted
     rt = gw.runtime

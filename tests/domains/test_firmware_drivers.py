@@ -8,9 +8,9 @@ from pathlib import Path
 import cbor2
 import pytest
 
-import partitions
-from domains.gateway import IMAGE, LAMP, RESTART, TEMPERATURE, Gateway, run_default
-from pipkernel.machine.spawn import CONTEXT_OFFSET
+from pipsim import partitions
+from pipsim.domains.gateway import IMAGE, LAMP, RESTART, TEMPERATURE, Gateway, run_default
+from pipsim.kernel.machine.spawn import CONTEXT_OFFSET
 
 ARCHES = ["arm", "x86"]
 
@@ -212,8 +212,8 @@ def test_a_restart_that_cannot_spawn_is_refused_and_undone(arch, monkeypatch):
     """A respawn that fails (here: the image loader refuses) is refused with the reason; the
     half-made child is deleted, every page is back with the manager, the driver's requests
     are refused, and the rest of the device keeps serving."""
-    from domains import lifecycle
-    from pipkernel.wrappers import PipCallError
+    from pipsim.domains import lifecycle
+    from pipsim.kernel.wrappers import PipCallError
     gw = Gateway(arch=arch)
     manager = gw.image.partitions["actuator-manager"].partition
     _grandchild(gw)

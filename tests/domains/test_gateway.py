@@ -5,9 +5,9 @@ import cbor2
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from domains import commands
-from domains.gateway import LAMP, TEMPERATURE, Gateway, run_default, session
-from pipkernel import MemoryFault
+from pipsim.domains import commands
+from pipsim.domains.gateway import LAMP, TEMPERATURE, Gateway, run_default, session
+from pipsim.kernel import MemoryFault
 
 
 @pytest.fixture

@@ -6,20 +6,20 @@ import functools
 
 import pytest
 
-import partitions
-from domains.commands import Command
-from domains.component import Component, Context
-from domains.domain import DomainManager
-from domains.gateway import IMAGE, Gateway
-from domains.host import HostServices, Manager
-from domains.lifecycle import Lifecycle
-from domains.runtime import PartitionHost, Runtime
-from ipc import setup_topology
-from pipkernel import Kernel
-from pipkernel.wrappers import free_pages
-from tokens import Issuer, KeyVault
-from tokens.keys import HMAC_256_64
-from trust import SealError
+from pipsim import partitions
+from pipsim.domains.commands import Command
+from pipsim.domains.component import Component, Context
+from pipsim.domains.domain import DomainManager
+from pipsim.domains.gateway import IMAGE, Gateway
+from pipsim.domains.host import HostServices, Manager
+from pipsim.domains.lifecycle import Lifecycle
+from pipsim.domains.runtime import PartitionHost, Runtime
+from pipsim.ipc import setup_topology
+from pipsim.kernel import Kernel
+from pipsim.kernel.wrappers import free_pages
+from pipsim.tokens import Issuer, KeyVault
+from pipsim.tokens.keys import HMAC_256_64
+from pipsim.trust import SealError
 
 HOST_METHODS = {"register_manager", "adopt", "check_image", "seal", "unseal", "attest",
                 "forget", "restart", "update", "running", "set_running", "forward"}

@@ -10,12 +10,12 @@ import tomllib
 
 import pytest
 
-import partitions
-from domains.commands import Response
-from domains.gateway import APP_CONFIG, IMAGE, LAMP, PERIOD, TEMPERATURE
-from domains.house import DEVICE_KEY, TOKEN, House, house_session, run_default
-from domains.links import Links
-from partitions.spec import LinkSpec, ManifestError
+from pipsim import partitions
+from pipsim.domains.commands import Response
+from pipsim.domains.gateway import APP_CONFIG, IMAGE, LAMP, PERIOD, TEMPERATURE
+from pipsim.domains.house import DEVICE_KEY, TOKEN, House, house_session, run_default
+from pipsim.domains.links import Links
+from pipsim.partitions.spec import LinkSpec, ManifestError
 
 
 @pytest.fixture(params=["arm", "x86"])

@@ -14,10 +14,10 @@ import pytest
 from hostile import arm, faults, loops, raises
 from lending import lend_mailbox
 
-from domains import firmware
-from domains.gateway import (APP_CONFIG, CREATE, DELETE, LAMP, LIST, PACKAGE_URL, PERIOD, RESTART,
+from pipsim.domains import firmware
+from pipsim.domains.gateway import (APP_CONFIG, CREATE, DELETE, LAMP, LIST, PACKAGE_URL, PERIOD, RESTART,
                              START, TEMPERATURE, Gateway)
-from tokens.scope import OPERATIONS
+from pipsim.tokens.scope import OPERATIONS
 
 COMMANDS = 20_000 if os.environ.get("HYPOTHESIS_PROFILE") == "deep" else 800
 DYN = "dyn"                                 # the domain the owner creates (and recreates)

@@ -3,7 +3,7 @@ commands with domain, path and answer; relay passes; firmware driver turns) in t
 trace format (docs/debugging.md), and their Chrome export."""
 import json
 
-from pipkernel.cli import main
+from pipsim.kernel.cli import main
 
 
 def test_the_default_image_writes_its_runtime_trace(tmp_path, capsys):

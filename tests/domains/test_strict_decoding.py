@@ -1,4 +1,4 @@
-"""What a partition wrote is decoded strictly (pipkernel.wire), in its mailbox and in its page
+"""What a partition wrote is decoded strictly (pipsim.kernel.wire), in its mailbox and in its page
 stores: a tag stays a plain CBORTag (cbor2.loads would compile tag 35 into a regex and build a
 datetime from tag 1), too deep nesting and trailing bytes are refused with the reason, and the
 runtime goes on serving."""
@@ -8,12 +8,12 @@ import cbor2
 import pytest
 from cbor2 import CBORTag
 
-import ipc.mailbox
-from domains.gateway import Gateway
-from domains.store import MAGIC, PageStore, StoreError
-from ipc import Reason
-from ipc.mailbox import MAX_DEPTH, Header, Pending, RingKind, State
-from pipkernel import Kernel
+from pipsim.ipc import mailbox
+from pipsim.domains.gateway import Gateway
+from pipsim.domains.store import MAGIC, PageStore, StoreError
+from pipsim.ipc import Reason
+from pipsim.ipc.mailbox import MAX_DEPTH, Header, Pending, RingKind, State
+from pipsim.kernel import Kernel
 
 REGEX, DATE = bytes.fromhex("d82363612a62"), bytes.fromhex("c11a00000000")   # 35("a*b"), 1(0)
 TOO_DEEP = b"\x81" * 40 + b"\x00"
@@ -34,8 +34,8 @@ def test_a_compromised_partitions_messages(monkeypatch):
     gw = Gateway()
     rt = gw.runtime
     decoded = []
-    real = ipc.mailbox.decode
-    monkeypatch.setattr(ipc.mailbox, "decode", lambda data: decoded.append(real(data))
+    real = mailbox.decode
+    monkeypatch.setattr(mailbox, "decode", lambda data: decoded.append(real(data))
                         or decoded[-1])
     app, manager = rt.topology.node("provider-a-app"), rt.topology.node("provider-a")
     view = rt.topology.own_view(app)
@@ -89,7 +89,7 @@ def test_a_store_holds_a_backlog_of_the_deepest_payloads():
     api = k.as_partition(k.root)
     store = PageStore(api, sorted(k.mappings(k.root))[0], 1)
     deepest = cbor2.loads(b"\x81" * MAX_DEPTH + b"\x00")
-    assert ipc.mailbox.decode(cbor2.dumps(deepest)) == deepest
+    assert mailbox.decode(cbor2.dumps(deepest)) == deepest
     store.format([["dest", deepest, 1]])
     assert store.load() == [["dest", deepest, 1]]
     store.format([["dest", [deepest], 1]])

@@ -1,9 +1,9 @@
 """Shared fixtures of the experiment tests: the toy experiments, the pipsim command."""
 import pytest
 
-import pipkernel.cli
-from experiments import registry
-from experiments.cli import register
+from pipsim.kernel import cli
+from pipsim.experiments import registry
+from pipsim.experiments.cli import register
 
 registry.load("toy_experiments")
 
@@ -17,11 +17,11 @@ class _EntryPoint:
 def pipsim(monkeypatch, capsys):
     """Run `pipsim ARGS...` in-process with the experiment command plugged in:
     returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(pipkernel.cli, "entry_points", lambda group: [_EntryPoint()])
+    monkeypatch.setattr(cli, "entry_points", lambda group: [_EntryPoint()])
 
     def run(*argv):
         try:
-            code = pipkernel.cli.main([str(a) for a in argv])
+            code = cli.main([str(a) for a in argv])
         except SystemExit as exit_:
             code = exit_.code
         out = capsys.readouterr()

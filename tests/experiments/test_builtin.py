@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from experiments import all_experiments, get
+from pipsim.experiments import all_experiments, get
 
 SWEEPS = {
     "memory_overhead": ["shape=chain,balanced", "depth=1,2", "table_size=16,32", "levels=3",
@@ -26,7 +26,7 @@ def rows(path):
 
 
 def test_every_builtin_experiment_has_a_sweep_here():
-    assert {e.name for e in all_experiments() if e.module.startswith("experiments.")} == set(SWEEPS)
+    assert {e.name for e in all_experiments() if e.module.startswith("pipsim.experiments.")} == set(SWEEPS)
 
 
 @pytest.fixture(scope="module")

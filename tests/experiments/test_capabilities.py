@@ -2,8 +2,8 @@
 bad parameters of the machine and fault experiments."""
 import pytest
 
-from experiments import ExperimentError, get, run_sweep
-from experiments.registry import CAPABILITIES, Capability
+from pipsim.experiments import ExperimentError, get, run_sweep
+from pipsim.experiments.registry import CAPABILITIES, Capability
 
 
 def test_the_real_machine_is_recognised(machine):

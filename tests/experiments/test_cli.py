@@ -40,7 +40,7 @@ def test_failed_runs_make_the_exit_status_1(pipsim, tmp_path):
 
 def test_experiments_of_other_modules_load_and_run_in_workers(pipsim, tmp_path, monkeypatch):
     (tmp_path / "mystudy.py").write_text(
-        "from experiments import Param, experiment\n"
+        "from pipsim.experiments import Param, experiment\n"
         "@experiment('mystudy', params=[Param('n', 1, 'n')], measures={'sq': 'n*n'})\n"
         "def mystudy(p, rng):\n"
         "    '''n squared.'''\n"

@@ -1,8 +1,8 @@
 """The --param grammar and its errors."""
 import pytest
 
-from experiments import ExperimentError, Param
-from experiments.params import grid_points, parse_grid
+from pipsim.experiments import ExperimentError, Param
+from pipsim.experiments.params import grid_points, parse_grid
 
 PARAMS = [Param("depth", 2, "d", low=1, high=10), Param("rate", 0.5, "r"),
           Param("shape", "chain", "s", choices=("chain", "star"))]

@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-from experiments import Experiment, ExperimentError, Param, experiment, registry
+from pipsim.experiments import Experiment, ExperimentError, Param, experiment, registry
 
 DECLARE = dict(params=[Param("n", 1, "n")], measures={"sq": "n * n"})
 
@@ -43,7 +43,7 @@ def test_a_nested_function_is_refused():
 
 
 def _module(tmp_path, monkeypatch, name, body):
-    (tmp_path / f"{name}.py").write_text("from experiments import Param, experiment\n" + body)
+    (tmp_path / f"{name}.py").write_text("from pipsim.experiments import Param, experiment\n" + body)
     monkeypatch.syspath_prepend(tmp_path)
     return name
 
@@ -71,7 +71,7 @@ def test_load_refuses_a_module_without_experiments_and_a_name_taken(tmp_path, mo
     other = _module(tmp_path, monkeypatch, "reg_clash",
                     STUDY.replace("study_sq", "deletion"))
     with pytest.raises(ExperimentError, match="'deletion' of reg_clash is already "
-                                              "experiments.builtin.deletion:deletion"):
+                                              "pipsim.experiments.builtin.deletion:deletion"):
         registry.load(other)
 
 
@@ -103,7 +103,7 @@ def test_builtins_come_from_the_entry_points(monkeypatch):
     assert registry.all_experiments() == []
     monkeypatch.undo()
     assert {e.ref for e in registry.all_experiments()} >= {
-        "experiments.builtin.deletion:deletion", "experiments.builtin.ipc_latency:ipc_latency"}
+        "pipsim.experiments.builtin.deletion:deletion", "pipsim.experiments.builtin.ipc_latency:ipc_latency"}
 
 
 def test_a_worker_resolves_the_experiment_it_was_given():

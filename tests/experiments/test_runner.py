@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from experiments import ExperimentError, run_sweep
-from experiments.results import columns
-from experiments import registry
+from pipsim.experiments import ExperimentError, run_sweep
+from pipsim.experiments.results import columns
+from pipsim.experiments import registry
 
 
 def rows(path):

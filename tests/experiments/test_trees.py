@@ -4,15 +4,15 @@ import random
 import pytest
 from hypothesis import given, settings
 
-import pipkernel
-import pipkernel.model
-from experiments import ExperimentError
-from experiments.strategies import shapes
-from experiments.trees import balanced, build, chain, make_shape, random_shape
-from pipkernel.abi import PAGE_SIZE, PipError
-from pipkernel.wrappers import PageAllocator, create_child
+import pipsim.kernel
+import pipsim.kernel.model
+from pipsim.experiments import ExperimentError
+from pipsim.experiments.strategies import shapes
+from pipsim.experiments.trees import balanced, build, chain, make_shape, random_shape
+from pipsim.kernel.abi import PAGE_SIZE, PipError
+from pipsim.kernel.wrappers import PageAllocator, create_child
 
-KERNELS = [pipkernel.Kernel, pipkernel.model.Kernel]
+KERNELS = [pipsim.kernel.Kernel, pipsim.kernel.model.Kernel]
 
 
 def check_tree(tree, shape):
@@ -36,7 +36,7 @@ def test_random_trees_build_exactly_and_keep_the_invariants(kernel, shape):
 @pytest.mark.parametrize("vidt", [False, True])
 def test_regular_trees_on_every_geometry(table_size, levels, vidt):
     shape = balanced(2, 2, 3)
-    tree = build(pipkernel.Kernel, shape, table_size, levels, vidt=vidt)
+    tree = build(pipsim.kernel.Kernel, shape, table_size, levels, vidt=vidt)
     check_tree(tree, shape)
     if vidt:
         g = tree.kernel.geometry
@@ -63,10 +63,10 @@ def test_more_pages_than_countToMap_asks_for():
     """countToMap's exact chain is not enough on a 16 x 3 child: the prepare of its 257th page
     needs a second LL page and reaches the chain's end (NULL_VADDR); the builder's longer
     chains build 300 pages."""
-    k = pipkernel.Kernel(pages=1024, table_size=16, levels=3)
+    k = pipsim.kernel.Kernel(pages=1024, table_size=16, levels=3)
     assert _exact_chain_refusal(k, 300) == (256, PipError.NULL_VADDR)
     shape = chain(1, 300)
-    check_tree(build(pipkernel.Kernel, shape, table_size=16, levels=3), shape)
+    check_tree(build(pipsim.kernel.Kernel, shape, table_size=16, levels=3), shape)
 
 
 def test_shapes():
@@ -81,4 +81,4 @@ def test_shapes():
 
 def test_a_tree_too_large_for_an_address_space():
     with pytest.raises(ValueError, match="too many pages for the address space"):
-        build(pipkernel.Kernel, chain(2, 150), table_size=16, levels=2)
+        build(pipsim.kernel.Kernel, chain(2, 150), table_size=16, levels=2)

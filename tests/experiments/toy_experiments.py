@@ -1,7 +1,7 @@
 """Toy experiments for the runner tests (imported by the tests and by worker processes)."""
 import os
 
-from experiments import Figure, Param, experiment
+from pipsim.experiments import Figure, Param, experiment
 
 
 @experiment("toy", params=[Param("x", 1, "a number", low=0), Param("fail_at", -1, "x that raises"),

@@ -14,7 +14,7 @@ import sys
 import pytest
 from elftools.elf.constants import P_FLAGS
 
-from pipkernel import abi, abi_headers, elf
+from pipsim.kernel import abi, abi_headers, elf
 
 FIRMWARE = pathlib.Path(__file__).resolve().parents[2] / "firmware"
 PAGE = abi.PAGE_SIZE
@@ -58,7 +58,7 @@ def built():
 
 
 class Image:
-    """A built image as the machine reads it (pipkernel.elf), its segments as tuples."""
+    """A built image as the machine reads it (pipsim.kernel.elf), its segments as tuples."""
 
     def __init__(self, path: pathlib.Path):
         image = elf.read(path)

@@ -3,9 +3,9 @@ import pytest
 
 from ipc_trees import TREE
 
-from ipc import setup_topology
-from pipkernel import Kernel
-from pipkernel.model import Kernel as ModelKernel
+from pipsim.ipc import setup_topology
+from pipsim.kernel import Kernel
+from pipsim.kernel.model import Kernel as ModelKernel
 
 # root ── a ── a1 ── a11
 #  │      └── a2

@@ -1,6 +1,6 @@
 """The tree the IPC tests share, and a check of the mailboxes' pending counts."""
 
-from ipc.mailbox import Pending, RingKind, State
+from pipsim.ipc.mailbox import Pending, RingKind, State
 
 TREE = {"root": {"a": {"a1": {"a11": {}}, "a2": {}}, "b": {"b1": {"b11": {}}}}}
 

@@ -13,8 +13,8 @@ from cffi import FFI
 
 from ipc_trees import count_errors
 
-from ipc import Policy, Reason, Relay
-from pipkernel.abi import PAGE_SIZE
+from pipsim.ipc import Policy, Reason, Relay
+from pipsim.kernel.abi import PAGE_SIZE
 
 ROOT = Path(__file__).resolve().parents[2] / "firmware"
 CDEF = """

@@ -6,8 +6,8 @@ import random
 from hypothesis import given, strategies as st
 
 from ipc_trees import TREE, count_errors
-from ipc import OutboxFull, Policy, Reason, Relay, setup_topology
-from pipkernel import Kernel
+from pipsim.ipc import OutboxFull, Policy, Reason, Relay, setup_topology
+from pipsim.kernel import Kernel
 
 NAMES = ["root", "a", "a1", "a11", "a2", "b", "b1", "b11"]
 

@@ -6,10 +6,10 @@ import pytest
 
 from ipc_trees import count_errors
 
-from ipc import MAX_PAYLOAD, IpcError, Mailbox, OutboxFull, Policy, Relay
-from ipc.mailbox import (HEADER_SIZE, MAGIC, PENDING, RINGS, SEQ_TABLE, SLOT_SIZE, VERSION,
+from pipsim.ipc import MAX_PAYLOAD, IpcError, Mailbox, OutboxFull, Policy, Relay
+from pipsim.ipc.mailbox import (HEADER_SIZE, MAGIC, PENDING, RINGS, SEQ_TABLE, SLOT_SIZE, VERSION,
                          Header, Pending, RingKind, State)
-from pipkernel.abi import PAGE_SIZE
+from pipsim.kernel.abi import PAGE_SIZE
 
 
 def test_layout_fits_the_pages():

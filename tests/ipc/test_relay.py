@@ -8,9 +8,9 @@ from cbor2 import CBORTag
 from ipc_trees import TREE, count_errors
 from lending import lend_mailbox
 
-from ipc import IpcError, Policy, Reason, Relay, Topology, setup_topology
-from ipc.mailbox import RINGS, Header, MailboxView, Pending, Ring, RingKind, State
-from pipkernel.types import MemoryFault
+from pipsim.ipc import IpcError, Policy, Reason, Relay, Topology, setup_topology
+from pipsim.ipc.mailbox import RINGS, Header, MailboxView, Pending, Ring, RingKind, State
+from pipsim.kernel.types import MemoryFault
 
 ALL = ["root", "a", "a1", "a11", "a2", "b", "b1", "b11"]
 
@@ -340,7 +340,7 @@ def test_removing_a_leaf_forgets_it_and_never_reuses_its_id(topo):
 
 def test_replacing_a_leaf_keeps_its_id(topo):
     """A restarted partition takes its name and endpoint id back, with its new mailbox."""
-    from pipkernel.wrappers import PageAllocator, create_child, map_range
+    from pipsim.kernel.wrappers import PageAllocator, create_child, map_range
     old = topo.node("a2")
     parent = topo.node("a")
     api = topo.api(parent)

@@ -1,11 +1,11 @@
 """Every test here runs on the C core and on the reference model: one API, two implementations."""
 import pytest
 
-import pipkernel
-import pipkernel.model
-from pipkernel.wrappers import PageAllocator
+import pipsim.kernel
+import pipsim.kernel.model
+from pipsim.kernel.wrappers import PageAllocator
 
-IMPLEMENTATIONS = {"c": pipkernel.Kernel, "model": pipkernel.model.Kernel}
+IMPLEMENTATIONS = {"c": pipsim.kernel.Kernel, "model": pipsim.kernel.model.Kernel}
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))

@@ -1,6 +1,6 @@
 """Small builders shared by the kernel tests."""
-from pipkernel.abi import PAGE_SIZE, PD_MMU
-from pipkernel.wrappers import create_child, map_page
+from pipsim.kernel.abi import PAGE_SIZE, PD_MMU
+from pipsim.kernel.wrappers import create_child, map_page
 
 
 def pages(alloc, n):

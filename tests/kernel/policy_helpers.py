@@ -1,8 +1,8 @@
 """Builders and the attack harness of the policy tests (docs/kernel.md §9-§10)."""
 import struct
 
-from pipkernel.abi import CONTEXT_SIZE, CONTEXT_WORDS, CTX_PC, CTX_REGS, PAGE_SIZE
-from pipkernel.wrappers import PageAllocator, create_child, map_page
+from pipsim.kernel.abi import CONTEXT_SIZE, CONTEXT_WORDS, CTX_PC, CTX_REGS, PAGE_SIZE
+from pipsim.kernel.wrappers import PageAllocator, create_child, map_page
 
 POOL = 0x20000               # child VAs of the pages the child builds with (top index 2)
 

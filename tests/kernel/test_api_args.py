@@ -1,7 +1,7 @@
 """Bad Python arguments are refused before they reach the kernel, with a clear message."""
 import pytest
 
-from pipkernel import Partition
+from pipsim.kernel import Partition
 
 
 def test_wrong_types_raise_type_error(k, api):

@@ -1,7 +1,7 @@
 """Boot layout (docs/kernel.md §3) and geometry validation."""
 import pytest
 
-from pipkernel.abi import PAGE_SIZE, ROOT_IO_MASK
+from pipsim.kernel.abi import PAGE_SIZE, ROOT_IO_MASK
 
 
 def pd_slot(k, part, slot):

@@ -3,10 +3,10 @@ import struct
 
 import pytest
 
-from pipkernel import PipError
-from pipkernel.abi import (CONTEXT_SIZE, CONTEXT_WORDS, CTX_PC, CTX_PIPFLAGS, CTX_REGS, CTX_VALID,
+from pipsim.kernel import PipError
+from pipsim.kernel.abi import (CONTEXT_SIZE, CONTEXT_WORDS, CTX_PC, CTX_PIPFLAGS, CTX_REGS, CTX_VALID,
                            PAGE_SIZE, RESUME_SELF, cli_sti_save_indices)
-from pipkernel.wrappers import create_child, map_page
+from pipsim.kernel.wrappers import create_child, map_page
 
 CHILD_VIDT_CTX = 0x4000          # where the child keeps its contexts
 

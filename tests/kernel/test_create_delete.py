@@ -1,9 +1,9 @@
 """createPartition and deletePartition: effects and every refusal, in Pip's order."""
 
 from kernel_helpers import child_with_page, pages, pd_slot, run_child
-from pipkernel import Partition, PipError
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.wrappers import PageAllocator, create_child, map_page, map_range
+from pipsim.kernel import Partition, PipError
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.wrappers import PageAllocator, create_child, map_page, map_range
 
 
 def test_create_partition_builds_a_child(k, api, alloc):

@@ -1,14 +1,14 @@
-"""The frame conditions (pipkernel.model.frames) hold for real calls, and reject a call that
+"""The frame conditions (pipsim.kernel.model.frames) hold for real calls, and reject a call that
 changed one page, one entry or the running partition more than its service may."""
 from dataclasses import replace
 
 import pytest
 
 from kernel_helpers import child_with_page, leaf_entry_pa, pages, run_child
-from pipkernel import Partition
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.model.frames import Observation, frame_problems
-from pipkernel.wrappers import create_child
+from pipsim.kernel import Partition
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.model.frames import Observation, frame_problems
+from pipsim.kernel.wrappers import create_child
 
 
 def observed(k, api, name, *args):

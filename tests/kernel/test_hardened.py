@@ -4,10 +4,10 @@ properties still hold and check_extra_properties() (§10) flags what it broke; u
 import pytest
 
 from policy_helpers import Family, context, run_attack, unpack, word
-from pipkernel import Prepared, PipError
-from pipkernel.abi import (CONTEXT_SIZE, CTX_PC, CTX_REGS, CTX_VALID, PAGE_SIZE, POLICIES,
+from pipsim.kernel import Prepared, PipError
+from pipsim.kernel.abi import (CONTEXT_SIZE, CTX_PC, CTX_REGS, CTX_VALID, PAGE_SIZE, POLICIES,
                            cli_sti_save_indices)
-from pipkernel.wrappers import create_child, map_page
+from pipsim.kernel.wrappers import create_child, map_page
 
 E = PipError
 

@@ -3,8 +3,8 @@ raw-memory hook), on the C core and on the model."""
 import pytest
 
 from kernel_helpers import child_with_page, run_child
-from pipkernel import INVARIANTS
-from pipkernel.abi import PAGE_SIZE, PD_LL, PD_MMU, PD_PARENT, PD_SELF, PD_SH1, PD_SH2
+from pipsim.kernel import INVARIANTS
+from pipsim.kernel.abi import PAGE_SIZE, PD_LL, PD_MMU, PD_PARENT, PD_SELF, PD_SH1, PD_SH2
 
 SRC_DST = 0x3000
 
@@ -13,7 +13,7 @@ class State:
     """root -> c1 (page at 0x3000, VIDT) and c2 (page at 0x3000), ts=16 / L=2."""
 
     def __init__(self, k):
-        from pipkernel.wrappers import PageAllocator
+        from pipsim.kernel.wrappers import PageAllocator
         self.k = k
         api = self.api = k.as_partition(k.root)
         alloc = self.alloc = PageAllocator.for_root(k)
@@ -121,7 +121,7 @@ def test_checker_catches_corruption(k, prop):
 
 def test_current_partition_is_not_the_null_page():
     """The running partition is kept by the core, not in memory: poke it directly."""
-    from pipkernel import Kernel
+    from pipsim.kernel import Kernel
     k = Kernel(pages=160, table_size=16, levels=2)
     k.handle.current = 0
     assert "currentPartitionIsNotDefaultPage" in k.check_invariants()

@@ -1,8 +1,8 @@
 """addVAddr, removeVAddr and mappedInChild: effects and every refusal."""
 from kernel_helpers import chain, child_with_page, pages
-from pipkernel import Mapping, PipError
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.wrappers import create_child, map_page
+from pipsim.kernel import Mapping, PipError
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.wrappers import create_child, map_page
 
 
 def refused(k, call, *args):

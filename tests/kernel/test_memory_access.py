@@ -2,8 +2,8 @@
 import pytest
 
 from kernel_helpers import child_with_page
-from pipkernel import MemoryFault
-from pipkernel.abi import PAGE_SIZE
+from pipsim.kernel import MemoryFault
+from pipsim.kernel.abi import PAGE_SIZE
 
 
 def test_read_write_round_trip_across_pages(k, api, alloc):

@@ -3,7 +3,7 @@ import pytest
 
 from kernel_helpers import leaf_entry_pa
 from policy_helpers import Family, snapshot, word
-from pipkernel.abi import (CONTEXT_SIZE, PAGE_SIZE, POLICIES, PTE_EXEC,
+from pipsim.kernel.abi import (CONTEXT_SIZE, PAGE_SIZE, POLICIES, PTE_EXEC,
                            PTE_WRITE, cli_sti_save_indices)
 
 

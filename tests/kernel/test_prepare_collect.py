@@ -3,9 +3,9 @@ non-atomic behaviour across MMU levels."""
 import pytest
 
 from kernel_helpers import chain, pages, pd_slot
-from pipkernel import PipError, Prepared
-from pipkernel.abi import PAGE_SIZE, PD_LL
-from pipkernel.wrappers import create_child, map_page
+from pipsim.kernel import PipError, Prepared
+from pipsim.kernel.abi import PAGE_SIZE, PD_LL
+from pipsim.kernel.wrappers import create_child, map_page
 
 
 def test_count_prepare_add_collect_round_trip(k, api, alloc):
@@ -69,7 +69,7 @@ def test_prepare_refusals(k, api, alloc):
 
 def test_a_full_ll_page_takes_a_fourth_page(make_kernel):
     """ts=16: an LL page holds 6 pairs, i.e. two prepares; the third pushes a new head."""
-    from pipkernel.wrappers import PageAllocator
+    from pipsim.kernel.wrappers import PageAllocator
     k = make_kernel(pages=200, table_size=16, levels=2)
     api, alloc = k.as_partition(k.root), PageAllocator.for_root(k)
     desc = create_child(api, alloc)
@@ -92,7 +92,7 @@ def test_a_full_ll_page_takes_a_fourth_page(make_kernel):
 
 def test_prepare_is_not_atomic_across_levels(make_kernel):
     """L=3: the middle table is installed even when the leaf level then fails."""
-    from pipkernel.wrappers import PageAllocator
+    from pipsim.kernel.wrappers import PageAllocator
     k = make_kernel(pages=300, table_size=16, levels=3)
     api, alloc = k.as_partition(k.root), PageAllocator.for_root(k)
     desc = create_child(api, alloc)

@@ -5,9 +5,9 @@ import pathlib
 
 import pytest
 
-from pipkernel.abi import DEVICE_VECTORS
-from pipkernel.machine import Machine
-from pipkernel.machine.devices import Registers
+from pipsim.kernel.abi import DEVICE_VECTORS
+from pipsim.kernel.machine import Machine
+from pipsim.kernel.machine.devices import Registers
 
 BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
 

@@ -1,4 +1,4 @@
-"""pipkernel.elf, the one ELF reader: what it checks, and the messages its users print."""
+"""pipsim.kernel.elf, the one ELF reader: what it checks, and the messages its users print."""
 import pathlib
 import shutil
 import struct
@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from pipkernel import elf
-from pipkernel.elf import ImageError
+from pipsim.kernel import elf
+from pipsim.kernel.elf import ImageError
 
 BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
 
@@ -70,10 +70,10 @@ def test_the_stack_symbol_is_checked_once(tmp_path):
 
 
 def test_spawn_child_refuses_an_image_without_its_stack_before_any_call(tmp_path):
-    from pipkernel.abi import CONSOLE_VA, SYSTEM_VA
-    from pipkernel.machine import Machine
-    from pipkernel.machine.spawn import spawn_child
-    from pipkernel.wrappers import PageAllocator
+    from pipsim.kernel.abi import CONSOLE_VA, SYSTEM_VA
+    from pipsim.kernel.machine import Machine
+    from pipsim.kernel.machine.spawn import spawn_child
+    from pipsim.kernel.wrappers import PageAllocator
     stripped = copy(tmp_path, "x86", "compute_child")
     subprocess.run([shutil.which("strip") or "strip", stripped], check=True)
     m = Machine("x86", pages=512, python_root=True)

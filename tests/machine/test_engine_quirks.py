@@ -2,8 +2,8 @@
 import pytest
 import unicorn.arm_const as A
 
-from pipkernel.abi import PAGE_SIZE, ROOT_IMAGE_BASE, RUN_MODES
-from pipkernel.machine import Machine
+from pipsim.kernel.abi import PAGE_SIZE, ROOT_IMAGE_BASE, RUN_MODES
+from pipsim.kernel.machine import Machine
 
 # Thumb-2 at ROOT_IMAGE_BASE (arm-none-eabi-as):
 #   0: movs r0, #0 / movs r3, #0 / movs r4, #0

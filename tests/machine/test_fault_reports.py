@@ -6,9 +6,9 @@ import struct
 
 import pytest
 
-from pipkernel.machine import Machine
-from pipkernel.machine.report import fault_report
-from pipkernel.machine.trace import describe
+from pipsim.kernel.machine import Machine
+from pipsim.kernel.machine.report import fault_report
+from pipsim.kernel.machine.trace import describe
 
 BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
 BASE, OFFSET = 0x03000124, 0x10        # the root maps nothing at 0x03000000

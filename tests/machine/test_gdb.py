@@ -12,9 +12,9 @@ import sys
 
 import pytest
 
-from pipkernel.abi import CTX_PC
-from pipkernel.machine import Machine
-from pipkernel.machine.gdb import PACKET_SIZE, GdbError, checksum, parse_address
+from pipsim.kernel.abi import CTX_PC
+from pipsim.kernel.machine import Machine
+from pipsim.kernel.machine.gdb import PACKET_SIZE, GdbError, checksum, parse_address
 
 BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
 ARCHES = ["arm", "x86"]
@@ -35,7 +35,7 @@ class Server:
 
     def __init__(self, *what: str):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pipkernel.cli", "run", *what, "--gdb", "127.0.0.1:0"],
+            [sys.executable, "-m", "pipsim.kernel.cli", "run", *what, "--gdb", "127.0.0.1:0"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         line = self.process.stderr.readline()         # the first line: it listens
@@ -214,10 +214,10 @@ def test_addresses_and_refusals():
     for bad in ("1234", ":x", ":70000", "host:"):
         with pytest.raises(GdbError):
             parse_address(bad)
-    run = subprocess.run([sys.executable, "-m", "pipkernel.cli", "run", image("arm", "hello"),
+    run = subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", "run", image("arm", "hello"),
                           "--gdb", "nonsense"], capture_output=True, text=True, timeout=WAIT)
     assert run.returncode == 2 and "--gdb 'nonsense'" in run.stderr
-    run = subprocess.run([sys.executable, "-m", "pipkernel.cli", "run", "--child",
+    run = subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", "run", "--child",
                           image("arm", "hello"), "--gdb", ":0"], capture_output=True,
                          text=True, timeout=WAIT)
     assert run.returncode == 2 and "--gdb is for a root image" in run.stderr
@@ -237,7 +237,7 @@ def test_a_debugging_session_starts_from_a_snapshot(arch, tmp_path):
     """A state saved once (`pipsim run --save-at N --snapshot F`) is where gdb attaches with
     `--restore F`: every partition a thread, each at the pc the snapshot holds for it."""
     path, saved = image(arch, "scheduler"), tmp_path / "booted.snap"
-    subprocess.run([sys.executable, "-m", "pipkernel.cli", "run", path, "--save-at", "200000",
+    subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", "run", path, "--save-at", "200000",
                     "--snapshot", str(saved)], check=True, capture_output=True, timeout=WAIT)
     machine = Machine.from_snapshot(saved.read_bytes())
     server = Server("--restore", str(saved))

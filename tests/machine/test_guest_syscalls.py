@@ -7,9 +7,9 @@ import struct
 import hypothesis.strategies as st
 from hypothesis import event, given
 
-from pipkernel import MemoryFault, elf
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.machine import Machine
+from pipsim.kernel import MemoryFault, elf
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.machine import Machine
 
 BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
 STORE = 0x1000
@@ -123,7 +123,7 @@ def test_guest_calls_match_the_api_and_keep_the_properties(data, arch):
 
 
 def test_a_python_device_is_reached_through_the_roots_page_tables():
-    from pipkernel.machine.devices import Registers
+    from pipsim.kernel.machine.devices import Registers
     writes = []
     sensor = Registers("sensor", on_write=lambda offset, value: writes.append((offset, value)))
     sensor.words[0] = 2150                           # 21.50 degrees

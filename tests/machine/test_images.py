@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from pipkernel.machine import Machine
+from pipsim.kernel.machine import Machine
 
 BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
 ARCHES = ["arm", "x86"]
@@ -106,7 +106,7 @@ def test_exit_a_childs_main_returns_its_code_to_the_parent_then_overflows_its_st
     """libpip's child start file raises PIP_CHILD_EXIT_VECTOR with main's result, which the
     root reads with Pip_ChildExitCode; the restarted child recurses and faults at its guard
     page (the page below its stack, firmware/ld/image.ld), which the root reports."""
-    from pipkernel import elf
+    from pipsim.kernel import elf
     guard = elf.read(BUILD / arch / "exit_child.elf").symbols["__stack_guard"]
     _, result = run(arch, "exit")
     assert (result.stop, result.exit_code) == ("halt", 42)

@@ -5,11 +5,11 @@ import struct
 
 import pytest
 
-from pipkernel import Kernel
-from pipkernel._pipcore import lib
-from pipkernel.abi import (CONTEXT_SIZE, CONTEXT_WORDS, CTX_PC, CTX_PIPFLAGS, CTX_REGS, CTX_VALID,
+from pipsim.kernel import Kernel
+from pipsim.kernel._pipcore import lib
+from pipsim.kernel.abi import (CONTEXT_SIZE, CONTEXT_WORDS, CTX_PC, CTX_PIPFLAGS, CTX_REGS, CTX_VALID,
                            PAGE_SIZE, VECTORS)
-from pipkernel.wrappers import PageAllocator, create_child, map_page
+from pipsim.kernel.wrappers import PageAllocator, create_child, map_page
 
 PF, DF, TIMER = VECTORS["PAGE_FAULT"], VECTORS["DOUBLE_FAULT"], VECTORS["TIMER"]
 CTX_PAGE = 0x4000            # where every partition keeps its contexts (child VAs)

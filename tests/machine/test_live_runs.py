@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from pipkernel.machine import Machine
-from pipkernel.machine.trace import KINDS
+from pipsim.kernel.machine import Machine
+from pipsim.kernel.machine.trace import KINDS
 
 BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
 ARCHES = ["arm", "x86"]
@@ -33,7 +33,7 @@ class Pipsim:
 
     def __init__(self, *args):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pipkernel.cli", "run", *args], stdout=subprocess.PIPE,
+            [sys.executable, "-m", "pipsim.kernel.cli", "run", *args], stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -96,7 +96,7 @@ def test_a_run_that_never_ends_prints_live_and_stops_on_a_signal(arch, signum, m
 
 
 def test_a_trace_path_that_cannot_be_written_is_refused_before_the_run(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "pipkernel.cli", "run", image("arm", "hello"),
+    run = subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", "run", image("arm", "hello"),
                           "--trace", str(tmp_path / "no" / "such" / "dir.jsonl")],
                          capture_output=True, text=True, timeout=WAIT)
     assert run.returncode == 2
@@ -135,7 +135,7 @@ def test_the_trace_ring_is_drained_in_time_and_never_drops_silently(arch):
     """An instruction trace: more events than the ring holds.  Sliced, the ring ends a slice
     before it is full (the slices are long: only that can end them) and every event arrives;
     whole, what did not fit is counted."""
-    from pipkernel._pipcore import lib
+    from pipsim.kernel._pipcore import lib
     budget = 200_000
 
     def machine():

@@ -4,9 +4,9 @@ import struct
 
 import pytest
 
-from pipkernel.cli import main
-from pipkernel.machine import ImageError, Machine
-from pipkernel.machine.report import fault_report
+from pipsim.kernel.cli import main
+from pipsim.kernel.machine import ImageError, Machine
+from pipsim.kernel.machine.report import fault_report
 
 BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
 

@@ -9,11 +9,11 @@ from unicorn.arm_const import UC_ARM_REG_PC, UC_ARM_REG_R0, UC_ARM_REG_R1, UC_AR
 from unicorn.x86_const import (UC_X86_INS_SYSENTER, UC_X86_REG_EAX, UC_X86_REG_ECX,
                                UC_X86_REG_EIP, UC_X86_REG_ESP)
 
-from pipkernel import elf
-from pipkernel.abi import CONSOLE_STATUS, CONSOLE_VA, PAGE_SIZE, SYSTEM_VA
-from pipkernel.machine import ARCHES, Machine
-from pipkernel.machine.spawn import python_parent_vidt, spawn_child
-from pipkernel.wrappers import PageAllocator, map_page
+from pipsim.kernel import elf
+from pipsim.kernel.abi import CONSOLE_STATUS, CONSOLE_VA, PAGE_SIZE, SYSTEM_VA
+from pipsim.kernel.machine import ARCHES, Machine
+from pipsim.kernel.machine.spawn import python_parent_vidt, spawn_child
+from pipsim.kernel.wrappers import PageAllocator, map_page
 
 BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
 ARGS = (2, 4)                   # the compute child: 2 rounds of SHA-256 over 4 KiB
@@ -183,7 +183,7 @@ def test_modes_and_budgets_are_checked():
 
 @pytest.mark.parametrize("arch", ["arm", "x86"])
 def test_pipsim_run_in_fast_mode(arch, capsys):
-    from pipkernel.cli import main
+    from pipsim.kernel.cli import main
     assert main(["run", str(BUILD / arch / "compute_small.elf"), "--mode", "fast"]) == 0
     out = capsys.readouterr().out
     assert "compute: done" in out and "instructions not counted (fast mode)" in out
@@ -198,7 +198,7 @@ def test_the_default_image_in_fast_mode(arch):
     and its per-turn time budget instead of an instruction budget."""
     import io
 
-    from domains.gateway import run_default
+    from pipsim.domains.gateway import run_default
     out = io.StringIO()
     assert run_default(out, arch=arch, mode="fast") == 0, out.getvalue()
     assert "(fast mode)" in out.getvalue()

@@ -6,8 +6,8 @@ import functools
 
 import pytest
 
-from experiments.builtin.policy_attacks import ATTEMPTS, run_pipweak
-from pipkernel.abi import PAGE_SIZE
+from pipsim.experiments.builtin.policy_attacks import ATTEMPTS, run_pipweak
+from pipsim.kernel.abi import PAGE_SIZE
 
 ARCHES = ["arm", "x86"]
 POLICIES = ["pip", "hardened"]

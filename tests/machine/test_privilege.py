@@ -5,10 +5,10 @@ import pytest
 import unicorn.arm_const as A
 import unicorn.x86_const as X
 
-from pipkernel.abi import CONSOLE_VA, CTX_PC, CTX_STATUS, PAGE_SIZE, ROOT_IMAGE_BASE, SYSTEM_VA
-from pipkernel.cli import main
-from pipkernel.machine import Machine
-from pipkernel.machine.devices import Registers
+from pipsim.kernel.abi import CONSOLE_VA, CTX_PC, CTX_STATUS, PAGE_SIZE, ROOT_IMAGE_BASE, SYSTEM_VA
+from pipsim.kernel.cli import main
+from pipsim.kernel.machine import Machine
+from pipsim.kernel.machine.devices import Registers
 
 BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
 

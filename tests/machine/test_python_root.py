@@ -1,15 +1,15 @@
 """A Python root partition runs firmware children: it builds them with its system calls
-(pipkernel.machine.spawn), yields to them through the API, and gets control back when
+(pipsim.kernel.machine.spawn), yields to them through the API, and gets control back when
 they yield to it (Machine(python_root=True): the run stops "host")."""
 import hashlib
 import pathlib
 
 import pytest
 
-from pipkernel.abi import CONSOLE_VA, SYSTEM_VA
-from pipkernel.machine import Machine
-from pipkernel.machine.spawn import spawn_child
-from pipkernel.wrappers import PageAllocator, map_page
+from pipsim.kernel.abi import CONSOLE_VA, SYSTEM_VA
+from pipsim.kernel.machine import Machine
+from pipsim.kernel.machine.spawn import spawn_child
+from pipsim.kernel.wrappers import PageAllocator, map_page
 
 BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
 SERVICE_VECTOR = 64        # the compute child yields to this slot of its parent when done
@@ -46,7 +46,7 @@ def test_a_python_root_runs_a_firmware_child(arch):
 def test_a_python_partition_below_the_root_runs_a_firmware_child():
     """root (Python) -> manager (Python) -> driver (firmware): the manager yields to its child
     through the API; control coming back to the manager stops the run."""
-    from pipkernel.wrappers import create_child, map_range
+    from pipsim.kernel.wrappers import create_child, map_range
     m = Machine("x86", pages=1024, python_root=True)
     k = m.kernel
     root = k.as_partition(k.root)
@@ -75,7 +75,7 @@ def test_a_machine_nobody_uses_is_freed():
     import gc
     import weakref
 
-    from pipkernel.machine import _MACHINES
+    from pipsim.kernel.machine import _MACHINES
     m = Machine("arm", pages=256, python_root=True)
     gone = weakref.ref(m)
     [key] = [key for key, entry in _MACHINES.items() if entry is m]

@@ -1,8 +1,8 @@
 """Machine.read_root_image / write_root_image: the root's memory through its page tables."""
 import pytest
 
-from pipkernel.abi import PAGE_SIZE, ROOT_IMAGE_BASE
-from pipkernel.machine import Machine
+from pipsim.kernel.abi import PAGE_SIZE, ROOT_IMAGE_BASE
+from pipsim.kernel.machine import Machine
 
 
 def test_read_what_was_written_across_pages_whatever_the_rights():

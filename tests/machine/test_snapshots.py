@@ -15,10 +15,10 @@ import zlib
 import cbor2
 import pytest
 
-from pipkernel._pipcore import ffi
-from pipkernel.machine import Machine, snapshot
-from pipkernel.machine.devices import Registers
-from pipkernel.machine.snapshot import SnapshotError
+from pipsim.kernel._pipcore import ffi
+from pipsim.kernel.machine import Machine, snapshot
+from pipsim.kernel.machine.devices import Registers
+from pipsim.kernel.machine.snapshot import SnapshotError
 
 BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
 ARCHES = ["arm", "x86"]
@@ -32,7 +32,7 @@ def image(arch: str, name: str) -> str:
 
 
 def pipsim(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipkernel.cli", "run", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", "run", *map(str, args)],
                           capture_output=True, text=True, timeout=WAIT)
 
 

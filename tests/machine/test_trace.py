@@ -7,8 +7,8 @@ import pathlib
 import jsonschema
 import pytest
 
-from pipkernel.abi import SYSCALLS, PipError
-from pipkernel.cli import main
+from pipsim.kernel.abi import SYSCALLS, PipError
+from pipsim.kernel.cli import main
 
 BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
 ARCHES = ["arm", "x86"]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from management import pki
+from pipsim.management import pki
 from lwm2m_helpers import Running
 from mgmt_helpers import Curl, Service
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from management.lwm2m_server import AdminServer
+from pipsim.management.lwm2m_server import AdminServer
 
 ENDPOINTS = [("lc1", "lc1", "111111"), ("lc2", "lc2", "222222")]    # D3.3 §3.2's table
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from management import pki
-from tokens import HMAC_256_64, CoseKey
+from pipsim.management import pki
+from pipsim.tokens import HMAC_256_64, CoseKey
 
 from coapnet import Served
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from domains.lwm2m import b64url
-from management import service
-from management.admin import command_map, token
-from management.keystore import KeystoreClient
+from pipsim.domains.lwm2m import b64url
+from pipsim.management import service
+from pipsim.management.admin import command_map, token
+from pipsim.management.keystore import KeystoreClient
 
 from coapnet import PSK, Served, free_port, libcoap, serve_argv
 from mgmt_helpers import curl_path, keystore_env
@@ -25,7 +25,7 @@ LAMP = "3311/0/5850"
 
 
 def pipsim(*args, check=True, **kw) -> subprocess.CompletedProcess:
-    run = subprocess.run([sys.executable, "-m", "pipkernel.cli", *map(str, args)],
+    run = subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", *map(str, args)],
                          capture_output=True, text=True, timeout=120, **kw)
     if check and run.returncode != 0:
         pytest.fail(f"pipsim {args[0]} failed ({run.returncode}): {run.stderr}")
@@ -172,7 +172,7 @@ def test_a_caller_without_a_certificate_gets_nothing(chain):
 def test_the_readmes_chain_demo_runs():
     """`make chain` (tools/chain-demo.sh), the README's demo, from start to its last line."""
     script = Path(__file__).resolve().parents[2] / "tools" / "chain-demo.sh"
-    env = {**os.environ, "PIPSIM": f"{sys.executable} -m pipkernel.cli"}
+    env = {**os.environ, "PIPSIM": f"{sys.executable} -m pipsim.kernel.cli"}
     run = subprocess.run(["sh", str(script)], capture_output=True, text=True, timeout=300,
                          env=env)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from management.directory import Directory, Refusal
+from pipsim.management.directory import Directory, Refusal
 
 OBJECTS = b'</>;rt="oma.lwm2m";ct=60,</3/0>,</3311/0>'
 IDENTITIES = {"lc1": "lc1", "lc2": "lc2"}

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from domains.gateway import TEMPERATURE
-from management.device import free_ports
-from pipkernel.dask_cluster import ClusterError
-from management.device import GRACE
-from management.fleet import LEASE, MAX_DEVICES, Fleet, FleetError
-from tokens import Issuer, KeyVault, binding
-from tokens.keys import ISSUE
+from pipsim.domains.gateway import TEMPERATURE
+from pipsim.management.device import free_ports
+from pipsim.kernel.dask_cluster import ClusterError
+from pipsim.management.device import GRACE
+from pipsim.management.fleet import LEASE, MAX_DEVICES, Fleet, FleetError
+from pipsim.tokens import Issuer, KeyVault, binding
+from pipsim.tokens.keys import ISSUE
 
 DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "deep"          # make test-deep
 
@@ -178,7 +178,7 @@ def test_a_fleet_on_a_dask_local_cluster(directory):
 def pipsim_fleet(tmp_path, *argv):
     """``pipsim fleet`` in a process of its own, once ready: (process, table)."""
     table, ready = tmp_path / "fleet.json", tmp_path / "ready"
-    process = subprocess.Popen([sys.executable, "-m", "pipkernel.cli", "fleet", "--table",
+    process = subprocess.Popen([sys.executable, "-m", "pipsim.kernel.cli", "fleet", "--table",
                                 str(table), "--ready-file", str(ready), *argv],
                                stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -260,7 +260,7 @@ def test_bad_parameters_are_refused_before_anything_starts(tmp_path):
         with pytest.raises(FleetError, match=f"ports in use: 127.0.0.1:{port} \\(dev-001\\)"):
             Fleet(2, base_port=port - 1).start()
         assert children() <= before
-    run = subprocess.run([sys.executable, "-m", "pipkernel.cli", "fleet", "--devices", "0"],
+    run = subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", "fleet", "--devices", "0"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "pipsim: error: a fleet has 1 to 256 devices" in run.stderr
 

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from management.keystore import KEY_EXISTS
-from tokens import CoseKey
-from tokens.keys import K
+from pipsim.management.keystore import KEY_EXISTS
+from pipsim.tokens import CoseKey
+from pipsim.tokens.keys import K
 
 from mgmt_helpers import keystore_env
 
@@ -133,7 +133,7 @@ def test_a_wrong_or_missing_passphrase_is_refused_at_start(tmp_path, pki_dir, se
     first.stop()
     for env in (keystore_env("not the passphrase"), {k: v for k, v in os.environ.items()
                                                      if k != "PIPSIM_KEYSTORE_PASSPHRASE"}):
-        done = subprocess.run([sys.executable, "-m", "pipkernel.cli", "keystore", "--bind", "127.0.0.1:0",
+        done = subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", "keystore", "--bind", "127.0.0.1:0",
                                "--tls", pki_dir / "keystore", "--store", store], env=env,
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and "passphrase" in done.stderr, done.stderr
@@ -154,7 +154,7 @@ def test_insecure_local_serves_plain_http_on_loopback_only(services, tmp_path, c
     assert curl(f"{url}/keys/none", as_=None).status == 204
     assert curl(f"{url}/keys", as_=None).json() == {"aliases": ["orange"]}
     for bind in ("0.0.0.0:0", "192.0.2.1:0"):
-        done = subprocess.run([sys.executable, "-m", "pipkernel.cli", "keystore", "--insecure-local",
+        done = subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", "keystore", "--insecure-local",
                                "--bind", bind, "--store", tmp_path / "other"], env=keystore_env(),
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and "loopback" in done.stderr, done.stderr

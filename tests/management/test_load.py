@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
-from management.admin import ChainError, command_map, commands_url, request_body, send, token
-from management.fleet import FleetError, make_server_keys, read_server_keys, write_server_keys
-from management.testbed import DOMAIN, LAMP, SETTING, ChainTestbed
+from pipsim.management.admin import ChainError, command_map, commands_url, request_body, send, token
+from pipsim.management.fleet import FleetError, make_server_keys, read_server_keys, write_server_keys
+from pipsim.management.testbed import DOMAIN, LAMP, SETTING, ChainTestbed
 
 from coapnet import Served, free_port
 
@@ -31,7 +31,7 @@ def bed(tmp_path_factory):
 
 
 def pipsim(*args, check=True) -> subprocess.CompletedProcess:
-    run = subprocess.run([sys.executable, "-m", "pipkernel.cli", *map(str, args)],
+    run = subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", *map(str, args)],
                          capture_output=True, text=True, timeout=120)
     if check:
         assert run.returncode == 0, run.stderr

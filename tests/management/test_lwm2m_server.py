@@ -12,8 +12,8 @@ import time
 import pytest
 
 from coapnet import Device, d33, free_port, serve_argv, token_for
-from domains.gateway import LAMP
-from management.lwm2m_server import DeviceUnreachable, UnknownDevice
+from pipsim.domains.gateway import LAMP
+from pipsim.management.lwm2m_server import DeviceUnreachable, UnknownDevice
 
 RESTARTS = 4 if os.environ.get("HYPOTHESIS_PROFILE") == "deep" else 1
 
@@ -89,7 +89,7 @@ def test_a_device_must_register_with_its_own_identity(tmp_path, admin_server, en
                                                       why):
     port = free_port()
     server = admin_server(port)
-    run = subprocess.run([sys.executable, "-m", "pipkernel.cli", *serve_argv(
+    run = subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", *serve_argv(
         free_port(), tmp_path / "keys", "--server", f"coaps://127.0.0.1:{port}", "--server-psk",
         psk, "--endpoint", endpoint, "--lifetime", "2")], capture_output=True, text=True,
         timeout=60)

@@ -137,7 +137,7 @@ def test_plain_coap_only_when_asked_with_a_warning(tmp_path):
 
 
 def test_without_keys_or_plain_the_server_does_not_start():
-    run = subprocess.run([sys.executable, "-m", "pipkernel.cli", "admin-server", "--coap",
+    run = subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", "admin-server", "--coap",
                           "127.0.0.1:5999", "--insecure-local"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "ENDPOINT:IDENTITY:KEY" in run.stderr

@@ -7,9 +7,9 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from management import pki
-from management.policy import Policy, PolicyError
-from management.service import Listen, ServiceError, server_context
+from pipsim.management import pki
+from pipsim.management.policy import Policy, PolicyError
+from pipsim.management.service import Listen, ServiceError, server_context
 from mgmt_helpers import issuing_key
 
 
@@ -42,7 +42,7 @@ def test_server_and_client_certificates(pki_dir):
 
 def test_the_cli_refuses_what_it_cannot_do(tmp_path):
     def pipsim(*args):
-        return subprocess.run([sys.executable, "-m", "pipkernel.cli", "pki", *map(str, args)],
+        return subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", "pki", *map(str, args)],
                               capture_output=True, text=True, timeout=60)
     directory = tmp_path / "ca"
     assert pipsim("issue", directory, "alice").stderr.count("holds no CA") == 1

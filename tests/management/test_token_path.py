@@ -12,12 +12,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from management import pki, service
-from management.command_request import MAX_AGE, Receiver, RequestError, build, from_b64url
-from management.keystore import Access, KeystoreClient, application
-from management.policy import Policy
-from management.token_service import generator
-from tokens import ES256, HMAC_256_256, CoseKey, KeyVault, TokenError, Validator, binding
+from pipsim.management import pki, service
+from pipsim.management.command_request import MAX_AGE, Receiver, RequestError, build, from_b64url
+from pipsim.management.keystore import Access, KeystoreClient, application
+from pipsim.management.policy import Policy
+from pipsim.management.token_service import generator
+from pipsim.tokens import ES256, HMAC_256_256, CoseKey, KeyVault, TokenError, Validator, binding
 from mgmt_helpers import issuing_key
 
 LAMP = {"id": 7, "domain": "owner", "device": "gateway", "value": 1,

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from management.command_request import build
-from management.token_service import (FORBIDDEN, GENERATION_FAILED, GENERATOR_OK, INVALID,
+from pipsim.management.command_request import build
+from pipsim.management.token_service import (FORBIDDEN, GENERATION_FAILED, GENERATOR_OK, INVALID,
                                       INVALID_TOKEN, VALIDATION_FAILED, VALIDATOR_OK)
-from tokens import HMAC_256_256, CoseKey, KeyVault, Validator, binding
+from pipsim.tokens import HMAC_256_256, CoseKey, KeyVault, Validator, binding
 from mgmt_helpers import issuing_key, keystore_env
 
 LAMP = {"id": 1, "domain": "owner", "device": "gateway", "value": 1,

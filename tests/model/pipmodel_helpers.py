@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import struct
 
-from pipkernel.abi import PAGE_SIZE
+from pipsim.kernel.abi import PAGE_SIZE
 
 PAGE = PAGE_SIZE
 
@@ -28,7 +28,7 @@ class Pool:
 def chain(k, p, vas):
     """Write the free-page chain: word 0 of each page -> the next VA, 0 at the end (the last VA
     is left alone when it repeats an earlier one or cannot be written)."""
-    from pipkernel.types import MemoryFault
+    from pipsim.kernel.types import MemoryFault
     api = k.as_partition(p)
     for va, nxt in zip(vas, vas[1:]):
         api.write(va, struct.pack("<I", nxt))
@@ -116,7 +116,7 @@ class Family:
     (code) page ``rx`` and a read-write page ``dev`` whose root page is marked as a device."""
 
     def __init__(self, policy, levels=2):
-        from pipkernel.model import Kernel
+        from pipsim.kernel.model import Kernel
         k = self.k = Kernel(pages=256, table_size=16, levels=levels, policy=policy)
         pool = self.pool = Pool(k, k.root)
         self.desc, self.child = make_child(k, k.root, pool)

@@ -1,9 +1,9 @@
 """Argument validation of the model's API (before touching state)."""
 import pytest
 
-from pipkernel.abi import RESUME_SELF
-from pipkernel.model import Kernel
-from pipkernel.types import Partition
+from pipsim.kernel.abi import RESUME_SELF
+from pipsim.kernel.model import Kernel
+from pipsim.kernel.types import Partition
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 """Boot layout (docs/kernel.md §3)."""
 import pytest
 
-from pipkernel.abi import PAGE_SIZE, ROOT_IO_MASK
-from pipkernel.model import Kernel
-from pipkernel.types import Geometry, Partition
+from pipsim.kernel.abi import PAGE_SIZE, ROOT_IO_MASK
+from pipsim.kernel.model import Kernel
+from pipsim.kernel.types import Geometry, Partition
 
 from pipmodel_helpers import SH1, SH2, entry_pa, word
 

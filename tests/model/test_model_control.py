@@ -3,9 +3,9 @@ import struct
 
 import pytest
 
-from pipkernel.abi import GET_INT_STATE_ERROR, PAGE_SIZE, RESUME_SELF, PipError as E
-from pipkernel.model import Kernel
-from pipkernel.types import MemoryFault
+from pipsim.kernel.abi import GET_INT_STATE_ERROR, PAGE_SIZE, RESUME_SELF, PipError as E
+from pipsim.kernel.model import Kernel
+from pipsim.kernel.types import MemoryFault
 
 from pipmodel_helpers import Pool, make_child, map_in_child, pd_slot_pa, word
 

@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from pipkernel.abi import EXTRA_PROPERTIES, POLICIES, PTE_ACCESSIBLE, PTE_EXEC, PTE_WRITE
+from pipsim.kernel.abi import EXTRA_PROPERTIES, POLICIES, PTE_ACCESSIBLE, PTE_EXEC, PTE_WRITE
 
 from pipmodel_helpers import MMU, PAGE, SH2, Family, entry_pa, map_in_child, pd_slot_pa, word
 

@@ -4,9 +4,9 @@ import struct
 
 import pytest
 
-from pipkernel.abi import PAGE_SIZE
-from pipkernel.model import Kernel
-from pipkernel.model.invariants import PROPERTIES
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.kernel.model import Kernel
+from pipsim.kernel.model.invariants import PROPERTIES
 
 from pipmodel_helpers import (MMU, SH1, SH2, Pool, entry_pa, make_child, map_in_child,
                               pd_slot_pa, upper_entry_pa, word)
@@ -255,7 +255,7 @@ def test_random_corruption_never_crashes(seed):
 def test_a_crashing_checker_is_reported_apart(monkeypatch):
     """A check that raises is a bug of the model: reported under its own entry, never as a
     detected violation (so "prop in violated" cannot pass because a checker crashed)."""
-    from pipkernel.model.invariants import Checker
+    from pipsim.kernel.model.invariants import Checker
 
     def crash(self):
         raise KeyError("boom")

@@ -5,8 +5,8 @@ import struct
 
 import pytest
 
-from pipkernel.abi import POLICIES, PTE_ACCESSIBLE, PipError as E
-from pipkernel.model import Kernel
+from pipsim.kernel.abi import POLICIES, PTE_ACCESSIBLE, PipError as E
+from pipsim.kernel.model import Kernel
 
 from pipmodel_helpers import (PAGE, Family, Pool, chain, entry_pa, map_in_child, prepare_va,
                               state_of)

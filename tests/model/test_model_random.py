@@ -4,9 +4,9 @@ import struct
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from pipkernel.abi import EXTRA_PROPERTIES, INVARIANTS, PAGE_SIZE
-from pipkernel.model import Kernel
-from pipkernel.types import MemoryFault
+from pipsim.kernel.abi import EXTRA_PROPERTIES, INVARIANTS, PAGE_SIZE
+from pipsim.kernel.model import Kernel
+from pipsim.kernel.types import MemoryFault
 
 from pipmodel_helpers import Family, prepare_va
 

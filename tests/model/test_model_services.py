@@ -3,9 +3,9 @@ import struct
 
 import pytest
 
-from pipkernel.abi import PAGE_SIZE, PipError as E
-from pipkernel.model import Kernel
-from pipkernel.types import Prepared
+from pipsim.kernel.abi import PAGE_SIZE, PipError as E
+from pipsim.kernel.model import Kernel
+from pipsim.kernel.types import Prepared
 
 from pipmodel_helpers import (MMU, SH1, SH2, Pool, chain, entry_pa, make_child, map_in_child,
                               pd_slot_pa, prepare_va, upper_entry_pa, word)

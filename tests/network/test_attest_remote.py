@@ -7,9 +7,9 @@ import sys
 
 import cbor2
 
-from domains.attestation import ATTEST
-from tokens.keys import CoseKey
-from trust import Verifier
+from pipsim.domains.attestation import ATTEST
+from pipsim.tokens.keys import CoseKey
+from pipsim.trust import Verifier
 
 from coapnet import DEVICE, PSK, libcoap, pipsim_against, token_for
 
@@ -25,7 +25,7 @@ def test_a_verifier_attests_a_running_device_and_sees_what_changed(device, tmp_p
     status, out, _ = attest(device, "--expect", str(reference), "--log")
     assert status == 0 and "matches the reference values" in out and " code   root " in out
     key = tmp_path / "tenant.cose"
-    assert subprocess.run([sys.executable, "-m", "pipkernel.cli", "token", "keygen", "--kid",
+    assert subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", "token", "keygen", "--kid",
                            "tenant-server", "--out", str(key)], capture_output=True).returncode == 0
     assert pipsim_against(device, "opmux", "create", "tenant", "tenant-server", str(key))[:2] == (
         0, "created: tenant")
@@ -37,7 +37,7 @@ def test_a_verifier_attests_a_running_device_and_sees_what_changed(device, tmp_p
 def test_bad_attest_arguments_are_refused_with_a_reason(device, tmp_path):
     status, _, err = attest(device, "--root", "tpm")
     assert status == 2 and "--root and --tcti are for booting an image here" in err
-    run = subprocess.run([sys.executable, "-m", "pipkernel.cli", "attest", "--device", device.uri,
+    run = subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", "attest", "--device", device.uri,
                           "--psk", "lc1:123456", "--keys", str(tmp_path)],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "cannot read" in run.stderr and "attestation.pub" in run.stderr

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from domains.gateway import transcript
-from domains.house import DEVICES, House, RemoteDevice, house_session
+from pipsim.domains.gateway import transcript
+from pipsim.domains.house import DEVICES, House, RemoteDevice, house_session
 
 from coapnet import PSK, Served, free_port, serve_argv
 
@@ -26,7 +26,7 @@ def test_the_house_with_served_devices(tmp_path):
         # the CLI first, on fresh sessions (the same devices: their replay caches keep)
         argv = [a for n, s in zip(DEVICES, served) for a in (f"--{n}", s.uri,
                                                              str(tmp_path / f"{n}-keys"))]
-        cli = subprocess.run([sys.executable, "-m", "pipkernel.cli", "house", *argv, "--psk",
+        cli = subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", "house", *argv, "--psk",
                               ":".join(PSK)], capture_output=True, text=True, timeout=120)
         assert cli.returncode == 0, cli.stdout + cli.stderr
         assert "over the network" in cli.stdout and "UNEXPECTED" not in cli.stdout

@@ -12,13 +12,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from domains import channel_policy
-from domains.channel_operations import Operations
-from domains.gateway import LAMP, Gateway
-from domains.lwm2m import LwM2MClient
-from domains.secure_channel import SecureChannel
-from tokens import KeyVault
-from tokens.keys import HMAC_256_64
+from pipsim.domains import channel_policy
+from pipsim.domains.channel_operations import Operations
+from pipsim.domains.gateway import LAMP, Gateway
+from pipsim.domains.lwm2m import LwM2MClient
+from pipsim.domains.secure_channel import SecureChannel
+from pipsim.tokens import KeyVault
+from pipsim.tokens.keys import HMAC_256_64
 
 from coapnet import Device, d33, libcoap, token_for
 
@@ -423,6 +423,6 @@ def listening(port):
     (["--secure-channel", "5000", "--channel-admin", "r t:k"], "--channel-admin: identity"),
 ])
 def test_bad_channel_options(args, error):
-    run = subprocess.run([sys.executable, "-m", "pipkernel.cli", "serve", "--plain", *args],
+    run = subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", "serve", "--plain", *args],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and error in run.stderr

@@ -10,9 +10,9 @@ import aiocoap
 import cbor2
 import pytest
 
-from domains.gateway import LAMP, TEMPERATURE
-from tokens import Issuer, KeyVault, binding
-from tokens.keys import ISSUE
+from pipsim.domains.gateway import LAMP, TEMPERATURE
+from pipsim.tokens import Issuer, KeyVault, binding
+from pipsim.tokens.keys import ISSUE
 
 from coapnet import DEVICE, PSK, Device, d33, free_port, libcoap, pipsim_against, token_for
 
@@ -216,7 +216,7 @@ def opmux(device, *argv, key=PSK[1]):
 def test_opmux_over_the_network(device, tmp_path):
     """D3.3 §4.6's opmux commands, as LwM2M requests on object 26261 of a running device."""
     key = tmp_path / "tenant.cose"
-    assert subprocess.run([sys.executable, "-m", "pipkernel.cli", "token", "keygen", "--kid",
+    assert subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", "token", "keygen", "--kid",
                            "tenant-server", "--out", str(key)], capture_output=True).returncode == 0
     assert opmux(device, "exists", "tenant")[:2] == (1, "1")
     assert opmux(device, "create", "tenant", "tenant-server", str(key), "0", "store")[:2] == (
@@ -241,7 +241,7 @@ def test_demo_remote_plays_the_session_through_a_socket(tmp_path):
     its own: every step as expected (the steps inside the device are make run's)."""
     device = Device(tmp_path)
     try:
-        run = subprocess.run([sys.executable, "-m", "pipkernel.cli", "demo-remote",
+        run = subprocess.run([sys.executable, "-m", "pipsim.kernel.cli", "demo-remote",
                               device.uri.removeprefix("coaps://"), "--psk", ":".join(PSK),
                               "--keys", str(device.keys)], capture_output=True, text=True,
                              timeout=120)

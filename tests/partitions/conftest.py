@@ -5,7 +5,7 @@ import pytest
 
 from partition_manifests import VALID
 
-from partitions import ManifestError, parse
+from pipsim.partitions import ManifestError, parse
 
 
 @pytest.fixture

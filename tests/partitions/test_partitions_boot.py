@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from partitions import boot, parse
-from pipkernel import Kernel
-from pipkernel.layout import child_vas, root_free_pages, root_linear_vas
-from pipkernel.model import Kernel as ModelKernel
+from pipsim.partitions import boot, parse
+from pipsim.kernel import Kernel
+from pipsim.kernel.layout import child_vas, root_free_pages, root_linear_vas
+from pipsim.kernel.model import Kernel as ModelKernel
 
 REPO = Path(__file__).resolve().parents[2]
 

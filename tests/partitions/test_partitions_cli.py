@@ -1,8 +1,8 @@
-"""`pipsim tree` and `pipsim validate`, in-process (through partitions.cli.register)."""
+"""`pipsim tree` and `pipsim validate`, in-process (through pipsim.partitions.cli.register)."""
 import argparse
 from pathlib import Path
 
-from partitions.cli import register
+from pipsim.partitions.cli import register
 
 EXAMPLE = str(Path(__file__).resolve().parents[2] / "partitions" / "example.toml")
 

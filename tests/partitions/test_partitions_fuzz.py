@@ -4,7 +4,7 @@ import copy
 
 from hypothesis import given, strategies as st
 
-from partitions import ManifestError, boot, parse
+from pipsim.partitions import ManifestError, boot, parse
 from partition_manifests import VALID
 
 KEYS = ["image", "root", "partition", "device", "channel", "key", "name", "arch", "pages",

@@ -2,11 +2,11 @@
 (pages, mailbox, devices, VIDT, what each child costs its parent), on every architecture."""
 import pytest
 
-from domains.gateway import IMAGE
-from partitions import LayoutError, boot, load, parse
-from partitions.plan import child_plan, mailbox_vas, plan_image
-from pipkernel import Geometry, layout
-from pipkernel.abi import PAGE_SIZE
+from pipsim.domains.gateway import IMAGE
+from pipsim.partitions import LayoutError, boot, load, parse
+from pipsim.partitions.plan import child_plan, mailbox_vas, plan_image
+from pipsim.kernel import Geometry, layout
+from pipsim.kernel.abi import PAGE_SIZE
 
 
 def spent_on(kernel, parent, child, parent_pool) -> int:
@@ -74,7 +74,7 @@ def test_a_child_plan_costs_what_the_kernel_takes():
 
 
 def test_shortages_name_their_partition(valid):
-    from partitions.spec import DeviceSpec, PartitionSpec
+    from pipsim.partitions.spec import DeviceSpec, PartitionSpec
     g = Geometry(512, 16, 3)
     parts = (PartitionSpec("root", None, None), PartitionSpec("a", "root", 5000),
              PartitionSpec("b", "root", 100), PartitionSpec("c", "b", 100))

@@ -3,7 +3,7 @@ import pytest
 
 from pathlib import Path
 
-from partitions import ManifestError, load, parse
+from pipsim.partitions import ManifestError, load, parse
 
 BUILD = Path(__file__).resolve().parents[2] / "firmware" / "build"
 
@@ -55,7 +55,7 @@ def test_the_machine_mode(valid, errors, tmp_path):
 
 
 def test_the_kernel_policy(valid, errors, tmp_path):
-    from partitions import parse
+    from pipsim.partitions import parse
     assert parse(valid, tmp_path).policy == "pip"                        # the default: Pip
     assert parse(valid, tmp_path, policy="hardened").policy == "hardened"    # an override
     valid["image"]["policy"] = "strict"
@@ -182,8 +182,8 @@ def test_keys(valid, errors):
 
 
 def test_algorithms_are_the_token_layers(valid, tmp_path):
-    """Every algorithm the token layer has is a key's alg, spelled as tokens.keys resolves it."""
-    from tokens.keys import ALGORITHMS, algorithm
+    """Every algorithm the token layer has is a key's alg, spelled as pipsim.tokens.keys resolves it."""
+    from pipsim.tokens.keys import ALGORITHMS, algorithm
     for alg in ALGORITHMS.values():
         valid["key"][0]["alg"] = alg.name.replace(" ", "")
         key = parse(valid, tmp_path).keys[0]
@@ -237,7 +237,7 @@ def test_firmware_partition_rules(valid, errors):
     assert lines[1] == ("partition[1].pages: a firmware partition needs 4 pages at least: its "
                         "first 4 hold its mailbox, not 3")
     assert len(lines) == 2
-    valid["partition"][0]["runs"] = {"python": "domains.virtual:VirtualManager"}
+    valid["partition"][0]["runs"] = {"python": "pipsim.domains.virtual:VirtualManager"}
     valid["partition"][1]["pages"] = 4
     m = parse(valid, ".")
     sensor = m.partition("sensor")
@@ -294,7 +294,7 @@ def test_a_firmware_partition_needs_its_stack_symbol(valid, errors, tmp_path):
     shutil.copy(BUILD / "x86" / "temp_driver.elf", stripped)
     subprocess.run(["strip", str(stripped)], check=True)
     valid["image"] = {"name": "t", "arch": "x86", "pages": 1024}
-    valid["partition"][0]["runs"] = {"python": "domains.virtual:VirtualManager"}
+    valid["partition"][0]["runs"] = {"python": "pipsim.domains.virtual:VirtualManager"}
     valid["partition"][1]["runs"] = {"firmware": str(stripped)}
     assert only(errors(valid)) == (f"partition[1].runs.firmware: {stripped} has no __stack_top "
                                    "symbol (its initial stack pointer: link it with "
@@ -318,7 +318,7 @@ def test_memory_sizes_of_a_firmware_image(valid, errors, tmp_path, memory, expec
     tree's images use no C library)."""
     path = BUILD / "x86" / "temp_driver.elf"
     valid["image"] = {"name": "t", "arch": "x86", "pages": 1024}
-    valid["partition"][0]["runs"] = {"python": "domains.virtual:VirtualManager"}
+    valid["partition"][0]["runs"] = {"python": "pipsim.domains.virtual:VirtualManager"}
     valid["partition"][1]["runs"] = {"firmware": str(path), **memory}
     if expected is None:
         assert parse(valid, tmp_path).partition("sensor").runs.firmware
@@ -333,7 +333,7 @@ def test_memory_sizes_need_firmware_linked_with_the_sdk(valid, errors, tmp_path)
     shutil.copy(BUILD / "x86" / "temp_driver.elf", stripped)
     subprocess.run(["strip", "-K", "__stack_top", str(stripped)], check=True)
     valid["image"] = {"name": "t", "arch": "x86", "pages": 1024}
-    valid["partition"][0]["runs"] = {"python": "domains.virtual:VirtualManager",
+    valid["partition"][0]["runs"] = {"python": "pipsim.domains.virtual:VirtualManager",
                                      "stack": "8K"}
     valid["partition"][1]["runs"] = {"firmware": str(stripped), "heap": "4K"}
     lines = errors(valid)

@@ -8,11 +8,11 @@ import hypothesis.strategies as st
 from hypothesis import event, note
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-import pipkernel
-import pipkernel.model
-from pipkernel import MemoryFault, PipError
-from pipkernel.abi import EXTRA_PROPERTIES, PAGE_SIZE, POLICIES, cli_sti_save_indices
-from pipkernel.model.frames import Observation, frame_problems
+import pipsim.kernel
+import pipsim.kernel.model
+from pipsim.kernel import MemoryFault, PipError
+from pipsim.kernel.abi import EXTRA_PROPERTIES, PAGE_SIZE, POLICIES, cli_sti_save_indices
+from pipsim.kernel.model.frames import Observation, frame_problems
 
 GEOMETRIES = [(160, 16, 2), (260, 16, 2), (420, 16, 3)]
 HARDENED_REASONS = {PipError.RIGHTS_AMPLIFIED, PipError.NOT_WRITABLE, PipError.DEVICE_PAGE,
@@ -21,7 +21,7 @@ HARDENED_REASONS = {PipError.RIGHTS_AMPLIFIED, PipError.NOT_WRITABLE, PipError.D
 
 class Twin:
     """One syscall API per implementation, called together and compared; on each, the call
-    must stay within its frame (pipkernel.model.frames: a refused call changes nothing)."""
+    must stay within its frame (pipsim.kernel.model.frames: a refused call changes nothing)."""
 
     def __init__(self, machine, partition, frames=True):
         self.machine, self.partition, self.frames = machine, partition, frames
@@ -63,8 +63,8 @@ class Differential(RuleBasedStateMachine):
     def boot(self, geometry, policy, data):
         pages, ts, levels = geometry
         event(f"policy {policy}")
-        self.c = pipkernel.Kernel(pages=pages, table_size=ts, levels=levels, policy=policy)
-        self.m = pipkernel.model.Kernel(pages=pages, table_size=ts, levels=levels, policy=policy)
+        self.c = pipsim.kernel.Kernel(pages=pages, table_size=ts, levels=levels, policy=policy)
+        self.m = pipsim.kernel.model.Kernel(pages=pages, table_size=ts, levels=levels, policy=policy)
         self.g = self.c.geometry
         self.config_marked = False          # a page was marked a device while a kernel page
         if data.draw(st.booleans(), label="start with a family"):
@@ -82,7 +82,7 @@ class Differential(RuleBasedStateMachine):
             if not new:
                 return
             self.lend(data, p, new[0], count, base=1)
-            p = pipkernel.Partition(self.c.mappings(p)[new[0]].pa // PAGE_SIZE)
+            p = pipsim.kernel.Partition(self.c.mappings(p)[new[0]].pa // PAGE_SIZE)
 
     # ---- drawing arguments ----
     def caller(self, data):
@@ -105,7 +105,7 @@ class Differential(RuleBasedStateMachine):
     def descs(self, p):
         maps = self.c.mappings(p)
         return sorted(va for va, mp in maps.items()
-                      if pipkernel.Partition(mp.pa // PAGE_SIZE) in self.c.children(p))
+                      if pipsim.kernel.Partition(mp.pa // PAGE_SIZE) in self.c.children(p))
 
     def child_va(self, data):
         near = st.sampled_from([i * PAGE_SIZE for i in range(1, 12)] +
@@ -193,7 +193,7 @@ class Differential(RuleBasedStateMachine):
         desc, vidt = self.child_desc(data, p), self.g.vidt_va
         if not desc:
             return
-        child = pipkernel.Partition(self.c.mappings(p)[desc].pa // PAGE_SIZE)
+        child = pipsim.kernel.Partition(self.c.mappings(p)[desc].pa // PAGE_SIZE)
         if vidt not in self.c.mappings(child):
             self.lend(data, p, desc, 1, base=vidt // PAGE_SIZE)
         page = self.c.mappings(child).get(vidt)

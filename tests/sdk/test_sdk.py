@@ -14,12 +14,12 @@ import sys
 
 import pytest
 
-from pipkernel import cli
-from pipkernel import elf
-from pipkernel.abi import PAGE_SIZE, VECTORS
-from pipkernel.machine import Machine
-from pipkernel.machine.spawn import run_child
-from pipkernel.sdk import cmake, flags
+from pipsim.kernel import cli
+from pipsim.kernel import elf
+from pipsim.kernel.abi import PAGE_SIZE, VECTORS
+from pipsim.kernel.machine import Machine
+from pipsim.kernel.machine.spawn import run_child
+from pipsim.kernel.sdk import cmake, flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
@@ -232,7 +232,7 @@ def test_pipsim_cc_refuses_a_size_it_cannot_read(capsys):
 
 
 def test_the_flags_have_one_owner(built):
-    """The Makefile's sdk.mk and the CMake toolchain files are what pipkernel.sdk writes
+    """The Makefile's sdk.mk and the CMake toolchain files are what pipsim.kernel.sdk writes
     now; libpip.a holds no start file (the start files are separate objects)."""
     assert (FIRMWARE / "build" / "sdk.mk").read_text() == flags.make_variables()
     for arch in ARCHES:

@@ -3,7 +3,7 @@ import pytest
 
 from token_vectors import NOW
 
-from tokens import ES256, HMAC_256_64, Issuer, KeyVault, Validator
+from pipsim.tokens import ES256, HMAC_256_64, Issuer, KeyVault, Validator
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from cbor2 import CBORTag
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tokens import TokenError, cose
-from pipkernel.wire import MAX_INPUT
+from pipsim.tokens import TokenError, cose
+from pipsim.kernel.wire import MAX_INPUT
 
 from token_vectors import NOW, RFC8392_A3_SIGNED, RFC8392_A4_MACED, issue
 

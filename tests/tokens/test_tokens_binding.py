@@ -1,11 +1,11 @@
-"""A token covers one command (tokens.binding): any field of the command changed, or a token
+"""A token covers one command (pipsim.tokens.binding): any field of the command changed, or a token
 that names no command, is refused before the token is spent."""
 import json
 
 import pytest
 from hypothesis import given, strategies as st
 
-from tokens import TokenError, binding
+from pipsim.tokens import TokenError, binding
 
 from token_vectors import NOW, issue
 
@@ -65,8 +65,8 @@ def test_a_token_naming_no_command_is_refused_where_one_is_asked(issuer, validat
 
 
 def test_the_claim_is_typed(issuer, validator, vault):
-    from tokens import cose
-    from tokens.cwt import Claims
+    from pipsim.tokens import cose
+    from pipsim.tokens.cwt import Claims
     bad = Claims(iss="owner", aud="dom1", exp=NOW + 300, iat=NOW, cti=b"x", scope="26261/0/7:w",
                  other={binding.CMD: "not bytes"})
     token = cose.encode(vault.get("owner"), bad.encode())

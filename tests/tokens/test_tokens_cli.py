@@ -5,8 +5,8 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
-from pipkernel.cli import main
-from tokens.cli import register
+from pipsim.kernel.cli import main
+from pipsim.tokens.cli import register
 
 from token_vectors import NOW, RFC8392_A2_3_KEY, RFC8392_A3_SIGNED
 

@@ -2,8 +2,8 @@
 import cbor2
 import pytest
 
-from tokens import ES256, HMAC_256_64, HMAC_256_256, CoseKey, KeyVault, TokenError, Validator, VaultError, cose, cwt
-from tokens.cwt import Claims
+from pipsim.tokens import ES256, HMAC_256_64, HMAC_256_256, CoseKey, KeyVault, TokenError, Validator, VaultError, cose, cwt
+from pipsim.tokens.cwt import Claims
 
 from token_vectors import (RFC8392_A1_CLAIMS, RFC8392_A2_2_KEY, RFC8392_A2_3_KEY, RFC8392_A3_SIGNED, RFC8392_A4_MACED,
                       rfc8392_hmac_key_bytes)

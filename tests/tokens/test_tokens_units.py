@@ -4,12 +4,12 @@ import cbor2
 import pytest
 from cbor2 import CBORTag
 
-from tokens import EDDSA, ES256, HMAC_256_64, HMAC_256_256, CoseKey, KeyVault, MemoryStorage, ScopeError
-from tokens import VaultError
-from pipkernel.wire import loads
-from tokens.cbor import bstr_head, diagnostic
-from tokens.scope import parse
-from tokens.vault import SERVICE_OK
+from pipsim.tokens import EDDSA, ES256, HMAC_256_64, HMAC_256_256, CoseKey, KeyVault, MemoryStorage, ScopeError
+from pipsim.tokens import VaultError
+from pipsim.kernel.wire import loads
+from pipsim.tokens.cbor import bstr_head, diagnostic
+from pipsim.tokens.scope import parse
+from pipsim.tokens.vault import SERVICE_OK
 
 # -- CBOR -----------------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """Validator: every rejection reason, check order, leeway, issuer binding, replay and reboot."""
 import pytest
 
-from tokens import EDDSA, ES256, HMAC_256_256, Issuer, KeyVault, ReplayCache, ScopeError, TokenError, Validator, cose
-from tokens.cwt import Claims
+from pipsim.tokens import EDDSA, ES256, HMAC_256_256, Issuer, KeyVault, ReplayCache, ScopeError, TokenError, Validator, cose
+from pipsim.tokens.cwt import Claims
 
 from token_vectors import NOW, issue
 

@@ -3,8 +3,8 @@
 in a temporary directory, stopped after the module)."""
 import pytest
 
-from tokens.keys import EDDSA, ES256, CoseKey
-from trust import SoftwareRoot, policy
+from pipsim.tokens.keys import EDDSA, ES256, CoseKey
+from pipsim.trust import SoftwareRoot, policy
 from trust_helpers import write_policy
 
 
@@ -30,7 +30,7 @@ def trust(policy_file):
 
 @pytest.fixture(scope="module")
 def swtpm():
-    from trust.rot_tpm import Swtpm
+    from pipsim.trust.rot_tpm import Swtpm
     with Swtpm() as simulator:
         yield simulator
 
@@ -41,7 +41,7 @@ def make_root(request):
     if request.param == "software":
         yield lambda: SoftwareRoot.generate("test")
         return
-    from trust.rot_tpm import TpmRoot
+    from pipsim.trust.rot_tpm import TpmRoot
     simulator, opened = request.getfixturevalue("swtpm"), []
 
     def make():

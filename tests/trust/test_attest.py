@@ -9,10 +9,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from elftools.elf.elffile import ELFFile
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-import partitions
-from domains.gateway import IMAGE
-from tokens.keys import EDDSA, CoseKey
-from trust import AttestationError, Attester, ReferenceValues, SoftwareRoot, Verifier, measured
+from pipsim import partitions
+from pipsim.domains.gateway import IMAGE
+from pipsim.tokens.keys import EDDSA, CoseKey
+from pipsim.trust import AttestationError, Attester, ReferenceValues, SoftwareRoot, Verifier, measured
 
 
 def software():

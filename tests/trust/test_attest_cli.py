@@ -1,8 +1,8 @@
 """pipsim attest: record reference values from a good boot, then compare."""
 import pytest
 
-from domains.gateway import IMAGE
-from pipkernel.cli import main
+from pipsim.domains.gateway import IMAGE
+from pipsim.kernel.cli import main
 
 
 @pytest.mark.parametrize("root", ["software", "tpm"])

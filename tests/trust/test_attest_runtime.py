@@ -2,10 +2,10 @@
 deletion, a driver's restart; the gateway's runtime answers a verifier (Runtime.attest)."""
 import pytest
 
-from domains.attestation import ATTEST
-from domains.gateway import APP_CONFIG, CREATE, DELETE, LAMP, RESTART, Gateway
-from tokens.scope import OPERATIONS
-from trust import AttestationError, Verifier
+from pipsim.domains.attestation import ATTEST
+from pipsim.domains.gateway import APP_CONFIG, CREATE, DELETE, LAMP, RESTART, Gateway
+from pipsim.tokens.scope import OPERATIONS
+from pipsim.trust import AttestationError, Verifier
 
 
 def owner(gw, code, resource, value=None):
@@ -37,7 +37,7 @@ def test_a_created_domain_and_its_application_are_measured_and_their_deletion_to
     events = gw.image.measurements.events
     assert created.status == 201
     new = [(e.kind, e.partition, e.parent, e.detail) for e in events[booted:]]
-    assert new == [("code", "provider-c", "root", "python domains.domain:DomainManager"),
+    assert new == [("code", "provider-c", "root", "python pipsim.domains.domain:DomainManager"),
                    ("config", "provider-c", "root", "config"),
                    ("code", "provider-c-app", "provider-c", "firmware store_app.elf"),
                    ("config", "provider-c-app", "provider-c", "config")]
@@ -81,9 +81,9 @@ def test_a_restarted_driver_is_measured_again():
 
 
 def test_an_unmeasured_image_cannot_attest():
-    import partitions
-    from domains.gateway import IMAGE
-    from domains.runtime import Runtime
+    from pipsim import partitions
+    from pipsim.domains.gateway import IMAGE
+    from pipsim.domains.runtime import Runtime
     runtime = Runtime(partitions.boot(IMAGE))
     with pytest.raises(ValueError, match="not booted measured"):
         runtime.attest(bytes(32))
@@ -99,7 +99,7 @@ def test_the_runtime_refuses_a_nonce_it_answered():
 def test_the_gateway_transcript_attests_after_its_session():
     import io
 
-    from domains.gateway import run_default
+    from pipsim.domains.gateway import run_default
     out = io.StringIO()
     assert run_default(out) == 0, out.getvalue()
     [line] = [line for line in out.getvalue().splitlines() if line.startswith("attestation")]

@@ -9,12 +9,12 @@ import cbor2
 import pytest
 from trust_helpers import BUILD, POLICY
 
-from domains import update
-from domains.gateway import (DRIVER_VERSION, PACKAGE, PKG_VERSION, TEMPERATURE, UPDATE,
+from pipsim.domains import update
+from pipsim.domains.gateway import (DRIVER_VERSION, PACKAGE, PKG_VERSION, TEMPERATURE, UPDATE,
                              UPDATE_STATE, Gateway)
-from tokens.keys import EDDSA, CoseKey
-from tokens.scope import OPERATIONS
-from trust import image
+from pipsim.tokens.keys import EDDSA, CoseKey
+from pipsim.tokens.scope import OPERATIONS
+from pipsim.trust import image
 
 sys.path.insert(0, str(BUILD.parent / "tools"))
 import devtrust  # noqa: E402  (firmware/tools: the build's signing)
@@ -124,7 +124,7 @@ def test_an_accepted_update_replaces_the_driver_keeping_its_endpoint_and_device(
 
 
 def test_the_attestation_names_the_updated_driver_only(gw):
-    from trust import Verifier
+    from pipsim.trust import Verifier
     root = gw.image.measurements.root
     verifier = Verifier(root.kind, root.public_key())
     nonce = verifier.challenge()
@@ -212,7 +212,7 @@ def test_a_version_that_does_not_start_is_rolled_back(gw, tmp_path):
     """Version 3 is exit_child: its main returns (main(data_va): not 1) before its first
     yield: version 1 runs again, re-verified and re-measured."""
     root = gw.image.measurements.root
-    from trust import Verifier
+    from pipsim.trust import Verifier
     verifier = Verifier(root.kind, root.public_key())
     nonce = verifier.challenge()
     verifier.reference = verifier.verify(gw.runtime.attest(nonce), nonce).values
@@ -271,8 +271,8 @@ def test_a_package_is_bounded_and_an_empty_block_resets_the_download(gw):
 def test_a_version_that_cannot_be_spawned_is_rolled_back(gw, tmp_path, monkeypatch):
     """Version 3 does not fit the driver's pages (its spawn fails half-way): what it made is
     deleted and version 1 is spawned again in all of the driver's pages."""
-    from domains import lifecycle
-    from pipkernel.wrappers import NoFreePages
+    from pipsim.domains import lifecycle
+    from pipsim.kernel.wrappers import NoFreePages
     data = signed_copy(tmp_path, gw.arch, "temp_driver_v2")
     v3 = cbor2.loads(data)[0]
     real = lifecycle.spawn_firmware

@@ -7,7 +7,7 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
-from pipkernel.cli import main
+from pipsim.kernel.cli import main
 from trust_helpers import copy_image, flip_rodata
 
 

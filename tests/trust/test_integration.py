@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from domains.gateway import APP_CONFIG, CREATE, IMAGE, RESTART, Gateway
-from partitions import boot, load
-from partitions.spec import ManifestError
-from tokens.scope import OPERATIONS
-from trust import image, policy
-from trust.image import signature_path
+from pipsim.domains.gateway import APP_CONFIG, CREATE, IMAGE, RESTART, Gateway
+from pipsim.partitions import boot, load
+from pipsim.partitions.spec import ManifestError
+from pipsim.tokens.scope import OPERATIONS
+from pipsim.trust import image, policy
+from pipsim.trust.image import signature_path
 from trust_helpers import BUILD, POLICY, copy_image, flip_rodata
 
 
@@ -138,7 +138,7 @@ def test_a_store_app_whose_signature_does_not_check_is_refused(gw, tmp_path, tam
 def test_an_image_swapped_after_the_owners_check_is_refused_at_load(gw, tmp_path, monkeypatch):
     """The attacker swaps store_app.elf right after the owner's early check of the path: the
     create loads the file once, checks those bytes and runs them, so it is refused."""
-    from domains.runtime import PartitionHost
+    from pipsim.domains.runtime import PartitionHost
     path = _store_copy(gw, tmp_path)
     check = PartitionHost.check_image
 

@@ -1,11 +1,11 @@
-"""Measured boot: PCR-style chains, the event log and its replay (trust.measure)."""
+"""Measured boot: PCR-style chains, the event log and its replay (pipsim.trust.measure)."""
 import hashlib
 
 import pytest
 
-import partitions
-from domains.gateway import IMAGE
-from trust.measure import CODE, CONFIG, DELETE, ZERO, Event, Measurements, extend, replay
+from pipsim import partitions
+from pipsim.domains.gateway import IMAGE
+from pipsim.trust.measure import CODE, CONFIG, DELETE, ZERO, Event, Measurements, extend, replay
 
 
 def h(data: bytes) -> bytes:

@@ -3,8 +3,8 @@ import hashlib
 
 import pytest
 
-from trust import SealError
-from trust.measure import ZERO, extend
+from pipsim.trust import SealError
+from pipsim.trust.measure import ZERO, extend
 
 
 def test_the_register_is_a_pcr_extend_chain(make_root):

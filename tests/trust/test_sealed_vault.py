@@ -11,15 +11,15 @@ import cbor2
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from domains.gateway import APP_CONFIG, CREATE, DELETE, IMAGE, Gateway
-from domains.keyvault import KEY_SIZE, NONCE_SIZE, SealedPageKeyStorage, VaultLocked
-from domains.runtime import Runtime
-from domains.store import StoreError
-from partitions import boot, load
-from pipkernel.abi import PAGE_SIZE
-from tokens import KeyVault
-from tokens.keys import EDDSA, CoseKey
-from trust import SoftwareRoot, measured
+from pipsim.domains.gateway import APP_CONFIG, CREATE, DELETE, IMAGE, Gateway
+from pipsim.domains.keyvault import KEY_SIZE, NONCE_SIZE, SealedPageKeyStorage, VaultLocked
+from pipsim.domains.runtime import Runtime
+from pipsim.domains.store import StoreError
+from pipsim.partitions import boot, load
+from pipsim.kernel.abi import PAGE_SIZE
+from pipsim.tokens import KeyVault
+from pipsim.tokens.keys import EDDSA, CoseKey
+from pipsim.trust import SoftwareRoot, measured
 
 KID = "provider-a-server"
 
@@ -123,7 +123,7 @@ def test_a_changed_configuration_cannot_unseal_the_vault():
 
 def test_changed_code_cannot_unseal_the_vault(tmp_path, monkeypatch):
     (tmp_path / "patched_manager.py").write_text(
-        "from domains.domain import DomainManager as Original\n\n\n"
+        "from pipsim.domains.domain import DomainManager as Original\n\n\n"
         "class DomainManager(Original):\n    \"\"\"The same manager, changed code.\"\"\"\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     manifest = load(IMAGE)
@@ -202,7 +202,7 @@ def test_a_deleted_domains_pages_are_scrubbed_before_a_sibling_gets_them(arch):
 
 
 def test_a_tpm_sealed_vault_reopens_on_the_same_tpm_with_the_same_code_only(swtpm):
-    from trust.rot_tpm import TpmRoot
+    from pipsim.trust.rot_tpm import TpmRoot
     manifest = load(IMAGE)
     spec = next(p for p in manifest.partitions if p.name == "provider-a")
     changed = _provider_a(manifest, config={**spec.config, "resources": {APP_CONFIG: "other"}})

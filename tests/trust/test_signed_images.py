@@ -3,10 +3,10 @@ nothing changed (docs/trust.md)."""
 import cbor2
 import pytest
 
-from pipkernel.wire import loads
-from tokens import cose
-from trust import ImageRefused, PolicyError, image, policy
-from trust.image import signature_path
+from pipsim.kernel.wire import loads
+from pipsim.tokens import cose
+from pipsim.trust import ImageRefused, PolicyError, image, policy
+from pipsim.trust.image import signature_path
 
 from trust_helpers import copy_image, flip_rodata, write_policy
 
@@ -265,7 +265,7 @@ def test_an_authority_countersigns_only_what_the_developer_signed(tmp_path, keys
 
 
 def test_a_mac_key_cannot_sign(tmp_path):
-    from tokens.keys import CoseKey
+    from pipsim.tokens.keys import CoseKey
     with pytest.raises(ValueError, match="EdDSA or ES256"):
         image.sign(copy_image(tmp_path, "arm"), CoseKey.generate("HMAC256/64", b"m"),
                    "developer", name="a", version=1, arch="arm")

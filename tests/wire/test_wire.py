@@ -1,4 +1,4 @@
-"""pipkernel.wire: the strict, bounded decoder of every byte string crossing a trust boundary
+"""pipsim.kernel.wire: the strict, bounded decoder of every byte string crossing a trust boundary
 (tokens from the network, mailbox payloads and stores a partition wrote)."""
 import datetime
 import re
@@ -8,9 +8,9 @@ import pytest
 from cbor2 import CBORTag
 from hypothesis import given, strategies as st
 
-from pipkernel import wire
-from pipkernel.errors import PipsimError
-from pipkernel.wire import MAX_DEPTH, MAX_INPUT, CBORError, loads
+from pipsim.kernel import wire
+from pipsim.kernel.errors import PipsimError
+from pipsim.kernel.wire import MAX_DEPTH, MAX_INPUT, CBORError, loads
 
 
 def test_no_tag_is_decoded_semantically():
