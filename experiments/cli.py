@@ -6,6 +6,7 @@ import argparse
 
 from . import registry
 from .engines import ENGINES
+from .measures import axis_label
 from .plots import FORMATS, plot_dir
 from .runner import run_sweep
 
@@ -74,8 +75,9 @@ def _details(exp) -> str:
     for p in exp.params:
         allowed = (" (" + ", ".join(map(str, p.choices)) + ")" if p.choices else
                    f" ({p.low}..{'' if p.high is None else p.high})" if p.low is not None else "")
-        lines.append(f"  {p.name} = {p.default}{allowed}: {p.doc}")
-    lines += ["", "Measurements:"] + [f"  {m}: {doc}" for m, doc in exp.measures.items()]
+        lines.append(f"  {axis_label(p.name, p.unit)} = {p.default}{allowed}: {p.doc}")
+    lines += ["", "Measurements:"] + [f"  {axis_label(m, measure.unit)}: {measure.doc}"
+                                       for m, measure in exp.measures.items()]
     lines += ["", "Figures:"] + [f"  {f.name}: {', '.join(f.y)} against {f.x}"
                                  for f in exp.figures]
     if exp.requires:

@@ -17,7 +17,8 @@ _KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter of an experiment; its type is the type of ``default``."""
+    """One parameter of an experiment; its type is the type of ``default``; ``unit`` what its
+    values count or measure ("" for none: a name, a depth), on the figures' axes."""
 
     name: str
     default: int | float | str
@@ -25,6 +26,7 @@ class Param:
     low: int | float | None = None
     high: int | float | None = None
     choices: tuple = ()
+    unit: str = ""
 
     def __post_init__(self) -> None:
         if type(self.default) not in _KIND_NAMES:

@@ -1,8 +1,9 @@
 """Experiments as code: a function of (parameters, random generator) returning measurements,
-declared with its name, parameters, measurements and standard figures.
+declared with its name, parameters, measurements (each a Measure: meaning, unit, whether
+whole; or its meaning alone) and standard figures.
 
     @experiment("depth_cost", params=[Param("depth", 3, "tree depth", low=1)],
-                measures={"kernel_pages": "pages the kernel uses"},
+                measures={"kernel_pages": count("pages the kernel uses", "pages")},
                 figures=[Figure("pages", x="depth", y=("kernel_pages",))])
     def depth_cost(p, rng):
         \"\"\"What it measures, how, and the limits of measuring it in a simulator.\"\"\"
@@ -30,6 +31,7 @@ from typing import Callable, Iterable
 
 from . import firmware
 from .errors import ExperimentError
+from .measures import Measure, axis_label
 from .params import Param
 
 
@@ -83,9 +85,18 @@ class Experiment:
     name: str
     func: Callable[[dict, object], dict]
     params: tuple[Param, ...]
-    measures: dict[str, str]
+    measures: dict[str, Measure]
     figures: tuple[Figure, ...] = ()
     requires: tuple[str, ...] = ()
+
+    def axis(self, column: str) -> tuple[str, bool]:
+        """A figure's axis of ``column`` (a parameter or a measurement): its label, "name
+        (unit)", and whether its values are whole numbers."""
+        for param in self.params:
+            if param.name == column:
+                return axis_label(column, param.unit), param.kind is int
+        measure = self.measures[column]
+        return axis_label(column, measure.unit), measure.integer
 
     @property
     def module(self) -> str:
@@ -140,7 +151,8 @@ def _import_problem(module: str) -> str | None:
     return None
 
 
-def experiment(name: str, *, params: Iterable[Param] = (), measures: dict[str, str] | None = None,
+def experiment(name: str, *, params: Iterable[Param] = (),
+               measures: dict[str, Measure | str] | None = None,
                figures: Iterable[Figure] = (), requires: Iterable[str] = ()):
     """Declare the decorated function ``f(p, rng) -> {measure: value}`` as experiment `name`
     (see the module docstring); the decorator returns the ``Experiment``.  ExperimentError,
@@ -177,7 +189,9 @@ def experiment(name: str, *, params: Iterable[Param] = (), measures: dict[str, s
         except TypeError:
             raise ExperimentError(f"experiment {name}: {func.__name__} must take (p, rng)") \
                 from None
-        return Experiment(name, func, params, dict(measures), figures, requires)
+        return Experiment(name, func, params,
+                          {m: Measure.of(declared) for m, declared in measures.items()},
+                          figures, requires)
     return declare
 
 

@@ -13,7 +13,8 @@ from .registry import Experiment
 
 #: columns after the parameters and before the measurements / after the measurements
 RUN_COLUMNS = ("repeat", "seed", "status", "error")
-ENV_COLUMNS = ("elapsed_s", "version", "machine", "host", "python", "timestamp")
+ENV_COLUMNS = ("elapsed_s", "version", "commit", "dirty", "machine", "host", "python",
+               "timestamp")
 
 
 def columns(exp: Experiment) -> list[str]:

@@ -12,7 +12,6 @@ import random
 import socket
 import time
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from tqdm import tqdm
@@ -21,6 +20,7 @@ from . import registry
 from .engines import make_engine
 from .errors import ExperimentError
 from .params import grid_points, parse_grid
+from .provenance import package_version, source_state
 from .results import ResultsFile, output_dir, run_key
 
 
@@ -55,13 +55,6 @@ def plan(exp: registry.Experiment, grid: dict, repeat: int, seed: int) -> list[T
     return [Task(exp.name, exp.ref, tuple(point.items()), r,
                  derive_seed(seed, exp.name, point, r))
             for point in grid_points(grid) for r in range(repeat)]
-
-
-def package_version() -> str:
-    try:
-        return version("pipsim")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _row(task: Task) -> dict:
@@ -116,15 +109,17 @@ def run_sweep(name: str, assignments=(), *, repeat: int = 1, seed: int = 0, out=
     todo = [t for t in tasks if run_key(exp, {**dict(t.point), "repeat": t.repeat,
                                               "seed": t.seed}) not in done]
     ok = failed = 0
+    source = source_state()         # the sweep's code: every row says which (commit, dirty)
     with make_engine(engine, jobs, scheduler) as runner, results.appender() as write, \
             tqdm(total=len(todo), desc=name, unit="run", disable=not progress) as bar:
         for task, outcome in runner.imap(run_task, todo):
             row = outcome if isinstance(outcome, dict) else lost_row(task, outcome)
-            write(row)
+            write({**row, **source})
             ok, failed = ok + (row["status"] == "ok"), failed + (row["status"] != "ok")
             bar.update()
             bar.set_postfix(failed=failed, refresh=False)
-    results.write_summary({"version": package_version(), "machine": platform.platform(),
-                           "python": platform.python_version(), "csv": results.path.name})
+    results.write_summary({"version": package_version(), **source,
+                           "machine": platform.platform(), "python": platform.python_version(),
+                           "csv": results.path.name})
     return SweepReport(len(tasks), len(tasks) - len(todo), ok, failed, results.path,
                        results.summary_path)

@@ -12,15 +12,15 @@ KERNELS = {"c": pipsim.kernel.Kernel, "model": pipsim.kernel.model.Kernel}
 IMPL = Param("impl", "c", "kernel: c (the C core) or model (the pure-Python reference model)",
              choices=tuple(KERNELS))
 TABLE_SIZE = Param("table_size", 1024, "entries per page table",
-                   choices=(16, 32, 64, 128, 256, 512, 1024))
+                   choices=(16, 32, 64, 128, 256, 512, 1024), unit="entries")
 LEVELS = Param("levels", 2, "page-table levels (levels*log2(table_size) + 12 <= 32)",
                low=2, high=5)
 SHAPE = Param("shape", "balanced", "tree shape", choices=SHAPES)
 DEPTH = Param("depth", 2, "tree depth below the root (random: the maximum)", low=1, high=12)
 FANOUT = Param("fanout", 2, "children per partition (random: the maximum; chain: unused)",
-               low=1, high=64)
+               low=1, high=64, unit="children")
 PAGES = Param("pages", 4, "data pages each partition keeps (random: the maximum)",
-              low=1, high=4096)
+              low=1, high=4096, unit="pages")
 TREE = (SHAPE, DEPTH, FANOUT, PAGES)
 
 

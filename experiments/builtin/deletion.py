@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pipsim.kernel.wrappers import PipCallError
 
+from ..measures import count
 from ..params import Param
 from ..registry import Figure, experiment
 from ..trees import build
@@ -18,15 +19,16 @@ ORDERS = ("top_down", "bottom_up")
                          "bottom_up: every partition is deleted after its children",
                          choices=ORDERS), TABLE_SIZE, LEVELS, IMPL],
     measures={
-        "partitions": "partitions deleted, the root excluded",
-        "deletions": "deletePartition calls made",
-        "kernel_pages": "kernel pages of the deleted partitions",
-        "lent": "pages the root had lent (to the kernel or to children) before deleting",
-        "recovered": "pages the root can use again after deleting",
-        "lost": "pages the root never gets back: present but inaccessible",
-        "predicted_lost": "kernel pages of the partitions at depth >= 2 (Pip does not visit "
-                          "grandchildren: docs/kernel.md §5 deletePartition)",
-        "invariant_violations": "Pip properties violated after the deletion",
+        "partitions": count("partitions deleted, the root excluded", "partitions"),
+        "deletions": count("deletePartition calls made", "calls"),
+        "kernel_pages": count("kernel pages of the deleted partitions", "pages"),
+        "lent": count("pages the root had lent (to the kernel or to children) before "
+                      "deleting", "pages"),
+        "recovered": count("pages the root can use again after deleting", "pages"),
+        "lost": count("pages the root never gets back: present but inaccessible", "pages"),
+        "predicted_lost": count("kernel pages of the partitions at depth >= 2 (Pip does not visit "
+                                "grandchildren: docs/kernel.md §5 deletePartition)", "pages"),
+        "invariant_violations": count("Pip properties violated after the deletion", "properties"),
     },
     figures=[
         Figure("loss_vs_depth", x="depth", y=("lost", "recovered"),

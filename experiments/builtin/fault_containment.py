@@ -4,6 +4,7 @@ from __future__ import annotations
 from pipsim.kernel.abi import PAGE_SIZE
 from pipsim.kernel.types import MemoryFault
 
+from ..measures import count, flag
 from ..params import Param
 from ..registry import Figure, experiment
 from ..trees import build
@@ -58,20 +59,25 @@ class _Attacker:
     "fault_containment",
     params=[*TREE, Param("attacker_depth", 1, "depth of the hostile partition (0 = the root)",
                          low=0, high=12),
-            Param("calls", 200, "hostile calls issued", low=1), TABLE_SIZE, LEVELS, IMPL],
+            Param("calls", 200, "hostile calls issued", low=1, unit="calls"), TABLE_SIZE, LEVELS,
+            IMPL],
     measures={
-        "partitions": "partitions in the tree before the attack, the root included",
-        "subtree": "partitions in the attacker's subtree before the attack, itself included",
-        "accepted": "calls the kernel (or the MMU, for writes) accepted",
-        "refused": "calls refused",
-        "changed_self": "1 if the attacker's own mappings or kernel pages changed",
-        "changed_descendants": "descendants whose state changed (deleted ones included)",
-        "changed_ancestors": "ancestors whose state changed",
-        "changed_others": "partitions neither ancestors nor descendants whose state changed, "
-                          "and partitions created outside the subtree: 0 if contained",
-        "foreign_ancestor_entries": "changed ancestor mappings of pages the attacker never "
-                                    "used: 0 if contained",
-        "invariant_violations": "Pip properties violated after the attack",
+        "partitions": count("partitions in the tree before the attack, the root "
+                            "included", "partitions"),
+        "subtree": count("partitions in the attacker's subtree before the attack, itself "
+                         "included", "partitions"),
+        "accepted": count("calls the kernel (or the MMU, for writes) accepted", "calls"),
+        "refused": count("calls refused", "calls"),
+        "changed_self": flag("1 if the attacker's own mappings or kernel pages changed"),
+        "changed_descendants": count("descendants whose state changed (deleted ones "
+                                     "included)", "partitions"),
+        "changed_ancestors": count("ancestors whose state changed", "partitions"),
+        "changed_others": count("partitions neither ancestors nor descendants whose state changed, "
+                                "and partitions created outside the subtree: 0 if "
+                                "contained", "partitions"),
+        "foreign_ancestor_entries": count("changed ancestor mappings of pages the attacker never "
+                                          "used: 0 if contained", "entries"),
+        "invariant_violations": count("Pip properties violated after the attack", "properties"),
     },
     figures=[
         Figure("reach_vs_depth", x="attacker_depth",

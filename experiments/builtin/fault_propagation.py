@@ -9,6 +9,7 @@ import pipsim.kernel
 from pipsim.kernel.abi import (CONTEXT_SIZE, CONTEXT_WORDS, CTX_PC, CTX_PIPFLAGS, CTX_REGS, CTX_VALID,
                            PAGE_SIZE, VECTORS, VIDT_CONTEXT_OFFSET, cli_sti_save_indices)
 
+from ..measures import Measure, count, flag
 from ..params import Param
 from ..registry import Figure, experiment
 from ..trees import build, chain
@@ -92,25 +93,27 @@ def _pages(memory) -> list[bytes]:
             Param("table_size", 1024, "entries per page table (> 50: VIDT slots 48/49 are "
                   "the save slots)", choices=(64, 128, 256, 512, 1024)),
             LEVELS,
-            Param("calls", 200, "timed deliveries", low=1)],
+            Param("calls", 200, "timed deliveries", low=1, unit="calls")],
     measures={
-        "received_depth": "depth of the partition whose handler received it (-1: kernel panic)",
-        "predicted_depth": "Pip's model: the nearest ancestor with a handler (-1: panic)",
-        "panic": "1 if no ancestor could take it: kernel panic",
-        "hops": "ancestors without a handler it passed, each turning it into a double fault "
-                "(vector 8) for its own parent",
-        "vector": "vector the receiving handler got in r0 (14 page fault, 8 double fault; "
-                  "-1 on a panic)",
-        "delivery_ns": "median host time of one pip_fault call (ns)",
-        "changed_pages": "physical pages whose contents one delivery changed",
-        "changed_elsewhere": "changed pages other than the faulting partition's save area and "
-                             "the receiver's descriptor: 0 if contained",
-        "handler_registers_ok": "1 if the handler got r0..r3 = (14, the child's descriptor, "
-                                "page, access) from its child, (8, 0, 0, 0) as a double fault; "
-                                "empty on a panic",
-        "saved_context_ok": "1 if the faulting partition's save area holds its interrupted "
-                            "CPU state (valid = 1)",
-        "invariant_violations": "Pip properties violated after the deliveries",
+        "received_depth": Measure("depth of the partition whose handler received it (-1: kernel "
+                                  "panic)", integer=True),
+        "predicted_depth": Measure("Pip's model: the nearest ancestor with a handler (-1: "
+                                   "panic)", integer=True),
+        "panic": flag("1 if no ancestor could take it: kernel panic"),
+        "hops": count("ancestors without a handler it passed, each turning it into a double fault "
+                      "(vector 8) for its own parent", "ancestors"),
+        "vector": Measure("vector the receiving handler got in r0 (14 page fault, 8 double fault; "
+                          "-1 on a panic)", integer=True),
+        "delivery_ns": Measure("median host time of one pip_fault call", "ns"),
+        "changed_pages": count("physical pages whose contents one delivery changed", "pages"),
+        "changed_elsewhere": count("changed pages other than the faulting partition's save area "
+                                   "and the receiver's descriptor: 0 if contained", "pages"),
+        "handler_registers_ok": flag("1 if the handler got r0..r3 = (14, the child's "
+                                     "descriptor, page, access) from its child, (8, 0, 0, 0) as "
+                                     "a double fault; empty on a panic"),
+        "saved_context_ok": flag("1 if the faulting partition's save area holds its interrupted "
+                                 "CPU state (valid = 1)"),
+        "invariant_violations": count("Pip properties violated after the deliveries", "properties"),
     },
     figures=[
         Figure("hops_vs_depth", x="depth", y=("hops", "received_depth", "panic"),

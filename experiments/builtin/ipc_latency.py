@@ -4,6 +4,7 @@ from __future__ import annotations
 import statistics
 import time
 
+from ..measures import Measure, count
 from ..params import Param
 from ..registry import Figure, experiment
 from .common import IMPL, KERNELS
@@ -56,19 +57,21 @@ def _deliver(relay, out, inbox) -> tuple[int, int, list]:
                   low=1, high=12),
             Param("placement", "across", "across: both under a common ancestor; down: "
                   "ancestor to descendant; up: descendant to ancestor", choices=PLACEMENTS),
-            Param("messages", 100, "messages sent, one at a time and then in bursts", low=1),
+            Param("messages", 100, "messages sent, one at a time and then in bursts", low=1,
+                  unit="messages"),
             Param("payload_bytes", 16, "bytes of each message's payload (a CBOR byte string)",
-                  low=0, high=480 - CBOR_HEADER),
+                  low=0, high=480 - CBOR_HEADER, unit="bytes"),
             IMPL],
     measures={
-        "copies": "relay copies per message (hops from ring to ring)",
-        "steps": "relay passes until a lone message is delivered",
-        "latency_us": "median host time of a lone message: send, relay passes, receive (us)",
-        "idle_step_us": "median host time of a relay pass with nothing to move (us)",
-        "throughput_msgs_per_s": "messages delivered per host second, sent in bursts that "
-                                 "fill the sender's outbox",
-        "partitions": "partitions in the tree, the root included",
-        "invariant_violations": "Pip properties violated after the run",
+        "copies": count("relay copies per message (hops from ring to ring)", "copies"),
+        "steps": count("relay passes until a lone message is delivered", "passes"),
+        "latency_us": Measure("median host time of a lone message: send, relay passes, "
+                              "receive", "µs"),
+        "idle_step_us": Measure("median host time of a relay pass with nothing to move", "µs"),
+        "throughput_msgs_per_s": Measure("messages delivered per host second, sent in bursts that "
+                                         "fill the sender's outbox", "messages/s"),
+        "partitions": count("partitions in the tree, the root included", "partitions"),
+        "invariant_violations": count("Pip properties violated after the run", "properties"),
     },
     figures=[
         Figure("latency_vs_distance", x="distance", y=("latency_us", "copies", "steps"),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import statistics
 
+from ..measures import Measure, count
 from ..registry import Figure, experiment
 from ..trees import build
 from .common import IMPL, KERNELS, LEVELS, TABLE_SIZE, TREE, kernel_pages, tree_shape
@@ -12,16 +13,17 @@ from .common import IMPL, KERNELS, LEVELS, TABLE_SIZE, TREE, kernel_pages, tree_
     "memory_overhead",
     params=[*TREE, TABLE_SIZE, LEVELS, IMPL],
     measures={
-        "partitions": "partitions in the tree, the root excluded",
-        "max_depth": "depth of the deepest partition",
-        "data_pages": "data pages the partitions keep for themselves",
-        "kernel_pages": "descriptor, MMU/sh1/sh2 table and LL pages of every partition but "
-                        "the root",
-        "kernel_pages_per_partition": "kernel_pages / partitions",
-        "kernel_pages_max": "kernel pages of the costliest partition",
-        "overhead_ratio": "kernel_pages / data_pages",
-        "root_kernel_pages": "the root's own kernel pages (they grow with physical memory)",
-        "physical_pages": "pages of the booted kernel (just enough for the tree)",
+        "partitions": count("partitions in the tree, the root excluded", "partitions"),
+        "max_depth": Measure("depth of the deepest partition", integer=True),
+        "data_pages": count("data pages the partitions keep for themselves", "pages"),
+        "kernel_pages": count("descriptor, MMU/sh1/sh2 table and LL pages of every partition but "
+                              "the root", "pages"),
+        "kernel_pages_per_partition": Measure("kernel_pages / partitions", "pages/partition"),
+        "kernel_pages_max": count("kernel pages of the costliest partition", "pages"),
+        "overhead_ratio": Measure("kernel_pages / data_pages", ""),
+        "root_kernel_pages": count("the root's own kernel pages (they grow with physical "
+                                   "memory)", "pages"),
+        "physical_pages": count("pages of the booted kernel (just enough for the tree)", "pages"),
     },
     figures=[
         Figure("overhead_vs_size", x="partitions", y=("kernel_pages", "overhead_ratio"),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pipsim.kernel.abi import EXTRA_PROPERTIES, POLICIES
 
 from .. import firmware
+from ..measures import Measure, count, flag
 from ..params import Param
 from ..registry import Figure, experiment
 
@@ -95,21 +96,23 @@ def flag_bits(names) -> int:
 
 BITS = ", ".join(f"{1 << i} {name}" for i, name in enumerate(EXTRA_PROPERTIES))
 MEASURES = {
-    **{f"{name}_contained": f"1 if pipweak's attempt {i} ({name}) was contained"
+    **{f"{name}_contained": flag(f"1 if pipweak's attempt {i} ({name}) was contained")
        for i, name in enumerate(ATTEMPTS, 1)},
-    **{f"{name}_flagged": f"the properties beyond Pip's (docs/kernel.md §10) violated right "
-                          f"after attempt {i}, as bits: {BITS}"
+    **{f"{name}_flagged": Measure(f"the properties beyond Pip's (docs/kernel.md §10) violated "
+                                  f"right after attempt {i}, as bits: {BITS}", integer=True)
        for i, name in enumerate(ATTEMPTS, 1)},
-    "weak_contained": f"pipweak's attempts contained (of {len(ATTEMPTS)})",
-    "weak_events_raised": "events pipweak's child raised in the root's event vectors by yield "
-                          "or dispatch, which §10 cannot see: the machine counts them",
-    "weak_flagged_at_end": "the properties beyond Pip's violated after pipweak's run, every "
-                           "grandchild deleted (bits as above)",
-    "attacker_refused": "attempts of the attacker sample refused",
-    "attacker_attempts": "attempts of the attacker sample",
-    "attacker_flagged": "the properties beyond Pip's violated after the attacker sample's run "
-                        "(bits as above)",
-    "invariant_violations": "Pip's own properties violated after any attempt or either run",
+    "weak_contained": count(f"pipweak's attempts contained (of {len(ATTEMPTS)})", "attempts"),
+    "weak_events_raised": count("events pipweak's child raised in the root's event vectors by "
+                                "yield or dispatch, which §10 cannot see: the machine counts "
+                                "them", "events"),
+    "weak_flagged_at_end": Measure("the properties beyond Pip's violated after pipweak's run, "
+                                   "every grandchild deleted (bits as above)", integer=True),
+    "attacker_refused": count("attempts of the attacker sample refused", "attempts"),
+    "attacker_attempts": count("attempts of the attacker sample", "attempts"),
+    "attacker_flagged": Measure("the properties beyond Pip's violated after the attacker "
+                                "sample's run (bits as above)", integer=True),
+    "invariant_violations": count("Pip's own properties violated after any attempt or either "
+                                  "run", "properties"),
 }
 
 

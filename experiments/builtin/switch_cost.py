@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 from .. import firmware
+from ..measures import Measure
 from ..params import Param
 from ..registry import Figure, experiment
 
@@ -45,23 +46,26 @@ def loop_cost(arch: str, mode: int, iterations: int, best_of: int) -> tuple[floa
 @experiment(
     "switch_cost",
     params=[Param("arch", "arm", "the machine's CPU", choices=firmware.ARCHES),
-            Param("iterations", 20_000, "loop iterations of each timed run", low=2),
-            Param("best_of", 3, "runs of each loop; the fastest is kept", low=1)],
+            Param("iterations", 20_000, "loop iterations of each timed run", low=2,
+                  unit="iterations"),
+            Param("best_of", 3, "runs of each loop; the fastest is kept", low=1, unit="runs")],
     measures={
-        "syscall_round_trip_us": "host time of one memory syscall (mappedInChild) guest -> "
-                                 "core -> guest, beyond the empty loop (us)",
-        "switch_round_trip_us": "host time of a yield to a child and the child's yield back, "
-                                "beyond the empty loop (us)",
-        "switch_us": "half of switch_round_trip_us: one partition switch (us)",
-        "empty_loop_ns": "host time of one iteration of the empty loop (ns)",
-        "syscall_instructions": "guest instructions per syscall iteration beyond the empty "
-                                "loop (the libpip call and the result check)",
-        "switch_instructions": "guest instructions per switch round trip beyond the empty "
-                               "loop, both partitions",
-        "switches_per_iteration": "partition switches the machine counts per switch iteration "
-                                  "(2: there and back)",
-        "syscalls_per_iteration": "kernel calls per switch iteration (2 yields)",
-        "tlb_fills_per_switch": "virtual-TLB refills per switch (the TLB is flushed at each)",
+        "syscall_round_trip_us": Measure("host time of one memory syscall (mappedInChild) guest -> "
+                                         "core -> guest, beyond the empty loop", "µs"),
+        "switch_round_trip_us": Measure("host time of a yield to a child and the child's yield "
+                                        "back, beyond the empty loop", "µs"),
+        "switch_us": Measure("half of switch_round_trip_us: one partition switch", "µs"),
+        "empty_loop_ns": Measure("host time of one iteration of the empty loop", "ns"),
+        "syscall_instructions": Measure("guest instructions per syscall iteration beyond the empty "
+                                        "loop (the libpip call and the result "
+                                        "check)", "instructions"),
+        "switch_instructions": Measure("guest instructions per switch round trip beyond the empty "
+                                       "loop, both partitions", "instructions"),
+        "switches_per_iteration": Measure("partition switches the machine counts per switch "
+                                          "iteration (2: there and back)", "switches"),
+        "syscalls_per_iteration": Measure("kernel calls per switch iteration (2 yields)", "calls"),
+        "tlb_fills_per_switch": Measure("virtual-TLB refills per switch (the TLB is flushed at "
+                                        "each)", "fills"),
     },
     figures=[
         Figure("by_arch", x="arch", y=("syscall_round_trip_us", "switch_round_trip_us"),

@@ -8,6 +8,7 @@ from pipsim.kernel.layout import PARTITION_PAGES
 from pipsim.kernel.model.memory import PhysicalMemory
 from pipsim.kernel.wrappers import create_child, map_page
 
+from ..measures import Measure, count
 from ..params import Param
 from ..registry import Figure, experiment
 from ..trees import Shape, build
@@ -88,11 +89,11 @@ def _yield_pair(k, node):
     "syscall_cost",
     params=[Param("depth", 1, "depth of the calling partition (0 = the root)", low=0, high=12),
             TABLE_SIZE, LEVELS, IMPL,
-            Param("calls", 200, "timed calls of each system call", low=1)],
-    measures={**{f"{c}_ns": f"median host time of {c} through the Python API (ns)"
+            Param("calls", 200, "timed calls of each system call", low=1, unit="calls")],
+    measures={**{f"{c}_ns": Measure(f"median host time of {c} through the Python API", "ns")
                  for c in CALLS},
-              **{f"{c}_words": f"memory words {c} touches in the reference model "
-                 f"(impl=model only)" for c in CALLS}},
+              **{f"{c}_words": count(f"memory words {c} touches in the reference model "
+                                     f"(impl=model only)", "words") for c in CALLS}},
     figures=[
         Figure("time_vs_depth", x="depth", y=tuple(f"{c}_ns" for c in CALLS),
                title="System call host time against the caller's depth"),

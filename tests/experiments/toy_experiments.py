@@ -1,7 +1,7 @@
 """Toy experiments for the runner tests (imported by the tests and by worker processes)."""
 import os
 
-from pipsim.experiments import Figure, Param, experiment
+from pipsim.experiments import Figure, Measure, Param, count, experiment
 
 
 @experiment("toy", params=[Param("x", 1, "a number", low=0), Param("fail_at", -1, "x that raises"),
@@ -27,3 +27,13 @@ def toy_undeclared(p, rng):
 def toy_machine(p, rng):
     """Needs the machine."""
     return {"y": 1}
+
+
+@experiment("toy_units", params=[Param("n", 1, "items handled", low=0, unit="items"),
+                                 Param("variant", "a", "a series", choices=("a", "b", "c"))],
+            measures={"pages": count("pages used", "pages"), "ratio": Measure("pages / 3"),
+                      "time": Measure("time taken", "ns")},
+            figures=[Figure("pages", x="n", y=("pages", "ratio", "time"))])
+def toy_units(p, rng):
+    """Measurements with units; every variant the same values (overlapping series)."""
+    return {"pages": p["n"], "ratio": p["n"] / 3, "time": 1000.5 * p["n"]}
