@@ -8,6 +8,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
+from pipsim.kernel import exits
 from pipsim.trust.attest import Attester, ReferenceValues, Verifier, measured
 from pipsim.trust.rot import SoftwareRoot
 
@@ -78,7 +79,7 @@ def _attest(args) -> int:
         print(f"differs from the reference values of {args.expect}:", file=sys.stderr)
         for line in appraisal.differences:
             print(f"  {line}", file=sys.stderr)
-        return 1
+        return exits.NO
     return 0
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import aiocoap
 import cbor2
 
+from pipsim.kernel.argtypes import count_in
 from pipsim.kernel.errors import PipsimError
 from pipsim.tokens.keys import HMAC_256_64, CoseKey
 from pipsim.tokens.scope import OPERATIONS
@@ -188,7 +189,7 @@ def register(subparsers) -> None:
     parser.add_argument("--owner", default="owner", help="the owner's domain (default owner)")
     parser.add_argument("--name", default=DEVICE_NAME, help="the device's name (default "
                         f"{DEVICE_NAME})")
-    parser.add_argument("--pages", type=int, default=PAGES, help="create: the domain's pages")
+    parser.add_argument("--pages", type=count_in(1), default=PAGES, help="create: the domain's pages")
     parser.add_argument("--resource", default=APP_RESOURCE,
                         help="create with CODE: the resource its application serves")
     parser.set_defaults(func=_main)

@@ -21,7 +21,9 @@ from pathlib import Path
 import aiocoap
 import aiocoap.resource
 
+from pipsim.kernel.argtypes import count_in
 from pipsim.kernel.coaps import bind_arg, code_of, open_server, psk_arg, warn_plain
+from pipsim.kernel.keyfiles import private_dir, write_private
 
 from .lwm2m import LwM2MClient
 from .registration import Registration
@@ -70,15 +72,14 @@ async def open_device(client: LwM2MClient, host: str, port: int, psks=(), plain:
 
 
 def export_keys(runtime, image, folder: Path) -> list[Path]:
-    """Each domain server's issuing key (its enrolment copy) as DIR/<domain>.cose, 0600, and
+    """Each domain server's issuing key (its enrolment copy) as DIR/<domain>.cose, 0600 (DIR:
+    0700), and
     the device's attestation public key as DIR/attestation.pub (a verifier's enrolment)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     written = []
     for key in image.keys:
         path = folder / f"{runtime.lifecycle.domain_of[key.holder]}.cose"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(runtime.enrol(key.holder, key.kid))
+        write_private(path, runtime.enrol(key.holder, key.kid), replace=True)
         written.append(path)
     path = folder / ATTESTATION_KEY
     path.write_bytes(image.measurements.root.public_key().to_bytes())
@@ -159,7 +160,7 @@ def register(subparsers) -> None:
     serve.add_argument("--endpoint", help="LwM2M endpoint name (default: the image's name)")
     serve.add_argument("--name", help="the device's name, which commands carry (default: the "
                        "image's)")
-    serve.add_argument("--lifetime", type=int, default=300, help="registration lifetime (s)")
+    serve.add_argument("--lifetime", type=count_in(1), default=300, help="registration lifetime (s)")
     serve.add_argument("--export-keys", metavar="DIR",
                        help="write the domain servers' keys as DIR/<domain>.cose (0600)")
     serve.add_argument("--ready-file", help="written once the device listens")

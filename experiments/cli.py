@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from pipsim.kernel import exits
+from pipsim.kernel.argtypes import count, count_in
+
 from . import registry
 from .engines import ENGINES
 from .measures import axis_label
@@ -31,11 +34,12 @@ def register(subparsers) -> None:
     run.add_argument("name")
     run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUES",
                      help="a parameter's value(s): V, A..B[:STEP] (integers) or A,B,C")
-    run.add_argument("--repeat", type=int, default=1, help="runs per point (default 1)")
-    run.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    run.add_argument("--repeat", type=count_in(1), default=1, help="runs per point (default 1)")
+    run.add_argument("--seed", type=count, default=0, help="base seed (default 0)")
     run.add_argument("--out", default="results", metavar="DIR",
                      help="results directory: DIR/NAME.csv and DIR/NAME.json (default results)")
-    run.add_argument("--jobs", type=int, default=1, help="parallel runs (processes / workers)")
+    run.add_argument("--jobs", type=count_in(1), default=1,
+                     help="parallel runs (processes / workers)")
     run.add_argument("--engine", choices=ENGINES, default="local",
                      help="local processes, or a Dask cluster (the dask extra)")
     run.add_argument("--scheduler", metavar="ADDRESS",
@@ -94,11 +98,11 @@ def _run(args) -> int:
     except KeyboardInterrupt:
         print(f"\ninterrupted: the finished runs are in {args.out}; run the same command "
               f"again to resume")
-        return 130
+        return exits.INTERRUPTED
     print(f"{args.name}: {report.planned} runs planned, {report.skipped} already done, "
           f"{report.ok} ok, {report.failed} failed")
     print(f"  {report.csv}\n  {report.summary}")
-    return 1 if report.failed else 0
+    return exits.NO if report.failed else exits.OK
 
 
 def _plot(args) -> int:

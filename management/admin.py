@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from dataclasses import dataclass
 
 import aiohttp
 
 from pipsim.domains.lwm2m import b64url
+from pipsim.kernel import exits
+from pipsim.kernel.argtypes import count, count_in
 from pipsim.kernel.errors import PipsimError
 from pipsim.tokens.binding import OPERATION_KEYS
 
@@ -171,12 +172,6 @@ async def device_list(args) -> dict:
         return await _devices(session, args.admin)
 
 
-def _parallel(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 64:
-        raise argparse.ArgumentTypeError(f"--parallel takes 1..64, not {text!r}")
-    return int(text)
-
-
 def _value(text: str):
     """--value: JSON (1, "on", {"k": 2}), or else the text itself."""
     try:
@@ -209,13 +204,13 @@ def register(subparsers) -> None:
     which.add_argument("--device", help="the device's endpoint name, or several: EP,EP,...")
     which.add_argument("--all-devices", action="store_true",
                        help="every device registered with the admin server")
-    command.add_argument("--parallel", type=_parallel, default=8, metavar="K",
+    command.add_argument("--parallel", type=count_in(1, 64), default=8, metavar="K",
                          help="at most K devices at a time (1..64, default 8)")
     command.add_argument("--code", required=True, choices=["read", "write", "execute", "exec",
                                                            "delete", "create"])
     command.add_argument("--path", required=True, help="LwM2M path, e.g. 3311/0/5850")
     command.add_argument("--value", type=_value, default=None)
-    command.add_argument("--id", type=int, default=1)
+    command.add_argument("--id", type=count, default=1)
 
 
 def _main(args) -> int:
@@ -224,11 +219,10 @@ def _main(args) -> int:
     try:
         answer = asyncio.run(chain(args) if args.verb == "command" else device_list(args))
     except (ChainError, ValueError) as exc:
-        print(f"pipsim admin: {exc}", file=sys.stderr)
-        return 2
+        return exits.error(f"admin: {exc}")
     print(json.dumps(answer, indent=2))
     if args.verb != "command":
         return 0
     if "answers" in answer:
-        return 2 if answer["failed"] else 1 if answer["refused"] else 0
-    return 0 if accepted(answer) else 1
+        return exits.USAGE if answer["failed"] else exits.NO if answer["refused"] else exits.OK
+    return exits.OK if accepted(answer) else exits.NO

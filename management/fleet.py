@@ -23,9 +23,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from pipsim.kernel.argtypes import count, count_in, positive_seconds
 from pipsim.kernel.coaps import check_psk_key
+from pipsim.kernel import exits
 from pipsim.kernel.dask_cluster import dask_client, distributed
 from pipsim.kernel.errors import PipsimError
+from pipsim.kernel.keyfiles import write_private
 
 from .device import GRACE, DeviceProcess, DeviceSpec, Exit, free_ports, port_free
 
@@ -179,9 +182,7 @@ class Fleet:
         """The table as JSON, mode 0600 (it holds keys), replacing ``path`` at once."""
         path = Path(path)
         partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(self.table(), handle, indent=1)
+        write_private(partial, json.dumps(self.table(), indent=1).encode())
         os.replace(partial, path)
 
 
@@ -199,11 +200,9 @@ def write_server_keys(path: str | os.PathLike, keys: Mapping[str, tuple[str, str
     0600 (an existing file is not replaced)."""
     rows = [{"endpoint": e, "identity": i, "key": k} for e, (i, k) in keys.items()]
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_private(path, json.dumps({"psks": rows}, indent=1).encode())
     except FileExistsError:
         raise FleetError(f"{path} exists: server keys are not replaced") from None
-    with os.fdopen(fd, "w") as handle:
-        json.dump({"psks": rows}, handle, indent=1)
 
 
 def read_server_keys(path: str | os.PathLike) -> dict[str, tuple[str, str]]:
@@ -396,8 +395,8 @@ def _watch(device: DeviceProcess, stop, lease) -> None:
 def register(subparsers) -> None:
     fleet = subparsers.add_parser("fleet", help="start N devices (pipsim serve), locally or on "
                                   "a Dask cluster, until SIGINT / SIGTERM",
-                                  description=__doc__.splitlines()[0])
-    fleet.add_argument("--devices", type=int, required=True, metavar="N",
+                                  description=__doc__.split("\n\n")[0])
+    fleet.add_argument("--devices", type=count, required=True, metavar="N",
                        help=f"how many devices (1..{MAX_DEVICES})")
     fleet.add_argument("--image", help="device-image manifest (default: the gateway)")
     fleet.add_argument("--arch", choices=("arm", "x86"), help="the image's machine")
@@ -409,22 +408,22 @@ def register(subparsers) -> None:
                        help="write fresh server keys for the N devices to FILE (0600), exit")
     fleet.add_argument("--named", action="store_true",
                        help="each device named as its endpoint (for the admin server's commands)")
-    fleet.add_argument("--lifetime", type=int, help="registration lifetime (s)")
+    fleet.add_argument("--lifetime", type=count_in(1), help="registration lifetime (s)")
     fleet.add_argument("--engine", choices=ENGINES, default="local",
                        help="local processes, or Dask tasks (the dask extra)")
     fleet.add_argument("--scheduler", metavar="ADDRESS",
                        help="Dask scheduler (default: a local cluster of --workers workers)")
-    fleet.add_argument("--workers", type=int, default=2, metavar="K",
+    fleet.add_argument("--workers", type=count_in(1), default=2, metavar="K",
                        help="workers of the local Dask cluster (default 2)")
     fleet.add_argument("--host", default="127.0.0.1",
                        help="address the devices bind (default 127.0.0.1; dask: 'worker', "
                             "each its worker's address)")
-    fleet.add_argument("--base-port", type=int, metavar="P",
+    fleet.add_argument("--base-port", type=count_in(1, 65535), metavar="P",
                        help="device i listens on P + i (default: free ports)")
     fleet.add_argument("--prefix", default="dev", help="endpoint names PREFIX-000, ...")
     fleet.add_argument("--keys", metavar="DIR",
                        help="the devices' domain keys in DIR/<endpoint>/ (default: private)")
-    fleet.add_argument("--ready-timeout", type=float, default=READY_TIMEOUT, metavar="S",
+    fleet.add_argument("--ready-timeout", type=positive_seconds, default=READY_TIMEOUT, metavar="S",
                        help=f"seconds for every device to be ready (default {READY_TIMEOUT:g})")
     fleet.add_argument("--table", help="write the fleet table (JSON, 0600) here")
     fleet.add_argument("--ready-file", help="written once every device is ready")
@@ -464,4 +463,4 @@ def _main(args) -> int:
     for name in sorted(unclean - reported):
         print(f"fleet: {fleet.stop()[name]}", file=sys.stderr)
     print(f"fleet: stopped {len(fleet.devices)} devices", file=sys.stderr)
-    return 1 if unclean else 0
+    return exits.NO if unclean else exits.OK

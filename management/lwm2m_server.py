@@ -25,6 +25,7 @@ import aiocoap
 import aiocoap.resource
 
 from pipsim.domains.lwm2m import Reply
+from pipsim.kernel.argtypes import count_in, positive_seconds
 from pipsim.kernel.coaps import (bind_arg, check_psk_key, code_of, open_server, psk_identity,
                              status_of, warn_plain)
 from pipsim.kernel.errors import PipsimError
@@ -202,9 +203,9 @@ def add_arguments(parser) -> None:
                         "--make-server-keys`; 0600; repeatable)")
     parser.add_argument("--plain", action="store_true", help="plain CoAP, no DTLS, devices "
                         "not authenticated (warns)")
-    parser.add_argument("--timeout", type=float, default=RELAY_TIMEOUT,
+    parser.add_argument("--timeout", type=positive_seconds, default=RELAY_TIMEOUT,
                         help=f"seconds a device may take to answer (default {RELAY_TIMEOUT:g})")
-    parser.add_argument("--max-registrations", type=int, default=MAX_REGISTRATIONS)
+    parser.add_argument("--max-registrations", type=count_in(1), default=MAX_REGISTRATIONS)
 
 
 async def serving(args) -> AdminServer:

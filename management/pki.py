@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pipsim.kernel.errors import PipsimError
+from pipsim.kernel.keyfiles import private_dir, write_private
 
 CA_CERT, CA_KEY = "ca.pem", "ca.key"
 CERT, KEY = "cert.pem", "key.pem"          # in an entity's bundle, beside its CA_CERT
@@ -42,20 +43,6 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 class PkiError(PipsimError):
     """A PKI directory or name that cannot be used as asked."""
-
-
-def private_dir(path: Path) -> Path:
-    """``path`` as a directory only its owner can enter (0700), created if needed."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write a new file readable by its owner only (0600); an existing one is an error."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
 
 
 def init(directory: str | os.PathLike) -> Path:

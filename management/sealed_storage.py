@@ -19,9 +19,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from pipsim.kernel.keyfiles import private_dir, write_private
 from pipsim.tokens import VaultError
 
-from .pki import private_dir, write_private
 
 SUFFIX, SALT, CHECK = ".key", "kek.salt", "kek.check"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1

@@ -1,9 +1,9 @@
 """`pipsim tree IMAGE.toml` and `pipsim validate IMAGE.toml` (entry point "pipsim.commands")."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from pipsim.kernel import exits
 from pipsim.kernel.abi import PAGE_SIZE
 from pipsim.kernel.show import render_tree
 
@@ -26,16 +26,14 @@ def _load(path: str) -> Manifest | None:
         return load(path)
     except ManifestError as error:
         count = len(error.errors)
-        print(f"{path}: {count} error{'s' * (count != 1)}", file=sys.stderr)
-        for line in error.errors:
-            print(f"  {line}", file=sys.stderr)
+        exits.error(f"{path}: {count} error{'s' * (count != 1)}", error.errors)
         return None
 
 
 def _validate(args) -> int:
     manifest = _load(args.image)
     if manifest is None:
-        return 2
+        return exits.USAGE
     print(f"{args.image}: ok ({_summary(manifest)})")
     return 0
 
@@ -43,7 +41,7 @@ def _validate(args) -> int:
 def _tree(args) -> int:
     manifest = _load(args.image)
     if manifest is None:
-        return 2
+        return exits.USAGE
     image = boot(manifest)
     names = {b.partition: name + (f" <{b.spec.domain}>" if b.spec.domain else "")
              + (f" {{{Path(b.spec.runs.target).name}}}" if b.spec.runs_firmware else "")

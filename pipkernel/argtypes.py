@@ -34,3 +34,16 @@ def positive_seconds(text: str) -> float:
     if value == 0:
         raise argparse.ArgumentTypeError(f"{text!r} seconds: more than 0")
     return value
+
+
+def count_in(low: int, high: int | None = None):
+    """The type of a whole number from ``low`` to ``high`` (None: no upper bound): a port, a
+    number of devices or workers."""
+    def whole(text: str) -> int:
+        value = count(text)
+        if value < low or high is not None and value > high:
+            raise argparse.ArgumentTypeError(
+                f"{value}: {low} to {high}" if high is not None else f"{value}: at least {low}")
+        return value
+    whole.__name__ = f"count {low}..{'' if high is None else high}"
+    return whole

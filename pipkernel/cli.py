@@ -5,19 +5,26 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from importlib.metadata import entry_points
 
+from . import exits
 from .abi import POLICIES, RUN_MODES
 from .argtypes import count, seconds
 from .errors import PipsimError
 
 
-def signal_exit_status(signum: int) -> int:
-    """What a command a signal stopped exits with: as a shell reports a process the signal
-    killed, 128 + n (SIGINT 130, SIGTERM 143)."""
-    return 128 + signum
+DESCRIPTION = ("pipsim, a Pip protokernel simulator: run firmware images and device images, "
+               "and the tools around them (one command each; pipsim COMMAND --help).")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, its usage errors reported as every error is (exits.error); the
+    sub-commands' parsers are of this class too (add_subparsers makes its own kind)."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        sys.exit(exits.error(message))
 
 
 def _demo(args) -> int:
@@ -86,8 +93,9 @@ def _export(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pipsim", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="pipsim", description=DESCRIPTION,
+                    epilog="exit statuses and conventions: docs/cli.md")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="the kernel demo: a partition tree on the C core")
     demo.set_defaults(func=_demo)
     run = sub.add_parser("run", help="run a firmware image (default: the default device image)")
@@ -140,8 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run a command; what the user caused is one line ``pipsim: error: ...`` on stderr and
-    exit status 2: a PipsimError, an OSError (a file), or a ValueError (the Python API's
+    """Run a command (exit statuses: pipsim.kernel.exits); what the user caused is one line
+    ``pipsim: error: ...`` on stderr and exit status 2: a PipsimError, an OSError (a file), or a ValueError (the Python API's
     refusal of a value given on the command line, e.g. ``--pages 5``).  Output whose reader
     left (``pipsim demo | head``) ends the command quietly, exit status 141 (128 + SIGPIPE,
     as a shell reports a command SIGPIPE ended).  Anything else is a bug and keeps its
@@ -151,13 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args) or 0
     except BrokenPipeError:
         _quiet_stdout()
-        return signal_exit_status(signal.SIGPIPE)
+        return exits.BROKEN_PIPE
     except (PipsimError, OSError, ValueError) as error:
-        print(f"pipsim: error: {error}", file=sys.stderr)
-        return 2
+        return exits.error(str(error))
     except KeyboardInterrupt:            # Ctrl-C outside a run that handles it itself
         print("pipsim: interrupted", file=sys.stderr)
-        return signal_exit_status(signal.SIGINT)
+        return exits.INTERRUPTED
 
 
 def _quiet_stdout() -> None:

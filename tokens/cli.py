@@ -12,8 +12,10 @@ import json
 import os
 import sys
 
+from pipsim.kernel import exits
 from pipsim.kernel.argtypes import positive_seconds, seconds
 from pipsim.kernel.errors import PipsimError
+from pipsim.kernel.keyfiles import write_private
 from pipsim.kernel.wire import CBORError, loads
 
 from . import binding, cose, cwt
@@ -110,11 +112,6 @@ def _load_key(text: str) -> CoseKey:
     return CoseKey.from_bytes(_read_arg(text, "key"))
 
 
-def _write(path: str, data: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(data)
-
-
 def _keygen(args, out) -> int:
     key = CoseKey.generate(args.alg, as_kid(args.kid))
     if args.public_out and key.is_symmetric:
@@ -137,7 +134,7 @@ def _issue(args, out) -> int:
         args.audience, args.scope, args.lifetime, subject=args.subject, now=args.now,
         command=_command(args.command))
     if args.out:
-        _write(args.out, token)
+        write_private(args.out, token, replace=True)     # a bearer credential
         print(f"wrote {len(token)}-byte token to {args.out}", file=out)
     else:
         print(token.hex(), file=out)
@@ -160,12 +157,12 @@ def _inspect(args, out) -> int:
         print(f"CBOR: {diagnostic(loads(data))}", file=out)
     except CBORError as exc:
         print(f"not acceptable CBOR: {exc}", file=out)
-        return 1
+        return exits.NO
     try:
         message = cose.decode(data)
     except TokenError as exc:
         print(f"rejected: {exc}", file=out)
-        return 1
+        return exits.NO
     kind = "COSE_Mac0" if message.alg.is_mac else "COSE_Sign1"
     tags = ", ".join(t for t, on in (("CWT tag 61", message.cwt_tagged), ("COSE tag", message.cose_tagged)) if on)
     print(f"{kind} ({tags or 'untagged'}), alg {message.alg.name}, kid {diagnostic(message.kid)}", file=out)
@@ -176,7 +173,7 @@ def _inspect(args, out) -> int:
         claims = cwt.decode(message.payload)
     except TokenError as exc:
         print(f"claims: rejected: {exc}", file=out)
-        status = 1
+        status = exits.NO
     else:
         print("claims:", file=out)
         for name, value in claims.named().items():
@@ -188,7 +185,7 @@ def _inspect(args, out) -> int:
             message.verify(key)
         except TokenError as exc:
             print(f"verifies with key {diagnostic(key.kid)}: no ({exc})", file=out)
-            return 1
+            return exits.NO
         print(f"verifies with key {diagnostic(key.kid)}: yes", file=out)
     return status
 
@@ -204,7 +201,7 @@ def _verify(args, out) -> int:
                                     now=args.now)
     except TokenError as exc:
         print(f"invalid: {exc}", file=out)
-        return 1
+        return exits.NO
     except ValueError as exc:  # operation / resource malformed
         raise CliError(str(exc)) from None
     print("valid", file=out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hmac
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import cbor2
 from cryptography.exceptions import InvalidSignature
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives.hmac import HMAC
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from pipsim.kernel.keyfiles import write_private
 from pipsim.kernel.wire import CBORError, loads
 from .errors import VaultError
 
@@ -198,12 +200,10 @@ class CoseKey:
         """Write the COSE_Key to ``path``; a file holding a private part or a secret is
         created with mode 0600 (owner only)."""
         data = self.to_bytes(private=private)
-        secret = private and (self._secret is not None or self._private is not None)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            if secret:
-                os.fchmod(handle.fileno(), 0o600)     # an existing file keeps no wider mode
-            handle.write(data)
+        if private and (self._secret is not None or self._private is not None):
+            write_private(path, data, replace=True)
+        else:
+            Path(path).write_bytes(data)
 
     def public_key(self) -> CoseKey:
         """The verify-only public half of an asymmetric key."""

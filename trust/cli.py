@@ -8,7 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipsim.kernel import elf
+from pipsim.kernel import elf, exits
+from pipsim.kernel.argtypes import count
 from pipsim.kernel.errors import PipsimError
 from pipsim.tokens.keys import CoseKey
 
@@ -29,7 +30,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     sign.add_argument("--role", choices=ROLES, default=ROLES[0],
                       help="developer (writes the metadata) or authority (countersigns it)")
     sign.add_argument("--name", help="the image's name (developer; default: the file's stem)")
-    sign.add_argument("--version", type=int, help="its version, a whole number (developer)")
+    sign.add_argument("--version", type=count, help="its version, a whole number (developer)")
     sign.add_argument("--arch", choices=image.ARCHES,
                       help="its architecture (developer; default: an ELF's own)")
     sign.add_argument("--permission", action="append", default=[],
@@ -39,7 +40,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     verify.add_argument("image")
     verify.add_argument("--policy", required=True, help="the trust policy (TOML)")
     verify.add_argument("--arch", required=True, choices=image.ARCHES, help="the machine's")
-    verify.add_argument("--minimum-version", type=int, default=0,
+    verify.add_argument("--minimum-version", type=count, default=0,
                         help="refuse an older version (the installed one: rollback protection)")
     verify.add_argument("--name", help="the name it must be signed as")
 
@@ -56,7 +57,7 @@ def run(args, out=None) -> int:
         return _COMMANDS[args.image_command](args, out)
     except ImageRefused as refused:
         print(f"refused ({refused.reason}): {refused.detail}", file=out)
-        return 1
+        return exits.NO
 
 
 def _sign(args, out) -> int:

@@ -12,8 +12,7 @@ import sys
 import tempfile
 from contextlib import contextmanager
 
-from .. import elf
-from ..cli import signal_exit_status
+from .. import elf, exits
 from ..errors import PipsimError
 from . import DEFAULT_MODE, Machine
 from .gdb import GdbStub, listen
@@ -158,8 +157,9 @@ def parse_instruction_trace(spec: str) -> tuple[int, int, int]:
 
 
 def run_image(args, out=None) -> int:
-    """Exit status: the image's exit code (& 0xFF) when it halts, 0 at a budget, 3 if the
-    kernel panicked or the engine failed, 130 / 143 when SIGINT / SIGTERM stopped it."""
+    """Exit status (pipsim.kernel.exits.run_status): the image's exit code when it halts
+    (0..119; 120 for a larger one), 124 at a budget, 125 if the kernel panicked, 122 if the
+    engine failed, 130 / 143 when SIGINT / SIGTERM stopped it."""
     out = out or sys.stdout
     spec = getattr(args, "trace_instructions", None)
     if spec is not None and args.trace is None:
@@ -237,14 +237,14 @@ def _run_image(args, out, handle, code_range, target, server) -> int:
     if target:
         raise PipsimError(f"no snapshot written: the run stopped ({result.stop}) before "
                           f"--save-at {args.save_at}")
-    return {"halt": result.exit_code & 0xFF, "budget": 0}.get(result.stop, 3)
+    return exits.run_status(result.stop, result.exit_code)
 
 
 def _stopped_by(caught: list[int]) -> tuple[str, int]:
     """Who stopped the run and the exit status: the first signal caught, else gdb's kill
     (the status of a SIGKILL)."""
     number = caught[0] if caught else signal.SIGKILL
-    return (signal.Signals(number).name if caught else "gdb (kill)"), signal_exit_status(number)
+    return (signal.Signals(number).name if caught else "gdb (kill)"), exits.signal_status(number)
 
 
 class SaveAt:
@@ -279,7 +279,8 @@ class SaveAt:
 
 
 def run_child_image(args, out=None) -> int:
-    """The exit status is the child's exit code (& 0xFF)."""
+    """The exit status: the child's exit code as run_image's a guest's, 121 if it faulted,
+    else as run_image's (pipsim.kernel.exits.run_status)."""
     out = out or sys.stdout
     for flag, value in (("--trace", args.trace),
                         ("--trace-instructions", getattr(args, "trace_instructions", None)),
@@ -299,4 +300,4 @@ def run_child_image(args, out=None) -> int:
     else:
         print(f"child stopped: {run.end}", file=out)
     print(summary(run.result), file=out)
-    return {"exit": (run.exit_code or 0) & 0xFF, "budget": 0}.get(run.end, 3)
+    return exits.run_status(run.end, run.exit_code)

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from pipsim.kernel import exits
 from pipsim.kernel.abi import CTX_PC
 from pipsim.kernel.machine import Machine
 from pipsim.kernel.machine.gdb import PACKET_SIZE, GdbError, checksum, parse_address
@@ -177,7 +178,7 @@ def test_bad_input_gets_clear_errors_and_the_run_goes_on(arch):
     client.packet(b"vCont;s")
     client.sock.close()                                     # gone mid-step: the run goes on
     code, console = server.finish()
-    assert code == 0 and "stopped: budget" in console
+    assert code == exits.BUDGET and "stopped: budget" in console
 
 
 @pytest.mark.parametrize("arch", ARCHES)

@@ -15,6 +15,7 @@ import zlib
 import cbor2
 import pytest
 
+from pipsim.kernel import exits
 from pipsim.kernel._pipcore import ffi
 from pipsim.kernel.machine import Machine, snapshot
 from pipsim.kernel.machine.devices import Registers
@@ -76,7 +77,8 @@ def test_a_run_restored_in_a_fresh_process_goes_on_as_the_straight_run(arch, nam
     restored = pipsim("--restore", snap, *limit, "--trace", tmp_path / "b2.jsonl")
     straight_limit = ("--max-instructions", before.instructions + more) if more else ()
     straight = pipsim(img, *straight_limit, "--trace", tmp_path / "a.jsonl")
-    assert restored.returncode == straight.returncode == 0, restored.stderr
+    budget_or_halt = exits.BUDGET if more else exits.OK
+    assert restored.returncode == straight.returncode == budget_or_halt, restored.stderr
     assert restored.stdout.startswith(f"restored {snap}: {arch}, 4096 pages, policy pip, "
                                       f"mode exact, at instruction {before.instructions}\n")
     after, whole = Output(restored.stdout), Output(straight.stdout)
@@ -167,7 +169,7 @@ def test_fast_mode_saves_at_the_first_slice_after_n_ns_and_goes_on(tmp_path):
                    "--snapshot", snap)
     assert saved.returncode == 0, saved.stderr
     restored = pipsim("--restore", snap, "--max-seconds", 0.3)
-    assert restored.returncode == 0, restored.stderr
+    assert restored.returncode == exits.BUDGET, restored.stderr
     assert "mode fast" in restored.stdout.splitlines()[0]
     syscalls = [int(re.search(r"syscalls (\d+)", out.stdout).group(1)) for out in (saved, restored)]
     assert syscalls[1] > syscalls[0] > 0          # it went on from where it was

@@ -36,7 +36,7 @@ def test_bad_manifests_exit_2_with_every_error(tmp_path, capsys):
     for command in ("tree", "validate"):
         assert run(command, str(bad)) == 2
         err = capsys.readouterr().err.splitlines()
-        assert err == [f"{bad}: 2 errors",
+        assert err == [f"pipsim: error: {bad}: 2 errors",
                        '  image.arch: "mips" is not one of "python", "arm", "x86"',
                        '  partition[0].parent: "nobody" is not a partition']
     assert run("tree", str(tmp_path / "none.toml")) == 2
