@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import nullcontext
 from importlib.metadata import entry_points
 
-from . import exits
+from . import exits, reproducible
 from .abi import POLICIES, RUN_MODES
 from .argtypes import count, seconds
 from .errors import PipsimError
@@ -35,6 +36,9 @@ def _demo(args) -> int:
 def _run(args) -> int:
     """An image, else the default device image a package registers under the
     "pipsim.default_image" entry point (the ODSI gateway), else the kernel demo."""
+    if args.seed is not None and (args.image is not None or args.restore is not None):
+        raise PipsimError("--seed is for the default image (pipsim run without an image): an "
+                          "image's run in exact mode is reproducible as it is")
     if args.child:
         if args.image is None:
             raise PipsimError("--child needs an image (an ELF linked with pipsim cc --kind child)")
@@ -68,7 +72,8 @@ def _run_default(run_default, args) -> int:
     try:
         if writer:
             writer.attach()
-        return run_default(arch=args.arch, policy=args.policy, mode=args.mode)
+        with reproducible.seeded(args.seed) if args.seed is not None else nullcontext():
+            return run_default(arch=args.arch, policy=args.policy, mode=args.mode)
     finally:
         if writer:
             writer.detach()
@@ -134,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--restore", metavar="FILE",
                      help="go on from a snapshot (instead of an image): its arch, pages, policy "
                           "and mode")
+    run.add_argument("--seed", type=count, metavar="N",
+                     help="the default image: the same N prints the same transcript, byte for "
+                          "byte (token ids from a generator seeded with N, a simulated clock "
+                          "from a fixed epoch; keys stay random: for demonstrations and tests "
+                          "only, docs/cli.md); without it, ids and times differ per run")
     run.set_defaults(func=_run)
     trace = sub.add_parser("trace", help="work with a trace file (pipsim run --trace FILE)")
     trace_sub = trace.add_subparsers(dest="trace_command", required=True)

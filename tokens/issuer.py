@@ -1,8 +1,7 @@
 """Token generator (ODSI D3.3 §4.3): issues CWTs for management commands."""
 from __future__ import annotations
 
-import os
-import time
+from pipsim.kernel import reproducible
 
 from . import cose
 from .cwt import Claims
@@ -21,7 +20,7 @@ class Issuer:
     ``tagged`` is false, and wrapped in the CWT tag 61 if ``cwt_tag``."""
 
     def __init__(self, vault: KeyVault, kid: bytes | str, issuer: str, *, tagged: bool = True,
-                 cwt_tag: bool = False, clock=time.time):
+                 cwt_tag: bool = False, clock=reproducible.clock):
         key = vault.get(kid)
         if key is None:
             raise VaultError(f"no key with kid {as_kid(kid)!r}")
@@ -40,12 +39,13 @@ class Issuer:
         for the one command whose digest is ``command`` (pipsim.tokens.binding.digest: a management
         token must name it).
 
-        iat = now, exp = now + lifetime; cti is random unless given."""
+        iat = now, exp = now + lifetime; cti is random unless given (pipsim.kernel.reproducible:
+        a seeded run's are the seed's)."""
         if lifetime <= 0:
             raise ValueError("lifetime must be positive")
         scope_text = str(scope if isinstance(scope, Scope) else parse(scope))
         now = int(self.clock() if now is None else now)
         claims = Claims(iss=self.issuer, sub=subject, aud=audience, exp=now + int(lifetime), nbf=not_before,
-                        iat=now, cti=os.urandom(CTI_BYTES) if cti is None else cti, scope=scope_text,
+                        iat=now, cti=reproducible.random_bytes(CTI_BYTES) if cti is None else cti, scope=scope_text,
                         cmd=command, other=dict(extra or {}))
         return cose.encode(self.key, claims.encode(), tagged=self.tagged, cwt_tag=self.cwt_tag)

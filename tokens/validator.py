@@ -1,8 +1,9 @@
 """Token & Security Validator: checks a management command's token (ODSI §V.C.3, D3.3 §4.4)."""
 from __future__ import annotations
 
-import time
 from collections.abc import Collection, Mapping
+
+from pipsim.kernel import reproducible
 
 from . import cose, cwt
 from .errors import TokenError
@@ -36,7 +37,8 @@ class Validator:
 
     def __init__(self, vault: KeyVault, audience: str, issuers: Collection[str] | Mapping[str, Collection],
                  *, leeway: float = DEFAULT_LEEWAY, replay_cache: ReplayCache | None = None,
-                 cache_size: int = 1024, boot_time: float | None = ..., clock=time.time):
+                 cache_size: int = 1024, boot_time: float | None = ...,
+                 clock=reproducible.clock):
         if isinstance(issuers, str):
             raise TypeError("issuers must be a collection of names, not one string")
         self.vault = vault

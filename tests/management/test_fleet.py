@@ -236,7 +236,7 @@ def test_one_device_failing_to_start_stops_the_others():
         Fleet(3, extra=lambda ep: ["--lifetime", "soon"] if ep == "dev-001" else []).start()
     message = str(refused.value)
     assert "1 of 3 devices did not start" in message
-    assert "dev-001 exited with status 2" in message and "invalid int value" in message
+    assert "dev-001 exited with status 2" in message and "not a whole number" in message
     assert children() <= before
 
 
