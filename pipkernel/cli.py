@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from contextlib import nullcontext
 from importlib.metadata import entry_points
+from typing import NoReturn
 
 from . import exits, reproducible
 from .abi import POLICIES, RUN_MODES
@@ -177,6 +179,17 @@ def main(argv: list[str] | None = None) -> int:
         return exits.INTERRUPTED
 
 
+def console(argv: list[str] | None = None) -> NoReturn:
+    """The ``pipsim`` program: main's status, or for a bug (an exception main lets through)
+    its traceback and status 70 (exits.BUG), apart from every status a command gives."""
+    try:
+        status = main(argv)
+    except Exception:
+        traceback.print_exc()
+        status = exits.BUG
+    sys.exit(status)
+
+
 def _quiet_stdout() -> None:
     """Standard output's reader is gone: what is still buffered goes nowhere (Python's own
     flush at exit would fail again and print a traceback)."""
@@ -186,4 +199,4 @@ def _quiet_stdout() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -17,6 +17,7 @@ GUEST_LIMIT = 120   # a guest's exit code 0..119 is the status as it is
 GUEST_OTHER = 120   # the guest halted with a code >= GUEST_LIMIT (the summary line names it)
 FAULT = 121         # `pipsim run --child`: the child faulted (its fault report is printed)
 OTHER_STOP = 122    # the run stopped another way: engine error, a host tool's failure
+BUG = 123           # an uncaught exception: a bug in pipsim, its traceback on stderr
 BUDGET = 124        # --max-instructions / --max-seconds spent (as timeout(1) reports it)
 PANIC = 125         # the kernel panicked: a fault no partition could take
 

@@ -1,4 +1,4 @@
 """``python -m pipsim``: the ``pipsim`` command."""
-from pipsim.kernel.cli import main
+from pipsim.kernel.cli import console
 
-raise SystemExit(main())
+console()

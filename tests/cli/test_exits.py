@@ -8,9 +8,24 @@ import pytest
 
 from pipsim.kernel import exits
 from pipsim.kernel.cli import main
+from pipsim.kernel.errors import PipsimError
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = ROOT / "firmware" / "build"
+class _Failing:
+    """An entry point of "pipsim.commands" whose command `fail` raises `error`."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def load(self):
+        def register(sub):
+            def fail(args):
+                raise self.error
+            sub.add_parser("fail").set_defaults(func=fail)
+        return register
+
+
 RUN_OUTCOMES = {"GUEST_OTHER": exits.GUEST_OTHER, "FAULT": exits.FAULT,
                 "OTHER_STOP": exits.OTHER_STOP, "BUDGET": exits.BUDGET, "PANIC": exits.PANIC,
                 "INTERRUPTED": exits.INTERRUPTED, "KILLED": exits.KILLED,
@@ -18,9 +33,9 @@ RUN_OUTCOMES = {"GUEST_OTHER": exits.GUEST_OTHER, "FAULT": exits.FAULT,
 
 
 def test_pipsims_own_statuses_are_distinct_and_outside_the_guests_range():
-    statuses = [exits.OK, exits.NO, exits.USAGE, *RUN_OUTCOMES.values()]
+    statuses = [exits.OK, exits.NO, exits.USAGE, exits.BUG, *RUN_OUTCOMES.values()]
     assert len(set(statuses)) == len(statuses)
-    assert all(s >= exits.GUEST_LIMIT for s in RUN_OUTCOMES.values())
+    assert all(s >= exits.GUEST_LIMIT for s in [exits.BUG, *RUN_OUTCOMES.values()])
     assert (exits.INTERRUPTED, exits.BROKEN_PIPE, exits.TERMINATED) == (130, 141, 143)
 
 
@@ -39,7 +54,7 @@ def test_the_documented_table_is_the_modules():
     text = (ROOT / "docs" / "cli.md").read_text()
     rows = dict(re.findall(r"^\| (\d+) \| `(\w+)`", text, re.MULTILINE))
     assert {name: int(value) for value, name in rows.items()} == {
-        "OK": exits.OK, "NO": exits.NO, "USAGE": exits.USAGE, **RUN_OUTCOMES}
+        "OK": exits.OK, "NO": exits.NO, "USAGE": exits.USAGE, "BUG": exits.BUG, **RUN_OUTCOMES}
 
 
 @pytest.mark.parametrize("arch", ["arm", "x86"])
@@ -64,6 +79,24 @@ def test_pipsim_run_a_guests_code_a_budget_and_a_panic(arch, capsys, monkeypatch
     monkeypatch.setattr(machine_cli, "Machine", Faulting)
     assert main(["run", str(BUILD / arch / "hello.elf")]) == exits.PANIC
     assert "KERNEL PANIC" in capsys.readouterr().out
+
+
+def test_the_program_gives_a_bug_its_own_status_and_its_traceback(monkeypatch, capsys):
+    """main lets a bug through (tests/cli/test_errors.py); the program prints its traceback
+    and exits 123 (exits.BUG), neither 1 (a command's "no") nor a guest's code."""
+    import pipsim.kernel.cli as cli
+    monkeypatch.setattr(cli, "entry_points", lambda group: [_Failing(KeyError("bug"))]
+                        if group == "pipsim.commands" else [])
+    with pytest.raises(SystemExit) as stopped:
+        cli.console(["fail"])
+    assert stopped.value.code == exits.BUG
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback") and err.endswith("KeyError: 'bug'\n")
+    monkeypatch.setattr(cli, "entry_points", lambda group: [_Failing(PipsimError("no"))]
+                        if group == "pipsim.commands" else [])
+    with pytest.raises(SystemExit) as stopped:
+        cli.console(["fail"])
+    assert stopped.value.code == exits.USAGE and capsys.readouterr().err == "pipsim: error: no\n"
 
 
 def test_a_usage_error_has_the_one_prefix(capsys):
