@@ -2,8 +2,8 @@
 way to report an error (``pipsim: error: ...`` on stderr).
 
 A guest that halts gives its own exit code, unchanged, when it is below `GUEST_LIMIT`; every
-status pipsim chooses itself is outside that range, so a script tells the two apart by the
-number alone (a usage error, 2, is refused before any guest runs)."""
+status pipsim gives for how a run ended, or for a bug, is outside that range (a usage error,
+2, comes with ``pipsim: error:`` and, for ``pipsim run``, before the guest starts)."""
 from __future__ import annotations
 
 import signal
