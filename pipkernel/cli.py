@@ -7,7 +7,7 @@ import argparse
 import os
 import signal
 import sys
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, version
 
 from .abi import POLICIES, RUN_MODES
 from .argtypes import count, seconds
@@ -87,6 +87,8 @@ def _export(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipsim", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('pipsim')}",
+                        help="print the installed pipsim's version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="the kernel demo: a partition tree on the C core")
     demo.set_defaults(func=_demo)
