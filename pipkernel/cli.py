@@ -7,7 +7,7 @@ import argparse
 import os
 import signal
 import sys
-from importlib.metadata import entry_points, version
+from importlib.metadata import entry_points, metadata, version
 
 from .abi import POLICIES, RUN_MODES
 from .argtypes import count, seconds
@@ -86,7 +86,8 @@ def _export(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pipsim", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="pipsim", description=metadata("pipsim")["Summary"],
+                                     epilog="pipsim COMMAND --help: what each command does")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('pipsim')}",
                         help="print the installed pipsim's version and exit")
     sub = parser.add_subparsers(dest="command", required=True)

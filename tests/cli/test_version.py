@@ -1,7 +1,8 @@
-"""pipsim --version: the installed distribution's version, from the git tags (setuptools-scm)."""
+"""pipsim --version: the installed distribution's version, from the git tags (setuptools-scm);
+pipsim --help: the distribution's summary, whole."""
 import subprocess
 import sys
-from importlib.metadata import version
+from importlib.metadata import metadata, version
 
 import pytest
 from packaging.version import Version
@@ -24,3 +25,10 @@ def test_python_m_pipsim_version():
     done = subprocess.run([sys.executable, "-m", "pipsim", "--version"], capture_output=True,
                           text=True, timeout=60, check=True)
     assert done.stdout.split() == ["pipsim", version("pipsim")]
+
+
+def test_help_describes_pipsim_in_whole_sentences(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    usage, description, *_ = capsys.readouterr().out.split("\n\n")
+    assert " ".join(description.split()) == metadata("pipsim")["Summary"]
