@@ -64,7 +64,7 @@ $(DOCS_STAMP): $(STAMP)
 	@touch $@
 
 docs: setup $(DOCS_STAMP)
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 clean:
 	-$(MAKE) -C firmware clean
