@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SOURCES := pyproject.toml setup.py pipkernel/_build.py pipkernel/abi.py pipkernel/abi_headers.py \
            $(wildcard pipkernel/c/*.c) $(wildcard pipkernel/c/*.h)
 
-.PHONY: setup build run chain test test-deep test-sanitize bench clean firmware firmware-toolchain
+.PHONY: setup build run chain test test-deep test-sanitize bench clean firmware firmware-toolchain docs
 
 setup: $(STAMP) firmware
 
@@ -56,7 +56,17 @@ test-sanitize: setup
 bench: setup
 	$(PY) bench/run.py
 
+# the documentation site (mkdocs.yml) into site/; strict: a broken link, anchor or reference fails
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): $(STAMP)
+	@echo "docs: installing the docs extra into $(VENV)" >&2
+	@$(PY) -m pip install --quiet -e '.[docs]' >&2
+	@touch $@
+
+docs: setup $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 clean:
 	-$(MAKE) -C firmware clean
-	rm -rf $(VENV) $(ASAN_VENV) build *.egg-info pipkernel/*.so pipkernel/_pipcore.c \
+	rm -rf $(VENV) $(ASAN_VENV) build site *.egg-info pipkernel/*.so pipkernel/_pipcore.c \
 	       pipkernel/*.o pipkernel/c/*.o pipkernel/c/pip_abi.h

@@ -8,17 +8,13 @@ import os
 import sys
 import traceback
 from contextlib import nullcontext
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, metadata, version
 from typing import NoReturn
 
 from . import exits, reproducible
 from .abi import POLICIES, RUN_MODES
 from .argtypes import count, seconds
 from .errors import PipsimError
-
-
-DESCRIPTION = ("pipsim, a Pip protokernel simulator: run firmware images and device images, "
-               "and the tools around them (one command each; pipsim COMMAND --help).")
 
 
 class Parser(argparse.ArgumentParser):
@@ -100,8 +96,11 @@ def _export(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="pipsim", description=DESCRIPTION,
-                    epilog="exit statuses and conventions: docs/cli.md")
+    parser = Parser(prog="pipsim", description=metadata("pipsim")["Summary"],
+                    epilog="pipsim COMMAND --help: what each command does; exit statuses and "
+                           "conventions: docs/cli.md")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('pipsim')}",
+                        help="print the installed pipsim's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="the kernel demo: a partition tree on the C core")
     demo.set_defaults(func=_demo)
