@@ -18,12 +18,12 @@ firmware: firmware-toolchain $(STAMP)
 	@$(MAKE) -s --no-print-directory -C firmware PY=$(abspath $(PY)) >&2
 
 # (re)install the package in editable mode; this compiles the C core through cffi
-$(STAMP): $(SOURCES) tools/setup-system.sh
-	@tools/setup-system.sh >&2
+$(STAMP): $(SOURCES) tools/setup-system.sh pipkernel/needs.py
+	@PYTHON=$(PYTHON) tools/setup-system.sh >&2
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "setup: installing the package and its dependencies into $(VENV)" >&2
 	@$(PY) -m pip install --quiet --upgrade pip >&2
-	@$(PY) -m pip install --quiet -e '.[test]' >&2
+	@$(PY) -m pip install --quiet -e ".[$$($(PYTHON) pipkernel/needs.py extras test)]" >&2
 	@touch $@
 
 build: setup
