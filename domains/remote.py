@@ -16,6 +16,7 @@ import aiocoap
 import cbor2
 
 from pipsim.kernel.errors import PipsimError
+from pipsim.kernel.needs import require
 from pipsim.tokens.keys import HMAC_256_64, CoseKey
 from pipsim.tokens.scope import OPERATIONS
 
@@ -108,6 +109,7 @@ class CoapClient:
         self._context = self._loop.run_until_complete(self._open(psk))
 
     async def _open(self, psk):
+        require("DTLSSocket")
         context = await aiocoap.Context.create_client_context()
         context.client_credentials.load_from_dict({f"{self.uri}/*": {"dtls": {
             "psk": {"ascii": psk[1]}, "client-identity": {"ascii": psk[0]}}}})

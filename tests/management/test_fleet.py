@@ -4,7 +4,6 @@ table; run here and on a Dask LocalCluster; a dead device reported; no device pr
 import base64
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
@@ -21,15 +20,9 @@ from pipsim.management.device import GRACE
 from pipsim.management.fleet import LEASE, MAX_DEVICES, Fleet, FleetError
 from pipsim.tokens import Issuer, KeyVault, binding
 from pipsim.tokens.keys import ISSUE
+from outside import command
 
 DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "deep"          # make test-deep
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is missing: run tools/setup-system.sh (make setup does)")
-    return found
 
 
 def read_temperature(device: dict, psk: tuple[str, str] | None = None):
@@ -48,7 +41,7 @@ def read_temperature(device: dict, psk: tuple[str, str] | None = None):
         "operation": {"code": "read", "objectId": o, "objectInstanceId": i, "resourceId": r},
         "token": base64.urlsafe_b64encode(token).rstrip(b"=").decode()})})
     identity, key = psk or (device["identity"], device["key"])
-    run = subprocess.run([tool("coap-client-openssl"), "-m", "put", "-u", identity, "-k", key,
+    run = subprocess.run([command("coap-client-openssl"), "-m", "put", "-u", identity, "-k", key,
                           "-B", "4", "-t", "50", "-e", body, f"{device['uri']}/{TEMPERATURE}"],
                          capture_output=True, timeout=30)
     out = run.stdout.decode().strip()
@@ -60,7 +53,7 @@ class Directory:
 
     def __init__(self):
         port = free_ports("127.0.0.1")[0]
-        self.process = subprocess.Popen([tool("coap-rd-notls"), "-A", "127.0.0.1", "-p",
+        self.process = subprocess.Popen([command("coap-rd-notls"), "-A", "127.0.0.1", "-p",
                                          str(port)], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         self.uri = f"coap://127.0.0.1:{port}"
@@ -72,7 +65,7 @@ class Directory:
             time.sleep(0.1)
 
     def get(self, path: str) -> str:
-        return subprocess.run([tool("coap-client-notls"), "-m", "get", "-B", "4",
+        return subprocess.run([command("coap-client-notls"), "-m", "get", "-B", "4",
                                f"{self.uri}/{path}"], capture_output=True,
                               timeout=30).stdout.decode()
 
