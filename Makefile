@@ -23,7 +23,7 @@ $(STAMP): $(SOURCES) tools/setup-system.sh pipkernel/needs.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "setup: installing the package and its dependencies into $(VENV)" >&2
 	@$(PY) -m pip install --quiet --upgrade pip >&2
-	@$(PY) -m pip install --quiet -e ".[$$($(PYTHON) pipkernel/needs.py extras test)]" >&2
+	@$(PY) -m pip install --quiet -e ".[$$($(PYTHON) -P pipkernel/needs.py extras test)]" >&2
 	@touch $@
 
 build: setup
