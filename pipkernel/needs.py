@@ -6,11 +6,11 @@ Without one, what needs it says so in one line and the rest goes on: the tests s
 line (tests/outside.py), the commands refuse with it (:func:`require`), setup prints it.
 
 Run as a script (stdlib only, before the package is installed; tools/setup-system.sh and the
-Makefile do)::
+Makefile do; -P: its folder's modules must not shadow the standard library's)::
 
-    python3 pipkernel/needs.py debian       # the Debian packages of what is missing
-    python3 pipkernel/needs.py explain      # one line per missing thing
-    python3 pipkernel/needs.py extras test  # "test" and the extras that can be built here
+    python3 -P pipkernel/needs.py debian        # the Debian packages of what is missing
+    python3 -P pipkernel/needs.py explain       # one line per missing thing
+    python3 -P pipkernel/needs.py extras test   # "test" and the extras that can be built here
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 if __package__:
     from .errors import PipsimError
-else:                   # run as a script: its folder is the first of sys.path
-    from errors import PipsimError
+else:                   # run as a script: nothing raises Missing there
+    PipsimError = Exception
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ EXTRAS = {"dtls": ("autoreconf", "automake", "libtoolize"),
           "tpm": ("pkg-config", "tss2-esys", "tss2-tcti-swtpm")}
 
 
-class Missing(PipsimError, RuntimeError):
+class Missing(RuntimeError, PipsimError):
     """Something outside pipsim that a command needs is not there; the message is its line."""
 
 

@@ -5,7 +5,7 @@
 # without it and how to get it, and goes on: nothing here is needed to install or run pipsim.
 set -eu
 cd "$(dirname "$0")/.."
-needs="${PYTHON:-python3} pipkernel/needs.py"
+needs="${PYTHON:-python3} -P pipkernel/needs.py"
 missing=$($needs debian)
 [ -n "$missing" ] || exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
