@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SOURCES := pyproject.toml setup.py pipkernel/_build.py pipkernel/abi.py pipkernel/abi_headers.py \
            $(wildcard pipkernel/c/*.c) $(wildcard pipkernel/c/*.h)
 
-.PHONY: setup build run chain test test-deep test-sanitize bench clean firmware firmware-toolchain
+.PHONY: setup build run chain test test-deep test-sanitize test-compat bench clean firmware firmware-toolchain
 
 setup: $(STAMP) firmware
 
@@ -53,10 +53,14 @@ test-sanitize: setup
 	  -k "not kernel_panic_with_a_report"
 # (that test disassembles with capstone, which dlopens with RTLD_DEEPBIND: refused by ASan)
 
+# the lowest cbor2 allowed, and python-cwt's tokens both ways (tools/test-compat.sh)
+test-compat: setup
+	PYTHON=$(PYTHON) tools/test-compat.sh
+
 bench: setup
 	$(PY) bench/run.py
 
 clean:
 	-$(MAKE) -C firmware clean
-	rm -rf $(VENV) $(ASAN_VENV) build *.egg-info pipkernel/*.so pipkernel/_pipcore.c \
+	rm -rf $(VENV) $(ASAN_VENV) .venv-compat build *.egg-info pipkernel/*.so pipkernel/_pipcore.c \
 	       pipkernel/*.o pipkernel/c/*.o pipkernel/c/pip_abi.h
