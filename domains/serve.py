@@ -22,6 +22,7 @@ import aiocoap
 import aiocoap.resource
 
 from pipsim.kernel.coaps import bind_arg, code_of, open_server, psk_arg, warn_plain
+from pipsim.kernel.needs import require
 
 from .lwm2m import LwM2MClient
 from .registration import Registration
@@ -175,6 +176,8 @@ def _main(args) -> int:
     args.host, args.port = args.bind
     if not args.plain and not args.psk:
         raise ValueError("give the clients' keys (--psk IDENTITY:KEY), or --plain")
+    if not args.plain or args.server_psk:
+        require("DTLSSocket")                  # before the image boots
     if args.server_psk and not args.server:
         raise ValueError("--server-psk is the device's key for its --server")
     if args.secure_channel or args.channel_admin:
