@@ -76,22 +76,14 @@ def primitive_rate(alg, seconds: float) -> float:
     return best
 
 
-def cwt_python() -> str:
-    """The interpreter of python-cwt's own venv (CWT_VENV), made on first use; make
-    test-compat uses it too (--cwt-python)."""
+def python_cwt_rate(seconds: float) -> dict:
+    """python-cwt's decode of 10,000 of the same HMAC 256/64 tokens, best batch."""
     import subprocess
     python = os.path.join(CWT_VENV, "bin", "python")
     if not os.path.exists(python):
         subprocess.run([sys.executable, "-m", "venv", CWT_VENV], check=True)
         subprocess.run([python, "-m", "pip", "install", "--quiet", "cwt>=3,<4", "cbor2<6"],
                        check=True, stdout=sys.stderr)
-    return os.path.abspath(python)
-
-
-def python_cwt_rate(seconds: float) -> dict:
-    """python-cwt's decode of 10,000 of the same HMAC 256/64 tokens, best batch."""
-    import subprocess
-    python = cwt_python()
     vault, tokens = make_tokens(HMAC_256_64, 10_000)
     given = {"key": vault.export("bench", private=True).hex(),
              "tokens": [t.hex() for t in tokens], "seconds": seconds}
@@ -104,12 +96,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per algorithm")
     parser.add_argument("--profile", choices=["hmac", "es256"], help="print a cProfile of one run instead")
-    parser.add_argument("--cwt-python", action="store_true",
-                        help="print python-cwt's interpreter (its venv made if missing), only")
     args = parser.parse_args(argv)
-    if args.cwt_python:
-        print(cwt_python())
-        return 0
     if args.profile:
         alg = HMAC_256_64 if args.profile == "hmac" else ES256
         cProfile.runctx("rate(alg, args.seconds)", globals(), {"alg": alg, "args": args}, "/tmp/bench_tokens.prof")
