@@ -1,7 +1,8 @@
 #!/bin/sh
-# make test-compat: the tokens and the strict CBOR decoder on the lowest cbor2 pyproject.toml
-# allows, in a venv of their own (the default venv has the newest), and tokens read both ways
-# with python-cwt, in its venv beside (.venv-cwt: it needs cbor2 < 6; docs/install.md).
+# make test-compat: pipsim on the lowest cbor2 pyproject.toml allows (a 5.x, where
+# pipsim.kernel.cbor5 decodes; the default venv has the newest) with python-cwt installed
+# beside it, in a venv of their own: the token and decoder tests, and tokens read both ways
+# (tests/compat; docs/install.md "cbor2 and python-cwt").
 set -eu
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -13,9 +14,10 @@ print(next(re.fullmatch(r"cbor2>=([\w.]+).*", d)[1] for d in deps if d.startswit
 PY
 )
 test -x $venv/bin/python || $PYTHON -m venv $venv
-$venv/bin/python -m pip install --quiet '.[test]' "cbor2==$floor" >&2
-cwt_python=$(.venv/bin/python bench/bench_tokens.py --cwt-python)
-echo "test-compat: cbor2 $($venv/bin/python -c 'import importlib.metadata as m; print(m.version("cbor2"))');" \
-     "python-cwt beside: $($cwt_python -c 'import cwt, cbor2; import importlib.metadata as m; print(cwt.__version__, "on cbor2", m.version("cbor2"))')" >&2
+$venv/bin/python -m pip install --quiet '.[test]' "cbor2==$floor" cwt >&2
+$venv/bin/python - <<'PY' >&2
+from importlib.metadata import version
+print(f"test-compat: cbor2 {version('cbor2')}, python-cwt {version('cwt')}")
+PY
 cd tests        # not the source tree's pipsim/: the installed package
-PIPSIM_CWT_PYTHON=$cwt_python exec ../$venv/bin/python -m pytest -q -p no:cacheprovider tokens wire compat
+exec ../$venv/bin/python -m pytest -q -p no:cacheprovider tokens wire compat
