@@ -12,14 +12,16 @@ Inputs are small (``wire.MAX_INPUT``) and depth is bounded, so recursion is too.
 """
 from __future__ import annotations
 
+import builtins
 import struct
 from collections.abc import Collection
 
 import cbor2
 from cbor2 import CBORSimpleValue, CBORTag, undefined
 
-# cbor2 5.x's immutable map (cbor2 6 calls its own frozendict: the parity test runs there)
-_FROZEN = getattr(cbor2, "FrozenDict", None) or cbor2.frozendict
+# the immutable map cbor2 decodes to: its own frozendict (6), the builtin one, FrozenDict (5.x)
+FROZENDICT = (getattr(cbor2, "frozendict", None) or getattr(builtins, "frozendict", None)
+              or cbor2.FrozenDict)
 
 _FLOATS = {25: ">e", 26: ">f", 27: ">d"}
 _SIMPLE = {20: False, 21: True, 22: None, 23: undefined}
@@ -71,7 +73,7 @@ class _Decoder:
             if key in result:
                 raise ValueError(f"Duplicate map key: {key!r}")
             result[key] = self.item(depth + 1, immutable)
-        return _FROZEN(result) if immutable else result
+        return FROZENDICT(result) if immutable else result
 
     def special(self, info: int):
         if info in _SIMPLE:

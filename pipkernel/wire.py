@@ -26,7 +26,6 @@ instead, to the same values and refusals.
 """
 from __future__ import annotations
 
-import builtins
 import io
 import os
 from functools import partial
@@ -35,15 +34,13 @@ from importlib.metadata import version
 import cbor2
 from cbor2 import CBORTag
 
+from .cbor5 import FROZENDICT, decode as _decode_cbor5
 from .errors import PipsimError
 
-CBOR2_5 = int(version("cbor2").split(".")[0]) < 6
-if CBOR2_5:                      # none of cbor2 6's options below: decode by .cbor5
-    from .cbor5 import decode as _decode_cbor5
+CBOR2_5 = int(version("cbor2").split(".")[0]) < 6       # none of the options below: .cbor5
 
 # Maps decode to dict, or (inside tags and as map keys) to an immutable frozendict.
-MAP_TYPES = (dict, getattr(cbor2, "frozendict", None) or getattr(builtins, "frozendict", None)
-             or cbor2.FrozenDict)
+MAP_TYPES = (dict, FROZENDICT)
 ARRAY_TYPES = (list, tuple)
 
 MAX_INPUT = 4096
