@@ -134,6 +134,7 @@ def check_fleet(fleet: Fleet, directory: Directory) -> None:
     assert all(fleet.alive().values())
 
 
+@pytest.mark.needs("DTLSSocket")
 def test_a_fleet_of_three_registers_and_each_device_takes_only_its_own_psk(directory,
                                                                            tmp_path):
     with Fleet(3, server=directory.uri, keys=str(tmp_path)) as fleet:
@@ -146,6 +147,7 @@ def test_a_fleet_of_three_registers_and_each_device_takes_only_its_own_psk(direc
     # the first de-registration, the DELETE of LwM2M 1.1 TS §6.2.3, so the others' fail)
 
 
+@pytest.mark.needs("DTLSSocket")
 def test_a_fleet_on_a_dask_local_cluster(directory):
     """Each device launched by a long-running task on one of 2 Dask workers, spread over
     both; a killed device reported and the others serving; stop leaves no device."""
@@ -184,6 +186,7 @@ def pipsim_fleet(tmp_path, *argv):
     return process, json.loads(table.read_text())["devices"]
 
 
+@pytest.mark.needs("DTLSSocket")
 def test_pipsim_fleet_reports_a_dead_device_and_stops_the_rest(tmp_path):
     process, table = pipsim_fleet(tmp_path, "--devices", "3")
     try:
@@ -209,6 +212,7 @@ def test_pipsim_fleet_reports_a_dead_device_and_stops_the_rest(tmp_path):
     assert not Path(table[0]["keys"]).exists()                    # private folders removed
 
 
+@pytest.mark.needs("DTLSSocket")
 @pytest.mark.parametrize("engine", ["local", "dask"])
 def test_a_killed_fleet_leaves_no_device(tmp_path, engine):
     """SIGKILL gives the fleet no chance to stop anything: each device's lifeline (and, on
@@ -221,6 +225,7 @@ def test_a_killed_fleet_leaves_no_device(tmp_path, engine):
     assert all(gone(d["pid"]) for d in table)
 
 
+@pytest.mark.needs("DTLSSocket")
 def test_one_device_failing_to_start_stops_the_others():
     """dev-001 gets a bad argument: start() names it, its status and stderr, and no process
     of the fleet remains."""
@@ -266,6 +271,7 @@ def test_an_unreachable_scheduler_is_a_clear_error():
 
 
 @pytest.mark.skipif(not DEEP, reason="24 device processes: in make test-deep (HYPOTHESIS_PROFILE=deep)")
+@pytest.mark.needs("DTLSSocket")
 @pytest.mark.parametrize("engine", ["local", "dask"])
 def test_a_fleet_of_twenty_four(directory, engine):
     if engine == "dask":
@@ -276,6 +282,7 @@ def test_a_fleet_of_twenty_four(directory, engine):
     assert all(gone(pid, within=0) for pid in pids)
 
 
+@pytest.mark.needs("DTLSSocket")
 def test_a_killed_fleet_on_an_existing_scheduler_leaves_no_device(tmp_path):
     """The cluster outlives the fleet here (``--scheduler``): once the killed fleet's
     heartbeat is ``LEASE`` old, each task stops its device; the workers stay up."""

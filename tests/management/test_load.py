@@ -18,6 +18,7 @@ from pipsim.management.fleet import FleetError, make_server_keys, read_server_ke
 from pipsim.management.testbed import DOMAIN, LAMP, SETTING, ChainTestbed
 
 from coapnet import Served, free_port
+from outside import skip_unless
 
 DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "deep"          # make test-deep
 DEVICES, ROUNDS = (24, 60) if DEEP else (4, 8)                  # rounds of write + read each
@@ -25,6 +26,7 @@ DEVICES, ROUNDS = (24, 60) if DEEP else (4, 8)                  # rounds of writ
 
 @pytest.fixture(scope="module")
 def bed(tmp_path_factory):
+    skip_unless("DTLSSocket")
     with ChainTestbed(tmp_path_factory.mktemp("load"), DEVICES, lifetime=10,
                  relay_timeout=3) as testbed:
         yield testbed
