@@ -176,12 +176,12 @@ def _main(args) -> int:
     args.host, args.port = args.bind
     if not args.plain and not args.psk:
         raise ValueError("give the clients' keys (--psk IDENTITY:KEY), or --plain")
-    if not args.plain or args.server_psk:
-        require("DTLSSocket")                  # before the image boots
     if args.server_psk and not args.server:
         raise ValueError("--server-psk is the device's key for its --server")
     if args.secure_channel or args.channel_admin:
         from .secure_channel import options
         args.secure_channel, args.channel_admin = options(args.secure_channel, args.channel_admin)
+    if not args.plain or args.server_psk:
+        require("DTLSSocket")                  # the arguments checked, before the image boots
     logging.basicConfig(level=logging.WARNING)
     return asyncio.run(run(args))

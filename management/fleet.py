@@ -26,7 +26,6 @@ from typing import Callable, Mapping, Sequence
 from pipsim.kernel.coaps import check_psk_key
 from pipsim.kernel.dask_cluster import dask_client, distributed
 from pipsim.kernel.errors import PipsimError
-from pipsim.kernel.needs import require
 
 from .device import GRACE, DeviceProcess, DeviceSpec, Exit, free_ports, port_free
 
@@ -138,7 +137,6 @@ class Fleet:
     def start(self) -> list[Device]:
         """Launch every device and wait until all are ready (bounded); FleetError, every
         device stopped, if one is not."""
-        require("DTLSSocket")                  # every device serves over DTLS
         if self.engine_name == "local":
             taken = [s for s in self.specs if not port_free(s.host, s.port)]
             if taken:

@@ -28,7 +28,6 @@ from pipsim.domains.lwm2m import Reply
 from pipsim.kernel.coaps import (bind_arg, check_psk_key, code_of, open_server, psk_identity,
                              status_of, warn_plain)
 from pipsim.kernel.errors import PipsimError
-from pipsim.kernel.needs import require
 
 from .directory import MAX_REGISTRATIONS, Directory, Refusal
 from .fleet import read_server_keys
@@ -212,8 +211,6 @@ async def serving(args) -> AdminServer:
     """The LwM2M server of ``args`` (``add_arguments``), started."""
     if args.plain:
         warn_plain("pipsim admin-server", "registrations and commands")
-    else:
-        require("DTLSSocket")
     psks = list(args.psk) + [(endpoint, identity, key) for path in args.psk_file
                              for endpoint, (identity, key) in read_server_keys(path).items()]
     server = AdminServer(psks, args.plain, args.max_registrations, args.timeout)

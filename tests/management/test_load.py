@@ -243,6 +243,7 @@ def test_a_token_for_one_device_is_refused_by_another(bed):
     assert answer["answer"]["reason"] == "bad_signature"      # its own key: not dev-000's
 
 
+@pytest.mark.needs("DTLSSocket")
 def test_the_fleet_command_line_behind_an_admin_server(tmp_path):
     """`pipsim fleet --make-server-keys`, the admin server loading them, `pipsim fleet
     --named --server-keys` registering every device over DTLS with its own key."""
