@@ -15,6 +15,7 @@ PY
 )
 test -x $venv/bin/python || $PYTHON -m venv $venv
 $venv/bin/python -m pip install --quiet '.[test]' "cbor2==$floor" cwt >&2
+$venv/bin/python -m pip install --quiet --no-deps --force-reinstall . >&2    # this tree's, always
 $venv/bin/python - <<'PY' >&2
 from importlib.metadata import version
 print(f"test-compat: cbor2 {version('cbor2')}, python-cwt {version('cwt')}")
