@@ -78,7 +78,7 @@ NEEDS = {need.name: need for need in (
     Need("tss2-esys", "libtss2-dev", _TPM_BUILD, "pkg-config"),
     Need("tss2-tcti-swtpm", "libtss2-dev", _TPM_BUILD, "pkg-config"),
     Need("DTLSSocket", "dtls", "no DTLS: pipsim serve and admin-server run with --plain only, "
-         "the tests over DTLS are skipped", "module"),
+         "pipsim fleet not at all; the tests and benchmark over DTLS are skipped", "module"),
     Need("tpm2_pytss", "tpm", "no TPM root of trust (pipsim attest --root tpm); its tests are "
          "skipped", "module"),
 )}

@@ -42,9 +42,10 @@ def without(monkeypatch):
 def test_serve_over_dtls_refuses_naming_the_extra_before_booting(without, capsys):
     without("DTLSSocket")
     assert cli.main(["serve", "--bind", "127.0.0.1:5999", "--psk", "lc1:123456"]) == 2
-    assert capsys.readouterr().err == ("pipsim: error: DTLSSocket missing (pip install "
-                                       "'pipsim[dtls]'): no DTLS: pipsim serve and admin-server "
-                                       "run with --plain only, the tests over DTLS are skipped\n")
+    assert capsys.readouterr().err == (
+        "pipsim: error: DTLSSocket missing (pip install 'pipsim[dtls]'): no DTLS: pipsim serve "
+        "and admin-server run with --plain only, pipsim fleet not at all; the tests and "
+        "benchmark over DTLS are skipped\n")
 
 
 def test_the_tpm_root_refuses_naming_the_extra(without):
