@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SOURCES := pyproject.toml setup.py pipkernel/_build.py pipkernel/abi.py pipkernel/abi_headers.py \
            $(wildcard pipkernel/c/*.c) $(wildcard pipkernel/c/*.h)
 
-.PHONY: setup build run chain test test-deep test-sanitize bench clean firmware firmware-toolchain docs
+.PHONY: setup build run chain test test-deep test-sanitize test-compat bench clean firmware firmware-toolchain docs
 
 setup: $(STAMP) firmware
 
@@ -18,12 +18,12 @@ firmware: firmware-toolchain $(STAMP)
 	@$(MAKE) -s --no-print-directory -C firmware PY=$(abspath $(PY)) >&2
 
 # (re)install the package in editable mode; this compiles the C core through cffi
-$(STAMP): $(SOURCES) tools/setup-system.sh
-	@tools/setup-system.sh >&2
+$(STAMP): $(SOURCES) tools/setup-system.sh pipkernel/needs.py
+	@PYTHON=$(PYTHON) tools/setup-system.sh >&2
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "setup: installing the package and its dependencies into $(VENV)" >&2
 	@$(PY) -m pip install --quiet --upgrade pip >&2
-	@$(PY) -m pip install --quiet -e '.[test]' >&2
+	@$(PY) -m pip install --quiet -e ".[$$($(PYTHON) -P pipkernel/needs.py extras test)]" >&2
 	@touch $@
 
 build: setup
@@ -53,6 +53,10 @@ test-sanitize: setup
 	  -k "not kernel_panic_with_a_report"
 # (that test disassembles with capstone, which dlopens with RTLD_DEEPBIND: refused by ASan)
 
+# the lowest cbor2 allowed, and python-cwt's tokens both ways (tools/test-compat.sh)
+test-compat: setup
+	PYTHON=$(PYTHON) tools/test-compat.sh
+
 bench: setup
 	$(PY) bench/run.py
 
@@ -68,5 +72,5 @@ docs: setup $(DOCS_STAMP)
 
 clean:
 	-$(MAKE) -C firmware clean
-	rm -rf $(VENV) $(ASAN_VENV) build site *.egg-info pipkernel/*.so pipkernel/_pipcore.c \
+	rm -rf $(VENV) $(ASAN_VENV) .venv-compat build site *.egg-info pipkernel/*.so pipkernel/_pipcore.c \
 	       pipkernel/*.o pipkernel/c/*.o pipkernel/c/pip_abi.h

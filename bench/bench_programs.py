@@ -27,7 +27,6 @@ import json
 import math
 import pathlib
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ import unicorn_alone
 from pipsim.kernel import elf
 from pipsim.kernel.abi import RUN_MODES
 from pipsim.kernel.machine import Machine
+from pipsim.kernel.needs import skipped
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PROGRAMS = ROOT / "bench" / "programs"
@@ -209,7 +209,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, help="rounds (best of; default 3, quick 1)")
     args = parser.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
-    has_qemu = all(shutil.which(q) for q in QEMU.values())
+    no_qemu = skipped("bench_programs", *QEMU.values())
+    has_qemu = no_qemu is None
     ways, names = Ways(has_qemu), programs()
     reps = {(a, p): max(1, default_reps(a, p) // (10 if args.quick else 1))
             for a in ARCHES for p in names}
@@ -218,7 +219,7 @@ def main() -> int:
     report = {"benchmark": "programs", "machine": platform.machine(),
               "python": platform.python_version(), "rounds": rounds,
               "timer_period_blocks": TIMER_PERIOD, "machine_modes": MACHINE_MODES,
-              "qemu": "qemu-user, its start-up subtracted" if has_qemu else "qemu-user missing",
+              "qemu": no_qemu or "qemu-user, its start-up subtracted",
               "targets": TARGETS}
     for arch in ARCHES:
         report[arch] = arch_report(arch, ways, names, reps, counts, times, failures)

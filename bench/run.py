@@ -16,9 +16,9 @@ def main() -> int:
     results = {}
     for script in SCRIPTS:
         print(f"running {script} ...", file=sys.stderr)
-        done = subprocess.run([sys.executable, str(HERE / script)], capture_output=True, text=True)
+        done = subprocess.run([sys.executable, str(HERE / script)], stdout=subprocess.PIPE,
+                              text=True)               # its standard error: what it skipped
         if done.returncode:
-            print(done.stderr, file=sys.stderr)
             return done.returncode
         results[script.removesuffix(".py")] = json.loads(done.stdout)
     print(json.dumps(results, indent=2))

@@ -21,6 +21,8 @@ from urllib.parse import quote
 
 import aiocoap
 
+from pipsim.kernel.needs import require
+
 from .lwm2m import LINK_FORMAT
 
 REQUEST_TIMEOUT = 10.0                   # seconds an answer may take
@@ -57,6 +59,8 @@ class Registration:
     async def register(self) -> str:
         """Register (on a fresh session): the registration's location (its Location-Path)."""
         await self._close()
+        if self.psk:
+            require("DTLSSocket")
         self._context = await aiocoap.Context.create_server_context(
             self.site, transports=["tinydtls" if self.psk else "simple6"])
         if self.psk:

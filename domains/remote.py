@@ -17,6 +17,7 @@ import cbor2
 
 from pipsim.kernel.argtypes import count_in
 from pipsim.kernel.errors import PipsimError
+from pipsim.kernel.needs import require
 from pipsim.tokens.keys import HMAC_256_64, CoseKey
 from pipsim.tokens.scope import OPERATIONS
 
@@ -109,6 +110,7 @@ class CoapClient:
         self._context = self._loop.run_until_complete(self._open(psk))
 
     async def _open(self, psk):
+        require("DTLSSocket")
         context = await aiocoap.Context.create_client_context()
         context.client_credentials.load_from_dict({f"{self.uri}/*": {"dtls": {
             "psk": {"ascii": psk[1]}, "client-identity": {"ascii": psk[0]}}}})

@@ -24,6 +24,7 @@ import aiocoap.resource
 from pipsim.kernel.argtypes import count_in
 from pipsim.kernel.coaps import bind_arg, code_of, open_server, psk_arg, warn_plain
 from pipsim.kernel.keyfiles import private_dir, write_private
+from pipsim.kernel.needs import require
 
 from .lwm2m import LwM2MClient
 from .registration import Registration
@@ -181,5 +182,7 @@ def _main(args) -> int:
     if args.secure_channel or args.channel_admin:
         from .secure_channel import options
         args.secure_channel, args.channel_admin = options(args.secure_channel, args.channel_admin)
+    if not args.plain or args.server_psk:
+        require("DTLSSocket")                  # the arguments checked, before the image boots
     logging.basicConfig(level=logging.WARNING)
     return asyncio.run(run(args))

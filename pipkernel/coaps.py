@@ -12,6 +12,8 @@ from aiocoap.credentials import CredentialsMap
 from aiocoap.numbers.codes import Code
 from aiocoap.transports import tinydtls_server
 
+from .needs import require
+
 MAX_PEERS = 256                          # DTLS peers (source addresses) kept at once
 _CLAIM = ":"                             # an identity's credentials entry: ":" + identity
 
@@ -91,6 +93,7 @@ async def open_server(site, host: str, port: int, psks=(), plain: bool = False,
         return await aiocoap.Context.create_server_context(site, bind=(host, port),
                                                            transports=["udp6"],
                                                            loggername=loggername)
+    require("DTLSSocket")
     context = aiocoap.Context(serversite=site, loggername=loggername,
                               server_credentials=credentials(psks))
     # aiocoap takes transports by name only; this is its own set-up of "tinydtls_server"

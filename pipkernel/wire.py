@@ -20,21 +20,27 @@ compromised.  Used by tokens/, ipc/ and domains/; it depends on none of them.
   can neither build cyclic values nor reach those parsers.
 Huge declared lengths do not allocate: cbor2 reads strings in bounded chunks and fails
 on the first short read, and the input itself is bounded.
+
+These are cbor2 6's options; with cbor2 5.x, which has none of them, :mod:`.cbor5` decodes
+instead, to the same values and refusals.
 """
 from __future__ import annotations
 
-import builtins
 import io
 import os
 from functools import partial
+from importlib.metadata import version
 
 import cbor2
 from cbor2 import CBORTag
 
+from .cbor5 import FROZENDICT, decode as _decode_cbor5
 from .errors import PipsimError
 
+CBOR2_5 = int(version("cbor2").split(".")[0]) < 6       # none of the options below: .cbor5
+
 # Maps decode to dict, or (inside tags and as map keys) to an immutable frozendict.
-MAP_TYPES = (dict, getattr(cbor2, "frozendict", None) or getattr(builtins, "frozendict"))
+MAP_TYPES = (dict, FROZENDICT)
 ARRAY_TYPES = (list, tuple)
 
 MAX_INPUT = 4096
@@ -74,6 +80,8 @@ def loads(data: bytes, *, max_depth: int = MAX_DEPTH, max_input: int = MAX_INPUT
     """Decode one CBOR item that must fill ``data`` exactly, under the rules above."""
     if not 0 < len(data) <= max_input:
         _check_size(data, max_input)
+    if CBOR2_5:
+        return _loads_stream(data, max_depth)
     try:
         if max_depth == MAX_DEPTH:
             value, end = _decode_wrapped(_WRAP + data + _END)
@@ -88,13 +96,17 @@ def loads(data: bytes, *, max_depth: int = MAX_DEPTH, max_input: int = MAX_INPUT
 
 def _loads_stream(data: bytes, max_depth: int):
     """The exact decoder behind :func:`loads`: slower, and its errors name the fault."""
-    stream = io.BytesIO(data)
     try:
-        value = cbor2.CBORDecoder(stream, max_depth=max_depth, **_OPTIONS).decode()
+        if CBOR2_5:
+            value, end = _decode_cbor5(data, max_depth, _PLAIN_TAGS)
+        else:
+            stream = io.BytesIO(data)
+            value = cbor2.CBORDecoder(stream, max_depth=max_depth, **_OPTIONS).decode()
+            end = stream.tell()
     except Exception as exc:
         raise CBORError(_describe(exc)) from None
-    if stream.tell() != len(data):
-        raise CBORError(f"{len(data) - stream.tell()} extra bytes after the CBOR item")
+    if end != len(data):
+        raise CBORError(f"{len(data) - end} extra bytes after the CBOR item")
     return value
 
 

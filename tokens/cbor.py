@@ -50,12 +50,12 @@ def diagnostic(value) -> str:
         return f"h'{bytes(value).hex()}'"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, cbor2.CBORSimpleValue):          # a tuple in cbor2 5.x: before them
+        return f"simple({value.value})"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(diagnostic(item) for item in value) + "]"
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{diagnostic(k)}: {diagnostic(v)}" for k, v in value.items()) + "}"
     if isinstance(value, CBORTag):
         return f"{value.tag}({diagnostic(value.value)})"
-    if isinstance(value, cbor2.CBORSimpleValue):
-        return f"simple({value.value})"
     return repr(value)

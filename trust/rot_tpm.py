@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from pipsim.kernel.needs import require
 from pipsim.kernel.wire import CBORError, loads
 
 from .measure import sha256
@@ -47,10 +48,8 @@ class TpmRoot(RootOfTrust):
     kind = "tpm"
 
     def __init__(self, tcti: str):
-        try:
-            import tpm2_pytss as tss
-        except ImportError:
-            raise RuntimeError("tpm2-pytss is not installed (make setup installs it)") from None
+        require("tpm2_pytss")
+        import tpm2_pytss as tss
         self._tss = tss
         name, _, config = tcti.partition(":")
         self._esapi = tss.ESAPI(tss.TCTILdr(name, config))
@@ -88,6 +87,7 @@ class TpmRoot(RootOfTrust):
     @classmethod
     def check_quote(cls, quote: bytes, public_key, nonce: bytes, claims: bytes,
                     register: bytes) -> None:
+        require("tpm2_pytss")
         import tpm2_pytss as tss
         try:
             attest_bytes, signature_bytes = loads(quote)
@@ -184,8 +184,7 @@ class Swtpm:
     until ``close``; ``tcti`` is what ``TpmRoot`` reaches it with."""
 
     def __init__(self, timeout: float = 10.0):
-        if shutil.which("swtpm") is None:
-            raise RuntimeError("swtpm is not installed (make setup installs it)")
+        require("swtpm")
         self._dir = tempfile.mkdtemp(prefix="pipsim-swtpm-")
         self._process = None
         try:

@@ -3,7 +3,6 @@
 user mode; no timing."""
 import os
 import pathlib
-import shutil
 import subprocess
 
 import pytest
@@ -16,6 +15,7 @@ from pipsim.kernel.abi import CONSOLE_VA, SYSTEM_VA
 from pipsim.kernel.machine import Machine
 from pipsim.kernel.machine.spawn import python_parent_vidt, spawn_child
 from pipsim.kernel.wrappers import PageAllocator
+from outside import command
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = ROOT / "firmware" / "build"
@@ -113,8 +113,7 @@ def test_a_wrong_known_answer_is_reported(arch, name):
 
 @pytest.mark.parametrize("arch", ARCHES)
 def test_the_linux_executables_verify_under_qemu(arch):
-    qemu = shutil.which(QEMU[arch])
-    assert qemu, f"{QEMU[arch]} is missing: tools/setup-system.sh installs qemu-user (make setup)"
+    qemu = command(QEMU[arch])
     for program in PROGRAMS:
         done = subprocess.run([qemu, str(image(arch, f"prog_{program}_linux")), "1"],
                               capture_output=True, timeout=60)

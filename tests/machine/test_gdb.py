@@ -20,7 +20,6 @@ from pipsim.kernel.machine.gdb import PACKET_SIZE, GdbError, checksum, parse_add
 BUILD = pathlib.Path(__file__).resolve().parents[2] / "firmware" / "build"
 ARCHES = ["arm", "x86"]
 WAIT = 60           # seconds: a bound on each wait, never a timing assertion
-GDB = shutil.which("gdb-multiarch")
 
 
 def image(arch: str, name: str) -> str:
@@ -56,9 +55,9 @@ class Server:
 
 
 def gdb(path: str, server: Server, *commands: str) -> str:
-    """gdb-multiarch in batch mode: the image's symbols, attached, then commands."""
-    assert GDB, "gdb-multiarch is missing: run `make setup` (tools/setup-system.sh)"
-    args = [GDB, "-batch", "-nx", "-ex", "set confirm off", "-ex", f"file {path}",
+    """gdb-multiarch in batch mode (for tests marked ``needs("gdb-multiarch")``): the image's
+    symbols, attached, then commands."""
+    args = [shutil.which("gdb-multiarch"), "-batch", "-nx", "-ex", "set confirm off", "-ex", f"file {path}",
             "-ex", f"target remote 127.0.0.1:{server.port}"]
     for command in commands:
         args += ["-ex", command]
@@ -72,6 +71,7 @@ def register(output: str, name: str) -> int:
     return int(re.findall(rf"^{name}\s+(0x[0-9a-f]+)", output, re.M)[-1], 16)
 
 
+@pytest.mark.needs("gdb-multiarch")
 @pytest.mark.parametrize("arch", ARCHES)
 def test_break_step_registers_memory_and_run_on(arch):
     path = image(arch, "hello")
@@ -90,6 +90,7 @@ def test_break_step_registers_memory_and_run_on(arch):
     assert code == 0 and "Hello World" in console
 
 
+@pytest.mark.needs("gdb-multiarch")
 @pytest.mark.parametrize("arch", ARCHES)
 def test_partitions_as_threads_watchpoints_refusals_and_kill(arch):
     path = image(arch, "scheduler")
@@ -233,6 +234,7 @@ def test_kill_before_the_run_stops_cleanly():
     assert code == 137 and "stopped by gdb (kill) before the run started" in console
 
 
+@pytest.mark.needs("gdb-multiarch")
 @pytest.mark.parametrize("arch", ARCHES)
 def test_a_debugging_session_starts_from_a_snapshot(arch, tmp_path):
     """A state saved once (`pipsim run --save-at N --snapshot F`) is where gdb attaches with

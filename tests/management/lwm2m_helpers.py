@@ -7,6 +7,7 @@ import time
 import pytest
 
 from pipsim.management.lwm2m_server import AdminServer
+from outside import skip_unless
 
 ENDPOINTS = [("lc1", "lc1", "111111"), ("lc2", "lc2", "222222")]    # D3.3 §3.2's table
 
@@ -20,6 +21,8 @@ class Running:
     loop, ``api`` is the server."""
 
     def __init__(self, port: int, psks=ENDPOINTS, **options):
+        if not options.get("plain"):
+            skip_unless("DTLSSocket")
         self.port, self.loop = port, asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()

@@ -1,7 +1,6 @@
 """Helpers of the management tests: services in processes, curl, keys."""
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from pipsim.management import pki
 from pipsim.tokens import HMAC_256_64, CoseKey
 
 from coapnet import Served
+from outside import command
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -42,10 +42,7 @@ class Answer:
 
 
 def curl_path() -> str:
-    found = shutil.which("curl")
-    if found is None:
-        pytest.fail("curl is missing: run tools/setup-system.sh (make setup does)")
-    return found
+    return command("curl")
 
 
 class Curl:

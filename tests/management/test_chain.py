@@ -22,6 +22,7 @@ from mgmt_helpers import curl_path, keystore_env
 
 DEVICE_ID, DEVICE_KEY = "gw-id", "gw-key-1234"         # the device's PSK at the admin server
 LAMP = "3311/0/5850"
+pytestmark = pytest.mark.needs("DTLSSocket")           # the device and the admin server
 
 
 def pipsim(*args, check=True, **kw) -> subprocess.CompletedProcess:

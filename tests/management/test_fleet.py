@@ -4,7 +4,6 @@ table; run here and on a Dask LocalCluster; a dead device reported; no device pr
 import base64
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
@@ -21,15 +20,9 @@ from pipsim.management.device import GRACE
 from pipsim.management.fleet import LEASE, MAX_DEVICES, Fleet, FleetError
 from pipsim.tokens import Issuer, KeyVault, binding
 from pipsim.tokens.keys import ISSUE
+from outside import command
 
 DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "deep"          # make test-deep
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is missing: run tools/setup-system.sh (make setup does)")
-    return found
 
 
 def read_temperature(device: dict, psk: tuple[str, str] | None = None):
@@ -48,7 +41,7 @@ def read_temperature(device: dict, psk: tuple[str, str] | None = None):
         "operation": {"code": "read", "objectId": o, "objectInstanceId": i, "resourceId": r},
         "token": base64.urlsafe_b64encode(token).rstrip(b"=").decode()})})
     identity, key = psk or (device["identity"], device["key"])
-    run = subprocess.run([tool("coap-client-openssl"), "-m", "put", "-u", identity, "-k", key,
+    run = subprocess.run([command("coap-client-openssl"), "-m", "put", "-u", identity, "-k", key,
                           "-B", "4", "-t", "50", "-e", body, f"{device['uri']}/{TEMPERATURE}"],
                          capture_output=True, timeout=30)
     out = run.stdout.decode().strip()
@@ -60,7 +53,7 @@ class Directory:
 
     def __init__(self):
         port = free_ports("127.0.0.1")[0]
-        self.process = subprocess.Popen([tool("coap-rd-notls"), "-A", "127.0.0.1", "-p",
+        self.process = subprocess.Popen([command("coap-rd-notls"), "-A", "127.0.0.1", "-p",
                                          str(port)], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         self.uri = f"coap://127.0.0.1:{port}"
@@ -72,7 +65,7 @@ class Directory:
             time.sleep(0.1)
 
     def get(self, path: str) -> str:
-        return subprocess.run([tool("coap-client-notls"), "-m", "get", "-B", "4",
+        return subprocess.run([command("coap-client-notls"), "-m", "get", "-B", "4",
                                f"{self.uri}/{path}"], capture_output=True,
                               timeout=30).stdout.decode()
 
@@ -141,6 +134,7 @@ def check_fleet(fleet: Fleet, directory: Directory) -> None:
     assert all(fleet.alive().values())
 
 
+@pytest.mark.needs("DTLSSocket")
 def test_a_fleet_of_three_registers_and_each_device_takes_only_its_own_psk(directory,
                                                                            tmp_path):
     with Fleet(3, server=directory.uri, keys=str(tmp_path)) as fleet:
@@ -153,6 +147,7 @@ def test_a_fleet_of_three_registers_and_each_device_takes_only_its_own_psk(direc
     # the first de-registration, the DELETE of LwM2M 1.1 TS §6.2.3, so the others' fail)
 
 
+@pytest.mark.needs("DTLSSocket")
 def test_a_fleet_on_a_dask_local_cluster(directory):
     """Each device launched by a long-running task on one of 2 Dask workers, spread over
     both; a killed device reported and the others serving; stop leaves no device."""
@@ -191,6 +186,7 @@ def pipsim_fleet(tmp_path, *argv):
     return process, json.loads(table.read_text())["devices"]
 
 
+@pytest.mark.needs("DTLSSocket")
 def test_pipsim_fleet_reports_a_dead_device_and_stops_the_rest(tmp_path):
     process, table = pipsim_fleet(tmp_path, "--devices", "3")
     try:
@@ -216,6 +212,7 @@ def test_pipsim_fleet_reports_a_dead_device_and_stops_the_rest(tmp_path):
     assert not Path(table[0]["keys"]).exists()                    # private folders removed
 
 
+@pytest.mark.needs("DTLSSocket")
 @pytest.mark.parametrize("engine", ["local", "dask"])
 def test_a_killed_fleet_leaves_no_device(tmp_path, engine):
     """SIGKILL gives the fleet no chance to stop anything: each device's lifeline (and, on
@@ -228,6 +225,7 @@ def test_a_killed_fleet_leaves_no_device(tmp_path, engine):
     assert all(gone(d["pid"]) for d in table)
 
 
+@pytest.mark.needs("DTLSSocket")
 def test_one_device_failing_to_start_stops_the_others():
     """dev-001 gets a bad argument: start() names it, its status and stderr, and no process
     of the fleet remains."""
@@ -273,6 +271,7 @@ def test_an_unreachable_scheduler_is_a_clear_error():
 
 
 @pytest.mark.skipif(not DEEP, reason="24 device processes: in make test-deep (HYPOTHESIS_PROFILE=deep)")
+@pytest.mark.needs("DTLSSocket")
 @pytest.mark.parametrize("engine", ["local", "dask"])
 def test_a_fleet_of_twenty_four(directory, engine):
     if engine == "dask":
@@ -283,6 +282,7 @@ def test_a_fleet_of_twenty_four(directory, engine):
     assert all(gone(pid, within=0) for pid in pids)
 
 
+@pytest.mark.needs("DTLSSocket")
 def test_a_killed_fleet_on_an_existing_scheduler_leaves_no_device(tmp_path):
     """The cluster outlives the fleet here (``--scheduler``): once the killed fleet's
     heartbeat is ``LEASE`` old, each task stops its device; the workers stay up."""

@@ -18,6 +18,7 @@ from pipsim.management.fleet import FleetError, make_server_keys, read_server_ke
 from pipsim.management.testbed import DOMAIN, LAMP, SETTING, ChainTestbed
 
 from coapnet import Served, free_port
+from outside import skip_unless
 
 DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "deep"          # make test-deep
 DEVICES, ROUNDS = (24, 60) if DEEP else (4, 8)                  # rounds of write + read each
@@ -25,6 +26,7 @@ DEVICES, ROUNDS = (24, 60) if DEEP else (4, 8)                  # rounds of writ
 
 @pytest.fixture(scope="module")
 def bed(tmp_path_factory):
+    skip_unless("DTLSSocket")
     with ChainTestbed(tmp_path_factory.mktemp("load"), DEVICES, lifetime=10,
                  relay_timeout=3) as testbed:
         yield testbed
@@ -241,6 +243,7 @@ def test_a_token_for_one_device_is_refused_by_another(bed):
     assert answer["answer"]["reason"] == "bad_signature"      # its own key: not dev-000's
 
 
+@pytest.mark.needs("DTLSSocket")
 def test_the_fleet_command_line_behind_an_admin_server(tmp_path):
     """`pipsim fleet --make-server-keys`, the admin server loading them, `pipsim fleet
     --named --server-keys` registering every device over DTLS with its own key."""

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from coapnet import Served, free_port, libcoap
+from outside import skip_unless
 
 OBJECTS = '</>;rt="oma.lwm2m";ct=60,</3/0>,</3311/0>'
 PSKS = {"lc1": "111111", "lc2": "222222", "lc3": "333333"}
@@ -16,6 +17,7 @@ QUERY = "lt=60&lwm2m=1.1&b=U"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    skip_unless("DTLSSocket")
     folder = tmp_path_factory.mktemp("admin")
     served = Served(folder / "ready", [
         "admin-server", "--coap", f"127.0.0.1:{free_port()}", "--max-registrations", "2",

@@ -15,6 +15,7 @@ from pipsim.domains.house import DEVICES, House, RemoteDevice, house_session
 from coapnet import PSK, Served, free_port, serve_argv
 
 
+@pytest.mark.needs("DTLSSocket")
 @pytest.mark.filterwarnings("ignore:DTLS module did not shut down")   # aiocoap's, at close
 def test_the_house_with_served_devices(tmp_path):
     served, devices = [], {}

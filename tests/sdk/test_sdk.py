@@ -74,10 +74,9 @@ def test_wordfreq_with_pipsim_cc_in_the_root_and_as_a_child(built, arch, tmp_pat
     assert out.startswith(WORDFREQ_OUT + f"child exited with code {WORDFREQ_CODE}\n")
 
 
+@pytest.mark.needs("cmake")
 @pytest.mark.parametrize("arch", ARCHES)
 def test_wordfreq_with_cmake_and_the_toolchain_file(built, arch, tmp_path, capsys):
-    if shutil.which("cmake") is None:
-        pytest.fail("cmake is missing: run firmware/setup-toolchain.sh", pytrace=False)
     toolchain = FIRMWARE / "build" / "cmake" / f"pipsim-{arch}.cmake"
     assert cli.main(["cc", "--arch", arch, "--print-toolchain"]) == 0
     assert capsys.readouterr().out == f"{toolchain}\n"

@@ -5,6 +5,7 @@ import pytest
 
 from pipsim.tokens.keys import EDDSA, ES256, CoseKey
 from pipsim.trust import SoftwareRoot, policy
+from outside import skip_unless
 from trust_helpers import write_policy
 
 
@@ -30,6 +31,7 @@ def trust(policy_file):
 
 @pytest.fixture(scope="module")
 def swtpm():
+    skip_unless("swtpm", "tpm2_pytss")
     from pipsim.trust.rot_tpm import Swtpm
     with Swtpm() as simulator:
         yield simulator

@@ -5,7 +5,8 @@ from pipsim.domains.gateway import IMAGE
 from pipsim.kernel.cli import main
 
 
-@pytest.mark.parametrize("root", ["software", "tpm"])
+@pytest.mark.parametrize("root", ["software", pytest.param("tpm", marks=pytest.mark.needs(
+    "swtpm", "tpm2_pytss"))])
 def test_record_then_expect(tmp_path, capsys, root):
     reference = tmp_path / "gateway.json"
     assert main(["attest", IMAGE, "--record", str(reference)]) == 0

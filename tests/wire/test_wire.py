@@ -108,3 +108,52 @@ def test_any_input_decodes_as_the_stream_decoder_decodes_it(data):
 def test_well_formed_items_with_or_without_a_tail(value, tail):
     data = cbor2.dumps(value) + tail
     assert _outcome(data) == _stream_outcome(data)
+
+
+# -- pipsim.kernel.cbor5 (the decoder where cbor2 is 5.x) against cbor2 6's, here ------------
+
+only_beside_cbor2_6 = pytest.mark.skipif(wire.CBOR2_5, reason="cbor2 6 is not here to compare "
+                                         "with (make test runs these, in the default venv)")
+
+
+def _value_or_error(data):
+    kind, value = _outcome(data)
+    return kind, repr(value) if kind == "value" else None
+
+
+def _cbor5_outcome(data):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(wire, "CBOR2_5", True)
+        return _value_or_error(data)
+
+
+@only_beside_cbor2_6
+@pytest.mark.parametrize("data", [
+    b"\xa2\x01\x04\x01\x05", b"\xa2\x01\x04\xf9\x3c\x00\x05", b"\x5f\x41a\xff", b"\x9f\xff",
+    b"\x62\xff\xfe", b"\x1c", b"\xf8\x01", b"\xff", b"\x18", b"\x42a", b"\xa1\x80\x00",
+    b"\xa1\xa1\x01\x02\x03", b"\xc6\xa1\x01\x82\x01\x02", b"\xd8\x23\x63a*b", b"\xf9\x7e\x00",
+    b"\xf0", b"\xf7", b"\xf8\x20", b"\xfc", b"\x81" * MAX_DEPTH + b"\x80",
+    b"\x81" * MAX_DEPTH + b"\x81\x00", b"\x01\x00", b"\x84\xf4\xf5\xf6\x20"])
+def test_cbor5_decodes_and_refuses_as_cbor2_6(data):
+    assert _cbor5_outcome(data) == _value_or_error(data)
+
+
+@only_beside_cbor2_6
+@given(st.binary(min_size=1, max_size=64))
+def test_cbor5_agrees_with_cbor2_6_on_any_input(data):
+    assert _cbor5_outcome(data) == _value_or_error(data)
+
+
+ITEMS = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.binary(max_size=20)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.integers() | st.text(max_size=4),
+                                                                inner, max_size=4)
+    | st.builds(CBORTag, st.integers(0, 2**64 - 1), inner), max_leaves=12)
+
+
+@only_beside_cbor2_6
+@given(ITEMS)
+def test_cbor5_agrees_with_cbor2_6_on_well_formed_items(value):
+    data = cbor2.dumps(value)
+    assert _cbor5_outcome(data) == _value_or_error(data)
