@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Callable
 
 from . import cose
 from .cwt import Claims
@@ -21,7 +22,7 @@ class Issuer:
     ``tagged`` is false, and wrapped in the CWT tag 61 if ``cwt_tag``."""
 
     def __init__(self, vault: KeyVault, kid: bytes | str, issuer: str, *, tagged: bool = True,
-                 cwt_tag: bool = False, clock=time.time):
+                 cwt_tag: bool = False, clock: Callable[[], float] = time.time):
         key = vault.get(kid)
         if key is None:
             raise VaultError(f"no key with kid {as_kid(kid)!r}")
