@@ -9,6 +9,7 @@ pyelftools, not Unicorn.  Every error is an ImageError whose message starts with
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
@@ -21,6 +22,8 @@ from .abi import ARCHES
 from .errors import PipsimError
 
 IN_MEMORY = "<image in memory>"  # the path of an image read from its bytes
+#: an ELF image as read() takes it: its path, or its bytes
+ImageSource = str | os.PathLike | bytes
 STACK_TOP = "__stack_top"       # the initial stack pointer, defined by firmware/ld/image.ld
 _RIGHTS = (("r", P_FLAGS.PF_R), ("w", P_FLAGS.PF_W), ("x", P_FLAGS.PF_X))
 
@@ -85,7 +88,7 @@ class ElfImage:
         return self.symbols[STACK_TOP]
 
 
-def read(path, arch: str | None = None) -> ElfImage:
+def read(path: ImageSource, arch: str | None = None) -> ElfImage:
     """The image at path (or ``bytes``: the image itself, named IN_MEMORY), checked: an ELF
     file whose segments lie within it and do not overlap; with arch ("arm" or "x86"), a
     32-bit little-endian image for that CPU with a loadable segment.  ImageError otherwise."""
