@@ -27,15 +27,19 @@ class KeyStorage(Protocol):
 
     def get(self, name: bytes) -> bytes | None:
         """The record stored under ``name``, or None."""
+        ...
 
     def put(self, name: bytes, record: bytes) -> None:
         """Store ``record`` under ``name`` (replacing one)."""
+        ...
 
     def delete(self, name: bytes) -> bool:
         """Remove the record ``name``; returns whether there was one."""
+        ...
 
     def list(self) -> list[bytes]:
         """The names of all records."""
+        ...
 
 
 class MemoryStorage:

@@ -18,9 +18,11 @@ class Device(Protocol):
 
     def read(self, offset: int, size: int) -> int:
         """The value a guest load of `size` bytes at `offset` in the page returns."""
+        ...
 
     def write(self, offset: int, size: int, value: int) -> None:
         """A guest store of `size` bytes at `offset` in the page."""
+        ...
 
 
 class Registers:
