@@ -1,4 +1,5 @@
 """The public API (pyproject.toml's [tool.mypy] modules): every public name has a docstring."""
+import dataclasses
 import importlib
 import inspect
 import tomllib
@@ -22,8 +23,8 @@ def undocumented(obj) -> bool:
     """No docstring of its own or inherited (a dataclass's or named tuple's generated
     signature, or an Enum's stock sentence, is none)."""
     doc = inspect.getdoc(obj)
-    name = getattr(obj, "__name__", "")
-    return not doc or doc.startswith(f"{name}(") or doc == "An enumeration."
+    generated = inspect.isclass(obj) and (doc or "").startswith(f"{obj.__name__}(")
+    return not doc or generated or doc == "An enumeration."
 
 
 def members(cls):
@@ -54,9 +55,19 @@ def missing(module_name: str) -> list[str]:
 
 
 def test_the_walk_finds_a_missing_docstring():
-    def bare():
-        pass
-    assert undocumented(bare) and not undocumented(missing)
+    @dataclasses.dataclass
+    class Bare:
+        field: int
+
+        def method(self):
+            pass
+
+        @property
+        def told(self):
+            """Documented."""
+
+    assert undocumented(Bare) and not undocumented(missing)
+    assert [name for name, member in members(Bare) if undocumented(member)] == ["method"]
 
 
 @pytest.mark.parametrize("module_name", MODULES)
