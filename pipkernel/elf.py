@@ -17,6 +17,7 @@ from typing import Mapping
 from elftools.common.exceptions import ELFError
 from elftools.elf.constants import P_FLAGS
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from .abi import ARCHES
 from .errors import PipsimError
@@ -44,6 +45,7 @@ class Segment:
 
     @property
     def end(self) -> int:
+        """The first VA past the segment."""
         return self.va + self.size
 
     @property
@@ -106,7 +108,8 @@ def read(path: ImageSource, arch: str | None = None) -> ElfImage:
         e_machine, entry = elf["e_machine"], elf["e_entry"]
         loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD" and s["p_memsz"]]
         table = elf.get_section_by_name(".symtab")
-        symbols = {s.name: s["st_value"] for s in table.iter_symbols() if s.name} if table else {}
+        symbols = ({s.name: s["st_value"] for s in table.iter_symbols() if s.name}
+                   if isinstance(table, SymbolTableSection) else {})
         wide = elf.elfclass != 32 or not elf.little_endian
     except (ELFError, ValueError, KeyError) as error:   # KeyError: a corrupt header's enum
         raise ImageError(f"{path}: not an ELF image ({error})") from None
@@ -129,11 +132,12 @@ def read(path: ImageSource, arch: str | None = None) -> ElfImage:
     return image
 
 
-def arch_of(path) -> str:
+def arch_of(path: ImageSource) -> str:
     """The architecture an image is built for ("arm" or "x86"); ImageError for another CPU."""
     image = read(path)
     if image.arch is None:
-        raise ImageError(f"{path}: {image.e_machine} images are not supported (arm or x86)")
+        raise ImageError(f"{image.path}: {image.e_machine} images are not supported "
+                         "(arm or x86)")
     return image.arch
 
 
