@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SOURCES := pyproject.toml setup.py pipkernel/_build.py pipkernel/abi.py pipkernel/abi_headers.py \
            $(wildcard pipkernel/c/*.c) $(wildcard pipkernel/c/*.h)
 
-.PHONY: setup build run chain test test-deep test-sanitize test-compat bench clean firmware firmware-toolchain docs
+.PHONY: setup build run chain test typecheck test-deep test-sanitize test-compat bench clean firmware firmware-toolchain docs
 
 setup: $(STAMP) firmware
 
@@ -36,6 +36,10 @@ chain: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# mypy on the public API (pyproject.toml [tool.mypy])
+typecheck: setup
+	$(PY) tools/typecheck.py
 
 test-deep: setup
 	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q

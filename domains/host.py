@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from .commands import Response
+    from .lifecycle import Updated
 
 
 @runtime_checkable
@@ -92,7 +93,7 @@ class HostServices(Protocol):
         spawns its image again in its pages).  ValueError if it is not a halted firmware
         partition; RuntimeError if its image cannot run again (it is deleted then)."""
 
-    def update(self, name: str, elf: bytes, signature: bytes):
+    def update(self, name: str, elf: bytes, signature: bytes) -> Updated:
         """Replace the firmware partition ``name`` of the caller's domain with a newer signed
         version of its image, the ELF ``elf`` with its signature file ``signature`` (Fig. 9;
         docs/trust.md "Updating a driver"): verified against the image's trust policy, these

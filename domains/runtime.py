@@ -23,8 +23,12 @@ from __future__ import annotations
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator, cast
 
-from pipsim.ipc.relay import ACTIVITY
+from pipsim.ipc.policy import Policy
+from pipsim.ipc.relay import ACTIVITY, Relay
+from pipsim.ipc.topology import Topology
+from pipsim.kernel import PartitionAPI
 from pipsim.kernel.machine import trace
 
 from pipsim.trust.attest import Attester
@@ -33,9 +37,13 @@ from pipsim.trust.image import Package
 from .commands import STATUS, Refused, Response, decode, request_id
 from .component import Component, Context
 from .containment import CALL_BUDGET, Budget, MeteredAPI, Runaway, describe
-from .host import Manager
+from .firmware import FirmwarePartition
+from .host import HostServices, Manager
 from .lifecycle import Lifecycle, Updated
 from .links import Links
+
+if TYPE_CHECKING:
+    from pipsim.partitions.boot import DeviceImage
 
 
 @dataclass
@@ -46,7 +54,11 @@ class Outcome:
 
 
 class Runtime:
-    def __init__(self, image, budget: int = CALL_BUDGET):
+    """The ODSI runtime of a booted device image: it starts the image's partitions, schedules
+    them (``step``, ``run``), contains their faults and carries the network's frames to the
+    domains' managers (``submit``, ``collect``)."""
+
+    def __init__(self, image: DeviceImage, budget: int = CALL_BUDGET):
         """``budget``: the kernel calls one activation of a component may make."""
         self.image, self.kernel, self.budget = image, image.kernel, budget
         self._meter = Budget()
@@ -75,6 +87,7 @@ class Runtime:
     # ---- what the lifecycle registered, read here ----
     @property
     def components(self) -> dict[str, Component]:
+        """The running Python components, by partition name."""
         return self.lifecycle.components
 
     @property
@@ -83,24 +96,31 @@ class Runtime:
         return self.lifecycle.managers
 
     @property
-    def firmware(self) -> dict:
+    def firmware(self) -> dict[str, FirmwarePartition]:
+        """The firmware partitions, by name."""
         return self.lifecycle.firmware
 
     @property
-    def topology(self):
+    def topology(self) -> Topology:
+        """The image's IPC endpoints."""
         return self.lifecycle.topology
 
     @property
-    def policy(self):
+    def policy(self) -> Policy:
+        """The image's channel policy."""
         return self.lifecycle.policy
 
     @property
-    def relay(self):
-        return self.lifecycle.relay
+    def relay(self) -> Relay:
+        """The relay that moves the image's messages."""
+        relay = self.lifecycle.relay
+        assert relay is not None                 # made when the image started
+        return relay
 
-    def _launch(self, name: str, component: type, api, free, devices, config, keys):
+    def _launch(self, name: str, component: type, api: PartitionAPI, free: list[int],
+                devices: dict[str, int], config: dict, keys: tuple) -> Component:
         """Start ``component`` as the partition ``name`` (the lifecycle's ``launch``)."""
-        api = MeteredAPI(api, self._meter)
+        api = cast(PartitionAPI, MeteredAPI(api, self._meter))     # it stands for the API
         return component(Context(name, self.lifecycle.domain_of[name], api, free,
                                  self.topology.mailbox(name, api), PartitionHost(self, name),
                                  devices, config, keys))
@@ -133,7 +153,7 @@ class Runtime:
         return [self._traced(response) for response in out]
 
     # ---- the trace (pipsim run --trace FILE: docs/debugging.md) ----
-    def _trace_command(self, domain: str, rid, frame: bytes) -> None:
+    def _trace_command(self, domain: str, rid: Any, frame: bytes) -> None:
         try:
             command = decode(frame)
             what = {"code": command.code, "path": command.resource, "device": command.device}
@@ -146,7 +166,7 @@ class Runtime:
         self._emit("answer", id=response.id, status=response.status, reason=response.reason)
         return response
 
-    def _emit(self, event: str, **fields) -> None:
+    def _emit(self, event: str, **fields: Any) -> None:
         """An event at this image's machine's clock, named by the image (a session may run
         several devices, each with its clock)."""
         trace.emit(self.image.machine, event, image=self.image.manifest.name, **fields)
@@ -158,10 +178,10 @@ class Runtime:
         has ``holder`` generate ``kid``."""
         if not any(k.kid == kid and k.holder == holder and k.generate for k in self.image.keys):
             raise ValueError(f"the image has {holder} generate no key {kid!r}")
-        component = self.components.get(holder)
-        if not hasattr(component, "export_key"):
+        export = getattr(self.components.get(holder), "export_key", None)
+        if export is None:
             raise ValueError(f"{holder} holds no key vault")
-        return component.export_key(kid)
+        return export(kid)
 
     def _settle(self, manager: Manager) -> list[Response]:
         """Take the manager's answers that answer a frame still open."""
@@ -181,7 +201,7 @@ class Runtime:
 
     # ---- containment ----
     @contextmanager
-    def activation(self, name: str):
+    def activation(self, name: str) -> Iterator[Outcome]:
         """One activation of the component ``name`` (the body calls it): a fresh budget of
         kernel calls; whatever the body raises but a KeyboardInterrupt or SystemExit is
         contained (``_fault``) and kept in the ``Outcome`` it yields, not raised."""
@@ -196,7 +216,7 @@ class Runtime:
         if outcome.failure is not None:
             self._fault(name, describe(outcome.failure))
 
-    def run_as(self, name: str, action):
+    def run_as(self, name: str, action: Callable[[Component], Any]) -> Any:
         """``action(component)`` as one activation of the partition ``name``'s component:
         what it returns, or what it raised (contained)."""
         component = self.components[name]
@@ -217,7 +237,7 @@ class Runtime:
         """A domain's running flag; its endpoints follow at the next ``_sync``."""
         (self._stopped.discard if running else self._stopped.add)(domain)
 
-    def adopt(self, name: str, *args) -> None:
+    def adopt(self, name: str, *args: Any) -> None:
         """``Lifecycle.adopt``; the new domain starts stopped (its creator starts it)."""
         self._stopped.add(name)
         try:
@@ -351,7 +371,7 @@ class Runtime:
         return max_rounds
 
 
-class PartitionHost:
+class PartitionHost(HostServices):
     """The runtime's ``HostServices`` for one component (the caller), checked against the
     caller's place in the tree."""
 
@@ -361,7 +381,9 @@ class PartitionHost:
     def register_manager(self, manager: Manager) -> None:
         self._runtime.lifecycle.register_manager(self._caller, manager)
 
-    def adopt(self, name, parent_api, desc, pages, component, config, app=None, keys=()):
+    def adopt(self, name: str, parent_api: PartitionAPI, desc: int, pages: list[int],
+              component: type, config: dict, app: tuple[str, str] | None = None,
+              keys: tuple = ()) -> None:
         if parent_api.partition != self._runtime.topology.node(self._caller).partition:
             raise PermissionError(f"{self._caller} may adopt only children of its own")
         self._runtime.adopt(name, parent_api, desc, pages, component, config, app, keys)

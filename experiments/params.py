@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from .errors import ExperimentError
 
@@ -35,9 +35,11 @@ class Param:
 
     @property
     def kind(self) -> type:
+        """The parameter's type: its default's (int, float or str)."""
         return type(self.default)
 
-    def check(self, value) -> None:
+    def check(self, value: Any) -> None:
+        """ExperimentError unless ``value`` is among the choices and within the bounds."""
         if self.choices and value not in self.choices:
             raise ExperimentError(f"parameter {self.name}={value!r} is not one of "
                                   f"{', '.join(map(str, self.choices))}")
@@ -46,7 +48,7 @@ class Param:
         if self.high is not None and value > self.high:
             raise ExperimentError(f"parameter {self.name}={value!r} is above its maximum {self.high}")
 
-    def convert(self, text: str):
+    def convert(self, text: str) -> int | float | str:
         """The value written ``text`` (as on the command line or in a CSV), checked."""
         text = text.strip()
         if not text:

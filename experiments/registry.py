@@ -82,6 +82,9 @@ class Figure:
 
 @dataclass(frozen=True)
 class Experiment:
+    """An experiment as ``@experiment`` declares it: its function ``f(p, rng)``, parameters,
+    measurements (name: unit and meaning), figures and required capabilities."""
+
     name: str
     func: Callable[[dict, object], dict]
     params: tuple[Param, ...]
@@ -100,6 +103,7 @@ class Experiment:
 
     @property
     def module(self) -> str:
+        """The module that defines the experiment."""
         return self.func.__module__
 
     @property
@@ -109,10 +113,12 @@ class Experiment:
 
     @property
     def doc(self) -> str:
+        """The experiment function's docstring."""
         return inspect.getdoc(self.func) or ""
 
     @property
     def summary(self) -> str:
+        """The first line of its docstring."""
         return self.doc.split("\n", 1)[0]
 
     def missing(self) -> list[str]:
@@ -120,6 +126,7 @@ class Experiment:
         return [c for c in self.requires if CAPABILITIES[c].problem()]
 
     def check_runnable(self) -> None:
+        """ExperimentError naming the first required capability this installation lacks."""
         for name in self.requires:
             problem = CAPABILITIES[name].problem()
             if problem:
@@ -153,7 +160,8 @@ def _import_problem(module: str) -> str | None:
 
 def experiment(name: str, *, params: Iterable[Param] = (),
                measures: dict[str, Measure | str] | None = None,
-               figures: Iterable[Figure] = (), requires: Iterable[str] = ()):
+               figures: Iterable[Figure] = (),
+               requires: Iterable[str] = ()) -> Callable[[Callable], Experiment]:
     """Declare the decorated function ``f(p, rng) -> {measure: value}`` as experiment `name`
     (see the module docstring); the decorator returns the ``Experiment``.  ExperimentError,
     at once, for a misuse: no name, a name that is not an identifier, clashing or unknown
@@ -180,7 +188,7 @@ def experiment(name: str, *, params: Iterable[Param] = (),
             raise ExperimentError(f"experiment {name}: unknown capability {cap!r}; "
                                   f"capabilities: {', '.join(CAPABILITIES)}")
 
-    def declare(func) -> Experiment:
+    def declare(func: Callable) -> Experiment:
         if not inspect.isfunction(func) or "<locals>" in func.__qualname__:
             raise ExperimentError(f"experiment {name}: @experiment declares a module-level "
                                   f"function (worker processes import it), not {func!r}")
@@ -243,6 +251,8 @@ def resolve(ref: str, name: str) -> Experiment:
 
 
 def get(name: str) -> Experiment:
+    """The experiment called ``name`` (built in, from an entry point or loaded);
+    ExperimentError naming the known ones otherwise."""
     _discover()
     if name not in _known:
         raise ExperimentError(f"unknown experiment {name!r}; known: {', '.join(sorted(_known))}")
@@ -250,5 +260,6 @@ def get(name: str) -> Experiment:
 
 
 def all_experiments() -> list[Experiment]:
+    """Every known experiment, by name."""
     _discover()
     return [_known[name] for name in sorted(_known)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import os
 import json
 import platform
 import random
@@ -13,6 +14,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from tqdm import tqdm
 
@@ -37,6 +39,9 @@ class Task:
 
 @dataclass
 class SweepReport:
+    """What a sweep did: runs planned, skipped (already in the CSV), ok and failed; where its
+    CSV and JSON summary are."""
+
     planned: int
     skipped: int
     ok: int
@@ -52,6 +57,7 @@ def derive_seed(base: int, experiment: str, point: dict, repeat: int) -> int:
 
 
 def plan(exp: registry.Experiment, grid: dict, repeat: int, seed: int) -> list[Task]:
+    """The runs of a sweep: every point of ``grid`` times ``repeat``, each with its seed."""
     return [Task(exp.name, exp.ref, tuple(point.items()), r,
                  derive_seed(seed, exp.name, point, r))
             for point in grid_points(grid) for r in range(repeat)]
@@ -79,7 +85,7 @@ def run_task(task: Task) -> dict:
     return row
 
 
-def _measures(exp: registry.Experiment, result) -> dict:
+def _measures(exp: registry.Experiment, result: object) -> dict:
     if not isinstance(result, dict):
         raise TypeError(f"experiment {exp.name!r} returned {type(result).__name__}, not a dict")
     unknown = sorted(set(result) - set(exp.measures))
@@ -94,7 +100,8 @@ def lost_row(task: Task, error: BaseException) -> dict:
             "elapsed_s": ""}
 
 
-def run_sweep(name: str, assignments=(), *, repeat: int = 1, seed: int = 0, out="results",
+def run_sweep(name: str, assignments: Sequence[str] = (), *, repeat: int = 1, seed: int = 0,
+              out: str | os.PathLike = "results",
               jobs: int = 1, engine: str = "local", scheduler: str | None = None,
               progress: bool = True) -> SweepReport:
     """Run experiment `name` over the grid given by `assignments` (``--param`` strings)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from pipsim.kernel import layout
 from pipsim.kernel.abi import PAGE_SIZE
@@ -18,6 +18,10 @@ from pipsim.kernel.types import Geometry
 from pipsim.kernel.wrappers import PageAllocator, create_child, map_page
 
 from .errors import ExperimentError
+
+if TYPE_CHECKING:
+    from pipsim.kernel import Kernel, Partition, model
+    from pipsim.kernel.wrappers import API
 
 SHAPES = ("chain", "star", "balanced", "random")
 
@@ -30,6 +34,7 @@ class Shape:
     children: tuple["Shape", ...] = ()
 
     def preorder(self, depth: int = 0) -> Iterator[tuple[int, "Shape"]]:
+        """(depth, shape) of this subtree's partitions, parents first (this one at ``depth``)."""
         yield depth, self
         for child in self.children:
             yield from child.preorder(depth + 1)
@@ -41,6 +46,7 @@ class Shape:
 
     @property
     def depth(self) -> int:
+        """Levels below this partition (0: no children)."""
         return max(d for d, _ in self.preorder())
 
 
@@ -109,20 +115,22 @@ class Node:
     """A built partition: its handle, depth, descriptor VA in its parent, syscall view and
     the pages it still has free (its own data pages, once its children are built)."""
 
-    partition: object
+    partition: Partition
     depth: int
     desc: int
     parent: "Node | None"
-    api: object
+    api: API
     alloc: PageAllocator
     children: list["Node"] = field(default_factory=list)
 
     def subtree(self) -> Iterator["Node"]:
+        """This partition and every one below it, parents first."""
         yield self
         for child in self.children:
             yield from child.subtree()
 
     def ancestors(self) -> list["Node"]:
+        """Its parent, its parent's parent, ... up to the root."""
         chain_up, node = [], self.parent
         while node is not None:
             chain_up.append(node)
@@ -132,11 +140,14 @@ class Node:
 
 @dataclass
 class Tree:
-    kernel: object
+    """A built partition tree: its kernel and its root."""
+
+    kernel: Kernel | model.Kernel
     root: Node
 
     @property
     def nodes(self) -> list[Node]:
+        """Every partition, parents first."""
         return list(self.root.subtree())
 
     def leftmost(self, depth: int) -> Node:
@@ -148,8 +159,8 @@ class Tree:
                               f"(it is {max(n.depth for n in self.nodes)} deep)")
 
 
-def boot(kernel_cls, shape: Shape, table_size: int, levels: int, vidt: bool = False,
-         spare: int = 0):
+def boot(kernel_cls: type[Kernel] | type[model.Kernel], shape: Shape, table_size: int,
+         levels: int, vidt: bool = False, spare: int = 0) -> Kernel | model.Kernel:
     """A kernel whose root has the free pages `shape` needs, plus `spare`."""
     g = Geometry(8, table_size, levels)
     need = data_pages(shape, g, vidt) + spare
@@ -162,7 +173,8 @@ def boot(kernel_cls, shape: Shape, table_size: int, levels: int, vidt: bool = Fa
         pages += need - free
 
 
-def build(kernel_cls, shape: Shape, table_size: int = 1024, levels: int = 2,
+def build(kernel_cls: type[Kernel] | type[model.Kernel], shape: Shape, table_size: int = 1024,
+          levels: int = 2,
           vidt: bool = False, spare: int = 0) -> Tree:
     """Boot a kernel and build `shape` on it; the root keeps `spare` extra free pages."""
     k = boot(kernel_cls, shape, table_size, levels, vidt, spare)
@@ -175,7 +187,7 @@ def build(kernel_cls, shape: Shape, table_size: int = 1024, levels: int = 2,
     return Tree(k, root)
 
 
-def _build_children(k, node: Node, shape: Shape, vidt: bool) -> None:
+def _build_children(k: Kernel | model.Kernel, node: Node, shape: Shape, vidt: bool) -> None:
     g = k.geometry
     for child_shape in shape.children:      # a child fits if the root did: it needs less
         n = data_pages(child_shape, g, vidt)

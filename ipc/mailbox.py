@@ -18,9 +18,8 @@ through the VAs of the pages it gave (vertical sharing), nobody else sees it at 
 from __future__ import annotations
 
 import struct
-from collections import namedtuple
 from dataclasses import dataclass
-from typing import Any, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Sequence
 
 import cbor2
 
@@ -42,10 +41,13 @@ from pipsim.kernel.abi import IpcRing as RingKind
 from pipsim.kernel.abi import IpcState as State
 from pipsim.kernel.errors import PipsimError
 
+if TYPE_CHECKING:
+    from pipsim.kernel.wrappers import API
+
 MAX_DEPTH = 32               # nesting a payload may have
 
 
-def decode(payload: bytes):
+def decode(payload: bytes) -> Any:
     """A payload as strict CBOR (pipkernel/wire.py: no tag builds a value or a cycle, no
     duplicate keys, nothing after the item); CBORError otherwise."""
     return wire.loads(payload, max_depth=MAX_DEPTH)
@@ -65,7 +67,10 @@ _P_OUTBOX, _P_MINE, _P_STATUS = int(Pending.OUTBOX), int(Pending.MINE), int(Pend
 _PENDING_MAX = 255           # counts saturate: never wrap to zero
 
 
-class RingSpec(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class RingSpec:
+    """Where a ring of a mailbox is and its slots: kind, offset, slot size, slot count."""
+
     kind: RingKind
     offset: int     # from the start of the mailbox (page 0 = control page)
     slot_size: int
@@ -83,26 +88,37 @@ class OutboxFull(IpcError):
     """Every outbox slot holds a message the relay has not taken yet: send again later."""
 
 
-_FIELDS = [name for name, _, _ in IPC_HEADER]
-
-
-class Header(namedtuple("HeaderFields", _FIELDS,
-                        defaults=(0,) * (len(_FIELDS) - _FIELDS.index("seq") - 1))):
+class Header(NamedTuple):
     """A slot header (32 bytes, docs/ipc.md §1): the fields pipsim.kernel.abi.IPC_HEADER declares
     (and describes), those after ``seq`` (a CLAIMED slot's origin, relay tries) 0 by default."""
 
-    __slots__ = ()
+    state: int
+    kind: int
+    length: int
+    src: int
+    dst: int
+    seq: int
+    origin_owner: int = 0
+    origin_ring: int = 0
+    origin_slot: int = 0
+    tries: int = 0
 
     @classmethod
     def unpack(cls, raw: bytes, offset: int = 0) -> "Header":
+        """The header at ``offset`` in ``raw``."""
         return cls._make(_HEADER.unpack_from(raw, offset))
 
     def pack(self) -> bytes:
+        """Its 32 bytes."""
         return _HEADER.pack(*self)
 
     @property
     def identity(self) -> tuple[int, int, int]:
+        """(src, dst, seq): what names one message."""
         return self.src, self.dst, self.seq
+
+
+assert Header._fields == tuple(name for name, _, _ in IPC_HEADER)     # the layout's owner: abi
 
 
 class MailboxView:
@@ -110,7 +126,7 @@ class MailboxView:
 
     __slots__ = ("api", "pages", "_joined")
 
-    def __init__(self, api, pages):
+    def __init__(self, api: API, pages: Sequence[int]):
         if len(pages) != MAILBOX_PAGES:
             raise ValueError(f"a mailbox has {MAILBOX_PAGES} pages, got {len(pages)}")
         self.api, self.pages = api, tuple(pages)
@@ -119,7 +135,7 @@ class MailboxView:
                              for i in range(MAILBOX_PAGES - 1))
 
     @classmethod
-    def own(cls, api, outbox_va: int, inbox_va: int) -> "MailboxView":
+    def own(cls, api: API, outbox_va: int, inbox_va: int) -> "MailboxView":
         """The owner's view: two consecutive pages at each of outbox_va and inbox_va."""
         return cls(api, (outbox_va, outbox_va + PAGE_SIZE, inbox_va, inbox_va + PAGE_SIZE))
 
@@ -160,7 +176,8 @@ class MailboxView:
         """The four pending counts, indexed by Pending, in one read."""
         return self.api.read(self.pages[0] + PENDING, _PENDING_COUNTS)
 
-    def set_pending(self, which: Pending, value: int) -> None:
+    def set_pending(self, which: int, value: int) -> None:
+        """Set one pending count (``which``: a Pending), saturated to [0, 255]."""
         self.write(PENDING + which, bytes((max(0, min(value, _PENDING_MAX)),)))
 
     def raise_pending(self, which: Pending) -> None:
@@ -170,6 +187,7 @@ class MailboxView:
             self.write(PENDING + which, bytes((value + 1,)))
 
     def ring(self, kind: RingKind) -> "Ring":
+        """One of the mailbox's rings, through this view."""
         return Ring(self, RINGS[kind])
 
 
@@ -198,9 +216,11 @@ class Ring:
                 for i, state in enumerate(states) if state != _FREE]
 
     def header(self, slot: int) -> Header:
+        """The header of ``slot``."""
         return Header.unpack(self.view.read(self._at(slot), HEADER_SIZE))
 
     def free_slot(self) -> int | None:
+        """The first FREE slot, None if the ring is full."""
         free = self._raw()[::self.spec.slot_size].find(_FREE_BYTE)
         return None if free < 0 else free
 
@@ -210,10 +230,12 @@ class Ring:
             self.view.write(self._at(slot) + HEADER_SIZE, payload)
         self.view.write(self._at(slot), header.pack())
 
-    def set_state(self, slot: int, state: State) -> None:
+    def set_state(self, slot: int, state: int) -> None:
+        """Write the state byte of ``slot`` (a State)."""
         self.view.write(self._at(slot), bytes((state,)))
 
     def set_tries(self, slot: int, tries: int) -> None:
+        """Record the relay's attempts on ``slot`` (saturated at 255)."""
         self.view.write(self._at(slot) + _TRIES, bytes((min(tries, 255),)))
 
 
@@ -256,7 +278,7 @@ class Mailbox:
     results carry names; the mailbox state itself lives only in the partition's pages.
     """
 
-    def __init__(self, api, outbox_va: int, inbox_va: int,
+    def __init__(self, api: API, outbox_va: int, inbox_va: int,
                  endpoints: Mapping[str, int] | None = None):
         self.view = MailboxView.own(api, outbox_va, inbox_va)
         self.me = self.view.endpoint()
@@ -307,11 +329,11 @@ class Mailbox:
 
     def receive(self) -> list[Message]:
         """Take the messages delivered to this partition, by (source, sequence)."""
-        taken = []
+        taken: list[Message] = []
         self.handle(taken.append)
         return taken
 
-    def handle(self, handler) -> int:
+    def handle(self, handler: Callable[[Message], object]) -> int:
         """Hand each message delivered to this partition to ``handler``, by (source,
         sequence), freeing its slot once the handler returns; how many.  A handler that
         raises leaves that message and the later ones READY, and counted, in the inbox (a

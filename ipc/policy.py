@@ -29,7 +29,10 @@ class Policy:
                 raise ValueError(f"a channel is (src, dst[, max_size]) or a mapping, "
                                  f"not {channel!r}")
 
-    def allow(self, src: str, dst: str, max_size: int | None = None, both: bool = False):
+    def allow(self, src: str, dst: str, max_size: int | None = None,
+              both: bool = False) -> Policy:
+        """Allow messages from ``src`` to ``dst`` (with ``both``, back too) of at most
+        ``max_size`` payload bytes (None: MAX_PAYLOAD); returns the policy."""
         for name in (src, dst):
             if not isinstance(name, str) or not name:
                 raise ValueError(f"channel endpoints are partition names, not {name!r}")
@@ -50,6 +53,7 @@ class Policy:
 
     @property
     def endpoints(self) -> set[str]:
+        """Every endpoint a channel names."""
         return {name for pair in self._max for name in pair}
 
     def check(self, src: str, dst: str, length: int) -> Reason | None:
@@ -59,7 +63,7 @@ class Policy:
             return Reason.UNAUTHORISED
         return Reason.OVERSIZED if length > limit else None
 
-    def __contains__(self, pair) -> bool:
+    def __contains__(self, pair: Iterable[str]) -> bool:
         return tuple(pair) in self._max
 
     def __repr__(self) -> str:

@@ -122,7 +122,7 @@ class Relay:
         VAs (nobody but the relay writes during a pass) and keeps them up to date as it
         writes them; it reads a ring only if its count is not 0, except in a full pass.  A
         closed endpoint's inbox is read when it holds messages for it (they are refused)."""
-        stats = Counter()
+        stats: Counter[str] = Counter()
         order = self._order
         full = not self._recovered or (self.rescan is not None
                                        and self._passes % self.rescan == 0)
@@ -130,8 +130,8 @@ class Relay:
             for relayer in order:
                 self._recover(relayer, stats)
             self._recovered = True
-        counts = [_NO_COUNTS] * self._size          # by endpoint id
-        relayed = False                             # any outbox or transit count not 0
+        counts: list = [_NO_COUNTS] * self._size    # by endpoint id
+        relayed: bool | int = False                 # any outbox or transit count not 0
         closed = []                                 # closed endpoints with messages waiting
         for node, pending in self._pending:
             try:
@@ -178,7 +178,7 @@ class Relay:
 
     def run_until_idle(self, max_steps: int = 1000) -> Counter:
         """Step until a pass moves nothing (messages blocked on full rings may remain)."""
-        total = Counter()
+        total: Counter[str] = Counter()
         for _ in range(max_steps):
             stats = self.step()
             total += stats
@@ -233,7 +233,8 @@ class Relay:
         inside = owner.parent is None or target in owner.subtree
         return inside if owner is relayer else not inside
 
-    def _check(self, owner: Node, outbox: bool, h: Header, payload: bytes):
+    def _check(self, owner: Node, outbox: bool, h: Header,
+               payload: bytes) -> tuple[Reason, int] | None:
         """(reason, who to tell) for a slot that must be refused, else None.
 
         Slots in an outbox must come from the owner's subtree (a message) or be bound
@@ -260,7 +261,8 @@ class Relay:
             return Reason.MALFORMED, h.src
         return None
 
-    def _hop(self, relayer, ring, owner, outbox, slot, h, payload, counts, stats) -> bool:
+    def _hop(self, relayer: Node, ring: Ring, owner: Node, outbox: bool, slot: int, h: Header,
+             payload: bytes, counts: list, stats: Counter) -> bool:
         """Move (or refuse) one slot; True if it left its ring."""
         refused = self._check(owner, outbox, h, payload)
         if refused is not None:
@@ -285,7 +287,8 @@ class Relay:
         ring.set_tries(slot, tries)
         return False
 
-    def _refuse(self, relayer, ring, owner, slot, h, reason, sender, counts, stats) -> bool:
+    def _refuse(self, relayer: Node, ring: Ring, owner: Node, slot: int, h: Header,
+                reason: Reason, sender: int, counts: list, stats: Counter) -> bool:
         """Replace the slot's message by its refusal, on its way to the sender's status ring."""
         dest, kind, _ = self._next(relayer, sender, _STATUS)
         if dest.broken:
@@ -372,7 +375,7 @@ class Relay:
             self._contain(relayer, relayer, fault, None, stats)
 
     # ---- faults ----
-    def _contain(self, relayer: Node, suspect: Node, fault: MemoryFault, counts,
+    def _contain(self, relayer: Node, suspect: Node, fault: MemoryFault, counts: list | None,
                  stats: Counter) -> None:
         """An access by relayer faulted: each mailbox it reaches (its own, its children's)
         with a page now out of its reach is broken (else the suspect's); then the hops the
@@ -393,7 +396,7 @@ class Relay:
                 if not node.broken:
                     counts[node.id] = bytearray(self._views[relayer, node].pending())
 
-    def _break(self, node: Node, why: str, counts, stats: Counter) -> None:
+    def _break(self, node: Node, why: str, counts: list | None, stats: Counter) -> None:
         """node's mailbox cannot be used: it is reported, closed and left alone."""
         self.topology.mark_broken(node.name, why)
         self.faults.append((node.name, why))

@@ -7,14 +7,18 @@ through system calls, as the root and then as each parent.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from pipsim.kernel import layout
 from pipsim.kernel.abi import PAGE_SIZE
-from pipsim.kernel.types import Partition
+from pipsim.kernel.types import Geometry, Partition
 from pipsim.kernel.wrappers import PageAllocator, create_child, map_range
 
 from .mailbox import MAILBOX_PAGES, MAX_ENDPOINT, IpcError, Mailbox, MailboxView
+
+if TYPE_CHECKING:
+    from pipsim.kernel import Kernel, model
+    from pipsim.kernel.wrappers import API
 
 
 @dataclass(eq=False)
@@ -40,16 +44,16 @@ class Node:
 class Topology:
     """The partition tree the relay serves; endpoints are partition names (ids 1, 2, ...)."""
 
-    def __init__(self, kernel):
+    def __init__(self, kernel: Kernel | model.Kernel):
         self.kernel = kernel
         self.root: Node | None = None
         self._by_name: dict[str, Node] = {}
         self._by_id: dict[int, Node] = {}
-        self._apis: dict[Partition, object] = {}
+        self._apis: dict[Partition, API] = {}
         self._last_id = 0              # ids are never reused: a late message finds no one
 
     def add(self, name: str, partition: Partition, outbox_va: int, inbox_va: int,
-            parent: str | None = None, parent_pages=None) -> Node:
+            parent: str | None = None, parent_pages: Sequence[int] | None = None) -> Node:
         """Register an endpoint.  The root comes first (no parent); any other node names
         its parent, the partition must be that parent's child and ``parent_pages`` are
         the parent's VAs of the mailbox's four pages (outbox pair, then inbox pair)."""
@@ -66,11 +70,11 @@ class Topology:
         return node
 
     def replace(self, name: str, partition: Partition, outbox_va: int, inbox_va: int,
-                parent_pages=None) -> Node:
+                parent_pages: Sequence[int] | None = None) -> Node:
         """The leaf endpoint `name` runs in a new partition (its parent restarted it): same
         name and id, its new mailbox (``parent_pages`` as for ``add``)."""
         old = self.node(name)
-        if old.children or old is self.root:
+        if old.children or old.parent is None:
             raise ValueError(f"only a leaf other than the root can be replaced, not {name!r}")
         node = self._node(name, old.id, partition, outbox_va, inbox_va, old.parent.name,
                           parent_pages)
@@ -78,8 +82,8 @@ class Topology:
         self._attach(node)
         return node
 
-    def _node(self, name, endpoint, partition, outbox_va, inbox_va, parent,
-              parent_pages) -> Node:
+    def _node(self, name: str, endpoint: int, partition: Partition, outbox_va: int,
+              inbox_va: int, parent: str | None, parent_pages: Sequence[int] | None) -> Node:
         """A checked node, not yet in the tree."""
         if (parent is None) != (self.root is None):
             raise ValueError("the first endpoint is the root and only it has no parent")
@@ -91,7 +95,7 @@ class Topology:
             raise ValueError(f"{name!r}: parent_pages must list the parent's VAs of the "
                              f"{MAILBOX_PAGES} mailbox pages")
         return Node(name, endpoint, partition, outbox_va, inbox_va, up,
-                    tuple(parent_pages) if up else None)
+                    tuple(parent_pages) if up is not None and parent_pages is not None else None)
 
     def _attach(self, node: Node) -> None:
         up = node.parent
@@ -100,7 +104,7 @@ class Topology:
             self.root = node
         else:
             up.children.append(node)
-        ancestor = node
+        ancestor: Node | None = node
         while ancestor is not None:
             ancestor.subtree.add(node.id)
             ancestor = ancestor.parent
@@ -109,12 +113,12 @@ class Topology:
         """Forget a leaf endpoint (its partition is about to be deleted); ``add`` does not
         give its id out again."""
         node = self.node(name)
-        if node is self.root or node.children:
+        if node.parent is None or node.children:
             raise ValueError(f"only a leaf other than the root can be removed, not {name!r}")
         del self._by_name[name], self._by_id[node.id]
         self._apis.pop(node.partition, None)
         node.parent.children.remove(node)
-        ancestor = node.parent
+        ancestor: Node | None = node.parent
         while ancestor is not None:
             ancestor.subtree.discard(node.id)
             ancestor = ancestor.parent
@@ -140,19 +144,23 @@ class Topology:
 
     # ---- lookups ----
     def node(self, name: str) -> Node:
+        """The endpoint ``name``; IpcError if there is none."""
         try:
             return self._by_name[name]
         except (KeyError, TypeError):
             raise IpcError(f"unknown endpoint {name!r}") from None
 
     def by_id(self, endpoint: int) -> Node | None:
+        """The endpoint with id ``endpoint``, or None."""
         return self._by_id.get(endpoint)
 
     @property
     def endpoints(self) -> dict[str, int]:
+        """Every endpoint's id, by name."""
         return {name: node.id for name, node in self._by_name.items()}
 
     def preorder(self) -> Iterator[Node]:
+        """The endpoints, parents before their children (depth first from the root)."""
         stack = [self.root] if self.root else []
         while stack:
             node = stack.pop()
@@ -160,20 +168,24 @@ class Topology:
             stack.extend(reversed(node.children))
 
     def postorder(self) -> list[Node]:
+        """The endpoints, children before their parents (preorder reversed)."""
         return list(self.preorder())[::-1]
 
     # ---- acting as a partition ----
-    def api(self, node: Node):
+    def api(self, node: Node) -> API:
         """The system-call interface of node's partition (cached)."""
         if node.partition not in self._apis:
             self._apis[node.partition] = self.kernel.as_partition(node.partition)
         return self._apis[node.partition]
 
     def own_view(self, node: Node) -> MailboxView:
+        """node's mailbox through its own VAs."""
         return MailboxView.own(self.api(node), node.outbox_va, node.inbox_va)
 
     def parent_view(self, node: Node) -> MailboxView:
         """node's mailbox through its parent's VAs of the same pages."""
+        if node.parent is None or node.parent_pages is None:
+            raise ValueError(f"{node.name!r} is the root: it has no parent")
         return MailboxView(self.api(node.parent), node.parent_pages)
 
     def format(self, name: str) -> None:
@@ -181,14 +193,14 @@ class Topology:
         node = self.node(name)
         self.own_view(node).format(node.id)
 
-    def mailbox(self, name: str, api=None) -> Mailbox:
+    def mailbox(self, name: str, api: API | None = None) -> Mailbox:
         """name's own Mailbox, used as its partition (through ``api``, its PartitionAPI or
         one standing for it)."""
         node = self.node(name)
         return Mailbox(api or self.api(node), node.outbox_va, node.inbox_va, self.endpoints)
 
 
-def _pool_size(g, tree: Mapping, base: int) -> int:
+def _pool_size(g: Geometry, tree: Mapping, base: int) -> int:
     """Pages a node needs to build the subtree `tree` (its children) from its own pool: each
     child's mailbox and pool, mapped from `base`, with their kernel pages (pipsim.kernel.layout),
     and the spare pages map_page's chains may take while tables are built."""
@@ -201,7 +213,8 @@ def _pool_size(g, tree: Mapping, base: int) -> int:
     return total
 
 
-def setup_topology(kernel, tree: Mapping, mailbox_va: int | None = None) -> Topology:
+def setup_topology(kernel: Kernel | model.Kernel, tree: Mapping,
+                   mailbox_va: int | None = None) -> Topology:
     """Build a partition tree with a formatted mailbox in each partition.
 
     ``tree`` is ``{"root": {"a": {"a1": {}}, "b": {}}}``: one key, the root partition's
@@ -220,7 +233,7 @@ def setup_topology(kernel, tree: Mapping, mailbox_va: int | None = None) -> Topo
     pages = [alloc.alloc() for _ in range(MAILBOX_PAGES)]
     if pages[1] != pages[0] + PAGE_SIZE or pages[3] != pages[2] + PAGE_SIZE:
         raise IpcError("the root has no two pairs of consecutive free pages for its mailbox")
-    topo.add(root_name, kernel.root, pages[0], pages[2])
+    root = topo.add(root_name, kernel.root, pages[0], pages[2])
     topo.format(root_name)
 
     def build(parent: Node, subtree: Mapping, alloc: PageAllocator) -> None:
@@ -239,5 +252,5 @@ def setup_topology(kernel, tree: Mapping, mailbox_va: int | None = None) -> Topo
                 map_range(api, alloc, desc, pool_va, count)
                 build(node, sub, PageAllocator(pool_va + i * PAGE_SIZE for i in range(count)))
 
-    build(topo.root, root_tree, alloc)
+    build(root, root_tree, alloc)
     return topo

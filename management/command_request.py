@@ -24,7 +24,7 @@ import binascii
 import os
 import time
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import cbor2
 from cbor2 import CBORTag
@@ -55,12 +55,14 @@ class RequestError(PipsimError, ValueError):
 
 
 class Request(NamedTuple):
+    """An opened request: its command, when it was made (iat) and its nonce."""
+
     command: Command
     iat: int
     nonce: bytes
 
 
-def from_b64url(text, what: str) -> bytes:
+def from_b64url(text: object, what: str) -> bytes:
     """Strict base64url (RFC 4648 §5), padded or not; RequestError otherwise."""
     if not isinstance(text, str) or not text.isascii():
         raise RequestError(f"{what} must be base64url text")
@@ -98,7 +100,7 @@ def build(key: CoseKey, command: Mapping, *, now: float | None = None) -> str:
     return b64url(cbor2.dumps(CBORTag(TAG_ENCRYPT0, [_PROTECTED, {H_KID: key.kid, H_IV: iv}, ciphertext])))
 
 
-def _envelope(text) -> tuple[bytes, bytes, bytes]:
+def _envelope(text: object) -> tuple[bytes, bytes, bytes]:
     if isinstance(text, str) and len(text) > MAX_TEXT:
         raise RequestError(f"cipheredCommand is over {MAX_TEXT} characters")
     try:
@@ -127,11 +129,11 @@ def _envelope(text) -> tuple[bytes, bytes, bytes]:
 class Receiver:
     """Opens ciphered requests and refuses one seen before (its nonce, while fresh)."""
 
-    def __init__(self, capacity: int = SEEN, clock=time.time):
+    def __init__(self, capacity: int = SEEN, clock: Callable[[], float] = time.time):
         self._seen = ReplayCache(capacity)
         self.clock = clock
 
-    def open(self, key: CoseKey, text, *, signed: bool = False) -> Request:
+    def open(self, key: CoseKey, text: object, *, signed: bool = False) -> Request:
         """Decrypt, verify and check the request ``text`` sent under ``key``; its command must
         carry a token if ``signed`` (the Token Validator's), none otherwise.  RequestError
         names what was wrong; TokenError("replay_cache_full") if SEEN fresh requests are

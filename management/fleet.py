@@ -18,10 +18,11 @@ import signal
 import sys
 import threading
 import time
+from argparse import Namespace
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from pipsim.kernel.argtypes import count, count_in, positive_seconds
 from pipsim.kernel.coaps import check_psk_key
@@ -60,16 +61,20 @@ class Device:
 
     @property
     def uri(self) -> str:
+        """Where its clients reach it: coaps://HOST:PORT."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"coaps://{host}:{self.port}"
 
     @property
     def psk(self) -> tuple[str, str]:
+        """Its clients' PSK: (identity, key)."""
         return self.identity, self.key
 
     @classmethod
     def of(cls, process: DeviceProcess) -> "Device":
+        """The ready device a started device process is."""
         s = process.spec
+        assert process.keys is not None                 # set when it started
         return cls(s.endpoint, s.host, process.port, s.identity, s.key, process.pid,
                    process.keys)
 
@@ -116,6 +121,7 @@ class Fleet:
                                  f"{' ...' if len(missing) > 5 else ''}")
         self.engine_name, self.server, self.ready_timeout = engine, server, ready_timeout
         self._engine = _Local() if engine == "local" else _Dask(workers, scheduler)
+        ports: Sequence[int]
         if base_port is not None:
             ports = range(base_port, base_port + n)
         else:                   # local: chosen here, distinct; dask: on the device's worker
@@ -125,7 +131,7 @@ class Fleet:
                        server, lifetime, str(Path(keys) / name) if keys else None,
                        (("--name", name) if named else ())
                        + (tuple(extra(name)) if extra else ()),
-                       tuple(server_keys[name]) if server_keys is not None else None)
+                       (*server_keys[name],) if server_keys is not None else None)
             for name, port in zip(names, ports)]
         self.devices: list[Device] = []
         self._stopped: dict[str, Exit] | None = None
@@ -134,7 +140,7 @@ class Fleet:
         self.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def start(self) -> list[Device]:
@@ -163,6 +169,7 @@ class Fleet:
         return self._stopped if self._stopped is not None else self._engine.exits()
 
     def alive(self) -> dict[str, bool]:
+        """Whether each ready device still runs, by endpoint."""
         ended = self.exits()
         return {d.endpoint: d.endpoint not in ended for d in self.devices}
 
@@ -239,7 +246,7 @@ def read_server_keys(path: str | os.PathLike) -> dict[str, tuple[str, str]]:
 class _Local:
     """Every device a child process of this one."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._processes: dict[str, DeviceProcess] = {}
         self._exits: dict[str, Exit] = {}
 
@@ -306,7 +313,7 @@ class _Dask:
             ready[device.endpoint] = device
         return ready
 
-    def _beat(self, lease) -> None:
+    def _beat(self, lease: Any) -> None:
         """The fleet's heartbeat: the tasks stop their devices when it stops (fleet gone)."""
         count = 0
         while not self._beating.wait(1.0):
@@ -340,7 +347,7 @@ class _Dask:
         return dict(self._exits)                # any device they still held (lifelines)
 
 
-def _outcome(name: str, future) -> Exit:
+def _outcome(name: str, future: Any) -> Exit:
     try:
         return future.result()
     except Exception as error:                  # the task itself was lost (its worker died)
@@ -376,7 +383,7 @@ def supervise(spec: DeviceSpec, fleet: str, ready_timeout: float) -> Exit:
     return ended
 
 
-def _watch(device: DeviceProcess, stop, lease) -> None:
+def _watch(device: DeviceProcess, stop: Any, lease: Any) -> None:
     """Until the device dies, the stop Event is set, or the heartbeat is ``LEASE`` old."""
     beat, seen = None, time.monotonic()
     while device.poll() is None and time.monotonic() - seen < LEASE:
@@ -392,7 +399,8 @@ def _watch(device: DeviceProcess, stop, lease) -> None:
 
 # ---- the command line ----
 
-def register(subparsers) -> None:
+def register(subparsers: Any) -> None:
+    """Add ``pipsim fleet`` to the command line's subcommands."""
     fleet = subparsers.add_parser("fleet", help="start N devices (pipsim serve), locally or on "
                                   "a Dask cluster, until SIGINT / SIGTERM",
                                   description=__doc__.split("\n\n")[0])
@@ -430,7 +438,7 @@ def register(subparsers) -> None:
     fleet.set_defaults(func=_main)
 
 
-def _main(args) -> int:
+def _main(args: Namespace) -> int:
     """Run until SIGINT / SIGTERM, reporting each device that dies; exit 1 if one did not end
     cleanly (died, or stopped with a status other than 0)."""
     if args.make_server_keys:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from typing import Iterable
 
 import aiocoap
 import aiocoap.resource
@@ -61,7 +62,7 @@ class _Register(aiocoap.resource.Resource):
         super().__init__()
         self.directory = directory
 
-    async def render_post(self, request):
+    async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
         try:
             registration = self.directory.register(
                 request.opt.uri_query, request.payload, request.opt.content_format,
@@ -81,7 +82,7 @@ class _Registrations(aiocoap.resource.Resource, aiocoap.resource.PathCapable):
         super().__init__()
         self.directory = directory
 
-    async def render(self, request):
+    async def render(self, request: aiocoap.Message) -> aiocoap.Message:
         identity, method = psk_identity(request.remote), request.code
         try:
             if len(request.opt.uri_path) != 1:
@@ -105,7 +106,8 @@ class AdminServer:
     """The LwM2M server.  ``psks``: (endpoint, identity, key) per client endpoint (D3.3
     §3.2); ``plain``: no DTLS, no identities (any endpoint name registers)."""
 
-    def __init__(self, psks=(), plain: bool = False, limit: int = MAX_REGISTRATIONS,
+    def __init__(self, psks: Iterable[tuple[str, str, str]] = (), plain: bool = False,
+                 limit: int = MAX_REGISTRATIONS,
                  timeout: float = RELAY_TIMEOUT):
         psks = list(psks)
         for _, identity, key in psks:
@@ -135,6 +137,7 @@ class AdminServer:
         return self.uri
 
     async def stop(self) -> None:
+        """Stop listening (nothing if it does not)."""
         if self._context is not None:
             await self._context.shutdown()
             self._context = None
@@ -145,6 +148,7 @@ class AdminServer:
         return [registration.to_map() for registration in self.directory.devices()]
 
     def device(self, endpoint: str) -> dict | None:
+        """One registration as ``devices`` lists it, or None."""
         registration = self.directory.get(endpoint)
         return None if registration is None else registration.to_map()
 
@@ -161,6 +165,8 @@ class AdminServer:
         registration = self.directory.get(endpoint)
         if registration is None:
             raise UnknownDevice(f"no device registered as {endpoint!r}")
+        if self._context is None:
+            raise RuntimeError("the server is not started (start)")
         message = aiocoap.Message(code=aiocoap.Code[method], uri_path=segments, payload=payload,
                                   content_format=content_format, accept=accept)
         message.remote = registration.remote
@@ -190,7 +196,7 @@ def endpoint_psk_arg(text: str) -> tuple[str, str, str]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The LwM2M server's options of ``pipsim admin-server``."""
     parser.add_argument("--coap", type=bind_arg, default=f"127.0.0.1:{DEFAULT_PORT}",
                         metavar="HOST:PORT", help="where devices register (default "
@@ -208,7 +214,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-registrations", type=count_in(1), default=MAX_REGISTRATIONS)
 
 
-async def serving(args) -> AdminServer:
+async def serving(args: argparse.Namespace) -> AdminServer:
     """The LwM2M server of ``args`` (``add_arguments``), started."""
     if args.plain:
         warn_plain("pipsim admin-server", "registrations and commands")

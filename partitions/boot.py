@@ -10,8 +10,10 @@ owners with addVAddr (docs/manifests.md "Boot").  Given a measurement log
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
 
 from pipsim.kernel import Kernel, Partition, PartitionAPI, layout
 from pipsim.kernel.abi import PAGE_SIZE
@@ -27,6 +29,10 @@ from .manifest import load
 from .plan import PartitionPlan
 from .rules import component_class
 from .spec import ROOT, ChannelSpec, KeySpec, Manifest, ManifestError, PartitionSpec
+
+if TYPE_CHECKING:                     # imported when a machine is made: arch python needs none
+    from pipsim.kernel.machine import Machine
+    from pipsim.kernel.machine.devices import Registers
 
 
 @dataclass
@@ -57,17 +63,19 @@ class DeviceImage:
 
     manifest: Manifest
     kernel: Kernel
-    machine: object | None                # pipsim.kernel.machine.Machine, None for arch python
+    machine: Machine | None               # None for arch python
     partitions: dict[str, BootedPartition]
-    devices: dict[str, object]            # device name -> its Registers (None for arch python)
-    measurements: object | None = None    # pipsim.trust.measure.Measurements, if booted measured
+    devices: dict[str, Registers | None]  # device name -> its registers (None for arch python)
+    measurements: measure.Measurements | None = None    # if booted measured
 
     @property
     def channels(self) -> tuple[ChannelSpec, ...]:
+        """The manifest's channels."""
         return self.manifest.channels
 
     @property
     def keys(self) -> tuple[KeySpec, ...]:
+        """The manifest's keys."""
         return self.manifest.keys
 
     @property
@@ -76,26 +84,28 @@ class DeviceImage:
         return {b.partition: name for name, b in self.partitions.items()}
 
     def check_invariants(self) -> list[str]:
+        """The kernel's violated invariants (none: [])."""
         return self.kernel.check_invariants()
 
-    def component(self, name: str):
+    def component(self, name: str) -> type:
         """The class a partition's Python component names, imported now."""
-        spec = self.partitions[name].spec
-        if not spec.runs_python:
+        runs = self.partitions[name].spec.runs
+        if runs is None or runs.firmware:
             raise ValueError(f'partition "{name}" runs no Python component')
         try:
-            return component_class(spec.runs.target)
+            return component_class(runs.target)
         except ManifestError as error:
             raise ManifestError(f'partition "{name}": {error}') from None
 
 
-def _start(manifest: Manifest, root_image: signed.Package | None):
+def _start(manifest: Manifest, root_image: signed.Package | None
+           ) -> tuple[Kernel, Machine | None, dict[str, Registers | None]]:
     """The kernel and, for arm / x86, the machine with the root's firmware ``root_image``
     loaded and the devices where the plan puts them; device name -> its model (None
     without a machine)."""
     if not manifest.emulated:
-        kernel = Kernel(*(getattr(manifest.geometry, f) for f in ("pages", "table_size", "levels")),
-                        policy=manifest.policy)
+        g = manifest.geometry
+        kernel = Kernel(g.pages, g.table_size, g.levels, policy=manifest.policy)
         return kernel, None, {d.name: None for d in manifest.devices}
     from pipsim.kernel.machine import Machine
     from pipsim.kernel.machine.devices import Registers
@@ -105,7 +115,8 @@ def _start(manifest: Manifest, root_image: signed.Package | None):
                       devices=[Registers(d.name) for d in manifest.devices],
                       python_root=manifest.root.runs_python, policy=manifest.policy,
                       mode=manifest.mode)
-    if manifest.root.runs_firmware:
+    if runs is not None and runs.firmware:
+        assert root_image is not None                 # _read_firmware read it
         try:
             machine.load(root_image.elf)
         except ImageError as error:
@@ -113,7 +124,8 @@ def _start(manifest: Manifest, root_image: signed.Package | None):
     return machine.kernel, machine, {name: machine.devices[name][1] for name in machine.devices}
 
 
-def verify_image(manifest: Manifest, path, devices=(), **checks) -> signed.Verified | None:
+def verify_image(manifest: Manifest, path: str | os.PathLike | signed.Package,
+                 devices: Iterable[str] = (), **checks: Any) -> signed.Verified | None:
     """Check a firmware image (a path, or a ``pipsim.trust.image.Package`` in memory) against the
     manifest's trust policy (image.trust; None without one): its signature, digest and arch,
     and that it requests the permission of each device in ``devices`` (docs/trust.md);
@@ -132,7 +144,7 @@ def _read_firmware(manifest: Manifest) -> dict[str, signed.Package]:
     the bytes measured and loaded."""
     packages = {}
     for spec in manifest.partitions:
-        if spec.runs_firmware:
+        if spec.runs is not None and spec.runs.firmware:
             where = "root" if spec.name == ROOT else f'partition "{spec.name}"'
             try:
                 packages[spec.name] = signed.Package.read(spec.runs.target)
@@ -144,19 +156,20 @@ def _read_firmware(manifest: Manifest) -> dict[str, signed.Package]:
     return packages
 
 
-def measure_partition(measurements, manifest: Manifest, spec: PartitionSpec,
+def measure_partition(measurements: measure.Measurements, manifest: Manifest, spec: PartitionSpec,
                       code: tuple[str, bytes] | None = None) -> None:
     """Record in ``measurements`` (pipsim.trust.measure.Measurements) that a partition of the
     manifest is made (at boot, at a restart, at an update): its code (``code``, a firmware
     partition's: the image it loads, as pipsim.trust.measure.elf_code measures it), then its entry
     as configured."""
-    if code is None and spec.runs is None:
-        code = "nothing", measure.sha256(b"")
-    elif code is None and spec.runs.firmware:
-        raise ValueError(f"{spec.name}: a firmware partition is measured from the bytes it "
-                         "loads (code)")
-    elif code is None:
-        code = measure.python_code(component_class(spec.runs.target))
+    if code is None:
+        if spec.runs is None:
+            code = "nothing", measure.sha256(b"")
+        elif spec.runs.firmware:
+            raise ValueError(f"{spec.name}: a firmware partition is measured from the bytes "
+                             "it loads (code)")
+        else:
+            code = measure.python_code(component_class(spec.runs.target))
     measurements.created(spec.name, spec.parent, code, _measured_entry(manifest, spec))
 
 
@@ -175,7 +188,8 @@ def _measured_entry(manifest: Manifest, spec: PartitionSpec) -> dict:
                                for c in manifest.channels if spec.name in (c.from_, c.to))}
 
 
-def boot(manifest: Manifest | str, measurements=None) -> DeviceImage:
+def boot(manifest: Manifest | str | os.PathLike,
+         measurements: measure.Measurements | None = None) -> DeviceImage:
     """Boot a manifest (or a manifest file's path) and return the device image; with a
     trust policy (image.trust), only once every firmware image checks against it;
     ``measurements``: a pipsim.trust.measure.Measurements that records each partition made."""
@@ -193,6 +207,7 @@ def boot(manifest: Manifest | str, measurements=None) -> DeviceImage:
     if any(c.runs_firmware for c in manifest.children(ROOT)):
         python_parent_vidt(root.api, kernel.geometry.vidt_va)
     for spec in manifest.partitions[1:]:
+        assert spec.parent is not None                # only the root's is None
         parent = booted[spec.parent]
         if measurements is not None:
             measure_partition(measurements, manifest, spec, _code(packages.get(spec.name)))
@@ -204,14 +219,15 @@ def boot(manifest: Manifest | str, measurements=None) -> DeviceImage:
     return DeviceImage(manifest, kernel, machine, booted, devices, measurements)
 
 
-def map_pages(api, alloc: PageAllocator, desc: int, vas, e: bool = False) -> None:
+def map_pages(api: PartitionAPI, alloc: PageAllocator, desc: int, vas: Iterable[int],
+              e: bool = False) -> None:
     """Map fresh pages of api's partition at the child's VAs `vas`, run by consecutive run."""
     for start, count in layout.runs(vas):
         map_range(api, alloc, desc, start, count, e=e)
 
 
-def spawn_firmware(machine, api, alloc: PageAllocator, image: bytes, plan: PartitionPlan,
-                   devices=()) -> int:
+def spawn_firmware(machine: Machine, api: PartitionAPI, alloc: PageAllocator, image: bytes,
+                   plan: PartitionPlan, devices: Iterable[int] = ()) -> int:
     """api's partition makes a firmware child as `plan` says: its ELF `image` (the bytes
     verified and measured: `spawn_child`), then its pages, then the device pages `devices`
     (api's VAs); its descriptor.  The contract of its main (docs/manifests.md): main(first
@@ -230,7 +246,8 @@ def _code(package: signed.Package | None) -> tuple[str, bytes] | None:
     return None if package is None else measure.elf_code(package.label, package.elf)
 
 
-def _create(manifest: Manifest, machine, parent: BootedPartition, alloc: PageAllocator,
+def _create(manifest: Manifest, machine: Machine | None, parent: BootedPartition,
+            alloc: PageAllocator,
             spec: PartitionSpec, package: signed.Package | None) -> BootedPartition:
     """The parent creates `spec` (a firmware child: with its image ``package``), maps its
     pages, then relays its devices to it; a Python parent of firmware gets a VIDT to come
@@ -238,6 +255,7 @@ def _create(manifest: Manifest, machine, parent: BootedPartition, alloc: PageAll
     api, kernel, plan = parent.api, parent.api.kernel, manifest.plan[spec.name]
     sources = [parent.devices[name] for name in plan.devices]
     if spec.runs_firmware:
+        assert machine is not None and package is not None   # firmware runs on a machine
         desc = spawn_firmware(machine, api, alloc, package.elf, plan, sources)
     else:
         desc = create_child(api, alloc)

@@ -8,14 +8,16 @@ reader is `pipsim.partitions.fields`, the rules `pipsim.partitions.rules`, the d
 """
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from .rules import Rules
 from .spec import Manifest, ManifestError, Runs
 
 
-def load(path, arch: str | None = None, policy: str | None = None,
+def load(path: str | os.PathLike, arch: str | None = None, policy: str | None = None,
          mode: str | None = None) -> Manifest:
     """Read and validate a manifest file; paths in it are relative to its folder.  `arch`
     replaces image.arch (a manifest whose firmware paths say "{arch}" runs on both), `policy`
@@ -32,7 +34,8 @@ def load(path, arch: str | None = None, policy: str | None = None,
     return parse(data, path.parent, source=path, arch=arch, policy=policy, mode=mode)
 
 
-def parse(data, base=".", source: Path | None = None, arch: str | None = None,
+def parse(data: Any, base: str | os.PathLike = ".", source: Path | None = None,
+          arch: str | None = None,
           policy: str | None = None, mode: str | None = None) -> Manifest:
     """Validate a manifest already read from TOML (a dict); `base` anchors relative paths;
     `arch`, `policy` and `mode`, when given, replace the image's."""
@@ -43,7 +46,7 @@ def parse(data, base=".", source: Path | None = None, arch: str | None = None,
     return Rules(Path(base)).manifest(data, source)
 
 
-def firmware(path, arch: str) -> Runs:
+def firmware(path: str | os.PathLike, arch: str) -> Runs:
     """What runs a firmware image at `path` (an ELF for arch, with __stack_top), checked as a
     manifest's runs.firmware is; ManifestError otherwise."""
     rules = Rules(Path("."))
@@ -51,4 +54,5 @@ def firmware(path, arch: str) -> Runs:
     if runs is not None:
         rules.stack_top("firmware", runs.target)
     rules.fail_if_errors()
+    assert runs is not None                   # fail_if_errors raised otherwise
     return runs

@@ -9,6 +9,7 @@ applies it to one image.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable, Iterator
 
 from pipsim.kernel.abi import IPC_MAILBOX_PAGES as MAILBOX_PAGES
 from pipsim.kernel import layout
@@ -54,6 +55,9 @@ class PartitionPlan:
 
 @dataclass(frozen=True)
 class ImagePlan:
+    """Where every page of an image goes: each partition's plan, root first, and the root's
+    VAs kept for its firmware image and heap."""
+
     geometry: Geometry
     partitions: dict[str, PartitionPlan] = field(hash=False)   # root first, tree order
     reserve: range = range(0)    # the root's VAs kept for its firmware image and heap
@@ -61,13 +65,13 @@ class ImagePlan:
     def __getitem__(self, name: str) -> PartitionPlan:
         return self.partitions[name]
 
-    def need(self, children) -> int:
+    def need(self, children: Iterable[str]) -> int:
         """Pages a parent needs to create `children` (names) and keep its mailbox."""
         return (sum(self.partitions[c].cost for c in children) + MAILBOX_PAGES
                 + layout.build_spare(self.geometry))
 
 
-def mailbox_vas(pages) -> tuple[int, ...]:
+def mailbox_vas(pages: Iterable[int]) -> tuple[int, ...]:
     """The mailbox in `pages`: its first pair of consecutive pages (outbox), then the next pair
     after it (inbox); () if there are no two such pairs."""
     free = set(pages)
@@ -84,7 +88,7 @@ def data_start(runs: Runs | None) -> int:
 
 
 def child_plan(geometry: Geometry, name: str, pages: int, runs: Runs | None = None,
-               devices=(), schedules_firmware: bool = False) -> PartitionPlan:
+               devices: Iterable[str] = (), schedules_firmware: bool = False) -> PartitionPlan:
     """The plan of a child with `pages` own pages that runs `runs`, mapping the devices named
     `devices` after its pages and, when it runs firmware or schedules firmware children, a
     VIDT.  ValueError if its pages do not fit an address space."""
@@ -92,7 +96,7 @@ def child_plan(geometry: Geometry, name: str, pages: int, runs: Runs | None = No
     start = data_start(runs)
     names = list(devices)
     vas = layout.child_vas(geometry, pages + len(names), start)
-    image = tuple(runs.image_pages) if firmware else ()
+    image = tuple(runs.image_pages) if runs is not None and runs.firmware else ()
     vidt = firmware or schedules_firmware
     ranges = layout.child_ranges(geometry, pages + len(names), start) + layout.page_ranges(
         list(image) + ([geometry.vidt_va] if vidt else []))
@@ -112,7 +116,7 @@ def plan_image(geometry: Geometry, emulated: bool, partitions: tuple[PartitionSp
         device_vas = layout.device_vas(linear, len(devices))
     except ValueError as error:
         raise LayoutError([("device", str(error))]) from None
-    image_end = root_spec.runs.image_end if root_spec.runs_firmware else 0
+    image_end = data_start(root_spec.runs) if root_spec.runs_firmware else 0
     reserve = layout.firmware_reserve(image_end)
     if image_end > min(device_vas, default=linear[-1] + PAGE_SIZE):
         problems.append(("root image", f"the image ends at {image_end:#x}, past the root's "
@@ -123,12 +127,13 @@ def plan_image(geometry: Geometry, emulated: bool, partitions: tuple[PartitionSp
                                  {d.name: va for d, va in zip(devices, device_vas)})}
     parents = {p.name: p.parent for p in partitions}
 
-    def ancestry(name):
+    def ancestry(name: str | None) -> Iterator[str]:
         while name is not None:
             yield name
             name = parents[name]
 
     for spec in partitions[1:]:
+        assert spec.pages is not None                   # only the root's is None
         relayed = [d.name for d in devices if spec.name in ancestry(d.owner)]
         firmware_kids = any(c.runs_firmware for c in partitions if c.parent == spec.name)
         try:

@@ -35,6 +35,7 @@ class Runs:
 
     @property
     def firmware(self) -> bool:
+        """It runs a firmware ELF (not a Python component)."""
         return self.kind == "firmware"
 
     @property
@@ -51,6 +52,9 @@ class Runs:
 
 @dataclass(frozen=True)
 class PartitionSpec:
+    """One partition of a manifest: its name, parent, pages, what runs in it, its domain and
+    its component's configuration."""
+
     name: str
     parent: str | None         # None for the root
     pages: int | None          # its own usable pages (None for the root: its plan says)
@@ -60,15 +64,19 @@ class PartitionSpec:
 
     @property
     def runs_firmware(self) -> bool:
+        """It runs a firmware ELF."""
         return self.runs is not None and self.runs.firmware
 
     @property
     def runs_python(self) -> bool:
+        """It runs a Python component."""
         return self.runs is not None and not self.runs.firmware
 
 
 @dataclass(frozen=True)
 class DeviceSpec:
+    """A device of the image (its registers page), of a kind, owned by a partition."""
+
     name: str
     kind: str
     owner: str
@@ -76,6 +84,9 @@ class DeviceSpec:
 
 @dataclass(frozen=True)
 class ChannelSpec:
+    """A channel the policy allows: from one partition to another, its messages' maximum size
+    (None: any) and the operations they may carry."""
+
     from_: str
     to: str
     max_size: int | None
@@ -93,6 +104,8 @@ class LinkSpec:
 
 @dataclass(frozen=True)
 class KeySpec:
+    """A key a partition holds: given as a COSE_Key file or generated at boot, for its uses."""
+
     kid: str
     alg: str
     holder: str
@@ -122,6 +135,7 @@ class Manifest:
 
     @property
     def root(self) -> PartitionSpec:
+        """The root partition's spec."""
         return self.partitions[0]
 
     @property
@@ -130,14 +144,16 @@ class Manifest:
         return self.arch != "python"
 
     def partition(self, name: str) -> PartitionSpec:
+        """The spec of partition `name` (StopIteration if there is none)."""
         return next(p for p in self.partitions if p.name == name)
 
     def children(self, name: str) -> list[PartitionSpec]:
+        """The specs of `name`'s children, in manifest order."""
         return [p for p in self.partitions if p.parent == name]
 
     def ancestry(self, name: str) -> list[str]:
         """Names from the root down to `name`."""
         chain = [name]
-        while chain[-1] != ROOT:
-            chain.append(self.partition(chain[-1]).parent)
+        while (parent := self.partition(chain[-1]).parent) is not None:     # the root's: None
+            chain.append(parent)
         return chain[::-1]

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import enum
 import struct
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 
 class Syscall(NamedTuple):
+    """One system call of the ABI: its number, Pip's name, its arity and its signature."""
+
     number: int
     name: str       # Pip's name (Services.v / v0.2 PipInternals.md)
     arity: int
@@ -181,6 +183,7 @@ def cli_sti_save_indices(table_size: int) -> tuple[int, int]:
 
 
 def reason_message(code: PipError | None) -> str:
+    """What a refusal's reason means, in words ("no error" for None)."""
     return "no error" if code is None else MESSAGES[code]
 
 #: The properties check_invariants() reports, with the Coq names (pip-spec §4.2, §4.3).
@@ -284,11 +287,12 @@ class Arch(NamedTuple):
     user_status: int                # the status a partition starts with (forced on each load)
     thumb: int = 0                  # ARM: the CPSR's T bit, bit 0 of a context's pc word
 
-    def index(self, register: str) -> int:
+    def index(self, register: str) -> int:    # type: ignore[override]  # a register's, by name
         """The context register index (word CTX_REGS + index) of a register."""
         return self.registers.index(register)
 
-    def start_context(self, entry: int, stack_top: int, args=(), pipflags: int = 0,
+    def start_context(self, entry: int, stack_top: int, args: Sequence[int] = (),
+                      pipflags: int = 0,
                       valid: int = 0) -> list[int]:
         """A context record that starts at entry (ARM: bit 0 = Thumb state) on the stack
         ending at stack_top, with args in its first registers (libpip's Pip_InitContext)."""

@@ -9,6 +9,7 @@ pyelftools, not Unicorn.  Every error is an ImageError whose message starts with
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
@@ -16,11 +17,14 @@ from typing import Mapping
 from elftools.common.exceptions import ELFError
 from elftools.elf.constants import P_FLAGS
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from .abi import ARCHES
 from .errors import PipsimError
 
 IN_MEMORY = "<image in memory>"  # the path of an image read from its bytes
+#: an ELF image as read() takes it: its path, or its bytes
+ImageSource = str | os.PathLike | bytes
 STACK_TOP = "__stack_top"       # the initial stack pointer, defined by firmware/ld/image.ld
 _RIGHTS = (("r", P_FLAGS.PF_R), ("w", P_FLAGS.PF_W), ("x", P_FLAGS.PF_X))
 
@@ -41,6 +45,7 @@ class Segment:
 
     @property
     def end(self) -> int:
+        """The first VA past the segment."""
         return self.va + self.size
 
     @property
@@ -85,7 +90,7 @@ class ElfImage:
         return self.symbols[STACK_TOP]
 
 
-def read(path, arch: str | None = None) -> ElfImage:
+def read(path: ImageSource, arch: str | None = None) -> ElfImage:
     """The image at path (or ``bytes``: the image itself, named IN_MEMORY), checked: an ELF
     file whose segments lie within it and do not overlap; with arch ("arm" or "x86"), a
     32-bit little-endian image for that CPU with a loadable segment.  ImageError otherwise."""
@@ -103,7 +108,8 @@ def read(path, arch: str | None = None) -> ElfImage:
         e_machine, entry = elf["e_machine"], elf["e_entry"]
         loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD" and s["p_memsz"]]
         table = elf.get_section_by_name(".symtab")
-        symbols = {s.name: s["st_value"] for s in table.iter_symbols() if s.name} if table else {}
+        symbols = ({s.name: s["st_value"] for s in table.iter_symbols() if s.name}
+                   if isinstance(table, SymbolTableSection) else {})
         wide = elf.elfclass != 32 or not elf.little_endian
     except (ELFError, ValueError, KeyError) as error:   # KeyError: a corrupt header's enum
         raise ImageError(f"{path}: not an ELF image ({error})") from None
@@ -126,11 +132,12 @@ def read(path, arch: str | None = None) -> ElfImage:
     return image
 
 
-def arch_of(path) -> str:
+def arch_of(path: ImageSource) -> str:
     """The architecture an image is built for ("arm" or "x86"); ImageError for another CPU."""
     image = read(path)
     if image.arch is None:
-        raise ImageError(f"{path}: {image.e_machine} images are not supported (arm or x86)")
+        raise ImageError(f"{image.path}: {image.e_machine} images are not supported "
+                         "(arm or x86)")
     return image.arch
 
 

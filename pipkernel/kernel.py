@@ -7,7 +7,7 @@ return Pip's result and leave the reason in ``Kernel.last_error``.
 from __future__ import annotations
 
 import weakref
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 from ._pipcore import ffi, lib
 from .abi import (BOOT_ERRORS, CONTEXT_WORDS, EXTRA_PROPERTIES, INVARIANTS, PAGE_SIZE, POLICIES,
@@ -45,12 +45,15 @@ class PartitionAPI:
         self._bits = kernel.geometry.va_limit.bit_length() - 1
         self._fault = ffi.new("uint32_t *")       # where pip_user_copy reports a refused VA
 
-    def _check(self, names, values, limit=None):
+    def _check(self, names: tuple[str, ...], values: tuple[object, ...],
+               limit: int | None = None) -> None:
         """Slow path of the fast checks below: name the offending argument."""
         _check_ints(names, values, limit or (1 << self._bits))
 
     # ---- memory services (pip-spec §2.3) ----
-    def create_partition(self, desc, pd, sh1, sh2, ll) -> bool:
+    def create_partition(self, desc: int, pd: int, sh1: int, sh2: int, ll: int) -> bool:
+        """createPartition: the five pages the caller maps at these VAs become a child partition
+        (its descriptor at ``desc``); True if Pip accepts."""
         try:
             bad = (desc | pd | sh1 | sh2 | ll) >> self._bits
         except TypeError:
@@ -59,7 +62,9 @@ class PartitionAPI:
             self._check(("desc", "pd", "sh1", "sh2", "ll"), (desc, pd, sh1, sh2, ll))
         return _createPartition(self._k, self._pd, desc, pd, sh1, sh2, ll)
 
-    def delete_partition(self, desc) -> bool:
+    def delete_partition(self, desc: int) -> bool:
+        """deletePartition: delete the child whose descriptor is at ``desc``, its subtree with it;
+        its pages come back to the caller."""
         try:
             bad = desc >> self._bits
         except TypeError:
@@ -68,7 +73,9 @@ class PartitionAPI:
             self._check(("desc",), (desc,))
         return _deletePartition(self._k, self._pd, desc)
 
-    def add_vaddr(self, src, desc, dst, r, w, e) -> bool:
+    def add_vaddr(self, src: int, desc: int, dst: int, r: int, w: int, e: int) -> bool:
+        """addVAddr: give the caller's page at ``src`` to the child ``desc`` at ``dst`` with rights
+        r w e (each 0 or 1)."""
         try:
             bad = (src | desc | dst) >> self._bits or (r | w | e) >> 1
         except TypeError:
@@ -78,7 +85,8 @@ class PartitionAPI:
             self._check(("r", "w", "e"), (r, w, e), 2)
         return _addVAddr(self._k, self._pd, src, desc, dst, r, w, e)
 
-    def remove_vaddr(self, desc, va) -> bool:
+    def remove_vaddr(self, desc: int, va: int) -> bool:
+        """removeVAddr: take back the page mapped at ``va`` in the child ``desc``."""
         try:
             bad = (desc | va) >> self._bits
         except TypeError:
@@ -87,7 +95,9 @@ class PartitionAPI:
             self._check(("desc", "va"), (desc, va))
         return _removeVAddr(self._k, self._pd, desc, va)
 
-    def prepare(self, desc, va, first_free_va) -> Prepared:
+    def prepare(self, desc: int, va: int, first_free_va: int) -> Prepared:
+        """prepare: lend the child ``desc`` the kernel pages it needs to map ``va``, from the
+        caller's free list at ``first_free_va``; (ok, the list's next VA)."""
         try:
             bad = (desc | va | first_free_va) >> self._bits
         except TypeError:
@@ -97,7 +107,9 @@ class PartitionAPI:
         packed = _prepare(self._k, self._pd, desc, va, first_free_va)
         return Prepared(packed & 1 == 1, packed & ~1)
 
-    def collect(self, desc, va) -> bool:
+    def collect(self, desc: int, va: int) -> bool:
+        """collect: take back a configuration page of the child ``desc`` that ``va`` no longer
+        needs."""
         try:
             bad = (desc | va) >> self._bits
         except TypeError:
@@ -106,7 +118,9 @@ class PartitionAPI:
             self._check(("desc", "va"), (desc, va))
         return _collect(self._k, self._pd, desc, va)
 
-    def count_to_map(self, desc, va) -> int:
+    def count_to_map(self, desc: int, va: int) -> int:
+        """countToMap: the pages prepare still needs before ``va`` can be mapped in the child
+        ``desc``."""
         try:
             bad = (desc | va) >> self._bits
         except TypeError:
@@ -115,7 +129,9 @@ class PartitionAPI:
             self._check(("desc", "va"), (desc, va))
         return _countToMap(self._k, self._pd, desc, va)
 
-    def mapped_in_child(self, va) -> int:
+    def mapped_in_child(self, va: int) -> int:
+        """mappedInChild: the descriptor VA of the child the caller's page at ``va`` is given to, 0
+        if none."""
         try:
             bad = va >> self._bits
         except TypeError:
@@ -125,38 +141,46 @@ class PartitionAPI:
         return _mappedInChild(self._k, self._pd, va)
 
     # ---- control flow (pip-spec §2.4-2.6) ----
-    def _words(self, names, values, vas=0) -> None:
+    def _words(self, names: tuple[str, ...], values: tuple[object, ...], vas: int = 0) -> None:
         """Check 32-bit arguments; the first `vas` of them are VAs of this address space."""
         _check_ints(names[:vas], values[:vas], 1 << self._bits)
         _check_ints(names[vas:], values[vas:], _WORD)
 
-    def yield_(self, callee, target_interrupt, save_index, flags_on_yield, flags_on_wake) -> int:
+    def yield_(self, callee: int, target_interrupt: int, save_index: int, flags_on_yield: int,
+               flags_on_wake: int) -> int:
+        """Pip v0.2's yield: switch to ``callee`` (0: the parent, else a child's descriptor VA)
+        through its vector ``target_interrupt``, saving the caller's context in its slot
+        ``save_index``; 0 on success, else Pip's failure code."""
         self._words(("callee", "target_interrupt", "save_index", "flags_on_yield",
                      "flags_on_wake"),
                     (callee, target_interrupt, save_index, flags_on_yield, flags_on_wake), 1)
         return lib.pip_yield(self._k, self._pd, callee, target_interrupt, save_index,
                              flags_on_yield, flags_on_wake)
 
-    def dispatch(self, desc, vint, notify, data1, data2) -> int:
+    def dispatch(self, desc: int, vint: int, notify: int, data1: int, data2: int) -> int:
+        """dispatch: deliver the virtual interrupt ``vint`` with ``notify``, ``data1``, ``data2``
+        to the parent (``desc`` 0) or a child; 0 on success, else Pip's failure code."""
         self._words(("desc", "vint", "notify", "data1", "data2"), (desc, vint, notify, data1, data2),
                     1)
         return lib.pip_dispatch(self._k, self._pd, desc, vint, notify, data1, data2)
 
-    def resume(self, desc, pipflags) -> int:
+    def resume(self, desc: int, pipflags: int) -> int:
         """desc: 0 = the parent, RESUME_SELF (0xFFFFFFFF) = the caller, else a child's VA."""
         self._words(("desc", "pipflags"), (desc, pipflags), 0 if desc == RESUME_SELF else 1)
         return lib.pip_resume(self._k, self._pd, desc, pipflags)
 
-    def get_int_state(self, desc) -> int:
+    def get_int_state(self, desc: int) -> int:
+        """The interrupt state of the child ``desc`` (0xFFFFFFFF: refused)."""
         self._words(("desc",), (desc,), 1)
         return lib.pip_get_int_state(self._k, self._pd, desc)
 
-    def set_int_state(self, value) -> None:
+    def set_int_state(self, value: int) -> None:
+        """Set the caller's interrupt state (0: it accepts no interrupts)."""
         self._words(("value",), (value,))
         lib.pip_set_int_state(self._k, self._pd, value)
 
     # ---- memory as this partition sees it ----
-    def translate(self, va, access: str) -> int | None:
+    def translate(self, va: int, access: str) -> int | None:
         """The PA the MMU gives this partition for va, or None if it refuses."""
         if access not in _ACCESS:
             raise ValueError(f"access must be one of 'r', 'w', 'x', not {access!r}")
@@ -164,7 +188,8 @@ class PartitionAPI:
         pa = ffi.new("uint32_t *")
         return None if lib.pip_translate(self._k, self._pd, va, _ACCESS[access], pa) else pa[0]
 
-    def read(self, va, n) -> bytes:
+    def read(self, va: int, n: int) -> bytes:
+        """``n`` bytes at ``va`` as this partition reads them; MemoryFault where it may not."""
         try:
             bad = va >> self._bits or n >> 32 or n < 0
         except TypeError:
@@ -176,7 +201,9 @@ class PartitionAPI:
             raise MemoryFault(self.partition, self._fault[0], "read")
         return ffi.buffer(buf, n)[:]
 
-    def write(self, va, data) -> None:
+    def write(self, va: int, data: bytes | bytearray | memoryview) -> None:
+        """Write ``data`` at ``va`` as this partition would; MemoryFault where it may not (nothing
+        written)."""
         try:
             bad = va >> self._bits
         except TypeError:
@@ -217,6 +244,7 @@ class Kernel:
 
     @property
     def policy(self) -> str:
+        """"pip" or "hardened" (docs/kernel.md §9), fixed at boot."""
         return POLICIES[self._k.policy]
 
     # ---- device pages (docs/kernel.md §9) ----
@@ -237,6 +265,8 @@ class Kernel:
 
     # ---- calls ----
     def as_partition(self, partition: Partition) -> PartitionAPI:
+        """The system calls with ``partition`` as the caller; ValueError if it is not a partition
+        of this kernel."""
         if not isinstance(partition, Partition):
             raise TypeError(f"expected a Partition, not {type(partition).__name__}")
         if not self.is_partition(partition):
@@ -245,6 +275,7 @@ class Kernel:
 
     @property
     def last_error(self) -> PipError | None:
+        """Why Pip refused the last call (None after a success)."""
         return _ERRORS.get(self._k.last_error)
 
     @property
@@ -255,7 +286,7 @@ class Kernel:
         return Partition(self._k.current)
 
     @property
-    def handle(self):
+    def handle(self) -> Any:
         """The core's ``pip_kernel *`` (cffi), for C glue that calls the core itself
         (pipsim.kernel.machine: pip_machine_init, pip_root_set_rights; the interrupt functions
         of pip.h in tests).  Python code uses the methods of this class."""
@@ -263,10 +294,11 @@ class Kernel:
 
     @property
     def cpu_context(self) -> tuple[int, ...]:
+        """The running partition's CPU context (CONTEXT_WORDS words, docs/abi.md "Contexts")."""
         return tuple(self._k.cpu)
 
     @cpu_context.setter
-    def cpu_context(self, words) -> None:
+    def cpu_context(self, words: Iterable[int]) -> None:
         words = tuple(words)
         if len(words) != CONTEXT_WORDS:
             raise ValueError(f"a context has {CONTEXT_WORDS} words, got {len(words)}")
@@ -284,10 +316,11 @@ class Kernel:
 
     # ---- observable state (docs/kernel.md §8) ----
     def is_partition(self, partition: Partition) -> bool:
+        """``partition`` is a live partition of this kernel."""
         return 0 < partition.pd < self.geometry.pages and bool(
             lib.pip_is_partition(self._k, partition.pd))
 
-    def _collect(self, fn, part: Partition | None, *buffers: str) -> tuple:
+    def _collect(self, fn: Callable[..., int], part: Partition | None, *buffers: str) -> tuple:
         """Call a C enumerator (of part, or of the kernel when None), growing its output
         arrays until everything fits."""
         cap = 64
@@ -300,15 +333,18 @@ class Kernel:
             cap = n
 
     def children(self, partition: Partition) -> list[Partition]:
+        """A partition's children, in the order of their descriptors."""
         pds, _ = self._collect(lib.pip_children, partition, "pd", "va")
         return [Partition(pd) for pd in pds]
 
     def parent(self, partition: Partition) -> Partition | None:
+        """A partition's parent (None for the root)."""
         if partition == self.root:
             return None
         return Partition(lib.pip_parent(self._k, partition.pd))
 
     def partitions(self) -> list[Partition]:
+        """Every partition, the root first, parents before their children (depth first)."""
         order, stack = [], [self.root]
         while stack:
             p = stack.pop()
@@ -317,19 +353,24 @@ class Kernel:
         return order
 
     def mappings(self, partition: Partition) -> dict[int, Mapping]:
+        """A partition's address space: VA -> Mapping (physical address and rights)."""
         vas, ptes = self._collect(lib.pip_mappings, partition, "va", "pte")
         return {va: Mapping(pte & ~0xFFF, bool(pte & 4), bool(pte & 8), bool(pte & 16),
                             bool(pte & 2)) for va, pte in zip(vas, ptes)}
 
     def config_pages(self, partition: Partition) -> frozenset[int]:
+        """The physical pages holding a partition's kernel structures (page tables, shadows,
+        lists)."""
         (pages,) = self._collect(lib.pip_config_pages, partition, "page")
         return frozenset(pages)
 
     def used_pages(self, partition: Partition) -> frozenset[int]:
+        """The physical pages a partition uses: its configuration pages and the pages it maps."""
         mapped = {m.pa >> 12 for m in self.mappings(partition).values()}
         return self.config_pages(partition) | mapped
 
     def check_invariants(self) -> list[str]:
+        """The violated properties of Pip's proof (INVARIANTS names), [] when all hold."""
         bits = lib.pip_check_invariants(self._k)
         return [name for i, name in enumerate(INVARIANTS) if bits >> i & 1]
 
@@ -344,6 +385,7 @@ class Kernel:
 
     # ---- test-only access to raw physical memory ----
     def debug_read_word(self, pa: int) -> int:
+        """The word at physical address ``pa`` (tests read raw state)."""
         self._check_pa(pa)
         return int.from_bytes(ffi.buffer(self._k.mem + pa, 4), "little")
 

@@ -13,6 +13,8 @@ does); everything else is the layout convention of this project's images:
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 from ._pipcore import lib
 from .abi import KERNEL_INDEX, PAGE_SHIFT, PAGE_SIZE, ROOT_IMAGE_BASE
 from .types import Geometry
@@ -81,7 +83,7 @@ def child_vas(geometry: Geometry, count: int, start: int = CHILD_VA_START) -> li
             for va in range(lo, hi, PAGE_SIZE)]
 
 
-def page_ranges(vas) -> Ranges:
+def page_ranges(vas: Iterable[int]) -> Ranges:
     """One-page ranges of the VAs `vas` (a VIDT, an image's pages) for `kernel_pages`."""
     return [(va, va + PAGE_SIZE) for va in vas]
 
@@ -116,7 +118,7 @@ def build_spare(geometry: Geometry) -> int:
     return geometry.levels - 1
 
 
-def runs(vas) -> list[tuple[int, int]]:
+def runs(vas: Iterable[int]) -> list[tuple[int, int]]:
     """The VAs `vas` (ascending) as (first VA, page count) runs of consecutive pages."""
     found: list[tuple[int, int]] = []
     for va in vas:

@@ -71,14 +71,17 @@ class Geometry:
 
     @property
     def index_bits(self) -> int:
+        """Bits of a VA that index one table (log2 of table_size)."""
         return self.table_size.bit_length() - 1
 
     @property
     def va_limit(self) -> int:
+        """The first VA past an address space."""
         return 1 << (PAGE_SHIFT + self.levels * self.index_bits)
 
     @property
     def vidt_va(self) -> int:
+        """Where every partition's VIDT page is: the last page of its address space."""
         return self.va_limit - PAGE_SIZE
 
     @property
@@ -88,7 +91,9 @@ class Geometry:
 
     @property
     def root_va_start(self) -> int:
+        """The root's first VA past the kernel's top-level slot."""
         return (KERNEL_INDEX + 1) * self.slot_size
 
     def index(self, va: int, level: int) -> int:
+        """The index of ``va`` in a table of ``level`` (0: a leaf table)."""
         return (va >> (PAGE_SHIFT + level * self.index_bits)) & (self.table_size - 1)

@@ -32,6 +32,8 @@ from functools import partial
 from importlib.metadata import version
 
 import cbor2
+from typing import Any, Callable
+
 from cbor2 import CBORTag
 
 from .cbor5 import FROZENDICT, decode as _decode_cbor5
@@ -52,7 +54,7 @@ _SEMANTIC_TAGS = (0, 1, 2, 3, 4, 5, 25, 28, 29, 30, 35, 36, 37, 52, 54, 100, 256
                   260, 261, 1004, 43000, 55799)
 
 
-def _keep_tag(tag: int):
+def _keep_tag(tag: int) -> Callable[[Any, bool], CBORTag]:
     return lambda value, immutable: CBORTag(tag, value)
 
 
@@ -63,10 +65,12 @@ class CBORError(PipsimError, ValueError):
     """Input is not acceptable CBOR; the message says why."""
 
 
-_OPTIONS = dict(allow_indefinite=False, allow_duplicate_keys=False, semantic_decoders=_PLAIN_TAGS)
+_OPTIONS: dict[str, Any] = dict(allow_indefinite=False, allow_duplicate_keys=False,
+                                semantic_decoders=_PLAIN_TAGS)
 _NONCE = os.urandom(16)
 _WRAP, _END = b"\x82", cbor2.dumps(_NONCE)          # [input, nonce]
-_decode_wrapped = partial(cbor2.loads, max_depth=MAX_DEPTH + 1, **_OPTIONS)
+_decode_wrapped: Callable[[bytes], Any] = partial(cbor2.loads, max_depth=MAX_DEPTH + 1,
+                                                  **_OPTIONS)
 
 
 def _check_size(data: bytes, max_input: int) -> None:
@@ -76,7 +80,7 @@ def _check_size(data: bytes, max_input: int) -> None:
         raise CBORError("empty input")
 
 
-def loads(data: bytes, *, max_depth: int = MAX_DEPTH, max_input: int = MAX_INPUT):
+def loads(data: bytes, *, max_depth: int = MAX_DEPTH, max_input: int = MAX_INPUT) -> Any:
     """Decode one CBOR item that must fill ``data`` exactly, under the rules above."""
     if not 0 < len(data) <= max_input:
         _check_size(data, max_input)
@@ -94,7 +98,7 @@ def loads(data: bytes, *, max_depth: int = MAX_DEPTH, max_input: int = MAX_INPUT
     return _loads_stream(data, max_depth)
 
 
-def _loads_stream(data: bytes, max_depth: int):
+def _loads_stream(data: bytes, max_depth: int) -> Any:
     """The exact decoder behind :func:`loads`: slower, and its errors name the fault."""
     try:
         if CBOR2_5:
@@ -118,7 +122,7 @@ def _describe(exc: Exception) -> str:
     return text
 
 
-def cbor_type(value) -> str:
+def cbor_type(value: object) -> str:
     """A short name of a decoded value's CBOR type, for messages."""
     if type(value) in MAP_TYPES:
         return "map"

@@ -4,9 +4,16 @@ works the same on the C core and on the reference model.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Iterable
+
 from .abi import PAGE_SIZE, PipError, reason_message
 from .errors import PipsimError
 from .layout import PARTITION_PAGES, build_spare
+
+if TYPE_CHECKING:
+    from . import kernel, model
+    #: a partition's system calls, on the C core or on the reference model
+    API = kernel.PartitionAPI | model.PartitionAPI
 
 
 class PipCallError(PipsimError, RuntimeError):
@@ -23,7 +30,7 @@ class NoFreePages(PipsimError):
     """A page allocator has no page left to give."""
 
 
-def free_pages(api, vas) -> list[int]:
+def free_pages(api: API, vas: Iterable[int]) -> list[int]:
     """Those of ``vas`` the partition ``api`` can still use or give: its own, writable,
     mapped in no child."""
     return [va for va in vas if api.translate(va, "w") is not None
@@ -33,11 +40,12 @@ def free_pages(api, vas) -> list[int]:
 class PageAllocator:
     """The caller's own pool of free pages (VAs it maps, accessible and underived)."""
 
-    def __init__(self, vas):
+    def __init__(self, vas: Iterable[int]):
         self._free = sorted(vas, reverse=True)
 
     @classmethod
-    def for_root(cls, kernel, exclude=()) -> "PageAllocator":
+    def for_root(cls, kernel: kernel.Kernel | model.Kernel,
+                 exclude: Iterable[int] = ()) -> "PageAllocator":
         """Every page the root maps at boot except its VIDT and the VAs in `exclude`
         (e.g. the machine's device pages)."""
         skip = {kernel.geometry.vidt_va, *exclude}
@@ -53,10 +61,11 @@ class PageAllocator:
         return self._free.pop()
 
     def free(self, va: int) -> None:
+        """Give the page at ``va`` back to the pool."""
         self._free.append(va)
 
 
-def create_child(api, alloc: PageAllocator) -> int:
+def create_child(api: API, alloc: PageAllocator) -> int:
     """Create a child from PARTITION_PAGES fresh pages; returns its descriptor's VA.
 
     The descriptor page is cleared first, so the child starts with interrupt
@@ -72,7 +81,7 @@ def create_child(api, alloc: PageAllocator) -> int:
     return pages[0]
 
 
-def map_page(api, alloc: PageAllocator, desc: int, src: int, dst: int,
+def map_page(api: API, alloc: PageAllocator, desc: int, src: int, dst: int,
              r: bool = True, w: bool = True, e: bool = False) -> None:
     """Pip_MapPageWrapper: countToMap, chain free pages, prepare, addVAddr.
 
@@ -97,7 +106,7 @@ def map_page(api, alloc: PageAllocator, desc: int, src: int, dst: int,
         raise PipCallError("addVAddr", api.kernel.last_error)
 
 
-def map_range(api, alloc: PageAllocator, desc: int, dst: int, count: int,
+def map_range(api: API, alloc: PageAllocator, desc: int, dst: int, count: int,
               r: bool = True, w: bool = True, e: bool = False) -> list[int]:
     """Map `count` fresh pages of the caller at dst, dst+4K, ... in the child; returns them."""
     srcs = [alloc.alloc() for _ in range(count)]

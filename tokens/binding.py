@@ -25,7 +25,7 @@ The validator compares the claim with the digest of the command it is asked to a
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Iterable
 
 import cbor2
 
@@ -34,12 +34,12 @@ OPERATION_KEYS = ("objectId", "objectInstanceId", "resourceId", "resourceInstanc
 CODE_ALIASES = {"exec": "execute"}   # D3.3 §3.2 writes "exec"; it is LwM2M's execute
 
 
-def operation_code(code):
+def operation_code(code: Any) -> Any:
     """The operation a command's code names (D3.3's "exec" is "execute")."""
     return CODE_ALIASES.get(code, code) if isinstance(code, str) else code
 
 
-def command_map(domain: str, device: str, code: str, path, value: Any) -> dict:
+def command_map(domain: str, device: str, code: str, path: Iterable[int], value: Any) -> dict:
     """The command a token covers, as D3.3 §4.2 spells its fields, its keys (and its
     operation's) in canonical order: "value", "device", "domain", "operation"; "code",
     "objectId", "resourceId", "objectInstanceId", "resourceInstanceId"."""
@@ -53,7 +53,7 @@ _CANONICAL_OPERATION = ("code", "objectId", "resourceId", "objectInstanceId",
 _SCALARS = (type(None), bool, int, str, bytes)
 
 
-def digest_of(command) -> bytes:
+def digest_of(command: Any) -> bytes:
     """The digest of a command given as D3.3 §4.2 writes it (a decoded JSON or CBOR map; its
     ``id`` and tokens, if there, are not covered); ValueError naming what is missing."""
     if not isinstance(command, dict) or not isinstance(command.get("operation"), dict):
@@ -69,7 +69,7 @@ def digest_of(command) -> bytes:
     return digest(command["domain"], command["device"], op["code"], path, command.get("value"))
 
 
-def digest(domain: str, device: str, code: str, path, value: Any) -> bytes:
+def digest(domain: str, device: str, code: str, path: Iterable[int], value: Any) -> bytes:
     """SHA-256 of the command's canonical CBOR encoding (RFC 8949 §4.2.1, §4.2.3)."""
     command = command_map(domain, device, code, path, value)
     # with its keys in canonical order and a scalar value, the plain encoding is the canonical

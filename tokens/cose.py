@@ -49,6 +49,7 @@ class CoseMessage(NamedTuple):
     cwt_tagged: bool
 
     def to_be_authenticated(self, external_aad: bytes = b"") -> bytes:
+        """The bytes its tag authenticates (the module's to_be_authenticated)."""
         return to_be_authenticated(self.alg, self.protected_raw, self.payload, external_aad)
 
     def verify(self, key: CoseKey, external_aad: bytes = b"") -> None:
@@ -115,7 +116,7 @@ def decode(data: bytes) -> CoseMessage:
 _message = partial(tuple.__new__, CoseMessage)  # skips NamedTuple's per-field Python __new__
 
 
-def _envelope_error(protected, unprotected, payload) -> str:
+def _envelope_error(protected: object, unprotected: object, payload: object) -> str:
     if type(protected) is not bytes:
         return "protected header must be a byte string (RFC 9052 §3)"
     if type(unprotected) not in MAP_TYPES:
@@ -186,13 +187,13 @@ def encode(key: CoseKey, payload: bytes, *, kid_protected: bool = False, tagged:
 
     The protected header holds alg; kid goes in the unprotected header (as in RFC 8392
     Appendix A) unless ``kid_protected``."""
-    protected_map = {H_ALG: key.alg.id}
-    unprotected = {H_KID: key.kid}
+    protected_map: dict[int, int | bytes] = {H_ALG: key.alg.id}
+    unprotected: dict[int, bytes] = {H_KID: key.kid}
     if kid_protected:
         protected_map, unprotected = {H_ALG: key.alg.id, H_KID: key.kid}, {}
     protected = cbor2.dumps(protected_map)
     tag = key.authenticate(to_be_authenticated(key.alg, protected, payload, external_aad))
-    message = [protected, unprotected, payload, tag]
+    message: list | CBORTag = [protected, unprotected, payload, tag]
     if tagged or cwt_tag:  # the CWT tag wraps a tagged COSE message (RFC 8392 §6)
         message = CBORTag(TAG_MAC0 if key.alg.is_mac else TAG_SIGN1, message)
     if cwt_tag:

@@ -16,7 +16,7 @@ from .errors import TokenError
 ISS, SUB, AUD, EXP, NBF, IAT, CTI, SCOPE = 1, 2, 3, 4, 5, 6, 7, 9
 NAMES = {ISS: "iss", SUB: "sub", AUD: "aud", EXP: "exp", NBF: "nbf", IAT: "iat", CTI: "cti",
          SCOPE: "scope", CMD: "cmd"}
-_NO_OTHER = MappingProxyType({})
+_NO_OTHER: Mapping = MappingProxyType({})
 
 
 class Claims(NamedTuple):
@@ -39,6 +39,7 @@ class Claims(NamedTuple):
         return {k: v for k, v in fields.items() if v is not None} | dict(self.other)
 
     def encode(self) -> bytes:
+        """The claims set's CBOR encoding (a CWT's payload)."""
         return cbor2.dumps(self.to_map())
 
     def named(self) -> dict:

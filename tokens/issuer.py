@@ -1,6 +1,8 @@
 """Token generator (ODSI D3.3 §4.3): issues CWTs for management commands."""
 from __future__ import annotations
 
+from typing import Callable
+
 from pipsim.kernel import reproducible
 
 from . import cose
@@ -20,7 +22,9 @@ class Issuer:
     ``tagged`` is false, and wrapped in the CWT tag 61 if ``cwt_tag``."""
 
     def __init__(self, vault: KeyVault, kid: bytes | str, issuer: str, *, tagged: bool = True,
-                 cwt_tag: bool = False, clock=reproducible.clock):
+from typing import Callable
+
+from pipsim.kernel import reproducible
         key = vault.get(kid)
         if key is None:
             raise VaultError(f"no key with kid {as_kid(kid)!r}")

@@ -5,6 +5,7 @@ import hmac
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterable
 
 import cbor2
 from cryptography.exceptions import InvalidSignature
@@ -46,6 +47,7 @@ class Algorithm:
     tag_len: int  # MAC tag or signature length in bytes
 
     def key_op(self, use: str) -> int:
+        """The COSE key_ops value for a use ("issue" or "verify") with this algorithm."""
         if self.is_mac:
             return OP_MAC_CREATE if use == ISSUE else OP_MAC_VERIFY
         return OP_SIGN if use == ISSUE else OP_VERIFY
@@ -74,14 +76,22 @@ def algorithm(ref: int | str | Algorithm) -> Algorithm:
 
 
 _ECDSA = ec.ECDSA(hashes.SHA256())
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
 
 class CoseKey:
     """One key: kid, algorithm, allowed uses, and its ready-to-use crypto object."""
 
     __slots__ = ("kid", "alg", "uses", "_secret", "_mac", "_private", "_public")
+    # the crypto objects: alg says which kind (a MAC, an EC or an Ed25519 key); None: absent
+    _mac: Any
+    _private: Any
+    _public: Any
 
-    def __init__(self, kid: bytes, alg: Algorithm, uses, *, secret=None, private=None, public=None):
+    def __init__(self, kid: bytes, alg: Algorithm, uses: Iterable[str] | None, *,
+                 secret: bytes | None = None, private: PrivateKey | None = None,
+                 public: PublicKey | None = None):
         self.kid = bytes(kid)
         self.alg = alg
         self._secret = secret
@@ -99,7 +109,8 @@ class CoseKey:
 
     # -- construction ---------------------------------------------------------------
     @classmethod
-    def generate(cls, alg, kid: bytes, uses=None) -> CoseKey:
+    def generate(cls, alg: int | str | Algorithm, kid: bytes,
+                 uses: Iterable[str] | None = None) -> CoseKey:
         """A fresh random key for ``alg``."""
         alg = algorithm(alg)
         if alg.kty == KTY_SYMMETRIC:
@@ -109,7 +120,8 @@ class CoseKey:
         return cls(kid, alg, uses, private=ed25519.Ed25519PrivateKey.generate())
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, alg=None, uses=None) -> CoseKey:
+    def from_bytes(cls, data: bytes, *, alg: int | str | Algorithm | None = None,
+                   uses: Iterable[str] | None = None) -> CoseKey:
         """Import a CBOR-encoded COSE_Key (RFC 9052 §7).
 
         ``alg`` supplies the algorithm when the key has none (it must agree if both are
@@ -123,7 +135,9 @@ class CoseKey:
         return cls.from_map(fields, alg=alg, uses=uses)
 
     @classmethod
-    def from_map(cls, fields: dict, *, alg=None, uses=None) -> CoseKey:
+    def from_map(cls, fields: dict, *, alg: int | str | Algorithm | None = None,
+                 uses: Iterable[str] | None = None) -> CoseKey:
+        """Import a decoded COSE_Key map (as from_bytes)."""
         kty = fields.get(KTY)
         if kty not in (KTY_OKP, KTY_EC2, KTY_SYMMETRIC) or isinstance(kty, bool):
             raise VaultError(f"unsupported COSE_Key kty {kty!r} (OKP=1, EC2=2, Symmetric=4)")
@@ -131,11 +145,12 @@ class CoseKey:
         if not isinstance(kid, bytes) or not kid:
             raise VaultError("COSE_Key needs a non-empty byte-string kid (label 2)")
         key_alg = fields.get(ALG)
-        if key_alg is None and alg is None:
+        given = key_alg if key_alg is not None else alg
+        if given is None:
             raise VaultError(f"COSE_Key {kid!r} names no alg (label 3); pass alg=")
         if key_alg is not None and (isinstance(key_alg, bool) or not isinstance(key_alg, (int, str))):
             raise VaultError(f"COSE_Key alg must be an int or text, not {key_alg!r}")
-        chosen = algorithm(key_alg if key_alg is not None else alg)
+        chosen = algorithm(given)
         if alg is not None and key_alg is not None and algorithm(alg) is not chosen:
             raise VaultError(f"COSE_Key {kid!r} is for {chosen.name}, not {algorithm(alg).name}")
         if chosen.kty != kty:
@@ -151,6 +166,8 @@ class CoseKey:
             raise VaultError(f"{chosen.name} needs crv {chosen.crv}, COSE_Key has {fields.get(CRV)!r}")
         x = _bstr(fields, X, "x", 32)
         d = _bstr(fields, D, "d", 32) if D in fields else None
+        public: PublicKey
+        private: PrivateKey | None
         try:
             if kty == KTY_EC2:
                 y = fields.get(Y)
@@ -171,6 +188,7 @@ class CoseKey:
 
     # -- export -----------------------------------------------------------------------
     def to_map(self, *, private: bool = True) -> dict:
+        """The COSE_Key as a map; ``private=False`` gives the verify-only public key."""
         fields = {KTY: self.alg.kty, KID: self.kid, ALG: self.alg.id,
                   KEY_OPS: sorted(self.alg.key_op(use) for use in self.uses)}
         if self._secret is not None:
@@ -196,7 +214,7 @@ class CoseKey:
         """The COSE_Key encoding; ``private=False`` gives the verify-only public key."""
         return cbor2.dumps(self.to_map(private=private))
 
-    def save(self, path, *, private: bool = True) -> None:
+    def save(self, path: str | os.PathLike, *, private: bool = True) -> None:
         """Write the COSE_Key to ``path``; a file holding a private part or a secret is
         created with mode 0600 (owner only)."""
         data = self.to_bytes(private=private)
@@ -211,6 +229,7 @@ class CoseKey:
 
     @property
     def is_symmetric(self) -> bool:
+        """A shared secret (a MAC key), not a key pair."""
         return self._secret is not None
 
     # -- crypto -----------------------------------------------------------------------
@@ -259,13 +278,13 @@ def _bstr(fields: dict, label: int, name: str, size: int | None = None) -> bytes
     return value
 
 
-def _raw_public(public) -> bytes:
+def _raw_public(public: PublicKey) -> bytes:
     if isinstance(public, ec.EllipticCurvePublicKey):
         return public.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
     return public.public_bytes_raw()
 
 
-def _uses_from_ops(alg: Algorithm, ops) -> frozenset:
+def _uses_from_ops(alg: Algorithm, ops: Any) -> frozenset:
     if not isinstance(ops, list) or not all(isinstance(op, int) and not isinstance(op, bool) for op in ops):
         raise VaultError("COSE_Key key_ops (label 4) must be an array of integers")
     uses = frozenset(use for use in USES if alg.key_op(use) in ops)

@@ -1,7 +1,8 @@
 """Token & Security Validator: checks a management command's token (ODSI §V.C.3, D3.3 §4.4)."""
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from types import EllipsisType
 
 from pipsim.kernel import reproducible
 
@@ -37,8 +38,8 @@ class Validator:
 
     def __init__(self, vault: KeyVault, audience: str, issuers: Collection[str] | Mapping[str, Collection],
                  *, leeway: float = DEFAULT_LEEWAY, replay_cache: ReplayCache | None = None,
-                 cache_size: int = 1024, boot_time: float | None = ...,
-                 clock=reproducible.clock):
+                 cache_size: int = 1024, boot_time: float | None | EllipsisType = ...,
+                 clock: Callable[[], float] = reproducible.clock):
         if isinstance(issuers, str):
             raise TypeError("issuers must be a collection of names, not one string")
         self.vault = vault
@@ -76,7 +77,8 @@ class Validator:
         claims = cwt.decode(message.payload)
         iss, _, aud, exp, nbf, iat, cti, scope, cmd, _ = claims
         boot_time = self.boot_time
-        if None in (iss, aud, exp, cti, scope) or iat is None and boot_time is not None:
+        if iss is None or aud is None or exp is None or cti is None or scope is None \
+                or iat is None and boot_time is not None:
             name = next(n for n in ("iss", "aud", "exp", "cti", "scope", "iat") if getattr(claims, n) is None)
             raise TokenError("missing_claim", f"management tokens must carry {name}")
         allowed_kids = self.issuers.get(iss, ())
@@ -106,7 +108,7 @@ class Validator:
             raise TokenError("command_mismatch", "the command differs from the one the token "
                              f"authorises (its digest {command.hex()[:16]}..., the token's "
                              f"{cmd.hex()[:16]}...)")
-        if boot_time is not None and iat < boot_time - leeway:
+        if boot_time is not None and iat is not None and iat < boot_time - leeway:
             raise TokenError("replayed", f"token issued at {iat}, before boot at {boot_time};"
                              " the replay cache cannot vouch for it")
         self.replay_cache.remember(iss, cti, exp + leeway, now)

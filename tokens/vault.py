@@ -13,10 +13,11 @@ the only writer to its storage.  The keystore-manager operations of ODSI D3.3 §
 """
 from __future__ import annotations
 
+import builtins
 from typing import Iterable, Protocol
 
 from .errors import VaultError
-from .keys import HMAC_256_64, ISSUE, VERIFY, CoseKey
+from .keys import HMAC_256_64, ISSUE, VERIFY, Algorithm, CoseKey
 
 SERVICE_OK = "Keystore Manager RESTApi successfully started"   # D3.3 §4.1, GET /verify
 
@@ -24,28 +25,43 @@ SERVICE_OK = "Keystore Manager RESTApi successfully started"   # D3.3 §4.1, GET
 class KeyStorage(Protocol):
     """Where a vault keeps its records: bytes in, bytes out."""
 
-    def get(self, name: bytes) -> bytes | None: ...
-    def put(self, name: bytes, record: bytes) -> None: ...
-    def delete(self, name: bytes) -> bool: ...
-    def list(self) -> list[bytes]: ...
+    def get(self, name: bytes) -> bytes | None:
+        """The record stored under ``name``, or None."""
+        ...
+
+    def put(self, name: bytes, record: bytes) -> None:
+        """Store ``record`` under ``name`` (replacing one)."""
+        ...
+
+    def delete(self, name: bytes) -> bool:
+        """Remove the record ``name``; returns whether there was one."""
+        ...
+
+    def list(self) -> list[bytes]:
+        """The names of all records."""
+        ...
 
 
 class MemoryStorage:
     """In-process storage (a dict)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._records: dict[bytes, bytes] = {}
 
     def get(self, name: bytes) -> bytes | None:
+        """The record stored under ``name``, or None."""
         return self._records.get(name)
 
     def put(self, name: bytes, record: bytes) -> None:
+        """Store ``record`` under ``name`` (replacing one)."""
         self._records[bytes(name)] = bytes(record)
 
     def delete(self, name: bytes) -> bool:
+        """Remove the record ``name``; returns whether there was one."""
         return self._records.pop(name, None) is not None
 
     def list(self) -> list[bytes]:
+        """The names of all records, sorted."""
         return sorted(self._records)
 
 
@@ -73,12 +89,14 @@ class KeyVault:
         self._cache[key.kid] = key
         return key
 
-    def add_cose_key(self, data: bytes, *, alg=None, uses: Iterable[str] | None = None,
+    def add_cose_key(self, data: bytes, *, alg: int | str | Algorithm | None = None,
+                     uses: Iterable[str] | None = None,
                      replace: bool = False) -> CoseKey:
         """Import a CBOR COSE_Key (see :meth:`CoseKey.from_bytes` for ``alg`` and ``uses``)."""
         return self.add(CoseKey.from_bytes(data, alg=alg, uses=uses), replace=replace)
 
-    def generate(self, kid: bytes | str, alg=HMAC_256_64, uses: Iterable[str] = (ISSUE, VERIFY)) -> CoseKey:
+    def generate(self, kid: bytes | str, alg: int | str | Algorithm = HMAC_256_64,
+                 uses: Iterable[str] = (ISSUE, VERIFY)) -> CoseKey:
         """Generate and store a new key; fails if the kid/alias already has one (D3.3 §4.1: 403)."""
         return self.add(CoseKey.generate(alg, as_kid(kid), uses))
 
@@ -97,7 +115,7 @@ class KeyVault:
         """All kids, sorted."""
         return sorted(self._storage.list())
 
-    def aliases(self) -> list[str]:
+    def aliases(self) -> builtins.list[str]:
         """kids that are UTF-8 text: the D3.3 domain aliases that have a key."""
         names = []
         for kid in self.list():

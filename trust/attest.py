@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from pipsim.kernel.wire import CBORError, loads
 
@@ -23,7 +24,7 @@ NONCE_MIN, NONCE_MAX = 16, 64
 MAX_EVIDENCE = 1 << 20
 
 
-def _check_nonce(nonce) -> None:
+def _check_nonce(nonce: object) -> None:
     if not (isinstance(nonce, bytes) and NONCE_MIN <= len(nonce) <= NONCE_MAX):
         raise AttestationError("nonce_invalid", f"a nonce is {NONCE_MIN} to {NONCE_MAX} bytes")
 
@@ -49,7 +50,8 @@ class Attester:
     def __init__(self, device: str, measurements: Measurements):
         if measurements.root is None:
             raise ValueError(f"{device}: its measurements are in no root of trust")
-        self.device, self.measurements, self._answered = device, measurements, set()
+        self.device, self.measurements = device, measurements
+        self._answered: set[bytes] = set()
 
     def attest(self, nonce: bytes) -> bytes:
         """Evidence for a verifier's nonce; a nonce answered before is refused."""
@@ -62,6 +64,7 @@ class Attester:
                   "log": [event.to_list() for event in self.measurements.events],
                   "partitions": state.registers, "shape": state.parents}
         root = self.measurements.root
+        assert root is not None                   # the constructor made sure
         return canonical({"root": root.kind, "claims": claims,
                           "quote": root.quote(nonce, sha256(canonical(claims)))})
 
@@ -84,6 +87,7 @@ class ReferenceValues:
     partitions: dict[str, Partition]
 
     def to_json(self) -> str:
+        """The reference values as JSON (digests in hex): what a verifier is given."""
         return json.dumps({"device": self.device, "partitions": {
             name: {"parent": p.parent, "code": [p.code[0], p.code[1].hex()],
                    "config": p.config.hex()} for name, p in self.partitions.items()}},
@@ -134,6 +138,7 @@ class Appraisal:
 
     @property
     def ok(self) -> bool:
+        """The quote matches the reference values (or there were none)."""
         return not self.differences
 
 
@@ -141,12 +146,15 @@ class Verifier:
     """Checks one device's evidence: its attestation public key and root kind are enrolled;
     each nonce it hands out is good for one answer."""
 
-    def __init__(self, root_kind: str, public_key, reference: ReferenceValues | None = None):
+    def __init__(self, root_kind: str, public_key: Any,
+                 reference: ReferenceValues | None = None):
         self.root = _root_class(root_kind)
         self.public_key, self.reference = public_key, reference
-        self._issued, self._used = set(), set()
+        self._issued: set[bytes] = set()
+        self._used: set[bytes] = set()
 
     def challenge(self) -> bytes:
+        """A fresh nonce for the device to answer (good for one verification)."""
         nonce = os.urandom(32)
         self._issued.add(nonce)
         return nonce
@@ -182,7 +190,7 @@ class Verifier:
                          events)
 
 
-def _parse(evidence) -> tuple[str, dict, bytes]:
+def _parse(evidence: bytes) -> tuple[str, dict, bytes]:
     try:
         item = loads(evidence, max_input=MAX_EVIDENCE)
     except (CBORError, TypeError) as error:
@@ -194,7 +202,7 @@ def _parse(evidence) -> tuple[str, dict, bytes]:
     return item["root"], item["claims"], item["quote"]
 
 
-def _parse_claims(claims: dict):
+def _parse_claims(claims: dict) -> tuple[str, list[Event], Any, Any]:
     if set(claims) != {"device", "log", "partitions", "shape"} \
             or not isinstance(claims["device"], str) or not isinstance(claims["log"], list):
         raise AttestationError("malformed", "claims are a map of device, log, partitions, shape")

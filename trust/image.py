@@ -16,6 +16,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterable
 
 import cbor2
 
@@ -65,12 +66,14 @@ class Metadata:
     signer: bytes                          # the developer's kid
 
     def encode(self) -> bytes:
+        """The signed payload: the metadata as CBOR."""
         return cbor2.dumps({"name": self.name, "version": self.version, "arch": self.arch,
                             "kind": self.kind, "digest": self.digest,
                             "permissions": list(self.permissions), "signer": self.signer})
 
     @classmethod
     def decode(cls, payload: bytes) -> Metadata:
+        """Metadata from a signed payload; ImageRefused (malformed) naming what is wrong."""
         try:
             fields = loads(payload)
         except CBORError as error:
@@ -92,7 +95,7 @@ class Metadata:
                    fields["signer"])
 
 
-def _metadata_problem(name, version, arch, perms) -> str | None:
+def _metadata_problem(name: Any, version: Any, arch: Any, perms: Any) -> str | None:
     if type(name) is not str or not 0 < len(name) <= 64:
         return "name is 1 to 64 characters of text"
     if type(version) is not int or not 0 <= version <= MAX_VERSION:
@@ -117,7 +120,7 @@ class Package:
     signature: bytes
 
     @classmethod
-    def read(cls, path) -> Package:
+    def read(cls, path: str | os.PathLike) -> Package:
         """The ELF at ``path`` and its signature file (empty if there is none: ``verify``
         then refuses it ``unsigned``), read once; ImageRefused (unreadable) otherwise."""
         path = Path(path)
@@ -145,17 +148,18 @@ class Verified:
     signers: dict[str, bytes]
 
 
-def signature_path(image) -> Path:
+def signature_path(image: str | os.PathLike) -> Path:
     """Where an image's signature file is: beside it, IMAGE.sig."""
     image = Path(image)
     return image.with_name(image.name + ".sig")
 
 
-def kind_of(image) -> str:
+def kind_of(image: str | os.PathLike) -> str:
+    """An image's kind: PACKAGE (a directory) or ELF."""
     return PACKAGE if Path(image).is_dir() else ELF
 
 
-def digest_of(image) -> bytes:
+def digest_of(image: str | os.PathLike) -> bytes:
     """SHA-256 of an ELF's bytes; of a package, SHA-256 of the CBOR array of [relative path,
     SHA-256 of the file] of every file in it, sorted by path.  A package holds regular files
     and directories only (no links), at most MAX_PACKAGE_FILES files."""
@@ -183,6 +187,7 @@ def digest_of(image) -> bytes:
 def _elf_arches(image: Path | Package, kind: str) -> dict[str, str | None]:
     """The architecture of the image's ELF (of each ELF file of a package directory; of a
     Package's bytes): its path (label) -> arch."""
+    items: list[tuple[str, bytes | Path]]
     if isinstance(image, Package):
         items = [(image.label, image.elf)]
     else:
@@ -204,8 +209,9 @@ def _arch_problem(image: Path | Package, kind: str, arch: str) -> str | None:
 
 
 # ---- signing ---------------------------------------------------------------------------
-def sign(image, key: CoseKey, role: str, *, name: str | None = None, version: int | None = None,
-         arch: str | None = None, permissions: tuple[str, ...] = ()) -> Path:
+def sign(image: str | os.PathLike, key: CoseKey, role: str, *, name: str | None = None,
+         version: int | None = None, arch: str | None = None,
+         permissions: tuple[str, ...] = ()) -> Path:
     """Sign ``image`` with ``key`` in ``role``; write its signature file and return its path.
 
     A developer gives the metadata (name, version, arch, permissions) and replaces the
@@ -276,7 +282,7 @@ def _decode_sign1(data: bytes, role: str) -> cose.CoseMessage:
     return message
 
 
-def inspect(image) -> tuple[Metadata, dict[str, bytes | None], bool]:
+def inspect(image: str | os.PathLike) -> tuple[Metadata, dict[str, bytes | None], bool]:
     """Metadata, each role's kid (None: no signature), and whether the digest matches;
     nothing checked against a policy."""
     image = Path(image)
@@ -286,7 +292,8 @@ def inspect(image) -> tuple[Metadata, dict[str, bytes | None], bool]:
             digest_of(image) == metadata.digest)
 
 
-def verify(image, policy: TrustPolicy, *, arch: str, minimum_version: int = 0,
+def verify(image: str | os.PathLike | Package, policy: TrustPolicy, *, arch: str,
+           minimum_version: int = 0,
            name: str | None = None) -> Verified:
     """Check ``image`` (a path, or a Package in memory) and its signature file against
     ``policy`` for a machine of ``arch``: signatures by the policy's signers, digest,
@@ -324,12 +331,14 @@ def verify(image, policy: TrustPolicy, *, arch: str, minimum_version: int = 0,
                 f"{len(message.tag)} bytes, a {message.alg.name} signature has "
                 f"{message.alg.tag_len}" if truncated else error.detail)) from None
         signers[role] = signer
-    in_memory = isinstance(image, Package)
-    digest = hashlib.sha256(image.elf).digest() if in_memory else digest_of(image)
+    if isinstance(image, Package):
+        digest, kind = hashlib.sha256(image.elf).digest(), ELF
+    else:
+        digest, kind = digest_of(image), kind_of(image)
     if digest != metadata.digest:
         raise ImageRefused("digest_mismatch", f"{where} is not the image that was signed "
                            f"(SHA-256 {digest.hex()}, signed {metadata.digest.hex()})")
-    if metadata.kind != (ELF if in_memory else kind_of(image)):
+    if metadata.kind != kind:
         raise ImageRefused("malformed", f"{where} is not a {metadata.kind}")
     if metadata.arch != arch:
         raise ImageRefused("wrong_arch", f"{where} is signed for {metadata.arch}, the machine "
@@ -358,7 +367,7 @@ def _check_granted(permission: str, signers: dict) -> None:
                            "may not grant it")
 
 
-def require(verified: Verified, needed) -> None:
+def require(verified: Verified, needed: Iterable[str]) -> None:
     """Every permission in ``needed`` must be among those the image was verified with."""
     missing = sorted(set(needed) - set(verified.metadata.permissions))
     if missing:

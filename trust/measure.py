@@ -14,8 +14,12 @@ import hashlib
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
 
 import cbor2
+
+if TYPE_CHECKING:                      # rot imports this module
+    from .rot import RootOfTrust
 
 
 DIGEST_SIZE = 32
@@ -25,6 +29,7 @@ KINDS = (CODE, CONFIG, DELETE)
 
 
 def sha256(data: bytes) -> bytes:
+    """SHA-256 of ``data``."""
     return hashlib.sha256(data).digest()
 
 
@@ -33,7 +38,7 @@ def extend(old: bytes, digest: bytes) -> bytes:
     return sha256(old + digest)
 
 
-def canonical(value) -> bytes:
+def canonical(value: Any) -> bytes:
     """Canonical CBOR (RFC 8949 §4.2.1 as cbor2 implements it): one encoding per value."""
     return cbor2.dumps(value, canonical=True)
 
@@ -50,10 +55,11 @@ class Event:
     digest: bytes
 
     def to_list(self) -> list:
+        """The event as it travels in an event log: [kind, partition, parent, detail, digest]."""
         return [self.kind, self.partition, self.parent, self.detail, self.digest]
 
     @classmethod
-    def from_list(cls, item) -> Event:
+    def from_list(cls, item: Any) -> Event:
         """An event of a log as it travels; ValueError naming what is wrong."""
         if not (isinstance(item, list) and len(item) == 5):
             raise ValueError("an event is a list of 5 items")
@@ -107,7 +113,7 @@ class State:
         self.tree = extend(self.tree, event.tree_digest)
 
 
-def replay(events) -> State:
+def replay(events: Iterable[Event]) -> State:
     """The registers and shape an event log yields; ValueError if it is inconsistent."""
     state = State()
     for n, event in enumerate(events):
@@ -131,7 +137,7 @@ def elf_code(name: str, data: bytes) -> tuple[str, bytes]:
 def python_code(component: type) -> tuple[str, bytes]:
     """A Python partition's code: its component's qualified name and its module's source."""
     name = f"{component.__module__}:{component.__qualname__}"
-    source = Path(inspect.getsourcefile(component)).read_bytes()
+    source = Path(inspect.getsourcefile(component) or "").read_bytes()
     return f"python {name}", sha256(canonical([name, sha256(source)]))
 
 
@@ -139,7 +145,7 @@ class Measurements:
     """The host's measurement log of one device: its events in order, the state they give,
     and the root of trust its tree register is extended into (None: not anchored)."""
 
-    def __init__(self, root=None):
+    def __init__(self, root: RootOfTrust | None = None):
         self.root = root
         self.events: list[Event] = []
         self.state = State()

@@ -17,9 +17,11 @@ A TOML file; key paths are relative to its folder::
 """
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipsim.kernel.errors import PipsimError
 from pipsim.tokens.errors import VaultError
@@ -38,6 +40,8 @@ class PolicyError(PipsimError, ValueError):
 
 @dataclass(frozen=True)
 class Signer:
+    """One signer a policy trusts: its kid, role, verify-only key and what it may grant."""
+
     kid: bytes
     role: str
     key: CoseKey                       # verify-only
@@ -46,6 +50,8 @@ class Signer:
 
 @dataclass(frozen=True)
 class TrustPolicy:
+    """The signers an image's signatures are checked against (docs/trust.md), by kid."""
+
     signers: dict[bytes, Signer]
     source: Path | None = None
 
@@ -55,7 +61,7 @@ class TrustPolicy:
         return found if found is not None and found.role == role else None
 
 
-def load(path) -> TrustPolicy:
+def load(path: str | os.PathLike) -> TrustPolicy:
     """Read and check a policy file; PolicyError says what is wrong."""
     path = Path(path)
     try:
@@ -65,7 +71,9 @@ def load(path) -> TrustPolicy:
     return parse(data, path.parent, source=path)
 
 
-def parse(data: dict, base=".", source: Path | None = None) -> TrustPolicy:
+def parse(data: dict, base: str | os.PathLike = ".", source: Path | None = None) -> TrustPolicy:
+    """Check a policy given as its decoded TOML (key paths relative to ``base``); PolicyError
+    says what is wrong."""
     where = source or "trust policy"
     if set(data) != {"signer"} or not isinstance(data["signer"], list) or not data["signer"]:
         raise PolicyError(f"{where}: a trust policy is a non-empty array of [[signer]] tables")
@@ -80,7 +88,7 @@ def parse(data: dict, base=".", source: Path | None = None) -> TrustPolicy:
     return TrustPolicy(signers, source)
 
 
-def _signer(where: str, table, base: Path) -> Signer:
+def _signer(where: str, table: Any, base: Path) -> Signer:
     if not isinstance(table, dict) or not {"kid", "role", "key"} <= set(table) <= _SIGNER_KEYS:
         raise PolicyError(f"{where}: needs kid, role and key (and may have grants)")
     kid, role, key_path = table["kid"], table["role"], table["key"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import os
+from typing import Any
 
 import cbor2
 from cryptography.exceptions import InvalidTag
@@ -72,14 +73,14 @@ class RootOfTrust(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def check_quote(cls, quote: bytes, public_key, nonce: bytes, claims: bytes,
+    def check_quote(cls, quote: bytes, public_key: Any, nonce: bytes, claims: bytes,
                     register: bytes) -> None:
         """The verifier's side: ``quote`` is signed by ``public_key`` over ``nonce``, the
         register value ``register`` and (where the root signs them) ``claims``; else
         AttestationError (malformed, bad_signature, nonce_mismatch, log_mismatch)."""
 
     @abc.abstractmethod
-    def public_key(self):
+    def public_key(self) -> Any:
         """What a verifier checks quotes with (enrolled once, at manufacture)."""
 
     @abc.abstractmethod

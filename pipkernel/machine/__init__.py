@@ -11,7 +11,7 @@ import itertools
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import cbor2
 from unicorn.unicorn_py3.unicorn import uclib     # the library the binding loaded
@@ -19,10 +19,14 @@ from unicorn.unicorn_py3.unicorn import uclib     # the library the binding load
 from .._pipcore import ffi, lib
 from ..abi import (CONSOLE_VA, CONTEXT_WORDS, CTX_PC, DEVICE_VECTORS, MACHINE_LEVELS,
                    MACHINE_TABLE_SIZE, PAGE_SIZE, RUN_MODES, SYSTEM_VA)
+from .. import elf
 from ..kernel import Kernel
 from ..layout import device_vas
+from ..types import Partition
 from . import arm, snapshot, x86
+from .devices import Device
 from .loader import Image, ImageError, load_image
+from .snapshot import Snapshot
 
 ARCHES = {"arm": arm, "x86": x86}
 STOPS = {lib.PIP_STOP_HALT: "halt", lib.PIP_STOP_PANIC: "panic", lib.PIP_STOP_BUDGET: "budget",
@@ -70,6 +74,9 @@ class Event(NamedTuple):
 
 @dataclass
 class RunResult:
+    """How a run ended (stop), the guest's exit code, its console output, the machine's
+    counters, the last fault and per-partition counters."""
+
     stop: str                   # halt | panic | budget | error | host | interrupted
     exit_code: int
     console: bytes
@@ -86,16 +93,16 @@ _SERIALS = itertools.count(1)
 _MACHINES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
-def _machine(m) -> "Machine | None":
+def _machine(m: Any) -> "Machine | None":
     return _MACHINES.get(int(ffi.cast("uintptr_t", m)))
 
 
 @ffi.def_extern()
-def pip_host_call_py(m, number, args):
+def pip_host_call_py(m: Any, number: int, args: Any) -> int:
     """Kernel calls numbered >= HOST_CALL_BASE (docs/abi.md): served by Python handlers."""
     machine = _machine(m)
     handler = machine.host_calls.get(number) if machine else None
-    if handler is None:
+    if machine is None or handler is None:
         return 0xFFFFFFFF
     try:
         return handler(machine, [args[i] for i in range(6)]) & 0xFFFFFFFF
@@ -105,9 +112,11 @@ def pip_host_call_py(m, number, args):
 
 
 @ffi.def_extern()
-def pip_device_read_py(m, index, offset, size):
+def pip_device_read_py(m: Any, index: int, offset: int, size: int) -> int:
     """A guest load from the page of a device written in Python (machine.devices)."""
     machine = _machine(m)
+    if machine is None:                   # a machine being freed: nothing is there
+        return 0
     try:
         return machine.mapped_devices[index].read(offset, size) & 0xFFFFFFFF
     except Exception as error:            # as for host calls
@@ -116,8 +125,11 @@ def pip_device_read_py(m, index, offset, size):
 
 
 @ffi.def_extern()
-def pip_device_write_py(m, index, offset, size, value):
+def pip_device_write_py(m: Any, index: int, offset: int, size: int, value: int) -> None:
+    """A guest store to the page of a device written in Python (machine.devices)."""
     machine = _machine(m)
+    if machine is None:
+        return
     try:
         machine.mapped_devices[index].write(offset, size, value)
     except Exception as error:
@@ -127,8 +139,8 @@ def pip_device_write_py(m, index, offset, size, value):
 class Machine:
     """An emulated ARMv7-A or x86-32 CPU running the partitions of one kernel."""
 
-    def __init__(self, arch: str = "arm", pages: int = 4096, devices=(), python_root: bool = False,
-                 policy: str = "pip", mode: str = DEFAULT_MODE):
+    def __init__(self, arch: str = "arm", pages: int = 4096, devices: Sequence[Device] = (),
+                 python_root: bool = False, policy: str = "pip", mode: str = DEFAULT_MODE):
         """python_root: the root partition is Python code acting through the API (no root
         image): firmware partitions run until they pass control back to the root.  policy:
         the kernel's (docs/kernel.md §9); the console, system and device pages are marked
@@ -151,7 +163,9 @@ class Machine:
         linear = sorted(va for va in maps if va != k.geometry.vidt_va)
         if len(devices) > lib.PIP_MAX_DEVICES:
             raise ValueError(f"at most {lib.PIP_MAX_DEVICES} devices, not {len(devices)}")
-        self.devices = {d.name: (va, d) for d, va in zip(devices, device_vas(linear, len(devices)))}
+        #: {name: (VA, device)}; a snapshot also asks a device for state() / set_state()
+        self.devices: dict[str, tuple[int, Any]] = {
+            d.name: (va, d) for d, va in zip(devices, device_vas(linear, len(devices)))}
         for pa in [self.console_pa, self.system_pa] + [maps[va].pa for va, _ in
                                                        self.devices.values()]:
             k.mark_device(pa // PAGE_SIZE)        # before the engine maps the rest as RAM
@@ -166,7 +180,7 @@ class Machine:
         #: this process's machines, numbered from 1 in the order made (a trace's "machine")
         self.serial = next(_SERIALS)
         #: {call number >= HOST_CALL_BASE: handler(machine, args[6]) -> result}
-        self.host_calls: dict = {}
+        self.host_calls: dict[int, Callable[[Machine, list[int]], int]] = {}
         #: what host-call handlers and devices raised (they must not unwind through C)
         self.host_errors: list[Exception] = []
         self._m.host_call = lib.pip_host_call_py
@@ -208,7 +222,7 @@ class Machine:
         lib.pip_machine_raise_irq(self._m, vector)      # delivered before the next block
 
     # ---- loading ----
-    def load(self, path: str) -> Image:
+    def load(self, path: elf.ImageSource) -> Image:
         """Load a root image and point the CPU at its entry (docs/abi.md "Memory map")."""
         self.image = load_image(self, path)
         lib.pip_machine_code_changed(self._m)   # host writes do not invalidate translated code
@@ -223,7 +237,7 @@ class Machine:
         them is dropped (host writes do not invalidate it)."""
         lib.pip_machine_code_changed(self._m)
 
-    def add_python_partition(self, partition) -> None:
+    def add_python_partition(self, partition: Partition) -> None:
         """Mark a partition as run by Python code (no CPU context): when control passes to
         it, the run stops with "host"."""
         m = self._m
@@ -233,10 +247,11 @@ class Machine:
         m.host_count += 1
 
     def is_python_partition(self, pd: int) -> bool:
+        """The partition with descriptor page ``pd`` is run by Python code."""
         m = self._m
         return any(m.hosts[i] == pd for i in range(m.host_count))
 
-    def remove_python_partition(self, partition) -> None:
+    def remove_python_partition(self, partition: Partition) -> None:
         """Forget a Python partition (it was deleted: its descriptor page may serve again)."""
         m = self._m
         hosts = [m.hosts[i] for i in range(m.host_count) if m.hosts[i] != partition.pd]
@@ -292,6 +307,7 @@ class Machine:
         lib.pip_machine_load_cpu(self._m)
 
     def set_root_rights(self, va: int, r: bool, w: bool, x: bool) -> None:
+        """Give the root's page at ``va`` the rights r w x (ImageError if it maps none)."""
         if lib.pip_root_set_rights(self.kernel.handle, va, r, w, x):
             raise ImageError(f"the root does not map {va:#x}")
 
@@ -343,9 +359,9 @@ class Machine:
             if value and self.mode == "fast":
                 raise ValueError(f"{name}: fast mode counts no instructions or blocks; "
                                  "use max_seconds, or mode exact")
-        for name, value in (("max_seconds", max_seconds), ("slice_seconds", slice_seconds)):
-            if not (isinstance(value, (int, float)) and 0 <= value < 1e9):
-                raise ValueError(f"{name} must be a number of seconds >= 0, not {value!r}")
+        for name, seconds in (("max_seconds", max_seconds), ("slice_seconds", slice_seconds)):
+            if not (isinstance(seconds, (int, float)) and 0 <= seconds < 1e9):
+                raise ValueError(f"{name} must be a number of seconds >= 0, not {seconds!r}")
         if between is not None and not slice_seconds > 0:
             raise ValueError(f"slice_seconds must be > 0 with between, not {slice_seconds!r}")
         m = self._m
@@ -365,8 +381,8 @@ class Machine:
         return RunResult(stop, int(m.exit_code), self.take_console(), counters, fault,
                          self.partition_stats(), self.mode)
 
-    def _run_sliced(self, max_blocks, max_instructions, max_seconds, between,
-                    slice_seconds) -> str:
+    def _run_sliced(self, max_blocks: int, max_instructions: int, max_seconds: float,
+                    between: Callable[["Machine"], bool], slice_seconds: float) -> str:
         m = self._m
         if lib.pip_machine_begin(m, max_blocks, max_instructions, int(max_seconds * 1e9)):
             return "error"
@@ -454,7 +470,7 @@ class Machine:
                                 "devices": devices})
 
     @classmethod
-    def from_snapshot(cls, data: bytes, devices=()) -> "Machine":
+    def from_snapshot(cls, data: bytes, devices: Sequence[Device] = ()) -> "Machine":
         """A new machine as the snapshot says (its arch, pages, policy and mode; devices:
         the same devices written in Python, by name, as the machine it was taken of)."""
         taken = snapshot.decode(data)
@@ -470,7 +486,7 @@ class Machine:
         as it was.  The loaded image's description goes (Machine.image: None)."""
         self._restore(snapshot.decode(data))
 
-    def _restore(self, taken: "snapshot.Snapshot") -> None:
+    def _restore(self, taken: Snapshot) -> None:
         snapshot.check_fits(taken, self.identity())
         states, record = snapshot.device_states(taken), taken.sections["state"]
         memory, previous = taken.sections["memory"], {}
@@ -496,7 +512,7 @@ class Machine:
             return None
         return tuple(words)
 
-    def set_context(self, words) -> None:
+    def set_context(self, words: Iterable[int]) -> None:
         """Set the running partition's registers (a context record; its status word only as
         far as user mode may set it, docs/abi.md "Privilege")."""
         words = tuple(words)
@@ -517,8 +533,8 @@ class Machine:
         if type(address) is not int or not 0 <= address < 1 << 32 or type(size) is not int \
                 or not 0 < size <= PAGE_SIZE:
             raise ValueError(f"not a point: {address!r} size {size!r}")
-        code = lib.pip_machine_debug_point(self._m, WATCH_ACCESSES.get(access, 0), address,
-                                           size, int(bool(on)))
+        kind = 0 if access is None else WATCH_ACCESSES[access]
+        code = lib.pip_machine_debug_point(self._m, kind, address, size, int(bool(on)))
         if code == -1:
             raise ValueError(f"at most {lib.PIP_MAX_BREAKPOINTS} breakpoints and "
                              f"{lib.PIP_MAX_WATCHPOINTS} watchpoints")
@@ -547,6 +563,7 @@ class Machine:
 
     @property
     def tracing(self) -> bool:
+        """The machine records events (take_trace); off by default."""
         return bool(self._m.tracing)
 
     @tracing.setter
@@ -554,6 +571,6 @@ class Machine:
         self._m.tracing = int(on)
 
 
-def _check_mode(mode) -> None:
+def _check_mode(mode: object) -> None:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")

@@ -2,23 +2,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .. import elf
 from ..abi import PAGE_SIZE, ROOT_IMAGE_BASE
 from ..elf import ImageError
+
+if TYPE_CHECKING:
+    from . import Machine
 
 __all__ = ["Image", "ImageError", "load_image"]
 
 
 @dataclass(frozen=True)
 class Image:
+    """A root image as loaded: its entry, its stack's top, its segments and its symbols."""
+
     entry: int
     stack_top: int
     segments: tuple[tuple[int, int, str], ...]     # (va, size, "rwx" flags)
     symbols: dict[str, int]                        # the ELF symbol table: name -> address
 
 
-def load_image(machine, path: str) -> Image:
+def load_image(machine: Machine, path: elf.ImageSource) -> Image:
     """Check the whole image, then copy every PT_LOAD segment into the root's pages at its
     VA and give those pages the segment's rights; a refused image changes nothing."""
     image = elf.read(path, machine.arch.NAME)
@@ -39,7 +45,7 @@ def load_image(machine, path: str) -> Image:
     return loaded
 
 
-def _page_rights(machine, image: elf.ElfImage) -> dict[int, set[str]]:
+def _page_rights(machine: Machine, image: elf.ElfImage) -> dict[int, set[str]]:
     """{page: rights} of the image's pages if the root's pages can hold it and its entry is
     in an executable segment, else ImageError."""
     k = machine.kernel

@@ -1,14 +1,19 @@
 """Human-readable fault reports and run summaries (docs/debugging.md)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Sequence
+
 from ..abi import CTX_PC, CTX_REGS, CTX_STATUS
 from ..types import Partition
 from .trace import ACCESS_NAMES, VECTOR_NAMES
 
+if TYPE_CHECKING:
+    from . import Machine, RunResult
+
 NEIGHBOURS = 3          # instructions listed before and after the faulting one
 
 
-def _read(machine, pd: int, address: int, size: int) -> bytes | None:
+def _read(machine: Machine, pd: int, address: int, size: int) -> bytes | None:
     """The bytes at [address, address + size) as the partition sees them, or None."""
     try:
         return machine.kernel.as_partition(Partition(pd)).read(address, size)
@@ -16,7 +21,7 @@ def _read(machine, pd: int, address: int, size: int) -> bytes | None:
         return None
 
 
-def instruction_at(machine, partition_pd: int, pc: int) -> str:
+def instruction_at(machine: Machine, partition_pd: int, pc: int) -> str:
     """The instruction at pc as the partition sees it, disassembled by capstone."""
     cs, address = machine.arch.disassembler(pc)
     code = _read(machine, partition_pd, address, 16)
@@ -27,7 +32,7 @@ def instruction_at(machine, partition_pd: int, pc: int) -> str:
     return "<not an instruction>"
 
 
-def listing(machine, pd: int, pc: int, around: int = NEIGHBOURS) -> list[str]:
+def listing(machine: Machine, pd: int, pc: int, around: int = NEIGHBOURS) -> list[str]:
     """The instruction at pc (marked =>) and up to `around` before and after it: decoding
     starts at the farthest earlier byte from which the instructions land on pc."""
     cs, at = machine.arch.disassembler(pc)
@@ -47,7 +52,7 @@ def listing(machine, pd: int, pc: int, around: int = NEIGHBOURS) -> list[str]:
     return [f"  => {at:#010x}  <not readable>"]
 
 
-def registers(machine, context) -> list[str]:
+def registers(machine: Machine, context: Sequence[int]) -> list[str]:
     """A context record's registers, four to a line."""
     abi = machine.arch.ABI
     pairs = [(name, context[CTX_REGS + i]) for i, name in enumerate(abi.registers)
@@ -58,11 +63,12 @@ def registers(machine, context) -> list[str]:
 
 
 def partition_name(names: dict[int, str] | None, pd: int) -> str:
+    """A partition's name and descriptor page ("driver (pd 32)"), or "pd N" without one."""
     name = (names or {}).get(pd)
     return f"{name} (pd {pd})" if name else f"pd {pd}"
 
 
-def fault_report(machine, fault: dict, panic: bool, names: dict[int, str] | None = None,
+def fault_report(machine: Machine, fault: dict, panic: bool, names: dict[int, str] | None = None,
                  detail: bool = False) -> str:
     """The fault (RunResult.fault): what, whose (the faulting partition), where, which
     access to which exact address; with detail, its registers and the code around pc."""
@@ -82,7 +88,8 @@ def fault_report(machine, fault: dict, panic: bool, names: dict[int, str] | None
     return "\n".join(lines)
 
 
-def summary(result) -> str:
+def summary(result: RunResult) -> str:
+    """A run's result in lines: how it stopped, the machine's counters, each partition's."""
     c = result.counters
     exact = result.mode == "exact"
     counted = (f"instructions {c['instructions']}, blocks {c['blocks']}" if exact
@@ -103,7 +110,7 @@ def summary(result) -> str:
     return "\n".join(lines)
 
 
-def where(machine, result, names: dict[int, str] | None = None) -> str:
+def where(machine: Machine, result: RunResult, names: dict[int, str] | None = None) -> str:
     """Where each partition was when the run stopped: name (or pd), state, pc, what it ran."""
     k = machine.kernel
     current = k.current.pd

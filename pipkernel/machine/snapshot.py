@@ -52,10 +52,12 @@ class Snapshot:
 
     @property
     def identity(self) -> dict:
+        """What the machine it was taken of was (IDENTITY's fields of its header)."""
         return {name: self.header[name] for name in IDENTITY}
 
 
 def pipsim_version() -> str:
+    """The installed pipsim's version (a snapshot's header records it)."""
     return version("pipsim")
 
 
@@ -168,5 +170,6 @@ REFUSALS = {lib.PIP_SNAP_E_SIZE: "its state record has the wrong size",
 
 
 def refusal(code: int) -> SnapshotError:
+    """The SnapshotError for a refusal code of the C glue (REFUSALS)."""
     return SnapshotError(f"snapshot refused: {REFUSALS.get(code, f'code {code}')}; the "
                          f"machine is as it was")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 
 from .. import elf
 from ..abi import (CHILD_EXIT_MAGIC, CONSOLE_VA, CONTEXT_WORDS, CTX_REGS, MAIN_SLOTS, PAGE_SIZE,
@@ -14,10 +15,15 @@ from ..abi import VIDT_CONTEXT_OFFSET as CONTEXT_OFFSET
 from ..types import Partition
 from ..wrappers import PageAllocator, create_child, map_page
 
+if TYPE_CHECKING:
+    from ..kernel import Kernel, PartitionAPI
+    from . import Machine, RunResult
+
 NO_SAVE = 2     # a VIDT slot libpip leaves null: a yield naming it saves nothing (PIP_SLOT_NONE)
 
 
-def spawn_child(machine, api, alloc, path: str, args=(0, 0, 0, 0), pipflags: int = 1) -> int:
+def spawn_child(machine: Machine, api: PartitionAPI, alloc: PageAllocator, path: elf.ImageSource,
+                args: Sequence[int] = (0, 0, 0, 0), pipflags: int = 1) -> int:
     """Create a child of api's partition running the ELF at path (linked at its own low VAs):
     each segment's pages are copied into fresh pages of the parent and given with the
     segment's rights, the child gets a VIDT page with one main context (entry, __stack_top,
@@ -44,7 +50,7 @@ def spawn_child(machine, api, alloc, path: str, args=(0, 0, 0, 0), pipflags: int
     return desc
 
 
-def python_parent_vidt(api, vidt_va: int = VIDT_VA) -> None:
+def python_parent_vidt(api: PartitionAPI, vidt_va: int = VIDT_VA) -> None:
     """Prepare the VIDT of a Python partition that runs firmware children: every slot names
     one context in the page's upper half, so whatever a child yields to or faults into,
     control comes back to the Python partition (the machine's run stops "host")."""
@@ -52,7 +58,8 @@ def python_parent_vidt(api, vidt_va: int = VIDT_VA) -> None:
     api.write(vidt_va, landing * (CONTEXT_OFFSET // 4))
 
 
-def _vidt_page(machine, entry: int, stack_top: int, args, pipflags: int) -> bytes:
+def _vidt_page(machine: Machine, entry: int, stack_top: int, args: Sequence[int],
+               pipflags: int) -> bytes:
     words = machine.arch.ABI.start_context(entry, stack_top, args, pipflags, valid=1)
     page = bytearray(PAGE_SIZE)
     for slot in MAIN_SLOTS:
@@ -61,7 +68,7 @@ def _vidt_page(machine, entry: int, stack_top: int, args, pipflags: int) -> byte
     return bytes(page)
 
 
-def child_exit_code(kernel, child: Partition) -> int | None:
+def child_exit_code(kernel: Kernel, child: Partition) -> int | None:
     """The exit code of a child whose main returned (or that called exit): libpip's start
     file raised CHILD_EXIT_VECTOR with r0 / eax = the code and r1 / ecx = CHILD_EXIT_MAGIC,
     which the kernel saved in its main context (its VIDT page, slots 48 / 49).  None if its
@@ -86,11 +93,12 @@ class ChildRun:
     end: str
     exit_code: int | None
     fault: dict | None
-    result: object              # the machine's RunResult
+    result: RunResult
     child: Partition
 
 
-def run_child(machine, path: str, args=(0, 0, 0, 0), max_instructions: int = 0,
+def run_child(machine: Machine, path: elf.ImageSource, args: Sequence[int] = (0, 0, 0, 0),
+              max_instructions: int = 0,
               max_seconds: float = 0) -> ChildRun:
     """On a machine with a Python root (Machine(python_root=True)), create a child running
     the ELF at path (linked as a child: `pipsim cc --kind child`) with main(*args), lend it
@@ -105,7 +113,8 @@ def run_child(machine, path: str, args=(0, 0, 0, 0), max_instructions: int = 0,
     child = Partition(k.mappings(k.root)[desc].pa // PAGE_SIZE)
     faults = machine.counters()["faults"]
     if root.yield_(desc, 0, NO_SAVE, 0, 0) != 0:
-        raise RuntimeError(f"the root could not yield to the child of {path}")
+        where = elf.IN_MEMORY if isinstance(path, (bytes, bytearray)) else path
+        raise RuntimeError(f"the root could not yield to the child of {where}")
     machine.enter()
     result = machine.run(max_instructions=max_instructions, max_seconds=max_seconds)
     if result.stop != "host":

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Callable, Iterable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TextIO
 
 from .._pipcore import lib
 from ..abi import ACCESS_CODES, SYSCALLS, VECTORS, PipError
+
+if TYPE_CHECKING:                         # the machine imports this module
+    from . import Event, Machine
 
 FORMAT, VERSION = "pipsim-trace", 1
 #: what "t" counts, by run mode (docs/abi.md "Run modes")
@@ -39,7 +42,7 @@ def listening() -> bool:
     return LOGGER.isEnabledFor(logging.INFO)
 
 
-def emit(machine, event: str, **fields) -> None:
+def emit(machine: Machine | None, event: str, **fields: Any) -> None:
     """An event of a layer above the machine (the runtime's commands, relay passes, driver
     turns), at the machine's clock; nothing unless a trace listens, or without a machine (a
     Python-only image).  Its fields must not include "pd" (the mark of the machine's own
@@ -50,12 +53,12 @@ def emit(machine, event: str, **fields) -> None:
                                   "machine": machine})
 
 
-def describe(e, names: dict[int, str] | None = None,
+def describe(e: Event, names: dict[int, str] | None = None,
              disassemble: Callable[[int, int], str] | None = None) -> dict:
     """One machine event (pipsim.kernel.machine.Event) as a dict with named fields."""
     names = names or {}
 
-    def who(pd):
+    def who(pd: int) -> str:
         return names.get(pd, f"pd {pd}")
     kind = KINDS.get(e.kind, str(e.kind))
     out = {"t": e.time, "event": kind, "pd": e.partition, "partition": who(e.partition),
@@ -107,12 +110,12 @@ class JsonLines:
 
     def __init__(self, handle: TextIO, text_mode: bool = False):
         self.handle, self.text_mode = handle, text_mode
-        self.machine = None
+        self.machine: Machine | None = None
         self.names: dict[int, str] = {}
         self.disassemble: Callable[[int, int], str] | None = None
         self._handler: logging.Handler | None = None
 
-    def start(self, machine, names: dict[int, str] | None = None,
+    def start(self, machine: Machine, names: dict[int, str] | None = None,
               disassemble: Callable[[int, int], str] | None = None) -> None:
         """The machine whose events follow (the header, once): partition names by pd, and
         how instruction events get their text."""
@@ -128,12 +131,14 @@ class JsonLines:
         self.handle.write((text(record) if self.text_mode else json.dumps(record)) + "\n")
 
     def write(self, events: Iterable[dict]) -> None:
+        """Events (as describe gives them), written and flushed."""
         for event in events:
             self._line(event)
         self.handle.flush()
 
     def drain(self) -> None:
         """The machine's events recorded since the last drain, written."""
+        assert self.machine is not None, "start comes first"
         self.write(describe(e, self.names, self.disassemble) for e in self.machine.take_trace())
 
     def attach(self) -> None:
@@ -144,6 +149,7 @@ class JsonLines:
         LOGGER.propagate = False
 
     def detach(self) -> None:
+        """Stop writing what layers above emit."""
         if self._handler:
             LOGGER.removeHandler(self._handler)
             self._handler = None
@@ -157,8 +163,8 @@ class _Emitted(logging.Handler):
         self.writer = writer
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.writer.start(record.machine)
-        self.writer.write([record.trace])
+        self.writer.start(getattr(record, "machine"))     # emit's extra fields
+        self.writer.write([getattr(record, "trace")])
 
 
 # ---- export: the Chrome trace event format (Trace Event Format, "JSON Object Format") ----
@@ -185,7 +191,7 @@ def to_chrome(lines: Iterable[dict]) -> dict:
     running: tuple[int, float] | None = None
     last = 0.0
 
-    def slice_(pd, name, ts, dur, args=None):
+    def slice_(pd: int, name: str, ts: float, dur: float, args: dict | None = None) -> float:
         ts = max(ts, ends.get(pd, 0.0))
         ends[pd] = ts + dur
         out.append({"ph": "X", "pid": MACHINE_PID, "tid": pd, "name": name, "ts": ts,

@@ -25,7 +25,7 @@ _ACCESS_BITS = {"r": PTE_READ, "w": PTE_WRITE, "x": PTE_EXEC}
 # ---------------------------------------------------------------- argument validation
 
 
-def _check_va(k: "Kernel", name: str, value) -> int:
+def _check_va(k: "Kernel", name: str, value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int (a virtual address), not {type(value).__name__}")
     if not 0 <= value < k.geometry.va_limit:
@@ -34,7 +34,7 @@ def _check_va(k: "Kernel", name: str, value) -> int:
     return int(value)
 
 
-def _check_word(name: str, value) -> int:
+def _check_word(name: str, value: object) -> int:
     if not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if not 0 <= value < WORD_LIMIT:
@@ -42,7 +42,7 @@ def _check_word(name: str, value) -> int:
     return int(value)
 
 
-def _check_policy(value) -> str:
+def _check_policy(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"policy must be a str (one of {', '.join(POLICIES)}), "
                         f"not {type(value).__name__}")
@@ -51,7 +51,7 @@ def _check_policy(value) -> str:
     return value
 
 
-def _check_flag(name: str, value) -> bool:
+def _check_flag(name: str, value: object) -> bool:
     if not isinstance(value, int):
         raise TypeError(f"{name} must be a bool (or 0/1), not {type(value).__name__}")
     if value not in (0, 1):
@@ -84,14 +84,17 @@ class Kernel:
 
     @property
     def root(self) -> Partition:
+        """As pipsim.kernel.Kernel.root: the root partition."""
         return Partition(ROOT_PD)
 
     @property
     def current(self) -> Partition:
+        """As pipsim.kernel.Kernel.current."""
         return Partition(self._s.current)
 
     @property
     def cpu_context(self) -> tuple[int, ...]:
+        """As pipsim.kernel.Kernel.cpu_context."""
         return tuple(self._s.cpu)
 
     @cpu_context.setter
@@ -104,9 +107,11 @@ class Kernel:
 
     @property
     def last_error(self) -> PipError | None:
+        """As pipsim.kernel.Kernel.last_error."""
         return self._s.last_error
 
     def as_partition(self, p: Partition) -> "PartitionAPI":
+        """As pipsim.kernel.Kernel.as_partition."""
         self._live(p)
         return PartitionAPI(self, p)
 
@@ -125,16 +130,20 @@ class Kernel:
         return p.pd
 
     def partitions(self) -> list[Partition]:
+        """As pipsim.kernel.Kernel.partitions."""
         return [Partition(pd) for pd in self._tree().order]
 
     def children(self, p: Partition) -> list[Partition]:
+        """As pipsim.kernel.Kernel.children."""
         return [Partition(pd) for pd in self._tree().childrenOf[self._live(p)]]
 
     def parent(self, p: Partition) -> Partition | None:
+        """As pipsim.kernel.Kernel.parent."""
         parent = self._tree().parentOf[self._live(p)]
         return None if parent is None else Partition(parent)
 
     def mappings(self, p: Partition) -> dict[int, Mapping]:
+        """As pipsim.kernel.Kernel.mappings."""
         info = self._tree().info(self._live(p))
         return {va: Mapping(page * PAGE_SIZE, bool(e & PTE_READ), bool(e & PTE_WRITE),
                             bool(e & PTE_EXEC), bool(e & PTE_ACCESSIBLE))
@@ -142,12 +151,15 @@ class Kernel:
                 for e in (info.leafEntries[va],)}
 
     def config_pages(self, p: Partition) -> frozenset[int]:
+        """As pipsim.kernel.Kernel.config_pages."""
         return frozenset(self._tree().info(self._live(p)).configPages)
 
     def used_pages(self, p: Partition) -> frozenset[int]:
+        """As pipsim.kernel.Kernel.used_pages."""
         return frozenset(self._tree().info(self._live(p)).usedPages)
 
     def check_invariants(self) -> list[str]:
+        """As pipsim.kernel.Kernel.check_invariants."""
         return checkInvariants(self._s)
 
     def check_extra_properties(self) -> list[str]:
@@ -165,6 +177,7 @@ class Kernel:
         self._s.devices.add(int(page))
 
     def device_pages(self) -> frozenset[int]:
+        """As pipsim.kernel.Kernel.device_pages."""
         return frozenset(self._s.devices)
 
     def physical_memory(self) -> memoryview:
@@ -173,13 +186,15 @@ class Kernel:
 
     # ---- test-only raw access ----
     def debug_write_word(self, pa: int, value: int) -> None:
+        """As pipsim.kernel.Kernel.debug_write_word."""
         pa = self._check_pa(pa)
         self._s.mem.write_word(pa, _check_word("value", value))
 
     def debug_read_word(self, pa: int) -> int:
+        """As pipsim.kernel.Kernel.debug_read_word."""
         return self._s.mem.read_word(self._check_pa(pa))
 
-    def _check_pa(self, pa) -> int:
+    def _check_pa(self, pa: object) -> int:
         if not isinstance(pa, int) or isinstance(pa, bool):
             raise TypeError(f"pa must be an int, not {type(pa).__name__}")
         if not 0 <= pa <= self._s.mem.size - 4 or pa % 4:
@@ -205,75 +220,90 @@ class PartitionAPI:
         """The state and the caller, the two first arguments of every service."""
         return self._k._s, self.partition.pd
 
-    def _va(self, name, value):
+    def _va(self, name: str, value: object) -> int:
         return _check_va(self._k, name, value)
 
     # ---- memory services ----
-    def create_partition(self, desc, pd, sh1, sh2, ll) -> bool:
+    def create_partition(self, desc: int, pd: int, sh1: int, sh2: int, ll: int) -> bool:
+        """As pipsim.kernel.PartitionAPI.create_partition."""
         args = [self._va(n, v) for n, v in
                 (("desc", desc), ("pd", pd), ("sh1", sh1), ("sh2", sh2), ("ll", ll))]
         return services.createPartition(*self._enter(), *args)
 
-    def delete_partition(self, desc) -> bool:
+    def delete_partition(self, desc: int) -> bool:
+        """As pipsim.kernel.PartitionAPI.delete_partition."""
         desc = self._va("desc", desc)
         return services.deletePartition(*self._enter(), desc)
 
-    def add_vaddr(self, src, desc, dst, r, w, e) -> bool:
+    def add_vaddr(self, src: int, desc: int, dst: int, r: int, w: int, e: int) -> bool:
+        """As pipsim.kernel.PartitionAPI.add_vaddr."""
         src, desc, dst = self._va("src", src), self._va("desc", desc), self._va("dst", dst)
         r, w, e = _check_flag("r", r), _check_flag("w", w), _check_flag("e", e)
         return services.addVAddr(*self._enter(), src, desc, dst, r, w, e)
 
-    def remove_vaddr(self, desc, va) -> bool:
+    def remove_vaddr(self, desc: int, va: int) -> bool:
+        """As pipsim.kernel.PartitionAPI.remove_vaddr."""
         desc, va = self._va("desc", desc), self._va("va", va)
         return services.removeVAddr(*self._enter(), desc, va)
 
-    def prepare(self, desc, va, first_free_va) -> Prepared:
+    def prepare(self, desc: int, va: int, first_free_va: int) -> Prepared:
+        """As pipsim.kernel.PartitionAPI.prepare."""
         desc, va = self._va("desc", desc), self._va("va", va)
         fst = self._va("first_free_va", first_free_va)
         return services.prepare(*self._enter(), desc, va, fst)
 
-    def collect(self, desc, va) -> bool:
+    def collect(self, desc: int, va: int) -> bool:
+        """As pipsim.kernel.PartitionAPI.collect."""
         desc, va = self._va("desc", desc), self._va("va", va)
         return services.collect(*self._enter(), desc, va)
 
-    def count_to_map(self, desc, va) -> int:
+    def count_to_map(self, desc: int, va: int) -> int:
+        """As pipsim.kernel.PartitionAPI.count_to_map."""
         desc, va = self._va("desc", desc), self._va("va", va)
         return services.countToMap(*self._enter(), desc, va)
 
-    def mapped_in_child(self, va) -> int:
+    def mapped_in_child(self, va: int) -> int:
+        """As pipsim.kernel.PartitionAPI.mapped_in_child."""
         va = self._va("va", va)
         return services.mappedInChild(*self._enter(), va)
 
     # ---- control flow ----
-    def dispatch(self, desc, vint, notify, data1, data2) -> int:
+    def dispatch(self, desc: int, vint: int, notify: int, data1: int, data2: int) -> int:
+        """As pipsim.kernel.PartitionAPI.dispatch."""
         desc = self._va("desc", desc)
         vint, notify = _check_word("vint", vint), _check_word("notify", notify)
         data1, data2 = _check_word("data1", data1), _check_word("data2", data2)
         return control.dispatch(*self._enter(), desc, vint, notify, data1, data2)
 
-    def resume(self, desc, pipflags) -> int:
+    def resume(self, desc: int, pipflags: int) -> int:
+        """As pipsim.kernel.PartitionAPI.resume."""
         if not (isinstance(desc, int) and not isinstance(desc, bool) and desc == RESUME_SELF):
             desc = self._va("desc", desc)
         pipflags = _check_word("pipflags", pipflags)
         return control.resume(*self._enter(), desc, pipflags)
 
-    def yield_(self, callee, target_interrupt, save_index, flags_on_yield, flags_on_wake) -> int:
+    def yield_(self, callee: int, target_interrupt: int, save_index: int, flags_on_yield: int,
+               flags_on_wake: int) -> int:
+        """As pipsim.kernel.PartitionAPI.yield_."""
         callee = self._va("callee", callee)
         args = [_check_word(n, v) for n, v in
                 (("target_interrupt", target_interrupt), ("save_index", save_index),
                  ("flags_on_yield", flags_on_yield), ("flags_on_wake", flags_on_wake))]
         return control.yield_(*self._enter(), callee, *args)
 
-    def get_int_state(self, desc) -> int:
+    def get_int_state(self, desc: int) -> int:
+        """As pipsim.kernel.PartitionAPI.get_int_state."""
         desc = self._va("desc", desc)
         return control.get_int_state(*self._enter(), desc)
 
-    def set_int_state(self, value) -> None:
+    def set_int_state(self, value: int) -> None:
+        """As pipsim.kernel.PartitionAPI.set_int_state."""
         value = _check_word("value", value)
         control.set_int_state(*self._enter(), value)
 
     # ---- memory accesses as this partition (docs/kernel.md §7) ----
-    def translate(self, va, access) -> int | None:
+    def translate(self, va: int, access: str) -> int | None:
+        """As pipsim.kernel.PartitionAPI.translate."""
         va = self._va("va", va)
         if not isinstance(access, str):
             raise TypeError(f"access must be one of 'r', 'w', 'x', not {type(access).__name__}")
@@ -307,7 +337,8 @@ class PartitionAPI:
             cursor += length
         return pieces
 
-    def read(self, va, n) -> bytes:
+    def read(self, va: int, n: int) -> bytes:
+        """As pipsim.kernel.PartitionAPI.read."""
         va = self._va("va", va)
         if not isinstance(n, int) or isinstance(n, bool):
             raise TypeError(f"n must be an int, not {type(n).__name__}")
@@ -316,7 +347,8 @@ class PartitionAPI:
         mem = self._k._s.mem
         return b"".join(mem.read_bytes(pa, length) for pa, length in self._pieces(va, n, "r"))
 
-    def write(self, va, data) -> None:
+    def write(self, va: int, data: bytes | bytearray | memoryview) -> None:
+        """As pipsim.kernel.PartitionAPI.write."""
         va = self._va("va", va)
         try:
             data = bytes(memoryview(data))
