@@ -258,7 +258,7 @@ def run_default(out=None, arch: str | None = None, policy: str | None = None,
     out = out or sys.stdout
     status = gateway.run_default(out, arch, policy, mode)
     house = House(arch, policy, mode=mode)
-    print(f"\nthe house (paper §VII): gateway + "
+    print("\nthe house (paper §VII): gateway + "
           + ", ".join(f"{d.name} ({len(d.image.partitions)} partitions, domain {d.domain})"
                       for d in house.devices.values())
           + "; links: " + ", ".join(f"{link.domain} -> {link.device}"

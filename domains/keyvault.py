@@ -21,7 +21,6 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from pipsim.tokens import KeyVault
 from pipsim.trust.rot import SealError
 
 from .host import HostServices

@@ -7,7 +7,7 @@ through system calls, as the root and then as each parent.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 from pipsim.kernel import layout
 from pipsim.kernel.abi import PAGE_SIZE

@@ -22,9 +22,7 @@ class Issuer:
     ``tagged`` is false, and wrapped in the CWT tag 61 if ``cwt_tag``."""
 
     def __init__(self, vault: KeyVault, kid: bytes | str, issuer: str, *, tagged: bool = True,
-from typing import Callable
-
-from pipsim.kernel import reproducible
+                 cwt_tag: bool = False, clock: Callable[[], float] = reproducible.clock):
         key = vault.get(kid)
         if key is None:
             raise VaultError(f"no key with kid {as_kid(kid)!r}")

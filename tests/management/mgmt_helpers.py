@@ -4,8 +4,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from pipsim.management import pki
 from pipsim.tokens import HMAC_256_64, CoseKey
 
