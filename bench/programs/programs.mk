@@ -8,8 +8,8 @@
 BENCH_DIR      := ../bench/programs
 BENCH_PROGRAMS := $(sort $(basename $(notdir $(wildcard $(BENCH_DIR)/*.c))))
 LINK_linux     := -Wl,-T,$(BUILD)/ld/linux.ld
-$(BUILD)/ld/linux.ld: $(SDK_MK)
-	$(PY) -m pipsim.kernel.sdk.flags script 0x10000 0x1000 0 $@
+$(BUILD)/ld/linux.ld: FORCE
+	@$(PY) -m pipsim.kernel.sdk.flags script 0x10000 0x1000 0 $@
 
 define bench_program
 prog_$(1)_KIND := root

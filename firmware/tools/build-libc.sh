@@ -1,17 +1,13 @@
 #!/bin/sh
 # Build newlib from Debian's newlib-source for one architecture (the firmware Makefile's
 # build/libc/ARCH rule, docs/sdk.md "The C library"):
-#   tools/build-libc.sh OUT TARGET CC "CFLAGS" AR RANLIB
+#   tools/build-libc.sh OUT TARGET CC "CFLAGS" AR RANLIB TARBALL
 # OUT gets include/ and lib/{libc,libm}.a, and a stamp of the arguments: built once, again
 # only when they change. CC, CFLAGS and the binutils are the SDK's (pipkernel/sdk/flags.py:
-# GCC's or zig's); newlib's own system calls are off (libpip/syscalls.c has them).
+# GCC's or zig's); newlib's own system calls are off (libpip/syscalls.c has them). TARBALL:
+# newlib's source (tools/newlib-source.sh finds it).
 set -eu
-out=$(realpath -m "$1") target=$2 cc=$3 cflags=$4 ar=$5 ranlib=$6
-tarball=$(ls /usr/src/newlib/newlib-*.tar.* 2>/dev/null | head -n 1)
-if [ -z "$tarball" ]; then
-    echo "build-libc: no /usr/src/newlib/newlib-*.tar.*: run firmware/setup-toolchain.sh" >&2
-    exit 1
-fi
+out=$(realpath -m "$1") target=$2 cc=$3 cflags=$4 ar=$5 ranlib=$6 tarball=$7
 # built already with these arguments: nothing to do
 want="$(basename "$tarball") $target $cc $cflags $ar $ranlib"
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$want" ]; then
