@@ -1,9 +1,14 @@
-"""setuptools glue for what pyproject.toml cannot say: cffi's build script, and the import
+"""setuptools glue for what pyproject.toml cannot say: cffi's build script, the import
 namespace (``pipsim.<name>`` served from the top-level source folders; the table below is its
-one owner)."""
+one owner), and the firmware images a wheel ships (build_firmware)."""
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Command, setup
+from setuptools.command.build import build
 
 NAMESPACE = {"pipsim": "pipsim", "pipsim.kernel": "pipkernel", "pipsim.partitions": "partitions",
              "pipsim.ipc": "ipc", "pipsim.tokens": "tokens", "pipsim.domains": "domains",
@@ -21,5 +26,32 @@ def packages():
     return found
 
 
-setup(package_dir=NAMESPACE, packages=packages(),
+class build_firmware(Command):
+    """The firmware images (make -C firmware, in the tree's firmware/build: GCC if it is there,
+    else zig, a build requirement) into the wheel's pipsim/firmware/build: {arm,x86}/*.elf and
+    their .sig, the trust policy and its public keys.  Editable installs use the tree's."""
+    user_options: list = []
+
+    def initialize_options(self):
+        self.build_lib = None
+
+    def finalize_options(self):
+        self.set_undefined_options("build", ("build_lib", "build_lib"))
+
+    def run(self):
+        lib = Path(self.build_lib).resolve()
+        # pipsim as just built, with the tree's SDK (not the copy in build_lib)
+        env = {**os.environ, "PYTHONPATH": str(lib), "PIPSIM_SDK": str(Path("firmware").resolve())}
+        subprocess.run(["make", "-s", "-C", "firmware", f"PY={sys.executable}"], check=True,
+                       env=env)
+        ship = lib / "pipsim" / "firmware" / "build"
+        for pattern in ("arm/*.elf", "arm/*.elf.sig", "x86/*.elf", "x86/*.elf.sig",
+                        "trust/policy.toml", "trust/*.pub.cose"):
+            for file in Path("firmware/build").glob(pattern):
+                (ship / file.parent.name).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(file, ship / file.parent.name / file.name)
+
+
+build.sub_commands.append(("build_firmware", None))        # after build_py and build_ext
+setup(package_dir=NAMESPACE, packages=packages(), cmdclass={"build_firmware": build_firmware},
       cffi_modules=["pipkernel/_build.py:ffibuilder"])
