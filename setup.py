@@ -41,7 +41,10 @@ class build_firmware(Command):
     def run(self):
         lib = Path(self.build_lib).resolve()
         # pipsim as just built, with the tree's SDK (not the copy in build_lib)
-        env = {**os.environ, "PYTHONPATH": str(lib), "PIPSIM_SDK": str(Path("firmware").resolve())}
+        # (pip's build isolation puts its own folders in PYTHONPATH: they stay)
+        paths = [str(lib), *filter(None, [os.environ.get("PYTHONPATH")])]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths),
+               "PIPSIM_SDK": str(Path("firmware").resolve())}
         subprocess.run(["make", "-s", "-C", "firmware", f"PY={sys.executable}"], check=True,
                        env=env)
         ship = lib / "pipsim" / "firmware" / "build"
