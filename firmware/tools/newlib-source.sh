@@ -3,10 +3,11 @@
 # newlib-source in /usr/src/newlib, else the same package fetched without root into DIR
 # (apt-get download, dpkg-deb -x; once). Prints nothing, and one line on stderr saying what
 # is missing, when neither works.
-#   tools/newlib-source.sh DIR
+#   tools/newlib-source.sh DIR        ($NEWLIB_SOURCE_DIR: another place than /usr/src/newlib)
 set -u
 dir=$1
-for tarball in /usr/src/newlib/newlib-*.tar.* "$dir"/usr/src/newlib/newlib-*.tar.*; do
+for tarball in "${NEWLIB_SOURCE_DIR:-/usr/src/newlib}"/newlib-*.tar.* \
+               "$dir"/usr/src/newlib/newlib-*.tar.*; do
     [ -f "$tarball" ] && { echo "$tarball"; exit 0; }
 done
 if command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1; then
