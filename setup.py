@@ -39,6 +39,8 @@ class build_firmware(Command):
         self.set_undefined_options("build", ("build_lib", "build_lib"))
 
     def run(self):
+        if getattr(self.get_finalized_command("build_py"), "editable_mode", False):
+            return                                                  # the tree's own build
         lib = Path(self.build_lib).resolve()
         # pipsim as just built, with the tree's SDK (not the copy in build_lib)
         # (pip's build isolation puts its own folders in PYTHONPATH: they stay)
