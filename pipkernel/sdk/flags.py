@@ -1,7 +1,9 @@
-"""How a pipsim image is compiled and linked: the one owner of the flags, image bases and
+"""How a pipsim image is compiled and linked: the one owner of the flags of each toolchain
+(GCC or zig's clang, pipsim.kernel.sdk.toolchain), the image bases, the linker scripts and the
 default memory sizes (docs/sdk.md).  The firmware Makefile includes what ``make_variables``
-writes (``python -m pipsim.kernel.sdk.flags make``), ``pipsim cc`` calls ``compile_flags`` and
-``link_flags``, and ``cmake_toolchain`` writes the CMake toolchain files from them.
+writes (``python -m pipsim.kernel.sdk.flags make BUILD``), ``pipsim cc`` calls
+``compile_flags`` and ``link_flags``, and ``cmake_toolchain`` writes the CMake toolchain files
+from them.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import sys
 from ..abi import PAGE_SIZE, ROOT_IMAGE_BASE
 from . import layout
 from .layout import ARCHES, KINDS, STATES, SdkError
-from .toolchain import TOOLCHAINS, chosen, programs, zig_home
+from .toolchain import chosen, programs, zig
 
 IMAGE_BASE = {"root": ROOT_IMAGE_BASE, "child": 0x1000}  # a child's page 0 stays unmapped
 #: default bytes of stack and of malloc heap (newlib's _sbrk) per image kind
@@ -148,7 +150,7 @@ def compiler_includes(arch: str, toolchain: str | None = None) -> list[pathlib.P
     """The compiler's own header folders (stddef.h, stdarg.h, ...)."""
     toolchain = toolchain or chosen()
     if toolchain == "zig":
-        return [zig_home() / "lib" / "include"]
+        return [pathlib.Path(zig()).parent / "lib" / "include"]
     found = [pathlib.Path(_gcc_file(arch, name)) for name in ("include", "include-fixed")]
     return [d for d in found if d.is_dir()]          # (x86's gcc has no include-fixed)
 
