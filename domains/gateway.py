@@ -11,11 +11,11 @@ import dataclasses
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pipsim import partitions
 from pipsim.ipc import Reason
 from pipsim.kernel import MemoryFault, elf
+from pipsim.kernel.sdk.layout import build_dir
 from pipsim.tokens import Issuer, KeyVault
 from pipsim.tokens.keys import HMAC_256_64, ISSUE
 from pipsim.tokens.scope import OPERATIONS
@@ -27,7 +27,6 @@ from .commands import Command, Response
 from .runtime import Runtime
 
 IMAGE = os.path.join(os.path.dirname(__file__), "gateway.toml")   # package data
-FIRMWARE = Path(IMAGE).parent.parent / "firmware" / "build"      # as gateway.toml names it
 TEMPERATURE, PERIOD, LAMP, PACKAGE_URL, APP_CONFIG = (
     "3303/0/5700", "3303/0/5900", "3311/0/5850", "5/0/1", "32769/0/1")
 PACKAGE, UPDATE, UPDATE_STATE, PKG_VERSION = "5/0/0", "5/0/2", "5/0/3", "5/0/7"   # object 5
@@ -107,7 +106,7 @@ class Servers(abc.ABC):
     def driver_package(self, image: str, tamper: bool = False) -> bytes:
         """The maintainer's package (pipsim.domains.update) of the firmware build's signed
         ``image`` for this device's arch; ``tamper``: one byte of its code flipped."""
-        elf_file = FIRMWARE / self.arch / f"{image}.elf"
+        elf_file = build_dir() / self.arch / f"{image}.elf"     # gateway.toml's {firmware}
         code = bytearray(elf_file.read_bytes())
         if tamper:
             code[elf.read(bytes(code)).segments[0].offset] ^= 1

@@ -23,6 +23,7 @@ from typing import NoReturn
 
 from pipsim.ipc import Policy, Relay, Topology
 from pipsim.partitions.boot import measure_partition, spawn_firmware, verify_image
+from pipsim.partitions.fields import expand
 from pipsim.partitions.manifest import firmware
 from pipsim.partitions.plan import child_plan, mailbox_vas
 from pipsim.partitions.spec import ManifestError
@@ -232,9 +233,10 @@ class Lifecycle:
             self.measurements.deleted(name)
 
     def _image_path(self, image: str) -> Path:
-        """A firmware image path as in the image's manifest ("{arch}" allowed), resolved."""
+        """A firmware image path as in the image's manifest ("{arch}", "{firmware}" allowed),
+        resolved."""
         manifest = self.image.manifest
-        return Path(manifest.source).parent / image.replace("{arch}", manifest.arch)
+        return Path(manifest.source).parent / expand(image, manifest.arch)
 
     def check_image(self, image: str) -> None:
         """A firmware image a created domain would run checks against the image's trust

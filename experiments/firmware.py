@@ -1,20 +1,14 @@
-"""Where the experiments find the firmware images (firmware/build/{arm,x86}/NAME.elf).
-
-The directory is the repository's ``firmware/build``, or ``$PIPSIM_FIRMWARE_BUILD`` when set
-(an installed ``pipsim`` has no repository next to it)."""
+"""Where the experiments find the firmware images (firmware/build/{arm,x86}/NAME.elf, or
+``$PIPSIM_FIRMWARE_BUILD``: pipsim.kernel.sdk.layout.build_dir)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from pipsim.kernel.sdk.layout import build_dir
 
 ARCHES = ("arm", "x86")
 #: the images experiments run, per architecture
 IMAGES = ("bench",)
-
-
-def build_dir() -> Path:
-    env = os.environ.get("PIPSIM_FIRMWARE_BUILD")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "firmware" / "build"
 
 
 def image(arch: str, name: str) -> Path:

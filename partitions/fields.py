@@ -11,8 +11,18 @@ import difflib
 import re
 from pathlib import Path
 
+from pipsim.kernel.sdk.layout import build_dir
+
 MISSING = object()
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
+
+
+def expand(value: str, arch: str | None = None) -> str:
+    """A manifest's path with its placeholders filled: "{firmware}", the firmware build
+    (``$PIPSIM_FIRMWARE_BUILD``, else the SDK's build: pipsim.kernel.sdk.layout.build_dir), and
+    "{arch}" when ``arch`` is given (docs/manifests.md)."""
+    value = value.replace("{firmware}", str(build_dir()))
+    return value.replace("{arch}", arch) if arch else value
 
 
 def kind(value) -> str:
@@ -96,7 +106,7 @@ class FieldReader:
         value = self.get(path, table, key, str, default, lambda v: None if v else "empty path")
         if value is None:
             return None
-        resolved = (self.base / value).resolve()
+        resolved = (self.base / expand(value)).resolve()
         if not resolved.is_file():
             self.error(f"{path}.{key}", f'no file "{value}" (looked at {resolved})')
             return None

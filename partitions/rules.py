@@ -16,7 +16,7 @@ from pipsim.kernel.sdk import flags as sdk
 from pipsim.tokens.keys import ALGORITHM_NAMES
 from pipsim.tokens.scope import OPERATIONS
 
-from .fields import MISSING, FieldReader, suggest
+from .fields import MISSING, FieldReader, expand, suggest
 from .plan import LayoutError, plan_image
 from .spec import (ROOT, ChannelSpec, DeviceSpec, KeySpec, LinkSpec, Manifest, ManifestError,
                    PartitionSpec, Runs)
@@ -156,7 +156,7 @@ class Rules:
             self.error(f"{where}.firmware", f'firmware needs arch "arm" or "x86", not "{arch}"')
             return None
         if isinstance(value["firmware"], str):   # one manifest for both architectures
-            value = {**value, "firmware": value["firmware"].replace("{arch}", arch)}
+            value = {**value, "firmware": expand(value["firmware"], arch)}
         elf = self.read.path(where, value, "firmware")
         segments = self.segments(f"{where}.firmware", elf, arch) if elf else ()
         if segments:

@@ -7,8 +7,9 @@
 #   prog_NAME_linux    static Linux executable for QEMU user mode (harness/linux*.[cS])
 BENCH_DIR      := ../bench/programs
 BENCH_PROGRAMS := $(sort $(basename $(notdir $(wildcard $(BENCH_DIR)/*.c))))
-LINK_linux     := -Wl,--defsym=__image_base=0x10000 -Wl,--defsym=__stack_size=0x1000 \
-                  -Wl,--defsym=__heap_size=0
+LINK_linux     := -Wl,-T,$(BUILD)/ld/linux.ld
+$(BUILD)/ld/linux.ld: FORCE
+	@$(PY) -m pipsim.kernel.sdk.flags script 0x10000 0x1000 0 $@
 
 define bench_program
 prog_$(1)_KIND := root
@@ -29,7 +30,7 @@ $(foreach a,$(ARCHES),$(foreach p,$(BENCH_PROGRAMS),\
 
 define bench_linux_rule
 $(BUILD)/$(1)/prog_$(2)_linux.elf: $(BENCH_DIR)/harness/linux_start.S $(BENCH_DIR)/harness/linux.c \
-    $(BENCH_DIR)/$(2).c $(BENCH_DIR)/program.h ld/image.ld
+    $(BENCH_DIR)/$(2).c $(BENCH_DIR)/program.h ld/image.ld $(BUILD)/ld/linux.ld
 	@mkdir -p $$(@D)
 	$$(CC_$(1)) $$(CFLAGS) $$(FLAGS_$(1)_$$(call state_of,$(1),prog_$(2))) $$(LDFLAGS) \
 	  $$(LINK_linux) -o $$@ $$(filter %.S %.c,$$^) $$(LIBS_$(1))

@@ -1,10 +1,10 @@
 """`pipsim cc`: the compiler for pipsim images (docs/sdk.md).
 
 ``pipsim cc --arch arm|x86 [--kind root|child] [--state t32|a32] [--stack N] [--heap N]
-[--show] <compiler arguments>`` runs arm-none-eabi-gcc or gcc -m32 with the SDK's flags
-(pipsim.kernel.sdk.flags), libpip's and newlib's headers, and, when it links (no -c, -S, -E,
--M, -MM), the linker script with the image's symbols, the start file, newlib, libpip.a and
-libgcc.  Whatever pipsim cc does not know goes to the compiler, in order.
+[--show] <compiler arguments>`` runs arm-none-eabi-gcc or gcc -m32 (or zig's clang:
+pipsim.kernel.sdk.toolchain) with the SDK's flags (pipsim.kernel.sdk.flags), libpip's and
+newlib's headers, and, when it links (no -c, -S, -E, -M, -MM), the linker script with the
+image's symbols, the start file, newlib, libpip.a and libgcc (zig: compiler-rt).  Whatever pipsim cc does not know goes to the compiler, in order.
 ``pipsim cc --print-sdk`` prints the SDK's directory, ``pipsim cc --arch A
 --print-toolchain`` the CMake toolchain file of A.
 """
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import pathlib
 import subprocess
 import sys
+import tempfile
 
 from . import flags, layout
 from .layout import ARCHES, KINDS, STATES, SdkError
@@ -27,16 +29,17 @@ def size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def command(arch: str, kind: str, state: str, stack, heap, args: list[str]) -> list[str]:
-    """The compiler's command line for these arguments; SdkError if the SDK lacks a file
-    the command needs (make -C firmware sdk builds them)."""
+def command(arch: str, kind: str, state: str, args: list[str], script: pathlib.Path) -> list[str]:
+    """The compiler's command line for these arguments, linking (if it links) with the linker
+    script ``script`` (flags.kind_script's text); SdkError if the SDK lacks a file the command
+    needs (make -C firmware sdk builds them)."""
     flags.check(arch, kind, state)
     linking = not NOT_LINKING.intersection(args)
-    line = [flags.COMPILERS[arch], *flags.compile_flags(arch, state),
+    line = [*flags.compiler(arch), *flags.compile_flags(arch, state),
             *flags.libc_compile_flags(arch)]
     if not linking:
         return line + args
-    before, after = flags.link_flags(arch, kind, state, stack, heap)
+    before, after = flags.link_flags(arch, kind, script, state)
     needed = [flags.start_file(arch, kind, state), *(a for a in after if a.endswith(".a"))]
     missing = [path for path in needed if not os.path.isfile(path)]
     if missing:
@@ -59,14 +62,18 @@ def run(args) -> int:
         return 0
     if not args.compiler_args:
         raise SdkError("pipsim cc: no compiler arguments (e.g. main.c -o prog.elf)")
-    line = command(args.arch, args.kind, args.state, args.stack, args.heap, args.compiler_args)
-    if args.show:
-        print(" ".join(line), file=sys.stderr)
-    try:
-        return subprocess.run(line).returncode
-    except OSError as error:
-        raise SdkError(f"cannot run {line[0]} ({error.strerror}): run firmware/setup-toolchain.sh"
-                       ) from None
+    text = flags.kind_script(args.kind, args.stack, args.heap)
+    with tempfile.TemporaryDirectory(prefix="pipsim-cc-") as folder:
+        script = pathlib.Path(folder) / "image.ld"
+        script.write_text(text)
+        line = command(args.arch, args.kind, args.state, args.compiler_args, script)
+        if args.show:
+            print(" ".join(line), file=sys.stderr)
+        try:
+            return subprocess.run(line).returncode
+        except OSError as error:
+            raise SdkError(f"cannot run {line[0]} ({error.strerror}): run "
+                           "firmware/setup-toolchain.sh, or pip install 'pipsim[zig]'") from None
 
 
 def register(sub) -> None:

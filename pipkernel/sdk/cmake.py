@@ -16,6 +16,11 @@ def _quote(words) -> str:
     return '"' + " ".join(str(w) for w in words) + '"'
 
 
+def _quote_cmake(text: str) -> str:
+    """A CMake string argument holding ``text`` (its ${...} expanded by CMake)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
 def toolchain(arch: str) -> str:
     """The text of pipsim-ARCH.cmake."""
     flags.check(arch)
@@ -25,8 +30,9 @@ def toolchain(arch: str) -> str:
            f"[-DPIPSIM_STACK=bytes] [-DPIPSIM_HEAP=bytes]{' [-DPIPSIM_STATE=t32|a32]' if arch == 'arm' else ''}",
            "set(CMAKE_SYSTEM_NAME Generic)",
            f"set(CMAKE_SYSTEM_PROCESSOR {PROCESSOR[arch]})",
-           f"set(CMAKE_C_COMPILER {flags.COMPILERS[arch]})",
-           f"set(CMAKE_ASM_COMPILER {flags.COMPILERS[arch]})",
+           # (a list: the compiler and its mandatory arguments, e.g. "zig;cc")
+           f"set(CMAKE_C_COMPILER \"{';'.join(flags.compiler(arch))}\")",
+           f"set(CMAKE_ASM_COMPILER \"{';'.join(flags.compiler(arch))}\")",
            "set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)",
            "set(CMAKE_EXECUTABLE_SUFFIX_C .elf)",
            'set(PIPSIM_KIND root CACHE STRING "pipsim image kind: root or child")',
@@ -77,9 +83,11 @@ def toolchain(arch: str) -> str:
         f"set(CMAKE_C_FLAGS_INIT \"${{_pipsim_cflags}} "
         f"{' '.join(flags.libc_compile_flags(arch))}\")",
         "set(CMAKE_ASM_FLAGS_INIT \"${_pipsim_cflags}\")",
-        f"set(CMAKE_EXE_LINKER_FLAGS_INIT \"{' '.join(flags.link_head())} "
-        "-Wl,--defsym=__image_base=${_pipsim_base} -Wl,--defsym=__stack_size=${_pipsim_stack} "
-        "-Wl,--defsym=__heap_size=${_pipsim_heap} ${_pipsim_start}\")",
+        "set(_pipsim_script ${CMAKE_BINARY_DIR}/pipsim-image.ld)",
+        "file(WRITE ${_pipsim_script} " + _quote_cmake(flags.link_script(
+            "${_pipsim_base}", "${_pipsim_stack}", "${_pipsim_heap}")) + ")",
+        f"set(CMAKE_EXE_LINKER_FLAGS_INIT \"{' '.join(flags.link_head('${_pipsim_script}'))} "
+        "${_pipsim_start}\")",
         f"set(CMAKE_C_STANDARD_LIBRARIES {_quote(flags.libraries(arch))})",
     ]
     return "\n".join(out) + "\n"

@@ -1,7 +1,9 @@
-"""How a pipsim image is compiled and linked: the one owner of the flags, image bases and
+"""How a pipsim image is compiled and linked: the one owner of the flags of each toolchain
+(GCC or zig's clang, pipsim.kernel.sdk.toolchain), the image bases, the linker scripts and the
 default memory sizes (docs/sdk.md).  The firmware Makefile includes what ``make_variables``
-writes (``python -m pipsim.kernel.sdk.flags make``), ``pipsim cc`` calls ``compile_flags`` and
-``link_flags``, and ``cmake_toolchain`` writes the CMake toolchain files from them.
+writes (``python -m pipsim.kernel.sdk.flags make BUILD``), ``pipsim cc`` calls
+``compile_flags`` and ``link_flags``, and ``cmake_toolchain`` writes the CMake toolchain files
+from them.
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ import sys
 from ..abi import PAGE_SIZE, ROOT_IMAGE_BASE
 from . import layout
 from .layout import ARCHES, KINDS, STATES, SdkError
+from .toolchain import chosen, programs, zig
 
-COMPILERS = {"arm": "arm-none-eabi-gcc", "x86": "gcc"}
 IMAGE_BASE = {"root": ROOT_IMAGE_BASE, "child": 0x1000}  # a child's page 0 stays unmapped
 #: default bytes of stack and of malloc heap (newlib's _sbrk) per image kind
 DEFAULT_SIZES = {"root": {"stack": 0x4000, "heap": 0x10000},
@@ -26,17 +28,31 @@ REGIONS = {"stack": ("__stack_bottom", "__stack_top"), "heap": ("__heap_start", 
 
 #: code generation of every image (--gc-sections needs a section per function and object)
 CODEGEN = ("-ffunction-sections", "-fdata-sections", "-fno-common")
+_ARM = ("-mfloat-abi=soft", "-fno-unwind-tables", "-fno-exceptions",
+        "-fno-asynchronous-unwind-tables")
+_X86 = ("-mno-sse", "-mno-mmx", "-fno-pic", "-no-pie", "-fno-stack-protector",
+        "-fno-asynchronous-unwind-tables", "-fcf-protection=none", "-static")
+#: the target flags per toolchain and architecture (zig: a freestanding target, no host)
 TARGET = {
-    "arm": ("-march=armv7-a", "-mfloat-abi=soft", "-fno-unwind-tables", "-fno-exceptions",
-            "-fno-asynchronous-unwind-tables"),
-    "x86": ("-m32", "-march=i686", "-mno-sse", "-mno-mmx", "-fno-pic", "-no-pie",
-            "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fcf-protection=none",
-            "-static",
-            # the host's gcc: not a Linux program (newlib's headers would pick Linux's ABI)
-            "-U__linux__", "-U__linux", "-Ulinux", "-U__gnu_linux__", "-U__unix__", "-U__unix",
-            "-Uunix"),
+    "gcc": {"arm": ("-march=armv7-a", *_ARM),
+            "x86": ("-m32", "-march=i686", *_X86,
+                    # the host's gcc: not a Linux program (newlib's headers would pick Linux's)
+                    "-U__linux__", "-U__linux", "-Ulinux", "-U__gnu_linux__", "-U__unix__",
+                    "-U__unix", "-Uunix")},
+    # (zig's clang: no UBSan runtime calls, which it adds by default without -O)
+    "zig": {"arm": ("-mcpu=generic+v7a", *_ARM, "-fno-sanitize=all"),
+            "x86": ("--target=x86-freestanding", "-mcpu=i686", *_X86, "-fno-sanitize=all")},
 }
-STATE = {"t32": ("-mthumb",), "a32": ("-marm",)}
+#: ARM's instruction set (zig's clang: C follows the target, assembly -mthumb / -marm)
+STATE = {"gcc": {"t32": ("-mthumb",), "a32": ("-marm",)},
+         "zig": {"t32": ("--target=thumb-freestanding-eabi", "-mthumb"),
+                 "a32": ("--target=arm-freestanding-eabi", "-marm")}}
+#: the compiler's runtime library (division helpers & co.): libgcc, or zig's compiler-rt
+RUNTIME = {"gcc": "-lgcc", "zig": "-rtlib=compiler-rt"}
+#: GCC turns this tree's freestanding loops into memset calls unless told not to
+NO_LOOP_CALLS = {"gcc": ("-fno-tree-loop-distribute-patterns",), "zig": ()}
+#: newlib 3.3's own sources: clang 16 and later refuse its calls of undeclared functions
+LIBC_QUIRKS = {"gcc": (), "zig": ("-Wno-error=implicit-function-declaration",)}
 LINK = ("-nostdlib", "-Wl,-z,max-page-size=4096", "-Wl,-z,common-page-size=4096",
         "-Wl,--gc-sections", "-Wl,--build-id=none", "-Wl,-z,noexecstack")
 
@@ -91,49 +107,85 @@ def image_sizes(symbols) -> dict[str, int | None]:
             for name, (low, high) in REGIONS.items()}
 
 
-def compile_flags(arch: str, state: str = "t32") -> list[str]:
-    """What every object of an image is compiled with (ARM: in the image's state)."""
+def compile_flags(arch: str, state: str = "t32", toolchain: str | None = None) -> list[str]:
+    """What every object of an image is compiled with (ARM: in the image's state), by
+    ``toolchain`` (default: pipsim.kernel.sdk.toolchain.chosen())."""
     check(arch, state=state)
-    return [*TARGET[arch], *(STATE[state] if arch == "arm" else ()), *CODEGEN]
+    toolchain = toolchain or chosen()
+    return [*TARGET[toolchain][arch], *(STATE[toolchain][state] if arch == "arm" else ()),
+            *CODEGEN]
 
 
-def symbols(kind: str, stack: int | None = None, heap: int | None = None) -> list[str]:
-    """The linker-script symbols (firmware/ld/image.ld) of an image kind and its sizes."""
+def compiler(arch: str, toolchain: str | None = None) -> list[str]:
+    """The compiler's command (before any flag)."""
+    return programs(arch, toolchain or chosen())["cc"]
+
+
+#: what a linker script drops from an image linked without debug sections
+NO_DEBUG = "SECTIONS { /DISCARD/ : { *(.debug .debug.* .debug_* .line .stab*) } }\n"
+
+
+def link_script(image_base: int | str, stack: int | str, heap: int | str,
+                base: pathlib.Path | None = None, debug: bool = True) -> str:
+    """The linker script an image is linked with: its symbols (firmware/ld/image.ld's
+    __image_base, __stack_size, __heap_size; ints, or a caller's placeholders such as CMake's
+    ${...}), without debug sections unless ``debug``, then image.ld itself.  A script, not
+    --defsym and objcopy: zig's linker takes no --defsym, and zig has no ELF strip."""
+    values = {"__image_base": image_base, "__stack_size": stack, "__heap_size": heap}
+    return ("/* Generated by pipkernel/sdk/flags.py: do not edit. */\n"
+            + "".join(f"{name} = {value:#x};\n" if isinstance(value, int) else
+                      f"{name} = {value};\n" for name, value in values.items())
+            + ("" if debug else NO_DEBUG)
+            + f'INCLUDE "{layout.linker_script(base)}"\n')
+
+
+def kind_script(kind: str, stack: int | None = None, heap: int | None = None,
+                base: pathlib.Path | None = None, debug: bool = True) -> str:
+    """link_script of an image kind with these sizes (None: the kind's defaults)."""
     size = sizes(kind, stack, heap)
-    return [f"-Wl,--defsym=__image_base={IMAGE_BASE[kind]:#x}",
-            f"-Wl,--defsym=__stack_size={size['stack']:#x}",
-            f"-Wl,--defsym=__heap_size={size['heap']:#x}"]
+    return link_script(IMAGE_BASE[kind], size["stack"], size["heap"], base, debug)
+
+
+def compiler_includes(arch: str, toolchain: str | None = None) -> list[pathlib.Path]:
+    """The compiler's own header folders (stddef.h, stdarg.h, ...)."""
+    toolchain = toolchain or chosen()
+    if toolchain == "zig":
+        return [pathlib.Path(zig()).parent / "lib" / "include"]
+    found = [pathlib.Path(_gcc_file(arch, name)) for name in ("include", "include-fixed")]
+    return [d for d in found if d.is_dir()]          # (x86's gcc has no include-fixed)
 
 
 @functools.cache
-def compiler_file(arch: str, name: str) -> str:
-    """A file of the compiler's for this arch (-print-file-name), e.g. its include dir."""
-    command = [COMPILERS[arch], *TARGET[arch], f"-print-file-name={name}"]
+def _gcc_file(arch: str, name: str) -> str:
+    """A file of GCC's for this arch (-print-file-name), e.g. its include dir."""
+    command = [*compiler(arch, "gcc"), *TARGET["gcc"][arch], f"-print-file-name={name}"]
     try:
         return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError) as error:
-        raise SdkError(f"cannot run {COMPILERS[arch]} ({error}): run firmware/setup-toolchain.sh"
-                       ) from None
+        raise SdkError(f"cannot run {command[0]} ({error}): run firmware/setup-toolchain.sh, "
+                       "or use zig (PIPSIM_TOOLCHAIN=zig)") from None
 
 
-def nohost_flags(arch: str) -> list[str]:
-    """No host headers (x86's compiler is the host's): only the compiler's own."""
-    if arch != "x86":
+def nohost_flags(arch: str, toolchain: str | None = None) -> list[str]:
+    """No host headers (x86's GCC is the host's): only the compiler's own."""
+    toolchain = toolchain or chosen()
+    if arch != "x86" or toolchain != "gcc":
         return []
-    return ["-nostdinc", f"-isystem{compiler_file(arch, 'include')}"]
+    return ["-nostdinc", *(f"-isystem{d}" for d in compiler_includes(arch, toolchain))]
 
 
-def libc_compile_flags(arch: str, base: pathlib.Path | None = None) -> list[str]:
+def libc_compile_flags(arch: str, base: pathlib.Path | None = None,
+                       toolchain: str | None = None) -> list[str]:
     """Headers: libpip's, the C library's (newlib), the compiler's own; no host headers."""
-    compiler = [pathlib.Path(compiler_file(arch, name)) for name in ("include", "include-fixed")]
     dirs = [layout.include_dir(base), layout.libc_dir(arch, base) / "include",
-            *(d for d in compiler if d.is_dir())]      # (x86's gcc has no include-fixed)
+            *compiler_includes(arch, toolchain)]
     return ["-nostdinc", *(f"-isystem{d}" for d in dirs)]
 
 
-def link_head(base: pathlib.Path | None = None) -> list[str]:
-    """How every image is linked: no default start files or libraries, the linker script."""
-    return [*LINK, f"-T{layout.linker_script(base)}"]
+def link_head(script: str | pathlib.Path) -> list[str]:
+    """How every image is linked: no default start files or libraries, its linker script
+    (link_script's text in a file)."""
+    return [*LINK, f"-Wl,-T,{script}"]
 
 
 def start_file(arch: str, kind: str, state: str = "t32",
@@ -141,43 +193,84 @@ def start_file(arch: str, kind: str, state: str = "t32",
     return str(layout.lib_dir(arch, base) / layout.start_file_name(kind, state))
 
 
-def libraries(arch: str, base: pathlib.Path | None = None) -> list[str]:
+def libraries(arch: str, base: pathlib.Path | None = None,
+              toolchain: str | None = None) -> list[str]:
     """After a user's objects, in one group: the C library first (its memcpy & co. are
-    taken, not libpip's weak ones), libpip (its system calls, exit), libgcc."""
+    taken, not libpip's weak ones), libpip (its system calls, exit), the compiler's runtime
+    (libgcc or compiler-rt)."""
     libc = layout.libc_dir(arch, base) / "lib"
     return ["-Wl,--start-group", str(libc / "libc.a"), str(libc / "libm.a"),
-            str(layout.lib_dir(arch, base) / "libpip.a"), "-lgcc", "-Wl,--end-group"]
+            str(layout.lib_dir(arch, base) / "libpip.a"), RUNTIME[toolchain or chosen()],
+            "-Wl,--end-group"]
 
 
-def link_flags(arch: str, kind: str, state: str = "t32", stack: int | None = None,
-               heap: int | None = None, base: pathlib.Path | None = None) -> tuple[list, list]:
-    """(before the objects, after them) to link a user image with libpip and newlib."""
+def link_flags(arch: str, kind: str, script: str | pathlib.Path, state: str = "t32",
+               base: pathlib.Path | None = None,
+               toolchain: str | None = None) -> tuple[list, list]:
+    """(before the objects, after them) to link a user image with libpip and newlib, with
+    the linker script ``script`` (a file holding kind_script's text)."""
     check(arch, kind, state)
-    return ([*link_head(base), *symbols(kind, stack, heap), start_file(arch, kind, state, base)],
-            libraries(arch, base))
+    return ([*link_head(script), start_file(arch, kind, state, base)],
+            libraries(arch, base, toolchain))
 
 
-def make_variables() -> str:
-    """The firmware Makefile's view (firmware/build/sdk.mk)."""
+def make_variables(toolchain: str | None = None) -> str:
+    """The firmware Makefile's view (firmware/build/sdk.mk) for ``toolchain``."""
+    toolchain = toolchain or chosen()
+    tools = {arch: programs(arch, toolchain) for arch in ARCHES}
     lines = ["# Generated by pipkernel/sdk/flags.py (python -m pipsim.kernel.sdk.flags make): "
              "do not edit.",
-             *(f"CC_{arch} ?= {COMPILERS[arch]}" for arch in ARCHES),
+             f"SDK_TOOLCHAIN := {toolchain}",
+             *(f"{name.upper()}_{arch} := {' '.join(tools[arch][name])}"
+               for arch in ARCHES for name in ("cc", "ar", "ranlib")),
              f"SDK_CODEGEN := {' '.join(CODEGEN)}",
-             f"FLAGS_arm_t32 := {' '.join(TARGET['arm'] + STATE['t32'])}",
-             f"FLAGS_arm_a32 := {' '.join(TARGET['arm'] + STATE['a32'])}",
-             f"FLAGS_x86_ := {' '.join(TARGET['x86'])}",
+             *(f"FLAGS_arm_{state} := "
+               f"{' '.join(TARGET[toolchain]['arm'] + STATE[toolchain][state])}"
+               for state in STATES),
+             f"FLAGS_x86_ := {' '.join(TARGET[toolchain]['x86'])}",
+             f"SDK_NO_LOOP_CALLS := {' '.join(NO_LOOP_CALLS[toolchain])}",
+             f"SDK_LIBC_QUIRKS := {' '.join(LIBC_QUIRKS[toolchain])}",
              f"SDK_LINK := {' '.join(LINK)}",
-             "# this tree's images use no C library: no malloc heap",
-             *(f"LINK_{kind} := {' '.join(symbols(kind, heap=0))}" for kind in KINDS),
-             *(f"NOHOST_{arch} := {' '.join(nohost_flags(arch))}" for arch in ARCHES)]
+             f"SDK_RUNTIME := {RUNTIME[toolchain]}",
+             "# this tree's images use no C library: no malloc heap ($(BUILD)/ld/KIND.ld: "
+             "kind_script(KIND, heap=0); KIND-nodebug.ld: without debug sections)",
+             *(f"LINK_{kind}{variant} := -Wl,-T,$(BUILD)/ld/{kind}{variant.replace('_', '-')}.ld"
+               for kind in KINDS for variant in ("", "_nodebug")),
+             *(f"NOHOST_{arch} := {' '.join(nohost_flags(arch, toolchain))}" for arch in ARCHES)]
     return "\n".join(lines) + "\n"
 
 
+def write_if_changed(path: pathlib.Path, text: str) -> None:
+    """Write ``text`` to ``path`` unless it holds it already (make's timestamps stay)."""
+    if not path.is_file() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+USAGE = """usage: python -m pipsim.kernel.sdk.flags make BUILD
+         (BUILD/sdk.mk for the firmware Makefile, BUILD/ld/{root,child}.ld)
+       python -m pipsim.kernel.sdk.flags script IMAGE_BASE STACK HEAP FILE
+         (a link_script into FILE)"""
+
+
 def main(argv: list[str]) -> int:
-    if argv == ["make"]:
-        sys.stdout.write(make_variables())
-        return 0
-    print("usage: python -m pipsim.kernel.sdk.flags make", file=sys.stderr)
+    try:
+        if len(argv) == 2 and argv[0] == "make":
+            build = pathlib.Path(argv[1])
+            write_if_changed(build / "sdk.mk", make_variables())
+            for kind in KINDS:
+                write_if_changed(build / "ld" / f"{kind}.ld", kind_script(kind, heap=0))
+                write_if_changed(build / "ld" / f"{kind}-nodebug.ld",
+                                 kind_script(kind, heap=0, debug=False))
+            return 0
+        if len(argv) == 5 and argv[0] == "script":
+            values = [parse_size(v) for v in argv[1:4]]
+            write_if_changed(pathlib.Path(argv[4]), link_script(*values))
+            return 0
+    except (SdkError, ValueError) as error:
+        print(f"pipsim: error: {error}", file=sys.stderr)
+        return 1
+    print(USAGE, file=sys.stderr)
     return 2
 
 

@@ -1,8 +1,9 @@
-"""Where the SDK's files are: headers, the linker script, libpip.a and the start files (built
-by ``make -C firmware sdk``), the C library (firmware/setup-toolchain.sh builds newlib).
+"""Where the SDK's and the firmware's files are: headers, the linker script, libpip.a and the
+start files (built by ``make -C firmware sdk``), the C library (newlib), the images.
 
-The SDK is the firmware directory next to the package (an editable install, the in-tree
-case), or the directory named by ``PIPSIM_SDK``.
+The SDK is the firmware directory next to the package (the source tree's in an editable
+install, the one the wheel ships otherwise: pipsim/firmware), or the directory named by
+``PIPSIM_SDK``; its builds are in its ``build`` folder, or in ``PIPSIM_FIRMWARE_BUILD``.
 """
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ def root() -> pathlib.Path:
     return pathlib.Path(env) if env else pathlib.Path(__file__).resolve().parents[2] / "firmware"
 
 
+def build_dir(base: pathlib.Path | None = None) -> pathlib.Path:
+    """The firmware build: {arm,x86}/NAME.elf, trust/, libc/ (base: an SDK's own build)."""
+    env = None if base else os.environ.get("PIPSIM_FIRMWARE_BUILD")
+    return pathlib.Path(env) if env else (base or root()) / "build"
+
+
 def include_dir(base: pathlib.Path | None = None) -> pathlib.Path:
     return (base or root()) / "include"
 
@@ -36,12 +43,12 @@ def linker_script(base: pathlib.Path | None = None) -> pathlib.Path:
 
 def lib_dir(arch: str, base: pathlib.Path | None = None) -> pathlib.Path:
     """libpip.a and the start files of one architecture."""
-    return (base or root()) / "build" / arch / "lib"
+    return build_dir(base) / arch / "lib"
 
 
 def libc_dir(arch: str, base: pathlib.Path | None = None) -> pathlib.Path:
     """newlib for one architecture: include/, lib/libc.a, lib/libm.a."""
-    return (base or root()) / "build" / "libc" / arch
+    return build_dir(base) / "libc" / arch
 
 
 def start_file_name(kind: str, state: str = "t32") -> str:

@@ -7,7 +7,6 @@ firmware/setup-toolchain.sh (the top-level `make setup` does).
 from __future__ import annotations
 
 import pathlib
-import shutil
 import subprocess
 import sys
 
@@ -15,6 +14,8 @@ import pytest
 from elftools.elf.constants import P_FLAGS
 
 from pipsim.kernel import abi, abi_headers, elf
+from pipsim.kernel.sdk import toolchain
+from pipsim.kernel.sdk.layout import SdkError
 
 FIRMWARE = pathlib.Path(__file__).resolve().parents[2] / "firmware"
 PAGE = abi.PAGE_SIZE
@@ -47,9 +48,10 @@ CASES = [(arch, name) for name, (_, arches, _, _) in IMAGES.items() for arch in 
 
 @pytest.fixture(scope="session")
 def built():
-    if shutil.which("arm-none-eabi-gcc") is None:
-        pytest.fail("arm-none-eabi-gcc is missing: run firmware/setup-toolchain.sh "
-                    "(as root; `make setup` at the top level does it)", pytrace=False)
+    try:
+        toolchain.chosen()          # GCC, or zig's clang (docs/sdk.md "Toolchains")
+    except SdkError as error:
+        pytest.fail(str(error), pytrace=False)
     run = subprocess.run(["make", "-C", str(FIRMWARE), f"PY={sys.executable}"],
                          capture_output=True, text=True)
     if run.returncode != 0:

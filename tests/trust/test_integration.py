@@ -66,7 +66,7 @@ def test_boot_refuses_an_unsigned_driver_and_boots_without_a_policy(tmp_path):
 
 def test_a_bad_trust_field_is_a_manifest_error(tmp_path):
     bad = tmp_path / "gateway.toml"
-    bad.write_text(Path(IMAGE).read_text().replace('trust = "../firmware/build/trust/policy.toml"',
+    bad.write_text(Path(IMAGE).read_text().replace('trust = "{firmware}/trust/policy.toml"',
                                 'trust = "none.toml"'))
     with pytest.raises(ManifestError, match='image.trust: no file "none.toml"'):
         load(bad)
