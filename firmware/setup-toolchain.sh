@@ -1,6 +1,9 @@
 #!/bin/sh
-# Install the firmware toolchains and the C library's source if missing (idempotent). Needs
-# root for apt-get; everything is installed --no-install-recommends.
+# Install the firmware toolchains and the C library's source if missing (idempotent), as root;
+# everything is installed --no-install-recommends. As anyone else, one line per missing thing
+# and go on: the firmware is then built with zig's clang (pipsim[zig], which make setup
+# installs when arm-none-eabi-gcc is missing: pipkernel/needs.py), newlib's source is fetched
+# without root (tools/newlib-source.sh), the CMake test is skipped.
 #  * ARM: Debian's arm-none-eabi-gcc (without the recommended newlib/libstdc++ binaries).
 #  * x86: the host gcc with -m32; lib32gcc-12-dev for libgcc's 32-bit helpers (64-bit
 #    division, which the C library's printf and strtoll need).
@@ -17,6 +20,19 @@ command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing="$missing gcc-arm-none-e
     || missing="$missing lib32gcc-12-dev"
 ls /usr/src/newlib/newlib-*.tar.* >/dev/null 2>&1 || missing="$missing newlib-source"
 command -v cmake >/dev/null 2>&1 || missing="$missing cmake"     # the SDK's toolchain files
+if [ -n "$missing" ] && [ "$(id -u)" != 0 ]; then
+    for package in $missing; do
+        case $package in
+            gcc-arm-none-eabi|lib32gcc-12-dev) echo "setup-toolchain: $package missing (Debian," \
+                "needs root): the firmware is built with zig's clang (pipsim[zig])" ;;
+            newlib-source) echo "setup-toolchain: newlib-source missing (Debian, needs root):" \
+                "the firmware build fetches it without root (apt-get download)" ;;
+            cmake) echo "setup-toolchain: cmake missing (Debian, needs root): the SDK's CMake" \
+                "toolchain-file test is skipped" ;;
+        esac
+    done
+    exit 0
+fi
 if [ -n "$missing" ]; then
     echo "setup-toolchain: installing$missing (no recommends)"
     apt-get update

@@ -1,6 +1,6 @@
 """What pipsim needs from outside its own dependencies, in one table: the system tools (Debian
 packages) some tests, benchmarks and commands drive, the optional Python extras (``dtls``,
-``tpm``) and what building them takes.  For each: what it is, what needs it, how to get it.
+``tpm``, ``zig``) and what building them takes.  For each: what it is, what needs it, how to get it.
 
 Without one, what needs it says so in one line and the rest goes on: the tests skip with that
 line (tests/outside.py), the commands refuse with it (:func:`require`), setup prints it.
@@ -71,6 +71,8 @@ NEEDS = {need.name: need for need in (
          "skipped, pipsim attest --root tpm needs --tcti"),
     Need("gdb-multiarch", "gdb-multiarch", "the tests of pipsim run --gdb are skipped"),
     Need("cmake", "cmake", "the SDK's CMake toolchain-file test is skipped"),
+    Need("arm-none-eabi-gcc", "gcc-arm-none-eabi", "the firmware is built with zig's clang "
+         "(pipsim[zig], which make setup installs then)"),
     Need("autoreconf", "autoconf", _DTLS_BUILD),
     Need("automake", "automake", _DTLS_BUILD),
     Need("libtoolize", "libtool", _DTLS_BUILD),
@@ -86,6 +88,8 @@ NEEDS = {need.name: need for need in (
 # an extra: the Debian packages building it takes (and a C compiler)
 EXTRAS = {"dtls": ("autoreconf", "automake", "libtoolize"),
           "tpm": ("pkg-config", "tss2-esys", "tss2-tcti-swtpm")}
+# an extra that stands in for a Debian package when that is missing
+INSTEAD = {"zig": "arm-none-eabi-gcc"}
 
 
 class Missing(RuntimeError, PipsimError):
@@ -125,7 +129,8 @@ def _main(argv: list[str]) -> int:
     elif argv[:1] == ["extras"]:
         buildable = [extra for extra, names in EXTRAS.items()
                      if all(NEEDS[name].present() for name in names)]
-        print(",".join(argv[1:] + buildable))
+        instead = [extra for extra, name in INSTEAD.items() if not NEEDS[name].present()]
+        print(",".join(argv[1:] + buildable + instead))
     else:
         print("usage: needs.py debian | explain | extras [EXTRA...]", file=sys.stderr)
         return 2
