@@ -21,16 +21,11 @@ command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing="$missing gcc-arm-none-e
 ls /usr/src/newlib/newlib-*.tar.* >/dev/null 2>&1 || missing="$missing newlib-source"
 command -v cmake >/dev/null 2>&1 || missing="$missing cmake"     # the SDK's toolchain files
 if [ -n "$missing" ] && [ "$(id -u)" != 0 ]; then
-    for package in $missing; do
-        case $package in
-            gcc-arm-none-eabi|lib32gcc-12-dev) echo "setup-toolchain: $package missing (Debian," \
-                "needs root): the firmware is built with zig's clang (pipsim[zig])" ;;
-            newlib-source) echo "setup-toolchain: newlib-source missing (Debian, needs root):" \
-                "the firmware build fetches it without root (apt-get download)" ;;
-            cmake) echo "setup-toolchain: cmake missing (Debian, needs root): the SDK's CMake" \
-                "toolchain-file test is skipped" ;;
-        esac
-    done
+    then=""
+    case $missing in *gcc*) then="$then; the firmware is built with zig's clang (pipsim[zig])";; esac
+    case $missing in *newlib*) then="$then; newlib's source is fetched by apt-get download";; esac
+    case $missing in *cmake*) then="$then; the SDK's CMake test is skipped";; esac
+    echo "setup-toolchain: not root, so not installing$missing$then"
     exit 0
 fi
 if [ -n "$missing" ]; then
