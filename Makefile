@@ -52,11 +52,14 @@ test-sanitize: setup
 	PIPSIM_SANITIZE=1 $(ASAN_VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps .
 	$(ASAN_VENV)/bin/python -m pip install --quiet '.[test]'
 	cd tests && PIPSIM_FIRMWARE_BUILD=$(abspath firmware/build) \
+	  PYTHONPATH=$(abspath tools/sanitize) \
 	  LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ../$(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(XDIST) kernel properties machine \
-	  -k "not kernel_panic_with_a_report"
-# (that test disassembles with capstone, which dlopens with RTLD_DEEPBIND: refused by ASan)
+	  --deselect "tests/machine/test_modes.py::test_the_default_image_in_fast_mode[arm]" \
+	  --deselect "tests/machine/test_modes.py::test_the_default_image_in_fast_mode[x86]"
+# (tools/sanitize/sitecustomize.py: capstone loads without RTLD_DEEPBIND, which ASan refuses;
+# the default image of an installed, not editable, pipsim does not find firmware/build yet)
 
 bench: setup
 	$(PY) bench/run.py
