@@ -34,15 +34,20 @@ run: setup
 chain: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" tools/chain-demo.sh
 
+# the suite on pytest-xdist workers (TEST_WORKERS=0: in one process); a file's tests share
+# one worker, so its module fixtures are made once (docs/testing-kit.md)
+TEST_WORKERS ?= auto
+XDIST = -n $(TEST_WORKERS) --dist loadfile
+
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(XDIST)
 
 # mypy on the public API (pyproject.toml [tool.mypy])
 typecheck: setup
 	$(PY) tools/typecheck.py
 
 test-deep: setup
-	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q
+	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q $(XDIST)
 
 # the core built with AddressSanitizer + UBSan, in a venv of its own
 ASAN_VENV := .venv-sanitize
@@ -51,11 +56,11 @@ test-sanitize: setup
 	PIPSIM_SANITIZE=1 $(ASAN_VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps .
 	$(ASAN_VENV)/bin/python -m pip install --quiet '.[test]'
 	cd tests && PIPSIM_FIRMWARE_BUILD=$(abspath firmware/build) \
+	  PYTHONPATH=$(abspath tools/sanitize) \
 	  LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ../$(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider kernel properties machine \
-	  -k "not kernel_panic_with_a_report"
-# (that test disassembles with capstone, which dlopens with RTLD_DEEPBIND: refused by ASan)
+	  ../$(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(XDIST) kernel properties machine
+# (tools/sanitize/sitecustomize.py: capstone loads without RTLD_DEEPBIND, which ASan refuses)
 
 # the lowest cbor2 allowed, and python-cwt's tokens both ways (tools/test-compat.sh)
 test-compat: setup

@@ -160,13 +160,14 @@ class Tree:
 
 
 def boot(kernel_cls: type[Kernel] | type[model.Kernel], shape: Shape, table_size: int,
-         levels: int, vidt: bool = False, spare: int = 0) -> Kernel | model.Kernel:
-    """A kernel whose root has the free pages `shape` needs, plus `spare`."""
+         levels: int, vidt: bool = False, spare: int = 0,
+         policy: str = "pip") -> Kernel | model.Kernel:
+    """A kernel (with `policy`) whose root has the free pages `shape` needs, plus `spare`."""
     g = Geometry(8, table_size, levels)
     need = data_pages(shape, g, vidt) + spare
     pages = need + 32
     while True:
-        k = kernel_cls(pages=pages, table_size=table_size, levels=levels)
+        k = kernel_cls(pages=pages, table_size=table_size, levels=levels, policy=policy)
         free = len(PageAllocator.for_root(k))
         if free >= need:
             return k
@@ -174,10 +175,10 @@ def boot(kernel_cls: type[Kernel] | type[model.Kernel], shape: Shape, table_size
 
 
 def build(kernel_cls: type[Kernel] | type[model.Kernel], shape: Shape, table_size: int = 1024,
-          levels: int = 2,
-          vidt: bool = False, spare: int = 0) -> Tree:
-    """Boot a kernel and build `shape` on it; the root keeps `spare` extra free pages."""
-    k = boot(kernel_cls, shape, table_size, levels, vidt, spare)
+          levels: int = 2, vidt: bool = False, spare: int = 0, policy: str = "pip") -> Tree:
+    """Boot a kernel (with `policy`) and build `shape` on it; the root keeps `spare` extra
+    free pages."""
+    k = boot(kernel_cls, shape, table_size, levels, vidt, spare, policy)
     api = k.as_partition(k.root)
     root = Node(k.root, 0, 0, None, api, PageAllocator.for_root(k))
     _build_children(k, root, shape, vidt)

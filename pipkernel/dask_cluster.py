@@ -24,6 +24,15 @@ def distributed():
     return distributed
 
 
+def local_cluster(workers: int):
+    """A ``distributed.LocalCluster`` of ``workers`` worker processes, one thread each, no
+    dashboard; its scheduler's HTTP routes (health, metrics) on a free loopback port, not on
+    Dask's fixed 8787 (taken by any other cluster on the machine)."""
+    return distributed().LocalCluster(n_workers=workers, threads_per_worker=1,
+                                      dashboard_address=None,
+                                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+
+
 @contextmanager
 def dask_client(workers: int, scheduler: str | None = None) -> Iterator:
     """A ``distributed.Client`` of the scheduler at ``scheduler``, else of a local cluster of
@@ -33,8 +42,7 @@ def dask_client(workers: int, scheduler: str | None = None) -> Iterator:
     d = distributed()
     if scheduler is None:
         with _workers_ignore_sigint():
-            cluster = d.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                     dashboard_address=None)
+            cluster = local_cluster(workers)
         with cluster, d.Client(cluster) as client:
             yield client
         return

@@ -7,6 +7,7 @@ import pytest
 from pipsim.experiments import ExperimentError, run_sweep
 from pipsim.experiments.results import columns
 from pipsim.experiments import registry
+from pipsim.kernel.dask_cluster import local_cluster
 
 
 def rows(path):
@@ -95,11 +96,10 @@ def test_a_worker_that_dies_is_recorded(tmp_path):
 
 
 def test_the_dask_engine_on_a_local_cluster(tmp_path):
-    distributed = pytest.importorskip("dask.distributed")
+    pytest.importorskip("dask.distributed")
     params = ("depth=1..2", "shape=chain,star", "table_size=16")
     local = run_sweep("memory_overhead", params, out=tmp_path / "local", progress=False)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+    with local_cluster(2) as cluster:
         report = run_sweep("memory_overhead", params, out=tmp_path / "dask", engine="dask",
                            scheduler=cluster.scheduler_address, progress=False)
     assert (report.ok, report.failed) == (4, 0)

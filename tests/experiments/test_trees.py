@@ -7,7 +7,7 @@ from hypothesis import given, settings
 import pipsim.kernel
 import pipsim.kernel.model
 from pipsim.experiments import ExperimentError
-from pipsim.experiments.strategies import shapes
+from pipsim.testing.strategies import shapes
 from pipsim.experiments.trees import balanced, build, chain, make_shape, random_shape
 from pipsim.kernel.abi import PAGE_SIZE, PipError
 from pipsim.kernel.wrappers import PageAllocator, create_child

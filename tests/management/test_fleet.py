@@ -15,7 +15,7 @@ import pytest
 
 from pipsim.domains.gateway import TEMPERATURE
 from pipsim.management.device import free_ports
-from pipsim.kernel.dask_cluster import ClusterError
+from pipsim.kernel.dask_cluster import ClusterError, local_cluster
 from pipsim.management.device import GRACE
 from pipsim.management.fleet import LEASE, MAX_DEVICES, Fleet, FleetError
 from pipsim.tokens import Issuer, KeyVault, binding
@@ -286,9 +286,8 @@ def test_a_fleet_of_twenty_four(directory, engine):
 def test_a_killed_fleet_on_an_existing_scheduler_leaves_no_device(tmp_path):
     """The cluster outlives the fleet here (``--scheduler``): once the killed fleet's
     heartbeat is ``LEASE`` old, each task stops its device; the workers stay up."""
-    distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-                                  dashboard_address=None) as cluster:
+    pytest.importorskip("dask.distributed")
+    with local_cluster(2) as cluster:
         process, table = pipsim_fleet(tmp_path, "--devices", "2", "--engine", "dask",
                                       "--scheduler", cluster.scheduler_address)
         process.kill()
