@@ -7,7 +7,6 @@ here `built` makes sure)."""
 from __future__ import annotations
 
 import pathlib
-import shutil
 import struct
 import subprocess
 import sys
