@@ -9,14 +9,14 @@ parent's code segment), writable ones to .pipimage.data (its data segment), each
 page-aligned, so the parent owns exactly those pages and can give them to the child
 with addVAddr. OUT.S also defines `const struct pip_image NAME_image`.
 The ELF is read and checked for ARCH (arm, x86) by pipsim.kernel.elf, the simulator's one ELF
-reader: run with the project's Python (the firmware Makefile's PY).
+reader: run with a Python where pipsim is installed, or on PYTHONPATH as in a wheel's build
+(the firmware Makefile's PY; setup.py build_firmware).
 """
 import hashlib
 import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))   # the project's root
-from pipsim.kernel import elf  # noqa: E402
+from pipsim.kernel import elf
 
 PAGE = 4096
 
