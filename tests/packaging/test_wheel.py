@@ -2,9 +2,12 @@
 once from this tree, installed into a fresh virtual environment (no build, no compiler: its
 dependencies come from the test's environment through a .pth file), `pipsim run` runs the
 default gateway image from a folder outside the repository with a PATH that holds no compiler.
+In make test-deep also a wheel built as a user's `pip install .` builds it: from a clean clone
+(no firmware built), with build isolation and zig's toolchain from the build requirements.
 """
 from __future__ import annotations
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -14,14 +17,22 @@ import zipfile
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "deep"          # make test-deep
+CLEAN = pytest.param("clean-clone-zig", marks=pytest.mark.skipif(
+    not DEEP, reason="a clean build of every image and newlib: in make test-deep"))
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> pathlib.Path:
+@pytest.fixture(scope="module", params=["this-tree", CLEAN])
+def wheel(request, tmp_path_factory) -> pathlib.Path:
     out = tmp_path_factory.mktemp("wheel")
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                           "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
-                          capture_output=True, text=True, timeout=900)
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out)]
+    if request.param == "this-tree":
+        argv, env = [*pip, "--no-build-isolation", str(ROOT)], None
+    else:
+        clone = tmp_path_factory.mktemp("clone") / "pipsim"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=300)
+        argv, env = [*pip, str(clone)], {**os.environ, "PIPSIM_TOOLCHAIN": "zig"}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=1800, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     (found,) = out.glob("pipsim-*.whl")
     return found
