@@ -12,6 +12,7 @@ from pipsim.kernel.machine import ImageError
 from pipsim.kernel.wire import CBORError
 from pipsim.kernel.wrappers import NoFreePages, PageAllocator, PipCallError, create_child, map_page
 from pipsim.tokens import ScopeError, TokenError, VaultError
+from failing import FailingCommand
 
 ERRORS = [IpcError("unknown endpoint 'x'"), OutboxFull("outbox of endpoint 3 is full"),
           TokenError("expired", "token expired at 5"), VaultError("no key 'k'"),
@@ -20,25 +21,11 @@ ERRORS = [IpcError("unknown endpoint 'x'"), OutboxFull("outbox of endpoint 3 is 
           ImageError("x.elf: not an ELF image"), ExperimentError("unknown experiment 'x'")]
 
 
-class _Command:
-    """An entry point of "pipsim.commands" whose command raises `error`."""
-
-    def __init__(self, error):
-        self.error = error
-
-    def load(self):
-        def register(sub):
-            def fail(args):
-                raise self.error
-            sub.add_parser("fail").set_defaults(func=fail)
-        return register
-
-
 @pytest.mark.parametrize("error", ERRORS, ids=lambda e: type(e).__name__)
 def test_a_user_error_is_one_line_without_traceback(monkeypatch, capsys, error):
     assert isinstance(error, PipsimError)
     monkeypatch.setattr(pipsim.kernel.cli, "entry_points",
-                        lambda group: [_Command(error)] if group == "pipsim.commands" else [])
+                        lambda group: [FailingCommand(error)] if group == "pipsim.commands" else [])
     assert pipsim.kernel.cli.main(["fail"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == f"pipsim: error: {error}\n"
@@ -46,8 +33,8 @@ def test_a_user_error_is_one_line_without_traceback(monkeypatch, capsys, error):
 
 def test_a_bug_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr(pipsim.kernel.cli, "entry_points",
-                        lambda group: [_Command(KeyError("bug"))] if group == "pipsim.commands"
-                        else [])
+                        lambda group: [FailingCommand(KeyError("bug"))]
+                        if group == "pipsim.commands" else [])
     with pytest.raises(KeyError):
         pipsim.kernel.cli.main(["fail"])
 

@@ -9,23 +9,10 @@ import pytest
 from pipsim.kernel import exits
 from pipsim.kernel.cli import main
 from pipsim.kernel.errors import PipsimError
+from failing import FailingCommand
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = ROOT / "firmware" / "build"
-class _Failing:
-    """An entry point of "pipsim.commands" whose command `fail` raises `error`."""
-
-    def __init__(self, error):
-        self.error = error
-
-    def load(self):
-        def register(sub):
-            def fail(args):
-                raise self.error
-            sub.add_parser("fail").set_defaults(func=fail)
-        return register
-
-
 RUN_OUTCOMES = {"GUEST_OTHER": exits.GUEST_OTHER, "FAULT": exits.FAULT,
                 "OTHER_STOP": exits.OTHER_STOP, "BUDGET": exits.BUDGET, "PANIC": exits.PANIC,
                 "INTERRUPTED": exits.INTERRUPTED, "KILLED": exits.KILLED,
@@ -85,14 +72,14 @@ def test_the_program_gives_a_bug_its_own_status_and_its_traceback(monkeypatch, c
     """main lets a bug through (tests/cli/test_errors.py); the program prints its traceback
     and exits 123 (exits.BUG), neither 1 (a command's "no") nor a guest's code."""
     import pipsim.kernel.cli as cli
-    monkeypatch.setattr(cli, "entry_points", lambda group: [_Failing(KeyError("bug"))]
+    monkeypatch.setattr(cli, "entry_points", lambda group: [FailingCommand(KeyError("bug"))]
                         if group == "pipsim.commands" else [])
     with pytest.raises(SystemExit) as stopped:
         cli.console(["fail"])
     assert stopped.value.code == exits.BUG
     err = capsys.readouterr().err
     assert err.startswith("Traceback") and err.endswith("KeyError: 'bug'\n")
-    monkeypatch.setattr(cli, "entry_points", lambda group: [_Failing(PipsimError("no"))]
+    monkeypatch.setattr(cli, "entry_points", lambda group: [FailingCommand(PipsimError("no"))]
                         if group == "pipsim.commands" else [])
     with pytest.raises(SystemExit) as stopped:
         cli.console(["fail"])
