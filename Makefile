@@ -66,7 +66,14 @@ test-sanitize: setup
 test-compat: setup
 	PYTHON=$(PYTHON) tools/test-compat.sh
 
-bench: setup
+# make bench also compares the zig toolchain's images with GCC's (bench/bench_toolchains.py)
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	@echo "bench: installing the zig extra into $(VENV)" >&2
+	@$(PY) -m pip install --quiet -e '.[zig]' >&2
+	@touch $@
+
+bench: setup $(BENCH_STAMP)
 	$(PY) bench/run.py
 
 # the documentation site (mkdocs.yml) into site/; strict: a broken link, anchor or reference fails

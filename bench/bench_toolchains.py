@@ -25,7 +25,7 @@ from bench_programs import geomean, programs
 
 from pipsim.kernel import elf
 from pipsim.kernel.machine import Machine
-from pipsim.kernel.sdk.toolchain import TOOLCHAINS
+from pipsim.kernel.sdk.toolchain import TOOLCHAINS, gcc_present, zig_home
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
@@ -68,7 +68,20 @@ def main() -> int:
     parser.add_argument("--toolchains", default=",".join(TOOLCHAINS),
                         help="comma-separated, default %(default)s")
     args = parser.parse_args()
-    chains = args.toolchains.split(",")
+    asked = args.toolchains.split(",")
+    unknown = sorted(set(asked) - set(TOOLCHAINS))
+    if unknown:
+        parser.error(f"--toolchains: unknown {', '.join(unknown)} (known: {', '.join(TOOLCHAINS)})")
+    present = {"gcc": gcc_present(), "zig": zig_home() is not None}
+    absent = {"gcc": "Debian's GCC missing (firmware/setup-toolchain.sh, as root)",
+              "zig": "ziglang missing (pip install 'pipsim[zig]'; make bench installs it)"}
+    skipped = {chain: absent[chain] for chain in asked if not present[chain]}
+    for chain, line in skipped.items():
+        print(f"bench_toolchains: skipped: {line}", file=sys.stderr)
+    chains = [chain for chain in asked if present[chain]]
+    if not chains:
+        print(json.dumps({"benchmark": "toolchains", "skipped": skipped}))
+        return 0
     rounds = args.rounds or (1 if args.quick else 3)
     builds = {chain: build(chain) for chain in chains}
     names = programs()
@@ -94,7 +107,8 @@ def main() -> int:
                         failures[key] = f"{result.stop} {result.exit_code}"
     report = {"benchmark": "toolchains", "machine": platform.machine(),
               "python": platform.python_version(), "rounds": rounds, "timed_mode": TIMED_MODE,
-              "toolchains": chains, "failures": {"/".join(k): v for k, v in failures.items()}}
+              "toolchains": chains, "skipped": skipped,
+              "failures": {"/".join(k): v for k, v in failures.items()}}
     for arch in ARCHES:
         per = {}
         for program in names:

@@ -9,7 +9,8 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 SCRIPTS = ["bench_kernel.py", "bench_machine.py", "bench_ipc.py", "bench_tokens.py", "bench_domains.py",
-           "bench_network.py", "bench_chain.py", "bench_programs.py", "bench_trust.py"]
+           "bench_network.py", "bench_chain.py", "bench_programs.py", "bench_trust.py",
+           "bench_toolchains.py"]
 
 
 def main() -> int:
