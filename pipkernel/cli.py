@@ -160,11 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a command (exit statuses: pipsim.kernel.exits); what the user caused is one line
-    ``pipsim: error: ...`` on stderr and exit status 2: a PipsimError, an OSError (a file), or a ValueError (the Python API's
-    refusal of a value given on the command line, e.g. ``--pages 5``).  Output whose reader
-    left (``pipsim demo | head``) ends the command quietly, exit status 141 (128 + SIGPIPE,
-    as a shell reports a command SIGPIPE ended).  Anything else is a bug and keeps its
-    traceback."""
+    ``pipsim: error: ...`` on stderr and exit status 2: a PipsimError, an OSError (a file),
+    or a ValueError (the Python API's refusal of a value given on the command line, e.g.
+    ``--pages 5``).  Output whose reader left (``pipsim demo | head``) ends the command
+    quietly, exit status 141 (128 + SIGPIPE, as a shell reports a command SIGPIPE ended).
+    Anything else is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def console(argv: list[str] | None = None) -> NoReturn:
     """The ``pipsim`` program: main's status, or for a bug (an exception main lets through)
-    its traceback and status 70 (exits.BUG), apart from every status a command gives."""
+    its traceback and status 123 (exits.BUG), apart from every status a command gives."""
     try:
         status = main(argv)
     except Exception:
