@@ -16,8 +16,8 @@ cd "$(dirname "$0")"
 
 missing=""
 command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing="$missing gcc-arm-none-eabi binutils-arm-none-eabi"
-[ -f "$(gcc -m32 -print-libgcc-file-name)" ] && gcc -m32 -print-libgcc-file-name | grep -q /32/ \
-    || missing="$missing lib32gcc-12-dev"
+libgcc32=$(gcc -m32 -print-libgcc-file-name 2>/dev/null) || libgcc32=""
+[ -f "$libgcc32" ] && echo "$libgcc32" | grep -q /32/ || missing="$missing lib32gcc-12-dev"
 ls /usr/src/newlib/newlib-*.tar.* >/dev/null 2>&1 || missing="$missing newlib-source"
 command -v cmake >/dev/null 2>&1 || missing="$missing cmake"     # the SDK's toolchain files
 if [ -n "$missing" ] && [ "$(id -u)" != 0 ]; then

@@ -1,7 +1,11 @@
 """pipsim.kernel.needs: what is missing is said in one line (what, how to get it, what goes
 without it), by setup without root, and by the commands that need it."""
+import glob
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -53,3 +57,26 @@ def test_the_tpm_root_refuses_naming_the_extra(without):
     without("tpm2_pytss")
     with pytest.raises(Missing, match=r"tpm2_pytss missing \(pip install 'pipsim\[tpm\]'\)"):
         TpmRoot("swtpm:host=127.0.0.1,port=1")
+
+
+def test_the_firmware_toolchain_setup_as_non_root_says_one_line_and_goes_on():
+    """firmware/setup-toolchain.sh without root and without GCC or cmake: one line naming what
+    it does not install and what happens instead, status 0, nothing on stderr, and no apt-get
+    (not on its PATH: trying it would fail the script)."""
+    script = Path(__file__).resolve().parents[2] / "firmware" / "setup-toolchain.sh"
+    as_nobody = [] if os.geteuid() else [shutil.which("setpriv"), "--reuid=65534",
+                                         "--regid=65534", "--clear-groups"]
+    with tempfile.TemporaryDirectory() as folder:        # pytest's tmp_path is root's, 0700
+        os.chmod(folder, 0o755)
+        for tool in ("sh", "ls", "id", "grep", "dirname", "mktemp", "rm"):
+            Path(folder, tool).symlink_to(shutil.which(tool))
+        done = subprocess.run([*as_nobody, str(Path(folder, "sh")), str(script)],
+                              capture_output=True, text=True, env={"PATH": folder}, timeout=60)
+    newlib = glob.glob("/usr/src/newlib/newlib-*.tar.*")         # not hidden here
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == [
+        "setup-toolchain: not root, so not installing gcc-arm-none-eabi binutils-arm-none-eabi "
+        "lib32gcc-12-dev" + ("" if newlib else " newlib-source") + " cmake; the firmware is "
+        "built with zig's clang (pipsim[zig])"
+        + ("" if newlib else "; newlib's source is fetched by apt-get download")
+        + "; the SDK's CMake test is skipped"]
